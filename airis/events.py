@@ -1,0 +1,192 @@
+"""Event models at AIRIS-MON's boundaries: telemetry in, anomalies and alerts out.
+
+Every event that enters a flow is validated here; whatever fails becomes a `DeadLetter`
+with the reason and is counted, never dropped. Records the engine emits (`Anomaly`, `Alert`)
+carry deterministic ids so that a replay after a restart writes the same rows again, and
+ClickHouse's ReplacingMergeTree keeps one copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "Alert",
+    "AlertStatus",
+    "Anomaly",
+    "DeadLetter",
+    "DetectorState",
+    "LogRecord",
+    "MetricPoint",
+    "Severity",
+    "Span",
+    "event_id",
+    "validation_reason",
+]
+
+#: Oldest and newest timestamps we accept; anything outside is a clock or encoding bug.
+MIN_TS = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_TS = datetime(2100, 1, 1, tzinfo=UTC)
+#: Longest free-text field (log body, status message) kept in an event.
+MAX_TEXT = 64 * 1024
+MAX_LABELS = 64
+
+
+def _in_range(ts: datetime) -> datetime:
+    if not MIN_TS <= ts < MAX_TS:
+        raise ValueError(f"timestamp {ts.isoformat()} outside [{MIN_TS.year}, {MAX_TS.year})")
+    return ts.astimezone(UTC)
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("value must be finite (got NaN or infinity)")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, AfterValidator(_in_range)]
+FiniteFloat = Annotated[float, AfterValidator(_finite)]
+Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:/-]+$")]
+Labels = Annotated[dict[Name, Annotated[str, Field(max_length=1024)]], Field(max_length=MAX_LABELS)]
+Text = Annotated[str, Field(max_length=MAX_TEXT)]
+
+DetectorState = Literal["warming", "recent", "seasonal"]
+Severity = Literal["info", "warning", "critical"]
+AlertStatus = Literal["firing", "resolved"]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+
+class MetricPoint(_Event):
+    """One sample of one signal of one service (a gauge or a rate, already aggregated)."""
+
+    ts: Timestamp
+    service: Name
+    signal: Name
+    value: FiniteFloat
+    labels: Labels = Field(default_factory=dict)
+
+    @property
+    def series(self) -> str:
+        """The key of this point's time series: ``service/signal``."""
+        return f"{self.service}/{self.signal}"
+
+
+class LogRecord(_Event):
+    """One log line of one service."""
+
+    ts: Timestamp
+    service: Name
+    severity: Literal["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"] = "INFO"
+    body: Text
+    trace_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")] | None = None
+    span_id: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")] | None = None
+    attributes: Labels = Field(default_factory=dict)
+
+
+class Span(_Event):
+    """One span of a distributed trace."""
+
+    trace_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+    span_id: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
+    parent_span_id: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")] | None = None
+    service: Name
+    name: Annotated[str, Field(min_length=1, max_length=256)]
+    start: Timestamp
+    duration_ms: Annotated[FiniteFloat, Field(ge=0)]
+    status: Literal["ok", "error", "unset"] = "unset"
+    peer_service: Name | None = None
+    attributes: Labels = Field(default_factory=dict)
+
+
+class Anomaly(_Event):
+    """A signal of a service that deviated from its expected band during one window."""
+
+    id: str
+    service: Name
+    signal: Name
+    kind: Literal["spike", "dip"]
+    window_start: Timestamp
+    window_end: Timestamp
+    score: Annotated[float, Field(ge=0, le=1)]
+    observed: FiniteFloat
+    expected: FiniteFloat
+    lower: FiniteFloat
+    upper: FiniteFloat
+    state: DetectorState
+    detector: str
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.service, self.signal, self.kind)
+
+
+class Alert(_Event):
+    """A firing or resolved alert: one per fingerprint (service, signal, kind) and episode.
+
+    The same episode emits one ``firing`` and one ``resolved`` event with the same
+    ``starts_at``; ``id`` tells them apart and makes each event idempotent.
+    """
+
+    id: str
+    fingerprint: str
+    status: AlertStatus
+    service: Name
+    signal: Name
+    kind: str
+    severity: Severity
+    starts_at: Timestamp
+    ends_at: Timestamp | None = None
+    score: Annotated[float, Field(ge=0, le=1)]
+    summary: Text
+    labels: Labels = Field(default_factory=dict)
+
+
+class DeadLetter(_Event):
+    """Input that could not be used, with why; written to the dead-letter path and counted."""
+
+    received_at: Timestamp
+    source: str
+    reason: Text
+    payload: Text
+    truncated: bool = False
+
+
+def fingerprint(service: str, signal: str, kind: str) -> str:
+    """The identity of an alert: the same problem on the same series is one alert."""
+    return event_id(service, signal, kind)
+
+
+def event_id(*parts: Any) -> str:
+    """A deterministic 128-bit hex id from the given parts (stable across processes)."""
+    raw = "\x1f".join(p.isoformat() if isinstance(p, datetime) else str(p) for p in parts)
+    return hashlib.blake2b(raw.encode(), digest_size=16).hexdigest()
+
+
+def validation_reason(error: ValidationError, limit: int = 5) -> str:
+    """A short, readable reason from a pydantic error: ``field: message; ...``."""
+    parts = []
+    for err in error.errors()[:limit]:
+        where = ".".join(str(p) for p in err["loc"]) or "<root>"
+        parts.append(f"{where}: {err['msg']}")
+    more = error.error_count() - limit
+    if more > 0:
+        parts.append(f"(+{more} more)")
+    return "; ".join(parts)

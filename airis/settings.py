@@ -1,0 +1,56 @@
+"""Settings from ``AIRIS_*`` environment variables (documented in the README).
+
+Precedence: explicit constructor argument, then the environment, then the default here.
+Secrets (a password inside ``AIRIS_CLICKHOUSE_URL``) are never logged: use `redact`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Settings", "redact"]
+
+
+class Settings(BaseSettings):
+    """Everything a run of AIRIS-MON can be told from outside."""
+
+    model_config = SettingsConfigDict(env_prefix="AIRIS_", extra="ignore", frozen=True)
+
+    data_dir: Path = Field(Path("var"), description="Where embedded stores keep their files.")
+    clickhouse_url: SecretStr | None = Field(
+        None,
+        description="clickhouse://user:password@host:9000/db for a server; unset = embedded chdb.",
+    )
+    chdb_path: Path | None = Field(None, description="Embedded ClickHouse directory.")
+    window_seconds: float = Field(10.0, gt=0, description="Tumbling window length per service.")
+    allowed_lateness_seconds: float = Field(
+        2.0, ge=0, description="How long a window waits for out-of-order events."
+    )
+    anomaly_threshold: float = Field(
+        0.9, gt=0, lt=1, description="Score at or above which a window counts as anomalous."
+    )
+    alert_open_after: int = Field(3, ge=1, description="Anomalous windows before an alert fires.")
+    alert_resolve_after: int = Field(6, ge=1, description="Normal windows before it resolves.")
+    sink_batch_rows: int = Field(20_000, ge=1, description="Rows buffered per table before insert.")
+    sink_batch_seconds: float = Field(2.0, gt=0, description="Longest a row waits before insert.")
+
+    @property
+    def resolved_chdb_path(self) -> Path:
+        return self.chdb_path or self.data_dir / "chdb"
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ``***``, safe to log."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Sets AIRIS-MON up in ./.venv (Python 3.11 or 3.12) and runs one task in it:
+#   deploy/bootstrap.sh demo [airis demo options]   the main job, on embedded defaults
+#   deploy/bootstrap.sh test [pytest options]       the whole test suite
+#   deploy/bootstrap.sh setup                       only the environment
+# Re-running is cheap: the install is skipped while pyproject.toml is unchanged.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pick_python() {
+  for py in "${AIRIS_PYTHON:-}" python3.11 python3.12 python3; do
+    [ -n "$py" ] || continue
+    command -v "$py" >/dev/null 2>&1 || continue
+    if "$py" -c 'import sys; sys.exit(not ((3, 11) <= sys.version_info[:2] <= (3, 12)))'; then
+      echo "$py"; return 0
+    fi
+  done
+  echo "bootstrap: need Python 3.11 or 3.12 (bytewax 0.21.1 has no wheels for newer); set AIRIS_PYTHON" >&2
+  return 1
+}
+
+setup() {
+  local stamp=.venv/.airis-installed want
+  want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+  if [ -x .venv/bin/airis ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    return 0
+  fi
+  local py; py=$(pick_python)
+  echo "bootstrap: creating .venv with $($py --version)" >&2
+  [ -d .venv ] || "$py" -m venv .venv
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -e '.[dev]'
+  echo "$want" > "$stamp"
+}
+
+task=${1:-setup}
+shift || true
+setup
+case "$task" in
+  setup) ;;
+  demo) exec .venv/bin/airis demo "$@" ;;
+  test) exec .venv/bin/just test "$@" ;;
+  *) echo "usage: deploy/bootstrap.sh [setup|demo|test] [options]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,1 @@
+"""Bytewax dataflows: each module wires sources, operators and sinks, top to bottom."""

@@ -1,0 +1,1 @@
+"""Offline-trained models and their registry (reserved: nothing is implemented here yet)."""

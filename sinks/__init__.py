@@ -1,0 +1,1 @@
+"""Where results go: ClickHouse (embedded chdb or a server) and in-memory twins for tests."""

@@ -1,0 +1,1 @@
+"""Where telemetry comes from: the microservice simulator, JSONL files."""

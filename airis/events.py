@@ -154,6 +154,8 @@ class Alert(_Event):
     severity: Severity
     starts_at: Timestamp
     ends_at: Timestamp | None = None
+    updated_at: Timestamp | None = None
+    """Event time at which this event was emitted (the end of the deciding window)."""
     score: Annotated[float, Field(ge=0, le=1)]
     summary: Text
     labels: Labels = Field(default_factory=dict)

@@ -1,0 +1,121 @@
+"""The metrics dataflow: validate → detect per series → window per service → alert → store.
+
+Run it with ``python -m bytewax.run "airis.flows.metrics_anomaly:build_flow()"``; tests and
+``airis demo`` pass their own source and sink.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow
+from bytewax.inputs import Source
+from bytewax.operators.windowing import EventClock, TumblingWindower, fold_window
+from bytewax.outputs import Sink
+
+from airis import telemetry
+from airis.events import DeadLetter, MetricPoint
+from airis.operators.alert_manager import AlertManager
+from airis.operators.detector_bank import DetectorBank
+from airis.operators.service_window import add_point, close_window, merge_summaries, new_summaries
+from airis.operators.types import ScoredPoint
+from airis.settings import Settings
+from airis.sources.decode import dead_letter, decode_metric
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "metrics"
+ALIGN_TO = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def build_flow(
+    source: Source | None = None, sink: Sink | None = None, settings: Settings | None = None
+) -> Dataflow:
+    """The metrics anomaly dataflow; defaults come from ``AIRIS_*`` settings."""
+    settings = settings or Settings()
+    source = source or _default_source(settings)
+    sink = sink or _default_sink(settings)
+    window = timedelta(seconds=settings.window_seconds)
+    flow = Dataflow("airis_metrics")
+
+    raw = op.input("read", flow, source)  # dict | bytes
+    decoded = op.map("validate", raw, lambda item: decode_metric(item, SOURCE))
+    valid = op.branch("split_invalid", decoded, lambda e: isinstance(e, MetricPoint))
+    points = valid.trues  # MetricPoint
+    invalid = op.inspect("count_invalid", valid.falses, _count_dead("invalid"))  # DeadLetter
+
+    by_service = op.key_on("key_by_service", points, lambda p: p.service)  # (svc, MetricPoint)
+    scored = op.stateful_map("detect", by_service, _detect)  # (service, ScoredPoint)
+
+    clock = EventClock(
+        lambda s: s.point.ts,
+        wait_for_system_duration=timedelta(seconds=settings.allowed_lateness_seconds),
+    )
+    windows = fold_window(
+        "window",
+        scored,
+        clock,
+        TumblingWindower(length=window, align_to=ALIGN_TO),
+        builder=new_summaries,
+        folder=add_point,
+        merger=merge_summaries,
+    )  # (service, (window_id, {signal: SignalSummary}))
+    closed = op.map(
+        "close_window",
+        windows.down,
+        lambda kv: (kv[0], _close(kv[0], kv[1], window, settings)),
+    )  # (service, ServiceWindow)
+    late = op.map("late_to_dead_letter", windows.late, _late_dead_letter)  # DeadLetter
+    late = op.inspect("count_late", late, _count_dead("late"))
+
+    alerts = op.stateful_map("alert", closed, _alert_manager(settings))  # (service, [Alert])
+    alerts = op.flat_map("flatten_alerts", alerts, lambda kv: kv[1])  # Alert
+    anomalies = op.flat_map("anomalies", closed, lambda kv: kv[1].anomalies)  # Anomaly
+
+    stored = op.merge("collect", points, anomalies, alerts, invalid, late)
+    op.output("store", stored, sink)
+    return flow
+
+
+def _detect(bank: DetectorBank | None, point: MetricPoint) -> tuple[DetectorBank, ScoredPoint]:
+    bank = bank or DetectorBank()
+    return bank, bank.update_one(point)
+
+
+def _close(service: str, item: tuple[int, dict], window: timedelta, settings: Settings) -> Any:
+    window_id, summaries = item
+    start = ALIGN_TO + window * window_id
+    return close_window(
+        service, start, start + window, summaries, settings.anomaly_threshold, detector="robust"
+    )
+
+
+def _alert_manager(settings: Settings):
+    def alert(manager: AlertManager | None, window) -> tuple[AlertManager, list]:
+        manager = manager or AlertManager(
+            open_after=settings.alert_open_after, resolve_after=settings.alert_resolve_after
+        )
+        return manager, manager.update_one(window)
+
+    return alert
+
+
+def _late_dead_letter(kv: tuple[str, tuple[int, ScoredPoint]]) -> DeadLetter:
+    point = kv[1][1].point
+    return dead_letter(point.model_dump(mode="json"), SOURCE, "late: its window had closed")
+
+
+def _count_dead(kind: str):
+    counter = telemetry.DEAD_LETTERS.labels(source=SOURCE, reason=kind)
+    return lambda _step, _item: counter.inc()
+
+
+def _default_source(settings: Settings) -> Source:
+    raise NotImplementedError
+
+
+def _default_sink(settings: Settings) -> Sink:
+    raise NotImplementedError

@@ -1,0 +1,365 @@
+"""Turns a service's stream of windows into firing and resolved alerts."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from airis.events import Alert, Anomaly, Severity, event_id
+from airis.operators.types import ServiceWindow
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "DEFAULT_CRITICAL_DIPS",
+    "DEFAULT_CRITICAL_SCORE",
+    "DEFAULT_CRITICAL_SPIKES",
+    "DEFAULT_FLAP_WINDOW",
+    "DEFAULT_MAX_FLAPS",
+    "DEFAULT_OPEN_AFTER",
+    "DEFAULT_RESOLVE_AFTER",
+    "AlertManager",
+]
+
+#: Anomalous windows before an alert fires (``Settings.alert_open_after``).
+DEFAULT_OPEN_AFTER = 3
+#: Quiet windows before a firing alert resolves (``Settings.alert_resolve_after``).
+DEFAULT_RESOLVE_AFTER = 6
+#: Event time within which a re-opening alert counts as a flap.
+DEFAULT_FLAP_WINDOW = timedelta(minutes=10)
+#: Quick re-openings tolerated before an alert is held firing.
+DEFAULT_MAX_FLAPS = 2
+#: Peak score at or above which an alert is critical, whatever the signal.
+DEFAULT_CRITICAL_SCORE = 0.999
+#: Signal name fragments whose spikes are critical (error rates, 5xx counts).
+DEFAULT_CRITICAL_SPIKES = ("error", "5xx", "fault")
+#: Signal name fragments whose dips are critical (availability, success rates).
+DEFAULT_CRITICAL_DIPS = ("availability", "success", "uptime")
+
+_RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
+
+
+@dataclass
+class _Track:
+    """What the manager remembers about one fingerprint (small and picklable)."""
+
+    service: str
+    signal: str
+    kind: str
+    #: Anomalous windows in the current streak (pending or firing).
+    streak: int = 0
+    #: Windows since the last anomalous one (normal, absent or missing).
+    quiet: int = 0
+    #: Start of the first anomalous window of the current streak.
+    started: datetime | None = None
+    #: End of the last anomalous window.
+    last_end: datetime | None = None
+    #: The worst anomaly of the current streak.
+    peak: Anomaly | None = None
+    firing: bool = False
+    #: Held firing because it flaps: resolves only after ``flap_window`` of quiet.
+    held: bool = False
+    severity: Severity = "warning"
+    #: Consecutive re-openings within ``flap_window`` of the previous episode's end.
+    flaps: int = 0
+    #: ``ends_at`` of the previous episode.
+    prev_end: datetime | None = None
+
+
+class AlertManager:
+    """Hysteresis, de-duplication and flap suppression for one service's anomalies.
+
+    Feed it each closed `ServiceWindow` of one service, in event-time order, with
+    `update_one`; it returns the `Alert` events to emit (usually none). An alert is
+    identified by its fingerprint, ``fingerprint(service, signal, kind)``: a spike and a dip
+    of the same signal are two alerts.
+
+    **Opening.** An alert fires after ``open_after`` anomalous windows of a streak. The
+    ``firing`` event's ``starts_at`` is the start of the streak's first anomalous window, not
+    the window that confirmed it. A window where the signal was present but not anomalous
+    (for that kind) breaks the streak.
+
+    **De-duplication.** While an alert fires, further anomalous windows emit nothing; the
+    peak score and severity are kept up to date. If the severity escalates (see below) and
+    ``escalate`` is true, one more ``firing`` event is emitted with the higher severity and
+    its own id; otherwise the rise only shows in the ``resolved`` event.
+
+    **Resolving.** A firing alert resolves after ``resolve_after`` consecutive quiet windows;
+    the ``resolved`` event has the same ``starts_at`` and ``ends_at`` = end of the last
+    anomalous window.
+
+    **Absent signals.** A window that lacks the signal entirely (a scrape interval longer
+    than the window, a series that stopped reporting), and each whole window missing between
+    two windows the manager received (the service sent nothing), is *quiet but not normal*:
+    it counts towards resolving, but it does not break a pending streak unless the streak
+    has gone ``resolve_after`` windows without an anomaly. Opening needs evidence; the lack
+    of evidence is enough to close, so a series that stops reporting resolves instead of
+    firing forever, and a sparse series can still open.
+
+    **Flap suppression.** An episode that opens within ``flap_window`` (event time, from the
+    previous episode's ``ends_at`` to this one's ``starts_at``) is a flap. When an alert
+    opens with more than ``max_flaps`` consecutive flaps, it is held: its ``firing`` event
+    carries the label ``flapping="true"`` and it resolves only once it has also been quiet
+    for ``flap_window``, so a flapping signal gives one long episode instead of a train of
+    firing/resolved pairs. Events for one fingerprint always alternate: one or more
+    ``firing`` (escalations), then one ``resolved``.
+
+    **Severity.** ``"critical"`` when the episode's peak score is ``>= critical_score``, or
+    when the signal name contains one of ``critical_spikes`` and the kind is a spike, or one
+    of ``critical_dips`` and the kind is a dip; ``"warning"`` otherwise.
+
+    **Time.** Only event time is used (window bounds); each event's ``updated_at`` is the
+    end of the window that decided it. A window that ends at or before the
+    last one seen is a replay or out of order: it is ignored and counted in ``_skipped``.
+
+    Ids are deterministic: ``event_id(fingerprint, starts_at, "firing", severity)`` and
+    ``event_id(fingerprint, starts_at, "resolved")``, so a replay emits the same events.
+
+    Parameters
+    ----------
+    open_after
+        Anomalous windows in a streak before an alert fires.
+    resolve_after
+        Consecutive quiet windows before a firing alert resolves.
+    flap_window
+        Event time within which a re-opening counts as a flap, and the quiet time a held
+        alert needs before it resolves.
+    max_flaps
+        Consecutive flaps tolerated before an alert is held.
+    critical_score
+        Peak score at or above which an alert is critical.
+    critical_spikes
+        Signal name fragments (lowercase) whose spikes are critical.
+    critical_dips
+        Signal name fragments (lowercase) whose dips are critical.
+    escalate
+        Emit another ``firing`` event when a firing alert's severity rises.
+
+    Examples
+    --------
+    >>> import random
+    >>> from datetime import UTC, datetime, timedelta
+    >>> from airis.events import Anomaly, event_id
+    >>> from airis.operators.types import Assessment, ServiceWindow, SignalSummary
+    >>> rng = random.Random(42)
+    >>> t0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    >>> def window(i, incident):
+    ...     start, end = t0 + timedelta(seconds=10 * i), t0 + timedelta(seconds=10 * (i + 1))
+    ...     observed = rng.gauss(120.0, 5.0) + (700.0 if incident else 0.0)
+    ...     score = 0.95 if incident else 0.2
+    ...     verdict = Assessment(score, observed, 120.5, 95.1, 146.0, "recent", "level", 0.9)
+    ...     signals = {"latency_p99": SignalSummary(start, verdict, 3)}
+    ...     anomalies = ()
+    ...     if incident:
+    ...         anomalies = (Anomaly(
+    ...             id=event_id("checkout", "latency_p99", "spike", start), service="checkout",
+    ...             signal="latency_p99", kind="spike", window_start=start, window_end=end,
+    ...             score=score, observed=observed, expected=120.5, lower=95.1, upper=146.0,
+    ...             state="recent", detector="robust/level"),)
+    ...     return ServiceWindow("checkout", start, end, signals, anomalies)
+    >>> manager = AlertManager()
+    >>> incident = [False, True, True, True, True, False, False, False, False, False, False]
+    >>> for i, flag in enumerate(incident):
+    ...     for alert in manager.update_one(window(i, flag)):
+    ...         ends = alert.ends_at and alert.ends_at.time()
+    ...         print(i, alert.status, alert.severity, alert.starts_at.time(), ends)
+    ...         print(alert.summary)
+    3 firing warning 12:00:10 None
+    checkout latency_p99 spike: observed 819.1 vs expected 120.5 [95.1, 146.0]
+    10 resolved warning 12:00:10 12:00:50
+    checkout latency_p99 spike resolved; peak observed 819.1 vs expected 120.5 [95.1, 146.0]
+    """
+
+    def __init__(
+        self,
+        open_after: int = DEFAULT_OPEN_AFTER,
+        resolve_after: int = DEFAULT_RESOLVE_AFTER,
+        flap_window: timedelta = DEFAULT_FLAP_WINDOW,
+        max_flaps: int = DEFAULT_MAX_FLAPS,
+        critical_score: float = DEFAULT_CRITICAL_SCORE,
+        critical_spikes: tuple[str, ...] = DEFAULT_CRITICAL_SPIKES,
+        critical_dips: tuple[str, ...] = DEFAULT_CRITICAL_DIPS,
+        escalate: bool = True,
+    ) -> None:
+        self.open_after = open_after
+        self.resolve_after = resolve_after
+        self.flap_window = flap_window
+        self.max_flaps = max_flaps
+        self.critical_score = critical_score
+        self.critical_spikes = tuple(critical_spikes)
+        self.critical_dips = tuple(critical_dips)
+        self.escalate = escalate
+        self._validate_arguments()
+        self._tracks: dict[str, _Track] = {}
+        self._last_end: datetime | None = None
+        self._skipped = 0
+
+    def _validate_arguments(self) -> None:
+        if self.open_after < 1:
+            raise ValueError(f"open_after must be >= 1, got {self.open_after!r}")
+        if self.resolve_after < 1:
+            raise ValueError(f"resolve_after must be >= 1, got {self.resolve_after!r}")
+        if self.flap_window < timedelta(0):
+            raise ValueError(f"flap_window must be >= 0, got {self.flap_window!r}")
+        if self.max_flaps < 0:
+            raise ValueError(f"max_flaps must be >= 0, got {self.max_flaps!r}")
+        if not 0.0 < self.critical_score <= 1.0:
+            raise ValueError(f"critical_score must be in (0, 1], got {self.critical_score!r}")
+
+    def update_one(self, window: ServiceWindow) -> list[Alert]:
+        """Take one closed window of the service; return the alert events it causes."""
+        if self._last_end is not None and window.end <= self._last_end:
+            self._skipped += 1
+            return []
+        missing = 0
+        length = window.end - window.start
+        if self._last_end is not None and window.start > self._last_end and length > timedelta(0):
+            missing = (window.start - self._last_end) // length
+        self._last_end = window.end
+
+        worst: dict[str, Anomaly] = {}
+        for anomaly in window.anomalies:
+            fp = anomaly.fingerprint
+            if fp not in worst or anomaly.score > worst[fp].score:
+                worst[fp] = anomaly
+            if fp not in self._tracks:
+                self._tracks[fp] = _Track(anomaly.service, anomaly.signal, anomaly.kind)
+
+        alerts: list[Alert] = []
+        for fp in sorted(self._tracks, key=self._order):
+            track = self._tracks[fp]
+            if missing:
+                alerts.extend(self._quiet(fp, track, missing, window.start, window.end, False))
+            anomaly = worst.get(fp)
+            if anomaly is not None:
+                alerts.extend(self._anomalous(fp, track, anomaly, window))
+            else:
+                normal = track.signal in window.signals
+                alerts.extend(self._quiet(fp, track, 1, window.end, window.end, normal))
+            if self._idle(track, window.end):
+                del self._tracks[fp]
+        return alerts
+
+    def _order(self, fp: str) -> tuple[str, str, str]:
+        track = self._tracks[fp]
+        return track.signal, track.kind, fp
+
+    def _anomalous(
+        self, fp: str, track: _Track, anomaly: Anomaly, window: ServiceWindow
+    ) -> list[Alert]:
+        track.quiet = 0
+        track.last_end = window.end
+        if track.peak is None or track.streak == 0:
+            track.started, track.peak = window.start, anomaly
+        elif anomaly.score > track.peak.score:
+            track.peak = anomaly
+        track.streak += 1
+        severity = self._severity(track)
+        if track.firing:
+            if _RANK[severity] <= _RANK[track.severity]:
+                return []
+            track.severity = severity
+            return [self._alert(fp, track, "firing", window.end)] if self.escalate else []
+        if track.streak < self.open_after:
+            return []
+        assert track.started is not None
+        quick = track.prev_end is not None and track.started - track.prev_end <= self.flap_window
+        track.flaps = track.flaps + 1 if quick else 0
+        track.held = track.flaps > self.max_flaps
+        track.firing = True
+        track.severity = severity
+        return [self._alert(fp, track, "firing", window.end)]
+
+    def _quiet(
+        self, fp: str, track: _Track, n: int, now: datetime, decided_at: datetime, normal: bool
+    ) -> list[Alert]:
+        """Count ``n`` windows without an anomaly, the last ending at ``now``."""
+        track.quiet += n
+        if track.firing:
+            assert track.last_end is not None
+            calm = not track.held or now - track.last_end >= self.flap_window
+            if track.quiet >= self.resolve_after and calm:
+                alert = self._alert(fp, track, "resolved", decided_at)
+                track.prev_end = track.last_end
+                self._end_streak(track)
+                return [alert]
+        elif track.streak and (normal or track.quiet >= self.resolve_after):
+            self._end_streak(track)
+        return []
+
+    def _idle(self, track: _Track, now: datetime) -> bool:
+        """Whether the track holds nothing worth keeping (no episode, no recent flap)."""
+        if track.firing or track.streak:
+            return False
+        return track.prev_end is None or now - track.prev_end > self.flap_window
+
+    @staticmethod
+    def _end_streak(track: _Track) -> None:
+        track.streak = 0
+        track.started = track.peak = None
+        track.firing = track.held = False
+        track.severity = "warning"
+
+    def _severity(self, track: _Track) -> Severity:
+        assert track.peak is not None
+        if track.peak.score >= self.critical_score:
+            return "critical"
+        fragments = self.critical_spikes if track.kind == "spike" else self.critical_dips
+        signal = track.signal.lower()
+        if any(fragment in signal for fragment in fragments):
+            return "critical"
+        return "warning"
+
+    def _alert(self, fp: str, track: _Track, status: str, decided_at: datetime) -> Alert:
+        peak, started = track.peak, track.started
+        assert peak is not None and started is not None
+        evidence = (
+            f"observed {_fmt(peak.observed)} vs expected {_fmt(peak.expected)} "
+            f"[{_fmt(peak.lower)}, {_fmt(peak.upper)}]"
+        )
+        what = f"{track.service} {track.signal} {track.kind}"
+        labels = {
+            "service": track.service,
+            "signal": track.signal,
+            "kind": track.kind,
+            "severity": track.severity,
+        }
+        if track.held:
+            labels["flapping"] = "true"
+        if status == "firing":
+            ident = event_id(fp, started, status, track.severity)
+            return Alert(
+                id=ident,
+                fingerprint=fp,
+                status="firing",
+                service=track.service,
+                signal=track.signal,
+                kind=track.kind,
+                severity=track.severity,
+                starts_at=started,
+                updated_at=decided_at,
+                score=peak.score,
+                summary=f"{what}: {evidence}",
+                labels=labels,
+            )
+        return Alert(
+            id=event_id(fp, started, status),
+            fingerprint=fp,
+            status="resolved",
+            service=track.service,
+            signal=track.signal,
+            kind=track.kind,
+            severity=track.severity,
+            starts_at=started,
+            ends_at=track.last_end,
+            updated_at=decided_at,
+            score=peak.score,
+            summary=f"{what} resolved; peak {evidence}",
+            labels=labels,
+        )
+
+
+def _fmt(value: float) -> str:
+    """A readable number: one decimal from 1 up, three significant digits below."""
+    return f"{value:.1f}" if abs(value) >= 1.0 else f"{value:.3g}"

@@ -1,0 +1,272 @@
+"""Embedded ClickHouse (chdb) behind the `ClickHouseStore` interface.
+
+chdb runs the ClickHouse engine inside this Python process and keeps MergeTree tables in a
+directory, so the demo needs no server. Its limits, measured with chdb 4.4 (engine 26.9):
+
+- **One process per directory.** A second process opening the same directory is refused
+  (ClickHouse locks ``<dir>/status``); we raise `StoreLockedError` naming the directory and
+  the holder's PID. Run a ClickHouse server and set ``AIRIS_CLICKHOUSE_URL`` to share data
+  between processes.
+- **One directory per process at a time.** While any session on directory A is open, opening
+  directory B in the same process fails ("EmbeddedServer already initialized with path A"),
+  and so do ``chdb.query(...)`` and ``Session(":memory:")``. Once every session on A is
+  closed, another directory can be opened. Any number of stores (sessions, threads) on the
+  *same* directory coexist; to isolate users of one directory, give each its own
+  ``database`` (the tests do this: one directory per test module, one database per test).
+
+Inserts go through a pyarrow Table read by the ``Python()`` table function (no text
+serialization): Arrow types are derived from the table's columns in ``system.columns`` and
+cached per table. Queries use ``JSONEachRow`` parsed by orjson.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import re
+import threading
+from collections.abc import Sequence
+from operator import itemgetter
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+from chdb import session as chdb_session
+
+from airis.sinks.clickhouse_store import (
+    ClickHouseStore,
+    StoreLockedError,
+    StoreOpenError,
+    quote_ident,
+    quote_literal,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ChdbStore", "arrow_type"]
+
+#: Session settings: synchronous inserts, and 64-bit integers as JSON numbers in query results.
+SESSION_SETTINGS = (
+    "SET async_insert = 0",
+    "SET output_format_json_quote_64bit_integers = 0",
+)
+
+_OTHER_PATH = re.compile(r"already initialized with path '([^']*)'")
+
+
+class ChdbStore(ClickHouseStore):
+    """ClickHouse embedded in this process, persisted in ``path``.
+
+    Parameters
+    ----------
+    path
+        The data directory (created if missing). See the module docstring for the
+        one-process-per-directory and one-directory-per-process rules.
+    database
+        Database that unqualified table names refer to; created if missing. ``None`` means
+        ``default``.
+    """
+
+    def __init__(self, path: str | Path, database: str | None = None) -> None:
+        self.path = Path(path)
+        self.database = database or "default"
+        self._lock = threading.Lock()
+        self._arrow_types: dict[tuple[str, tuple[str, ...]], list[pa.DataType | None]] = {}
+        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self._session: chdb_session.Session | None = chdb_session.Session(str(self.path))
+        except RuntimeError as exc:
+            raise _open_error(self.path, exc) from exc
+        for statement in SESSION_SETTINGS:
+            self._session.query(statement)
+        if self.database != "default":
+            self._session.query(f"CREATE DATABASE IF NOT EXISTS {quote_ident(self.database)}")
+        self._session.query(f"USE {quote_ident(self.database)}")
+        logger.debug("chdb store open at %s (database %s)", self.path, self.database)
+
+    def __repr__(self) -> str:
+        return f"ChdbStore({str(self.path)!r}, database={self.database!r})"
+
+    def execute(self, sql: str) -> None:
+        """Run one statement; the cached column types are forgotten (DDL may change them)."""
+        self._arrow_types.clear()
+        self._live().query(sql)
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        """Run one query; rows as dicts, values as ``JSONEachRow`` writes them."""
+        data = self._live().query(sql, "JSONEachRow").bytes()
+        if not data:
+            return []
+        return orjson.loads(b"[" + data.rstrip(b"\n").replace(b"\n", b",") + b"]")
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert ``rows`` as one Arrow table through ``INSERT ... SELECT FROM Python()``."""
+        if not rows:
+            return
+        columns = tuple(columns)
+        key = (table, columns)
+        types = self._arrow_types.get(key)
+        if types is None:
+            types = self._column_types(table, columns)
+            self._arrow_types[key] = types
+        arrays = [
+            pa.array(list(map(itemgetter(i), rows)), type=arrow) for i, arrow in enumerate(types)
+        ]
+        # chdb's Python() table function finds the object by this local name.
+        airis_insert_batch = pa.Table.from_arrays(arrays, names=list(columns))  # noqa: F841
+        names = ", ".join(quote_ident(c) for c in columns)
+        sql = f"INSERT INTO {quote_ident(table)} ({names}) SELECT * FROM Python(airis_insert_batch)"
+        try:
+            self._live().query(sql)
+        except Exception:
+            self._arrow_types.pop(key, None)
+            raise
+
+    def close(self) -> None:
+        """Close this store's session; the engine stops when its last session closes."""
+        with self._lock:
+            session, self._session = self._session, None
+        if session is not None:
+            session.close()
+            logger.debug("chdb store at %s closed", self.path)
+
+    def _live(self) -> chdb_session.Session:
+        session = self._session
+        if session is None:
+            raise StoreOpenError(f"chdb store at {self.path} is closed")
+        return session
+
+    def _column_types(self, table: str, columns: tuple[str, ...]) -> list[pa.DataType | None]:
+        database, _, name = table.rpartition(".")
+        where_db = quote_literal(database) if database else "currentDatabase()"
+        found = {
+            row["name"]: row["type"]
+            for row in self.query(
+                "SELECT name, type FROM system.columns"
+                f" WHERE database = {where_db} AND table = {quote_literal(name)}"
+            )
+        }
+        if not found:
+            raise StoreOpenError(f"table {table} not found in chdb store at {self.path}")
+        missing = [c for c in columns if c not in found]
+        if missing:
+            raise ValueError(f"table {table} has no column(s) {', '.join(missing)}")
+        return [arrow_type(found[c]) for c in columns]
+
+
+def arrow_type(ch_type: str) -> pa.DataType | None:
+    """The Arrow type to build for a ClickHouse column type (``None``: let pyarrow infer).
+
+    >>> arrow_type("Nullable(DateTime64(3, 'UTC'))")
+    TimestampType(timestamp[ms, tz=UTC])
+    >>> arrow_type("Map(LowCardinality(String), String)")
+    MapType(map<string, string>)
+    """
+    ch_type = ch_type.strip()
+    head, _, rest = ch_type.partition("(")
+    args = _split_args(rest[:-1]) if rest else []
+    if head in ("Nullable", "LowCardinality"):
+        return arrow_type(args[0])
+    if head == "Map":
+        key, value = (arrow_type(a) for a in args)
+        return pa.map_(key or pa.string(), value or pa.string())
+    if head == "Array":
+        item = arrow_type(args[0])
+        return pa.list_(item) if item is not None else None
+    if head == "DateTime64":
+        precision = int(args[0]) if args else 3
+        unit = next(unit for digits, unit in _TIME_UNITS if precision <= digits)
+        return pa.timestamp(unit, tz="UTC")
+    if head == "DateTime":
+        return pa.timestamp("s", tz="UTC")
+    if head in ("Date", "Date32"):
+        return pa.date32()
+    return _SIMPLE_TYPES.get(head)
+
+
+#: Finest Arrow unit for a DateTime64 precision (fractional digits): (up to digits, unit).
+_TIME_UNITS = ((0, "s"), (3, "ms"), (6, "us"), (18, "ns"))
+
+_SIMPLE_TYPES: dict[str, pa.DataType] = {
+    "String": pa.string(),
+    "FixedString": pa.string(),
+    "Enum8": pa.string(),
+    "Enum16": pa.string(),
+    "UUID": pa.string(),
+    "Bool": pa.bool_(),
+    "Float32": pa.float32(),
+    "Float64": pa.float64(),
+    "Int8": pa.int8(),
+    "Int16": pa.int16(),
+    "Int32": pa.int32(),
+    "Int64": pa.int64(),
+    "UInt8": pa.uint8(),
+    "UInt16": pa.uint16(),
+    "UInt32": pa.uint32(),
+    "UInt64": pa.uint64(),
+}
+
+
+def _split_args(text: str) -> list[str]:
+    """Split a type's arguments at top-level commas (not inside parentheses or quotes)."""
+    args: list[str] = []
+    depth, start, quoted = 0, 0, False
+    for i, char in enumerate(text):
+        if char == "'" and (i == 0 or text[i - 1] != "\\"):
+            quoted = not quoted
+        elif quoted:
+            continue
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "," and depth == 0:
+            args.append(text[start:i].strip())
+            start = i + 1
+    tail = text[start:].strip()
+    if tail:
+        args.append(tail)
+    return args
+
+
+def _open_error(path: Path, exc: RuntimeError) -> StoreOpenError:
+    """Turn chdb's terse failure into one that says which rule was broken and what to do."""
+    message = str(exc)
+    other = _OTHER_PATH.search(message)
+    if other:
+        return StoreOpenError(
+            f"cannot open embedded ClickHouse at {path}: this process already has the embedded"
+            f" store open at {other.group(1)}, and chdb serves one directory per process."
+            " Close every store on that directory first, or use it with a separate database."
+        )
+    holder = _lock_holder(path)
+    if holder is not None:
+        return StoreLockedError(
+            f"cannot open embedded ClickHouse at {path}: the directory is in use by another"
+            f" process ({holder}). An embedded (chdb) store is single-process: stop that"
+            " process, give this one another directory (AIRIS_CHDB_PATH), or run a ClickHouse"
+            " server and set AIRIS_CLICKHOUSE_URL=clickhouse://user:password@host:9000/db"
+            " to share data between processes."
+        )
+    return StoreOpenError(f"cannot open embedded ClickHouse at {path}: {message}")
+
+
+def _lock_holder(path: Path) -> str | None:
+    """Who holds ClickHouse's lock on ``path/status`` (``"PID 123"``), or None if nobody."""
+    status = path / "status"
+    try:
+        with status.open("rb") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    return None
+                first = handle.read(200).decode(errors="replace").splitlines()
+                pid = first[0].removeprefix("PID:").strip() if first else "?"
+                return f"PID {pid}"
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return None
+    except OSError:
+        return None

@@ -1,0 +1,562 @@
+"""Write AIRIS-MON events (metrics, anomalies, alerts, dead letters) to ClickHouse in batches.
+
+Three layers, top to bottom:
+
+- pure ``encode_*`` functions turn one event into one row of its table; `TABLES` maps each
+  event type to its table, columns and encoder, so a batch may mix event types;
+- `ClickHouseWriter` buffers rows per table and inserts a table's rows when it holds
+  ``batch_rows`` of them or its oldest row has waited ``batch_seconds``. It never raises on a
+  delivery failure: it logs, returns `ExportResult.FAILURE` and keeps the rows for the next
+  attempt (up to ``max_buffered_rows`` per table). `InMemoryWriter` is its twin for tests and
+  dry runs;
+- `ClickHouseSink`, a Bytewax ``DynamicSink`` that builds one writer per worker.
+
+Idempotence: rows carry their natural identity (``ORDER BY`` keys of ReplacingMergeTree
+tables, see `airis.sinks.migrations`), so writing a batch twice (a retry after a failed
+insert, a Bytewax replay after a restart) leaves one copy after merges, or with ``FINAL``.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from prometheus_client import REGISTRY, Counter
+from pydantic import BaseModel
+
+from airis.events import Alert, Anomaly, DeadLetter, MetricPoint
+from airis.settings import Settings
+from airis.sinks.clickhouse_store import ClickHouseStore, open_store
+from airis.sinks.migrations import migrate
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "DEFAULT_BATCH_ROWS",
+    "DEFAULT_BATCH_SECONDS",
+    "DEFAULT_MAX_BUFFERED_ROWS",
+    "TABLES",
+    "ClickHouseSink",
+    "ClickHouseWriter",
+    "ExportResult",
+    "InMemoryWriter",
+    "TableSpec",
+    "encode_alert",
+    "encode_anomaly",
+    "encode_batch",
+    "encode_dead_letter",
+    "encode_metric",
+]
+
+DEFAULT_BATCH_ROWS = 20_000
+DEFAULT_BATCH_SECONDS = 2.0
+#: Shortest period of the sink's background flush check (seconds).
+MIN_FLUSH_INTERVAL = 0.05
+#: Rows kept per table while inserts fail; beyond it the oldest are dropped (and counted).
+DEFAULT_MAX_BUFFERED_ROWS = 1_000_000
+
+Row = tuple[Any, ...]
+
+
+class ExportResult(enum.Enum):
+    """What `ClickHouseWriter.export` achieved."""
+
+    SUCCESS = 0
+    FAILURE = 1
+
+
+# --- encoding (pure) --------------------------------------------------------------------------
+
+
+def encode_metric(point: MetricPoint) -> Row:
+    """A `MetricPoint` as a ``metrics`` row: ts, service, signal, value, labels."""
+    return (point.ts, point.service, point.signal, point.value, point.labels)
+
+
+def encode_anomaly(anomaly: Anomaly) -> Row:
+    """An `Anomaly` as an ``anomalies`` row (its fields, in declaration order)."""
+    a = anomaly
+    return (
+        a.id, a.service, a.signal, a.kind, a.window_start, a.window_end,
+        a.score, a.observed, a.expected, a.lower, a.upper, a.state, a.detector,
+    )  # fmt: skip
+
+
+def encode_alert(alert: Alert) -> Row:
+    """An `Alert` as an ``alerts`` row (its fields, in declaration order)."""
+    a = alert
+    return (
+        a.id, a.fingerprint, a.status, a.service, a.signal, a.kind, a.severity,
+        a.starts_at, a.ends_at, a.updated_at, a.score, a.summary, a.labels,
+    )  # fmt: skip
+
+
+def encode_dead_letter(letter: DeadLetter) -> Row:
+    """A `DeadLetter` as a ``dead_letters`` row; ``truncated`` becomes 0 or 1."""
+    d = letter
+    return (d.received_at, d.source, d.reason, d.payload, int(d.truncated))
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """Where one event type goes: its table, the columns of its rows, and its encoder."""
+
+    table: str
+    columns: tuple[str, ...]
+    encode: Callable[[Any], Row]
+
+
+_ANOMALY_COLUMNS = (
+    "id", "service", "signal", "kind", "window_start", "window_end", "score",
+    "observed", "expected", "lower", "upper", "state", "detector",
+)  # fmt: skip
+_ALERT_COLUMNS = (
+    "id", "fingerprint", "status", "service", "signal", "kind", "severity",
+    "starts_at", "ends_at", "updated_at", "score", "summary", "labels",
+)  # fmt: skip
+
+#: Event type → table. A writer accepts exactly these types, mixed in any batch.
+TABLES: Mapping[type[BaseModel], TableSpec] = MappingProxyType(
+    {
+        MetricPoint: TableSpec(
+            "metrics", ("ts", "service", "signal", "value", "labels"), encode_metric
+        ),
+        Anomaly: TableSpec("anomalies", _ANOMALY_COLUMNS, encode_anomaly),
+        Alert: TableSpec("alerts", _ALERT_COLUMNS, encode_alert),
+        DeadLetter: TableSpec(
+            "dead_letters",
+            ("received_at", "source", "reason", "payload", "truncated"),
+            encode_dead_letter,
+        ),
+    }
+)
+
+
+def encode_batch(
+    events: Iterable[BaseModel], tables: Mapping[type[BaseModel], TableSpec] = TABLES
+) -> tuple[dict[str, list[Row]], list[BaseModel]]:
+    """Group ``events`` into rows per table; also return the events no table accepts.
+
+    >>> from datetime import UTC, datetime
+    >>> p = MetricPoint(ts=datetime(2026, 1, 1, tzinfo=UTC), service="api", signal="cpu", value=1)
+    >>> rows, rejected = encode_batch([p, p])
+    >>> {table: len(r) for table, r in rows.items()}, rejected
+    ({'metrics': 2}, [])
+    """
+    rows: dict[str, list[Row]] = {}
+    rejected: list[BaseModel] = []
+    # The common case is a batch of one type: look the spec up once per run of a type.
+    last_type: type | None = None
+    spec: TableSpec | None = None
+    target: list[Row] = []
+    for event in events:
+        if type(event) is not last_type:
+            last_type = type(event)
+            spec = tables.get(last_type)
+            if spec is not None:
+                target = rows.setdefault(spec.table, [])
+        if spec is None:
+            rejected.append(event)
+        else:
+            target.append(spec.encode(event))
+    return rows, rejected
+
+
+# --- metrics (registered once per process, even if this module is imported twice) ----------
+
+_METRICS_LOCK = threading.Lock()
+_METRICS: dict[str, Counter] = {}
+
+
+def _counter(name: str, documentation: str) -> Counter:
+    """The process-wide Counter ``name`` with a ``table`` label, created on first use."""
+    with _METRICS_LOCK:
+        counter = _METRICS.get(name)
+        if counter is None:
+            try:
+                counter = Counter(name, documentation, ["table"])
+            except ValueError:  # already registered, e.g. by a reloaded copy of this module
+                counter = REGISTRY._names_to_collectors[name + "_total"]  # type: ignore[assignment]
+            _METRICS[name] = counter
+        return counter
+
+
+def _rows_total() -> Counter:
+    return _counter("airis_sink_rows", "Rows written to ClickHouse, by table.")
+
+
+def _rows_dropped_total() -> Counter:
+    return _counter(
+        "airis_sink_rows_dropped", "Rows given up on (buffer bound or shutdown), by table."
+    )
+
+
+def _insert_failures_total() -> Counter:
+    return _counter("airis_sink_insert_failures", "Failed ClickHouse inserts, by table.")
+
+
+# --- client -----------------------------------------------------------------------------------
+
+
+class ClickHouseWriter:
+    """Buffer events as rows per table and insert them into a `ClickHouseStore` in batches.
+
+    A table's buffer is inserted (in one block) when it holds ``batch_rows`` rows, or when its
+    oldest row has waited ``batch_seconds`` (checked at every `export`, and every
+    ``flush_interval`` seconds by a background thread if one is asked for: without it a quiet
+    stream keeps its last rows until the next export, `force_flush` or `shutdown`).
+
+    A failed insert is logged with the table and row count, counted, and makes `export`
+    return `ExportResult.FAILURE`; the rows stay buffered and go with the next attempt. While
+    inserts keep failing, a table keeps at most ``max_buffered_rows`` rows: older ones are
+    dropped with an error log and counted in ``rows_dropped`` and
+    ``airis_sink_rows_dropped_total``. Written rows are counted in ``rows_written`` and
+    ``airis_sink_rows_total{table}``. Thread-safe.
+
+    Parameters
+    ----------
+    store
+        Where rows go; its tables must exist (`airis.sinks.migrations.migrate`).
+    batch_rows
+        Rows of one table that trigger an insert.
+    batch_seconds
+        Longest a row waits in the buffer (as seen by ``now``).
+    max_buffered_rows
+        Bound on one table's buffer while inserts fail (at least ``batch_rows``).
+    tables
+        Event type → table registry (`TABLES`).
+    now
+        Clock in seconds (monotonic); tests inject a fake one.
+    flush_interval
+        If set, a daemon thread checks for due buffers this often (seconds).
+    close_store
+        Close ``store`` at `shutdown` (set when the writer opened it).
+    """
+
+    def __init__(
+        self,
+        store: ClickHouseStore,
+        *,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        batch_seconds: float = DEFAULT_BATCH_SECONDS,
+        max_buffered_rows: int = DEFAULT_MAX_BUFFERED_ROWS,
+        tables: Mapping[type[BaseModel], TableSpec] = TABLES,
+        now: Callable[[], float] = time.monotonic,
+        flush_interval: float | None = None,
+        close_store: bool = False,
+    ) -> None:
+        _validate_arguments(batch_rows, batch_seconds, max_buffered_rows, flush_interval)
+        self.store = store
+        self.batch_rows = batch_rows
+        self.batch_seconds = batch_seconds
+        self.max_buffered_rows = max_buffered_rows
+        self.tables = tables
+        self.now = now
+        self.flush_interval = flush_interval
+        self.close_store = close_store
+        self.rows_written: dict[str, int] = {spec.table: 0 for spec in tables.values()}
+        self.rows_dropped: dict[str, int] = {spec.table: 0 for spec in tables.values()}
+        self._columns = {spec.table: spec.columns for spec in tables.values()}
+        self._buffers: dict[str, list[Row]] = {}
+        self._since: dict[str, float] = {}
+        self._lock = threading.RLock()
+        self._shutdown = False
+        self._stop = threading.Event()
+        self._flusher: threading.Thread | None = None
+        if flush_interval is not None:
+            self._flusher = threading.Thread(
+                target=self._flush_periodically, name="airis-clickhouse-flush", daemon=True
+            )
+            self._flusher.start()
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, **kwargs: Any) -> ClickHouseWriter:
+        """Open the store ``settings`` name, migrate it, and write to it (closing it at shutdown).
+
+        Batch size and age come from ``settings`` (``AIRIS_SINK_BATCH_ROWS``,
+        ``AIRIS_SINK_BATCH_SECONDS``) unless given in ``kwargs``.
+        """
+        settings = settings if settings is not None else Settings()
+        store = open_store(settings)
+        try:
+            migrate(store)
+        except Exception:
+            store.close()
+            raise
+        kwargs.setdefault("batch_rows", settings.sink_batch_rows)
+        kwargs.setdefault("batch_seconds", settings.sink_batch_seconds)
+        kwargs.setdefault("close_store", True)
+        return cls(store, **kwargs)
+
+    @property
+    def buffered_rows(self) -> dict[str, int]:
+        """Rows waiting per table (tables with none are left out)."""
+        with self._lock:
+            return {table: len(rows) for table, rows in self._buffers.items() if rows}
+
+    def export(self, events: Sequence[BaseModel]) -> ExportResult:
+        """Buffer ``events`` and insert every table that is due; never raises.
+
+        FAILURE if the writer is shut down (nothing is buffered), if some event has a type
+        no table accepts (it is logged and skipped; the others are buffered), or if an
+        insert failed (its rows stay buffered for the next attempt).
+        """
+        if self._shutdown:
+            logger.warning("export of %d events after shutdown: rejected", len(events))
+            return ExportResult.FAILURE
+        try:
+            rows, rejected = encode_batch(events, self.tables)
+        except Exception:
+            logger.exception("cannot encode a batch of %d events: rejected", len(events))
+            return ExportResult.FAILURE
+        ok = not rejected
+        if rejected:
+            kinds = sorted({type(e).__name__ for e in rejected})
+            logger.error(
+                "%d events of unsupported type(s) %s skipped", len(rejected), ", ".join(kinds)
+            )
+        with self._lock:
+            if self._shutdown:
+                return ExportResult.FAILURE
+            now = self.now()
+            for table, new_rows in rows.items():
+                buffer = self._buffers.setdefault(table, [])
+                if not buffer:
+                    self._since[table] = now
+                buffer.extend(new_rows)
+            ok = self._flush_due(now) and ok
+        return ExportResult.SUCCESS if ok else ExportResult.FAILURE
+
+    def force_flush(self) -> bool:
+        """Insert every buffered row now; True if nothing is left buffered."""
+        with self._lock:
+            return all([self._flush_table(table) for table in list(self._buffers)])
+
+    def shutdown(self) -> None:
+        """Flush, stop the flusher thread, close the store if owned; a second call warns."""
+        with self._lock:
+            if self._shutdown:
+                logger.warning("ClickHouseWriter.shutdown called again: ignored")
+                return
+            self._shutdown = True
+        self._stop.set()
+        if self._flusher is not None and self._flusher is not threading.current_thread():
+            self._flusher.join()
+        with self._lock:
+            if not self.force_flush():
+                for table, rows in self._buffers.items():
+                    if rows:
+                        logger.error(
+                            "shutdown: %d rows for table %s could not be written and are lost",
+                            len(rows),
+                            table,
+                        )
+                        self._drop(table, len(rows))
+                self._buffers.clear()
+                self._since.clear()
+            if self.close_store:
+                try:
+                    self.store.close()
+                except Exception:
+                    logger.exception("closing the ClickHouse store failed")
+
+    def _flush_due(self, now: float) -> bool:
+        ok = True
+        for table, rows in list(self._buffers.items()):
+            if not rows:
+                continue
+            if len(rows) >= self.batch_rows or now - self._since[table] >= self.batch_seconds:
+                ok = self._flush_table(table) and ok
+        return ok
+
+    def _flush_table(self, table: str) -> bool:
+        rows = self._buffers.get(table)
+        if not rows:
+            return True
+        try:
+            self.store.insert(table, self._columns[table], rows)
+        except Exception as exc:
+            _insert_failures_total().labels(table=table).inc()
+            logger.error(
+                "insert of %d rows into %s failed (kept for retry): %s", len(rows), table, exc
+            )
+            overflow = len(rows) - self.max_buffered_rows
+            if overflow > 0:
+                del rows[:overflow]
+                logger.error(
+                    "buffer for %s over %d rows: dropped the %d oldest",
+                    table,
+                    self.max_buffered_rows,
+                    overflow,
+                )
+                self._drop(table, overflow)
+            return False
+        self._buffers[table] = []
+        self._since.pop(table, None)
+        self.rows_written[table] = self.rows_written.get(table, 0) + len(rows)
+        _rows_total().labels(table=table).inc(len(rows))
+        logger.debug("inserted %d rows into %s", len(rows), table)
+        return True
+
+    def _drop(self, table: str, count: int) -> None:
+        self.rows_dropped[table] = self.rows_dropped.get(table, 0) + count
+        _rows_dropped_total().labels(table=table).inc(count)
+
+    def _flush_periodically(self) -> None:
+        interval = self.flush_interval or DEFAULT_BATCH_SECONDS
+        while not self._stop.wait(interval):
+            with self._lock:
+                if not self._shutdown:
+                    self._flush_due(self.now())
+
+
+class InMemoryWriter:
+    """`ClickHouseWriter`'s twin: keeps exported events (and their rows) in lists.
+
+    Encodes like the real writer, so unsupported types fail the same way; ``rows`` holds the
+    encoded rows per table and ``rows_written`` counts them.
+    """
+
+    def __init__(self, tables: Mapping[type[BaseModel], TableSpec] = TABLES) -> None:
+        self.tables = tables
+        self.events: list[BaseModel] = []
+        self.rows: dict[str, list[Row]] = {spec.table: [] for spec in tables.values()}
+        self.rows_written: dict[str, int] = {spec.table: 0 for spec in tables.values()}
+        self._lock = threading.Lock()
+        self._shutdown = False
+
+    def export(self, events: Sequence[BaseModel]) -> ExportResult:
+        """Keep ``events``; FAILURE after shutdown or for unsupported types (others kept)."""
+        if self._shutdown:
+            logger.warning("export of %d events after shutdown: rejected", len(events))
+            return ExportResult.FAILURE
+        rows, rejected = encode_batch(events, self.tables)
+        with self._lock:
+            self.events.extend(e for e in events if type(e) in self.tables)
+            for table, new_rows in rows.items():
+                self.rows[table].extend(new_rows)
+                self.rows_written[table] += len(new_rows)
+        return ExportResult.FAILURE if rejected else ExportResult.SUCCESS
+
+    def force_flush(self) -> bool:
+        """Nothing is buffered: always True."""
+        return True
+
+    def shutdown(self) -> None:
+        """Stop accepting events; a second call warns."""
+        if self._shutdown:
+            logger.warning("InMemoryWriter.shutdown called again: ignored")
+        self._shutdown = True
+
+    def clear(self) -> None:
+        """Forget everything exported so far."""
+        with self._lock:
+            self.events.clear()
+            for rows in self.rows.values():
+                rows.clear()
+
+
+def _validate_arguments(
+    batch_rows: int, batch_seconds: float, max_buffered_rows: int, flush_interval: float | None
+) -> None:
+    if batch_rows < 1:
+        raise ValueError(f"batch_rows must be at least 1, got {batch_rows}")
+    if not batch_seconds > 0:
+        raise ValueError(f"batch_seconds must be positive, got {batch_seconds}")
+    if max_buffered_rows < batch_rows:
+        raise ValueError(
+            f"max_buffered_rows must be at least batch_rows ({batch_rows}), got {max_buffered_rows}"
+        )
+    if flush_interval is not None and not flush_interval > 0:
+        raise ValueError(f"flush_interval must be positive, got {flush_interval}")
+
+
+# --- Bytewax wrapper --------------------------------------------------------------------------
+
+
+class ClickHouseSink(DynamicSink[BaseModel]):
+    """Write a stream of events (any mix of `TABLES` types) to ClickHouse.
+
+    Unit of parallelism: one `ClickHouseWriter` and one store connection per worker. With the
+    embedded chdb backend all workers must run in one process (``-w N`` threads are fine;
+    several processes are not: a chdb directory serves one process); with a ClickHouse server
+    (``AIRIS_CLICKHOUSE_URL``) any layout works.
+
+    Delivery: at-least-once for every row that left the writer's buffer, and idempotent:
+    replays (Bytewax recovery) and insert retries write rows again, and ReplacingMergeTree
+    keys keep one copy (dead letters, kept in a plain MergeTree, may appear twice). Rows wait
+    in the buffer for up to ``sink_batch_seconds`` (a background thread flushes due rows even
+    when no items arrive) and are flushed at `close` (end of a finite input). If the process
+    dies abruptly, rows still buffered are lost: Bytewax considers them written once
+    ``write_batch`` returns, so recovery does not replay them. ``flush_every_batch=True``
+    inserts at the end of every ``write_batch`` instead, closing that window at the cost of
+    one insert (one ClickHouse part) per batch: keep input batches large if you use it.
+
+    Parameters
+    ----------
+    settings
+        Where to write and how to batch; ``None`` reads ``AIRIS_*`` from the environment at
+        build time.
+    store_factory
+        Opens the store for a worker instead of `open_store` (tests, custom backends).
+    migrate_schema
+        Apply `airis.sinks.migrations.MIGRATIONS` when a worker starts.
+    flush_every_batch
+        Insert everything at the end of each ``write_batch`` (see Delivery).
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        store_factory: Callable[[], ClickHouseStore] | None = None,
+        migrate_schema: bool = True,
+        flush_every_batch: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.store_factory = store_factory
+        self.migrate_schema = migrate_schema
+        self.flush_every_batch = flush_every_batch
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _ClickHouseSinkPartition:
+        """Open a store for this worker and wrap a writer around it."""
+        settings = self.settings if self.settings is not None else Settings()
+        store = self.store_factory() if self.store_factory else open_store(settings)
+        try:
+            if self.migrate_schema:
+                migrate(store)
+        except Exception:
+            store.close()
+            raise
+        writer = ClickHouseWriter(
+            store,
+            batch_rows=settings.sink_batch_rows,
+            batch_seconds=settings.sink_batch_seconds,
+            flush_interval=max(settings.sink_batch_seconds / 4, MIN_FLUSH_INTERVAL),
+            close_store=True,
+        )
+        logger.info("%s: worker %d/%d writes to %s", step_id, worker_index, worker_count, store)
+        return _ClickHouseSinkPartition(writer, self.flush_every_batch)
+
+
+class _ClickHouseSinkPartition(StatelessSinkPartition[BaseModel]):
+    """One worker's writer: failures are logged by the writer and retried with the next batch."""
+
+    def __init__(self, writer: ClickHouseWriter, flush_every_batch: bool) -> None:
+        self._writer = writer
+        self._flush_every_batch = flush_every_batch
+
+    def write_batch(self, items: list[BaseModel]) -> None:
+        self._writer.export(items)
+        if self._flush_every_batch:
+            self._writer.force_flush()
+
+    def close(self) -> None:
+        self._writer.shutdown()

@@ -1,0 +1,131 @@
+"""One small interface to ClickHouse, with two backends: embedded chdb and a server.
+
+`open_store` picks the backend from `airis.settings.Settings`:
+
+- ``AIRIS_CLICKHOUSE_URL`` unset (the default): embedded ClickHouse (chdb) persisted in
+  ``Settings.resolved_chdb_path`` (`airis.sinks.chdb_store.ChdbStore`). No server to run, but
+  **one process per directory**, and **one directory per process** at a time (see that module).
+- ``AIRIS_CLICKHOUSE_URL=clickhouse://user:password@host:9000/db``: a ClickHouse server over the
+  native protocol (`airis.sinks.clickhouse_server.ClickHouseServerStore`). Any number of
+  processes.
+
+Both backends take an optional ``database``: it is created if missing and every unqualified
+table name then refers to it (tests use one database per test inside one chdb directory).
+Query results are plain dicts with JSON-like values, as ClickHouse's ``JSONEachRow`` writes them
+(``DateTime64(3)`` as ``"YYYY-MM-DD hh:mm:ss.fff"``, ``Map`` as a dict, integers as ints), so
+callers see the same rows from either backend. Passwords are never logged: see `redact`.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+from airis.settings import Settings, redact
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "ClickHouseStore",
+    "StoreLockedError",
+    "StoreOpenError",
+    "open_store",
+    "quote_ident",
+    "quote_literal",
+]
+
+
+class StoreOpenError(RuntimeError):
+    """The store could not be opened; the message says where and why."""
+
+
+class StoreLockedError(StoreOpenError):
+    """An embedded store's directory is held by another process."""
+
+
+class ClickHouseStore(abc.ABC):
+    """What AIRIS-MON needs from ClickHouse: run DDL, read rows, insert rows, close.
+
+    Implementations raise their backend's exception on any failure (callers that must not
+    raise, like `airis.sinks.clickhouse_sink.ClickHouseWriter`, catch and log). ``database``
+    is the database unqualified table names refer to.
+    """
+
+    database: str
+
+    @abc.abstractmethod
+    def execute(self, sql: str) -> None:
+        """Run one statement that returns nothing worth reading (DDL, OPTIMIZE, ...)."""
+
+    @abc.abstractmethod
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        """Run one query and return its rows as dicts (column name → JSON-like value)."""
+
+    @abc.abstractmethod
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert ``rows`` (tuples in the order of ``columns``) into ``table`` in one block.
+
+        Values are plain Python: ``str``, ``int``, ``float``, ``bool``, tz-aware ``datetime``,
+        ``dict`` for ``Map`` columns and ``None`` for ``Nullable`` ones.
+        """
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the connection or the embedded engine; calling it twice is harmless."""
+
+    def __enter__(self) -> ClickHouseStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def open_store(settings: Settings | None = None, *, database: str | None = None) -> ClickHouseStore:
+    """Open the store ``settings`` point at (``Settings()``, i.e. the environment, if omitted).
+
+    A server when ``settings.clickhouse_url`` is set, else embedded chdb in
+    ``settings.resolved_chdb_path``. ``database`` overrides the URL's database (server) or
+    ``default`` (chdb); it is created if missing. Raises `StoreOpenError` (or
+    `StoreLockedError`) with a message naming the path or the redacted URL.
+    """
+    settings = settings if settings is not None else Settings()
+    if settings.clickhouse_url is not None:
+        from airis.sinks.clickhouse_server import ClickHouseServerStore
+
+        url = settings.clickhouse_url.get_secret_value()
+        logger.info("opening ClickHouse server store at %s", redact(url))
+        return ClickHouseServerStore(url, database=database)
+
+    from airis.sinks.chdb_store import ChdbStore
+
+    path = settings.resolved_chdb_path
+    logger.info("opening embedded ClickHouse (chdb) store at %s", path)
+    return ChdbStore(path, database=database)
+
+
+def quote_ident(name: str) -> str:
+    """``name`` as a ClickHouse identifier; ``db.table`` is quoted part by part.
+
+    >>> quote_ident("metrics"), quote_ident("test_1.metrics")
+    ('`metrics`', '`test_1`.`metrics`')
+    """
+    return ".".join(
+        "`" + part.replace("\\", "\\\\").replace("`", "\\`") + "`" for part in name.split(".")
+    )
+
+
+def quote_literal(value: str) -> str:
+    """``value`` as a ClickHouse string literal.
+
+    >>> quote_literal("it's")
+    "'it\\\\'s'"
+    """
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"

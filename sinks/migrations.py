@@ -1,0 +1,173 @@
+"""Versioned, idempotent schema migrations for AIRIS-MON's ClickHouse tables.
+
+`MIGRATIONS` is an ordered tuple of `Migration` (version, name, statements). `migrate` applies
+those whose version is not yet in ``schema_migrations`` and records each one after all its
+statements succeed; running it again is a no-op. Every statement must be safe to repeat
+(``CREATE ... IF NOT EXISTS``, ``ADD COLUMN IF NOT EXISTS``): a migration that failed half-way
+is simply run again from its first statement. Never edit a released migration; append one.
+
+Tables (migration 1). Deduplicating tables are ReplacingMergeTree: a replay writes the same
+rows again and ClickHouse keeps one per ``ORDER BY`` key (at merge time; read with ``FINAL``
+for exact counts). TTLs drop old rows. Rows already older than their TTL when inserted
+(e.g. simulated data dated months ago) disappear at once, or at the next merge.
+
+========================  ======================================  ==========  ========
+table                     ORDER BY (dedup key)                    partition   TTL
+========================  ======================================  ==========  ========
+``metrics``               service, signal, ts                     day         30 days
+``anomalies``             service, signal, window_start, kind     month       90 days
+``alerts``                fingerprint, starts_at, status          month       180 days
+``dead_letters``          source, received_at (MergeTree: keep)   month       30 days
+========================  ======================================  ==========  ========
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+from airis.sinks.clickhouse_store import ClickHouseStore
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["MIGRATIONS", "MIGRATIONS_TABLE", "Migration", "applied_versions", "migrate"]
+
+MIGRATIONS_TABLE = "schema_migrations"
+
+
+class Migration(NamedTuple):
+    """One schema change: a version (strictly increasing), a name, idempotent statements."""
+
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+_METRICS = """
+CREATE TABLE IF NOT EXISTS metrics (
+    ts DateTime64(3, 'UTC'),
+    service LowCardinality(String),
+    signal LowCardinality(String),
+    value Float64,
+    labels Map(LowCardinality(String), String)
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMMDD(ts)
+ORDER BY (service, signal, ts)
+TTL toDateTime(ts) + INTERVAL 30 DAY
+SETTINGS ttl_only_drop_parts = 1
+"""
+
+_ANOMALIES = """
+CREATE TABLE IF NOT EXISTS anomalies (
+    id String,
+    service LowCardinality(String),
+    signal LowCardinality(String),
+    kind LowCardinality(String),
+    window_start DateTime64(3, 'UTC'),
+    window_end DateTime64(3, 'UTC'),
+    score Float64,
+    observed Float64,
+    expected Float64,
+    lower Float64,
+    upper Float64,
+    state LowCardinality(String),
+    detector LowCardinality(String)
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (service, signal, window_start, kind)
+TTL toDateTime(window_start) + INTERVAL 90 DAY
+"""
+
+_ALERTS = """
+CREATE TABLE IF NOT EXISTS alerts (
+    id String,
+    fingerprint String,
+    status LowCardinality(String),
+    service LowCardinality(String),
+    signal LowCardinality(String),
+    kind LowCardinality(String),
+    severity LowCardinality(String),
+    starts_at DateTime64(3, 'UTC'),
+    ends_at Nullable(DateTime64(3, 'UTC')),
+    updated_at Nullable(DateTime64(3, 'UTC')),
+    score Float64,
+    summary String,
+    labels Map(LowCardinality(String), String)
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(starts_at)
+ORDER BY (fingerprint, starts_at, status)
+TTL toDateTime(starts_at) + INTERVAL 180 DAY
+"""
+
+_DEAD_LETTERS = """
+CREATE TABLE IF NOT EXISTS dead_letters (
+    received_at DateTime64(3, 'UTC'),
+    source LowCardinality(String),
+    reason String,
+    payload String,
+    truncated UInt8
+)
+ENGINE = MergeTree
+PARTITION BY toYYYYMM(received_at)
+ORDER BY (source, received_at)
+TTL toDateTime(received_at) + INTERVAL 30 DAY
+"""
+
+#: Every migration, in order. Append only.
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial_schema", (_METRICS, _ANOMALIES, _ALERTS, _DEAD_LETTERS)),
+)
+
+# Plain MergeTree and DateTime so that even old servers can hold the bookkeeping table.
+_CREATE_MIGRATIONS_TABLE = f"""
+CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (
+    version UInt32,
+    name String,
+    applied_at DateTime
+)
+ENGINE = MergeTree
+ORDER BY version
+"""
+
+
+def applied_versions(store: ClickHouseStore) -> set[int]:
+    """Versions recorded in ``schema_migrations`` (creating the table if needed)."""
+    store.execute(_CREATE_MIGRATIONS_TABLE)
+    rows = store.query(f"SELECT DISTINCT version FROM {MIGRATIONS_TABLE}")
+    return {int(row["version"]) for row in rows}
+
+
+def migrate(store: ClickHouseStore, migrations: tuple[Migration, ...] = MIGRATIONS) -> list[int]:
+    """Apply the migrations ``store`` lacks, in version order; return the versions applied.
+
+    A second run returns ``[]``. Raises whatever the store raises if a statement fails;
+    that migration stays unrecorded and is retried (from its first statement) next time.
+    """
+    _validate(migrations)
+    done = applied_versions(store)
+    applied: list[int] = []
+    for migration in migrations:
+        if migration.version in done:
+            continue
+        logger.info("applying migration %d (%s)", migration.version, migration.name)
+        for statement in migration.statements:
+            store.execute(statement)
+        store.insert(
+            MIGRATIONS_TABLE,
+            ["version", "name", "applied_at"],
+            [(migration.version, migration.name, datetime.now(UTC))],
+        )
+        applied.append(migration.version)
+    if applied:
+        logger.info("schema migrated to version %d in %s", applied[-1], store.database)
+    return applied
+
+
+def _validate(migrations: tuple[Migration, ...]) -> None:
+    versions = [m.version for m in migrations]
+    if versions != sorted(set(versions)) or any(v < 1 for v in versions):
+        raise ValueError(f"migrations: versions must be unique, positive and ascending: {versions}")

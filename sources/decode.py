@@ -1,0 +1,67 @@
+"""Decoding raw input into validated events, or into dead letters that say why not."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from airis.events import MAX_TEXT, DeadLetter, MetricPoint, validation_reason
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["dead_letter", "decode_metric"]
+
+
+def decode_metric(raw: Any, source: str) -> MetricPoint | DeadLetter:
+    """Validate one metric event given as a dict, JSON text or JSON bytes.
+
+    Never raises: anything that is not a valid `MetricPoint` comes back as a `DeadLetter`
+    carrying the original payload and the reason.
+
+    >>> decode_metric({"ts": "2026-01-01T00:00:00Z", "service": "api", "signal": "cpu",
+    ...                "value": 12.5}, "demo").value
+    12.5
+    >>> decode_metric(b'{"service": "api"}', "demo").reason
+    'ts: Field required; signal: Field required; value: Field required'
+    """
+    try:
+        if isinstance(raw, dict):
+            return MetricPoint.model_validate(raw)
+        if isinstance(raw, (bytes, bytearray, memoryview, str)):
+            return MetricPoint.model_validate_json(raw)
+        return dead_letter(raw, source, f"unsupported input type {type(raw).__name__}")
+    except ValidationError as exc:
+        return dead_letter(raw, source, validation_reason(exc))
+    except (ValueError, TypeError, RecursionError) as exc:
+        return dead_letter(raw, source, f"undecodable: {exc}")
+
+
+def dead_letter(raw: Any, source: str, reason: str, now: datetime | None = None) -> DeadLetter:
+    """A dead letter for ``raw``, its payload kept as text and cut to `MAX_TEXT` characters."""
+    payload, cut = _as_text(raw)
+    truncated = cut or len(payload) > MAX_TEXT
+    return DeadLetter(
+        received_at=now or datetime.now(UTC),
+        source=source,
+        reason=reason[:MAX_TEXT],
+        payload=payload[:MAX_TEXT],
+        truncated=truncated,
+    )
+
+
+def _as_text(raw: Any) -> tuple[str, bool]:
+    """The payload as text, and whether bytes were cut before decoding."""
+    if isinstance(raw, str):
+        return raw, False
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        limit = MAX_TEXT * 4  # a UTF-8 character is at most 4 bytes
+        head = bytes(raw[:limit]).decode("utf-8", errors="backslashreplace")
+        return head, len(raw) > limit
+    try:
+        return orjson.dumps(raw, default=str, option=orjson.OPT_NON_STR_KEYS).decode(), False
+    except (TypeError, orjson.JSONEncodeError):
+        return repr(raw), False

@@ -1,0 +1,78 @@
+"""The metrics dataflow end to end through Bytewax's testing runtime."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+from bytewax.testing import TestingSink, TestingSource, run_main
+
+from airis.events import Alert, Anomaly, DeadLetter, MetricPoint
+from airis.flows.metrics_anomaly import build_flow
+from airis.settings import Settings
+
+T0 = datetime(2026, 3, 2, tzinfo=UTC)
+STEP = timedelta(seconds=10)
+
+
+def _events(n_ticks: int = 600, fault_from: int = 400, fault_to: int = 460) -> list:
+    rng = random.Random(3)
+    events = []
+    for i in range(n_ticks):
+        ts = (T0 + STEP * i).isoformat()
+        for service in ("api", "db"):
+            latency = rng.gauss(50, 2)
+            if service == "db" and fault_from <= i < fault_to:
+                latency += 60
+            events.append({"ts": ts, "service": service, "signal": "latency_p99", "value": latency})
+            events.append(
+                {"ts": ts, "service": service, "signal": "cpu", "value": rng.gauss(30, 1)}
+            )
+    return events
+
+
+def _run(events: list, **settings) -> list:
+    out: list = []
+    flow = build_flow(TestingSource(events, batch_size=100), TestingSink(out), Settings(**settings))
+    run_main(flow)
+    return out
+
+
+def test_a_latency_fault_becomes_one_firing_and_one_resolved_alert():
+    out = _run(_events())
+    alerts = [e for e in out if isinstance(e, Alert)]
+    assert [(a.service, a.signal, a.kind, a.status) for a in alerts] == [
+        ("db", "latency_p99", "spike", "firing"),
+        ("db", "latency_p99", "spike", "resolved"),
+    ]
+    firing, resolved = alerts
+    assert firing.starts_at == T0 + STEP * 400
+    assert firing.updated_at == T0 + STEP * 403  # confirmed after three 10 s windows
+    assert resolved.ends_at == T0 + STEP * 460
+
+
+def test_every_valid_point_is_forwarded_for_storage_and_anomalies_are_explained():
+    out = _run(_events())
+    assert sum(isinstance(e, MetricPoint) for e in out) == 600 * 4
+    anomalies = [e for e in out if isinstance(e, Anomaly)]
+    assert anomalies and {a.service for a in anomalies} == {"db"}
+    assert all(a.observed > a.upper and a.kind == "spike" for a in anomalies)
+
+
+def test_invalid_events_become_dead_letters_and_the_flow_goes_on():
+    events = _events(100, 1000, 1000)
+    events[10:10] = [{"service": "api"}, b"\xff garbage", {**events[0], "value": float("nan")}]
+    out = _run(events)
+    dead = [e for e in out if isinstance(e, DeadLetter)]
+    assert len(dead) == 3
+    assert all(d.source == "metrics" and d.reason for d in dead)
+    assert sum(isinstance(e, MetricPoint) for e in out) == 400
+
+
+def test_late_events_are_routed_to_dead_letters_not_dropped():
+    events = _events(100, 1000, 1000)
+    late = {**events[0], "ts": (T0 + STEP * 5).isoformat()}
+    out = _run([*events, late], allowed_lateness_seconds=0)
+    dead = [e for e in out if isinstance(e, DeadLetter)]
+    assert [d.reason for d in dead] == ["late: its window had closed"]
+    assert '"api"' in dead[0].payload

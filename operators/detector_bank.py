@@ -12,7 +12,12 @@ from airis.operators.types import ScoredPoint
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DetectorBank"]
+__all__ = ["DEFAULT_MIN_SCALES", "DetectorBank"]
+
+#: Smallest noise scale per signal, in the signal's unit. Error ratios of quiet services are
+#: mostly exactly zero: without a floor, one stray error would be a many-sigma event.
+#: 0.003 means an error-ratio change needs about 1.7 percentage points to score 0.9.
+DEFAULT_MIN_SCALES: dict[str, float] = {"error_rate": 0.003}
 
 
 class DetectorBank:
@@ -24,7 +29,10 @@ class DetectorBank:
     Parameters
     ----------
     make_detector
-        Builds the detector of a new signal (a class or a picklable callable).
+        Builds the detector of a new signal (a class or a picklable callable); called with
+        ``min_scale=`` for the signals in ``min_scales``.
+    min_scales
+        Per-signal floors of the noise scale; ``None`` uses `DEFAULT_MIN_SCALES`.
 
     Examples
     --------
@@ -38,8 +46,13 @@ class DetectorBank:
     ['cpu']
     """
 
-    def __init__(self, make_detector: Callable[[], SeriesDetector] = RobustSeasonalDetector):
+    def __init__(
+        self,
+        make_detector: Callable[..., SeriesDetector] = RobustSeasonalDetector,
+        min_scales: dict[str, float] | None = None,
+    ) -> None:
         self.make_detector = make_detector
+        self.min_scales = min_scales
         self._detectors: dict[str, SeriesDetector] = {}
 
     @property
@@ -50,5 +63,8 @@ class DetectorBank:
         """Assess the point against its signal's detector, then learn it."""
         detector = self._detectors.get(point.signal)
         if detector is None:
-            detector = self._detectors[point.signal] = self.make_detector()
+            floors = DEFAULT_MIN_SCALES if self.min_scales is None else self.min_scales
+            floor = floors.get(point.signal)
+            kwargs = {} if floor is None else {"min_scale": floor}
+            detector = self._detectors[point.signal] = self.make_detector(**kwargs)
         return ScoredPoint(point, detector.update_one(point.ts, point.value))

@@ -18,8 +18,10 @@ __all__ = ["RobustSeasonalDetector"]
 _MAD_TO_SIGMA = math.sqrt(math.pi / 2)
 #: Ratio of a Gaussian's standard deviation to its median absolute deviation.
 _MEDIAN_MAD_TO_SIGMA = 1.4826
-#: Median of |z| for a standard Gaussian.
-_MEDIAN_ABS_Z = 1 / _MEDIAN_MAD_TO_SIGMA
+#: The difference of two independent Gaussian draws has sqrt(2) times their sigma.
+_DIFF_TO_SIGMA = 1 / math.sqrt(2)
+#: 90th percentile of |z| for a standard Gaussian.
+_Q90_ABS_Z = 1.6449
 
 
 class RobustSeasonalDetector(SeriesDetector):
@@ -52,7 +54,8 @@ class RobustSeasonalDetector(SeriesDetector):
     alpha
         Weight of a new point in the recent level.
     scale_rate
-        Relative step of the recent scale per point (a frugal streaming median of |residual|).
+        Log-step of the recent scale per point (a frugal streaming 90th percentile of
+        |residual|, read as a Gaussian sigma).
     season_rate
         Weight of a new point in its seasonal bin, once the bin has seen ``1 / season_rate``
         points (about a day of memory at one point per 10 s).
@@ -102,6 +105,7 @@ class RobustSeasonalDetector(SeriesDetector):
         warmup: int = 30,
         alpha: float = 0.05,
         scale_rate: float = 0.02,
+        residual_scale_share: float = 0.2,
         season_rate: float = 0.005,
         clip: float = 3.0,
         z_mid: float = 4.0,
@@ -116,6 +120,7 @@ class RobustSeasonalDetector(SeriesDetector):
         self.warmup = warmup
         self.alpha = alpha
         self.scale_rate = scale_rate
+        self.residual_scale_share = residual_scale_share
         self.season_rate = season_rate
         self.clip = clip
         self.z_mid = z_mid
@@ -127,11 +132,17 @@ class RobustSeasonalDetector(SeriesDetector):
         self.relearn_after = relearn_after
         self.weekly = weekly
 
+        # Multiplicative steps whose balance point is P(|residual| > q90 * scale) = 10 %.
+        self._scale_up = math.exp(scale_rate * 0.9)
+        self._scale_down = math.exp(-scale_rate * 0.1)
         self._n = 0
         self._first: list[float] | None = []
         self._level = 0.0
         self._scale = 0.0
         self._protected_run = 0
+        self._previous: float | None = None
+        self._jump_scale = 0.0
+        self._residual_scale = 0.0
         bins = 168 if weekly else 24
         self._bin_offset = [0.0] * bins
         self._bin_scale = [0.0] * bins
@@ -157,10 +168,9 @@ class RobustSeasonalDetector(SeriesDetector):
         seen = self._first or []
         if len(seen) < 5:
             return Assessment(0.0, value, value, value, value, "warming", "warming", 0.0)
-        expected = statistics.median(seen)
-        mad = statistics.median(abs(v - expected) for v in seen) * _MEDIAN_MAD_TO_SIGMA
+        expected, scale = _robust_start(seen)
         return self._assessment(
-            value, expected, self._floored(mad, expected), "warming", len(seen) / self.warmup
+            value, expected, self._floored(scale, expected), "warming", len(seen) / self.warmup
         )
 
     def _assessment(
@@ -194,9 +204,9 @@ class RobustSeasonalDetector(SeriesDetector):
         if self._first is not None:
             self._first.append(value)
             if len(self._first) >= self.warmup:
-                self._level = statistics.median(self._first)
-                mad = statistics.median(abs(v - self._level) for v in self._first)
-                self._scale = self._floored(mad * _MEDIAN_MAD_TO_SIGMA)
+                self._level, scale = _robust_start(self._first)
+                self._scale = self._jump_scale = self._residual_scale = self._floored(scale)
+                self._previous = self._first[-1]
                 self._first = None
             return
 
@@ -211,11 +221,27 @@ class RobustSeasonalDetector(SeriesDetector):
         residual = value - self._level
         bound = self.clip * scale
         self._level += rate * max(-bound, min(bound, residual))
+        # Noise scale from first differences: smooth trends and seasonality cancel out, so a
+        # slow ramp (a leak) cannot pass itself off as noise. A frugal streaming 90th
+        # percentile: every point moves the scale by a fixed factor whatever its size, and a
+        # high quantile keeps mostly-zero count ratios off a zero scale.
+        if self._previous is not None:
+            jump = abs(value - self._previous) * _DIFF_TO_SIGMA
+            step = self._scale_up if jump > _Q90_ABS_Z * self._jump_scale else self._scale_down
+            self._jump_scale = self._floored(self._jump_scale) * step ** (rate / self.alpha)
+        self._previous = value
+        # Residuals also carry slow autocorrelated wobble that differences miss: a slower
+        # quantile of |residual| bounds the scale from below, learned from normal points only.
         if not protected:
-            # Frugal median of |residual|: each point moves the scale by a fixed factor, so an
-            # outlier of any size counts like one at the median.
-            step = 1.0 + self.scale_rate
-            self._scale = scale * step if abs(residual) > _MEDIAN_ABS_Z * scale else scale / step
+            step = (
+                self._scale_up
+                if abs(residual) > _Q90_ABS_Z * self._residual_scale
+                else self._scale_down
+            )
+            self._residual_scale = (
+                self._floored(self._residual_scale) * step**self.residual_scale_share
+            )
+        self._scale = max(self._jump_scale, self._residual_scale)
         self._learn_season(ts, residual, 10 * bound)
 
     def _learn_season(self, ts: datetime, residual: float, bound: float) -> None:
@@ -234,3 +260,13 @@ class RobustSeasonalDetector(SeriesDetector):
         if self.weekly:
             return ts.weekday() * 24 + ts.hour, day // 7
         return ts.hour, day
+
+
+def _robust_start(values: list[float]) -> tuple[float, float]:
+    """Median and sigma estimate of the first values: the larger of the MAD's and the 90th
+    percentile of |deviation|'s, so mostly-zero count ratios do not start at zero scale."""
+    level = statistics.median(values)
+    deviations = sorted(abs(v - level) for v in values)
+    mad = deviations[len(deviations) // 2] * _MEDIAN_MAD_TO_SIGMA
+    q90 = deviations[int(0.9 * (len(deviations) - 1))] / _Q90_ABS_Z
+    return level, max(mad, q90)

@@ -9,8 +9,9 @@ default:
 setup:
     deploy/bootstrap.sh setup
 
-# The whole test suite (what CI runs).
+# Lint, then the whole test suite (what CI runs).
 test *args:
+    {{venv}}/ruff check .
     {{venv}}/pytest -q "$@"
 
 # Lint and format check.
@@ -30,3 +31,10 @@ demo *args:
 # Apply ClickHouse migrations.
 migrate:
     {{venv}}/airis db migrate
+
+# Benchmarks behind BENCHMARKS.md: the 24 h demo (end to end) and `airis detect` on NAB's
+# largest shared series (22,695 rows).
+bench:
+    mkdir -p var/bench
+    {{venv}}/airis demo --json var/bench/demo.json
+    {{venv}}/airis detect --input ../shared/data/nab/data/realKnownCause/machine_temperature_system_failure.csv --output var/bench/machine_temperature_system_failure.csv

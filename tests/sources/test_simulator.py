@@ -5,7 +5,7 @@ from __future__ import annotations
 import doctest
 import json
 from datetime import UTC, datetime, timedelta
-from itertools import islice, pairwise
+from itertools import islice
 
 import numpy as np
 import pytest
@@ -13,25 +13,9 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 import airis.sources.simulator as simulator
 from airis.events import MetricPoint
-from airis.sources.simulator import (
-    FAULT_KINDS,
-    FAULT_SIGNALS,
-    MIN_GAP,
-    QUIET,
-    ROLES,
-    SIGNALS,
-    WARMUP,
-    Deploy,
-    Fault,
-    Simulator,
-    Topology,
-    default_fault_schedule,
-    default_schedule,
-    default_topology,
-    make_fault,
-    pace,
-    seasonality,
-)
+from airis.sources.faults import FAULT_KINDS, FAULT_SIGNALS, Deploy, Fault, make_fault
+from airis.sources.simulator import SIGNALS, Simulator, pace, seasonality
+from airis.sources.topology import Topology
 
 WEDNESDAY = datetime(2024, 1, 3, tzinfo=UTC)
 SATURDAY = datetime(2024, 1, 6, tzinfo=UTC)
@@ -61,53 +45,6 @@ def robust_shift(before: np.ndarray, during: np.ndarray, floor: float) -> float:
 def day() -> tuple[Simulator, np.ndarray]:
     sim = Simulator(hours=24, seed=7)
     return sim, collect(sim)
-
-
-# --- topology ---------------------------------------------------------------------------------
-
-
-def test_default_topology_is_a_layered_dag() -> None:
-    topo = default_topology()
-    assert len(topo.services) >= 12
-    assert set(topo.roles) == set(ROLES)
-    (frontend,) = topo.by_role("frontend")
-    assert set(topo.callees_of(frontend)) == set(topo.services) - {frontend}
-    for service in topo.services:
-        for callee in topo.callees_of(service):
-            assert service in topo.callers_of(callee)
-            assert callee not in topo.callers_of(service)
-    for role in ("database", "cache", "queue"):
-        for service in topo.by_role(role):
-            assert topo.direct_callees(service) == ()
-    assert topo.direct_callers("order-db") == ("order-service", "payment-service")
-
-
-@pytest.mark.parametrize(
-    ("services", "roles", "edges", "match"),
-    [
-        (
-            ("a", "b", "c"),
-            ("frontend", "api", "backend"),
-            [("a", "b"), ("b", "c"), ("c", "b")],
-            "cycle",
-        ),
-        (("a", "b"), ("frontend", "api"), [("a", "x")], "unknown service"),
-        (("a", "b"), ("frontend", "frontend"), [("a", "b")], "must not have callers"),
-        (("a", "b"), ("frontend", "api"), [], "no callers"),
-        (("a", "a"), ("frontend", "api"), [], "duplicate"),
-        (("a", "b"), ("frontend", "gateway"), [("a", "b")], "unknown roles"),
-    ],
-)
-def test_topology_rejects_invalid_graphs(services, roles, edges, match) -> None:
-    with pytest.raises(ValueError, match=match):
-        Topology(services, roles, tuple(edges))
-
-
-def test_topology_round_trips_through_json() -> None:
-    topo = default_topology()
-    again = Topology.from_dict(json.loads(json.dumps(topo.to_dict())))
-    assert again == topo
-    assert again.callers_of("user-db") == topo.callers_of("user-db")
 
 
 # --- events -----------------------------------------------------------------------------------
@@ -331,7 +268,7 @@ def test_memory_leak_ramps_and_restarts() -> None:
     assert abs(np.median(memory[during.stop + 1 :]) - np.median(memory[before])) < 3
 
 
-# --- ground truth and schedules ---------------------------------------------------------------
+# --- ground truth and arguments ---------------------------------------------------------------
 
 
 def test_ground_truth_round_trips_and_rebuilds_the_run() -> None:
@@ -345,60 +282,6 @@ def test_ground_truth_round_trips_and_rebuilds_the_run() -> None:
     again = Simulator.from_ground_truth(truth)
     assert again.ground_truth() == sim.ground_truth()
     assert list(islice(again.ticks(), 30)) == list(islice(sim.ticks(), 30))
-
-
-@pytest.mark.parametrize("seed", range(6))
-def test_default_schedule_day_rules(seed: int) -> None:
-    start = WEDNESDAY
-    schedule = default_schedule(start, 24, seed)
-    faults = schedule.faults
-    assert len(faults) >= 8
-    assert {f.kind for f in faults} == set(FAULT_KINDS)
-    assert len({f.service for f in faults}) >= 6
-    assert len({f.id for f in faults}) == len(faults)
-    assert faults[0].start >= start + WARMUP
-    assert faults[-1].end <= start + timedelta(hours=24) - MIN_GAP
-    for f in faults:
-        low = 45 if f.kind in ("memory_leak", "disk_fill") else 10
-        assert timedelta(minutes=low) <= f.duration <= timedelta(minutes=60), f
-        assert f.affected[0] == f.service
-    for prev, nxt in pairwise(faults):
-        assert nxt.start - prev.end >= MIN_GAP
-    quiet_start, quiet_end = schedule.quiet
-    assert quiet_end - quiet_start >= QUIET
-    assert start + WARMUP <= quiet_start and quiet_end <= start + timedelta(hours=24)
-    for f in faults:
-        assert f.end + MIN_GAP <= quiet_start or quiet_end + MIN_GAP <= f.start
-    bad = next(f for f in faults if f.kind == "bad_deploy")
-    faulty = [d for d in schedule.deploys if d.faulty]
-    assert faulty == [Deploy(bad.start, bad.service, bad.params["version"], True)]
-    rollback = [d for d in schedule.deploys if d.ts == bad.end and d.service == bad.service]
-    assert rollback == [Deploy(bad.end, bad.service, bad.params["previous_version"])]
-    assert len(schedule.deploys) >= 3  # plus harmless ones
-    assert default_fault_schedule(start, 24, seed) == list(faults)
-
-
-@pytest.mark.parametrize("hours", [4, 5, 8, 12, 48])
-def test_default_schedule_scales_with_length(hours: float) -> None:
-    start = WEDNESDAY
-    schedule = default_schedule(start, hours, seed=2)
-    faults = schedule.faults
-    assert 1 <= len(faults) <= max(8, 8 * hours / 24)
-    if hours >= 24:
-        assert {f.kind for f in faults} == set(FAULT_KINDS)
-    assert faults[0].start >= start + WARMUP
-    assert faults[-1].end <= start + timedelta(hours=hours) - MIN_GAP
-    for prev, nxt in pairwise(faults):
-        assert nxt.start - prev.end >= MIN_GAP
-    assert schedule.quiet[1] - schedule.quiet[0] >= min(QUIET, timedelta(hours=(hours - 2) / 4))
-
-
-def test_too_short_runs_need_explicit_faults() -> None:
-    with pytest.raises(ValueError, match="at least 4 h"):
-        default_schedule(WEDNESDAY, 3.5, seed=0)
-    with pytest.raises(ValueError, match=r"faults=\[\]"):
-        Simulator(hours=2, seed=0)
-    assert Simulator(hours=2, seed=0, faults=[]).faults == ()
 
 
 @pytest.mark.parametrize(
@@ -415,27 +298,6 @@ def test_too_short_runs_need_explicit_faults() -> None:
 def test_simulator_rejects_bad_arguments(kwargs) -> None:
     with pytest.raises(ValueError):
         Simulator(**{"hours": 1, "faults": [], **kwargs})
-
-
-def test_fault_validation_and_custom_faults() -> None:
-    t0 = WEDNESDAY
-    with pytest.raises(ValueError, match="unknown kind"):
-        Fault("x", "meteor", "user-db", t0, t0 + MIN_GAP, ("user-db",))
-    with pytest.raises(ValueError, match="not after start"):
-        Fault("x", "disk_fill", "user-db", t0, t0, ("user-db",))
-    with pytest.raises(ValueError, match="root"):
-        Fault("x", "disk_fill", "user-db", t0, t0 + MIN_GAP, ("order-db",))
-    t1 = t0 + timedelta(hours=3)
-    fault = make_fault(
-        "bad_deploy",
-        "catalog-service",
-        t1,
-        t1 + timedelta(minutes=20),
-        params={"version": "v9.0.0"},
-    )
-    sim = Simulator(start=t0, hours=4, seed=0, faults=[fault])
-    assert [(d.version, d.faulty) for d in sim.deploys] == [("v9.0.0", True), ("v1.0.0", False)]
-    assert sim.quiet == (t0 + WARMUP, fault.start - MIN_GAP)
 
 
 # --- spikes -----------------------------------------------------------------------------------

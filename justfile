@@ -38,3 +38,4 @@ bench:
     mkdir -p var/bench
     {{venv}}/airis demo --json var/bench/demo.json
     {{venv}}/airis detect --input ../shared/data/nab/data/realKnownCause/machine_temperature_system_failure.csv --output var/bench/machine_temperature_system_failure.csv
+    {{venv}}/python deploy/bench_detector.py

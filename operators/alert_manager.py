@@ -327,35 +327,23 @@ class AlertManager:
         }
         if track.held:
             labels["flapping"] = "true"
-        if status == "firing":
-            ident = event_id(fp, started, status, track.severity)
-            return Alert(
-                id=ident,
-                fingerprint=fp,
-                status="firing",
-                service=track.service,
-                signal=track.signal,
-                kind=track.kind,
-                severity=track.severity,
-                starts_at=started,
-                updated_at=decided_at,
-                score=peak.score,
-                summary=f"{what}: {evidence}",
-                labels=labels,
-            )
+        firing = status == "firing"
+        # A firing event's id includes the severity, so an escalation is a distinct event.
         return Alert(
-            id=event_id(fp, started, status),
+            id=event_id(fp, started, status, track.severity)
+            if firing
+            else event_id(fp, started, status),
             fingerprint=fp,
-            status="resolved",
+            status="firing" if firing else "resolved",
             service=track.service,
             signal=track.signal,
             kind=track.kind,
             severity=track.severity,
             starts_at=started,
-            ends_at=track.last_end,
+            ends_at=None if firing else track.last_end,
             updated_at=decided_at,
             score=peak.score,
-            summary=f"{what} resolved; peak {evidence}",
+            summary=f"{what}: {evidence}" if firing else f"{what} resolved; peak {evidence}",
             labels=labels,
         )
 

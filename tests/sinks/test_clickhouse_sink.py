@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,19 +39,6 @@ from airis.sinks.clickhouse_store import ClickHouseStore
 from airis.sinks.migrations import migrate
 
 NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
-
-
-@pytest.fixture(scope="module")
-def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    path = tmp_path_factory.mktemp("chdb_sink")
-    anchor = ChdbStore(path)
-    yield path
-    anchor.close()
-
-
-@pytest.fixture
-def database() -> str:
-    return f"t_{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture

@@ -13,8 +13,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,22 +32,6 @@ from airis.sinks.clickhouse_store import (
 )
 
 PYTHON = sys.executable
-
-
-@pytest.fixture(scope="module")
-def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    path = tmp_path_factory.mktemp("chdb_store")
-    anchor = ChdbStore(path)  # keeps the embedded engine on this directory for the module
-    yield path
-    anchor.close()
-
-
-@pytest.fixture
-def store(chdb_dir: Path) -> Iterator[ChdbStore]:
-    database = f"t_{uuid.uuid4().hex[:12]}"
-    with ChdbStore(chdb_dir, database=database) as s:
-        yield s
-        s.execute(f"DROP DATABASE IF EXISTS {database}")
 
 
 def _run(code: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -6,10 +6,6 @@ test.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from airis.sinks.chdb_store import ChdbStore
@@ -20,22 +16,6 @@ from airis.sinks.migrations import (
     applied_versions,
     migrate,
 )
-
-
-@pytest.fixture(scope="module")
-def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    path = tmp_path_factory.mktemp("chdb_migrations")
-    anchor = ChdbStore(path)
-    yield path
-    anchor.close()
-
-
-@pytest.fixture
-def store(chdb_dir: Path) -> Iterator[ChdbStore]:
-    database = f"t_{uuid.uuid4().hex[:12]}"
-    with ChdbStore(chdb_dir, database=database) as s:
-        yield s
-        s.execute(f"DROP DATABASE IF EXISTS {database}")
 
 
 def _tables(store: ChdbStore) -> dict[str, dict[str, str]]:

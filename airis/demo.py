@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
-from itertools import islice
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,29 +23,13 @@ from airis.report import RunReport, score_alerts
 from airis.settings import Settings
 from airis.sinks.clickhouse_sink import ClickHouseSink
 from airis.sinks.clickhouse_store import open_store
-from airis.sources.iterable_source import BatchIterSource
-from airis.sources.simulator import Simulator
-from airis.sources.topology import default_topology
+from airis.sources.iterable_source import jsonl_source, simulator_source
+from airis.sources.jsonl import write_jsonl
+from airis.sources.simulator import Simulator, recent_simulation
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["run_demo", "run_file", "simulation", "write_simulation"]
-
-#: Simulator ticks per source batch (about 1,000 events: Bytewax is 7-18x slower per item
-#: with tiny batches).
-TICKS_PER_BATCH = 10
-#: JSONL lines per source batch.
-LINES_PER_BATCH = 1_000
-
-
-def simulation(hours: float, seed: int, end: datetime | None = None) -> Simulator:
-    """The demo's simulator: ``hours`` of telemetry ending at the last whole hour (or ``end``).
-
-    Aligning to the hour makes re-runs within the hour produce identical events (and ids).
-    """
-    end = end or datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    start = end - timedelta(hours=hours)
-    return Simulator(default_topology(), start, hours, seed)
+__all__ = ["run_demo", "run_file", "write_simulation"]
 
 
 def run_demo(
@@ -62,7 +45,7 @@ def run_demo(
     settings = base.model_copy(
         update={"data_dir": data_dir, "chdb_path": data_dir / "chdb", "clickhouse_url": None}
     )
-    sim = simulation(hours, seed)
+    sim = recent_simulation(hours, seed)
     truth = sim.ground_truth()
     console.print(
         f"demo: {len(truth['topology']['services'])} services, {hours:g} simulated hours from "
@@ -72,9 +55,7 @@ def run_demo(
     elapsed = _run_with_progress(
         console,
         source_total,
-        lambda on_batch: BatchIterSource(
-            "simulator", lambda: _tick_batches(sim), on_batch=on_batch
-        ),
+        lambda on_batch: simulator_source(sim, on_batch),
         settings,
     )
     stored = _read_results(settings)
@@ -101,9 +82,7 @@ def run_demo(
 
 def write_simulation(hours: float, seed: int, output: Path, truth: Path, console: Console) -> int:
     """Write the demo's telemetry as JSONL and its ground truth as JSON; return the count."""
-    from airis.sources.jsonl import write_jsonl
-
-    sim = simulation(hours, seed)
+    sim = recent_simulation(hours, seed)
     count = write_jsonl(output, (e for tick in sim.ticks() for e in tick))
     truth.write_bytes(orjson.dumps(sim.ground_truth(), option=orjson.OPT_INDENT_2))
     return count
@@ -111,19 +90,13 @@ def write_simulation(hours: float, seed: int, output: Path, truth: Path, console
 
 def run_file(path: Path, console: Console) -> int:
     """Run the metrics flow over a JSONL file into the configured ClickHouse store."""
-    from airis.sources.jsonl import read_jsonl
-
     if not path.is_file():
         raise FileNotFoundError(f"no such input file: {path}")
     settings = Settings()
     elapsed = _run_with_progress(
         console,
         None,
-        lambda on_batch: BatchIterSource(
-            f"file:{path.name}",
-            lambda: batched(read_jsonl(path), LINES_PER_BATCH),
-            on_batch=on_batch,
-        ),
+        lambda on_batch: jsonl_source(path, on_batch),
         settings,
     )
     stored = _read_results(settings)
@@ -146,18 +119,6 @@ def _run_with_progress(
         started = time.perf_counter()
         run_main(flow)
         return time.perf_counter() - started
-
-
-def batched(items: Iterator[Any] | Any, size: int) -> Iterator[list[Any]]:
-    """Consecutive lists of ``size`` items (the last may be shorter)."""
-    it = iter(items)
-    while chunk := list(islice(it, size)):
-        yield chunk
-
-
-def _tick_batches(sim: Simulator) -> Iterator[list[dict[str, Any]]]:
-    for ticks in batched(sim.ticks(), TICKS_PER_BATCH):
-        yield [event for tick in ticks for event in tick]
 
 
 def _expected_points(sim: Simulator) -> int:

@@ -1,7 +1,8 @@
 """The metrics dataflow: validate → detect per series → window per service → alert → store.
 
-Run it with ``python -m bytewax.run "airis.flows.metrics_anomaly:build_flow()"``; tests and
-``airis demo`` pass their own source and sink.
+Run it with ``python -m bytewax.run "airis.flows.metrics_anomaly:build_flow()"`` (the built-in
+simulator into the ClickHouse store of ``AIRIS_*`` settings); tests, ``airis demo`` and
+``airis run`` pass their own source and sink.
 """
 
 from __future__ import annotations
@@ -23,11 +24,17 @@ from airis.operators.detector_bank import DetectorBank
 from airis.operators.service_window import add_point, close_window, merge_summaries, new_summaries
 from airis.operators.types import ScoredPoint
 from airis.settings import Settings
+from airis.sinks.clickhouse_sink import ClickHouseSink
 from airis.sources.decode import dead_letter, decode_metric
+from airis.sources.iterable_source import simulator_source
+from airis.sources.simulator import recent_simulation
 
 logger = logging.getLogger(__name__)
 
 SOURCE = "metrics"
+#: Without a source the flow reads the built-in simulator: the last 24 h, seed 7.
+DEFAULT_SIMULATED_HOURS = 24.0
+DEFAULT_SIMULATOR_SEED = 7
 ALIGN_TO = datetime(2000, 1, 1, tzinfo=UTC)
 
 
@@ -114,8 +121,8 @@ def _count_dead(kind: str):
 
 
 def _default_source(settings: Settings) -> Source:
-    raise NotImplementedError
+    return simulator_source(recent_simulation(DEFAULT_SIMULATED_HOURS, DEFAULT_SIMULATOR_SEED))
 
 
 def _default_sink(settings: Settings) -> Sink:
-    raise NotImplementedError
+    return ClickHouseSink(settings)

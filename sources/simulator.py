@@ -73,6 +73,7 @@ __all__ = [
     "ServiceState",
     "Simulator",
     "pace",
+    "recent_simulation",
     "seasonality",
 ]
 
@@ -585,6 +586,16 @@ class Simulator:
 
 # --------------------------------------------------------------------------------------------
 # Pacing
+
+
+def recent_simulation(hours: float, seed: int, end: datetime | None = None) -> Simulator:
+    """A `Simulator` of ``hours`` ending at the last whole hour (or at ``end``).
+
+    Recent timestamps keep the data inside storage TTLs and dashboards' default ranges;
+    aligning to the hour makes re-runs within the hour produce identical events (and ids).
+    """
+    end = end or datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    return Simulator(start=end - timedelta(hours=hours), hours=hours, seed=seed)
 
 
 def pace(

@@ -225,6 +225,10 @@ def test_arrow_type(ch_type: str, expected: pa.DataType | None) -> None:
 
 
 # --- server backend (fake clickhouse-driver client) -------------------------------------------
+# A mock, on purpose: no ClickHouse server that accepts our schema can run here (Debian only has
+# 18.16). The fake stands in for clickhouse-driver's Client (third-party code, not ours) to check
+# what the backend sends; the real native-protocol round trip is issue #3's test against
+# Debian's clickhouse-server.
 
 
 class FakeClient:

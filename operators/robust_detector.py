@@ -27,19 +27,22 @@ _Q90_ABS_Z = 1.6449
 class RobustSeasonalDetector(SeriesDetector):
     """Robust deviation from a recent level, corrected by a learned time-of-day profile.
 
-    Three parts, all O(1) per point:
+    Four parts, all O(1) per point:
 
-    * **recent level** — a Huber-clipped exponentially weighted mean and scale: each residual
-      is clipped to ``clip`` scales before it moves the estimates, so one outlier moves the
-      level by at most ``alpha * clip`` scales. Slow movements (daily seasonality) are
-      tracked; steps and ramps faster than the level can follow stand out.
+    * **recent level** — a Huber-clipped exponentially weighted mean: each residual is clipped
+      to ``clip`` scales before it moves the level, so one outlier moves it by at most
+      ``alpha * clip`` scales. Slow movements (daily seasonality) are tracked; steps and ramps
+      faster than the level can follow stand out.
+    * **noise scale** — the larger of two streaming 90th percentiles read as a Gaussian sigma:
+      of first differences (trends cancel, so a slow leak is not mistaken for noise) and, more
+      slowly, of residuals from the level (autocorrelated wobble that differences miss).
     * **seasonal profile** — per hour-of-day bin (hour-of-week with ``weekly=True``), the usual
       offset of the value from the recent level and its spread. Once a bin has been seen on an
       earlier day, recurring patterns at that time (a nightly batch job) are expected, not
       anomalous; the state is then ``"seasonal"``.
-    * **protection** — points scored at or above ``protect_threshold`` are learned with weight
-      ``protect_weight`` and leave the scale alone, so that a fault is not absorbed into the
-      baseline within minutes; after ``relearn_after`` protected points in a row the new
+    * **protection** — points scored at or above ``protect_threshold`` move the level and the
+      difference scale with weight ``protect_weight`` and the residual scale not at all, so
+      that a fault is not absorbed into the baseline within minutes; after ``relearn_after`` protected points in a row the new
       level is accepted.
 
     The score maps the robust z-score ``|observed - expected| / scale`` through a logistic
@@ -54,8 +57,9 @@ class RobustSeasonalDetector(SeriesDetector):
     alpha
         Weight of a new point in the recent level.
     scale_rate
-        Log-step of the recent scale per point (a frugal streaming 90th percentile of
-        |residual|, read as a Gaussian sigma).
+        Log-step of the difference scale per point (a frugal streaming 90th percentile).
+    residual_scale_share
+        The residual scale's log-step as a share of ``scale_rate`` (it adapts more slowly).
     season_rate
         Weight of a new point in its seasonal bin, once the bin has seen ``1 / season_rate``
         points (about a day of memory at one point per 10 s).
@@ -135,7 +139,6 @@ class RobustSeasonalDetector(SeriesDetector):
         # Multiplicative steps whose balance point is P(|residual| > q90 * scale) = 10 %.
         self._scale_up = math.exp(scale_rate * 0.9)
         self._scale_down = math.exp(-scale_rate * 0.1)
-        self._n = 0
         self._first: list[float] | None = []
         self._level = 0.0
         self._scale = 0.0
@@ -200,7 +203,6 @@ class RobustSeasonalDetector(SeriesDetector):
         return assessment
 
     def _learn(self, ts: datetime, value: float, score: float) -> None:
-        self._n += 1
         if self._first is not None:
             self._first.append(value)
             if len(self._first) >= self.warmup:

@@ -42,8 +42,8 @@ class RobustSeasonalDetector(SeriesDetector):
       anomalous; the state is then ``"seasonal"``.
     * **protection** — points scored at or above ``protect_threshold`` move the level and the
       difference scale with weight ``protect_weight`` and the residual scale not at all, so
-      that a fault is not absorbed into the baseline within minutes; after ``relearn_after`` protected points in a row the new
-      level is accepted.
+      that a fault is not absorbed into the baseline within minutes; after ``relearn_after``
+      protected points in a row the new level is accepted.
 
     The score maps the robust z-score ``|observed - expected| / scale`` through a logistic
     curve: ``z_mid`` scales gives 0.5 and the score reaches 0.9 about 1.5 scales later. During

@@ -155,3 +155,21 @@ def test_simulate_then_run_stores_points_and_dead_letters_bad_lines(tmp_path):
     assert "'metrics': 172800," in done.stderr
     assert "'dead_letters': 3" in done.stderr
     assert json.loads(truth.read_text())["seed"] == 2
+
+
+@pytest.mark.slow
+def test_bytewax_runner_runs_the_default_flow_into_the_configured_store(tmp_path):
+    env = {**os.environ, "AIRIS_DATA_DIR": str(tmp_path)}
+    env.pop("AIRIS_CLICKHOUSE_URL", None)
+    env.pop("AIRIS_CHDB_PATH", None)
+    run = [sys.executable, "-m", "bytewax.run", "airis.flows.metrics_anomaly:build_flow()"]
+    subprocess.run(run, env=env, check=True, timeout=600, capture_output=True)
+    count = (
+        "from airis.settings import Settings; from airis.sinks.clickhouse_store import open_store\n"
+        "with open_store(Settings()) as s:\n"
+        "    print(s.query('SELECT count() AS n FROM metrics FINAL')[0]['n'])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", count], env=env, check=True, capture_output=True, text=True
+    )
+    assert int(done.stdout) == 24 * 360 * 15 * 8

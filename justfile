@@ -39,3 +39,11 @@ bench:
     {{venv}}/airis demo --json var/bench/demo.json
     {{venv}}/airis detect --input ../shared/data/nab/data/realKnownCause/machine_temperature_system_failure.csv --output var/bench/machine_temperature_system_failure.csv
     {{venv}}/python deploy/bench_detector.py
+
+# Start the local Kafka broker (deploy/kafka/kafka.sh up [--port P] [--dir D]); prints the bootstrap.
+kafka-up *args:
+    deploy/kafka/kafka.sh up "$@"
+
+# Stop the local Kafka broker (deploy/kafka/kafka.sh down [--dir D]).
+kafka-down *args:
+    deploy/kafka/kafka.sh down "$@"

@@ -169,6 +169,8 @@ class DeadLetter(_Event):
     reason: Text
     payload: Text
     truncated: bool = False
+    origin: str = ""
+    """Where it came from, when known: ``topic/partition@offset`` for a Kafka message."""
 
 
 def fingerprint(service: str, signal: str, kind: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr
@@ -40,6 +41,27 @@ class Settings(BaseSettings):
     alert_resolve_after: int = Field(6, ge=1, description="Normal windows before it resolves.")
     sink_batch_rows: int = Field(20_000, ge=1, description="Rows buffered per table before insert.")
     sink_batch_seconds: float = Field(2.0, gt=0, description="Longest a row waits before insert.")
+
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, a,b,c.")
+    kafka_metrics_topic: str = Field("airis.metrics", description="Metrics in (JSON or OTLP).")
+    kafka_logs_topic: str = Field("airis.logs", description="Logs in (JSON or OTLP).")
+    kafka_traces_topic: str = Field("airis.traces", description="Spans in (JSON or OTLP).")
+    kafka_input_format: Literal["auto", "json", "otlp_proto", "otlp_json"] = Field(
+        "auto", description="How input messages are encoded; auto sniffs each message."
+    )
+    kafka_alerts_topic: str = Field("airis.alerts", description="Alerts out (Alertmanager shape).")
+    kafka_anomalies_topic: str = Field("airis.anomalies", description="Anomalies out (JSON).")
+    kafka_dead_letter_topic: str = Field(
+        "airis.dead-letters", description="Undecodable or invalid input, original bytes kept."
+    )
+    kafka_batch_size: int = Field(5_000, ge=1, description="Messages consumed per poll.")
+    kafka_tail: bool = Field(True, description="Wait for new messages at the end of a topic.")
+    metrics_port: int | None = Field(
+        9464, ge=0, le=65535, description="Prometheus /metrics port (process i: port + i)."
+    )
+    generator_url: str = Field(
+        "http://localhost:3000/d/airis", description="Alerts' generatorURL (a Grafana board)."
+    )
 
     @property
     def resolved_chdb_path(self) -> Path:

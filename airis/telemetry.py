@@ -1,19 +1,62 @@
-"""Prometheus metrics of AIRIS-MON itself (served by Bytewax's API server or `serve`)."""
+"""Prometheus metrics of AIRIS-MON itself, served by `serve_metrics` (``AIRIS_METRICS_PORT``).
+
+Bytewax's own metrics (``bytewax_kafka_consumer_lag`` per topic partition among them) live in
+the same default registry, so one endpoint shows both.
+"""
 
 from __future__ import annotations
 
 import logging
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram, start_http_server
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ALERTS", "ANOMALIES", "DEAD_LETTERS", "EVENTS_IN", "LATE_EVENTS"]
+__all__ = [
+    "ALERTS",
+    "ANOMALIES",
+    "DEAD_LETTERS",
+    "DETECT_SECONDS",
+    "EVENTS_IN",
+    "LATE_EVENTS",
+    "SINK_BATCH",
+    "SINK_SECONDS",
+    "serve_metrics",
+]
 
-EVENTS_IN = Counter("airis_events_in", "Events read from a source", ["source"])
+EVENTS_IN = Counter("airis_events_in", "Events read, by source (a topic or a file)", ["source"])
 DEAD_LETTERS = Counter(
-    "airis_dead_letters", "Events routed to the dead-letter path", ["source", "reason"]
+    "airis_dead_letters", "Input routed to the dead-letter path, by reason", ["source", "reason"]
 )
 LATE_EVENTS = Counter("airis_late_events", "Events that arrived after their window closed")
 ANOMALIES = Counter("airis_anomalies", "Anomalous signal windows found")
 ALERTS = Counter("airis_alerts", "Alert events emitted", ["status", "severity"])
+DETECT_SECONDS = Histogram(
+    "airis_detect_seconds",
+    "Detector time per point (one point in DETECT_SAMPLE_EVERY is timed)",
+    buckets=(1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 1e-3, 1e-2),
+)
+SINK_SECONDS = Histogram(
+    "airis_sink_seconds",
+    "Time to write one batch, by sink",
+    ["sink"],
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+SINK_BATCH = Histogram(
+    "airis_sink_batch_items",
+    "Items per written batch, by sink",
+    ["sink"],
+    buckets=(1, 10, 100, 1_000, 5_000, 20_000, 100_000),
+)
+#: Time one detector call in this many (timing every call would cost more than detecting).
+DETECT_SAMPLE_EVERY = 128
+
+
+def serve_metrics(port: int | None) -> int | None:
+    """Serve ``/metrics`` on ``port`` (0: any free port); return the port, or None if off."""
+    if port is None:
+        return None
+    server, _thread = start_http_server(port, addr="0.0.0.0")
+    bound = server.server_address[1]
+    logger.info("metrics on :%d/metrics", bound)
+    return bound

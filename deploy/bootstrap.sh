@@ -4,6 +4,8 @@
 #   deploy/bootstrap.sh test [pytest options]       the whole test suite
 #   deploy/bootstrap.sh setup                       only the environment
 # Re-running is cheap: the install is skipped while pyproject.toml is unchanged.
+# `test` also fetches what the integration tests start (once, cached): the Apache Kafka broker's
+# jars through Maven (deploy/kafka) and Debian's clickhouse-server 18.16 (deploy/clickhouse).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,12 +35,17 @@ setup() {
   echo "$want" > "$stamp"
 }
 
+fetch_test_services() {
+  bash deploy/kafka/kafka.sh fetch
+  bash deploy/clickhouse/clickhouse18.sh fetch
+}
+
 task=${1:-setup}
 shift || true
 setup
 case "$task" in
   setup) ;;
   demo) exec .venv/bin/airis demo "$@" ;;
-  test) exec .venv/bin/just test "$@" ;;
+  test) fetch_test_services; exec .venv/bin/just test "$@" ;;
   *) echo "usage: deploy/bootstrap.sh [setup|demo|test] [options]" >&2; exit 2 ;;
 esac

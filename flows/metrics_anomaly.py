@@ -7,18 +7,22 @@ simulator into the ClickHouse store of ``AIRIS_*`` settings); tests, ``airis dem
 
 from __future__ import annotations
 
+import copy
+import itertools
 import logging
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import bytewax.operators as op
-from bytewax.dataflow import Dataflow
+from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
 from bytewax.operators.windowing import EventClock, TumblingWindower, fold_window
 from bytewax.outputs import Sink
 
 from airis import telemetry
-from airis.events import DeadLetter, MetricPoint
+from airis.events import Alert, Anomaly, DeadLetter, MetricPoint
 from airis.operators.alert_manager import AlertManager
 from airis.operators.detector_bank import DetectorBank
 from airis.operators.service_window import add_point, close_window, merge_summaries, new_summaries
@@ -45,7 +49,6 @@ def build_flow(
     settings = settings or Settings()
     source = source or _default_source(settings)
     sink = sink or _default_sink(settings)
-    window = timedelta(seconds=settings.window_seconds)
     flow = Dataflow("airis_metrics")
 
     raw = op.input("read", flow, source)  # dict | bytes
@@ -54,10 +57,46 @@ def build_flow(
     points = valid.trues  # MetricPoint
     invalid = op.inspect("count_invalid", valid.falses, _count_dead("invalid"))  # DeadLetter
 
+    detected = detect_and_alert(points, settings)
+    stored = op.merge(
+        "collect", points, detected.anomalies, detected.alerts, invalid, detected.late
+    )
+    op.output("store", stored, sink)
+    return flow
+
+
+class ResumingEventClock(EventClock):
+    """An `EventClock` whose watermark does not advance while the dataflow is down.
+
+    Bytewax's clock adds the system time elapsed since the last event to the watermark; after
+    a restart that includes the downtime, so a resumed flow would close the open windows at
+    once and send the replayed events to the late path. Resuming restarts that system-time
+    allowance at the moment of the restart instead.
+    """
+
+    def build(self, resume_state: Any) -> Any:  # the state type is private to Bytewax
+        if resume_state is not None:
+            resume_state = copy.copy(resume_state)
+            resume_state.system_time_of_max_event = self.now_getter()
+        return super().build(resume_state)
+
+
+@dataclass(frozen=True)
+class Detected:
+    """The streams `detect_and_alert` adds to a flow."""
+
+    anomalies: Stream[Anomaly]
+    alerts: Stream[Alert]
+    late: Stream[DeadLetter]
+
+
+def detect_and_alert(points: Stream[MetricPoint], settings: Settings) -> Detected:
+    """Detect per series, window per service, alert: the steps every metrics flow shares."""
+    window = timedelta(seconds=settings.window_seconds)
     by_service = op.key_on("key_by_service", points, lambda p: p.service)  # (svc, MetricPoint)
     scored = op.stateful_map("detect", by_service, _detect)  # (service, ScoredPoint)
 
-    clock = EventClock(
+    clock = ResumingEventClock(
         lambda s: s.point.ts,
         wait_for_system_duration=timedelta(seconds=settings.allowed_lateness_seconds),
     )
@@ -81,15 +120,20 @@ def build_flow(
     alerts = op.stateful_map("alert", closed, _alert_manager(settings))  # (service, [Alert])
     alerts = op.flat_map("flatten_alerts", alerts, lambda kv: kv[1])  # Alert
     anomalies = op.flat_map("anomalies", closed, lambda kv: kv[1].anomalies)  # Anomaly
+    return Detected(anomalies, alerts, late)
 
-    stored = op.merge("collect", points, anomalies, alerts, invalid, late)
-    op.output("store", stored, sink)
-    return flow
+
+_detect_calls = itertools.count()
 
 
 def _detect(bank: DetectorBank | None, point: MetricPoint) -> tuple[DetectorBank, ScoredPoint]:
     bank = bank or DetectorBank()
-    return bank, bank.update_one(point)
+    if next(_detect_calls) % telemetry.DETECT_SAMPLE_EVERY:
+        return bank, bank.update_one(point)
+    started = time.perf_counter()
+    scored = bank.update_one(point)
+    telemetry.DETECT_SECONDS.observe(time.perf_counter() - started)
+    return bank, scored
 
 
 def _close(service: str, item: tuple[int, dict], window: timedelta, settings: Settings) -> Any:

@@ -26,10 +26,11 @@ import fcntl
 import logging
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import pyarrow as pa
@@ -53,6 +54,7 @@ SESSION_SETTINGS = (
     "SET output_format_json_quote_64bit_integers = 0",
 )
 
+_T = TypeVar("_T")
 _OTHER_PATH = re.compile(r"already initialized with path '([^']*)'")
 
 
@@ -75,16 +77,33 @@ class ChdbStore(ClickHouseStore):
         self._lock = threading.Lock()
         self._arrow_types: dict[tuple[str, tuple[str, ...]], list[pa.DataType | None]] = {}
         self.path.mkdir(parents=True, exist_ok=True)
+        # Every call into chdb runs on this one Python-made thread: chdb (pybind11) deadlocks
+        # on the GIL when called from a thread Rust started (Bytewax's cluster workers).
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="airis-chdb")
+        self._thread_id = self._thread.submit(threading.get_ident).result()
+        self._session: chdb_session.Session | None = None
         try:
-            self._session: chdb_session.Session | None = chdb_session.Session(str(self.path))
+            self._session = self._call(chdb_session.Session, str(self.path))
         except RuntimeError as exc:
+            self._thread.shutdown(wait=False)
             raise _open_error(self.path, exc) from exc
         for statement in SESSION_SETTINGS:
-            self._session.query(statement)
+            self._call(self._session.query, statement)
         if self.database != "default":
-            self._session.query(f"CREATE DATABASE IF NOT EXISTS {quote_ident(self.database)}")
-        self._session.query(f"USE {quote_ident(self.database)}")
+            self._call(
+                self._session.query, f"CREATE DATABASE IF NOT EXISTS {quote_ident(self.database)}"
+            )
+        self._call(self._session.query, f"USE {quote_ident(self.database)}")
         logger.debug("chdb store open at %s (database %s)", self.path, self.database)
+
+    def _call(self, fn: Callable[..., _T], *args: Any) -> _T:
+        if threading.get_ident() == self._thread_id:
+            return fn(*args)
+        try:
+            future = self._thread.submit(fn, *args)
+        except RuntimeError:  # the executor is shut down: this store was closed
+            raise StoreOpenError(f"chdb store at {self.path} is closed") from None
+        return future.result()
 
     def __repr__(self) -> str:
         return f"ChdbStore({str(self.path)!r}, database={self.database!r})"
@@ -92,19 +111,21 @@ class ChdbStore(ClickHouseStore):
     def execute(self, sql: str) -> None:
         """Run one statement; the cached column types are forgotten (DDL may change them)."""
         self._arrow_types.clear()
-        self._live().query(sql)
+        self._call(self._live().query, sql)
 
     def query(self, sql: str) -> list[dict[str, Any]]:
         """Run one query; rows as dicts, values as ``JSONEachRow`` writes them."""
-        data = self._live().query(sql, "JSONEachRow").bytes()
+        data = self._call(lambda: self._live().query(sql, "JSONEachRow").bytes())
         if not data:
             return []
         return orjson.loads(b"[" + data.rstrip(b"\n").replace(b"\n", b",") + b"]")
 
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
         """Insert ``rows`` as one Arrow table through ``INSERT ... SELECT FROM Python()``."""
-        if not rows:
-            return
+        if rows:
+            self._call(self._insert, table, columns, rows)
+
+    def _insert(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
         columns = tuple(columns)
         key = (table, columns)
         types = self._arrow_types.get(key)
@@ -129,8 +150,9 @@ class ChdbStore(ClickHouseStore):
         with self._lock:
             session, self._session = self._session, None
         if session is not None:
-            session.close()
+            self._call(session.close)
             logger.debug("chdb store at %s closed", self.path)
+        self._thread.shutdown(wait=True)
 
     def _live(self) -> chdb_session.Session:
         session = self._session

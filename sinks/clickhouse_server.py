@@ -9,6 +9,13 @@ defaults to asynchronous inserts, which are not deduplicated and are acknowledge
 they are written. Query results are normalized to what ``JSONEachRow`` would print, so callers
 see the same rows as from `airis.sinks.chdb_store.ChdbStore`.
 
+Server versions: any server that speaks the native protocol can be opened (tests run against
+Debian's ClickHouse 18.16), but the AIRIS-MON schema (`airis.sinks.migrations`: ``Map``,
+``DateTime64``, ``LowCardinality``, TTLs, ``ADD COLUMN IF NOT EXISTS``) needs at least
+`MIN_SCHEMA_VERSION`. On an older server a ``CREATE``/``ALTER`` rejected as unknown syntax,
+type or setting raises `ServerVersionError`, which names the server's version, the minimum and
+the server's own error.
+
 The URL's password is never logged or put in an error message (`airis.settings.redact`).
 """
 
@@ -29,10 +36,19 @@ from airis.sinks.clickhouse_store import ClickHouseStore, StoreOpenError, quote_
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ClickHouseServerStore", "normalize_value"]
+__all__ = ["MIN_SCHEMA_VERSION", "ClickHouseServerStore", "ServerVersionError", "normalize_value"]
 
 #: First server version that knows ``async_insert`` (older ones would warn about it).
 ASYNC_INSERT_SINCE = (21, 11)
+
+#: Oldest server the AIRIS-MON schema supports. ``Map`` needs 21.8 (experimental before),
+#: ``DateTime64`` 20.1, TTLs and ``ADD COLUMN IF NOT EXISTS`` 19.x; 22.3 is the first LTS
+#: release after all of them.
+MIN_SCHEMA_VERSION = (22, 3)
+
+
+class ServerVersionError(StoreOpenError):
+    """A schema statement failed on a server older than `MIN_SCHEMA_VERSION`."""
 
 
 class ClickHouseServerStore(ClickHouseStore):
@@ -64,8 +80,8 @@ class ClickHouseServerStore(ClickHouseStore):
             version = str(self._client.execute("SELECT version()")[0][0])
             if database:
                 self._client.execute(f"CREATE DATABASE IF NOT EXISTS {quote_ident(database)}")
-                # clickhouse-driver remembers USE and reconnects to that database.
                 self._client.execute(f"USE {quote_ident(database)}")
+                _pin_database(self._client, database)
             current = str(self._client.execute("SELECT currentDatabase()")[0][0])
         except Exception as exc:
             self._safe_disconnect()
@@ -78,16 +94,40 @@ class ClickHouseServerStore(ClickHouseStore):
         self._insert_settings: dict[str, Any] = (
             {"async_insert": 0} if _version_tuple(version) >= ASYNC_INSERT_SINCE else {}
         )
+        self._too_old = _version_tuple(version) < MIN_SCHEMA_VERSION
         self._closed = False
         logger.info("ClickHouse server %s at %s (database %s)", version, self.url, self.database)
+        if self._too_old:
+            logger.warning(
+                "ClickHouse server %s at %s is older than %s: the AIRIS-MON schema will not "
+                "apply there (migrations fail)",
+                version,
+                self.url,
+                _version_text(MIN_SCHEMA_VERSION),
+            )
 
     def __repr__(self) -> str:
         return f"ClickHouseServerStore({self.url!r}, database={self.database!r})"
 
     def execute(self, sql: str) -> None:
-        """Run one statement."""
+        """Run one statement.
+
+        A ``CREATE`` or ``ALTER`` that a server older than `MIN_SCHEMA_VERSION` rejects as
+        unknown syntax, type or setting raises `ServerVersionError` (with the server's error
+        as its cause and in its message); other failures raise the driver's error.
+        """
         with self._lock:
-            self._live().execute(sql)
+            try:
+                self._live().execute(sql)
+            except Exception as exc:
+                if self._too_old and _is_schema_statement(sql) and _is_unsupported_by_server(exc):
+                    raise ServerVersionError(
+                        f"ClickHouse server {self.server_version} at {self.url} is older than "
+                        f"{_version_text(MIN_SCHEMA_VERSION)}, the oldest version the AIRIS-MON "
+                        f"schema supports; upgrade the server. The statement failed with: "
+                        f"{_server_message(exc)}"
+                    ) from exc
+                raise
 
     def query(self, sql: str) -> list[dict[str, Any]]:
         """Run one query; rows as dicts, values as ``JSONEachRow`` would print them."""
@@ -188,6 +228,55 @@ def _plain(value: Any) -> Any:
 def _version_tuple(version: str) -> tuple[int, ...]:
     """``"26.9.2.1"`` → ``(26, 9, 2, 1)``; unparsable parts count as 0."""
     return tuple(int(p) if p.isdigit() else 0 for p in version.split("."))
+
+
+def _version_text(version: tuple[int, ...]) -> str:
+    return ".".join(str(p) for p in version)
+
+
+def _pin_database(client: Any, database: str) -> None:
+    """Make ``client`` reconnect to ``database`` (after an error it drops the connection).
+
+    clickhouse-driver remembers a ``USE`` by copying the statement's text, backquotes
+    included, and reconnects to a database whose name has backquotes around it, which does
+    not exist: every call after the first failed one would fail. Set the plain name instead.
+    """
+    connection = getattr(client, "connection", None)
+    if connection is not None and hasattr(connection, "database"):
+        connection.database = database
+
+
+def _is_schema_statement(sql: str) -> bool:
+    """``CREATE ...`` or ``ALTER ...`` (the statements whose syntax depends on the version)."""
+    words = sql.lstrip().split(None, 1)
+    return bool(words) and words[0].upper() in ("CREATE", "ALTER")
+
+
+def _is_unsupported_by_server(exc: Exception) -> bool:
+    """The server answered that it does not know some syntax, type, setting or function.
+
+    Not a lost connection, a missing table or a client-side problem: those are not the
+    server version's fault.
+    """
+    from clickhouse_driver.errors import ErrorCodes, ServerException
+
+    unsupported = {
+        ErrorCodes.SYNTAX_ERROR,  # TTL, ADD COLUMN IF NOT EXISTS
+        ErrorCodes.UNKNOWN_TYPE,  # DateTime64, Map
+        ErrorCodes.ILLEGAL_COLUMN,  # LowCardinality without the experimental flag
+        ErrorCodes.BAD_ARGUMENTS,  # an unknown MergeTree setting (ttl_only_drop_parts)
+        ErrorCodes.UNKNOWN_SETTING,
+        ErrorCodes.UNKNOWN_FUNCTION,
+        ErrorCodes.NOT_IMPLEMENTED,
+        ErrorCodes.SUPPORT_IS_DISABLED,
+    }
+    return isinstance(exc, ServerException) and exc.code in unsupported
+
+
+def _server_message(exc: Exception) -> str:
+    """The server's error on one line, without the stack trace old servers append."""
+    text = " ".join(str(exc).split())
+    return text.split(" Stack trace:", 1)[0].rstrip(". ,") + "."
 
 
 def _scrub(message: str, url: str) -> str:

@@ -27,10 +27,16 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from bytewax.outputs import (
+    DynamicSink,
+    FixedPartitionedSink,
+    StatefulSinkPartition,
+    StatelessSinkPartition,
+)
 from prometheus_client import REGISTRY, Counter
 from pydantic import BaseModel
 
+from airis import telemetry
 from airis.events import Alert, Anomaly, DeadLetter, MetricPoint
 from airis.settings import Settings
 from airis.sinks.clickhouse_store import ClickHouseStore, open_store
@@ -47,6 +53,7 @@ __all__ = [
     "ClickHouseWriter",
     "ExportResult",
     "InMemoryWriter",
+    "PartitionedClickHouseSink",
     "TableSpec",
     "encode_alert",
     "encode_anomaly",
@@ -101,7 +108,7 @@ def encode_alert(alert: Alert) -> Row:
 def encode_dead_letter(letter: DeadLetter) -> Row:
     """A `DeadLetter` as a ``dead_letters`` row; ``truncated`` becomes 0 or 1."""
     d = letter
-    return (d.received_at, d.source, d.reason, d.payload, int(d.truncated))
+    return (d.received_at, d.source, d.reason, d.payload, int(d.truncated), d.origin)
 
 
 @dataclass(frozen=True)
@@ -132,7 +139,7 @@ TABLES: Mapping[type[BaseModel], TableSpec] = MappingProxyType(
         Alert: TableSpec("alerts", _ALERT_COLUMNS, encode_alert),
         DeadLetter: TableSpec(
             "dead_letters",
-            ("received_at", "source", "reason", "payload", "truncated"),
+            ("received_at", "source", "reason", "payload", "truncated", "origin"),
             encode_dead_letter,
         ),
     }
@@ -527,23 +534,33 @@ class ClickHouseSink(DynamicSink[BaseModel]):
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _ClickHouseSinkPartition:
         """Open a store for this worker and wrap a writer around it."""
-        settings = self.settings if self.settings is not None else Settings()
-        store = self.store_factory() if self.store_factory else open_store(settings)
-        try:
-            if self.migrate_schema:
-                migrate(store)
-        except Exception:
-            store.close()
-            raise
-        writer = ClickHouseWriter(
-            store,
-            batch_rows=settings.sink_batch_rows,
-            batch_seconds=settings.sink_batch_seconds,
-            flush_interval=max(settings.sink_batch_seconds / 4, MIN_FLUSH_INTERVAL),
-            close_store=True,
+        writer = _open_writer(self.settings, self.store_factory, self.migrate_schema)
+        logger.info(
+            "%s: worker %d/%d writes to %s", step_id, worker_index, worker_count, writer.store
         )
-        logger.info("%s: worker %d/%d writes to %s", step_id, worker_index, worker_count, store)
         return _ClickHouseSinkPartition(writer, self.flush_every_batch)
+
+
+def _open_writer(
+    settings: Settings | None,
+    store_factory: Callable[[], ClickHouseStore] | None,
+    migrate_schema: bool,
+) -> ClickHouseWriter:
+    settings = settings if settings is not None else Settings()
+    store = store_factory() if store_factory else open_store(settings)
+    try:
+        if migrate_schema:
+            migrate(store)
+    except Exception:
+        store.close()
+        raise
+    return ClickHouseWriter(
+        store,
+        batch_rows=settings.sink_batch_rows,
+        batch_seconds=settings.sink_batch_seconds,
+        flush_interval=max(settings.sink_batch_seconds / 4, MIN_FLUSH_INTERVAL),
+        close_store=True,
+    )
 
 
 class _ClickHouseSinkPartition(StatelessSinkPartition[BaseModel]):
@@ -557,6 +574,75 @@ class _ClickHouseSinkPartition(StatelessSinkPartition[BaseModel]):
         self._writer.export(items)
         if self._flush_every_batch:
             self._writer.force_flush()
+
+    def close(self) -> None:
+        self._writer.shutdown()
+
+
+class PartitionedClickHouseSink(FixedPartitionedSink[BaseModel, None]):
+    """Write ``(key, event)`` pairs to ClickHouse through ``partitions`` writers.
+
+    Bytewax builds each partition on exactly one worker of the cluster and routes every item
+    to it, so with ``partitions=1`` all writes go through one process: the way to use the
+    embedded store (a chdb directory serves one process) from a multi-process flow. With a
+    ClickHouse server, more partitions spread the inserts.
+
+    Delivery: at the end of every epoch Bytewax asks for a snapshot, and the snapshot first
+    inserts everything buffered; so rows are in ClickHouse before the input offsets of their
+    epoch are committed, and a crash (even ``kill -9``) loses nothing: the restart replays
+    the epoch, and ReplacingMergeTree keys absorb the repeated rows. An insert that still
+    fails after `SNAPSHOT_ATTEMPTS` tries fails the flow instead of losing rows.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        partitions: int = 1,
+        store_factory: Callable[[], ClickHouseStore] | None = None,
+        migrate_schema: bool = True,
+    ) -> None:
+        if partitions < 1:
+            raise ValueError(f"partitions must be at least 1, got {partitions}")
+        self.settings = settings
+        self.partitions = partitions
+        self.store_factory = store_factory
+        self.migrate_schema = migrate_schema
+
+    def list_parts(self) -> list[str]:
+        return [f"clickhouse-{i}" for i in range(self.partitions)]
+
+    def build_part(
+        self, step_id: str, for_part: str, resume_state: None
+    ) -> _SnapshotFlushingPartition:
+        writer = _open_writer(self.settings, self.store_factory, self.migrate_schema)
+        logger.info("%s: partition %s writes to %s", step_id, for_part, writer.store)
+        return _SnapshotFlushingPartition(writer)
+
+
+#: Inserts tried at a snapshot before the flow is failed (rows are never dropped silently).
+SNAPSHOT_ATTEMPTS = 5
+
+
+class _SnapshotFlushingPartition(StatefulSinkPartition[BaseModel, None]):
+    def __init__(self, writer: ClickHouseWriter) -> None:
+        self._writer = writer
+
+    def write_batch(self, values: list[BaseModel]) -> None:
+        started = time.perf_counter()
+        self._writer.export(values)
+        telemetry.SINK_SECONDS.labels(sink="clickhouse").observe(time.perf_counter() - started)
+        telemetry.SINK_BATCH.labels(sink="clickhouse").observe(len(values))
+
+    def snapshot(self) -> None:
+        for attempt in range(SNAPSHOT_ATTEMPTS):
+            if self._writer.force_flush():
+                return None
+            time.sleep(min(2**attempt * 0.2, 5.0))
+        raise RuntimeError(
+            f"ClickHouse inserts failed {SNAPSHOT_ATTEMPTS} times at a snapshot; stopping the "
+            f"flow so a restart replays the unwritten rows ({self._writer.buffered_rows})"
+        )
 
     def close(self) -> None:
         self._writer.shutdown()

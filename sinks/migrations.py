@@ -120,6 +120,11 @@ TTL toDateTime(received_at) + INTERVAL 30 DAY
 #: Every migration, in order. Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial_schema", (_METRICS, _ANOMALIES, _ALERTS, _DEAD_LETTERS)),
+    Migration(
+        2,
+        "dead_letter_origin",
+        ("ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS origin String DEFAULT ''",),
+    ),
 )
 
 # Plain MergeTree and DateTime so that even old servers can hold the bookkeeping table.

@@ -87,7 +87,7 @@ def alert(i: int, status: str = "firing") -> Alert:
 def dead_letter(i: int) -> DeadLetter:
     return DeadLetter(
         received_at=NOW + timedelta(seconds=i), source="kafka:metrics", reason="ts: missing",
-        payload='{"bad": true}', truncated=bool(i % 2),
+        payload='{"bad": true}', truncated=bool(i % 2), origin=f"airis.metrics/0@{i}",
     )  # fmt: skip
 
 
@@ -107,7 +107,7 @@ def test_encoders_follow_the_registered_columns() -> None:
     m, a, al, d = metric(1), anomaly(1), alert(1, "resolved"), dead_letter(1)
     assert encode_metric(m) == (m.ts, "api", "latency_ms", 1.0, {"host": "h1"})
     assert dict(zip(TABLES[Alert].columns, encode_alert(al), strict=True))["ends_at"] == al.ends_at
-    assert encode_dead_letter(d)[-1] == 1
+    assert encode_dead_letter(d)[-2:] == (1, "airis.metrics/0@1")
     for event in (m, a, al, d):
         spec = TABLES[type(event)]
         row = spec.encode(event)

@@ -1,0 +1,220 @@
+"""Kafka topics out: alerts (Alertmanager's alert model), anomalies, and dead letters.
+
+Alerts are JSON keyed by fingerprint, so every event of one alert lands on one partition in
+order. The body maps onto Prometheus Alertmanager's alert (``labels``, ``annotations``,
+``startsAt``, ``endsAt``, ``generatorURL``) plus ``status``, ``fingerprint`` and ``id``.
+A firing alert's ``endsAt`` is Alertmanager's zero time; a resolved one's is when it ended.
+``id`` is deterministic: after a restart the same event may be published again (at-least-once)
+and consumers deduplicate on it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import orjson
+from bytewax.connectors.kafka import KafkaSinkMessage
+from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+
+from airis import telemetry
+from airis.events import Alert, Anomaly
+from airis.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "ZERO_TIME",
+    "KafkaTopicsSink",
+    "alert_message",
+    "alertmanager_alert",
+    "anomaly_message",
+    "consume_topic",
+]
+
+#: Alertmanager's "not ended" time.
+ZERO_TIME = "0001-01-01T00:00:00Z"
+#: How long a batch may wait for the broker's acknowledgements before the flow fails (and a
+#: restart replays it from the last snapshot).
+DELIVERY_TIMEOUT_S = 120.0
+
+
+def alertmanager_alert(alert: Alert, generator_url: str = "") -> dict[str, Any]:
+    """``alert`` in Alertmanager's alert model.
+
+    >>> from datetime import UTC, datetime
+    >>> a = Alert(id="e1", fingerprint="f1", status="firing", service="api", signal="latency_p99",
+    ...           kind="spike", severity="critical", starts_at=datetime(2026, 1, 1, tzinfo=UTC),
+    ...           score=0.99, summary="latency_p99 of api is 840 (expected 120)")
+    >>> body = alertmanager_alert(a, "http://grafana/d/airis")
+    >>> body["labels"]["alertname"], body["startsAt"], body["endsAt"]
+    ('AnomalousSignal', '2026-01-01T00:00:00Z', '0001-01-01T00:00:00Z')
+    """
+    labels = {
+        "alertname": "AnomalousSignal",
+        "service": alert.service,
+        "signal": alert.signal,
+        "kind": alert.kind,
+        "severity": alert.severity,
+        **alert.labels,
+    }
+    return {
+        "id": alert.id,
+        "fingerprint": alert.fingerprint,
+        "status": alert.status,
+        "labels": labels,
+        "annotations": {
+            "summary": alert.summary,
+            "score": f"{alert.score:.3f}",
+            "updatedAt": _iso(alert.updated_at) if alert.updated_at else "",
+        },
+        "startsAt": _iso(alert.starts_at),
+        "endsAt": _iso(alert.ends_at) if alert.ends_at else ZERO_TIME,
+        "generatorURL": _generator_url(generator_url, alert),
+    }
+
+
+def alert_message(alert: Alert, topic: str, generator_url: str = "") -> KafkaSinkMessage:
+    """The alerts topic's record for ``alert``: keyed by fingerprint."""
+    body = orjson.dumps(alertmanager_alert(alert, generator_url))
+    return KafkaSinkMessage(key=alert.fingerprint.encode(), value=body, topic=topic)
+
+
+def anomaly_message(anomaly: Anomaly, topic: str) -> KafkaSinkMessage:
+    """The anomalies topic's record: the anomaly as JSON, keyed by series."""
+    key = f"{anomaly.service}/{anomaly.signal}".encode()
+    return KafkaSinkMessage(key=key, value=anomaly.model_dump_json().encode(), topic=topic)
+
+
+def _iso(ts) -> str:
+    return ts.isoformat().replace("+00:00", "Z")
+
+
+def _generator_url(base: str, alert: Alert) -> str:
+    if not base:
+        return ""
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}var-service={alert.service}&var-signal={alert.signal}"
+
+
+class KafkaTopicsSink(DynamicSink[KafkaSinkMessage]):
+    """Publish messages to the topics they name, one idempotent producer per worker.
+
+    Delivery: ``write_batch`` returns only once the broker has acknowledged every message of
+    the batch, so Bytewax's snapshot after it never covers an unpublished message
+    (at-least-once; duplicates after a restart carry the same ``id``). A delivery that keeps
+    failing past `DELIVERY_TIMEOUT_S` fails the flow rather than lose the message.
+    """
+
+    def __init__(self, bootstrap: str, config: dict[str, str] | None = None) -> None:
+        self.bootstrap = bootstrap
+        self.config = config or {}
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _TopicsPartition:
+        producer = Producer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "enable.idempotence": True,
+                "linger.ms": 5,
+                "compression.type": "lz4",
+                "message.max.bytes": 4 * 1024 * 1024,
+                **self.config,
+            }
+        )
+        return _TopicsPartition(producer)
+
+
+class _TopicsPartition(StatelessSinkPartition[KafkaSinkMessage]):
+    def __init__(self, producer: Producer) -> None:
+        self._producer = producer
+        self._failures: list[str] = []
+
+    def write_batch(self, items: list[KafkaSinkMessage]) -> None:
+        started = time.perf_counter()
+        for msg in items:
+            self._produce(msg)
+        remaining = self._producer.flush(DELIVERY_TIMEOUT_S)
+        if self._failures or remaining:
+            failures, self._failures = self._failures, []
+            raise RuntimeError(
+                f"Kafka did not acknowledge {len(failures) + remaining} of {len(items)} "
+                f"messages: {failures[:3]}"
+            )
+        telemetry.SINK_SECONDS.labels(sink="kafka").observe(time.perf_counter() - started)
+        telemetry.SINK_BATCH.labels(sink="kafka").observe(len(items))
+
+    def _produce(self, msg: KafkaSinkMessage) -> None:
+        while True:
+            try:
+                self._producer.produce(
+                    msg.topic,
+                    value=msg.value,
+                    key=msg.key,
+                    headers=msg.headers,
+                    on_delivery=self._on_delivery,
+                )
+                return
+            except BufferError:  # local queue full: let deliveries drain, then retry
+                self._producer.poll(0.1)
+
+    def _on_delivery(self, err, _msg) -> None:
+        if err is not None:
+            self._failures.append(str(err))
+
+    def close(self) -> None:
+        self._producer.flush(DELIVERY_TIMEOUT_S)
+
+
+def consume_topic(
+    bootstrap: str,
+    topic: str,
+    *,
+    group: str | None = None,
+    from_beginning: bool = True,
+    idle_timeout: float | None = 5.0,
+    stop: Callable[[], bool] = lambda: False,
+) -> Iterator[Any]:
+    """Messages of ``topic`` as they arrive (confluent-kafka ``Message`` objects).
+
+    With ``group`` it subscribes as that consumer group (committing offsets, so a second run
+    continues where the first stopped); without, it reads every partition by assignment.
+    Ends after ``idle_timeout`` seconds without a message (None: never), or when ``stop()``.
+    """
+    config = {
+        "bootstrap.servers": bootstrap,
+        "group.id": group or "airis-reader",
+        "enable.auto.commit": group is not None,
+        "auto.offset.reset": "earliest" if from_beginning else "latest",
+    }
+    consumer = Consumer(config)
+    try:
+        if group:
+            consumer.subscribe([topic])
+        else:
+            meta = consumer.list_topics(topic, timeout=10).topics[topic]
+            if meta.error is not None:
+                raise KafkaException(meta.error)
+            offset = -2 if from_beginning else -1  # OFFSET_BEGINNING / OFFSET_END
+            consumer.assign([TopicPartition(topic, p, offset) for p in meta.partitions])
+        last = time.monotonic()
+        while not stop():
+            batch = consumer.consume(500, 0.2)
+            now = time.monotonic()
+            for msg in batch:
+                if msg.error() is None:
+                    last = now
+                    yield msg
+                else:
+                    logger.warning("%s: %s", topic, msg.error())
+            if idle_timeout is not None and not batch and now - last > idle_timeout:
+                return
+    finally:
+        consumer.close()
+
+
+def settings_sink(settings: Settings) -> KafkaTopicsSink:
+    """The sink for alerts, anomalies and dead letters of ``settings``' broker."""
+    return KafkaTopicsSink(settings.kafka_bootstrap)

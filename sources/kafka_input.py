@@ -1,0 +1,199 @@
+"""Kafka topics in: Bytewax's Kafka source, and bulk decoding of its messages into events.
+
+Every message is decoded on its own terms (``AIRIS_KAFKA_INPUT_FORMAT=auto`` sniffs each one):
+our JSON events (one event per message), or OTLP as the OpenTelemetry Collector's Kafka
+exporter writes it (``otlp_proto``, its default, or ``otlp_json``; many points per message).
+Whatever cannot be used becomes a `KafkaDeadLetter`: the whole message when it cannot be
+decoded (original bytes kept), or the offending item of a batch whose other items were fine.
+Nothing is dropped silently, and everything is counted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+from bytewax.connectors.kafka import KafkaError, KafkaSinkMessage, KafkaSource
+from bytewax.connectors.kafka import KafkaSourceMessage as Message
+from confluent_kafka import OFFSET_BEGINNING
+from pydantic import BaseModel, ValidationError
+
+from airis import telemetry
+from airis.events import MAX_TEXT, DeadLetter, LogRecord, MetricPoint, Span, validation_reason
+from airis.settings import Settings
+from airis.sources import otlp
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "DEAD_LETTER_VALUE_LIMIT",
+    "KafkaDeadLetter",
+    "decode_messages",
+    "kafka_source",
+    "to_dead_letter_message",
+]
+
+Signal = Literal["metrics", "logs", "traces"]
+
+#: Largest value re-published on the dead-letter topic; longer ones are cut (and say so).
+DEAD_LETTER_VALUE_LIMIT = 900 * 1024
+
+_MODELS: dict[Signal, type[BaseModel]] = {"metrics": MetricPoint, "logs": LogRecord, "traces": Span}
+_OTLP_DECODERS: dict[Signal, Callable[[bytes, Any], otlp.Decoded]] = {
+    "metrics": otlp.decode_metrics,
+    "logs": otlp.decode_logs,
+    "traces": otlp.decode_traces,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaDeadLetter:
+    """A message (or one item of it) that could not be used, with where it came from.
+
+    ``value`` is what goes to the dead-letter topic: the original message bytes, or the JSON
+    of the rejected item when the rest of its batch was fine (``scope="item"``).
+    """
+
+    letter: DeadLetter
+    key: bytes | None
+    value: bytes
+    topic: str
+    partition: int
+    offset: int
+    scope: Literal["message", "item"]
+
+
+def kafka_source(settings: Settings, topic: str) -> KafkaSource:
+    """Bytewax's Kafka source over ``topic``: one input partition per topic partition.
+
+    Errors come into the stream as ``KafkaError`` items (``raise_on_errors=False``), so
+    `decode_messages` turns them into dead letters instead of stopping the flow. Without a
+    recovery directory every start reads from the beginning of the topic.
+    """
+    return KafkaSource(
+        brokers=settings.kafka_bootstrap.split(","),
+        topics=[topic],
+        tail=settings.kafka_tail,
+        starting_offset=OFFSET_BEGINNING,
+        add_config={"statistics.interval.ms": "1000"},  # feeds bytewax_kafka_consumer_lag
+        batch_size=settings.kafka_batch_size,
+        raise_on_errors=False,
+    )
+
+
+def decode_messages(
+    messages: Sequence[Message | KafkaError], signal: Signal, input_format: str = "auto"
+) -> list[Any]:
+    """Decode a batch of messages into events and `KafkaDeadLetter` items, in order.
+
+    >>> from bytewax.connectors.kafka import KafkaSourceMessage
+    >>> good = b'{"ts": "2026-01-01T00:00:00Z", "service": "api", "signal": "cpu", "value": 1}'
+    >>> out = decode_messages([KafkaSourceMessage(None, good, "m", offset=0, partition=0),
+    ...                        KafkaSourceMessage(b"k", b"\\xff", "m", offset=1, partition=0)],
+    ...                       "metrics")
+    >>> [type(e).__name__ for e in out]
+    ['MetricPoint', 'KafkaDeadLetter']
+    >>> out[1].letter.origin, out[1].scope
+    ('m/0@1', 'message')
+    """
+    out: list[Any] = []
+    events_in: dict[str, int] = {}
+    for message in messages:
+        if isinstance(message, KafkaError):
+            out.append(_dead(message.msg, signal, f"kafka error: {message.err}"))
+            continue
+        decoded = _decode_one(message, signal, input_format, out)
+        events_in[message.topic or ""] = events_in.get(message.topic or "", 0) + decoded
+    for topic, count in events_in.items():
+        telemetry.EVENTS_IN.labels(source=topic).inc(count)
+    return out
+
+
+def _decode_one(message: Message, signal: Signal, input_format: str, out: list[Any]) -> int:
+    value = message.value
+    if not value:
+        out.append(_dead(message, signal, "empty message"))
+        return 0
+    encoding = otlp.sniff_encoding(value) if input_format == "auto" else input_format
+    if encoding == "json":
+        return _decode_json(message, signal, out)
+    try:
+        decoded = _OTLP_DECODERS[signal](value, encoding)
+    except otlp.OtlpDecodeError as exc:
+        out.append(_dead(message, signal, f"undecodable {encoding}: {exc}"))
+        return 0
+    out.extend(decoded.events)
+    for rejected in decoded.rejected:
+        item = orjson.dumps(rejected.item, default=str, option=orjson.OPT_NON_STR_KEYS)
+        out.append(_dead(message, signal, rejected.reason, value=item, scope="item"))
+    return len(decoded.events)
+
+
+def _decode_json(message: Message, signal: Signal, out: list[Any]) -> int:
+    if len(message.value) > MAX_TEXT * 16:
+        out.append(_dead(message, signal, f"JSON event of {len(message.value):,} bytes"))
+        return 0
+    try:
+        out.append(_MODELS[signal].model_validate_json(message.value))
+        return 1
+    except ValidationError as exc:
+        out.append(_dead(message, signal, validation_reason(exc)))
+    except (ValueError, TypeError, RecursionError) as exc:
+        out.append(_dead(message, signal, f"undecodable: {exc}"))
+    return 0
+
+
+def _dead(
+    message: Message,
+    signal: Signal,
+    reason: str,
+    *,
+    value: bytes | None = None,
+    scope: Literal["message", "item"] = "message",
+) -> KafkaDeadLetter:
+    raw = (message.value or b"") if value is None else value
+    origin = f"{message.topic}/{message.partition}@{message.offset}"
+    head = raw[: MAX_TEXT * 4]
+    letter = DeadLetter(
+        received_at=datetime.now(UTC),
+        source=f"kafka:{signal}",
+        reason=reason[:MAX_TEXT],
+        payload=head.decode("utf-8", errors="backslashreplace")[:MAX_TEXT],
+        truncated=len(raw) > len(head) or len(head) > MAX_TEXT,
+        origin=origin,
+    )
+    telemetry.DEAD_LETTERS.labels(source=message.topic or "", reason=_reason_class(reason)).inc()
+    return KafkaDeadLetter(
+        letter=letter,
+        key=message.key,
+        value=raw,
+        topic=message.topic or "",
+        partition=message.partition if message.partition is not None else -1,
+        offset=message.offset if message.offset is not None else -1,
+        scope=scope,
+    )
+
+
+def _reason_class(reason: str) -> str:
+    """A low-cardinality label for a reason: its first word or field name."""
+    head = reason.split(":", 1)[0].split(" ", 1)[0]
+    return head[:40] or "unknown"
+
+
+def to_dead_letter_message(dead: KafkaDeadLetter, topic: str) -> KafkaSinkMessage:
+    """The dead-letter topic's record: original key and bytes, why and where in headers."""
+    value = dead.value[:DEAD_LETTER_VALUE_LIMIT]
+    headers = [
+        ("airis.reason", dead.letter.reason.encode()[:4096]),
+        ("airis.source.topic", dead.topic.encode()),
+        ("airis.source.partition", str(dead.partition).encode()),
+        ("airis.source.offset", str(dead.offset).encode()),
+        ("airis.scope", dead.scope.encode()),
+    ]
+    if len(dead.value) > len(value):
+        headers.append(("airis.truncated.from", str(len(dead.value)).encode()))
+    return KafkaSinkMessage(key=dead.key, value=value, topic=topic, headers=headers)

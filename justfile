@@ -32,13 +32,16 @@ demo *args:
 migrate:
     {{venv}}/airis db migrate
 
-# Benchmarks behind BENCHMARKS.md: the 24 h demo (end to end) and `airis detect` on NAB's
-# largest shared series (22,695 rows).
-bench:
+# Everything behind BENCHMARKS.md: the demo, `airis detect` on NAB, the detector, then Kafka.
+bench: && bench-kafka
     mkdir -p var/bench
     {{venv}}/airis demo --json var/bench/demo.json
     {{venv}}/airis detect --input ../shared/data/nab/data/realKnownCause/machine_temperature_system_failure.csv --output var/bench/machine_temperature_system_failure.csv
     {{venv}}/python deploy/bench_detector.py
+
+# Kafka (a)-(d): decode ceiling, flow on 1 and 2 processes, latency, memory (--only bc: some).
+bench-kafka *args:
+    {{venv}}/python deploy/bench_kafka.py --json var/bench/kafka.json "$@"
 
 # Start the local Kafka broker (deploy/kafka/kafka.sh up [--port P] [--dir D]); prints the bootstrap.
 kafka-up *args:

@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 __all__ = ["run_kafka", "simulate_to_kafka"]
 
 DEFAULT_TRUTH = Path("simulation-truth.json")
+#: Partitions of the topics `airis run --kafka` creates when they are missing.
+DEFAULT_PARTITIONS = 4
 
 
 def simulate_to_kafka(args: argparse.Namespace, console: Console) -> int:
@@ -63,7 +65,7 @@ def run_kafka(args: argparse.Namespace, console: Console) -> int:
     settings = Settings()
     if args.processes < 1 or args.workers < 1:
         raise ValueError("--processes and --workers must be at least 1")
-    ensure_topics(settings.kafka_bootstrap, flow_topics(settings))
+    ensure_topics(settings.kafka_bootstrap, flow_topics(settings), DEFAULT_PARTITIONS)
     workers = args.processes * args.workers
     embedded = settings.clickhouse_url is None
     if args.recovery_dir is not None and init_recovery(args.recovery_dir, max(workers, 1)):

@@ -1,4 +1,4 @@
-"""The metrics dataflow: validate → detect per series → window per service → alert → store.
+"""The metrics dataflow: validate → detect and window per service → alert → store.
 
 Run it with ``python -m bytewax.run "airis.flows.metrics_anomaly:build_flow()"`` (the built-in
 simulator into the ClickHouse store of ``AIRIS_*`` settings); tests, ``airis demo`` and
@@ -8,7 +8,6 @@ simulator into the ClickHouse store of ``AIRIS_*`` settings); tests, ``airis dem
 from __future__ import annotations
 
 import copy
-import itertools
 import logging
 import time
 from dataclasses import dataclass
@@ -18,15 +17,14 @@ from typing import Any
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
-from bytewax.operators.windowing import EventClock, TumblingWindower, fold_window
+from bytewax.operators import StatefulBatchLogic
 from bytewax.outputs import Sink
 
 from airis import telemetry
 from airis.events import Alert, Anomaly, DeadLetter, MetricPoint
 from airis.operators.alert_manager import AlertManager
-from airis.operators.detector_bank import DetectorBank
-from airis.operators.service_window import add_point, close_window, merge_summaries, new_summaries
-from airis.operators.types import ScoredPoint
+from airis.operators.types import ServiceWindow
+from airis.operators.windowed_detector import ServiceWindowDetector
 from airis.settings import Settings
 from airis.sinks.clickhouse_sink import ClickHouseSink
 from airis.sources.decode import dead_letter, decode_metric
@@ -39,7 +37,6 @@ SOURCE = "metrics"
 #: Without a source the flow reads the built-in simulator: the last 24 h, seed 7.
 DEFAULT_SIMULATED_HOURS = 24.0
 DEFAULT_SIMULATOR_SEED = 7
-ALIGN_TO = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def build_flow(
@@ -65,22 +62,6 @@ def build_flow(
     return flow
 
 
-class ResumingEventClock(EventClock):
-    """An `EventClock` whose watermark does not advance while the dataflow is down.
-
-    Bytewax's clock adds the system time elapsed since the last event to the watermark; after
-    a restart that includes the downtime, so a resumed flow would close the open windows at
-    once and send the replayed events to the late path. Resuming restarts that system-time
-    allowance at the moment of the restart instead.
-    """
-
-    def build(self, resume_state: Any) -> Any:  # the state type is private to Bytewax
-        if resume_state is not None:
-            resume_state = copy.copy(resume_state)
-            resume_state.system_time_of_max_event = self.now_getter()
-        return super().build(resume_state)
-
-
 @dataclass(frozen=True)
 class Detected:
     """The streams `detect_and_alert` adds to a flow."""
@@ -92,30 +73,11 @@ class Detected:
 
 def detect_and_alert(points: Stream[MetricPoint], settings: Settings) -> Detected:
     """Detect per series, window per service, alert: the steps every metrics flow shares."""
-    window = timedelta(seconds=settings.window_seconds)
     by_service = op.key_on("key_by_service", points, lambda p: p.service)  # (svc, MetricPoint)
-    scored = op.stateful_map("detect", by_service, _detect)  # (service, ScoredPoint)
-
-    clock = ResumingEventClock(
-        lambda s: s.point.ts,
-        wait_for_system_duration=timedelta(seconds=settings.allowed_lateness_seconds),
-    )
-    windows = fold_window(
-        "window",
-        scored,
-        clock,
-        TumblingWindower(length=window, align_to=ALIGN_TO),
-        builder=new_summaries,
-        folder=add_point,
-        merger=merge_summaries,
-    )  # (service, (window_id, {signal: SignalSummary}))
-    closed = op.map(
-        "close_window",
-        windows.down,
-        lambda kv: (kv[0], _close(kv[0], kv[1], window, settings)),
-    )  # (service, ServiceWindow)
-    late = op.map("late_to_dead_letter", windows.late, _late_dead_letter)  # DeadLetter
-    late = op.inspect("count_late", late, _count_dead("late"))
+    windowed = op.stateful_batch("detect_and_window", by_service, _windowing(settings))
+    split = op.branch("split_late", windowed, lambda kv: isinstance(kv[1], ServiceWindow))
+    closed = split.trues  # (service, ServiceWindow)
+    late = op.map("late_dead_letters", split.falses, lambda kv: kv[1])  # DeadLetter
 
     alerts = op.stateful_map("alert", closed, _alert_manager(settings))  # (service, [Alert])
     alerts = op.flat_map("flatten_alerts", alerts, lambda kv: kv[1])  # Alert
@@ -123,25 +85,51 @@ def detect_and_alert(points: Stream[MetricPoint], settings: Settings) -> Detecte
     return Detected(anomalies, alerts, late)
 
 
-_detect_calls = itertools.count()
+class DetectAndWindow(StatefulBatchLogic[MetricPoint, Any, ServiceWindowDetector]):
+    """Bytewax's side of `ServiceWindowDetector`: one service's batches in, windows out.
+
+    System time comes from ``time.monotonic``; Bytewax wakes the logic (``notify_at``) when
+    the oldest open window is due, so a service that goes quiet still has it closed.
+    """
+
+    def __init__(self, detector: ServiceWindowDetector, resumed: bool = False) -> None:
+        self.detector = detector
+        if resumed:  # downtime must not count as waiting time (see `resume`)
+            detector.resume(time.monotonic())
+
+    def on_batch(self, values: list[MetricPoint]) -> tuple[list[Any], bool]:
+        started = time.monotonic()
+        closed, late = self.detector.update_many(values, started)
+        telemetry.DETECT_SECONDS.observe((time.monotonic() - started) / len(values))
+        return [*closed, *map(_late_dead_letter, late)], self.RETAIN
+
+    def on_notify(self) -> tuple[list[Any], bool]:
+        return self.detector.close_due(time.monotonic()), self.RETAIN
+
+    def on_eof(self) -> tuple[list[Any], bool]:
+        return self.detector.close_all(), self.RETAIN
+
+    def notify_at(self) -> datetime | None:
+        wait = self.detector.next_close_in(time.monotonic())
+        return None if wait is None else datetime.now(UTC) + timedelta(seconds=wait)
+
+    def snapshot(self) -> ServiceWindowDetector:
+        return copy.deepcopy(self.detector)
 
 
-def _detect(bank: DetectorBank | None, point: MetricPoint) -> tuple[DetectorBank, ScoredPoint]:
-    bank = bank or DetectorBank()
-    if next(_detect_calls) % telemetry.DETECT_SAMPLE_EVERY:
-        return bank, bank.update_one(point)
-    started = time.perf_counter()
-    scored = bank.update_one(point)
-    telemetry.DETECT_SECONDS.observe(time.perf_counter() - started)
-    return bank, scored
+def _windowing(settings: Settings):
+    def build(resume: ServiceWindowDetector | None) -> DetectAndWindow:
+        if resume is not None:
+            return DetectAndWindow(resume, resumed=True)
+        return DetectAndWindow(
+            ServiceWindowDetector(
+                window_seconds=settings.window_seconds,
+                lateness_seconds=settings.allowed_lateness_seconds,
+                threshold=settings.anomaly_threshold,
+            )
+        )
 
-
-def _close(service: str, item: tuple[int, dict], window: timedelta, settings: Settings) -> Any:
-    window_id, summaries = item
-    start = ALIGN_TO + window * window_id
-    return close_window(
-        service, start, start + window, summaries, settings.anomaly_threshold, detector="robust"
-    )
+    return build
 
 
 def _alert_manager(settings: Settings):
@@ -154,8 +142,8 @@ def _alert_manager(settings: Settings):
     return alert
 
 
-def _late_dead_letter(kv: tuple[str, tuple[int, ScoredPoint]]) -> DeadLetter:
-    point = kv[1][1].point
+def _late_dead_letter(point: MetricPoint) -> DeadLetter:
+    telemetry.DEAD_LETTERS.labels(source=SOURCE, reason="late").inc()
     return dead_letter(point.model_dump(mode="json"), SOURCE, "late: its window had closed")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import statistics
@@ -152,6 +153,27 @@ class RobustSeasonalDetector(SeriesDetector):
         self._bin_count = [0] * bins
         self._bin_first_day = [-1] * bins
 
+    # -- state ---------------------------------------------------------------------------
+
+    def __getstate__(self) -> dict:
+        """Learned state plus only the parameters that differ from the defaults.
+
+        A flow keeps one detector per series and snapshots them all: leaving the defaults
+        (the same for every series) out keeps a series under 1 KiB pickled.
+        """
+        state = self.__dict__.copy()
+        for name, default in _DEFAULTS.items():
+            if state[name] == default:
+                del state[name]
+        del state["_scale_up"], state["_scale_down"]  # derived from scale_rate
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(_DEFAULTS)
+        self.__dict__.update(state)
+        self._scale_up = math.exp(self.scale_rate * 0.9)
+        self._scale_down = math.exp(-self.scale_rate * 0.1)
+
     # -- scoring -------------------------------------------------------------------------
 
     def assess_one(self, ts: datetime, value: float) -> Assessment:
@@ -272,3 +294,10 @@ def _robust_start(values: list[float]) -> tuple[float, float]:
     mad = deviations[len(deviations) // 2] * _MEDIAN_MAD_TO_SIGMA
     q90 = deviations[int(0.9 * (len(deviations) - 1))] / _Q90_ABS_Z
     return level, max(mad, q90)
+
+
+_DEFAULTS = {
+    name: param.default
+    for name, param in inspect.signature(RobustSeasonalDetector.__init__).parameters.items()
+    if param.default is not inspect.Parameter.empty
+}

@@ -10,6 +10,7 @@ import orjson
 from pydantic import ValidationError
 
 from airis.events import MAX_TEXT, DeadLetter, MetricPoint, validation_reason
+from airis.sources.fast_point import point_from_fields
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ def decode_metric(raw: Any, source: str) -> MetricPoint | DeadLetter:
     """
     try:
         if isinstance(raw, dict):
-            return MetricPoint.model_validate(raw)
+            return point_from_fields(raw) or MetricPoint.model_validate(raw)
         if isinstance(raw, (bytes, bytearray, memoryview, str)):
             return MetricPoint.model_validate_json(raw)
         return dead_letter(raw, source, f"unsupported input type {type(raw).__name__}")

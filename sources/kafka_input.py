@@ -26,6 +26,7 @@ from airis import telemetry
 from airis.events import MAX_TEXT, DeadLetter, LogRecord, MetricPoint, Span, validation_reason
 from airis.settings import Settings
 from airis.sources import otlp
+from airis.sources.fast_point import point_from_json
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +138,10 @@ def _decode_json(message: Message, signal: Signal, out: list[Any]) -> int:
     if len(message.value) > MAX_TEXT * 16:
         out.append(_dead(message, signal, f"JSON event of {len(message.value):,} bytes"))
         return 0
+    fast = point_from_json(message.value) if signal == "metrics" else None
+    if fast is not None:
+        out.append(fast)
+        return 1
     try:
         out.append(_MODELS[signal].model_validate_json(message.value))
         return 1

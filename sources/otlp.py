@@ -83,12 +83,15 @@ from pydantic import ValidationError
 from airis.events import (
     MAX_LABELS,
     MAX_TEXT,
-    MAX_TS,
-    MIN_TS,
     LogRecord,
     MetricPoint,
     Span,
     validation_reason,
+)
+from airis.sources.fast_point import (
+    FAST_CONSTRUCT,
+    construct_point,
+    valid_point_fields,
 )
 
 logger = logging.getLogger(__name__)
@@ -165,10 +168,18 @@ def sniff_encoding(payload: bytes) -> Literal["json", "otlp_json", "otlp_proto"]
     >>> sniff_encoding(b"\\x0a\\x00")
     'otlp_proto'
     """
-    start = _LEADING_SPACE.match(payload, 0, _SNIFF_BYTES).end()  # type: ignore[union-attr]
-    if payload[start : start + 1] != b"{":
-        return "otlp_proto"
-    if _OTLP_JSON_KEYS.search(payload, start, start + _SNIFF_BYTES):
+    if not isinstance(payload, bytes):  # memoryview, bytearray: only the head matters
+        payload = bytes(payload[: 2 * _SNIFF_BYTES])
+    if payload[:1] == b"{":  # the common case, without the regex
+        start = 0
+    else:
+        start = _LEADING_SPACE.match(payload, 0, _SNIFF_BYTES).end()  # type: ignore[union-attr]
+        if payload[start : start + 1] != b"{":
+            return "otlp_proto"
+    end = start + _SNIFF_BYTES
+    if payload.find(b'"resource', start, end) < 0:  # bytes.find is far cheaper than a regex
+        return "json"
+    if _OTLP_JSON_KEYS.search(payload, start, end):
         return "otlp_json"
     return "json"
 
@@ -414,80 +425,11 @@ class _Out:
         self.rejected.append(Rejected(reason, item))
 
 
-# Validating a MetricPoint costs about as much as all the rest of decoding it, so points whose
-# fields pass the exact checks below are built without pydantic's validation. The verdict of
-# `_valid_point_fields` equals the model's for the inputs we give it (UTC datetimes, strings,
-# floats, dicts of strings): tests/sources/test_otlp.py proves that with hypothesis. Anything
-# it declines goes through `MetricPoint.model_validate`, which decides and gives the reason.
-
-_NAME_RE = re.compile(r"[A-Za-z0-9_.:/-]{1,128}")  # `Name`: the pattern, 1 to 128 characters
-_SURROGATES = re.compile("[\ud800-\udfff]")  # pydantic refuses strings with lone surrogates
-_KNOWN_NAMES: set[str] = set()  # names already checked; cleared when full
-_POINT_FIELDS = ("ts", "service", "signal", "value", "labels")
-# Building without validation is what `model_construct` does; it is only right for a plain
-# model (no extras allowed, no post-init hook, not a root model).
-_FAST_CONSTRUCT = (
-    tuple(MetricPoint.model_fields) == _POINT_FIELDS
-    and MetricPoint.model_config.get("extra") != "allow"
-    and not MetricPoint.__pydantic_post_init__
-    and not MetricPoint.__pydantic_root_model__
-)
-
-
-def _is_name(value: object) -> bool:
-    if type(value) is not str:
-        return False
-    if value in _KNOWN_NAMES:
-        return True
-    if _NAME_RE.fullmatch(value) is None:
-        return False
-    if len(_KNOWN_NAMES) >= _NAME_CACHE_MAX:
-        _KNOWN_NAMES.clear()
-    _KNOWN_NAMES.add(value)
-    return True
-
-
-def _valid_point_fields(
-    ts: object, service: object, signal: object, value: object, labels: object
-) -> bool:
-    """Whether `MetricPoint.model_validate` accepts these fields and keeps them unchanged."""
-    if not (type(ts) is datetime and ts.tzinfo is UTC and MIN_TS <= ts < MAX_TS):
-        return False
-    if not (type(value) is float and math.isfinite(value)):
-        return False
-    known = _KNOWN_NAMES
-    if not (type(service) is str and (service in known or _is_name(service))):
-        return False
-    if not (type(signal) is str and (signal in known or _is_name(signal))):
-        return False
-    if type(labels) is not dict or len(labels) > MAX_LABELS:
-        return False
-    # One loop with the checks inline, not all(<generator>): this runs for every point.
-    for key, text in labels.items():
-        if not (
-            type(key) is str
-            and (key in known or _is_name(key))
-            and type(text) is str
-            and len(text) <= MAX_LABEL_VALUE
-            and (text.isascii() or _SURROGATES.search(text) is None)
-        ):
-            return False
-    return True
-
-
-_new_point = MetricPoint.__new__
-_set_attribute = object.__setattr__
-
-
-def _construct_point(fields: dict[str, Any]) -> MetricPoint:
-    """A MetricPoint from fields `_valid_point_fields` accepted, as `model_construct` builds
-    one but without its per-field bookkeeping (four times faster)."""
-    point = _new_point(MetricPoint)
-    _set_attribute(point, "__dict__", fields)
-    _set_attribute(point, "__pydantic_fields_set__", set(_POINT_FIELDS))
-    _set_attribute(point, "__pydantic_extra__", None)
-    _set_attribute(point, "__pydantic_private__", None)
-    return point
+# Points whose fields pass `valid_point_fields` are built without pydantic's validation (see
+# airis.sources.fast_point); anything it declines goes through `MetricPoint.model_validate`.
+_FAST_CONSTRUCT = FAST_CONSTRUCT
+_valid_point_fields = valid_point_fields
+_construct_point = construct_point
 
 
 class _Metric:

@@ -1,0 +1,170 @@
+"""Building `MetricPoint` objects without pydantic's validation when that changes nothing.
+
+Validating a point with pydantic costs about as much as everything else a flow does to decode
+it. `valid_point_fields` is an exact pre-check: for the inputs it accepts (UTC datetimes,
+strings, finite floats, dicts of strings) `MetricPoint.model_validate` would accept the same
+fields and keep them unchanged, so `construct_point` may build the point directly. Anything it
+declines goes through pydantic, which decides and says why. tests/sources/test_otlp.py proves
+the equivalence with hypothesis.
+
+>>> raw = b'{"ts": "2026-01-01T00:00:00Z", "service": "api", "signal": "cpu", "value": 2.5}'
+>>> point_from_json(raw) == MetricPoint.model_validate_json(raw)
+True
+>>> point_from_json(b'{"ts": "2026-01-01T00:00:00Z", "service": "api", "signal": "cpu",'
+...                 b' "value": "2.5"}') is None  # a string value: pydantic decides
+True
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from airis.events import MAX_LABELS, MAX_TS, MIN_TS, MetricPoint
+
+__all__ = [
+    "FAST_CONSTRUCT",
+    "construct_point",
+    "point_from_fields",
+    "point_from_json",
+    "valid_point_fields",
+]
+
+MAX_LABEL_VALUE = 1024
+_NAME_CACHE_MAX = 8192
+
+
+# Validating a MetricPoint costs about as much as all the rest of decoding it, so points whose
+# fields pass the exact checks below are built without pydantic's validation. The verdict of
+# `valid_point_fields` equals the model's for the inputs we give it (UTC datetimes, strings,
+# floats, dicts of strings): tests/sources/test_otlp.py proves that with hypothesis. Anything
+# it declines goes through `MetricPoint.model_validate`, which decides and gives the reason.
+
+_NAME_RE = re.compile(r"[A-Za-z0-9_.:/-]{1,128}")  # `Name`: the pattern, 1 to 128 characters
+_SURROGATES = re.compile("[\ud800-\udfff]")  # pydantic refuses strings with lone surrogates
+_KNOWN_NAMES: set[str] = set()  # names already checked; cleared when full
+_POINT_FIELDS = ("ts", "service", "signal", "value", "labels")
+# Building without validation is what `model_construct` does; it is only right for a plain
+# model (no extras allowed, no post-init hook, not a root model).
+FAST_CONSTRUCT = (
+    tuple(MetricPoint.model_fields) == _POINT_FIELDS
+    and MetricPoint.model_config.get("extra") != "allow"
+    and not MetricPoint.__pydantic_post_init__
+    and not MetricPoint.__pydantic_root_model__
+)
+
+
+def _is_name(value: object) -> bool:
+    if type(value) is not str:
+        return False
+    if value in _KNOWN_NAMES:
+        return True
+    if _NAME_RE.fullmatch(value) is None:
+        return False
+    if len(_KNOWN_NAMES) >= _NAME_CACHE_MAX:
+        _KNOWN_NAMES.clear()
+    _KNOWN_NAMES.add(value)
+    return True
+
+
+def valid_point_fields(
+    ts: object, service: object, signal: object, value: object, labels: object
+) -> bool:
+    """Whether `MetricPoint.model_validate` accepts these fields and keeps them unchanged."""
+    if not (type(ts) is datetime and ts.tzinfo is UTC and MIN_TS <= ts < MAX_TS):
+        return False
+    if not (type(value) is float and math.isfinite(value)):
+        return False
+    known = _KNOWN_NAMES
+    if not (type(service) is str and (service in known or _is_name(service))):
+        return False
+    if not (type(signal) is str and (signal in known or _is_name(signal))):
+        return False
+    if type(labels) is not dict or len(labels) > MAX_LABELS:
+        return False
+    # One loop with the checks inline, not all(<generator>): this runs for every point.
+    for key, text in labels.items():
+        if not (
+            type(key) is str
+            and (key in known or _is_name(key))
+            and type(text) is str
+            and len(text) <= MAX_LABEL_VALUE
+            and (text.isascii() or _SURROGATES.search(text) is None)
+        ):
+            return False
+    return True
+
+
+_new_point = MetricPoint.__new__
+_set_attribute = object.__setattr__
+
+
+def construct_point(fields: dict[str, Any], fields_set: set[str] | None = None) -> MetricPoint:
+    """A MetricPoint from fields `valid_point_fields` accepted, as `model_construct` builds
+    one but without its per-field bookkeeping (four times faster).
+
+    ``fields`` must hold every field, in the model's order; ``fields_set`` names those the
+    input gave explicitly (default: all of them).
+    """
+    point = _new_point(MetricPoint)
+    _set_attribute(point, "__dict__", fields)
+    _set_attribute(point, "__pydantic_fields_set__", fields_set or set(_POINT_FIELDS))
+    _set_attribute(point, "__pydantic_extra__", None)
+    _set_attribute(point, "__pydantic_private__", None)
+    return point
+
+
+#: ISO 8601 in UTC that `datetime.fromisoformat` and pydantic read identically.
+_UTC_ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|\+00:00)")
+_JSON_KEYS = frozenset(_POINT_FIELDS)
+
+
+def point_from_json(raw: bytes) -> MetricPoint | None:
+    """The point in ``raw`` (one JSON event) if the fast path can vouch for it, else None.
+
+    None means "ask pydantic" (``MetricPoint.model_validate_json``): it is also what
+    malformed JSON, unexpected keys or a non-UTC timestamp get.
+    """
+    if not FAST_CONSTRUCT:
+        return None
+    try:
+        fields = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if type(fields) is not dict or not fields.keys() <= _JSON_KEYS or len(fields) < 4:
+        return None
+    ts = fields.get("ts")
+    if type(ts) is not str or _UTC_ISO.fullmatch(ts) is None:
+        return None
+    try:
+        ts = datetime.fromisoformat(ts)
+    except ValueError:  # e.g. month 13: pydantic words the reason
+        return None
+    service, signal, value = fields.get("service"), fields.get("signal"), fields.get("value")
+    labels = fields.get("labels", {})
+    if not valid_point_fields(ts, service, signal, value, labels):
+        return None
+    ordered = {"ts": ts, "service": service, "signal": signal, "value": value, "labels": labels}
+    return construct_point(ordered, set(fields))
+
+
+def point_from_fields(fields: dict[str, Any]) -> MetricPoint | None:
+    """The point of an event dict whose ``ts`` is already a UTC datetime, or None (ask pydantic).
+
+    >>> from datetime import UTC, datetime
+    >>> point_from_fields({"ts": datetime(2026, 1, 1, tzinfo=UTC), "service": "api",
+    ...                    "signal": "cpu", "value": 1.0}).value
+    1.0
+    """
+    if not FAST_CONSTRUCT or not fields.keys() <= _JSON_KEYS or len(fields) < 4:
+        return None
+    ts, service, signal = fields.get("ts"), fields.get("service"), fields.get("signal")
+    value, labels = fields.get("value"), fields.get("labels", {})
+    if not valid_point_fields(ts, service, signal, value, labels):
+        return None
+    ordered = {"ts": ts, "service": service, "signal": signal, "value": value, "labels": labels}
+    return construct_point(ordered, set(fields))

@@ -1,0 +1,85 @@
+"""The JSON fast path builds exactly the point pydantic would, or steps aside."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from airis.events import MetricPoint
+from airis.sources.fast_point import point_from_fields, point_from_json
+
+names = st.one_of(
+    st.sampled_from(["api", "cpu", "latency_p99", "a" * 128, "a" * 129, "", "bad name", "é"]),
+    st.text(max_size=12),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.none(),
+)
+timestamps = st.one_of(
+    st.sampled_from(
+        [
+            "2026-01-01T00:00:00Z",
+            "2026-01-01T00:00:00.123456+00:00",
+            "2026-01-01T00:00:00.1234567Z",
+            "2026-01-01T00:00:00+01:00",
+            "1970-01-01T00:00:00Z",
+            "2200-01-01T00:00:00Z",
+            "2026-01-01 00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "not a time",
+        ]
+    ),
+    st.integers(min_value=-(2**40), max_value=2**40),
+)
+values = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.text(max_size=4),
+)
+labels = st.dictionaries(
+    names.filter(lambda n: isinstance(n, str)), st.text(max_size=5), max_size=3
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(ts=timestamps, service=names, signal=names, value=values, extra=st.booleans(), lab=labels)
+def test_fast_path_agrees_with_pydantic(ts, service, signal, value, extra, lab) -> None:
+    event = {"ts": ts, "service": service, "signal": signal, "value": value}
+    if lab:
+        event["labels"] = lab
+    if extra:
+        event["unexpected"] = 1
+    raw = orjson.dumps(event, option=orjson.OPT_NON_STR_KEYS) if _finite(value) else _dumps(event)
+    fast = point_from_json(raw)
+    try:
+        slow = MetricPoint.model_validate_json(raw)
+    except ValidationError:
+        assert fast is None
+        return
+    if fast is not None:
+        assert fast == slow
+        assert fast.model_fields_set == slow.model_fields_set
+        assert fast.model_dump() == slow.model_dump()
+
+
+def test_common_events_take_the_fast_path() -> None:
+    raw = b'{"ts":"2026-11-25T10:00:00+00:00","service":"api","signal":"cpu","value":12.5}'
+    assert point_from_json(raw) is not None
+    fields = {"ts": datetime(2026, 11, 25, tzinfo=UTC), "service": "api", "signal": "cpu"}
+    assert point_from_fields({**fields, "value": 1.0}) == MetricPoint(**fields, value=1.0)
+    assert point_from_fields({**fields, "value": float("nan")}) is None
+
+
+def _finite(value: object) -> bool:
+    return not isinstance(value, float) or (value == value and abs(value) != float("inf"))
+
+
+def _dumps(event: dict) -> bytes:
+    # orjson writes NaN/inf as null; keep them as the literal tokens a bad producer would send
+    text = orjson.dumps({**event, "value": "__V__"}, option=orjson.OPT_NON_STR_KEYS).decode()
+    return text.replace(
+        '"__V__"', repr(event["value"]).replace("nan", "NaN").replace("inf", "Infinity")
+    ).encode()

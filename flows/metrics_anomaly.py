@@ -81,8 +81,14 @@ def detect_and_alert(points: Stream[MetricPoint], settings: Settings) -> Detecte
 
     alerts = op.stateful_map("alert", closed, _alert_manager(settings))  # (service, [Alert])
     alerts = op.flat_map("flatten_alerts", alerts, lambda kv: kv[1])  # Alert
+    alerts = op.inspect("count_alerts", alerts, _count_alert)
     anomalies = op.flat_map("anomalies", closed, lambda kv: kv[1].anomalies)  # Anomaly
+    anomalies = op.inspect("count_anomalies", anomalies, lambda _s, _a: telemetry.ANOMALIES.inc())
     return Detected(anomalies, alerts, late)
+
+
+def _count_alert(_step: str, alert: Alert) -> None:
+    telemetry.ALERTS.labels(status=alert.status, severity=alert.severity).inc()
 
 
 class DetectAndWindow(StatefulBatchLogic[MetricPoint, Any, ServiceWindowDetector]):
@@ -144,6 +150,7 @@ def _alert_manager(settings: Settings):
 
 def _late_dead_letter(point: MetricPoint) -> DeadLetter:
     telemetry.DEAD_LETTERS.labels(source=SOURCE, reason="late").inc()
+    telemetry.LATE_EVENTS.inc()
     return dead_letter(point.model_dump(mode="json"), SOURCE, "late: its window had closed")
 
 

@@ -127,6 +127,9 @@ def _decode_one(message: Message, signal: Signal, input_format: str, out: list[A
     except otlp.OtlpDecodeError as exc:
         out.append(_dead(message, signal, f"undecodable {encoding}: {exc}"))
         return 0
+    if not decoded.events and not decoded.rejected:  # garbage can parse as an empty request
+        out.append(_dead(message, signal, f"no data in {encoding} message"))
+        return 0
     out.extend(decoded.events)
     for rejected in decoded.rejected:
         item = orjson.dumps(rejected.item, default=str, option=orjson.OPT_NON_STR_KEYS)

@@ -6,6 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 from bytewax.testing import TestingSink, TestingSource, run_main
+from prometheus_client import REGISTRY
 
 from airis.events import Alert, Anomaly, DeadLetter, MetricPoint
 from airis.flows.metrics_anomaly import build_flow
@@ -76,3 +77,29 @@ def test_late_events_are_routed_to_dead_letters_not_dropped():
     dead = [e for e in out if isinstance(e, DeadLetter)]
     assert [d.reason for d in dead] == ["late: its window had closed"]
     assert '"api"' in dead[0].payload
+
+
+def test_the_flow_counts_what_it_does_in_prometheus_metrics():
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    def alerts(status: str) -> float:
+        return sum(sample("airis_alerts_total", status=status, severity=s) for s in SEVERITIES)
+
+    before = {
+        "firing": alerts("firing"),
+        "resolved": alerts("resolved"),
+        "anomalies": sample("airis_anomalies_total"),
+        "late": sample("airis_late_events_total"),
+    }
+    events = _events()
+    out = _run([*events, {**events[0], "ts": (T0 + STEP * 5).isoformat()}])
+    assert alerts("firing") == before["firing"] + 1
+    assert alerts("resolved") == before["resolved"] + 1
+    anomalies = sum(isinstance(e, Anomaly) for e in out)
+    assert sample("airis_anomalies_total") == before["anomalies"] + anomalies > 0
+    assert sample("airis_late_events_total") == before["late"] + 1
+    assert sample("airis_detect_seconds_count") > 0
+
+
+SEVERITIES = ("info", "warning", "critical")

@@ -1,0 +1,72 @@
+"""Decoding Kafka messages: every message gives events or dead letters, never an exception."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+from bytewax.connectors.kafka import KafkaSourceMessage
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from airis.events import LogRecord, MetricPoint, Span
+from airis.sources import otlp
+from airis.sources.kafka_input import (
+    DEAD_LETTER_VALUE_LIMIT,
+    KafkaDeadLetter,
+    decode_messages,
+    to_dead_letter_message,
+)
+
+T0 = datetime(2026, 11, 25, tzinfo=UTC)
+
+
+def message(value: bytes | None, offset: int = 0, topic: str = "in") -> KafkaSourceMessage:
+    return KafkaSourceMessage(b"key", value, topic, offset=offset, partition=2)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.binary(max_size=300), signal=st.sampled_from(["metrics", "logs", "traces"]))
+def test_any_bytes_give_events_or_a_dead_letter_never_nothing(value, signal) -> None:
+    out = decode_messages([message(value, 7)], signal)
+    assert out, "a message vanished without a trace"
+    dead = [e for e in out if isinstance(e, KafkaDeadLetter)]
+    assert all(d.letter.reason and d.letter.origin == "in/2@7" for d in dead)
+
+
+def test_a_100_mb_value_is_a_dead_letter_quickly_and_the_topic_copy_is_cut() -> None:
+    huge = b"{" + b" " * 100_000_000 + b"}"
+    (dead,) = decode_messages([message(huge)], "metrics")
+    assert isinstance(dead, KafkaDeadLetter) and "bytes" in dead.letter.reason
+    assert dead.letter.truncated and len(dead.letter.payload) <= 64 * 1024
+    record = to_dead_letter_message(dead, "dlq")
+    assert len(record.value) == DEAD_LETTER_VALUE_LIMIT
+    assert dict(record.headers)["airis.truncated.from"] == str(len(huge)).encode()
+
+
+def test_otlp_logs_and_traces_decode_from_messages() -> None:
+    logs = [LogRecord(ts=T0, service="api", severity="ERROR", body="boom")]
+    spans = [
+        Span(trace_id="a" * 32, span_id="b" * 16, service="api", name="GET /", start=T0,
+             duration_ms=12.5, status="error")
+    ]  # fmt: skip
+    (log,) = decode_messages([message(otlp.encode_logs(logs, "otlp_proto"))], "logs")
+    (span,) = decode_messages([message(otlp.encode_traces(spans, "otlp_json"))], "traces")
+    assert (log.service, log.severity, log.body) == ("api", "ERROR", "boom")
+    assert (span.name, span.status, span.duration_ms) == ("GET /", "error", 12.5)
+
+
+def test_one_bad_point_in_a_batch_is_an_item_dead_letter_and_the_rest_flow() -> None:
+    points = [
+        MetricPoint.model_construct(ts=T0 + timedelta(seconds=i), service="api", signal="cpu",
+                                    value=v, labels={})
+        for i, v in enumerate([1.0, math.inf, 3.0])
+    ]  # fmt: skip
+    out = decode_messages([message(otlp.encode_metrics(points, "otlp_proto"))], "metrics")
+    assert [type(e).__name__ for e in out] == ["MetricPoint", "MetricPoint", "KafkaDeadLetter"]
+    assert out[2].scope == "item" and "finite" in out[2].letter.reason
+
+
+def test_empty_and_missing_values_are_dead_letters() -> None:
+    out = decode_messages([message(b""), message(None, 1)], "metrics")
+    assert [d.letter.reason for d in out] == ["empty message", "empty message"]

@@ -8,8 +8,8 @@ detection, then a window fold): on CPython that overhead is most of the cost of 
 
 The watermark follows the usual event-time rule (Bytewax's ``EventClock``, Flink's bounded
 out-of-orderness): the newest timestamp seen minus the allowed lateness, advanced by the system
-time that has passed since that timestamp arrived, so a service that goes quiet still gets its
-last window closed. A point older than the watermark is late: it is returned, not scored, and
+time that has passed since, so a service that goes quiet still gets its last window closed;
+it never moves back. A point older than the watermark is late: it is returned, not scored, and
 the caller dead-letters it. After a restart, `resume` restarts the system-time allowance so the
 downtime itself does not close windows.
 
@@ -87,8 +87,9 @@ class ServiceWindowDetector:
         self.bank = bank()
         self._open: dict[int, dict[str, SignalSummary]] = {}
         self._closed_before = -math.inf  # windows with a smaller id are closed
-        self._newest: datetime | None = None
-        self._newest_seen_at = 0.0  # system time (s) at which _newest arrived
+        # The watermark is _base plus the system time since _base was set (seconds).
+        self._base: datetime | None = None
+        self._base_seen_at = 0.0
 
     def update_many(
         self, points: Iterable[MetricPoint], now: float
@@ -99,11 +100,11 @@ class ServiceWindowDetector:
         """
         late: list[MetricPoint] = []
         window_us = self.window // timedelta(microseconds=1)
+        watermark = self.watermark(now)  # only moves when a newer point raises it, below
         for point in points:
             ts = point.ts
             if self.service is None:
                 self.service = point.service
-            watermark = self.watermark(now)
             if watermark is not None and ts < watermark:
                 late.append(point)
                 continue
@@ -115,16 +116,18 @@ class ServiceWindowDetector:
             if summaries is None:
                 summaries = self._open[window_id] = {}
             add_point(summaries, self.bank.update_one(point))
-            if self._newest is None or ts > self._newest:
-                self._newest, self._newest_seen_at = ts, now
+            base = ts - self.lateness
+            if watermark is None or base > watermark:  # never let the watermark go back
+                self._base, self._base_seen_at = base, now
+                watermark = base
         return self.close_due(now), late
 
     def watermark(self, now: float) -> datetime | None:
         """Event time before which points are late (None before the first point)."""
-        if self._newest is None:
+        if self._base is None:
             return None
-        waited = max(now - self._newest_seen_at, 0.0)
-        return self._newest - self.lateness + timedelta(seconds=waited)
+        waited = max(now - self._base_seen_at, 0.0)
+        return self._base + timedelta(seconds=waited)
 
     def close_due(self, now: float) -> list[ServiceWindow]:
         """Close, in order, every open window whose end the watermark has passed."""
@@ -139,7 +142,7 @@ class ServiceWindowDetector:
 
     def next_close_in(self, now: float) -> float | None:
         """Seconds of system time until the oldest open window closes if nothing arrives."""
-        if not self._open or self._newest is None:
+        if not self._open or self._base is None:
             return None
         end = self._window_start(min(self._open)) + self.window
         watermark = self.watermark(now)
@@ -148,7 +151,7 @@ class ServiceWindowDetector:
 
     def resume(self, now: float) -> None:
         """Restart the system-time allowance at ``now`` (after a restart from a snapshot)."""
-        self._newest_seen_at = now
+        self._base_seen_at = now
 
     def _close(self, due: Callable[[datetime], bool]) -> list[ServiceWindow]:
         closed = []

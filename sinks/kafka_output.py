@@ -22,7 +22,6 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from airis import telemetry
 from airis.events import Alert, Anomaly
-from airis.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -213,8 +212,3 @@ def consume_topic(
                 return
     finally:
         consumer.close()
-
-
-def settings_sink(settings: Settings) -> KafkaTopicsSink:
-    """The sink for alerts, anomalies and dead letters of ``settings``' broker."""
-    return KafkaTopicsSink(settings.kafka_bootstrap)

@@ -31,8 +31,10 @@ __all__ = [
     "Anomaly",
     "DeadLetter",
     "DetectorState",
+    "Incident",
     "LogRecord",
     "MetricPoint",
+    "RcaCandidate",
     "Severity",
     "Span",
     "event_id",
@@ -159,6 +161,37 @@ class Alert(_Event):
     score: Annotated[float, Field(ge=0, le=1)]
     summary: Text
     labels: Labels = Field(default_factory=dict)
+
+
+class RcaCandidate(_Event):
+    """One ranked root-cause candidate of an incident, with the evidence behind its score."""
+
+    incident_id: str
+    rank: Annotated[int, Field(ge=1)]
+    service: Name
+    score: Annotated[float, Field(ge=0, le=1)]
+    evidence: list[Text] = Field(default_factory=list)
+    """Human-readable reasons, strongest first (e.g. "first anomalous: 40 s before checkout")."""
+    features: dict[str, float] = Field(default_factory=dict)
+    """Per-feature scores the rank combines: topology, onset, magnitude, correlation, change."""
+
+
+class Incident(_Event):
+    """Anomalies of several services and signals that belong to one problem."""
+
+    id: str
+    status: Literal["open", "resolved"]
+    started_at: Timestamp
+    updated_at: Timestamp
+    ended_at: Timestamp | None = None
+    services: list[Name]
+    signals: list[str]
+    """``service/signal`` of every anomalous series in the incident."""
+    anomaly_count: Annotated[int, Field(ge=0)]
+    root_cause: Name | None = None
+    """The top-ranked candidate's service."""
+    summary: Text = ""
+    candidates: list[RcaCandidate] = Field(default_factory=list)
 
 
 class DeadLetter(_Event):

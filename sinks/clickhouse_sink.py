@@ -37,7 +37,7 @@ from prometheus_client import REGISTRY, Counter
 from pydantic import BaseModel
 
 from airis import telemetry
-from airis.events import Alert, Anomaly, DeadLetter, MetricPoint
+from airis.events import Alert, Anomaly, DeadLetter, Incident, MetricPoint, RcaCandidate
 from airis.settings import Settings
 from airis.sinks.clickhouse_store import ClickHouseStore, open_store
 from airis.sinks.migrations import migrate
@@ -59,7 +59,9 @@ __all__ = [
     "encode_anomaly",
     "encode_batch",
     "encode_dead_letter",
+    "encode_incident",
     "encode_metric",
+    "encode_rca_candidate",
 ]
 
 DEFAULT_BATCH_ROWS = 20_000
@@ -105,6 +107,21 @@ def encode_alert(alert: Alert) -> Row:
     )  # fmt: skip
 
 
+def encode_incident(incident: Incident) -> Row:
+    """An `Incident` as an ``incidents`` row (candidates go to ``rca_candidates``)."""
+    i = incident
+    return (
+        i.id, i.status, i.started_at, i.updated_at, i.ended_at, i.services, i.signals,
+        i.anomaly_count, i.root_cause or "", i.summary,
+    )  # fmt: skip
+
+
+def encode_rca_candidate(candidate: RcaCandidate) -> Row:
+    """An `RcaCandidate` as an ``rca_candidates`` row."""
+    c = candidate
+    return (c.incident_id, c.rank, c.service, c.score, c.evidence, c.features)
+
+
 def encode_dead_letter(letter: DeadLetter) -> Row:
     """A `DeadLetter` as a ``dead_letters`` row; ``truncated`` becomes 0 or 1."""
     d = letter
@@ -124,6 +141,10 @@ _ANOMALY_COLUMNS = (
     "id", "service", "signal", "kind", "window_start", "window_end", "score",
     "observed", "expected", "lower", "upper", "state", "detector",
 )  # fmt: skip
+_INCIDENT_COLUMNS = (
+    "id", "status", "started_at", "updated_at", "ended_at", "services", "signals",
+    "anomaly_count", "root_cause", "summary",
+)  # fmt: skip
 _ALERT_COLUMNS = (
     "id", "fingerprint", "status", "service", "signal", "kind", "severity",
     "starts_at", "ends_at", "updated_at", "score", "summary", "labels",
@@ -137,6 +158,16 @@ TABLES: Mapping[type[BaseModel], TableSpec] = MappingProxyType(
         ),
         Anomaly: TableSpec("anomalies", _ANOMALY_COLUMNS, encode_anomaly),
         Alert: TableSpec("alerts", _ALERT_COLUMNS, encode_alert),
+        Incident: TableSpec(
+            "incidents",
+            _INCIDENT_COLUMNS,
+            encode_incident,
+        ),
+        RcaCandidate: TableSpec(
+            "rca_candidates",
+            ("incident_id", "rank", "service", "score", "evidence", "features"),
+            encode_rca_candidate,
+        ),
         DeadLetter: TableSpec(
             "dead_letters",
             ("received_at", "source", "reason", "payload", "truncated", "origin"),

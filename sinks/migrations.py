@@ -117,6 +117,38 @@ ORDER BY (source, received_at)
 TTL toDateTime(received_at) + INTERVAL 30 DAY
 """
 
+_INCIDENTS = """
+CREATE TABLE IF NOT EXISTS incidents (
+    id String,
+    status LowCardinality(String),
+    started_at DateTime64(3, 'UTC'),
+    updated_at DateTime64(3, 'UTC'),
+    ended_at Nullable(DateTime64(3, 'UTC')),
+    services Array(LowCardinality(String)),
+    signals Array(String),
+    anomaly_count UInt32,
+    root_cause LowCardinality(String),
+    summary String
+)
+ENGINE = ReplacingMergeTree(updated_at)
+PARTITION BY toYYYYMM(started_at)
+ORDER BY id
+TTL toDateTime(started_at) + INTERVAL 365 DAY
+"""
+
+_RCA_CANDIDATES = """
+CREATE TABLE IF NOT EXISTS rca_candidates (
+    incident_id String,
+    rank UInt16,
+    service LowCardinality(String),
+    score Float64,
+    evidence Array(String),
+    features Map(LowCardinality(String), Float64)
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (incident_id, rank)
+"""
+
 #: Every migration, in order. Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial_schema", (_METRICS, _ANOMALIES, _ALERTS, _DEAD_LETTERS)),
@@ -125,6 +157,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "dead_letter_origin",
         ("ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS origin String DEFAULT ''",),
     ),
+    Migration(3, "incidents_and_rca", (_INCIDENTS, _RCA_CANDIDATES)),
 )
 
 # Plain MergeTree and DateTime so that even old servers can hold the bookkeeping table.

@@ -41,8 +41,9 @@ def test_migrating_twice_is_a_no_op(store: ChdbStore) -> None:
     assert [(r["version"], r["name"]) for r in rows] == [
         (1, "initial_schema"),
         (2, "dead_letter_origin"),
+        (3, "incidents_and_rca"),
     ]
-    assert applied_versions(store) == {1, 2}
+    assert applied_versions(store) == {1, 2, 3}
 
 
 def test_tables_have_the_designed_engines_keys_and_ttls(store: ChdbStore) -> None:
@@ -63,6 +64,8 @@ def test_tables_have_the_designed_engines_keys_and_ttls(store: ChdbStore) -> Non
             "180 DAY",
         ),
         "dead_letters": ("MergeTree", "source, received_at", "toYYYYMM(received_at)", "30 DAY"),
+        "incidents": ("ReplacingMergeTree", "id", "toYYYYMM(started_at)", "365 DAY"),
+        "rca_candidates": ("ReplacingMergeTree", "incident_id, rank", "", None),
         MIGRATIONS_TABLE: ("MergeTree", "version", "", None),
     }
     assert set(tables) == set(expected)

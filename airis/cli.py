@@ -7,6 +7,7 @@ import contextlib
 import logging
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -14,6 +15,9 @@ from rich.console import Console
 logger = logging.getLogger(__name__)
 
 console = Console(stderr=True)
+
+#: The shared evaluation data, beside the repository (`../shared/data`).
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,6 +102,41 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("--idle-timeout", type=float, help="stop after this many quiet seconds")
     tail.set_defaults(run=_tail)
 
+    logs = sub.add_parser("logs", help="log template mining")
+    logs_sub = logs.add_subparsers(metavar="ACTION")
+    templates = logs_sub.add_parser(
+        "templates", help="mine templates of a CSV's Content column → LineId,EventTemplate"
+    )
+    templates.add_argument("--input", type=Path, required=True, help="CSV with LineId,Content")
+    templates.add_argument("--output", type=Path, required=True)
+    templates.set_defaults(run=_log_templates)
+
+    evaluate = sub.add_parser("eval", help="quality on public data or simulated faults")
+    eval_sub = evaluate.add_subparsers(metavar="BENCHMARK")
+    eval_logs = eval_sub.add_parser("logs", help="Loghub grouping accuracy")
+    eval_logs.add_argument("--data", type=Path, default=SHARED_DATA / "loghub")
+    eval_petshop = eval_sub.add_parser("petshop", help="PetShop root-cause top-1/top-3")
+    eval_petshop.add_argument("--data", type=Path, default=SHARED_DATA / "petshop")
+    eval_rca = eval_sub.add_parser("rca", help="root cause of simulated faults (AC@k)")
+    eval_rca.add_argument("--faults", type=int, default=60, help="faults to score (default 60)")
+    for parser_ in (eval_logs, eval_petshop, eval_rca):
+        parser_.add_argument("--json", type=Path, help="also write the result as JSON here")
+    eval_logs.set_defaults(run=_eval_logs)
+    eval_petshop.set_defaults(run=_eval_petshop)
+    eval_rca.set_defaults(run=_eval_rca)
+
+    incidents = sub.add_parser("incidents", help="the incident memory (Qdrant)")
+    incidents_sub = incidents.add_subparsers(metavar="ACTION")
+    similar = incidents_sub.add_parser("similar", help="past incidents most like incident ID")
+    similar.add_argument("incident_id", metavar="ID")
+    similar.add_argument("-k", type=int, default=5, help="how many (default 5)")
+    similar.add_argument("--service", help="only incidents involving this service")
+    similar.add_argument(
+        "--since", type=datetime.fromisoformat, help="only incidents started since (ISO 8601)"
+    )
+    similar.add_argument("--min-score", type=float, help="drop matches scoring below this")
+    similar.set_defaults(run=_similar)
+
     db = sub.add_parser("db", help="database administration")
     db_sub = db.add_subparsers(metavar="ACTION")
     migrate = db_sub.add_parser("migrate", help="apply pending ClickHouse migrations")
@@ -164,6 +203,74 @@ def _tail(args: argparse.Namespace) -> int:
             idle_timeout=args.idle_timeout,
         )
     return 0
+
+
+def _log_templates(args: argparse.Namespace) -> int:
+    from airis.eval_logs import templates_csv
+
+    started = time.perf_counter()
+    lines = templates_csv(args.input, args.output)
+    elapsed = time.perf_counter() - started
+    console.print(f"logs templates: {lines:,} lines in {elapsed:.2f} s → {args.output}")
+    return 0
+
+
+def _eval_logs(args: argparse.Namespace) -> int:
+    from airis.eval_logs import eval_logs, print_eval_logs
+
+    result = eval_logs(args.data)
+    print_eval_logs(result, Console())
+    _write_json(args.json, result)
+    return 0
+
+
+def _eval_petshop(args: argparse.Namespace) -> int:
+    from airis.eval_petshop import eval_petshop, print_eval_petshop
+
+    result = eval_petshop(args.data)
+    print_eval_petshop(result, Console())
+    _write_json(args.json, result)
+    return 0
+
+
+def _eval_rca(args: argparse.Namespace) -> int:
+    from airis.eval_rca import eval_rca, print_eval_rca
+
+    result = eval_rca(args.faults, progress=console.print)
+    print_eval_rca(result, Console())
+    _write_json(args.json, result)
+    return 0
+
+
+def _similar(args: argparse.Namespace) -> int:
+    from airis.settings import Settings
+    from airis.sinks.incident_memory import IncidentMemory, format_similar
+
+    memory = IncidentMemory(Settings())
+    try:
+        found = memory.similar(
+            args.incident_id,
+            k=args.k,
+            service=args.service,
+            since=args.since,
+            score_threshold=args.min_score,
+        )
+    except KeyError as exc:
+        raise ValueError(str(exc).strip("'\"")) from None
+    finally:
+        memory.close()
+    format_similar(found, Console())
+    return 0
+
+
+def _write_json(path: Path | None, result: object) -> None:
+    if path is None:
+        return
+    import orjson
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+    console.print(f"→ {path}")
 
 
 def _migrate(args: argparse.Namespace) -> int:

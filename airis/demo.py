@@ -17,7 +17,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from airis.events import Alert
+from airis.eval_rca import incident_of
+from airis.events import Alert, Incident, RcaCandidate
 from airis.flows.metrics_anomaly import build_flow
 from airis.report import RunReport, score_alerts
 from airis.settings import Settings
@@ -57,8 +58,13 @@ def run_demo(
         source_total,
         lambda on_batch: simulator_source(sim, on_batch),
         settings,
+        sim.topology.call_graph(),
+        [(d.service, d.ts) for d in sim.deploys],
     )
     stored = _read_results(settings)
+    incidents = _read_incidents(settings)
+    rca = _score_rca(sim, incidents)
+    remembered = _remember(settings, incidents)
     report = score_alerts(
         [_fault_times(f) for f in truth["faults"]], stored["alerts"], _quiet(truth)
     )
@@ -69,11 +75,17 @@ def run_demo(
         "dataflow_s": round(elapsed, 2),
         "wall_s": round(time.perf_counter() - began, 2),
         "stored": stored["counts"],
+        "incidents": len(incidents),
+        "incidents_remembered": remembered,
+        "rca_top1": rca["top1"],
+        "rca_top3": rca["top3"],
+        "rca": rca["faults"],
         "seed": seed,
         "hours": hours,
         "data_dir": str(data_dir),
     }
     _print_report(console, report, summary)
+    _print_incidents(console, incidents, rca, data_dir)
     if json_path is not None:
         json_path.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
         console.print(f"demo: summary → {json_path}")
@@ -109,13 +121,15 @@ def _run_with_progress(
     total: int | None,
     make_source: Callable[[Callable[[int], None]], Source],
     settings: Settings,
+    topology: dict[str, set[str]] | None = None,
+    changes: list[tuple[str, datetime]] | None = None,
 ) -> float:
     columns = [TextColumn("{task.description}"), BarColumn(), TaskProgressColumn()]
     columns += [TextColumn("{task.completed:,.0f} events"), TimeElapsedColumn()]
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("dataflow", total=total)
         source = make_source(lambda n: progress.update(task, completed=n))
-        flow = build_flow(source, ClickHouseSink(settings), settings)
+        flow = build_flow(source, ClickHouseSink(settings), settings, topology, changes or ())
         started = time.perf_counter()
         run_main(flow)
         return time.perf_counter() - started
@@ -142,6 +156,90 @@ def _read_results(settings: Settings) -> dict[str, Any]:
         Alert.model_validate({k: v for k, v in r.items() if k in Alert.model_fields}) for r in rows
     ]
     return {"alerts": alerts, "counts": counts}
+
+
+def _read_incidents(settings: Settings) -> list[Incident]:
+    """The stored incidents with their ranked candidates, oldest first."""
+    with open_store(settings) as store:
+        rows = store.query(
+            "SELECT * FROM incidents FINAL ORDER BY started_at"
+            " SETTINGS date_time_output_format = 'iso'"
+        )
+        candidates = store.query("SELECT * FROM rca_candidates FINAL ORDER BY incident_id, rank")
+    by_incident: dict[str, list[RcaCandidate]] = {}
+    for row in candidates:
+        by_incident.setdefault(row["incident_id"], []).append(RcaCandidate.model_validate(row))
+    return [
+        Incident.model_validate(
+            {**row, "root_cause": row["root_cause"] or None,
+             "candidates": by_incident.get(row["id"], [])}
+        )
+        for row in rows
+    ]  # fmt: skip
+
+
+def _score_rca(sim: Simulator, incidents: list[Incident]) -> dict[str, Any]:
+    """Per fault: its incident and the rank of its root cause there."""
+    faults = []
+    for fault in sim.faults:
+        incident = incident_of(fault, incidents)
+        ranked = [c.service for c in incident.candidates] if incident else []
+        faults.append(
+            {
+                "fault": fault.id,
+                "root": fault.service,
+                "incident": incident.id if incident else None,
+                "rank": ranked.index(fault.service) + 1 if fault.service in ranked else None,
+            }
+        )
+    n = max(len(faults), 1)
+    return {
+        "faults": faults,
+        "top1": round(sum(f["rank"] == 1 for f in faults) / n, 3),
+        "top3": round(sum(f["rank"] is not None and f["rank"] <= 3 for f in faults) / n, 3),
+    }
+
+
+def _remember(settings: Settings, incidents: list[Incident]) -> int:
+    """Put the incidents into the incident memory (Qdrant) for `airis incidents similar`."""
+    from airis.sinks.incident_memory import IncidentMemory
+
+    with IncidentMemory(settings) as memory:
+        for incident in incidents:
+            memory.upsert(incident)
+        return memory.count()
+
+
+def _print_incidents(
+    console: Console, incidents: list[Incident], rca: dict[str, Any], data_dir: Path
+) -> None:
+    console = Console(width=max(console.width, 120))
+    roots = {f["incident"]: f for f in rca["faults"] if f["incident"]}
+    table = Table(title="Incidents and their most likely root cause")
+    for col in ("incident", "start (UTC)", "services", "signals", "root cause (top 3)", "fault"):
+        table.add_column(col)
+    for incident in incidents:
+        fault = roots.get(incident.id)
+        top3 = ", ".join(c.service for c in incident.candidates[:3])
+        verdict = "-"
+        if fault:
+            style = "green" if fault["rank"] == 1 else "red"
+            verdict = f"{fault['root']}: [{style}]rank {fault['rank']}[/{style}]"
+        table.add_row(
+            incident.id,
+            incident.started_at.strftime("%m-%d %H:%M"),
+            str(len(incident.services)),
+            str(len(incident.signals)),
+            top3,
+            verdict,
+        )
+    console.print(table)
+    console.print(
+        f"{len(incidents)} incidents for {len(rca['faults'])} faults; root cause ranked first "
+        f"for {rca['top1']:.0%} of faults, in the top 3 for {rca['top3']:.0%}. "
+        f"Evidence: rca_candidates table; similar incidents: AIRIS_DATA_DIR={data_dir} "
+        "airis incidents similar ID"
+    )
 
 
 def _fault_times(fault: dict[str, Any]) -> dict[str, Any]:

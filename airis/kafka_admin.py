@@ -20,6 +20,7 @@ def flow_topics(settings: Settings) -> list[str]:
         settings.kafka_metrics_topic,
         settings.kafka_alerts_topic,
         settings.kafka_anomalies_topic,
+        settings.kafka_incidents_topic,
         settings.kafka_dead_letter_topic,
     ]
 

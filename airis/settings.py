@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     )
     kafka_alerts_topic: str = Field("airis.alerts", description="Alerts out (Alertmanager shape).")
     kafka_anomalies_topic: str = Field("airis.anomalies", description="Anomalies out (JSON).")
+    kafka_incidents_topic: str = Field(
+        "airis.incidents", description="Resolved incidents with ranked root causes out (JSON)."
+    )
     kafka_dead_letter_topic: str = Field(
         "airis.dead-letters", description="Undecodable or invalid input, original bytes kept."
     )
@@ -62,6 +65,18 @@ class Settings(BaseSettings):
     generator_url: str = Field(
         "http://localhost:3000/d/airis", description="Alerts' generatorURL (a Grafana board)."
     )
+    qdrant_url: SecretStr | None = Field(
+        None,
+        description="Qdrant server URL, http(s)://[:API_KEY@]host:6333; unset = local mode under "
+        "data_dir/qdrant.",
+    )
+    qdrant_path: Path | None = Field(
+        None, description="Local-mode Qdrant directory (one process at a time)."
+    )
+    ollama_url: str | None = Field(
+        None, description="Ollama server for incident embeddings; unset = hashing embeddings."
+    )
+    ollama_model: str = Field("nomic-embed-text", description="Ollama embedding model.")
 
     @property
     def resolved_chdb_path(self) -> Path:

@@ -184,6 +184,7 @@ def flow_env(bootstrap: str, topic: str, data_dir: Path, port: int, **extra: str
         AIRIS_KAFKA_METRICS_TOPIC=topic,
         AIRIS_KAFKA_ALERTS_TOPIC=f"bench-alerts-{suffix}",
         AIRIS_KAFKA_ANOMALIES_TOPIC=f"bench-anomalies-{suffix}",
+        AIRIS_KAFKA_INCIDENTS_TOPIC=f"bench-incidents-{suffix}",
         AIRIS_KAFKA_DEAD_LETTER_TOPIC=f"bench-dlq-{suffix}",
         AIRIS_METRICS_PORT=str(port),
         **extra,

@@ -4,7 +4,9 @@ Run it with ``airis run --kafka`` (processes, recovery) or directly:
 ``python -m bytewax.run "airis.flows.kafka_metrics:build_flow()" -r DIR -s 5 -b 0``.
 
 Reads ``AIRIS_KAFKA_METRICS_TOPIC`` (JSON events or OTLP batches, many points per message);
-writes alerts (Alertmanager's shape, keyed by fingerprint) and anomalies to their topics,
+writes alerts (Alertmanager's shape, keyed by fingerprint), anomalies and resolved incidents
+(with their ranked root-cause candidates; grouped by time alone, as the flow knows no call
+graph yet) to their topics,
 undecodable or invalid input to the dead-letter topic with the reason and the original bytes,
 and everything to ClickHouse through one sink partition (one process owns the embedded store;
 see `PartitionedClickHouseSink`). Kafka offsets live in Bytewax's recovery snapshots, so a
@@ -24,7 +26,12 @@ from airis.events import MetricPoint
 from airis.flows.metrics_anomaly import detect_and_alert
 from airis.settings import Settings
 from airis.sinks.clickhouse_sink import PartitionedClickHouseSink
-from airis.sinks.kafka_output import KafkaTopicsSink, alert_message, anomaly_message
+from airis.sinks.kafka_output import (
+    KafkaTopicsSink,
+    alert_message,
+    anomaly_message,
+    incident_message,
+)
 from airis.sources.kafka_input import decode_messages, kafka_source, to_dead_letter_message
 
 logger = logging.getLogger(__name__)
@@ -67,12 +74,24 @@ def build_flow(
         dead,
         lambda d: to_dead_letter_message(d, settings.kafka_dead_letter_topic),
     )
-    published = op.merge("publish", alerts_out, anomalies_out, dead_out)
+    incidents_out = op.map(
+        "incident_messages",
+        detected.incidents,
+        lambda i: incident_message(i, settings.kafka_incidents_topic),
+    )
+    published = op.merge("publish", alerts_out, anomalies_out, incidents_out, dead_out)
     op.output("kafka_out", published, topics_sink or KafkaTopicsSink(settings.kafka_bootstrap))
 
     letters = op.map("dead_letter_rows", dead, lambda d: d.letter)
     stored = op.merge(
-        "collect", points, detected.anomalies, detected.alerts, letters, detected.late
+        "collect",
+        points,
+        detected.anomalies,
+        detected.alerts,
+        letters,
+        detected.late,
+        detected.incidents,
+        detected.candidates,
     )
     keyed = op.map("route_to_store", stored, _store_key(store_partitions))
     sink = store_sink or PartitionedClickHouseSink(settings, partitions=store_partitions)

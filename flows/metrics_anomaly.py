@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,8 +22,9 @@ from bytewax.operators import StatefulBatchLogic
 from bytewax.outputs import Sink
 
 from airis import telemetry
-from airis.events import Alert, Anomaly, DeadLetter, MetricPoint
+from airis.events import Alert, Anomaly, DeadLetter, Incident, MetricPoint, RcaCandidate
 from airis.operators.alert_manager import AlertManager
+from airis.operators.incidents import IncidentGrouper, rank_open_incident, to_incident
 from airis.operators.types import ServiceWindow
 from airis.operators.windowed_detector import ServiceWindowDetector
 from airis.settings import Settings
@@ -40,11 +42,23 @@ DEFAULT_SIMULATOR_SEED = 7
 
 
 def build_flow(
-    source: Source | None = None, sink: Sink | None = None, settings: Settings | None = None
+    source: Source | None = None,
+    sink: Sink | None = None,
+    settings: Settings | None = None,
+    topology: Mapping[str, Iterable[str]] | None = None,
+    changes: Sequence[tuple[str, datetime]] = (),
 ) -> Dataflow:
-    """The metrics anomaly dataflow; defaults come from ``AIRIS_*`` settings."""
+    """The metrics anomaly dataflow; defaults come from ``AIRIS_*`` settings.
+
+    ``topology`` and ``changes``: see `detect_and_alert` (the built-in simulator's are used
+    when the source is the default one).
+    """
     settings = settings or Settings()
-    source = source or _default_source(settings)
+    if source is None:
+        sim = recent_simulation(DEFAULT_SIMULATED_HOURS, DEFAULT_SIMULATOR_SEED)
+        source = simulator_source(sim)
+        topology = topology or sim.topology.call_graph()
+        changes = changes or [(d.service, d.ts) for d in sim.deploys]
     sink = sink or _default_sink(settings)
     flow = Dataflow("airis_metrics")
 
@@ -54,9 +68,16 @@ def build_flow(
     points = valid.trues  # MetricPoint
     invalid = op.inspect("count_invalid", valid.falses, _count_dead("invalid"))  # DeadLetter
 
-    detected = detect_and_alert(points, settings)
+    detected = detect_and_alert(points, settings, topology, changes)
     stored = op.merge(
-        "collect", points, detected.anomalies, detected.alerts, invalid, detected.late
+        "collect",
+        points,
+        detected.anomalies,
+        detected.alerts,
+        invalid,
+        detected.late,
+        detected.incidents,
+        detected.candidates,
     )
     op.output("store", stored, sink)
     return flow
@@ -69,10 +90,21 @@ class Detected:
     anomalies: Stream[Anomaly]
     alerts: Stream[Alert]
     late: Stream[DeadLetter]
+    incidents: Stream[Incident]
+    candidates: Stream[RcaCandidate]
 
 
-def detect_and_alert(points: Stream[MetricPoint], settings: Settings) -> Detected:
-    """Detect per series, window per service, alert: the steps every metrics flow shares."""
+def detect_and_alert(
+    points: Stream[MetricPoint],
+    settings: Settings,
+    topology: Mapping[str, Iterable[str]] | None = None,
+    changes: Sequence[tuple[str, datetime]] = (),
+) -> Detected:
+    """Detect per series, window per service, alert, group into incidents and rank causes.
+
+    ``topology`` (caller → callees) lets incidents follow the call graph and lets the ranking
+    use it; ``changes`` are known ``(service, time)`` change events (deploys).
+    """
     by_service = op.key_on("key_by_service", points, lambda p: p.service)  # (svc, MetricPoint)
     windowed = op.stateful_batch("detect_and_window", by_service, _windowing(settings))
     split = op.branch("split_late", windowed, lambda kv: isinstance(kv[1], ServiceWindow))
@@ -84,7 +116,13 @@ def detect_and_alert(points: Stream[MetricPoint], settings: Settings) -> Detecte
     alerts = op.inspect("count_alerts", alerts, _count_alert)
     anomalies = op.flat_map("anomalies", closed, lambda kv: kv[1].anomalies)  # Anomaly
     anomalies = op.inspect("count_anomalies", anomalies, lambda _s, _a: telemetry.ANOMALIES.inc())
-    return Detected(anomalies, alerts, late)
+
+    # Incidents span services, so every anomaly goes to one key (anomalies are few).
+    one_key = op.key_on("key_incidents", anomalies, lambda _a: "incidents")
+    grouped = op.stateful_batch("incidents", one_key, _incidents(settings, topology, changes))
+    incidents = op.map("incident_events", grouped, lambda kv: kv[1])  # Incident
+    candidates = op.flat_map("rca_candidates", incidents, lambda i: i.candidates)
+    return Detected(anomalies, alerts, late, incidents, candidates)
 
 
 def _count_alert(_step: str, alert: Alert) -> None:
@@ -138,6 +176,67 @@ def _windowing(settings: Settings):
     return build
 
 
+class GroupIncidents(StatefulBatchLogic[Anomaly, Incident, IncidentGrouper]):
+    """Bytewax's side of `IncidentGrouper`: anomalies in, resolved, ranked incidents out.
+
+    Incidents close on event time (a later anomaly shows the quiet gap has passed) or, when
+    no anomaly comes, once the gap has passed in system time, and at the end of the input.
+    """
+
+    def __init__(
+        self,
+        grouper: IncidentGrouper,
+        topology: Mapping[str, Iterable[str]] | None,
+        changes: Sequence[tuple[str, datetime]],
+    ) -> None:
+        self.grouper = grouper
+        self.topology = topology
+        self.changes = changes
+        self._quiet_since = time.monotonic()
+
+    def on_batch(self, values: list[Anomaly]) -> tuple[list[Incident], bool]:
+        closed = []
+        for anomaly in sorted(values, key=lambda a: a.window_start):
+            closed += self.grouper.close_due(anomaly.window_start)
+            self.grouper.add_one(anomaly)
+        self._quiet_since = time.monotonic()
+        return self._ranked(closed), self.RETAIN
+
+    def on_notify(self) -> tuple[list[Incident], bool]:
+        return self._ranked(self.grouper.close_all()), self.RETAIN
+
+    def on_eof(self) -> tuple[list[Incident], bool]:
+        return self._ranked(self.grouper.close_all()), self.RETAIN
+
+    def notify_at(self) -> datetime | None:
+        if not self.grouper.open_incidents():
+            return None
+        waited = time.monotonic() - self._quiet_since
+        return datetime.now(UTC) + self.grouper.gap - timedelta(seconds=waited)
+
+    def snapshot(self) -> IncidentGrouper:
+        return copy.deepcopy(self.grouper)
+
+    def _ranked(self, closed: list) -> list[Incident]:
+        out = []
+        for incident in closed:
+            candidates = rank_open_incident(incident, self.topology, self.changes)
+            out.append(to_incident(incident, candidates))
+        return out
+
+
+def _incidents(
+    settings: Settings,
+    topology: Mapping[str, Iterable[str]] | None,
+    changes: Sequence[tuple[str, datetime]],
+):
+    def build(resume: IncidentGrouper | None) -> GroupIncidents:
+        grouper = resume or IncidentGrouper(topology, confirm_after=settings.alert_open_after)
+        return GroupIncidents(grouper, topology, changes)
+
+    return build
+
+
 def _alert_manager(settings: Settings):
     def alert(manager: AlertManager | None, window) -> tuple[AlertManager, list]:
         manager = manager or AlertManager(
@@ -157,10 +256,6 @@ def _late_dead_letter(point: MetricPoint) -> DeadLetter:
 def _count_dead(kind: str):
     counter = telemetry.DEAD_LETTERS.labels(source=SOURCE, reason=kind)
     return lambda _step, _item: counter.inc()
-
-
-def _default_source(settings: Settings) -> Source:
-    return simulator_source(recent_simulation(DEFAULT_SIMULATED_HOURS, DEFAULT_SIMULATOR_SEED))
 
 
 def _default_sink(settings: Settings) -> Sink:

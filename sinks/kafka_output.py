@@ -21,7 +21,7 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from airis import telemetry
-from airis.events import Alert, Anomaly
+from airis.events import Alert, Anomaly, Incident
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ __all__ = [
     "alertmanager_alert",
     "anomaly_message",
     "consume_topic",
+    "incident_message",
 ]
 
 #: Alertmanager's "not ended" time.
@@ -86,6 +87,13 @@ def anomaly_message(anomaly: Anomaly, topic: str) -> KafkaSinkMessage:
     """The anomalies topic's record: the anomaly as JSON, keyed by series."""
     key = f"{anomaly.service}/{anomaly.signal}".encode()
     return KafkaSinkMessage(key=key, value=anomaly.model_dump_json().encode(), topic=topic)
+
+
+def incident_message(incident: Incident, topic: str) -> KafkaSinkMessage:
+    """The incidents topic's record: the incident and its ranked candidates, keyed by id."""
+    return KafkaSinkMessage(
+        key=incident.id.encode(), value=incident.model_dump_json().encode(), topic=topic
+    )
 
 
 def _iso(ts) -> str:

@@ -187,6 +187,13 @@ class Topology:
         """All services downstream of ``service`` (transitive callees), in `services` order."""
         return self._sorted(self._reach(service, self.direct_callees))
 
+    def call_graph(self) -> dict[str, set[str]]:
+        """Caller → direct callees, for every service (the form incidents and RCA take)."""
+        graph: dict[str, set[str]] = {service: set() for service in self.services}
+        for caller, callee in self.edges:
+            graph[caller].add(callee)
+        return graph
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form: ``roles`` as a ``{service: role}`` map, ``edges`` as pairs."""
         return {

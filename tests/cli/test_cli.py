@@ -7,6 +7,7 @@ import json
 import math
 import os
 import random
+import re
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -132,6 +133,13 @@ def test_demo_detects_the_injected_faults_and_writes_its_summary(tmp_path):
     assert summary["recall"] >= 0.9 and summary["precision"] >= 0.8
     assert summary["alerts_in_quiet_stretch"] == 0
     assert summary["events"] == summary["stored"]["metrics"] == 10 * 360 * 15 * 8
+    # incidents: about one per fault, root cause found, remembered for `incidents similar`
+    assert 1 <= summary["incidents"] <= 1.2 * summary["faults"]
+    assert summary["rca_top1"] >= 0.7 and summary["rca_top3"] >= 0.85
+    assert summary["incidents_remembered"] == summary["incidents"]
+    first = next(f["incident"] for f in summary["rca"] if f["incident"])
+    similar = airis("incidents", "similar", first, "-k", "2", data_dir=tmp_path / "demo")
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d", similar.stdout) or "no similar" in similar.stdout
 
 
 @pytest.mark.slow

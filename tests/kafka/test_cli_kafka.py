@@ -34,6 +34,7 @@ def test_simulate_run_and_tail_show_the_faults_as_alerts(kafka_bootstrap, kafka_
         AIRIS_KAFKA_METRICS_TOPIC=f"metrics-{tmp_path.name}",
         AIRIS_KAFKA_ALERTS_TOPIC=f"alerts-{tmp_path.name}",
         AIRIS_KAFKA_ANOMALIES_TOPIC=f"anomalies-{tmp_path.name}",
+        AIRIS_KAFKA_INCIDENTS_TOPIC=f"incidents-{tmp_path.name}",
         AIRIS_KAFKA_DEAD_LETTER_TOPIC=f"dlq-{tmp_path.name}",
         AIRIS_METRICS_PORT=str(_free_port()),
         COLUMNS="200",

@@ -23,7 +23,7 @@ import pytest
 from bytewax.testing import TestingSink, run_main
 from confluent_kafka import Producer
 
-from airis.events import Alert, DeadLetter, MetricPoint
+from airis.events import Alert, DeadLetter, Incident, MetricPoint
 from airis.flows import kafka_metrics, metrics_anomaly
 from airis.kafka_producer import produce_ticks
 from airis.settings import Settings
@@ -62,6 +62,7 @@ def _settings(bootstrap: str, make_topic, partitions: int = 3, **extra) -> Setti
         kafka_metrics_topic=make_topic("metrics", partitions),
         kafka_alerts_topic=make_topic("alerts", 2),
         kafka_anomalies_topic=make_topic("anomalies"),
+        kafka_incidents_topic=make_topic("incidents"),
         kafka_dead_letter_topic=make_topic("dlq"),
         kafka_tail=False,
         **extra,
@@ -117,6 +118,11 @@ def test_json_round_trip_alerts_and_dead_letters(
     assert len(letters) == len(BAD_MESSAGES)
     assert all(e.origin.startswith(settings.kafka_metrics_topic + "/") for e in letters)
     assert _alert_ids(kafka_bootstrap, settings.kafka_alerts_topic) == reference_alerts
+    incidents = [
+        orjson.loads(m.value()) for m in _read(kafka_bootstrap, settings.kafka_incidents_topic)
+    ]
+    assert incidents and all(i["candidates"] and i["root_cause"] for i in incidents)
+    assert sum(isinstance(e, Incident) for e in stored) == len(incidents)
 
     dead = _read(kafka_bootstrap, settings.kafka_dead_letter_topic)
     by_key = {m.key().decode(): m for m in dead}
@@ -176,6 +182,7 @@ def _airis_env(settings: Settings, data_dir: Path) -> dict[str, str]:
         AIRIS_KAFKA_METRICS_TOPIC=settings.kafka_metrics_topic,
         AIRIS_KAFKA_ALERTS_TOPIC=settings.kafka_alerts_topic,
         AIRIS_KAFKA_ANOMALIES_TOPIC=settings.kafka_anomalies_topic,
+        AIRIS_KAFKA_INCIDENTS_TOPIC=settings.kafka_incidents_topic,
         AIRIS_KAFKA_DEAD_LETTER_TOPIC=settings.kafka_dead_letter_topic,
         AIRIS_METRICS_PORT=str(_free_port_pair()),
     )

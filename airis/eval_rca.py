@@ -1,0 +1,170 @@
+"""`airis eval rca`: simulated faults through the full pipeline, scored on root-cause accuracy.
+
+For every seed, the simulator runs a day with its fault schedule (random kinds, root services
+and times); the metrics dataflow detects anomalies and raises alerts; the anomalies are grouped
+into incidents and each incident's candidates ranked, by the dataflow itself (its incident step:
+`IncidentGrouper` and `airis.operators.rca`). A fault is matched to the incident that overlaps
+it (10 minutes of grace after its end) with the most anomalous signals of its affected
+services. Reported:
+
+- AC@k: the fraction of faults whose root service is among the top k candidates of its
+  incident (a fault with no incident counts as a miss), for k = 1, 3, 5, and Avg@5, the mean
+  of AC@1..AC@5;
+- incidents per fault: incidents that overlap a fault, per detected fault (1.0 is ideal), and
+  incidents that overlap no fault at all;
+- alerts per incident: firing alerts over incidents (how much grouping compresses the noise).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from bytewax.testing import TestingSink, run_main
+from rich.console import Console
+from rich.table import Table
+
+from airis.events import Alert, Incident
+from airis.flows.metrics_anomaly import build_flow
+from airis.settings import Settings
+from airis.sources.faults import Fault
+from airis.sources.iterable_source import simulator_source
+from airis.sources.simulator import Simulator, recent_simulation
+
+__all__ = ["FaultOutcome", "eval_rca", "incident_of", "overlaps", "print_eval_rca"]
+
+FAULTS_PER_DAY = 8
+GRACE = timedelta(minutes=10)
+KS = (1, 2, 3, 4, 5)
+
+
+@dataclass(frozen=True)
+class FaultOutcome:
+    """One injected fault, its incident and where its root cause ranked (None: not found)."""
+
+    seed: int
+    fault_id: str
+    kind: str
+    root: str
+    incident_id: str | None
+    rank: int | None
+    top3: tuple[str, ...]
+
+
+def eval_rca(
+    faults: int = 60,
+    first_seed: int = 1,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run enough simulated days for ``faults`` faults; return the scores and every outcome."""
+    started = time.perf_counter()
+    outcomes: list[FaultOutcome] = []
+    incidents_total = incidents_false = alerts_total = 0
+    seed = first_seed
+    while len(outcomes) < faults:
+        sim = recent_simulation(24.0, seed)
+        run = _run_day(sim)
+        outcomes += run["outcomes"][: faults - len(outcomes)]
+        incidents_total += run["incidents"]
+        incidents_false += run["false_incidents"]
+        alerts_total += run["alerts"]
+        if progress:
+            progress(f"eval rca: seed {seed}: {len(outcomes)}/{faults} faults scored")
+        seed += 1
+    n = len(outcomes)
+    ac = {k: sum(o.rank is not None and o.rank <= k for o in outcomes) / n for k in KS}
+    detected = sum(o.incident_id is not None for o in outcomes)
+    fault_incidents = incidents_total - incidents_false
+    return {
+        "faults": n,
+        "seeds": list(range(first_seed, seed)),
+        "ac_at_1": round(ac[1], 3),
+        "ac_at_3": round(ac[3], 3),
+        "ac_at_5": round(ac[5], 3),
+        "avg_at_5": round(sum(ac.values()) / len(KS), 3),
+        "faults_with_incident": detected,
+        "incidents": incidents_total,
+        "incidents_per_fault": round(fault_incidents / detected, 3) if detected else math.nan,
+        "incidents_without_fault": incidents_false,
+        "alerts": alerts_total,
+        "alerts_per_incident": round(alerts_total / incidents_total, 2) if incidents_total else 0,
+        "seconds": round(time.perf_counter() - started, 1),
+        "outcomes": [o.__dict__ for o in outcomes],
+    }
+
+
+def _run_day(sim: Simulator) -> dict[str, Any]:
+    out: list = []
+    graph = sim.topology.call_graph()
+    changes = [(d.service, d.ts) for d in sim.deploys]
+    run_main(build_flow(simulator_source(sim), TestingSink(out), Settings(), graph, changes))
+    incidents = [e for e in out if isinstance(e, Incident)]
+    alerts = sum(isinstance(e, Alert) and e.status == "firing" for e in out)
+
+    outcomes = []
+    for fault in sim.faults:
+        incident = incident_of(fault, incidents)
+        if incident is None:
+            outcomes.append(FaultOutcome(sim.seed, fault.id, fault.kind, fault.service,
+                                         None, None, ()))  # fmt: skip
+            continue
+        ranked = [c.service for c in incident.candidates]
+        rank = ranked.index(fault.service) + 1 if fault.service in ranked else None
+        outcomes.append(
+            FaultOutcome(sim.seed, fault.id, fault.kind, fault.service, incident.id, rank,
+                         tuple(ranked[:3]))
+        )  # fmt: skip
+    overlapping = {i.id for i in incidents for f in sim.faults if overlaps(i, f)}
+    return {
+        "outcomes": outcomes,
+        "incidents": len(incidents),
+        "false_incidents": len(incidents) - len(overlapping),
+        "alerts": alerts,
+    }
+
+
+def overlaps(incident: Incident, fault: Fault) -> bool:
+    """Whether the incident overlaps the fault (with `GRACE` after its end)."""
+    return incident.started_at <= fault.end + GRACE and incident.updated_at >= fault.start
+
+
+def incident_of(fault: Fault, incidents: Sequence[Incident]) -> Incident | None:
+    """The incident overlapping the fault with the most of its affected services' signals."""
+    affected = set(fault.affected)
+    best, best_count = None, 0
+    for incident in incidents:
+        if not overlaps(incident, fault):
+            continue
+        count = sum(signal.split("/", 1)[0] in affected for signal in incident.signals)
+        if count > best_count:
+            best, best_count = incident, count
+    return best
+
+
+def print_eval_rca(result: dict[str, Any], console: Console) -> None:
+    table = Table(title=f"RCA on {result['faults']} simulated faults (seeds {result['seeds']})")
+    for column in ("metric", "value", "target"):
+        table.add_column(column)
+    rows = [
+        ("AC@1", result["ac_at_1"], "≥ 0.9"),
+        ("AC@3", result["ac_at_3"], "≥ 0.97"),
+        ("Avg@5", result["avg_at_5"], ""),
+        ("faults with an incident", f"{result['faults_with_incident']}/{result['faults']}", ""),
+        ("incidents per fault", result["incidents_per_fault"], "≤ 1.2"),
+        ("incidents overlapping no fault", result["incidents_without_fault"], ""),
+        ("alerts per incident", result["alerts_per_incident"], ""),
+    ]
+    for name, value, target in rows:
+        table.add_row(name, str(value), target)
+    console.print(table)
+    misses = [o for o in result["outcomes"] if o["rank"] != 1]
+    if misses:
+        console.print("not ranked first: " + "; ".join(
+            f"{o['kind']} on {o['root']} (rank {o['rank']}, top: {', '.join(o['top3'])})"
+            for o in misses[:12]
+        ))  # fmt: skip
+    console.print(f"{result['seconds']} s")

@@ -1,0 +1,389 @@
+"""Root-cause ranking of one incident, with evidence a human can check.
+
+Engine-agnostic: the input is a call graph, what each service's detectors saw during the
+incident window, the symptom and recent changes; the output is a ranked list of candidates.
+The same code ranks our simulator's incidents and the PetShop benchmark
+(``airis.eval_petshop``).
+
+Five features, each in ``[0, 1]``, combined with fixed weights (`RcaWeights`):
+
+* **topology** (0.35) — an anomalous service all of whose dependencies (callees) are healthy is
+  the deepest anomalous dependency: 1.0. One whose anomalous dependencies are all weaker
+  keeps part of the credit, ``1 - strongest dependency / own magnitude``, because a fault
+  in a dependency usually shows at least as strongly there as in its callers.
+* **onset** (0.15) — the first anomalous service gets 1.0, the last 0.0, linearly between.
+* **magnitude** (0.20) — ``peak / largest peak`` among the candidates, so z-like magnitudes
+  and scores in ``[0, 1]`` both work.
+* **correlation** (0.20) — the largest ``|Pearson r|`` between the candidate's series and the
+  symptom's, over lags ``0..max_lag`` where the candidate leads (pairs with NaN dropped).
+* **change** (0.10) — a deploy to the candidate within ``change_window_s`` before its onset:
+  ``1 - age / window``.
+
+Candidates are the anomalous services (onset not None); when the symptom is known and in
+the graph, only those linked to it by a chain of anomalous dependencies (see `_scope`),
+since nothing else can cause what the symptom shows. Ties are broken by service name, so
+the output is deterministic.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from airis.events import RcaCandidate
+
+__all__ = [
+    "ChangeEvent",
+    "RankedCause",
+    "RcaConfig",
+    "RcaWeights",
+    "ServiceAnomaly",
+    "lagged_correlation",
+    "rank_incident",
+    "rank_root_causes",
+]
+
+#: Below this many paired points a correlation says nothing.
+_MIN_CORR_POINTS = 3
+
+
+@dataclass(frozen=True)
+class ServiceAnomaly:
+    """What the detectors saw of one service during the incident window.
+
+    Parameters
+    ----------
+    onset
+        Time (seconds, any common origin) of the first anomalous point, or None if healthy.
+    magnitude
+        Peak anomaly magnitude: a z-like value (``>= 0``) or a score in ``[0, 1]``; use one
+        kind for all services of an incident.
+    series
+        The service's signal over the window, aligned in time with the symptom's.
+    detail
+        A short description of the peak for the evidence, e.g. ``"latency_p99 5.2× expected"``.
+    """
+
+    onset: float | None = None
+    magnitude: float = 0.0
+    series: np.ndarray | None = None
+    detail: str = ""
+
+    @property
+    def anomalous(self) -> bool:
+        return self.onset is not None
+
+
+@dataclass(frozen=True)
+class ChangeEvent:
+    """A change to a service (a deploy, a config push) at ``ts`` seconds."""
+
+    service: str
+    ts: float
+    kind: str = "deployed"
+
+
+@dataclass(frozen=True)
+class RcaWeights:
+    """Fixed weights of the features; they sum to 1 so that the score stays in ``[0, 1]``."""
+
+    topology: float = 0.35
+    onset: float = 0.15
+    magnitude: float = 0.20
+    correlation: float = 0.20
+    change: float = 0.10
+
+    def __post_init__(self) -> None:
+        values = [self.topology, self.onset, self.magnitude, self.correlation, self.change]
+        if any(v < 0 for v in values) or not math.isclose(sum(values), 1.0):
+            raise ValueError(f"weights must be >= 0 and sum to 1, got {values}")
+
+
+@dataclass(frozen=True)
+class RcaConfig:
+    """Parameters of the ranking (one fixed configuration for every incident)."""
+
+    weights: RcaWeights = field(default_factory=RcaWeights)
+    max_lag: int = 2
+    """Largest lag, in samples, by which a candidate's series may lead the symptom's."""
+    change_window_s: float = 1800.0
+    """How long before its onset a change to a candidate still counts."""
+
+    def __post_init__(self) -> None:
+        if self.max_lag < 0:
+            raise ValueError(f"max_lag must be >= 0, got {self.max_lag}")
+        if self.change_window_s <= 0:
+            raise ValueError(f"change_window_s must be > 0, got {self.change_window_s}")
+
+
+@dataclass(frozen=True)
+class RankedCause:
+    """One candidate: its score in ``[0, 1]``, per-feature scores and evidence."""
+
+    service: str
+    score: float
+    features: dict[str, float]
+    evidence: list[str]
+
+
+def lagged_correlation(
+    candidate: np.ndarray, symptom: np.ndarray, max_lag: int = 2
+) -> tuple[float, int]:
+    """Largest ``|Pearson r|`` of ``candidate[t]`` with ``symptom[t + lag]``, and its lag.
+
+    Pairs with a NaN are dropped; a lag with fewer than 3 pairs or a constant side is skipped.
+    Returns ``(0.0, 0)`` when no lag qualifies.
+
+    >>> x = np.array([0.0, 0, 1, 5, 2, 0, 0, 3, 0])
+    >>> y = np.roll(x, 1)  # the symptom follows one sample later
+    >>> r, lag = lagged_correlation(x, y, max_lag=2)
+    >>> round(r, 3), lag
+    (1.0, 1)
+    """
+    a = np.asarray(candidate, dtype=float)
+    b = np.asarray(symptom, dtype=float)
+    n = min(len(a), len(b))
+    best, best_lag = 0.0, 0
+    for lag in range(min(max_lag, max(n - 1, 0)) + 1):
+        x, y = a[: n - lag], b[lag:n]
+        ok = ~(np.isnan(x) | np.isnan(y))
+        x, y = x[ok], y[ok]
+        if len(x) < _MIN_CORR_POINTS or np.ptp(x) == 0 or np.ptp(y) == 0:
+            continue
+        r = float(np.corrcoef(x, y)[0, 1])
+        # Strictly greater: on equal r the smaller lag wins, which keeps the output stable.
+        if math.isfinite(r) and abs(r) > best + 1e-12:
+            best, best_lag = abs(r), lag
+    return min(best, 1.0), best_lag
+
+
+def _dependencies_closure(graph: Mapping[str, set[str]], start: str) -> set[str]:
+    """``start`` and every service it depends on, directly or not."""
+    seen = {start}
+    stack = [start]
+    while stack:
+        for callee in sorted(graph.get(stack.pop(), ())):
+            if callee not in seen:
+                seen.add(callee)
+                stack.append(callee)
+    return seen
+
+
+def _scope(
+    graph: Mapping[str, set[str]], anomalies: Mapping[str, ServiceAnomaly], symptom: str | None
+) -> list[str]:
+    """Anomalous services that can explain the symptom, sorted by name.
+
+    Anomaly spreads from a dependency to its callers, so a cause is linked to the symptom by
+    a chain of anomalous services: walk the dependencies from the symptom through anomalous
+    ones only. Without a usable symptom, or if the walk finds nothing, every anomalous
+    service in the symptom's dependency closure (or in the whole graph) is a candidate.
+    """
+    anomalous = {s for s, a in anomalies.items() if a.anomalous}
+    if symptom is None or symptom not in graph:
+        return sorted(anomalous)
+    reached = {symptom} if symptom in anomalous else set()
+    stack = [symptom]
+    while stack:
+        for callee in sorted(graph.get(stack.pop(), ())):
+            if callee in anomalous and callee not in reached:
+                reached.add(callee)
+                stack.append(callee)
+    if reached:
+        return sorted(reached)
+    return sorted(anomalous & _dependencies_closure(graph, symptom))
+
+
+def _fmt_duration(seconds: float) -> str:
+    seconds = abs(seconds)
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _names(items: Iterable[str], limit: int = 3) -> str:
+    items = sorted(items)
+    shown = ", ".join(items[:limit])
+    return shown + (f" +{len(items) - limit} more" if len(items) > limit else "")
+
+
+def _topology(
+    service: str, graph: Mapping[str, set[str]], info: Mapping[str, ServiceAnomaly]
+) -> tuple[float, str]:
+    deps = set(graph.get(service, ()))
+    bad = {d for d in deps if d in info and info[d].anomalous}
+    if not deps:
+        return 1.0, "deepest anomalous dependency: its dependencies are healthy (it has none)"
+    if not bad:
+        return (
+            1.0,
+            f"deepest anomalous dependency: its own dependencies ({_names(deps)}) are healthy",
+        )
+    own = info[service].magnitude
+    strongest = max(bad, key=lambda d: (info[d].magnitude, d))
+    ratio = info[strongest].magnitude / own if own > 0 else math.inf
+    score = max(0.0, 1.0 - ratio)
+    if ratio < 1:
+        why = (
+            f"stronger than its anomalous dependencies ({_names(bad)}): "
+            f"peak {own:.3g} vs {info[strongest].magnitude:.3g}"
+        )
+    else:
+        why = f"its dependency {strongest} is anomalous too and at least as strongly"
+    return score, why
+
+
+def _onset(
+    service: str,
+    info: Mapping[str, ServiceAnomaly],
+    candidates: Sequence[str],
+    symptom: str | None,
+) -> tuple[float, str]:
+    onsets = [info[c].onset for c in candidates if info[c].onset is not None]
+    own = info[service].onset
+    if own is None or not onsets:
+        return 0.0, ""
+    first, last = min(onsets), max(onsets)
+    score = 1.0 if last == first else (last - own) / (last - first)
+    sym_onset = info[symptom].onset if symptom in info and symptom != service else None
+    if own == first and own < last:
+        why = "first anomalous service"
+        if sym_onset is not None and sym_onset > own:
+            why += f": {_fmt_duration(sym_onset - own)} before {symptom}"
+    elif sym_onset is not None and own < sym_onset:
+        why = f"anomalous {_fmt_duration(sym_onset - own)} before {symptom}"
+    elif sym_onset is not None and own == sym_onset:
+        why = f"anomalous at the same time as {symptom}"
+    else:
+        why = f"anomalous {_fmt_duration(own - first)} after the first anomalous service"
+    return score, why
+
+
+def _correlation(
+    service: str, info: Mapping[str, ServiceAnomaly], symptom: str | None, max_lag: int
+) -> tuple[float, str]:
+    if symptom is None or symptom == service or symptom not in info:
+        return 0.0, ""
+    a, b = info[service].series, info[symptom].series
+    if a is None or b is None:
+        return 0.0, ""
+    r, lag = lagged_correlation(a, b, max_lag)
+    if r == 0.0:
+        return 0.0, ""
+    at = f"at lag {lag}" if lag else "at lag 0"
+    return r, f"its signal correlates with {symptom}'s {at} (|r| = {r:.2f})"
+
+
+def _change(
+    service: str, info: Mapping[str, ServiceAnomaly], changes: Sequence[ChangeEvent], window: float
+) -> tuple[float, str]:
+    onset = info[service].onset
+    best, why = 0.0, ""
+    for ch in changes:
+        if ch.service != service or onset is None:
+            continue
+        age = onset - ch.ts
+        if 0 <= age <= window and 1 - age / window > best:
+            best = 1 - age / window
+            why = f"{ch.kind} {_fmt_duration(age)} before onset"
+    return best, why
+
+
+def rank_root_causes(
+    graph: Mapping[str, set[str]],
+    anomalies: Mapping[str, ServiceAnomaly],
+    *,
+    symptom: str | None = None,
+    changes: Sequence[ChangeEvent] = (),
+    config: RcaConfig | None = None,
+    eligible: Collection[str] | None = None,
+) -> list[RankedCause]:
+    """Rank the anomalous services as root causes of the symptom, best first.
+
+    ``graph`` maps a caller to its callees (its dependencies). Services missing from
+    ``anomalies`` count as healthy. ``eligible``, if given, limits which services may be
+    ranked (others still count as dependencies). Evidence is ordered by each feature's weighted
+    contribution, strongest first.
+
+    >>> graph = {"frontend": {"api"}, "api": {"db", "cache"}}
+    >>> anomalies = {
+    ...     "frontend": ServiceAnomaly(60, 6, series=np.array([0, 0, 0, 3, 6, 5.0])),
+    ...     "api": ServiceAnomaly(30, 7, series=np.array([0, 0, 3, 7, 5, 5.0])),
+    ...     "db": ServiceAnomaly(0, 9, series=np.array([0, 1, 9, 6, 6, 5.0])),
+    ... }
+    >>> ranked = rank_root_causes(graph, anomalies, symptom="frontend")
+    >>> [(c.service, round(c.score, 2)) for c in ranked]
+    [('db', 0.88), ('api', 0.43), ('frontend', 0.13)]
+    >>> ranked[0].evidence[0]
+    'deepest anomalous dependency: its dependencies are healthy (it has none)'
+    """
+    cfg = config or RcaConfig()
+    w = cfg.weights
+    anomalous = _scope(graph, anomalies, symptom)
+    if eligible is not None:
+        anomalous = [s for s in anomalous if s in eligible]
+    if not anomalous:
+        return []
+    top = max(anomalies[s].magnitude for s in anomalous)
+    ranked = []
+    for s in anomalous:
+        mag = anomalies[s].magnitude
+        mag_score = max(mag, 0.0) / top if top > 0 else 0.0
+        detail = anomalies[s].detail or f"peak {mag:.3g}"
+        parts = {
+            "topology": _topology(s, graph, anomalies),
+            "onset": _onset(s, anomalies, anomalous, symptom),
+            "magnitude": (mag_score, detail),
+            "correlation": _correlation(s, anomalies, symptom, cfg.max_lag),
+            "change": _change(s, anomalies, changes, cfg.change_window_s),
+        }
+        weighted = {name: getattr(w, name) * value for name, (value, _) in parts.items()}
+        score = min(1.0, max(0.0, sum(weighted.values())))
+        order = sorted(parts, key=lambda name: -weighted[name])
+        evidence = [parts[name][1] for name in order if parts[name][1] and parts[name][0] > 0]
+        features = {name: round(value, 6) for name, (value, _) in parts.items()}
+        ranked.append(RankedCause(s, score, features, evidence))
+    ranked.sort(key=lambda c: (-round(c.score, 12), c.service))
+    return ranked
+
+
+def rank_incident(
+    incident_id: str,
+    graph: Mapping[str, set[str]],
+    anomalies: Mapping[str, ServiceAnomaly],
+    *,
+    symptom: str | None = None,
+    changes: Sequence[ChangeEvent] = (),
+    config: RcaConfig | None = None,
+    eligible: Collection[str] | None = None,
+    top_k: int | None = None,
+) -> list[RcaCandidate]:
+    """`rank_root_causes` as `RcaCandidate` records of ``incident_id`` (rank 1 = best).
+
+    >>> cands = rank_incident(
+    ...     "inc-1", {"web": {"db"}}, {"db": ServiceAnomaly(onset=0, magnitude=4)}, symptom="web"
+    ... )
+    >>> [(c.rank, c.service, c.incident_id) for c in cands]
+    [(1, 'db', 'inc-1')]
+    """
+    ranked = rank_root_causes(
+        graph, anomalies, symptom=symptom, changes=changes, config=config, eligible=eligible
+    )
+    if top_k is not None:
+        ranked = ranked[:top_k]
+    return [
+        RcaCandidate(
+            incident_id=incident_id,
+            rank=i,
+            service=c.service,
+            score=c.score,
+            evidence=c.evidence,
+            features=c.features,
+        )
+        for i, c in enumerate(ranked, start=1)
+    ]

@@ -1,0 +1,137 @@
+"""Root-cause ranking: topology, onset, correlation, change events, determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from airis.events import RcaCandidate
+from airis.operators.rca import (
+    ChangeEvent,
+    RcaConfig,
+    RcaWeights,
+    ServiceAnomaly,
+    lagged_correlation,
+    rank_incident,
+    rank_root_causes,
+)
+
+GRAPH = {"frontend": {"api"}, "api": {"db", "cache"}, "db": set(), "cache": set()}
+
+
+def _db_incident() -> dict[str, ServiceAnomaly]:
+    """db fails first; api and frontend follow; the cache stays healthy."""
+    base = np.zeros(10)
+    db = base.copy()
+    db[3:] = [8, 9, 9, 8, 9, 9, 8]
+    api = np.roll(db, 1) * 0.8
+    front = np.roll(db, 2) * 0.6
+    return {
+        "frontend": ServiceAnomaly(onset=120.0, magnitude=5.0, series=front),
+        "api": ServiceAnomaly(onset=60.0, magnitude=6.5, series=api),
+        "db": ServiceAnomaly(onset=20.0, magnitude=9.0, series=db, detail="latency 5.2× expected"),
+        "cache": ServiceAnomaly(onset=None, magnitude=0.4, series=np.zeros(10)),
+    }
+
+
+def test_db_ranks_first_with_evidence() -> None:
+    ranked = rank_root_causes(GRAPH, _db_incident(), symptom="frontend")
+    assert [c.service for c in ranked] == ["db", "api", "frontend"]
+    top = ranked[0]
+    text = " | ".join(top.evidence)
+    assert "deepest anomalous dependency" in text and "healthy" in text
+    assert "first anomalous service: 100 s before frontend" in text
+    assert "latency 5.2× expected" in text
+    assert 0.0 <= top.score <= 1.0
+    assert set(top.features) == {"topology", "onset", "magnitude", "correlation", "change"}
+    assert top.features["topology"] == 1.0 and top.features["onset"] == 1.0
+
+
+def test_deepest_with_healthy_dependencies_named() -> None:
+    # api itself is the cause: its dependencies db and cache are healthy.
+    anomalies = {
+        "frontend": ServiceAnomaly(onset=30.0, magnitude=4.0),
+        "api": ServiceAnomaly(onset=0.0, magnitude=7.0),
+        "db": ServiceAnomaly(onset=None, magnitude=0.5),
+    }
+    ranked = rank_root_causes(GRAPH, anomalies, symptom="frontend")
+    assert ranked[0].service == "api"
+    assert ranked[0].evidence[0] == (
+        "deepest anomalous dependency: its own dependencies (cache, db) are healthy"
+    )
+
+
+def test_unrelated_anomalous_service_is_not_a_candidate() -> None:
+    graph = {**GRAPH, "batch": {"queue"}, "queue": set()}
+    anomalies = {**_db_incident(), "queue": ServiceAnomaly(onset=0.0, magnitude=50.0)}
+    ranked = rank_root_causes(graph, anomalies, symptom="frontend")
+    assert "queue" not in [c.service for c in ranked]
+    assert ranked[0].service == "db"
+
+
+def test_deploy_breaks_a_tie() -> None:
+    # Two sibling dependencies look exactly alike; only cache had a deploy before its onset.
+    anomalies = {
+        "api": ServiceAnomaly(onset=100.0, magnitude=5.0),
+        "db": ServiceAnomaly(onset=60.0, magnitude=8.0),
+        "cache": ServiceAnomaly(onset=60.0, magnitude=8.0),
+    }
+    without = rank_root_causes(GRAPH, anomalies, symptom="api")
+    assert [c.score for c in without[:2]] == [without[0].score] * 2
+    assert without[0].service == "cache"  # tie broken by name: c < d
+    deploy = [ChangeEvent("db", ts=60.0 - 180.0)]
+    ranked = rank_root_causes(GRAPH, anomalies, symptom="api", changes=deploy)
+    assert ranked[0].service == "db"
+    assert ranked[0].features["change"] == pytest.approx(1 - 180 / 1800)
+    assert "deployed 3 min before onset" in ranked[0].evidence
+    # A deploy after the onset, or long before it, is no evidence.
+    late = [ChangeEvent("db", ts=61.0), ChangeEvent("db", ts=60.0 - 7200)]
+    assert rank_root_causes(GRAPH, anomalies, symptom="api", changes=late)[0].service == "cache"
+
+
+def test_lagged_correlation_finds_the_lag() -> None:
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=200)
+    y = np.roll(x, 2) + 0.1 * rng.normal(size=200)
+    r, lag = lagged_correlation(x, y, max_lag=3)
+    assert lag == 2 and r > 0.95
+    r0, _ = lagged_correlation(x, rng.normal(size=200), max_lag=3)
+    assert r0 < 0.3
+    assert lagged_correlation(np.ones(10), y[:10]) == (0.0, 0)
+    assert lagged_correlation(x[:2], y[:2]) == (0.0, 0)
+
+
+def test_correlation_feature_prefers_the_series_that_leads_the_symptom() -> None:
+    rng = np.random.default_rng(3)
+    driver = rng.normal(size=60)
+    symptom = np.roll(driver, 1)
+    graph = {"web": {"a", "b"}, "a": set(), "b": set()}
+    anomalies = {
+        "web": ServiceAnomaly(onset=10.0, magnitude=5.0, series=symptom),
+        "a": ServiceAnomaly(onset=5.0, magnitude=6.0, series=rng.normal(size=60)),
+        "b": ServiceAnomaly(onset=5.0, magnitude=6.0, series=driver),
+    }
+    ranked = rank_root_causes(graph, anomalies, symptom="web")
+    assert ranked[0].service == "b"
+    assert ranked[0].features["correlation"] > 0.99
+    assert any("at lag 1" in e for e in ranked[0].evidence)
+
+
+def test_deterministic_and_incident_records() -> None:
+    first = rank_incident("inc-9", GRAPH, _db_incident(), symptom="frontend")
+    again = rank_incident(
+        "inc-9", dict(reversed(GRAPH.items())), _db_incident(), symptom="frontend"
+    )
+    assert first == again
+    assert all(isinstance(c, RcaCandidate) for c in first)
+    assert [c.rank for c in first] == [1, 2, 3]
+    assert first[0].service == "db" and first[0].incident_id == "inc-9"
+    assert len(rank_incident("inc-9", GRAPH, _db_incident(), symptom="frontend", top_k=1)) == 1
+
+
+def test_no_anomaly_no_candidate_and_bad_config() -> None:
+    assert rank_root_causes(GRAPH, {"db": ServiceAnomaly()}, symptom="frontend") == []
+    with pytest.raises(ValueError, match="sum to 1"):
+        RcaWeights(topology=0.9)
+    with pytest.raises(ValueError, match="max_lag"):
+        RcaConfig(max_lag=-1)

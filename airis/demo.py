@@ -24,7 +24,11 @@ from airis.report import RunReport, score_alerts
 from airis.settings import Settings
 from airis.sinks.clickhouse_sink import ClickHouseSink
 from airis.sinks.clickhouse_store import open_store
-from airis.sources.iterable_source import jsonl_source, simulator_source
+from airis.sources.iterable_source import (
+    jsonl_source,
+    simulated_logs_source,
+    simulator_source,
+)
 from airis.sources.jsonl import write_jsonl
 from airis.sources.simulator import Simulator, recent_simulation
 
@@ -60,6 +64,7 @@ def run_demo(
         settings,
         sim.topology.call_graph(),
         [(d.service, d.ts) for d in sim.deploys],
+        simulated_logs_source(sim),
     )
     stored = _read_results(settings)
     incidents = _read_incidents(settings)
@@ -123,13 +128,14 @@ def _run_with_progress(
     settings: Settings,
     topology: dict[str, set[str]] | None = None,
     changes: list[tuple[str, datetime]] | None = None,
+    logs: Source | None = None,
 ) -> float:
     columns = [TextColumn("{task.description}"), BarColumn(), TaskProgressColumn()]
     columns += [TextColumn("{task.completed:,.0f} events"), TimeElapsedColumn()]
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("dataflow", total=total)
         source = make_source(lambda n: progress.update(task, completed=n))
-        flow = build_flow(source, ClickHouseSink(settings), settings, topology, changes or ())
+        flow = build_flow(source, ClickHouseSink(settings), settings, topology, changes or (), logs)
         started = time.perf_counter()
         run_main(flow)
         return time.perf_counter() - started
@@ -149,9 +155,14 @@ def _read_results(settings: Settings) -> dict[str, Any]:
         )
         counts = {
             table: store.query(f"SELECT count() AS n FROM {table} FINAL")[0]["n"]
-            for table in ("metrics", "anomalies", "alerts")
+            for table in ("metrics", "anomalies", "alerts", "otel_logs", "log_templates")
         }
         counts["dead_letters"] = store.query("SELECT count() AS n FROM dead_letters")[0]["n"]
+        # the per-window log signals share the metrics table; count them apart
+        counts["log_signal_points"] = store.query(
+            "SELECT count() AS n FROM metrics FINAL WHERE startsWith(signal, 'log_')"
+        )[0]["n"]
+        counts["metrics"] -= counts["log_signal_points"]
     alerts = [
         Alert.model_validate({k: v for k, v in r.items() if k in Alert.model_fields}) for r in rows
     ]

@@ -33,6 +33,7 @@ __all__ = [
     "DetectorState",
     "Incident",
     "LogRecord",
+    "LogTemplate",
     "MetricPoint",
     "RcaCandidate",
     "Severity",
@@ -161,6 +162,17 @@ class Alert(_Event):
     score: Annotated[float, Field(ge=0, le=1)]
     summary: Text
     labels: Labels = Field(default_factory=dict)
+
+
+class LogTemplate(_Event):
+    """A log template of one service, as mined so far (stored; the latest ``last_seen`` wins)."""
+
+    service: Name
+    template_id: str
+    template: Text
+    first_seen: Timestamp
+    last_seen: Timestamp
+    count: Annotated[int, Field(ge=0)]
 
 
 class RcaCandidate(_Event):

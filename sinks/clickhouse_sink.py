@@ -37,7 +37,16 @@ from prometheus_client import REGISTRY, Counter
 from pydantic import BaseModel
 
 from airis import telemetry
-from airis.events import Alert, Anomaly, DeadLetter, Incident, MetricPoint, RcaCandidate
+from airis.events import (
+    Alert,
+    Anomaly,
+    DeadLetter,
+    Incident,
+    LogRecord,
+    LogTemplate,
+    MetricPoint,
+    RcaCandidate,
+)
 from airis.settings import Settings
 from airis.sinks.clickhouse_store import ClickHouseStore, open_store
 from airis.sinks.migrations import migrate
@@ -60,6 +69,8 @@ __all__ = [
     "encode_batch",
     "encode_dead_letter",
     "encode_incident",
+    "encode_log",
+    "encode_log_template",
     "encode_metric",
     "encode_rca_candidate",
 ]
@@ -122,6 +133,23 @@ def encode_rca_candidate(candidate: RcaCandidate) -> Row:
     return (c.incident_id, c.rank, c.service, c.score, c.evidence, c.features)
 
 
+_SEVERITY_NUMBER = {"TRACE": 1, "DEBUG": 5, "INFO": 9, "WARN": 13, "ERROR": 17, "FATAL": 21}
+
+
+def encode_log(record: LogRecord) -> Row:
+    """A `LogRecord` as an ``otel_logs`` row (the Collector exporter's columns)."""
+    r = record
+    return (
+        r.ts, r.trace_id or "", r.span_id or "", r.severity, _SEVERITY_NUMBER[r.severity],
+        r.service, r.body, {"service.name": r.service}, r.attributes,
+    )  # fmt: skip
+
+
+def encode_log_template(t: LogTemplate) -> Row:
+    """A `LogTemplate` as a ``log_templates`` row."""
+    return (t.service, t.template_id, t.template, t.first_seen, t.last_seen, t.count)
+
+
 def encode_dead_letter(letter: DeadLetter) -> Row:
     """A `DeadLetter` as a ``dead_letters`` row; ``truncated`` becomes 0 or 1."""
     d = letter
@@ -140,6 +168,10 @@ class TableSpec:
 _ANOMALY_COLUMNS = (
     "id", "service", "signal", "kind", "window_start", "window_end", "score",
     "observed", "expected", "lower", "upper", "state", "detector",
+)  # fmt: skip
+_OTEL_LOG_COLUMNS = (
+    "Timestamp", "TraceId", "SpanId", "SeverityText", "SeverityNumber", "ServiceName", "Body",
+    "ResourceAttributes", "LogAttributes",
 )  # fmt: skip
 _INCIDENT_COLUMNS = (
     "id", "status", "started_at", "updated_at", "ended_at", "services", "signals",
@@ -167,6 +199,16 @@ TABLES: Mapping[type[BaseModel], TableSpec] = MappingProxyType(
             "rca_candidates",
             ("incident_id", "rank", "service", "score", "evidence", "features"),
             encode_rca_candidate,
+        ),
+        LogRecord: TableSpec(
+            "otel_logs",
+            _OTEL_LOG_COLUMNS,
+            encode_log,
+        ),
+        LogTemplate: TableSpec(
+            "log_templates",
+            ("service", "template_id", "template", "first_seen", "last_seen", "count"),
+            encode_log_template,
         ),
         DeadLetter: TableSpec(
             "dead_letters",

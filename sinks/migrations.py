@@ -149,6 +149,39 @@ ENGINE = ReplacingMergeTree
 ORDER BY (incident_id, rank)
 """
 
+# Shaped like the OpenTelemetry Collector ClickHouse exporter's table, so Grafana's ClickHouse
+# plugin reads it as logs; ReplacingMergeTree on the line's identity keeps replays idempotent.
+_OTEL_LOGS = """
+CREATE TABLE IF NOT EXISTS otel_logs (
+    Timestamp DateTime64(9, 'UTC'),
+    TraceId String,
+    SpanId String,
+    SeverityText LowCardinality(String),
+    SeverityNumber UInt8,
+    ServiceName LowCardinality(String),
+    Body String,
+    ResourceAttributes Map(LowCardinality(String), String),
+    LogAttributes Map(LowCardinality(String), String)
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toDate(Timestamp)
+ORDER BY (toStartOfFiveMinutes(Timestamp), ServiceName, Timestamp, cityHash64(Body))
+TTL toDateTime(Timestamp) + INTERVAL 30 DAY
+"""
+
+_LOG_TEMPLATES = """
+CREATE TABLE IF NOT EXISTS log_templates (
+    service LowCardinality(String),
+    template_id String,
+    template String,
+    first_seen DateTime64(3, 'UTC'),
+    last_seen DateTime64(3, 'UTC'),
+    count UInt64
+)
+ENGINE = ReplacingMergeTree(last_seen)
+ORDER BY (service, template_id)
+"""
+
 #: Every migration, in order. Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial_schema", (_METRICS, _ANOMALIES, _ALERTS, _DEAD_LETTERS)),
@@ -158,6 +191,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         ("ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS origin String DEFAULT ''",),
     ),
     Migration(3, "incidents_and_rca", (_INCIDENTS, _RCA_CANDIDATES)),
+    Migration(4, "logs", (_OTEL_LOGS, _LOG_TEMPLATES)),
 )
 
 # Plain MergeTree and DateTime so that even old servers can hold the bookkeeping table.

@@ -18,7 +18,13 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BatchIterSource", "batched", "jsonl_source", "simulator_source"]
+__all__ = [
+    "BatchIterSource",
+    "batched",
+    "jsonl_source",
+    "simulated_logs_source",
+    "simulator_source",
+]
 
 #: Simulator ticks per source batch (about 1,000 events: Bytewax is 7-18x slower per item
 #: with tiny batches).
@@ -44,6 +50,17 @@ def simulator_source(
             yield [event for tick in ticks for event in tick]
 
     return BatchIterSource("simulator", open_batches, on_batch)
+
+
+def simulated_logs_source(sim: Simulator) -> BatchIterSource:
+    """The simulator's log lines (`airis.sources.log_sim`), ``TICKS_PER_BATCH`` ticks a batch."""
+    from airis.sources.log_sim import LogSimulator
+
+    def open_batches() -> Iterator[list[Any]]:
+        for ticks in batched(LogSimulator(sim).ticks(), TICKS_PER_BATCH):
+            yield [record for tick in ticks for record in tick]
+
+    return BatchIterSource("simulator-logs", open_batches)
 
 
 def jsonl_source(path: Path, on_batch: Callable[[int], None] | None = None) -> BatchIterSource:

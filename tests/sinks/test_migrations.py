@@ -42,8 +42,9 @@ def test_migrating_twice_is_a_no_op(store: ChdbStore) -> None:
         (1, "initial_schema"),
         (2, "dead_letter_origin"),
         (3, "incidents_and_rca"),
+        (4, "logs"),
     ]
-    assert applied_versions(store) == {1, 2, 3}
+    assert applied_versions(store) == {1, 2, 3, 4}
 
 
 def test_tables_have_the_designed_engines_keys_and_ttls(store: ChdbStore) -> None:
@@ -66,6 +67,13 @@ def test_tables_have_the_designed_engines_keys_and_ttls(store: ChdbStore) -> Non
         "dead_letters": ("MergeTree", "source, received_at", "toYYYYMM(received_at)", "30 DAY"),
         "incidents": ("ReplacingMergeTree", "id", "toYYYYMM(started_at)", "365 DAY"),
         "rca_candidates": ("ReplacingMergeTree", "incident_id, rank", "", None),
+        "otel_logs": (
+            "ReplacingMergeTree",
+            "toStartOfFiveMinutes(Timestamp), ServiceName, Timestamp, cityHash64(Body)",
+            "toDate(Timestamp)",
+            "30 DAY",
+        ),
+        "log_templates": ("ReplacingMergeTree", "service, template_id", "", None),
         MIGRATIONS_TABLE: ("MergeTree", "version", "", None),
     }
     assert set(tables) == set(expected)

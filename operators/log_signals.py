@@ -1,0 +1,171 @@
+"""One service's log lines in, per-window log signals out, as metric points for the detectors.
+
+`ServiceLogSignals` mines each line's template (`LogTemplateMiner`) and counts, per tumbling
+event-time window: lines, error lines, lines of templates never seen before, and lines of
+rare templates. Each closed window becomes four `MetricPoint`\\ s stamped at the window's
+start, so log behaviour goes through the same detectors, windows, alerts and incidents as any
+metric:
+
+- ``log_rate``: lines per second;
+- ``log_error_ratio``: the share of ERROR and FATAL lines;
+- ``log_new_templates``: lines whose template first appeared in this window (after a warm-up
+  of ``warmup_windows`` windows, since at first every template is new);
+- ``log_rare_lines``: lines of templates seen fewer than ``rare_below`` times before them
+  (after the warm-up).
+
+A window closes when a line at least ``lateness_seconds`` past its end arrives (event time),
+or at `close_all`; lines for a closed window are returned as late. Templates that appeared or
+changed in a window are reported with it (`LogWindow.templates`) for storage.
+
+Examples
+--------
+>>> from datetime import UTC, datetime, timedelta
+>>> from airis.events import LogRecord
+>>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
+>>> logs = ServiceLogSignals(window_seconds=10, lateness_seconds=2, warmup_windows=0)
+>>> lines = [(1, "INFO", "GET /a took 3 ms"), (2, "INFO", "GET /b took 5 ms"),
+...          (4, "ERROR", "db timeout after 30 s"), (13, "INFO", "GET /c took 1 ms")]
+>>> windows, late = logs.update_many(
+...     LogRecord(ts=t0 + timedelta(seconds=s), service="api", severity=sev, body=body)
+...     for s, sev, body in lines)
+>>> [(p.signal, round(p.value, 3)) for p in windows[0].points]
+[('log_rate', 0.3), ('log_error_ratio', 0.333), ('log_new_templates', 2.0), ('log_rare_lines', 3.0)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from airis.events import LogRecord, MetricPoint
+from airis.operators.log_templates import LogTemplateMiner
+
+__all__ = ["LOG_SIGNALS", "LogWindow", "ServiceLogSignals", "TemplateStats"]
+
+LOG_SIGNALS = ("log_rate", "log_error_ratio", "log_new_templates", "log_rare_lines")
+ALIGN_TO = datetime(2000, 1, 1, tzinfo=UTC)
+_ERRORS = frozenset({"ERROR", "FATAL"})
+
+
+@dataclass(slots=True)
+class TemplateStats:
+    """One template of one service: its text and when and how often it was seen."""
+
+    template_id: str
+    template: str
+    first_seen: datetime
+    last_seen: datetime
+    count: int = 0
+
+
+@dataclass(slots=True)
+class _Counts:
+    lines: int = 0
+    errors: int = 0
+    new: int = 0
+    rare: int = 0
+    touched: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class LogWindow:
+    """A closed window of one service's logs: its signal points and the templates it touched."""
+
+    service: str
+    start: datetime
+    points: tuple[MetricPoint, ...]
+    templates: tuple[TemplateStats, ...]
+
+
+class ServiceLogSignals:
+    """Log lines of one service → per-window log signal points (see the module docstring)."""
+
+    def __init__(
+        self,
+        window_seconds: float = 10.0,
+        lateness_seconds: float = 2.0,
+        warmup_windows: int = 60,
+        rare_below: int = 5,
+        miner: LogTemplateMiner | None = None,
+    ) -> None:
+        self.window = timedelta(seconds=window_seconds)
+        self.lateness = timedelta(seconds=lateness_seconds)
+        self.warmup_windows = warmup_windows
+        self.rare_below = rare_below
+        self.miner = miner or LogTemplateMiner()
+        self.service: str | None = None
+        self.templates: dict[str, TemplateStats] = {}
+        self._open: dict[int, _Counts] = {}
+        self._closed_before = -(2**62)
+        self._first_window: int | None = None
+        self._newest: datetime | None = None
+
+    def update_many(self, records: Iterable[LogRecord]) -> tuple[list[LogWindow], list[LogRecord]]:
+        """Count ``records`` (arrival order); return ``(closed windows, late records)``."""
+        late = []
+        for record in records:
+            self.service = self.service or record.service
+            window_id = (record.ts - ALIGN_TO) // self.window
+            if window_id < self._closed_before:
+                late.append(record)
+                continue
+            self._count(record, window_id)
+            if self._newest is None or record.ts > self._newest:
+                self._newest = record.ts
+        return self._close(lambda end: end + self.lateness <= self._newest), late
+
+    def close_all(self) -> list[LogWindow]:
+        """Close every open window (end of input)."""
+        return self._close(lambda _end: True)
+
+    def _count(self, record: LogRecord, window_id: int) -> None:
+        if self._first_window is None:
+            self._first_window = window_id
+        warm = window_id - self._first_window >= self.warmup_windows
+        match = self.miner.add_one(record.body)
+        stats = self.templates.get(match.template_id)
+        counts = self._open.get(window_id)
+        if counts is None:
+            counts = self._open[window_id] = _Counts()
+        if stats is None:
+            stats = TemplateStats(match.template_id, match.template, record.ts, record.ts)
+            self.templates[match.template_id] = stats
+            counts.new += warm
+        stats.template = match.template
+        stats.last_seen = max(stats.last_seen, record.ts)
+        counts.rare += warm and stats.count < self.rare_below
+        stats.count += 1
+        counts.lines += 1
+        counts.errors += record.severity in _ERRORS
+        counts.touched.add(match.template_id)
+
+    def _close(self, due) -> list[LogWindow]:
+        closed = []
+        for window_id in sorted(self._open):
+            start = ALIGN_TO + self.window * window_id
+            if not due(start + self.window):
+                break
+            counts = self._open.pop(window_id)
+            self._closed_before = window_id + 1
+            closed.append(self._window(start, counts))
+        return closed
+
+    def _window(self, start: datetime, counts: _Counts) -> LogWindow:
+        seconds = self.window.total_seconds()
+        values = (
+            counts.lines / seconds,
+            counts.errors / counts.lines,
+            float(counts.new),
+            float(counts.rare),
+        )
+        service = self.service or "unknown_service"
+        points = tuple(
+            MetricPoint(ts=start, service=service, signal=signal, value=value)
+            for signal, value in zip(LOG_SIGNALS, values, strict=True)
+        )
+        touched = tuple(
+            TemplateStats(s.template_id, s.template, s.first_seen, s.last_seen, s.count)
+            for s in (self.templates[t] for t in sorted(counts.touched))
+        )
+        return LogWindow(service, start, points, touched)

@@ -175,7 +175,7 @@ def test_bytewax_runner_runs_the_default_flow_into_the_configured_store(tmp_path
     count = (
         "from airis.settings import Settings; from airis.sinks.clickhouse_store import open_store\n"
         "with open_store(Settings()) as s:\n"
-        "    print(s.query(\"SELECT count() AS n FROM metrics FINAL\"\n"
+        '    print(s.query("SELECT count() AS n FROM metrics FINAL"\n'
         "                  \" WHERE NOT startsWith(signal, 'log_')\")[0]['n'])\n"
     )
     done = subprocess.run(

@@ -50,3 +50,10 @@ kafka-up *args:
 # Stop the local Kafka broker (deploy/kafka/kafka.sh down [--dir D]).
 kafka-down *args:
     deploy/kafka/kafka.sh down "$@"
+
+# Quality on the shared data and the simulator (results in var/bench/, see BENCHMARKS.md).
+eval:
+    mkdir -p var/bench
+    {{venv}}/airis eval logs --json var/bench/logs.json
+    {{venv}}/airis eval petshop --json var/bench/petshop.json
+    {{venv}}/airis eval rca --faults 60 --json var/bench/rca60.json

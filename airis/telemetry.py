@@ -1,14 +1,15 @@
-"""Prometheus metrics of AIRIS-MON itself, served by `serve_metrics` (``AIRIS_METRICS_PORT``).
+"""Prometheus metrics of AIRIS-MON itself, in prometheus-client's default registry.
 
-Bytewax's own metrics (``bytewax_kafka_consumer_lag`` per topic partition among them) live in
-the same default registry, so one endpoint shows both.
+`airis run --kafka` serves that registry through Bytewax's API server on
+``AIRIS_METRICS_PORT + i`` (process i), next to Bytewax's own metrics
+(``bytewax_kafka_consumer_lag`` per topic partition among them).
 """
 
 from __future__ import annotations
 
 import logging
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Histogram
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +22,6 @@ __all__ = [
     "LATE_EVENTS",
     "SINK_BATCH",
     "SINK_SECONDS",
-    "serve_metrics",
 ]
 
 EVENTS_IN = Counter("airis_events_in", "Events read, by source (a topic or a file)", ["source"])
@@ -50,13 +50,3 @@ SINK_BATCH = Histogram(
 )
 #: Time one detector call in this many (timing every call would cost more than detecting).
 DETECT_SAMPLE_EVERY = 128
-
-
-def serve_metrics(port: int | None) -> int | None:
-    """Serve ``/metrics`` on ``port`` (0: any free port); return the port, or None if off."""
-    if port is None:
-        return None
-    server, _thread = start_http_server(port, addr="0.0.0.0")
-    bound = server.server_address[1]
-    logger.info("metrics on :%d/metrics", bound)
-    return bound

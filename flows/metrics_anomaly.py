@@ -119,7 +119,7 @@ def log_signals(records: Stream[LogRecord], settings: Settings) -> LogSignals:
     split = op.branch("split_late_logs", windowed, lambda kv: isinstance(kv[1], LogWindow))
     windows = op.map("log_window", split.trues, lambda kv: kv[1])  # LogWindow
     points = op.flat_map("log_signal_points", windows, lambda w: w.points)
-    templates = op.flat_map("log_template_rows", windows, _template_rows)
+    templates = op.flat_map("log_templates", windows, lambda w: w.templates)
     late = op.map("late_log_dead_letters", split.falses, lambda kv: kv[1])
     return LogSignals(points, templates, late)
 
@@ -152,20 +152,6 @@ def _log_windows(settings: Settings):
         )
 
     return build
-
-
-def _template_rows(window: LogWindow) -> list[LogTemplate]:
-    return [
-        LogTemplate(
-            service=window.service,
-            template_id=t.template_id,
-            template=t.template,
-            first_seen=t.first_seen,
-            last_seen=t.last_seen,
-            count=t.count,
-        )
-        for t in window.templates
-    ]
 
 
 def _late_log(record: LogRecord) -> DeadLetter:

@@ -15,7 +15,7 @@ metric:
 
 A window closes when a line at least ``lateness_seconds`` past its end arrives (event time),
 or at `close_all`; lines for a closed window are returned as late. Templates that appeared or
-changed in a window are reported with it (`LogWindow.templates`) for storage.
+changed in a window are reported with it (`LogWindow.templates`, as `LogTemplate` events).
 
 Examples
 --------
@@ -38,7 +38,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from airis.events import LogRecord, MetricPoint
+from airis.events import LogRecord, LogTemplate, MetricPoint
 from airis.operators.log_templates import LogTemplateMiner
 
 __all__ = ["LOG_SIGNALS", "LogWindow", "ServiceLogSignals", "TemplateStats"]
@@ -75,7 +75,7 @@ class LogWindow:
     service: str
     start: datetime
     points: tuple[MetricPoint, ...]
-    templates: tuple[TemplateStats, ...]
+    templates: tuple[LogTemplate, ...]
 
 
 class ServiceLogSignals:
@@ -165,7 +165,14 @@ class ServiceLogSignals:
             for signal, value in zip(LOG_SIGNALS, values, strict=True)
         )
         touched = tuple(
-            TemplateStats(s.template_id, s.template, s.first_seen, s.last_seen, s.count)
+            LogTemplate(
+                service=service,
+                template_id=s.template_id,
+                template=s.template,
+                first_seen=s.first_seen,
+                last_seen=s.last_seen,
+                count=s.count,
+            )
             for s in (self.templates[t] for t in sorted(counts.touched))
         )
         return LogWindow(service, start, points, touched)

@@ -99,7 +99,6 @@ class ServiceWindowDetector:
         ``now`` is the system time in seconds (any monotonic clock, the same one every call).
         """
         late: list[MetricPoint] = []
-        window_us = self.window // timedelta(microseconds=1)
         watermark = self.watermark(now)  # only moves when a newer point raises it, below
         for point in points:
             ts = point.ts
@@ -108,7 +107,7 @@ class ServiceWindowDetector:
             if watermark is not None and ts < watermark:
                 late.append(point)
                 continue
-            window_id = (ts - ALIGN_TO) // timedelta(microseconds=1) // window_us
+            window_id = (ts - ALIGN_TO) // self.window
             if window_id < self._closed_before:
                 late.append(point)
                 continue

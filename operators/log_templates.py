@@ -17,23 +17,36 @@ before drain sees it, with rules that know nothing about a particular system:
    no longer inflates the similarity of unrelated messages that share a prefix;
 4. every token that contains a digit (IPv4, numbers, ``0x1f``, ``blk_-123``, ``12ms``,
    dates, times) or a mask from step 1 becomes ``<*>``, and a run of ``<*>`` collapses to one,
-   so variable-length lists (``10.0.0.1,10.0.0.2``) keep the message's token count.
+   so variable-length lists (``10.0.0.1,10.0.0.2``) keep the message's token count; the key
+   of a ``key=value`` stays a word even with a digit in it (``r24=0x1f``): it names a field.
 
-Drain's similarity is changed in one way: drain3 scores a line against a template as the
-share of *all* template positions that are equal constants, so a template with many
-parameters never reaches the threshold, not even for an identical line (``<*> GET <*>
-status <*> len <*> time <*>`` scores 4/9 against itself). Here the share is taken over the
-template's constant positions only (1.0 when it has none). Everything else — the prefix
-tree, cluster creation, template generalisation — is drain3's.
+Drain itself is changed in three ways, all because masking has already made most variables
+``<*>`` (see `_ConstantShareDrain`):
+
+* drain3 scores a line against a template as the share of *all* template positions that are
+  equal constants, so a template with many parameters never reaches the threshold, not even
+  for an identical line (``<*> GET <*> status <*> len <*> time <*>`` scores 4/9 against
+  itself). Here the share is taken over the template's constant positions only; a template
+  with no constant takes only lines with none;
+* of equally similar templates, the one with more equal constants wins (drain3 prefers the
+  one with more parameters, so a catch-all ``<*>`` beat an exact template);
+* the prefix tree keys on the leading *words*, parameters skipped: drain3 spends a tree
+  level on a leading ``<*>`` (``[instance: <*>] VM Started``), which says nothing about the
+  message type, and the word that does (``Started`` vs ``Stopped``) fell below the tree,
+  where one differing word in five is still "similar".
+
+Everything else — cluster creation, template generalisation — is drain3's.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import islice
 
 from drain3 import TemplateMiner
-from drain3.drain import Drain
+from drain3.drain import Drain, LogCluster, Node
 from drain3.masking import AbstractMaskingInstruction
 from drain3.template_miner_config import TemplateMinerConfig
 
@@ -74,7 +87,10 @@ MASKS: tuple[tuple[str, str], ...] = (
     ("empty", r"(?:(?<=\s)|^)(?:\(\)|\[\]|\{\})(?=\s|$)"),
 )
 _UNIT_RE = re.compile(rf"(\d)\s*{_UNITS}\b")
-_SPLIT_RE = re.compile(r"""[=:,;()\[\]{}"'<>|]|\.{2,}""")
+# "=" is not split on here: it stays on its key ("uid=") until the token loop (see _token).
+_SPLIT_RE = re.compile(r"""[:,;()\[\]{}"'<>|]|\.{2,}""")
+# A token holding a digit or a masked span is a parameter.
+_VARIABLE = re.compile(rf"[\d{_MARK}]").search
 
 
 class _Mask(AbstractMaskingInstruction):
@@ -96,16 +112,25 @@ class _Tokenise(AbstractMaskingInstruction):
         super().__init__("tokens")
 
     def mask(self, content: str, mask_prefix: str, mask_suffix: str) -> str:
-        content = _SPLIT_RE.sub(" ", _UNIT_RE.sub(r"\1 ", content))
+        content = _SPLIT_RE.sub(" ", _UNIT_RE.sub(r"\1 ", content).replace("=", "= "))
         out: list[str] = []
         for token in content.split():
-            if "\x00" in token or any(c.isdigit() for c in token):
-                # A run of parameters is one parameter: list lengths vary between lines.
-                if out and out[-1] == PARAM:
-                    continue
-                token = PARAM
-            out.append(token)
+            token = _token(token)
+            # A run of parameters is one parameter: list lengths vary between lines.
+            if token and not (token == PARAM and out and out[-1] == PARAM):
+                out.append(token)
         return " ".join(out)
+
+
+def _token(token: str) -> str:
+    """``token`` as drain sees it: a key (``r24=``) is a word without its ``=``, even with a
+    digit (it names a field), anything else with a digit or a masked span is ``<*>``."""
+    if token[-1] == "=":
+        key = token.rstrip("=")
+        if key[:1].isalpha() or key[:1] == "_":
+            return key
+        token = key
+    return PARAM if _VARIABLE(token) else token
 
 
 def _instructions() -> list[AbstractMaskingInstruction]:
@@ -129,18 +154,58 @@ def normalise(line: str) -> str:
 
 
 class _ConstantShareDrain(Drain):
-    """drain3's `Drain` scoring a line by the share of the template's *constant* positions
-    it equals (drain3 divides by all positions, so parameter-rich templates never match)."""
+    """drain3's `Drain` with three changes for lines whose variables are already ``<*>``.
+
+    * Similarity is the share of the template's *constant* positions the line equals (drain3
+      divides by all positions, so parameter-rich templates never match); a template with no
+      constant at all only takes lines with none either, as it has no word to vouch for them.
+    * Of equally similar templates the one with more equal constants wins (drain3 prefers
+      more parameters), so a line goes to the template that spells it out, not to a catch-all.
+    * The prefix tree keys on the first words *other than parameters*: drain3 spends a level
+      on every leading token, and a leading ``<*>`` (``[instance: <*>] VM Started``) holds no
+      information, so the words that tell message types apart fell below the tree.
+    """
 
     def get_seq_distance(self, seq1, seq2, include_params: bool):  # type: ignore[override]
-        constants = equal = params = 0
+        constants = equal = 0
         for template_token, token in zip(seq1, seq2, strict=True):
-            if template_token == self.param_str:
-                params += 1
-                continue
-            constants += 1
-            equal += template_token == token
-        return (equal / constants if constants else 1.0), params
+            if template_token != self.param_str:
+                constants += 1
+                equal += template_token == token
+        if not constants:
+            return float(all(token == self.param_str for token in seq2)), 0
+        # drain3's fast_match breaks ties by the larger second value.
+        return equal / constants, equal
+
+    def _prefix(self, tokens: Sequence[str]) -> list[str]:
+        """The words keying ``tokens`` in the tree: up to ``depth - 3`` of them, not the last
+        token (drain3's convention: it is often a variable) and no parameter."""
+        words = (token for token in tokens[:-1] if token != self.param_str)
+        return list(islice(words, self.max_node_depth - 1))
+
+    def tree_search(self, root_node: Node, tokens, sim_th, include_params):  # type: ignore[override]
+        node = root_node.key_to_child_node.get(str(len(tokens)))
+        for token in self._prefix(tokens):
+            if node is None:
+                return None
+            children = node.key_to_child_node
+            node = children.get(token) or children.get(self.param_str)
+        if node is None:
+            return None
+        return self.fast_match(node.cluster_ids, tokens, sim_th, include_params)
+
+    def add_seq_to_prefix_tree(self, root_node: Node, cluster: LogCluster) -> None:
+        tokens = cluster.log_template_tokens
+        node = root_node.key_to_child_node.setdefault(str(len(tokens)), Node())
+        for token in self._prefix(tokens):
+            children = node.key_to_child_node
+            # As drain3: the last free child slot is the wildcard branch for all further words.
+            if token not in children and len(children) + 1 >= self.max_children:
+                token = self.param_str
+            node = children.setdefault(token, Node())
+        # Drop evicted clusters (max_clusters) while here, as drain3 does.
+        live = [i for i in node.cluster_ids if i in self.id_to_cluster]
+        node.cluster_ids = [*live, cluster.cluster_id]
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,10 +233,12 @@ class LogTemplateMiner:
         because masking already turned most variables into ``<*>``; what is left to merge are
         word variables (user names), and a low threshold merges distinct verbs instead.
     depth
-        drain's tree depth: the first ``depth - 2`` tokens (parameters excepted) must be equal
-        for two lines to be compared at all. Deeper trees separate more message types that
-        differ in one early word (7 gains 0.01 GA on Loghub-2k) but also split word
-        variables there (``Invalid user <name> from``), so the default stays shallow.
+        drain's tree depth: the first ``depth - 3`` words (parameters skipped, the last token
+        excepted) must be equal for two lines to be compared at all, so 6 keys on three words.
+        The leading words of a message name its type (drain's premise); a deeper tree also
+        splits word variables there (4 words split ``chdir(pwd)`` from ``chdir(<path>)`` on
+        BGL), a shallower one merges types that differ in their third word (``[instance:
+        <*>] VM Started``/``VM Stopped``, ``<*> vcpu limit``/``<*> disk limit``).
     max_children
         Children per tree node before further distinct tokens share a wildcard branch.
     max_clusters
@@ -195,7 +262,7 @@ class LogTemplateMiner:
     def __init__(
         self,
         sim_th: float = 0.8,
-        depth: int = 5,
+        depth: int = 6,
         max_children: int = 100,
         max_clusters: int | None = None,
     ) -> None:

@@ -44,6 +44,9 @@ DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
         ("hosts 10.0.0.1,10.0.0.2,10.0.0.3 up", "hosts <*> up"),  # list collapses
         ("check......................0", "check <*>"),  # dot leader
         ("[instance: 96abccce] Claim successful", "instance <*> Claim successful"),
+        ("r24=0x0ffea4c8 r25=0x00000003", "r24 <*> r25 <*>"),  # a key with a digit is a name
+        ("fpr29=0xffffffff ffffffff", "fpr29 <*>"),
+        ("set x = 5 now", "set x <*> now"),  # a lone "=" is punctuation
     ],
 )
 def test_masking(line: str, expected: str) -> None:
@@ -79,6 +82,38 @@ def test_word_variable_merges_and_distinct_messages_do_not() -> None:
     assert third.is_new and third.template_id != first.template_id
     assert miner.template(first.template_id) == second.template
     assert miner.template("T999") is None
+
+
+def test_leading_parameter_does_not_hide_the_message_type() -> None:
+    # The tree keys on the leading words, so "Started" and "Stopped" are never compared; in
+    # drain3's tree the <*> took a level and 4 of 5 equal constants merged them.
+    miner = LogTemplateMiner()
+    started = miner.add_one("[instance: b9000564-fe1a] VM Started (Lifecycle Event)")
+    stopped = miner.add_one("[instance: 96abccce-8d1f] VM Stopped (Lifecycle Event)")
+    assert stopped.is_new and stopped.template_id != started.template_id
+    again = miner.add_one("[instance: 11111111-2222] VM Started (Lifecycle Event)")
+    assert again.template_id == started.template_id and not again.changed
+
+
+def test_exact_template_beats_a_general_one() -> None:
+    miner = LogTemplateMiner()
+    line = "attempt_{} TaskAttempt Transitioned from {} to {}"
+    first = miner.add_one(line.format(1, "NEW", "UNASSIGNED")).template_id
+    general = miner.add_one(line.format(2, "RUNNING", "SUCCEEDED")).template_id
+    miner.add_one(line.format(3, "RUNNING", "FAILED"))
+    last = miner.add_one(line.format(4, "FAIL_CLEANUP", "FAILED"))
+    assert last.template_id == general and last.template.endswith(f"from {PARAM} to {PARAM}")
+    # Both templates score 1.0; drain3 would pick the one with more parameters.
+    assert miner.add_one(line.format(5, "NEW", "UNASSIGNED")).template_id == first
+
+
+def test_parameter_only_template_takes_no_words() -> None:
+    miner = LogTemplateMiner()
+    numbers = miner.add_one("tryToReload1514044800223|3786|0|0")
+    assert numbers.template == PARAM
+    assert miner.add_one("sendSyncFailedBroadcast").is_new
+    assert miner.add_one("closeNotification...").is_new
+    assert miner.add_one("0x7f|12").template_id == numbers.template_id
 
 
 def test_many_parameters_still_match() -> None:
@@ -141,7 +176,7 @@ def test_eval_logs_on_loghub() -> None:
     assert set(REFERENCE_GA) <= set(result["systems"])
     drain3_masked = sum(masked for _, masked in REFERENCE_GA.values()) / len(REFERENCE_GA)
     assert result["average"] >= drain3_masked  # ≈ 0.82: fails if the miner regresses badly
-    assert result["average"] >= 0.94, result["systems"]  # measured: 0.944
+    assert result["average"] >= 0.95, result["systems"]  # measured: 0.956
     for name, system in result["systems"].items():
         assert system["lines"] == 2000, name
         assert system["ga"] >= 0.75, (name, system["ga"])

@@ -44,7 +44,9 @@ Mapping rules:
   start = ``start_time_unix_nano``, duration_ms = (end - start) / 1e6 (negative → `Rejected`),
   status ERROR → ``error``, OK → ``ok``, anything else → ``unset``; peer_service from the
   attribute ``peer.service``, else ``server.address``, else ``net.peer.name``.
-  attributes = the span's attributes (``peer.service`` included).
+  attributes = the span's attributes (``peer.service`` included) and ``span.kind``
+  (``internal``, ``server``, ``client``, ``producer`` or ``consumer``) from the span's kind,
+  unless an attribute of that name came with it or the kind is unspecified.
 
 Failures: a message that cannot be read at all — over `MAX_MESSAGE_BYTES`, invalid protobuf,
 invalid UTF-8 or JSON, or JSON whose containers have the wrong shape (anything outside a data
@@ -155,11 +157,15 @@ _SNIFF_BYTES = 4096
 
 
 def sniff_encoding(payload: bytes) -> Literal["json", "otlp_json", "otlp_proto"]:
-    """Guess a message's encoding from its first bytes (cheap: at most 4 KiB are looked at).
+    """Guess a message's encoding from its first bytes (cheap: at most 4 KiB are searched).
 
     A JSON object with a ``resourceMetrics``/``resourceLogs``/``resourceSpans`` key near the
     start is OTLP/JSON, any other JSON object is our own event format, and everything else is
     taken for protobuf (an exporter's request starts with byte 0x0a, never with ``{``).
+
+    Byte 0x0a is also a newline, and a request whose first resource is 123 bytes long starts
+    with ``\\n{`` like indented JSON does: such a message is protobuf when its bytes are
+    exactly a run of resources (tag 0x0a, length, body), which no JSON text is in practice.
 
     >>> sniff_encoding(b'  {"resourceMetrics": []}')
     'otlp_json'
@@ -167,14 +173,18 @@ def sniff_encoding(payload: bytes) -> Literal["json", "otlp_json", "otlp_proto"]
     'json'
     >>> sniff_encoding(b"\\x0a\\x00")
     'otlp_proto'
+    >>> sniff_encoding(b"\\n{" + b"x" * 123), sniff_encoding(b'\\n{"service": "api"}')
+    ('otlp_proto', 'json')
     """
-    if not isinstance(payload, bytes):  # memoryview, bytearray: only the head matters
-        payload = bytes(payload[: 2 * _SNIFF_BYTES])
+    if not isinstance(payload, bytes):  # memoryview, bytearray
+        payload = bytes(payload)
     if payload[:1] == b"{":  # the common case, without the regex
         start = 0
     else:
         start = _LEADING_SPACE.match(payload, 0, _SNIFF_BYTES).end()  # type: ignore[union-attr]
         if payload[start : start + 1] != b"{":
+            return "otlp_proto"
+        if payload[0] == 0x0A and _is_resource_run(payload):
             return "otlp_proto"
     end = start + _SNIFF_BYTES
     if payload.find(b'"resource', start, end) < 0:  # bytes.find is far cheaper than a regex
@@ -182,6 +192,28 @@ def sniff_encoding(payload: bytes) -> Literal["json", "otlp_json", "otlp_proto"]
     if _OTLP_JSON_KEYS.search(payload, start, end):
         return "otlp_json"
     return "json"
+
+
+def _is_resource_run(payload: bytes) -> bool:
+    """Whether ``payload`` is exactly a sequence of length-delimited field-1 records, as an
+    OTLP export request (its only field is the repeated resource) is."""
+    i, n = 0, len(payload)
+    while i < n:
+        if payload[i] != 0x0A:
+            return False
+        i += 1
+        length = shift = 0
+        while True:
+            if i >= n or shift > 63:
+                return False
+            byte = payload[i]
+            i += 1
+            length |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                break
+            shift += 7
+        i += length
+    return i == n
 
 
 # --- public decoders ----------------------------------------------------------------------
@@ -393,6 +425,9 @@ def _severity(number: int, text: str) -> str:
 
 _STATUS = {2: "error", 1: "ok"}
 _STATUS_CODE = {"error": 2, "ok": 1, "unset": 0}
+#: OTLP's SpanKind numbers ↔ the ``span.kind`` attribute of a `Span` (UNSPECIFIED: none).
+_SPAN_KINDS = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
+_SPAN_KIND_NUMBERS = {name: number for number, name in _SPAN_KINDS.items()}
 _PEER_KEYS = ("peer.service", "server.address", "net.peer.name")
 
 
@@ -569,9 +604,14 @@ class _RawSpan(NamedTuple):
     end_ns: int
     status: int
     attributes: dict[str, str]
+    kind: int = 0
 
 
 def _emit_span(out: _Out, service: str, raw: _RawSpan) -> None:
+    attributes = raw.attributes
+    kind = _SPAN_KINDS.get(raw.kind)
+    if kind is not None and "span.kind" not in attributes:
+        attributes = {**attributes, "span.kind": kind}
     fields: dict[str, Any] = {
         "trace_id": raw.trace_id,
         "span_id": raw.span_id,
@@ -580,8 +620,8 @@ def _emit_span(out: _Out, service: str, raw: _RawSpan) -> None:
         "name": raw.name[:MAX_SPAN_NAME],
         "duration_ms": (raw.end_ns - raw.start_ns) / 1e6,
         "status": _STATUS.get(raw.status, "unset"),
-        "peer_service": _peer_service(raw.attributes),
-        "attributes": _limit(raw.attributes),
+        "peer_service": _peer_service(attributes),
+        "attributes": _limit(attributes),
     }
     try:
         out.events.append(Span(start=_timestamp(out, raw.start_ns, "start"), **fields))
@@ -738,6 +778,7 @@ def _proto_span(out: _Out, service: str, span: Any) -> None:
         span.end_time_unix_nano,
         span.status.code,
         _proto_attrs(span.attributes),
+        span.kind,
     )
     _emit_span(out, service, raw)
 
@@ -1070,6 +1111,7 @@ def _json_span(out: _Out, service: str, span: dict[str, Any]) -> None:
         _jint(_jget(span, "endTimeUnixNano", "end_time_unix_nano")),
         _jenum(status.get("code"), trace_pb2.Status.StatusCode),
         _json_attrs(span),
+        _jenum(span.get("kind", 0), trace_pb2.Span.SpanKind),
     )
     _emit_span(out, service, raw)
 
@@ -1156,6 +1198,7 @@ def encode_traces(spans: Sequence[Span], encoding: OtlpEncoding) -> bytes:
                 end_time_unix_nano=end_ns,
             )
             span.status.code = _STATUS_CODE[s.status]  # type: ignore[assignment]
+            span.kind = _SPAN_KIND_NUMBERS.get(s.attributes.get("span.kind", ""), 0)
             _proto_kvs(span.attributes, _span_attributes(s))
     return request.SerializeToString()
 
@@ -1256,6 +1299,9 @@ def _json_span_record(s: Span) -> dict[str, Any]:
         "status": {"code": _STATUS_CODE[s.status]},
         "attributes": _json_kvs(_span_attributes(s)),
     }
+    kind = _SPAN_KIND_NUMBERS.get(s.attributes.get("span.kind", ""))
+    if kind:
+        span["kind"] = kind
     if s.parent_span_id:
         span["parentSpanId"] = s.parent_span_id
     return span
@@ -1267,6 +1313,11 @@ def _span_ns(s: Span) -> tuple[int, int]:
 
 
 def _span_attributes(s: Span) -> dict[str, str]:
-    if s.peer_service and "peer.service" not in s.attributes:
-        return {**s.attributes, "peer.service": s.peer_service}
-    return s.attributes
+    """The span's attributes as OTLP carries them: its kind is a field of its own (when OTLP
+    has a number for it), and its peer service the attribute ``peer.service``."""
+    attributes = s.attributes
+    if attributes.get("span.kind") in _SPAN_KIND_NUMBERS:
+        attributes = {k: v for k, v in attributes.items() if k != "span.kind"}
+    if s.peer_service and "peer.service" not in attributes:
+        attributes = {**attributes, "peer.service": s.peer_service}
+    return attributes

@@ -652,6 +652,60 @@ def test_span_peer_service(attributes: dict[str, str], peer: str | None) -> None
     assert decoded.attributes == {k.replace(" ", "_"): v for k, v in attributes.items()}
 
 
+@pytest.mark.parametrize(
+    ("kind", "attributes", "expected"),
+    [
+        (2, {}, "server"),
+        (3, {"peer.service": "db"}, "client"),
+        (5, {}, "consumer"),
+        (0, {}, None),  # unspecified: no attribute
+        (3, {"span.kind": "custom"}, "custom"),  # an explicit attribute wins
+    ],
+)
+def test_span_kind_becomes_the_span_kind_attribute(
+    kind: int, attributes: dict[str, str], expected: str | None
+) -> None:
+    span = proto_span(kind=kind, attributes=[kv(k, v) for k, v in attributes.items()])
+    [decoded] = decode_both(traces_request(span), decode_traces).events
+    assert decoded.attributes.get("span.kind") == expected
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_encoded_spans_carry_their_kind_as_the_otlp_field(encoding: str) -> None:
+    client = Span(
+        trace_id=TRACE, span_id=SPAN, service="api", name="GET /", start=T0, duration_ms=1.0,
+        peer_service="db", attributes={"span.kind": "client", "peer.service": "db"},
+    )  # fmt: skip
+    payload = encode_traces([client], encoding)
+    request = ExportTraceServiceRequest()
+    if encoding == "otlp_json":
+        json_format.Parse(payload, request)
+    else:
+        request.ParseFromString(payload)
+    [encoded] = request.resource_spans[0].scope_spans[0].spans
+    assert encoded.kind == 3  # SPAN_KIND_CLIENT
+    assert "span.kind" not in {a.key for a in encoded.attributes}
+    assert decode_traces(payload, encoding).events == [client]
+
+
+@pytest.mark.parametrize("signal", ["logs", "traces"])
+def test_a_request_starting_like_indented_json_is_sniffed_as_protobuf(signal: str) -> None:
+    """A first resource of 123 bytes makes a request start with b"\\n{" (seen on Kafka)."""
+    for size in range(1, 300):
+        if signal == "logs":
+            event: Any = LogRecord(ts=T0, service="api", body="x" * size)
+            payload = encode_logs([event], "otlp_proto")
+        else:
+            event = Span(trace_id=TRACE, span_id=SPAN, service="api", name="x" * size,
+                         start=T0, duration_ms=1.0)  # fmt: skip
+            payload = encode_traces([event], "otlp_proto")
+        if payload.startswith(b"\n{"):
+            break
+    assert payload.startswith(b"\n{")
+    assert sniff_encoding(payload) == "otlp_proto"
+    assert sniff_encoding(b"\n" + orjson.dumps(event.model_dump(mode="json"))) == "json"
+
+
 def test_span_mapping() -> None:
     child = proto_span(parent_span_id=bytes.fromhex("00f067aa0ba902b7"), name="x" * 300)
     root = proto_span(parent_span_id=bytes(8))

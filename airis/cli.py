@@ -64,7 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     target = simulate.add_mutually_exclusive_group(required=True)
     target.add_argument("--output", type=Path, help="JSONL events")
     target.add_argument(
-        "--kafka", action="store_true", help="produce onto $AIRIS_KAFKA_METRICS_TOPIC"
+        "--kafka",
+        action="store_true",
+        help="produce onto $AIRIS_KAFKA_METRICS_TOPIC (and the logs and traces topics)",
     )
     simulate.add_argument("--truth", type=Path, help="ground truth JSON (required with --output)")
     pace = simulate.add_mutually_exclusive_group()
@@ -76,12 +78,19 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--partitions", type=int, default=4, help="partitions of topics it creates (default 4)"
     )
+    simulate.add_argument(
+        "--signals",
+        default="metrics,logs,traces",
+        help="what to produce (Kafka): metrics plus any of logs, traces (default all three)",
+    )
     simulate.set_defaults(run=_simulate)
 
     run = sub.add_parser("run", help="run the metrics dataflow: a JSONL file, or Kafka topics")
     source = run.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", type=Path, help="JSONL metric events")
-    source.add_argument("--kafka", action="store_true", help="read $AIRIS_KAFKA_METRICS_TOPIC")
+    source.add_argument(
+        "--kafka", action="store_true", help="read the $AIRIS_KAFKA_{METRICS,LOGS,TRACES}_TOPIC"
+    )
     run.add_argument("-p", "--processes", type=int, default=1, help="dataflow processes")
     run.add_argument("-w", "--workers", type=int, default=1, help="workers per process")
     run.add_argument("--recovery-dir", type=Path, help="resume from snapshots kept here")
@@ -119,6 +128,12 @@ def _parser() -> argparse.ArgumentParser:
     eval_petshop.add_argument("--data", type=Path, default=SHARED_DATA / "petshop")
     eval_rca = eval_sub.add_parser("rca", help="root cause of simulated faults (AC@k)")
     eval_rca.add_argument("--faults", type=int, default=60, help="faults to score (default 60)")
+    eval_rca.add_argument(
+        "--first-seed", type=int, default=1, help="simulator seed of the first day (default 1)"
+    )
+    eval_rca.add_argument(
+        "--no-logs", dest="logs", action="store_false", help="metrics only: no simulated logs"
+    )
     for parser_ in (eval_logs, eval_petshop, eval_rca):
         parser_.add_argument("--json", type=Path, help="also write the result as JSON here")
     eval_logs.set_defaults(run=_eval_logs)
@@ -236,7 +251,7 @@ def _eval_petshop(args: argparse.Namespace) -> int:
 def _eval_rca(args: argparse.Namespace) -> int:
     from airis.eval_rca import eval_rca, print_eval_rca
 
-    result = eval_rca(args.faults, progress=console.print)
+    result = eval_rca(args.faults, args.first_seed, progress=console.print, logs=args.logs)
     print_eval_rca(result, Console())
     _write_json(args.json, result)
     return 0

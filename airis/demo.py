@@ -27,6 +27,7 @@ from airis.sinks.clickhouse_store import open_store
 from airis.sources.iterable_source import (
     jsonl_source,
     simulated_logs_source,
+    simulated_traces_source,
     simulator_source,
 )
 from airis.sources.jsonl import write_jsonl
@@ -65,6 +66,7 @@ def run_demo(
         sim.topology.call_graph(),
         [(d.service, d.ts) for d in sim.deploys],
         simulated_logs_source(sim),
+        simulated_traces_source(sim),
     )
     stored = _read_results(settings)
     incidents = _read_incidents(settings)
@@ -129,13 +131,16 @@ def _run_with_progress(
     topology: dict[str, set[str]] | None = None,
     changes: list[tuple[str, datetime]] | None = None,
     logs: Source | None = None,
+    traces: Source | None = None,
 ) -> float:
     columns = [TextColumn("{task.description}"), BarColumn(), TaskProgressColumn()]
     columns += [TextColumn("{task.completed:,.0f} events"), TimeElapsedColumn()]
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("dataflow", total=total)
         source = make_source(lambda n: progress.update(task, completed=n))
-        flow = build_flow(source, ClickHouseSink(settings), settings, topology, changes or (), logs)
+        flow = build_flow(
+            source, ClickHouseSink(settings), settings, topology, changes or (), logs, traces
+        )
         started = time.perf_counter()
         run_main(flow)
         return time.perf_counter() - started
@@ -155,14 +160,18 @@ def _read_results(settings: Settings) -> dict[str, Any]:
         )
         counts = {
             table: store.query(f"SELECT count() AS n FROM {table} FINAL")[0]["n"]
-            for table in ("metrics", "anomalies", "alerts", "otel_logs", "log_templates")
-        }
+            for table in (
+                "metrics", "anomalies", "alerts", "otel_logs", "log_templates", "otel_traces",
+                "service_edges",
+            )
+        }  # fmt: skip
         counts["dead_letters"] = store.query("SELECT count() AS n FROM dead_letters")[0]["n"]
-        # the per-window log signals share the metrics table; count them apart
-        counts["log_signal_points"] = store.query(
-            "SELECT count() AS n FROM metrics FINAL WHERE startsWith(signal, 'log_')"
-        )[0]["n"]
-        counts["metrics"] -= counts["log_signal_points"]
+        # the per-window log and trace signals share the metrics table; count them apart
+        for kind in ("log", "trace"):
+            counts[f"{kind}_signal_points"] = store.query(
+                f"SELECT count() AS n FROM metrics FINAL WHERE startsWith(signal, '{kind}_')"
+            )[0]["n"]
+            counts["metrics"] -= counts[f"{kind}_signal_points"]
     alerts = [
         Alert.model_validate({k: v for k, v in r.items() if k in Alert.model_fields}) for r in rows
     ]

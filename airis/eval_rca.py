@@ -1,7 +1,8 @@
 """`airis eval rca`: simulated faults through the full pipeline, scored on root-cause accuracy.
 
 For every seed, the simulator runs a day with its fault schedule (random kinds, root services
-and times); the metrics dataflow detects anomalies and raises alerts; the anomalies are grouped
+and times); the dataflow reads its metrics and, like ``airis demo``, its logs (``logs=False``:
+metrics only), detects anomalies and raises alerts; the anomalies are grouped
 into incidents and each incident's candidates ranked, by the dataflow itself (its incident step:
 `IncidentGrouper` and `airis.operators.rca`). A fault is matched to the incident that overlaps
 it (10 minutes of grace after its end) with the most anomalous signals of its affected
@@ -32,7 +33,7 @@ from airis.events import Alert, Incident
 from airis.flows.metrics_anomaly import build_flow
 from airis.settings import Settings
 from airis.sources.faults import Fault
-from airis.sources.iterable_source import simulator_source
+from airis.sources.iterable_source import simulated_logs_source, simulator_source
 from airis.sources.simulator import Simulator, recent_simulation
 
 __all__ = ["FaultOutcome", "eval_rca", "incident_of", "overlaps", "print_eval_rca"]
@@ -59,15 +60,19 @@ def eval_rca(
     faults: int = 60,
     first_seed: int = 1,
     progress: Callable[[str], None] | None = None,
+    logs: bool = True,
 ) -> dict[str, Any]:
-    """Run enough simulated days for ``faults`` faults; return the scores and every outcome."""
+    """Run enough simulated days for ``faults`` faults; return the scores and every outcome.
+
+    ``logs``: also feed the simulated logs to the dataflow (its log signals), as the demo does.
+    """
     started = time.perf_counter()
     outcomes: list[FaultOutcome] = []
     incidents_total = incidents_false = alerts_total = 0
     seed = first_seed
     while len(outcomes) < faults:
         sim = recent_simulation(24.0, seed)
-        run = _run_day(sim)
+        run = _run_day(sim, logs)
         outcomes += run["outcomes"][: faults - len(outcomes)]
         incidents_total += run["incidents"]
         incidents_false += run["false_incidents"]
@@ -82,6 +87,7 @@ def eval_rca(
     return {
         "faults": n,
         "seeds": list(range(first_seed, seed)),
+        "logs": logs,
         "ac_at_1": round(ac[1], 3),
         "ac_at_3": round(ac[3], 3),
         "ac_at_5": round(ac[5], 3),
@@ -97,11 +103,13 @@ def eval_rca(
     }
 
 
-def _run_day(sim: Simulator) -> dict[str, Any]:
+def _run_day(sim: Simulator, logs: bool = True) -> dict[str, Any]:
     out: list = []
     graph = sim.topology.call_graph()
     changes = [(d.service, d.ts) for d in sim.deploys]
-    run_main(build_flow(simulator_source(sim), TestingSink(out), Settings(), graph, changes))
+    log_source = simulated_logs_source(sim) if logs else None
+    sink = TestingSink(out)
+    run_main(build_flow(simulator_source(sim), sink, Settings(), graph, changes, logs=log_source))
     incidents = [e for e in out if isinstance(e, Incident)]
     alerts = sum(isinstance(e, Alert) and e.status == "firing" for e in out)
 
@@ -146,7 +154,10 @@ def incident_of(fault: Fault, incidents: Sequence[Incident]) -> Incident | None:
 
 
 def print_eval_rca(result: dict[str, Any], console: Console) -> None:
-    table = Table(title=f"RCA on {result['faults']} simulated faults (seeds {result['seeds']})")
+    inputs = "metrics and logs" if result.get("logs", True) else "metrics only"
+    seeds = result["seeds"]
+    span = f"seeds {seeds[0]}..{seeds[-1]}"
+    table = Table(title=f"RCA on {result['faults']} simulated faults ({inputs}; {span})")
     for column in ("metric", "value", "target"):
         table.add_column(column)
     rows = [

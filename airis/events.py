@@ -30,6 +30,7 @@ __all__ = [
     "AlertStatus",
     "Anomaly",
     "DeadLetter",
+    "DependencyEdge",
     "DetectorState",
     "Incident",
     "LogRecord",
@@ -117,6 +118,24 @@ class Span(_Event):
     status: Literal["ok", "error", "unset"] = "unset"
     peer_service: Name | None = None
     attributes: Labels = Field(default_factory=dict)
+
+
+class DependencyEdge(_Event):
+    """Calls from one service to another during one window, as the caller's spans saw them."""
+
+    window_start: Timestamp
+    window_end: Timestamp
+    caller: Name
+    callee: Name
+    calls: Annotated[int, Field(ge=1)]
+    errors: Annotated[int, Field(ge=0)]
+    p50_ms: Annotated[FiniteFloat, Field(ge=0)]
+    p95_ms: Annotated[FiniteFloat, Field(ge=0)]
+    p99_ms: Annotated[FiniteFloat, Field(ge=0)]
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.calls
 
 
 class Anomaly(_Event):

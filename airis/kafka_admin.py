@@ -18,6 +18,8 @@ def flow_topics(settings: Settings) -> list[str]:
     """Every topic the metrics flow reads or writes."""
     return [
         settings.kafka_metrics_topic,
+        settings.kafka_logs_topic,
+        settings.kafka_traces_topic,
         settings.kafka_alerts_topic,
         settings.kafka_anomalies_topic,
         settings.kafka_incidents_topic,

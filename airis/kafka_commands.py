@@ -6,20 +6,24 @@ import argparse
 import logging
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 from rich.console import Console
 
 from airis.cluster import ClusterPlan, init_recovery, run_cluster
 from airis.kafka_admin import ensure_topics, flow_topics
-from airis.kafka_producer import produce_ticks
+from airis.kafka_producer import Message, WireFormat, encode_records, encode_tick, produce
 from airis.settings import Settings, redact
-from airis.sources.simulator import recent_simulation
+from airis.sources.log_sim import LogSimulator
+from airis.sources.simulator import Simulator, recent_simulation
+from airis.sources.trace_sim import TraceSimulator
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["run_kafka", "simulate_to_kafka"]
+__all__ = ["SIGNALS", "parse_signals", "run_kafka", "simulate_to_kafka"]
 
 DEFAULT_TRUTH = Path("simulation-truth.json")
 #: Partitions of the topics `airis run --kafka` creates when they are missing.
@@ -27,35 +31,82 @@ DEFAULT_PARTITIONS = 4
 
 
 def simulate_to_kafka(args: argparse.Namespace, console: Console) -> int:
-    """Produce a simulation onto the metrics topic; write its ground truth to a file."""
+    """Produce a simulation onto the metrics, logs and traces topics (those of ``--signals``);
+    write its ground truth to a file."""
     settings = Settings()
+    signals = parse_signals(args.signals)
     sim = recent_simulation(args.hours, args.seed)
     truth_path = args.truth or settings.data_dir / DEFAULT_TRUTH
     truth_path.parent.mkdir(parents=True, exist_ok=True)
     truth_path.write_bytes(orjson.dumps(sim.ground_truth(), option=orjson.OPT_INDENT_2))
-    topic = settings.kafka_metrics_topic
     ensure_topics(settings.kafka_bootstrap, flow_topics(settings), args.partitions)
     total = sim.n_ticks * len(sim.services) * 8
     pace = "as fast as possible" if args.rate is None else f"at {args.rate:,.0f} points/s"
+    topics = ", ".join(_topic(settings, s) for s in signals)
     console.print(
         f"simulate: {total:,} points ({args.hours:g} h, seed {args.seed}, "
-        f"{len(sim.faults)} faults) as {args.format} onto {topic} at "
-        f"{redact(settings.kafka_bootstrap)}, {pace}; ground truth → {truth_path}"
+        f"{len(sim.faults)} faults) and their {', '.join(signals[1:]) or 'nothing else'} as "
+        f"{args.format} onto {topics} at {redact(settings.kafka_bootstrap)}, {pace}; ground "
+        f"truth → {truth_path}"
     )
     started = time.perf_counter()
+    counted = dict.fromkeys(signals, 0)
 
     def progress(points: int, messages: int) -> None:
         console.print(f"simulate: {points:,}/{total:,} points in {messages:,} messages")
 
-    points, messages = produce_ticks(
-        sim.ticks(), settings.kafka_bootstrap, topic, args.format, args.rate, progress
-    )
+    batches = _simulation_batches(sim, settings, signals, args.format, counted)
+    points, messages = produce(batches, settings.kafka_bootstrap, args.rate, progress)
     elapsed = time.perf_counter() - started
+    extra = "".join(f", {counted[s]:,} {_UNITS[s]}" for s in signals[1:])
     console.print(
-        f"simulate: produced {points:,} points in {messages:,} messages in {elapsed:.1f} s "
-        f"({points / max(elapsed, 1e-9):,.0f} points/s)"
+        f"simulate: produced {points:,} points{extra} in {messages:,} messages in "
+        f"{elapsed:.1f} s ({points / max(elapsed, 1e-9):,.0f} points/s)"
     )
     return 0
+
+
+SIGNALS = ("metrics", "logs", "traces")
+_UNITS = {"logs": "log lines", "traces": "spans"}
+
+
+def parse_signals(text: str) -> list[str]:
+    """``metrics,logs,traces`` (any subset that includes metrics) → the signals, in order.
+
+    >>> parse_signals("traces, metrics")
+    ['metrics', 'traces']
+    """
+    chosen = {s.strip() for s in text.split(",") if s.strip()}
+    unknown = chosen - set(SIGNALS)
+    if unknown or "metrics" not in chosen:
+        raise ValueError(
+            f"--signals: a comma-separated subset of {', '.join(SIGNALS)} that includes "
+            f"metrics, got {text!r}"
+        )
+    return [s for s in SIGNALS if s in chosen]
+
+
+def _topic(settings: Settings, signal: str) -> str:
+    return getattr(settings, f"kafka_{signal}_topic")
+
+
+def _simulation_batches(
+    sim: Simulator, settings: Settings, signals: list[str], wire: WireFormat, counted: dict
+) -> Iterator[tuple[int, list[Message]]]:
+    """Per tick: its metric points' count and the messages of every chosen signal."""
+    streams: list[Iterator[list[Any]]] = [sim.ticks()]
+    if "logs" in signals:
+        streams.append(LogSimulator(sim).ticks())
+    if "traces" in signals:
+        streams.append(TraceSimulator(sim).ticks())
+    for tick, *others in zip(*streams, strict=True):
+        batch = [(settings.kafka_metrics_topic, k, v) for k, v in encode_tick(tick, wire)]
+        for signal, records in zip(signals[1:], others, strict=True):
+            counted[signal] += len(records)
+            if records:
+                topic = _topic(settings, signal)
+                batch += [(topic, k, v) for k, v in encode_records(records, wire)]
+        yield len(tick), batch
 
 
 def run_kafka(args: argparse.Namespace, console: Console) -> int:
@@ -87,7 +138,8 @@ def run_kafka(args: argparse.Namespace, console: Console) -> int:
     )
     console.print(
         f"run: {args.processes} process(es) × {args.workers} worker(s) reading "
-        f"{settings.kafka_metrics_topic} at {redact(settings.kafka_bootstrap)} → alerts on "
+        f"{settings.kafka_metrics_topic}, {settings.kafka_logs_topic} and "
+        f"{settings.kafka_traces_topic} at {redact(settings.kafka_bootstrap)} → alerts on "
         f"{settings.kafka_alerts_topic}, {store}; metrics {ports}; recovery "
         f"{args.recovery_dir or 'off (every start replays the topic)'}"
     )

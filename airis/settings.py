@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     anomaly_threshold: float = Field(
         0.9, gt=0, lt=1, description="Score at or above which a window counts as anomalous."
     )
+    trace_window_seconds: float = Field(
+        60.0, gt=0, description="Window of per-service RED signals and dependency edges."
+    )
     alert_open_after: int = Field(3, ge=1, description="Anomalous windows before an alert fires.")
     alert_resolve_after: int = Field(6, ge=1, description="Normal windows before it resolves.")
     sink_batch_rows: int = Field(20_000, ge=1, description="Rows buffered per table before insert.")

@@ -182,6 +182,8 @@ def flow_env(bootstrap: str, topic: str, data_dir: Path, port: int, **extra: str
         AIRIS_DATA_DIR=str(data_dir),
         AIRIS_KAFKA_BOOTSTRAP=bootstrap,
         AIRIS_KAFKA_METRICS_TOPIC=topic,
+        AIRIS_KAFKA_LOGS_TOPIC=f"bench-logs-{suffix}",
+        AIRIS_KAFKA_TRACES_TOPIC=f"bench-traces-{suffix}",
         AIRIS_KAFKA_ALERTS_TOPIC=f"bench-alerts-{suffix}",
         AIRIS_KAFKA_ANOMALIES_TOPIC=f"bench-anomalies-{suffix}",
         AIRIS_KAFKA_INCIDENTS_TOPIC=f"bench-incidents-{suffix}",

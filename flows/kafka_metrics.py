@@ -1,14 +1,16 @@
-"""The metrics dataflow on Kafka: topic in → decode → detect → alert → topics and ClickHouse out.
+"""The metrics dataflow on Kafka: topics in → decode → detect → alert → topics and ClickHouse out.
 
 Run it with ``airis run --kafka`` (processes, recovery) or directly:
 ``python -m bytewax.run "airis.flows.kafka_metrics:build_flow()" -r DIR -s 5 -b 0``.
 
-Reads ``AIRIS_KAFKA_METRICS_TOPIC`` (JSON events or OTLP batches, many points per message);
-writes alerts (Alertmanager's shape, keyed by fingerprint), anomalies and resolved incidents
-(with their ranked root-cause candidates; grouped by time alone, as the flow knows no call
-graph yet) to their topics,
-undecodable or invalid input to the dead-letter topic with the reason and the original bytes,
-and everything to ClickHouse through one sink partition (one process owns the embedded store;
+Reads ``AIRIS_KAFKA_METRICS_TOPIC``, ``AIRIS_KAFKA_LOGS_TOPIC`` and ``AIRIS_KAFKA_TRACES_TOPIC``
+(JSON events or OTLP batches, many per message): log lines and spans become per-window log
+and trace signals beside the metrics (`log_signals`, `trace_signals`), and are stored with
+their templates and dependency edges. Writes alerts (Alertmanager's shape, keyed by
+fingerprint), anomalies and resolved incidents (with their ranked root-cause candidates;
+grouped by time alone, as this flow is given no call graph) to their topics, undecodable or
+invalid input to the dead-letter topic with the reason and the original bytes, and
+everything to ClickHouse through one sink partition (one process owns the embedded store;
 see `PartitionedClickHouseSink`). Kafka offsets live in Bytewax's recovery snapshots, so a
 restart resumes where the last snapshot was taken instead of replaying the topic.
 """
@@ -19,11 +21,11 @@ import logging
 from functools import partial
 
 import bytewax.operators as op
-from bytewax.dataflow import Dataflow
+from bytewax.dataflow import Dataflow, Stream
 from bytewax.outputs import Sink
 
-from airis.events import MetricPoint
-from airis.flows.metrics_anomaly import detect_and_alert
+from airis.events import LogRecord, MetricPoint, Span
+from airis.flows.metrics_anomaly import detect_and_alert, log_signals, trace_signals
 from airis.settings import Settings
 from airis.sinks.clickhouse_sink import PartitionedClickHouseSink
 from airis.sinks.kafka_output import (
@@ -51,13 +53,15 @@ def build_flow(
     settings = settings or Settings()
     flow = Dataflow("airis_kafka_metrics")
 
-    messages = op.input("read", flow, kafka_source(settings, settings.kafka_metrics_topic))
-    decode = partial(decode_messages, signal="metrics", input_format=settings.kafka_input_format)
-    decoded = op.flat_map_batch("decode", messages, decode)  # MetricPoint | KafkaDeadLetter
-    split = op.branch("split_dead_letters", decoded, lambda e: isinstance(e, MetricPoint))
-    points, dead = split.trues, split.falses
+    points, dead_metrics = _read(flow, "metrics", settings.kafka_metrics_topic, settings)
+    records, dead_logs = _read(flow, "logs", settings.kafka_logs_topic, settings)
+    spans, dead_spans = _read(flow, "traces", settings.kafka_traces_topic, settings)
+    dead = op.merge("dead_letters", dead_metrics, dead_logs, dead_spans)  # KafkaDeadLetter
+    logs = log_signals(records, settings)
+    traces = trace_signals(spans, settings)
+    signals = op.merge("with_log_and_trace_signals", points, logs.points, traces.points)
 
-    detected = detect_and_alert(points, settings)
+    detected = detect_and_alert(signals, settings)
 
     alerts_out = op.map(
         "alert_messages",
@@ -85,7 +89,13 @@ def build_flow(
     letters = op.map("dead_letter_rows", dead, lambda d: d.letter)
     stored = op.merge(
         "collect",
-        points,
+        signals,
+        records,
+        logs.templates,
+        logs.late,
+        spans,
+        traces.edges,
+        traces.late,
         detected.anomalies,
         detected.alerts,
         letters,
@@ -97,6 +107,19 @@ def build_flow(
     sink = store_sink or PartitionedClickHouseSink(settings, partitions=store_partitions)
     op.output("store", keyed, sink)
     return flow
+
+
+_EVENT_TYPES = {"metrics": MetricPoint, "logs": LogRecord, "traces": Span}
+
+
+def _read(flow: Dataflow, signal: str, topic: str, settings: Settings) -> tuple[Stream, Stream]:
+    """One topic's events and its dead letters (`KafkaDeadLetter`)."""
+    messages = op.input(f"read_{signal}", flow, kafka_source(settings, topic))
+    decode = partial(decode_messages, signal=signal, input_format=settings.kafka_input_format)
+    decoded = op.flat_map_batch(f"decode_{signal}", messages, decode)
+    event_type = _EVENT_TYPES[signal]
+    split = op.branch(f"split_{signal}", decoded, lambda e: isinstance(e, event_type))
+    return split.trues, split.falses
 
 
 def _store_key(partitions: int):

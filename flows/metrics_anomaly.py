@@ -26,21 +26,28 @@ from airis.events import (
     Alert,
     Anomaly,
     DeadLetter,
+    DependencyEdge,
     Incident,
     LogRecord,
     LogTemplate,
     MetricPoint,
     RcaCandidate,
+    Span,
 )
 from airis.operators.alert_manager import AlertManager
 from airis.operators.incidents import IncidentGrouper, rank_open_incident, to_incident
 from airis.operators.log_signals import LOG_SIGNALS, LogWindow, ServiceLogSignals
+from airis.operators.trace_signals import TRACE_SIGNALS, ServiceTraceSignals, TraceWindow
 from airis.operators.types import ServiceWindow
 from airis.operators.windowed_detector import ServiceWindowDetector
 from airis.settings import Settings
 from airis.sinks.clickhouse_sink import ClickHouseSink
 from airis.sources.decode import dead_letter, decode_metric
-from airis.sources.iterable_source import simulated_logs_source, simulator_source
+from airis.sources.iterable_source import (
+    simulated_logs_source,
+    simulated_traces_source,
+    simulator_source,
+)
 from airis.sources.simulator import recent_simulation
 
 logger = logging.getLogger(__name__)
@@ -58,18 +65,22 @@ def build_flow(
     topology: Mapping[str, Iterable[str]] | None = None,
     changes: Sequence[tuple[str, datetime]] = (),
     logs: Source | None = None,
+    traces: Source | None = None,
 ) -> Dataflow:
     r"""The metrics anomaly dataflow; defaults come from ``AIRIS_*`` settings.
 
     ``topology`` and ``changes``: see `detect_and_alert` (the built-in simulator's are used
     when the source is the default one). ``logs``: a source of `LogRecord`\ s whose per-window
-    log signals (`log_signals`) join the metric points.
+    log signals (`log_signals`) join the metric points. ``traces``: a source of `Span`\ s
+    whose per-window RED signals (`trace_signals`) join them too, and whose dependency edges
+    are stored.
     """
     settings = settings or Settings()
     if source is None:
         sim = recent_simulation(DEFAULT_SIMULATED_HOURS, DEFAULT_SIMULATOR_SEED)
         source = simulator_source(sim)
         logs = logs or simulated_logs_source(sim)
+        traces = traces or simulated_traces_source(sim)
         topology = topology or sim.topology.call_graph()
         changes = changes or [(d.service, d.ts) for d in sim.deploys]
     sink = sink or _default_sink(settings)
@@ -87,6 +98,11 @@ def build_flow(
         signals = log_signals(records, settings)
         points = op.merge("with_log_signals", points, signals.points)
         extra += [records, signals.templates, signals.late]
+    if traces is not None:
+        spans = op.input("read_traces", flow, traces)  # Span
+        red = trace_signals(spans, settings)
+        points = op.merge("with_trace_signals", points, red.points)
+        extra += [spans, red.edges, red.late]
     detected = detect_and_alert(points, settings, topology, changes)
     stored = op.merge(
         "collect",
@@ -160,6 +176,62 @@ def _late_log(record: LogRecord) -> DeadLetter:
 
 
 @dataclass(frozen=True)
+class TraceSignals:
+    """The streams `trace_signals` adds to a flow."""
+
+    points: Stream[MetricPoint]
+    edges: Stream[DependencyEdge]
+    late: Stream[DeadLetter]
+
+
+def trace_signals(spans: Stream[Span], settings: Settings) -> TraceSignals:
+    """Turn each window of a service's spans into RED signal points and dependency edges."""
+    by_service = op.key_on("key_spans_by_service", spans, lambda s: s.service)
+    windowed = op.stateful_batch("trace_windows", by_service, _trace_windows(settings))
+    split = op.branch("split_late_spans", windowed, lambda kv: isinstance(kv[1], TraceWindow))
+    windows = op.map("trace_window", split.trues, lambda kv: kv[1])  # TraceWindow
+    points = op.flat_map("trace_signal_points", windows, lambda w: w.points)
+    edges = op.flat_map("dependency_edges", windows, lambda w: w.edges)
+    late = op.map("late_span_dead_letters", split.falses, lambda kv: kv[1])
+    return TraceSignals(points, edges, late)
+
+
+class CountSpans(StatefulBatchLogic[Span, Any, ServiceTraceSignals]):
+    """Bytewax's side of `ServiceTraceSignals` (windows close on event time, and at EOF)."""
+
+    def __init__(self, traces: ServiceTraceSignals) -> None:
+        self.traces = traces
+
+    def on_batch(self, values: list[Span]) -> tuple[list[Any], bool]:
+        windows, late = self.traces.update_many(values)
+        return [*windows, *map(_late_span, late)], self.RETAIN
+
+    def on_eof(self) -> tuple[list[Any], bool]:
+        return self.traces.close_all(), self.RETAIN
+
+    def snapshot(self) -> ServiceTraceSignals:
+        return copy.deepcopy(self.traces)
+
+
+def _trace_windows(settings: Settings):
+    def build(resume: ServiceTraceSignals | None) -> CountSpans:
+        return CountSpans(
+            resume
+            or ServiceTraceSignals(
+                window_seconds=settings.trace_window_seconds,
+                lateness_seconds=settings.allowed_lateness_seconds,
+            )
+        )
+
+    return build
+
+
+def _late_span(span: Span) -> DeadLetter:
+    telemetry.DEAD_LETTERS.labels(source="traces", reason="late").inc()
+    return dead_letter(span.model_dump(mode="json"), "traces", "late: its window had closed")
+
+
+@dataclass(frozen=True)
 class Detected:
     """The streams `detect_and_alert` adds to a flow."""
 
@@ -193,13 +265,9 @@ def detect_and_alert(
     anomalies = op.flat_map("anomalies", closed, lambda kv: kv[1].anomalies)  # Anomaly
     anomalies = op.inspect("count_anomalies", anomalies, lambda _s, _a: telemetry.ANOMALIES.inc())
 
-    # Incidents span services, so every anomaly goes to one key (anomalies are few). Log
-    # signals alert like any signal but stay out of incidents for now: measured on the demo,
-    # their extra anomalies split incidents (13 for 8 faults) and blur the ranking.
-    metric_anomalies = op.filter(
-        "metric_anomalies", anomalies, lambda a: a.signal not in LOG_SIGNAL_SET
-    )
-    one_key = op.key_on("key_incidents", metric_anomalies, lambda _a: "incidents")
+    # Incidents span services, so every anomaly goes to one key (anomalies are few). Log and
+    # trace anomalies go too: the grouper decides what they may do (join, never open).
+    one_key = op.key_on("key_incidents", anomalies, lambda _a: "incidents")
     grouped = op.stateful_batch("incidents", one_key, _incidents(settings, topology, changes))
     incidents = op.map("incident_events", grouped, lambda kv: kv[1])  # Incident
     candidates = op.flat_map("rca_candidates", incidents, lambda i: i.candidates)
@@ -211,12 +279,18 @@ def _count_alert(_step: str, alert: Alert) -> None:
 
 
 def _detection_key(point: MetricPoint) -> str:
-    """The service, or ``service/logs`` for log signals: they come from another input, whose
-    event time runs apart from the metrics', so they get windows and detectors of their own."""
-    return f"{point.service}/logs" if point.signal in LOG_SIGNAL_SET else point.service
+    """The service, or ``service/logs`` and ``service/traces`` for log and trace signals: they
+    come from other inputs, whose event time runs apart from the metrics', so they get windows
+    and detectors of their own."""
+    if point.signal in LOG_SIGNAL_SET:
+        return f"{point.service}/logs"
+    if point.signal in TRACE_SIGNAL_SET:
+        return f"{point.service}/traces"
+    return point.service
 
 
 LOG_SIGNAL_SET = frozenset(LOG_SIGNALS)
+TRACE_SIGNAL_SET = frozenset(TRACE_SIGNALS)
 
 
 class DetectAndWindow(StatefulBatchLogic[MetricPoint, Any, ServiceWindowDetector]):
@@ -285,11 +359,10 @@ class GroupIncidents(StatefulBatchLogic[Anomaly, Incident, IncidentGrouper]):
         self._quiet_since = time.monotonic()
 
     def on_batch(self, values: list[Anomaly]) -> tuple[list[Incident], bool]:
-        closed = []
-        for anomaly in sorted(values, key=lambda a: a.window_start):
-            closed += self.grouper.close_due(anomaly.window_start)
-            self.grouper.add_one(anomaly)
-        self._quiet_since = time.monotonic()
+        closed = self.grouper.add_many(values)
+        # Log and trace anomalies never keep an incident open, so they don't restart the wait.
+        if any(map(self.grouper.may_open, values)):
+            self._quiet_since = time.monotonic()
         return self._ranked(closed), self.RETAIN
 
     def on_notify(self) -> tuple[list[Incident], bool]:
@@ -310,8 +383,11 @@ class GroupIncidents(StatefulBatchLogic[Anomaly, Incident, IncidentGrouper]):
     def _ranked(self, closed: list) -> list[Incident]:
         out = []
         for incident in closed:
-            candidates = rank_open_incident(incident, self.topology, self.changes)
-            out.append(to_incident(incident, candidates))
+            confirm = self.grouper.confirm_after
+            candidates = rank_open_incident(
+                incident, self.topology, self.changes, min_windows=confirm
+            )
+            out.append(to_incident(incident, candidates, auxiliary_windows=confirm))
         return out
 
 

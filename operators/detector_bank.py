@@ -18,13 +18,15 @@ __all__ = ["DEFAULT_MIN_SCALES", "DetectorBank"]
 #: mostly exactly zero: without a floor, one stray error would be a many-sigma event.
 #: 0.003 means an error-ratio change needs about 1.7 percentage points to score 0.9.
 #: Log signals (`airis.operators.log_signals`) count a few lines per window, so one line more
-#: or less must not look like a many-sigma event either.
+#: or less must not look like a many-sigma event either; so must one failed span more or less
+#: among the few sampled spans of a trace window.
 DEFAULT_MIN_SCALES: dict[str, float] = {
     "error_rate": 0.003,
     "log_rate": 0.1,
     "log_error_ratio": 0.1,
     "log_new_templates": 0.5,
     "log_rare_lines": 2.0,
+    "trace_error_ratio": 0.05,
 }
 
 

@@ -64,10 +64,12 @@ def incident_signature(
 ) -> str:
     """The canonical text of what characterises ``incident``: one ``label: value`` per line.
 
-    Facts: the services, the anomalous series (``service/signal``), the kind of each anomaly
-    (spike or dip), the root cause, the log templates seen, and the topology edges whose both
-    ends are involved in the incident (an edge to an uninvolved service says nothing about this
-    incident, and the full topology would make every incident look alike). Lines are
+    Facts: the services, the anomalous series (``service/signal``; the incident's include the
+    log and trace signals that lasted, e.g. ``payments/log_error_ratio``, see
+    `airis.operators.incidents.to_incident`), the kind of each anomaly (spike or dip), the
+    root cause, the log templates seen, and the topology edges whose both ends are involved in
+    the incident (an edge to an uninvolved service says nothing about this incident, and the
+    full topology would make every incident look alike). Lines are
     de-duplicated and sorted, so the text does not depend on arrival order. Timestamps, ids,
     scores and the free-text summary are left out: they differ between two occurrences of the
     same problem.

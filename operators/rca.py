@@ -5,12 +5,14 @@ incident window, the symptom and recent changes; the output is a ranked list of 
 The same code ranks our simulator's incidents and the PetShop benchmark
 (``airis.eval_petshop``).
 
-Five features, each in ``[0, 1]``, combined with fixed weights (`RcaWeights`):
+Six features, each in ``[0, 1]``, combined by a weighted mean with fixed weights
+(`RcaWeights`; a feature no candidate has data for drops out):
 
 * **topology** (0.35) — an anomalous service all of whose dependencies (callees) are healthy is
-  the deepest anomalous dependency: 1.0. One whose anomalous dependencies are all weaker
-  keeps part of the credit, ``1 - strongest dependency / own magnitude``, because a fault
-  in a dependency usually shows at least as strongly there as in its callers.
+  the deepest anomalous dependency: 1.0. One whose anomalous dependencies explain it only in
+  part keeps part of the credit, ``1 - strongest explanation``: a fault in a dependency shows
+  in its callers no stronger, no longer and no earlier than in itself (see `_explains`), so
+  a dependency that turned anomalous after the candidate, or only briefly, explains little.
 * **onset** (0.15) — the first anomalous service gets 1.0, the last 0.0, linearly between.
 * **magnitude** (0.20) — ``peak / largest peak`` among the candidates, so z-like magnitudes
   and scores in ``[0, 1]`` both work.
@@ -18,6 +20,9 @@ Five features, each in ``[0, 1]``, combined with fixed weights (`RcaWeights`):
   symptom's, over lags ``0..max_lag`` where the candidate leads (pairs with NaN dropped).
 * **change** (0.10) — a deploy to the candidate within ``change_window_s`` before its onset:
   ``1 - age / window``.
+* **persistence** (0.10) — ``persistence / longest persistence`` among the candidates: a
+  fault keeps its root anomalous for as long as it lasts, while a bystander that happens to
+  blip during the incident is anomalous for a window or two.
 
 Candidates are the anomalous services (onset not None); when the symptom is known and in
 the graph, only those linked to it by a chain of anomalous dependencies (see `_scope`),
@@ -71,6 +76,11 @@ class ServiceAnomaly:
     magnitude: float = 0.0
     series: np.ndarray | None = None
     detail: str = ""
+    persistence: float | None = None
+    """How long the service stayed anomalous, in windows (e.g. those of its most persistent
+    signal), or None if unknown."""
+    notes: tuple[str, ...] = ()
+    """Further evidence shown with the candidate (e.g. what its logs did), not scored."""
 
     @property
     def anomalous(self) -> bool:
@@ -88,18 +98,31 @@ class ChangeEvent:
 
 @dataclass(frozen=True)
 class RcaWeights:
-    """Fixed weights of the features; they sum to 1 so that the score stays in ``[0, 1]``."""
+    """Fixed relative weights of the features (``>= 0``, not all 0).
+
+    A candidate's score is the weighted mean of its features over the features the input can
+    provide: one that no candidate has data for (no series, no persistence) drops out, so the
+    ranking is the same as if its weight were 0, and the score stays in ``[0, 1]``.
+    """
 
     topology: float = 0.35
     onset: float = 0.15
     magnitude: float = 0.20
     correlation: float = 0.20
     change: float = 0.10
+    persistence: float = 0.10
 
     def __post_init__(self) -> None:
-        values = [self.topology, self.onset, self.magnitude, self.correlation, self.change]
-        if any(v < 0 for v in values) or not math.isclose(sum(values), 1.0):
-            raise ValueError(f"weights must be >= 0 and sum to 1, got {values}")
+        values = list(self.as_dict().values())
+        if any(v < 0 or not math.isfinite(v) for v in values) or sum(values) <= 0:
+            raise ValueError(f"weights must be finite, >= 0 and not all 0, got {values}")
+
+    def as_dict(self) -> dict[str, float]:
+        return {f: getattr(self, f) for f in FEATURES}
+
+
+#: The features, in the order of `RcaWeights`.
+FEATURES = ("topology", "onset", "magnitude", "correlation", "change", "persistence")
 
 
 @dataclass(frozen=True)
@@ -111,6 +134,9 @@ class RcaConfig:
     """Largest lag, in samples, by which a candidate's series may lead the symptom's."""
     change_window_s: float = 1800.0
     """How long before its onset a change to a candidate still counts."""
+    onset_tolerance_s: float = 60.0
+    """A dependency that turned anomalous more than this after a candidate cannot explain the
+    candidate's anomaly (detectors of different series may fire a little apart)."""
 
     def __post_init__(self) -> None:
         if self.max_lag < 0:
@@ -212,8 +238,27 @@ def _names(items: Iterable[str], limit: int = 3) -> str:
     return shown + (f" +{len(items) - limit} more" if len(items) > limit else "")
 
 
+def _explains(dep: ServiceAnomaly, own: ServiceAnomaly, tolerance: float) -> float:
+    """How much of a caller's anomaly (``own``) an anomalous dependency can explain (>= 0).
+
+    A fault in a dependency shows in its callers no stronger and no longer than in itself,
+    and not before it: the ratio of peaks, times the ratio of persistences when both are
+    known (a one-window blip explains no hour-long anomaly), and 0 when the dependency turned
+    anomalous more than ``tolerance`` seconds after the caller (an effect, not a cause).
+    """
+    if dep.onset is None or own.onset is None or dep.onset > own.onset + tolerance:
+        return 0.0
+    ratio = dep.magnitude / own.magnitude if own.magnitude > 0 else math.inf
+    if dep.persistence is not None and own.persistence:
+        ratio *= min(1.0, dep.persistence / own.persistence)
+    return ratio
+
+
 def _topology(
-    service: str, graph: Mapping[str, set[str]], info: Mapping[str, ServiceAnomaly]
+    service: str,
+    graph: Mapping[str, set[str]],
+    info: Mapping[str, ServiceAnomaly],
+    tolerance: float,
 ) -> tuple[float, str]:
     deps = set(graph.get(service, ()))
     bad = {d for d in deps if d in info and info[d].anomalous}
@@ -224,17 +269,23 @@ def _topology(
             1.0,
             f"deepest anomalous dependency: its own dependencies ({_names(deps)}) are healthy",
         )
-    own = info[service].magnitude
-    strongest = max(bad, key=lambda d: (info[d].magnitude, d))
-    ratio = info[strongest].magnitude / own if own > 0 else math.inf
+    own = info[service]
+    explains = {d: _explains(info[d], own, tolerance) for d in bad}
+    strongest = max(bad, key=lambda d: (explains[d], d))
+    ratio = explains[strongest]
     score = max(0.0, 1.0 - ratio)
-    if ratio < 1:
+    dep = info[strongest]
+    if all(info[d].onset > own.onset + tolerance for d in bad):
+        why = f"its anomalous dependencies ({_names(bad)}) turned anomalous only after it"
+    elif ratio < 1:
         why = (
-            f"stronger than its anomalous dependencies ({_names(bad)}): "
-            f"peak {own:.3g} vs {info[strongest].magnitude:.3g}"
+            f"more anomalous than its anomalous dependencies ({_names(bad)}): "
+            f"peak {own.magnitude:.3g} vs {dep.magnitude:.3g}"
         )
+        if dep.persistence is not None and own.persistence is not None:
+            why += f", {own.persistence:.3g} windows vs {dep.persistence:.3g}"
     else:
-        why = f"its dependency {strongest} is anomalous too and at least as strongly"
+        why = f"its dependency {strongest} is anomalous too, at least as strongly and as long"
     return score, why
 
 
@@ -294,6 +345,28 @@ def _change(
     return best, why
 
 
+def _persistence(
+    service: str, info: Mapping[str, ServiceAnomaly], candidates: Sequence[str]
+) -> tuple[float, str]:
+    own = info[service].persistence
+    longest = max((info[c].persistence or 0.0 for c in candidates), default=0.0)
+    if own is None or own <= 0 or longest <= 0:
+        return 0.0, ""
+    return own / longest, f"anomalous for {own:.3g} windows (longest: {longest:.3g})"
+
+
+def _available(
+    anomalies: Mapping[str, ServiceAnomaly], candidates: Sequence[str], symptom: str | None
+) -> set[str]:
+    """The features this input can provide (see `RcaWeights`)."""
+    out = {"topology", "onset", "magnitude", "change"}
+    if symptom is not None and any(anomalies[c].series is not None for c in candidates):
+        out.add("correlation")
+    if any(anomalies[c].persistence is not None for c in candidates):
+        out.add("persistence")
+    return out
+
+
 def rank_root_causes(
     graph: Mapping[str, set[str]],
     anomalies: Mapping[str, ServiceAnomaly],
@@ -330,22 +403,27 @@ def rank_root_causes(
     if not anomalous:
         return []
     top = max(anomalies[s].magnitude for s in anomalous)
+    available = _available(anomalies, anomalous, symptom)
+    weights = {f: v if f in available else 0.0 for f, v in w.as_dict().items()}
+    total = sum(weights.values()) or 1.0
     ranked = []
     for s in anomalous:
         mag = anomalies[s].magnitude
         mag_score = max(mag, 0.0) / top if top > 0 else 0.0
         detail = anomalies[s].detail or f"peak {mag:.3g}"
         parts = {
-            "topology": _topology(s, graph, anomalies),
+            "topology": _topology(s, graph, anomalies, cfg.onset_tolerance_s),
             "onset": _onset(s, anomalies, anomalous, symptom),
             "magnitude": (mag_score, detail),
             "correlation": _correlation(s, anomalies, symptom, cfg.max_lag),
             "change": _change(s, anomalies, changes, cfg.change_window_s),
+            "persistence": _persistence(s, anomalies, anomalous),
         }
-        weighted = {name: getattr(w, name) * value for name, (value, _) in parts.items()}
+        weighted = {name: weights[name] / total * value for name, (value, _) in parts.items()}
         score = min(1.0, max(0.0, sum(weighted.values())))
         order = sorted(parts, key=lambda name: -weighted[name])
         evidence = [parts[name][1] for name in order if parts[name][1] and parts[name][0] > 0]
+        evidence += anomalies[s].notes
         features = {name: round(value, 6) for name, (value, _) in parts.items()}
         ranked.append(RankedCause(s, score, features, evidence))
     ranked.sort(key=lambda c: (-round(c.score, 12), c.service))

@@ -41,11 +41,13 @@ from airis.events import (
     Alert,
     Anomaly,
     DeadLetter,
+    DependencyEdge,
     Incident,
     LogRecord,
     LogTemplate,
     MetricPoint,
     RcaCandidate,
+    Span,
 )
 from airis.settings import Settings
 from airis.sinks.clickhouse_store import ClickHouseStore, open_store
@@ -68,11 +70,13 @@ __all__ = [
     "encode_anomaly",
     "encode_batch",
     "encode_dead_letter",
+    "encode_edge",
     "encode_incident",
     "encode_log",
     "encode_log_template",
     "encode_metric",
     "encode_rca_candidate",
+    "encode_span",
 ]
 
 DEFAULT_BATCH_ROWS = 20_000
@@ -150,6 +154,37 @@ def encode_log_template(t: LogTemplate) -> Row:
     return (t.service, t.template_id, t.template, t.first_seen, t.last_seen, t.count)
 
 
+_SPAN_KIND = {
+    "server": "SPAN_KIND_SERVER", "client": "SPAN_KIND_CLIENT", "producer": "SPAN_KIND_PRODUCER",
+    "consumer": "SPAN_KIND_CONSUMER", "internal": "SPAN_KIND_INTERNAL",
+}  # fmt: skip
+_STATUS_CODE = {"ok": "STATUS_CODE_OK", "error": "STATUS_CODE_ERROR", "unset": "STATUS_CODE_UNSET"}
+
+
+def encode_span(span: Span) -> Row:
+    """A `Span` as an ``otel_traces`` row (the Collector exporter's columns and values; its
+    ``Events`` and ``Links`` stay empty: our spans carry neither)."""
+    s = span
+    attributes = s.attributes
+    if s.peer_service and "peer.service" not in attributes:
+        attributes = {**attributes, "peer.service": s.peer_service}
+    kind = _SPAN_KIND.get(attributes.get("span.kind", ""), "SPAN_KIND_UNSPECIFIED")
+    return (
+        s.start, s.trace_id, s.span_id, s.parent_span_id or "", "", s.name, kind, s.service,
+        {"service.name": s.service}, "", "", attributes, round(s.duration_ms * 1e6),
+        _STATUS_CODE[s.status], "",
+    )  # fmt: skip
+
+
+def encode_edge(edge: DependencyEdge) -> Row:
+    """A `DependencyEdge` as a ``service_edges`` row."""
+    e = edge
+    return (
+        e.window_start, e.window_end, e.caller, e.callee, e.calls, e.errors, e.error_rate,
+        e.p50_ms, e.p95_ms, e.p99_ms,
+    )  # fmt: skip
+
+
 def encode_dead_letter(letter: DeadLetter) -> Row:
     """A `DeadLetter` as a ``dead_letters`` row; ``truncated`` becomes 0 or 1."""
     d = letter
@@ -172,6 +207,15 @@ _ANOMALY_COLUMNS = (
 _OTEL_LOG_COLUMNS = (
     "Timestamp", "TraceId", "SpanId", "SeverityText", "SeverityNumber", "ServiceName", "Body",
     "ResourceAttributes", "LogAttributes",
+)  # fmt: skip
+_OTEL_TRACE_COLUMNS = (
+    "Timestamp", "TraceId", "SpanId", "ParentSpanId", "TraceState", "SpanName", "SpanKind",
+    "ServiceName", "ResourceAttributes", "ScopeName", "ScopeVersion", "SpanAttributes",
+    "Duration", "StatusCode", "StatusMessage",
+)  # fmt: skip
+_EDGE_COLUMNS = (
+    "window_start", "window_end", "caller", "callee", "calls", "errors", "error_rate",
+    "p50_ms", "p95_ms", "p99_ms",
 )  # fmt: skip
 _INCIDENT_COLUMNS = (
     "id", "status", "started_at", "updated_at", "ended_at", "services", "signals",
@@ -205,6 +249,8 @@ TABLES: Mapping[type[BaseModel], TableSpec] = MappingProxyType(
             _OTEL_LOG_COLUMNS,
             encode_log,
         ),
+        Span: TableSpec("otel_traces", _OTEL_TRACE_COLUMNS, encode_span),
+        DependencyEdge: TableSpec("service_edges", _EDGE_COLUMNS, encode_edge),
         LogTemplate: TableSpec(
             "log_templates",
             ("service", "template_id", "template", "first_seen", "last_seen", "count"),

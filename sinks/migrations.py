@@ -182,6 +182,88 @@ ENGINE = ReplacingMergeTree(last_seen)
 ORDER BY (service, template_id)
 """
 
+# Shaped like the OpenTelemetry Collector ClickHouse exporter's tables (the trace-id lookup
+# table and its view included), so Grafana's ClickHouse plugin opens traces from it; the
+# replacing engine keyed on the span's identity keeps replays after a restart idempotent.
+_OTEL_TRACES = """
+CREATE TABLE IF NOT EXISTS otel_traces (
+    Timestamp DateTime64(9, 'UTC'),
+    TraceId String,
+    SpanId String,
+    ParentSpanId String,
+    TraceState String,
+    SpanName LowCardinality(String),
+    SpanKind LowCardinality(String),
+    ServiceName LowCardinality(String),
+    ResourceAttributes Map(LowCardinality(String), String),
+    ScopeName String,
+    ScopeVersion String,
+    SpanAttributes Map(LowCardinality(String), String),
+    Duration UInt64,
+    StatusCode LowCardinality(String),
+    StatusMessage String,
+    Events Nested (
+        Timestamp DateTime64(9, 'UTC'),
+        Name LowCardinality(String),
+        Attributes Map(LowCardinality(String), String)
+    ),
+    Links Nested (
+        TraceId String,
+        SpanId String,
+        TraceState String,
+        Attributes Map(LowCardinality(String), String)
+    ),
+    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_duration Duration TYPE minmax GRANULARITY 1
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toDate(Timestamp)
+PRIMARY KEY (ServiceName, SpanName, toDateTime(Timestamp))
+ORDER BY (ServiceName, SpanName, toDateTime(Timestamp), Timestamp, TraceId, SpanId)
+TTL toDateTime(Timestamp) + INTERVAL 30 DAY
+"""
+
+_OTEL_TRACES_TRACE_ID_TS = """
+CREATE TABLE IF NOT EXISTS otel_traces_trace_id_ts (
+    TraceId String,
+    Start DateTime64(9, 'UTC'),
+    End DateTime64(9, 'UTC'),
+    INDEX idx_trace_id TraceId TYPE bloom_filter(0.01) GRANULARITY 1
+)
+ENGINE = MergeTree
+PARTITION BY toDate(Start)
+ORDER BY (TraceId, Start)
+TTL toDateTime(Start) + INTERVAL 30 DAY
+"""
+
+_OTEL_TRACES_TRACE_ID_TS_MV = """
+CREATE MATERIALIZED VIEW IF NOT EXISTS otel_traces_trace_id_ts_mv
+TO otel_traces_trace_id_ts
+AS SELECT TraceId, min(Timestamp) AS Start, max(Timestamp) AS End
+FROM otel_traces
+WHERE TraceId != ''
+GROUP BY TraceId
+"""
+
+# One row per caller → callee per window: the service dependency graph over time.
+_SERVICE_EDGES = """
+CREATE TABLE IF NOT EXISTS service_edges (
+    window_start DateTime64(3, 'UTC'),
+    window_end DateTime64(3, 'UTC'),
+    caller LowCardinality(String),
+    callee LowCardinality(String),
+    calls UInt64,
+    errors UInt64,
+    error_rate Float64,
+    p50_ms Float64,
+    p95_ms Float64,
+    p99_ms Float64
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toDate(window_start)
+ORDER BY (caller, callee, window_start)
+"""
+
 #: Every migration, in order. Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial_schema", (_METRICS, _ANOMALIES, _ALERTS, _DEAD_LETTERS)),
@@ -192,6 +274,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(3, "incidents_and_rca", (_INCIDENTS, _RCA_CANDIDATES)),
     Migration(4, "logs", (_OTEL_LOGS, _LOG_TEMPLATES)),
+    Migration(
+        5,
+        "traces",
+        (_OTEL_TRACES, _OTEL_TRACES_TRACE_ID_TS, _OTEL_TRACES_TRACE_ID_TS_MV, _SERVICE_EDGES),
+    ),
 )
 
 # Plain MergeTree and DateTime so that even old servers can hold the bookkeeping table.

@@ -23,6 +23,7 @@ __all__ = [
     "batched",
     "jsonl_source",
     "simulated_logs_source",
+    "simulated_traces_source",
     "simulator_source",
 ]
 
@@ -61,6 +62,17 @@ def simulated_logs_source(sim: Simulator) -> BatchIterSource:
             yield [record for tick in ticks for record in tick]
 
     return BatchIterSource("simulator-logs", open_batches)
+
+
+def simulated_traces_source(sim: Simulator) -> BatchIterSource:
+    """The simulator's spans (`airis.sources.trace_sim`), ``TICKS_PER_BATCH`` ticks a batch."""
+    from airis.sources.trace_sim import TraceSimulator
+
+    def open_batches() -> Iterator[list[Any]]:
+        for ticks in batched(TraceSimulator(sim).ticks(), TICKS_PER_BATCH):
+            yield [span for tick in ticks for span in tick]
+
+    return BatchIterSource("simulator-traces", open_batches)
 
 
 def jsonl_source(path: Path, on_batch: Callable[[int], None] | None = None) -> BatchIterSource:

@@ -108,7 +108,7 @@ def test_detect_rejects_a_bad_file_with_a_clear_error(tmp_path):
 
 def test_db_migrate_is_idempotent(tmp_path):
     first = airis("db", "migrate", data_dir=tmp_path)
-    assert "applied [1, 2, 3, 4]" in first.stderr
+    assert "applied [1, 2, 3, 4, 5]" in first.stderr
     second = airis("db", "migrate", data_dir=tmp_path)
     assert "up to date" in second.stderr
 
@@ -176,7 +176,8 @@ def test_bytewax_runner_runs_the_default_flow_into_the_configured_store(tmp_path
         "from airis.settings import Settings; from airis.sinks.clickhouse_store import open_store\n"
         "with open_store(Settings()) as s:\n"
         '    print(s.query("SELECT count() AS n FROM metrics FINAL"\n'
-        "                  \" WHERE NOT startsWith(signal, 'log_')\")[0]['n'])\n"
+        "                  \" WHERE NOT startsWith(signal, 'log_')\"\n"
+        "                  \" AND NOT startsWith(signal, 'trace_')\")[0]['n'])\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", count], env=env, check=True, capture_output=True, text=True

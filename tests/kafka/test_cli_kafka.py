@@ -32,6 +32,8 @@ def test_simulate_run_and_tail_show_the_faults_as_alerts(kafka_bootstrap, kafka_
         AIRIS_DATA_DIR=str(tmp_path),
         AIRIS_KAFKA_BOOTSTRAP=kafka_bootstrap,
         AIRIS_KAFKA_METRICS_TOPIC=f"metrics-{tmp_path.name}",
+        AIRIS_KAFKA_LOGS_TOPIC=f"logs-{tmp_path.name}",
+        AIRIS_KAFKA_TRACES_TOPIC=f"traces-{tmp_path.name}",
         AIRIS_KAFKA_ALERTS_TOPIC=f"alerts-{tmp_path.name}",
         AIRIS_KAFKA_ANOMALIES_TOPIC=f"anomalies-{tmp_path.name}",
         AIRIS_KAFKA_INCIDENTS_TOPIC=f"incidents-{tmp_path.name}",

@@ -23,9 +23,21 @@ import pytest
 from bytewax.testing import TestingSink, run_main
 from confluent_kafka import Producer
 
-from airis.events import Alert, DeadLetter, Incident, MetricPoint
+from airis.events import (
+    Alert,
+    DeadLetter,
+    DependencyEdge,
+    Incident,
+    LogRecord,
+    LogTemplate,
+    MetricPoint,
+    Span,
+)
 from airis.flows import kafka_metrics, metrics_anomaly
-from airis.kafka_producer import produce_ticks
+from airis.kafka_commands import SIGNALS, _simulation_batches
+from airis.kafka_producer import produce, produce_ticks
+from airis.operators.log_signals import LOG_SIGNALS
+from airis.operators.trace_signals import TRACE_SIGNALS
 from airis.settings import Settings
 from airis.sinks.kafka_output import consume_topic
 from airis.sources import otlp
@@ -60,6 +72,8 @@ def _settings(bootstrap: str, make_topic, partitions: int = 3, **extra) -> Setti
     return Settings(
         kafka_bootstrap=bootstrap,
         kafka_metrics_topic=make_topic("metrics", partitions),
+        kafka_logs_topic=make_topic("logs", partitions),
+        kafka_traces_topic=make_topic("traces", partitions),
         kafka_alerts_topic=make_topic("alerts", 2),
         kafka_anomalies_topic=make_topic("anomalies"),
         kafka_incidents_topic=make_topic("incidents"),
@@ -140,6 +154,33 @@ def test_json_round_trip_alerts_and_dead_letters(
             assert msg.value() == BAD_MESSAGES[name]  # the original bytes, untouched
     assert b"finite" in dict(by_key["nan"].headers())["airis.reason"]
     assert b"outside" in dict(by_key["year_1970"].headers())["airis.reason"]
+
+
+def test_logs_and_traces_topics_become_signals_templates_spans_and_edges(
+    kafka_bootstrap, kafka_topic, sim
+):
+    settings = _settings(kafka_bootstrap, kafka_topic)
+    counted = dict.fromkeys(SIGNALS, 0)
+    batches = _simulation_batches(sim, settings, list(SIGNALS), "otlp", counted)
+    produce(batches, kafka_bootstrap)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    producer.produce(settings.kafka_logs_topic, value=b"\xff not a log", key=b"bad-log")
+    producer.produce(settings.kafka_traces_topic, value=b'{"resourceSpans": 7}', key=b"bad-span")
+    assert producer.flush(30) == 0
+
+    stored = _run_in_process(settings)
+
+    assert sum(isinstance(e, LogRecord) for e in stored) == counted["logs"] > 0
+    assert sum(isinstance(e, Span) for e in stored) == counted["traces"] > 0
+    assert any(isinstance(e, LogTemplate) for e in stored)
+    edges = {(e.caller, e.callee) for e in stored if isinstance(e, DependencyEdge)}
+    assert edges == set(sim.topology.edges)
+    signals = {e.signal for e in stored if isinstance(e, MetricPoint)}
+    assert set(LOG_SIGNALS) <= signals and set(TRACE_SIGNALS) <= signals
+    origins = sorted(e.origin.split("/")[0] for e in stored if isinstance(e, DeadLetter))
+    assert origins == sorted([settings.kafka_logs_topic, settings.kafka_traces_topic])
+    dead = {m.key() for m in _read(kafka_bootstrap, settings.kafka_dead_letter_topic)}
+    assert dead == {b"bad-log", b"bad-span"}
 
 
 def test_otlp_batches_give_the_same_alerts(

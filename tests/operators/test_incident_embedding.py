@@ -207,3 +207,31 @@ def test_unreachable_ollama_falls_back_to_hashing_and_warns_once(caplog):
     assert len(warnings) == 1, [r.getMessage() for r in warnings]
     assert "falling back to hashing" in warnings[0].getMessage()
     assert url in warnings[0].getMessage()
+
+
+def test_the_signature_carries_the_lasting_log_signals_of_an_incident() -> None:
+    from datetime import timedelta
+
+    from airis.operators.incidents import IncidentGrouper, rank_open_incident, to_incident
+
+    def anomaly(service: str, signal: str, second: int) -> Anomaly:
+        start = T0 + timedelta(seconds=second)
+        return Anomaly(
+            id=f"{service}{signal}{second}", service=service, signal=signal, kind="spike",
+            window_start=start, window_end=start + timedelta(seconds=10), score=0.99,
+            observed=9, expected=1, lower=0, upper=2, state="seasonal", detector="robust/level",
+        )  # fmt: skip
+
+    graph = {"checkout": {"payments"}, "payments": set()}
+    grouper = IncidentGrouper(graph, confirm_after=3)
+    for second in range(0, 60, 10):
+        grouper.add_one(anomaly("payments", "error_rate", second))
+        grouper.add_one(anomaly("payments", "log_error_ratio", second))
+    grouper.add_one(anomaly("checkout", "log_error_ratio", 30))  # a one-window blip
+    (open_incident,) = grouper.close_all()
+    event = to_incident(open_incident, rank_open_incident(open_incident, graph))
+    signature = incident_signature(event)
+    assert "signal: payments/log_error_ratio" in signature.splitlines()
+    assert "checkout" not in signature  # the blip is not part of what characterises it
+    assert "1 from logs or traces" in event.summary
+    assert "log_error_ratio anomalous too, in 6 windows" in event.candidates[0].evidence

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from airis.events import Anomaly
-from airis.operators.incidents import IncidentGrouper
+from airis.operators.incidents import IncidentGrouper, rank_open_incident, to_incident
 
 T0 = datetime(2026, 11, 25, tzinfo=UTC)
 GRAPH = {"web": {"api"}, "api": {"db", "cache"}, "db": set(), "cache": set(), "mail": set()}
@@ -66,3 +66,74 @@ def test_an_incident_no_signal_confirms_is_dropped_when_it_closes() -> None:
         grouper.add_one(anomaly("db", minute))
     (kept,) = grouper.close_all()
     assert set(kept.services) == {"db"} and kept.signal_windows == {"db/cpu": 3}
+
+
+def test_a_log_or_trace_anomaly_alone_opens_no_incident() -> None:
+    grouper = IncidentGrouper(GRAPH, confirm_after=1)
+    for minute, signal in enumerate(["log_error_ratio", "log_new_templates", "trace_errors"]):
+        assert grouper.add_one(anomaly("db", minute, signal=signal)) is None
+    assert grouper.open_incidents() == [] and grouper.close_all() == []
+
+
+def test_a_log_anomaly_during_an_incident_joins_it_without_growing_it() -> None:
+    grouper = IncidentGrouper(GRAPH, gap_seconds=300, confirm_after=1)
+    opened = grouper.add_one(anomaly("db", 0))
+    joined = grouper.add_one(anomaly("api", 2, signal="log_error_ratio"))  # a caller of db
+    assert joined is opened and joined.last_seen == T0  # it does not keep the incident open
+    assert grouper.add_one(anomaly("mail", 3, signal="log_error_ratio")) is None  # unrelated
+    assert grouper.add_one(anomaly("db", 20, signal="log_error_ratio")) is None  # too late
+    (incident,) = grouper.close_all()
+    assert set(incident.services) == {"db"} and set(incident.auxiliary) == {"api"}
+    assert incident.signals == {"db/cpu", "api/log_error_ratio"}
+    assert incident.auxiliary["api"].onset == T0 + timedelta(minutes=2)
+
+
+def test_log_anomalies_neither_merge_nor_confirm_incidents() -> None:
+    grouper = IncidentGrouper(GRAPH, max_hops=1, confirm_after=2)
+    grouper.add_one(anomaly("db", 0))
+    grouper.add_one(anomaly("web", 1))  # two hops from db: a separate incident
+    for minute in (2, 2.2, 2.4):  # next to both, but only logs: no merge
+        grouper.add_one(anomaly("api", minute, signal="log_error_ratio"))
+    assert len(grouper.open_incidents()) == 2
+    assert grouper.close_all() == []  # three log windows confirm nothing
+
+
+def test_a_batch_closes_incidents_on_metric_time_only() -> None:
+    grouper = IncidentGrouper(GRAPH, gap_seconds=300, confirm_after=1)
+    grouper.add_many([anomaly("db", 0), anomaly("db", 1)])
+    # The log input runs 30 minutes ahead: its anomalies must not close the open incident.
+    assert grouper.add_many([anomaly("db", 31, signal="log_rate")]) == []
+    assert grouper.add_many([anomaly("api", 2, signal="log_error_ratio")]) == []
+    (closed,) = grouper.add_many([anomaly("mail", 40)])
+    assert set(closed.services) == {"db"} and set(closed.auxiliary) == {"api"}
+
+
+def test_ranking_prefers_the_persistent_root_over_a_dependency_that_blipped() -> None:
+    # api leaks memory for twenty windows; its dependency db blips once, first and strongly.
+    grouper = IncidentGrouper(GRAPH, confirm_after=3)
+    grouper.add_one(anomaly("db", 0, signal="latency_p50"))
+    for i in range(20):
+        grouper.add_one(anomaly("api", 0.5 + i / 6, signal="memory"))
+    (incident,) = grouper.close_all()
+    blind = rank_open_incident(incident, GRAPH)  # every service is a candidate
+    ranked = rank_open_incident(incident, GRAPH, min_windows=3)
+    assert [c.service for c in ranked] == ["api"]  # one window of db makes no candidate
+    assert "anomalous for 20 windows (longest: 20)" in ranked[0].evidence
+    assert {c.service for c in blind} == {"api", "db"}
+    api = next(c for c in blind if c.service == "api")
+    assert api.features["topology"] > 0.9  # db's blip explains little of api's 20 windows
+
+
+def test_log_evidence_is_named_in_the_ranking_when_it_lasted() -> None:
+    grouper = IncidentGrouper(GRAPH, confirm_after=3)
+    for minute in (0, 0.2, 0.4, 0.6):
+        grouper.add_one(anomaly("db", minute, signal="error_rate"))
+        grouper.add_one(anomaly("db", minute, signal="log_error_ratio"))
+    grouper.add_one(anomaly("api", 0.2, signal="error_rate"))
+    grouper.add_one(anomaly("api", 0.4, signal="log_new_templates"))  # once: not evidence
+    (incident,) = grouper.close_all()
+    ranked = {c.service: c for c in rank_open_incident(incident, GRAPH)}
+    assert "log_error_ratio anomalous too, in 4 windows" in ranked["db"].evidence
+    assert not any("log_" in e for e in ranked["api"].evidence)
+    event = to_incident(incident, list(ranked.values()))
+    assert "db/log_error_ratio" in event.signals and "api/log_new_templates" not in event.signals

@@ -7,6 +7,7 @@ import pytest
 
 from airis.events import RcaCandidate
 from airis.operators.rca import (
+    FEATURES,
     ChangeEvent,
     RcaConfig,
     RcaWeights,
@@ -43,7 +44,9 @@ def test_db_ranks_first_with_evidence() -> None:
     assert "first anomalous service: 100 s before frontend" in text
     assert "latency 5.2× expected" in text
     assert 0.0 <= top.score <= 1.0
-    assert set(top.features) == {"topology", "onset", "magnitude", "correlation", "change"}
+    assert set(top.features) == {
+        "topology", "onset", "magnitude", "correlation", "change", "persistence",
+    }  # fmt: skip
     assert top.features["topology"] == 1.0 and top.features["onset"] == 1.0
 
 
@@ -131,7 +134,59 @@ def test_deterministic_and_incident_records() -> None:
 
 def test_no_anomaly_no_candidate_and_bad_config() -> None:
     assert rank_root_causes(GRAPH, {"db": ServiceAnomaly()}, symptom="frontend") == []
-    with pytest.raises(ValueError, match="sum to 1"):
-        RcaWeights(topology=0.9)
+    with pytest.raises(ValueError, match="not all 0"):
+        RcaWeights(topology=-0.1)
+    with pytest.raises(ValueError, match="not all 0"):
+        RcaWeights(**dict.fromkeys(FEATURES, 0.0))
     with pytest.raises(ValueError, match="max_lag"):
         RcaConfig(max_lag=-1)
+
+
+def test_a_persistent_service_outranks_a_bystander_that_blipped() -> None:
+    # Two leaves of the incident, alike but for how long they stayed anomalous.
+    graph = {"web": {"a", "b"}, "a": set(), "b": set()}
+    anomalies = {
+        "web": ServiceAnomaly(onset=10.0, magnitude=5.0, persistence=40),
+        "a": ServiceAnomaly(onset=5.0, magnitude=6.0, persistence=2, detail="cpu blip"),
+        "b": ServiceAnomaly(onset=5.0, magnitude=6.0, persistence=40, detail="memory trend"),
+    }
+    ranked = rank_root_causes(graph, anomalies)
+    assert [c.service for c in ranked][:2] == ["b", "a"]
+    assert ranked[0].features["persistence"] == 1.0 and ranked[1].features["persistence"] == 0.05
+    assert "anomalous for 40 windows (longest: 40)" in ranked[0].evidence
+    without = {s: ServiceAnomaly(a.onset, a.magnitude) for s, a in anomalies.items()}
+    assert rank_root_causes(graph, without)[0].service == "a"  # a tie, broken by name
+
+
+def test_a_brief_or_later_dependency_anomaly_does_not_explain_its_caller() -> None:
+    graph = {"api": {"db"}, "db": set()}
+
+    def topology(db: ServiceAnomaly) -> float:
+        api = ServiceAnomaly(onset=100.0, magnitude=5.0, persistence=60)
+        ranked = rank_root_causes(graph, {"api": api, "db": db})
+        return next(c for c in ranked if c.service == "api").features["topology"]
+
+    # A db as anomalous, as long and before api explains api entirely.
+    assert topology(ServiceAnomaly(onset=90.0, magnitude=5.0, persistence=60)) == 0.0
+    # One window of db cannot explain an hour of api.
+    assert topology(ServiceAnomaly(onset=90.0, magnitude=5.0, persistence=1)) > 0.98
+    # Nor can a db that turned anomalous ten minutes after api.
+    later = rank_root_causes(
+        graph,
+        {"api": ServiceAnomaly(onset=100.0, magnitude=5.0),
+         "db": ServiceAnomaly(onset=700.0, magnitude=9.0)},
+    )  # fmt: skip
+    api = next(c for c in later if c.service == "api")
+    assert api.features["topology"] == 1.0
+    assert "its anomalous dependencies (db) turned anomalous only after it" in api.evidence
+
+
+def test_features_without_data_drop_out_of_the_score() -> None:
+    # No series and no persistence: the score is the weighted mean of the other features.
+    anomalies = {"db": ServiceAnomaly(onset=0.0, magnitude=4.0)}
+    (only,) = rank_root_causes(GRAPH, anomalies)
+    assert only.features["correlation"] == 0.0 and only.features["persistence"] == 0.0
+    w = RcaWeights()
+    assert only.score == pytest.approx(
+        (w.topology + w.onset + w.magnitude) / (w.topology + w.onset + w.magnitude + w.change)
+    )

@@ -43,8 +43,9 @@ def test_migrating_twice_is_a_no_op(store: ChdbStore) -> None:
         (2, "dead_letter_origin"),
         (3, "incidents_and_rca"),
         (4, "logs"),
+        (5, "traces"),
     ]
-    assert applied_versions(store) == {1, 2, 3, 4}
+    assert applied_versions(store) == {1, 2, 3, 4, 5}
 
 
 def test_tables_have_the_designed_engines_keys_and_ttls(store: ChdbStore) -> None:
@@ -74,6 +75,20 @@ def test_tables_have_the_designed_engines_keys_and_ttls(store: ChdbStore) -> Non
             "30 DAY",
         ),
         "log_templates": ("ReplacingMergeTree", "service, template_id", "", None),
+        "otel_traces": (
+            "ReplacingMergeTree",
+            "ServiceName, SpanName, toDateTime(Timestamp), Timestamp, TraceId, SpanId",
+            "toDate(Timestamp)",
+            "30 DAY",
+        ),
+        "otel_traces_trace_id_ts": ("MergeTree", "TraceId, Start", "toDate(Start)", "30 DAY"),
+        "otel_traces_trace_id_ts_mv": ("MaterializedView", "", "", None),
+        "service_edges": (
+            "ReplacingMergeTree",
+            "caller, callee, window_start",
+            "toDate(window_start)",
+            None,
+        ),
         MIGRATIONS_TABLE: ("MergeTree", "version", "", None),
     }
     assert set(tables) == set(expected)

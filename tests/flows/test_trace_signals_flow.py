@@ -1,0 +1,44 @@
+"""Traces through the metrics dataflow: RED signals detected with the metrics, edges stored."""
+
+from __future__ import annotations
+
+import pytest
+from bytewax.testing import TestingSink, run_main
+
+from airis.events import Alert, Anomaly, DeadLetter, DependencyEdge, MetricPoint, Span
+from airis.flows.metrics_anomaly import build_flow
+from airis.operators.trace_signals import TRACE_SIGNALS
+from airis.settings import Settings
+from airis.sources.iterable_source import simulated_traces_source, simulator_source
+from airis.sources.simulator import recent_simulation
+from airis.sources.trace_sim import TraceSimulator
+
+
+@pytest.mark.slow
+def test_simulated_traces_become_red_signals_edges_and_anomalies_during_faults() -> None:
+    sim = recent_simulation(4, seed=2)  # a latency spike on order-db
+    out: list = []
+    flow = build_flow(
+        simulator_source(sim), TestingSink(out), Settings(), sim.topology.call_graph(),
+        traces=simulated_traces_source(sim),
+    )  # fmt: skip
+    run_main(flow)
+
+    spans = [e for e in out if isinstance(e, Span)]
+    assert len(spans) == sum(len(b) for b in TraceSimulator(sim).ticks())  # all stored
+    assert not [e for e in out if isinstance(e, DeadLetter)]
+    edges = [e for e in out if isinstance(e, DependencyEdge)]
+    assert {(e.caller, e.callee) for e in edges} == set(sim.topology.edges)
+    red = [e for e in out if isinstance(e, MetricPoint) and e.signal in TRACE_SIGNALS]
+    assert {p.service for p in red} == set(sim.services)
+
+    fault_windows = [(f.start, f.end, set(f.affected)) for f in sim.faults]
+
+    def during_fault(service: str, ts) -> bool:
+        return any(s <= ts <= e and service in svc for s, e, svc in fault_windows)
+
+    trace_anomalies = [e for e in out if isinstance(e, Anomaly) and e.signal in TRACE_SIGNALS]
+    assert any(during_fault(a.service, a.window_start) for a in trace_anomalies)
+    # what pages someone (an alert) must be a fault
+    trace_alerts = [e for e in out if isinstance(e, Alert) and e.signal in TRACE_SIGNALS]
+    assert trace_alerts and all(during_fault(a.service, a.starts_at) for a in trace_alerts)

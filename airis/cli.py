@@ -126,6 +126,21 @@ def _parser() -> argparse.ArgumentParser:
     eval_logs.add_argument("--data", type=Path, default=SHARED_DATA / "loghub")
     eval_petshop = eval_sub.add_parser("petshop", help="PetShop root-cause top-1/top-3")
     eval_petshop.add_argument("--data", type=Path, default=SHARED_DATA / "petshop")
+    eval_nab = eval_sub.add_parser("nab", help="NAB scores (standard, low FP, low FN)")
+    eval_nab.add_argument("--data", type=Path, default=SHARED_DATA / "nab")
+    eval_nab.add_argument(
+        "--results",
+        type=Path,
+        help="score every detector under this NAB results folder instead of running ours",
+    )
+    eval_nab.add_argument(
+        "--out",
+        type=Path,
+        default=Path("var/nab_results"),
+        help="where our detector's results go (default var/nab_results)",
+    )
+    eval_nab.add_argument("--json", type=Path, help="also write the result as JSON here")
+    eval_nab.set_defaults(run=_eval_nab)
     eval_rca = eval_sub.add_parser("rca", help="root cause of simulated faults (AC@k)")
     eval_rca.add_argument("--faults", type=int, default=60, help="faults to score (default 60)")
     eval_rca.add_argument(
@@ -235,6 +250,15 @@ def _eval_logs(args: argparse.Namespace) -> int:
 
     result = eval_logs(args.data)
     print_eval_logs(result, Console())
+    _write_json(args.json, result)
+    return 0
+
+
+def _eval_nab(args: argparse.Namespace) -> int:
+    from airis.eval_nab import eval_nab, print_eval_nab
+
+    result = eval_nab(args.data, args.results, args.out, progress=console.print)
+    print_eval_nab(result, Console())
     _write_json(args.json, result)
     return 0
 

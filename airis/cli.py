@@ -146,8 +146,14 @@ def _parser() -> argparse.ArgumentParser:
     eval_rca.add_argument(
         "--first-seed", type=int, default=1, help="simulator seed of the first day (default 1)"
     )
+    eval_rca.add_argument("--no-logs", dest="logs", action="store_false", help="no simulated logs")
     eval_rca.add_argument(
-        "--no-logs", dest="logs", action="store_false", help="metrics only: no simulated logs"
+        "--no-traces", dest="traces", action="store_false", help="no simulated traces"
+    )
+    eval_rca.add_argument(
+        "--learned-topology",
+        action="store_true",
+        help="give the flow no call graph: it learns one from the traces (as on Kafka)",
     )
     for parser_ in (eval_logs, eval_petshop, eval_rca):
         parser_.add_argument("--json", type=Path, help="also write the result as JSON here")
@@ -275,7 +281,14 @@ def _eval_petshop(args: argparse.Namespace) -> int:
 def _eval_rca(args: argparse.Namespace) -> int:
     from airis.eval_rca import eval_rca, print_eval_rca
 
-    result = eval_rca(args.faults, args.first_seed, progress=console.print, logs=args.logs)
+    result = eval_rca(
+        args.faults,
+        args.first_seed,
+        progress=console.print,
+        logs=args.logs,
+        traces=args.traces,
+        learned_topology=args.learned_topology,
+    )
     print_eval_rca(result, Console())
     _write_json(args.json, result)
     return 0

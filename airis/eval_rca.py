@@ -1,12 +1,12 @@
 """`airis eval rca`: simulated faults through the full pipeline, scored on root-cause accuracy.
 
 For every seed, the simulator runs a day with its fault schedule (random kinds, root services
-and times); the dataflow reads its metrics and, like ``airis demo``, its logs (``logs=False``:
-metrics only), detects anomalies and raises alerts; the anomalies are grouped
-into incidents and each incident's candidates ranked, by the dataflow itself (its incident step:
-`IncidentGrouper` and `airis.operators.rca`). A fault is matched to the incident that overlaps
-it (10 minutes of grace after its end) with the most anomalous signals of its affected
-services. Reported:
+and times); the dataflow reads its metrics and, like ``airis demo``, its logs and traces
+(``logs=False``, ``traces=False``: without them), detects anomalies and raises alerts; the
+anomalies are grouped into incidents and each incident's candidates ranked, by the dataflow
+itself (its incident step: `IncidentGrouper` and `airis.operators.rca`). A fault is matched
+to the incident that overlaps it (10 minutes of grace after its end) with the most anomalous
+signals of its affected services. Reported:
 
 - AC@k: the fraction of faults whose root service is among the top k candidates of its
   incident (a fault with no incident counts as a miss), for k = 1, 3, 5, and Avg@5, the mean
@@ -33,7 +33,11 @@ from airis.events import Alert, Incident
 from airis.flows.metrics_anomaly import build_flow
 from airis.settings import Settings
 from airis.sources.faults import Fault
-from airis.sources.iterable_source import simulated_logs_source, simulator_source
+from airis.sources.iterable_source import (
+    simulated_logs_source,
+    simulated_traces_source,
+    simulator_source,
+)
 from airis.sources.simulator import Simulator, recent_simulation
 
 __all__ = ["FaultOutcome", "eval_rca", "incident_of", "overlaps", "print_eval_rca"]
@@ -61,18 +65,24 @@ def eval_rca(
     first_seed: int = 1,
     progress: Callable[[str], None] | None = None,
     logs: bool = True,
+    traces: bool = True,
+    learned_topology: bool = False,
 ) -> dict[str, Any]:
     """Run enough simulated days for ``faults`` faults; return the scores and every outcome.
 
-    ``logs``: also feed the simulated logs to the dataflow (its log signals), as the demo does.
+    ``logs``, ``traces``: also feed the simulated logs and spans to the dataflow (their
+    signals), as the demo does. ``learned_topology``: give the dataflow no call graph, so it
+    learns one from the traces' dependency edges, as the Kafka flow does.
     """
+    if learned_topology and not traces:
+        raise ValueError("eval rca: a learned topology needs the traces")
     started = time.perf_counter()
     outcomes: list[FaultOutcome] = []
     incidents_total = incidents_false = alerts_total = 0
     seed = first_seed
     while len(outcomes) < faults:
         sim = recent_simulation(24.0, seed)
-        run = _run_day(sim, logs)
+        run = _run_day(sim, logs, traces, learned_topology)
         outcomes += run["outcomes"][: faults - len(outcomes)]
         incidents_total += run["incidents"]
         incidents_false += run["false_incidents"]
@@ -88,6 +98,8 @@ def eval_rca(
         "faults": n,
         "seeds": list(range(first_seed, seed)),
         "logs": logs,
+        "traces": traces,
+        "learned_topology": learned_topology,
         "ac_at_1": round(ac[1], 3),
         "ac_at_3": round(ac[3], 3),
         "ac_at_5": round(ac[5], 3),
@@ -103,13 +115,18 @@ def eval_rca(
     }
 
 
-def _run_day(sim: Simulator, logs: bool = True) -> dict[str, Any]:
+def _run_day(
+    sim: Simulator, logs: bool = True, traces: bool = True, learned_topology: bool = False
+) -> dict[str, Any]:
     out: list = []
-    graph = sim.topology.call_graph()
+    graph = None if learned_topology else sim.topology.call_graph()
     changes = [(d.service, d.ts) for d in sim.deploys]
-    log_source = simulated_logs_source(sim) if logs else None
-    sink = TestingSink(out)
-    run_main(build_flow(simulator_source(sim), sink, Settings(), graph, changes, logs=log_source))
+    flow = build_flow(
+        simulator_source(sim), TestingSink(out), Settings(), graph, changes,
+        logs=simulated_logs_source(sim) if logs else None,
+        traces=simulated_traces_source(sim) if traces else None,
+    )  # fmt: skip
+    run_main(flow)
     incidents = [e for e in out if isinstance(e, Incident)]
     alerts = sum(isinstance(e, Alert) and e.status == "firing" for e in out)
 
@@ -154,7 +171,10 @@ def incident_of(fault: Fault, incidents: Sequence[Incident]) -> Incident | None:
 
 
 def print_eval_rca(result: dict[str, Any], console: Console) -> None:
-    inputs = "metrics and logs" if result.get("logs", True) else "metrics only"
+    signals = ["metrics"] + [s for s in ("logs", "traces") if result.get(s, False)]
+    inputs = " + ".join(signals)
+    if result.get("learned_topology"):
+        inputs += "; call graph learned from traces"
     seeds = result["seeds"]
     span = f"seeds {seeds[0]}..{seeds[-1]}"
     table = Table(title=f"RCA on {result['faults']} simulated faults ({inputs}; {span})")

@@ -223,6 +223,8 @@ class Incident(_Event):
     """The top-ranked candidate's service."""
     summary: Text = ""
     candidates: list[RcaCandidate] = Field(default_factory=list)
+    log_templates: list[Text] = Field(default_factory=list)
+    """Log templates first seen on the incident's services while it was open: new messages."""
 
 
 class DeadLetter(_Event):

@@ -8,7 +8,8 @@ Reads ``AIRIS_KAFKA_METRICS_TOPIC``, ``AIRIS_KAFKA_LOGS_TOPIC`` and ``AIRIS_KAFK
 and trace signals beside the metrics (`log_signals`, `trace_signals`), and are stored with
 their templates and dependency edges. Writes alerts (Alertmanager's shape, keyed by
 fingerprint), anomalies and resolved incidents (with their ranked root-cause candidates;
-grouped by time alone, as this flow is given no call graph) to their topics, undecodable or
+grouped by time and by the call graph learned from the traces' dependency edges, by time
+alone until traces have shown some) to their topics, undecodable or
 invalid input to the dead-letter topic with the reason and the original bytes, and
 everything to ClickHouse through one sink partition (one process owns the embedded store;
 see `PartitionedClickHouseSink`). Kafka offsets live in Bytewax's recovery snapshots, so a
@@ -61,7 +62,7 @@ def build_flow(
     traces = trace_signals(spans, settings)
     signals = op.merge("with_log_and_trace_signals", points, logs.points, traces.points)
 
-    detected = detect_and_alert(signals, settings)
+    detected = detect_and_alert(signals, settings, edges=traces.edges, templates=logs.templates)
 
     alerts_out = op.map(
         "alert_messages",

@@ -11,7 +11,7 @@ import copy
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,6 +35,7 @@ from airis.events import (
     Span,
 )
 from airis.operators.alert_manager import AlertManager
+from airis.operators.call_graph import CallGraph
 from airis.operators.incidents import IncidentGrouper, rank_open_incident, to_incident
 from airis.operators.log_signals import LOG_SIGNALS, LogWindow, ServiceLogSignals
 from airis.operators.trace_signals import TRACE_SIGNALS, ServiceTraceSignals, TraceWindow
@@ -93,17 +94,21 @@ def build_flow(
     invalid = op.inspect("count_invalid", valid.falses, _count_dead("invalid"))  # DeadLetter
 
     extra: list[Stream[Any]] = []
+    edges: Stream[DependencyEdge] | None = None
+    templates: Stream[LogTemplate] | None = None
     if logs is not None:
         records = op.input("read_logs", flow, logs)  # LogRecord
         signals = log_signals(records, settings)
         points = op.merge("with_log_signals", points, signals.points)
+        templates = signals.templates
         extra += [records, signals.templates, signals.late]
     if traces is not None:
         spans = op.input("read_traces", flow, traces)  # Span
         red = trace_signals(spans, settings)
         points = op.merge("with_trace_signals", points, red.points)
+        edges = red.edges
         extra += [spans, red.edges, red.late]
-    detected = detect_and_alert(points, settings, topology, changes)
+    detected = detect_and_alert(points, settings, topology, changes, edges, templates)
     stored = op.merge(
         "collect",
         *extra,
@@ -247,11 +252,15 @@ def detect_and_alert(
     settings: Settings,
     topology: Mapping[str, Iterable[str]] | None = None,
     changes: Sequence[tuple[str, datetime]] = (),
+    edges: Stream[DependencyEdge] | None = None,
+    templates: Stream[LogTemplate] | None = None,
 ) -> Detected:
     """Detect per series, window per service, alert, group into incidents and rank causes.
 
     ``topology`` (caller → callees) lets incidents follow the call graph and lets the ranking
-    use it; ``changes`` are known ``(service, time)`` change events (deploys).
+    use it; without one, the call graph is learned from the dependency ``edges`` of traces
+    (`CallGraph`), if any. ``changes`` are known ``(service, time)`` change events (deploys).
+    ``templates``: log templates as mined; new ones become part of the incidents they fall in.
     """
     by_service = op.key_on("key_by_service", points, _detection_key)  # (key, MetricPoint)
     windowed = op.stateful_batch("detect_and_window", by_service, _windowing(settings))
@@ -267,7 +276,12 @@ def detect_and_alert(
 
     # Incidents span services, so every anomaly goes to one key (anomalies are few). Log and
     # trace anomalies go too: the grouper decides what they may do (join, never open).
-    one_key = op.key_on("key_incidents", anomalies, lambda _a: "incidents")
+    incident_inputs: Stream[Anomaly | DependencyEdge | LogTemplate] = anomalies
+    if edges is not None and not topology:
+        incident_inputs = op.merge("anomalies_and_edges", incident_inputs, edges)
+    if templates is not None:
+        incident_inputs = op.merge("anomalies_and_templates", incident_inputs, templates)
+    one_key = op.key_on("key_incidents", incident_inputs, lambda _a: "incidents")
     grouped = op.stateful_batch("incidents", one_key, _incidents(settings, topology, changes))
     incidents = op.map("incident_events", grouped, lambda kv: kv[1])  # Incident
     candidates = op.flat_map("rca_candidates", incidents, lambda i: i.candidates)
@@ -340,28 +354,47 @@ def _windowing(settings: Settings):
     return build
 
 
-class GroupIncidents(StatefulBatchLogic[Anomaly, Incident, IncidentGrouper]):
+@dataclass
+class IncidentState:
+    """What the incident step keeps: its grouper and the call graph learned from traces."""
+
+    grouper: IncidentGrouper
+    call_graph: CallGraph = field(default_factory=CallGraph)
+
+
+class GroupIncidents(StatefulBatchLogic[Any, Incident, IncidentState]):
     """Bytewax's side of `IncidentGrouper`: anomalies in, resolved, ranked incidents out.
 
     Incidents close on event time (a later anomaly shows the quiet gap has passed) or, when
     no anomaly comes, once the gap has passed in system time, and at the end of the input.
+    Dependency edges (only without a given topology) teach the call graph; log templates
+    join the open incidents they belong to.
     """
 
     def __init__(
         self,
-        grouper: IncidentGrouper,
+        state: IncidentState,
         topology: Mapping[str, Iterable[str]] | None,
         changes: Sequence[tuple[str, datetime]],
     ) -> None:
-        self.grouper = grouper
+        self.state = state
+        self.grouper = state.grouper
         self.topology = topology
         self.changes = changes
         self._quiet_since = time.monotonic()
 
-    def on_batch(self, values: list[Anomaly]) -> tuple[list[Incident], bool]:
-        closed = self.grouper.add_many(values)
+    def on_batch(self, values: list[Any]) -> tuple[list[Incident], bool]:
+        anomalies = [v for v in values if isinstance(v, Anomaly)]
+        for value in values:
+            if isinstance(value, DependencyEdge) and self.state.call_graph.learn_one(value):
+                self.grouper.add_edge(value.caller, value.callee)
+        closed = self.grouper.add_many(anomalies)
+        # After the anomalies: a template may belong to an incident they just opened.
+        for value in values:
+            if isinstance(value, LogTemplate):
+                self.grouper.add_template(value)
         # Log and trace anomalies never keep an incident open, so they don't restart the wait.
-        if any(map(self.grouper.may_open, values)):
+        if any(map(self.grouper.may_open, anomalies)):
             self._quiet_since = time.monotonic()
         return self._ranked(closed), self.RETAIN
 
@@ -377,16 +410,15 @@ class GroupIncidents(StatefulBatchLogic[Anomaly, Incident, IncidentGrouper]):
         waited = time.monotonic() - self._quiet_since
         return datetime.now(UTC) + self.grouper.gap - timedelta(seconds=waited)
 
-    def snapshot(self) -> IncidentGrouper:
-        return copy.deepcopy(self.grouper)
+    def snapshot(self) -> IncidentState:
+        return copy.deepcopy(self.state)
 
     def _ranked(self, closed: list) -> list[Incident]:
+        topology = self.topology or self.state.call_graph.topology()
         out = []
         for incident in closed:
             confirm = self.grouper.confirm_after
-            candidates = rank_open_incident(
-                incident, self.topology, self.changes, min_windows=confirm
-            )
+            candidates = rank_open_incident(incident, topology, self.changes, min_windows=confirm)
             out.append(to_incident(incident, candidates, auxiliary_windows=confirm))
         return out
 
@@ -396,9 +428,11 @@ def _incidents(
     topology: Mapping[str, Iterable[str]] | None,
     changes: Sequence[tuple[str, datetime]],
 ):
-    def build(resume: IncidentGrouper | None) -> GroupIncidents:
-        grouper = resume or IncidentGrouper(topology, confirm_after=settings.alert_open_after)
-        return GroupIncidents(grouper, topology, changes)
+    def build(resume: IncidentState | None) -> GroupIncidents:
+        state = resume or IncidentState(
+            IncidentGrouper(topology, confirm_after=settings.alert_open_after)
+        )
+        return GroupIncidents(state, topology, changes)
 
     return build
 

@@ -67,12 +67,12 @@ def incident_signature(
     Facts: the services, the anomalous series (``service/signal``; the incident's include the
     log and trace signals that lasted, e.g. ``payments/log_error_ratio``, see
     `airis.operators.incidents.to_incident`), the kind of each anomaly (spike or dip), the
-    root cause, the log templates seen, and the topology edges whose both ends are involved in
-    the incident (an edge to an uninvolved service says nothing about this incident, and the
-    full topology would make every incident look alike). Lines are
-    de-duplicated and sorted, so the text does not depend on arrival order. Timestamps, ids,
-    scores and the free-text summary are left out: they differ between two occurrences of the
-    same problem.
+    root cause, the log templates (the incident's new ones and any given), and the topology
+    edges whose both ends are involved in the incident (an edge to an uninvolved service says
+    nothing about this incident, and the full topology would make every incident look
+    alike). Lines are de-duplicated and sorted, so the text does not depend on arrival order.
+    Timestamps, ids, scores and the free-text summary are left out: they differ between two
+    occurrences of the same problem.
 
     >>> from datetime import UTC, datetime
     >>> t = datetime(2025, 1, 1, tzinfo=UTC)
@@ -96,7 +96,8 @@ def incident_signature(
     signals.update(f"{a.service}/{a.signal}" for a in anomalies)
     kinds = {f"{a.service}/{a.signal} {a.kind}" for a in anomalies}
     # Templates are free text: one line each, whitespace collapsed so a line stays one fact.
-    logs = {" ".join(t.split()) for t in log_templates if t.strip()}
+    templates = [*incident.log_templates, *log_templates]
+    logs = {" ".join(t.split()) for t in templates if t.strip()}
     links = {f"{src} -> {dst}" for src, dst in edges if src in involved and dst in involved}
 
     lines = [f"service: {s}" for s in sorted(involved)]

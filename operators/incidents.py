@@ -46,6 +46,13 @@ A log anomaly alone opens nothing; during an incident it joins as auxiliary evid
 >>> joined = grouper.add_one(log.model_copy(update={"window_start": t0 + timedelta(minutes=41)}))
 >>> sorted(joined.signals), sorted(joined.services), sorted(joined.auxiliary)
 (['db/latency_p99', 'db/log_error_ratio'], ['db'], ['db'])
+
+A log template first seen meanwhile on one of its services is part of it too:
+
+>>> new = LogTemplate(service="db", template_id="t9", template="disk <*> is full",
+...                   first_seen=t0 + timedelta(minutes=40), last_seen=t0, count=1)
+>>> [i is joined for i in grouper.add_template(new)], joined.log_templates
+([True], {'t9': 'disk <*> is full'})
 """
 
 from __future__ import annotations
@@ -55,7 +62,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from airis.events import Anomaly, Incident, RcaCandidate, event_id
+from airis.events import Anomaly, Incident, LogTemplate, RcaCandidate, event_id
 from airis.operators.rca import ChangeEvent, RcaConfig, ServiceAnomaly, rank_incident
 
 __all__ = [
@@ -108,6 +115,8 @@ class OpenIncident:
     """Anomalous windows per ``service/signal``."""
     anomaly_count: int = 0
     auxiliary: dict[str, ServiceEvidence] = field(default_factory=dict)
+    log_templates: dict[str, str] = field(default_factory=dict)
+    """Templates first seen on its services while it was open: id → text."""
 
     @property
     def signals(self) -> set[str]:
@@ -128,7 +137,11 @@ class OpenIncident:
         if not auxiliary:
             self.last_seen = max(self.last_seen, anomaly.window_start)
 
+    def involves(self, service: str) -> bool:
+        return service in self.services or service in self.auxiliary
+
     def absorb(self, other: OpenIncident) -> None:
+        self.log_templates.update(other.log_templates)
         _merge(self.services, other.services)
         _merge(self.auxiliary, other.auxiliary)
         for key, count in other.signal_windows.items():
@@ -181,6 +194,9 @@ class IncidentGrouper:
     confirm_after
         Anomalous windows one signal needs before its incident counts: incidents that never
         get there (a lone spike) are dropped when they close; their anomalies stay stored.
+    template_lead_seconds
+        How long before an incident's first anomaly a new log template may appear and still
+        belong to it (a new error message often precedes the metrics' anomalous window).
     """
 
     def __init__(
@@ -189,8 +205,10 @@ class IncidentGrouper:
         gap_seconds: float = 300.0,
         max_hops: int = 3,
         confirm_after: int = 3,
+        template_lead_seconds: float = 60.0,
     ) -> None:
         self.gap = timedelta(seconds=gap_seconds)
+        self.template_lead = timedelta(seconds=template_lead_seconds)
         self.max_hops = max_hops
         self.confirm_after = confirm_after
         self._neighbours = _undirected(graph or {})
@@ -248,6 +266,28 @@ class IncidentGrouper:
 
     def open_incidents(self) -> list[OpenIncident]:
         return list(self._open)
+
+    def add_template(self, template: LogTemplate) -> list[OpenIncident]:
+        """Attach a template first seen while an open incident involving its service was
+        going on (from a window before its start on): a new message is evidence of what
+        changed. Templates seen before are ignored however often they recur. Returns the
+        incidents it joined."""
+        joined = []
+        seen = template.first_seen
+        for incident in self._open:
+            during = (
+                incident.started_at - self.template_lead <= seen <= incident.last_seen + self.gap
+            )
+            if during and incident.involves(template.service):
+                incident.log_templates[template.template_id] = template.template
+                joined.append(incident)
+        return joined
+
+    def add_edge(self, caller: str, callee: str) -> None:
+        """Learn one more call (from traces, when no topology was given): anomalies are
+        grouped by the graph known so far; with none yet, by time alone."""
+        self._neighbours.setdefault(caller, set()).add(callee)
+        self._neighbours.setdefault(callee, set()).add(caller)
 
     def close_due(self, now: datetime) -> list[OpenIncident]:
         """Resolve and return the incidents quiet since ``now - gap`` (event time)."""
@@ -380,6 +420,7 @@ def to_incident(
         root_cause=root,
         summary=summary,
         candidates=candidates,
+        log_templates=sorted(incident.log_templates.values())[:MAX_TEMPLATES],
     )
 
 
@@ -390,6 +431,9 @@ def _signature_signals(incident: OpenIncident, auxiliary_windows: int) -> list[s
         if windows >= auxiliary_windows or not _auxiliary_key(key)
     ]
 
+
+#: New log templates kept per incident (a burst of new messages is one fact, not a hundred).
+MAX_TEMPLATES = 20
 
 #: Signals that measure offered load: their anomalies travel from callers to callees.
 LOAD_SIGNALS = frozenset({"request_rate"})

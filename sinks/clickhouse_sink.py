@@ -127,7 +127,7 @@ def encode_incident(incident: Incident) -> Row:
     i = incident
     return (
         i.id, i.status, i.started_at, i.updated_at, i.ended_at, i.services, i.signals,
-        i.anomaly_count, i.root_cause or "", i.summary,
+        i.anomaly_count, i.root_cause or "", i.summary, i.log_templates,
     )  # fmt: skip
 
 
@@ -219,7 +219,7 @@ _EDGE_COLUMNS = (
 )  # fmt: skip
 _INCIDENT_COLUMNS = (
     "id", "status", "started_at", "updated_at", "ended_at", "services", "signals",
-    "anomaly_count", "root_cause", "summary",
+    "anomaly_count", "root_cause", "summary", "log_templates",
 )  # fmt: skip
 _ALERT_COLUMNS = (
     "id", "fingerprint", "status", "service", "signal", "kind", "severity",

@@ -279,6 +279,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "traces",
         (_OTEL_TRACES, _OTEL_TRACES_TRACE_ID_TS, _OTEL_TRACES_TRACE_ID_TS_MV, _SERVICE_EDGES),
     ),
+    Migration(
+        6,
+        "incident_log_templates",
+        ("ALTER TABLE incidents ADD COLUMN IF NOT EXISTS log_templates Array(String)",),
+    ),
 )
 
 # Plain MergeTree and DateTime so that even old servers can hold the bookkeeping table.

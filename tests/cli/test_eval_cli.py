@@ -30,33 +30,36 @@ def test_eval_rca_scores_simulated_faults_through_the_dataflow(tmp_path: Path) -
     airis("eval", "rca", "--faults", "8", "--json", str(out), data_dir=tmp_path)
     result = json.loads(out.read_text())
     assert result["faults"] == 8 and len(result["outcomes"]) == 8
-    assert result["logs"] is True and result["seeds"] == [1]  # like the demo: metrics and logs
+    assert result["logs"] is True and result["traces"] is True  # like the demo
+    assert result["seeds"] == [1]
     assert result["faults_with_incident"] >= 7
     assert result["ac_at_1"] <= result["ac_at_3"] <= result["ac_at_5"]
     assert result["ac_at_3"] >= 0.75  # measured 0.95 over 60 faults; this catches a collapse
     assert result["incidents_per_fault"] <= 1.5
 
 
-def test_eval_rca_takes_its_first_seed_and_can_leave_the_logs_out(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import airis.eval_rca
-    from airis.cli import main
+def test_eval_rca_options_reach_the_evaluation() -> None:
+    from airis.cli import _parser
 
-    calls: list[tuple] = []
+    args = _parser().parse_args(["eval", "rca", "--faults", "5", "--first-seed", "101",
+                                 "--no-logs", "--learned-topology"])  # fmt: skip
+    assert (args.faults, args.first_seed, args.logs, args.traces) == (5, 101, False, True)
+    assert args.learned_topology is True
+    defaults = _parser().parse_args(["eval", "rca"])
+    assert (defaults.faults, defaults.first_seed, defaults.logs, defaults.traces) == (
+        60,
+        1,
+        True,
+        True,
+    )
+    assert defaults.learned_topology is False
 
-    def fake_eval_rca(faults, first_seed=1, progress=None, logs=True):
-        calls.append((faults, first_seed, logs))
-        return {"faults": faults, "seeds": [first_seed], "logs": logs}
 
-    monkeypatch.setattr(airis.eval_rca, "eval_rca", fake_eval_rca)
-    monkeypatch.setattr(airis.eval_rca, "print_eval_rca", lambda result, console: None)
-    out = tmp_path / "rca.json"
-    assert main(["eval", "rca", "--faults", "5", "--first-seed", "101", "--no-logs",
-                 "--json", str(out)]) == 0  # fmt: skip
-    assert main(["eval", "rca"]) == 0
-    assert calls == [(5, 101, False), (60, 1, True)]
-    assert json.loads(out.read_text())["seeds"] == [101]
+def test_eval_rca_refuses_a_learned_topology_without_traces() -> None:
+    from airis.eval_rca import eval_rca
+
+    with pytest.raises(ValueError, match="needs the traces"):
+        eval_rca(1, traces=False, learned_topology=True)
 
 
 def test_logs_templates_writes_a_template_per_line(tmp_path: Path) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from bytewax.testing import TestingSink, run_main
 
-from airis.events import Alert, Anomaly, LogRecord, LogTemplate, MetricPoint
+from airis.events import Alert, Anomaly, Incident, LogRecord, LogTemplate, MetricPoint
 from airis.flows.metrics_anomaly import build_flow
 from airis.operators.log_signals import LOG_SIGNALS
 from airis.settings import Settings
@@ -38,3 +40,27 @@ def test_simulated_logs_become_signals_templates_and_anomalies_during_faults() -
     # single anomalous windows happen; what pages someone (an alert) must be a fault
     log_alerts = [e for e in out if isinstance(e, Alert) and e.signal in LOG_SIGNALS]
     assert log_alerts and all(during_fault(a.service, a.starts_at) for a in log_alerts)
+
+
+@pytest.mark.slow
+def test_new_log_templates_of_an_incident_s_services_become_part_of_it() -> None:
+    sim = recent_simulation(4, seed=3)  # an error burst on user-service
+    out: list = []
+    flow = build_flow(
+        simulator_source(sim), TestingSink(out), Settings(), sim.topology.call_graph(),
+        logs=simulated_logs_source(sim),
+    )  # fmt: skip
+    run_main(flow)
+
+    [incident] = [e for e in out if isinstance(e, Incident)]
+    assert incident.log_templates
+    involved = set(incident.services) | {s.split("/")[0] for s in incident.signals}
+    earliest = incident.started_at - timedelta(minutes=1)
+    latest = incident.updated_at + timedelta(minutes=5)
+    for text in incident.log_templates:  # new while it was open, on a service involved
+        assert any(
+            t.template == text and t.service in involved and earliest <= t.first_seen <= latest
+            for t in out
+            if isinstance(t, LogTemplate)
+        ), text
+    assert any("Internal Server Error" in t for t in incident.log_templates)

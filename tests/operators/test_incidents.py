@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from airis.events import Anomaly
+from airis.events import Anomaly, LogTemplate
 from airis.operators.incidents import IncidentGrouper, rank_open_incident, to_incident
 
 T0 = datetime(2026, 11, 25, tzinfo=UTC)
@@ -137,3 +137,37 @@ def test_log_evidence_is_named_in_the_ranking_when_it_lasted() -> None:
     assert not any("log_" in e for e in ranked["api"].evidence)
     event = to_incident(incident, list(ranked.values()))
     assert "db/log_error_ratio" in event.signals and "api/log_new_templates" not in event.signals
+
+
+def template(service: str, minute: float, text: str, tid: str | None = None) -> LogTemplate:
+    seen = T0 + timedelta(minutes=minute)
+    return LogTemplate(service=service, template_id=tid or text, template=text,
+                       first_seen=seen, last_seen=seen, count=1)  # fmt: skip
+
+
+def test_new_templates_of_involved_services_join_the_open_incident() -> None:
+    grouper = IncidentGrouper(GRAPH, gap_seconds=300, confirm_after=1, template_lead_seconds=60)
+    grouper.add_one(anomaly("db", 10))
+    grouper.add_one(anomaly("api", 12))
+    joined = [
+        grouper.add_template(template("db", 9.5, "disk <*> full")),  # just before: its cause
+        grouper.add_template(template("api", 13, "timeout calling db")),
+        grouper.add_template(template("mail", 12, "smtp <*> refused")),  # not involved
+        grouper.add_template(template("db", 5, "checkpoint <*> done")),  # older: not new
+        grouper.add_template(template("db", 30, "vacuum <*>")),  # after the incident's time
+    ]
+    assert [len(j) for j in joined] == [1, 1, 0, 0, 0]
+    (incident,) = grouper.close_all()
+    event = to_incident(incident, [])
+    assert event.log_templates == ["disk <*> full", "timeout calling db"]
+
+
+def test_templates_survive_a_merge_and_are_capped_in_the_event() -> None:
+    grouper = IncidentGrouper(GRAPH, max_hops=1, confirm_after=1)
+    grouper.add_one(anomaly("db", 0))
+    grouper.add_one(anomaly("web", 1))  # two hops from db: a separate incident for now
+    for i in range(30):
+        grouper.add_template(template("web", 1, f"error {i:02d}"))
+    merged = grouper.add_one(anomaly("api", 2))  # bridges both
+    assert len(merged.log_templates) == 30
+    assert to_incident(merged, []).log_templates == [f"error {i:02d}" for i in range(20)]

@@ -44,8 +44,9 @@ def test_migrating_twice_is_a_no_op(store: ChdbStore) -> None:
         (3, "incidents_and_rca"),
         (4, "logs"),
         (5, "traces"),
+        (6, "incident_log_templates"),
     ]
-    assert applied_versions(store) == {1, 2, 3, 4, 5}
+    assert applied_versions(store) == {1, 2, 3, 4, 5, 6}
 
 
 def test_tables_have_the_designed_engines_keys_and_ttls(store: ChdbStore) -> None:

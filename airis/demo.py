@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 from bytewax.inputs import Source
+from bytewax.outputs import Sink
 from bytewax.testing import run_main
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
@@ -24,6 +25,7 @@ from airis.report import RunReport, score_alerts
 from airis.settings import Settings
 from airis.sinks.clickhouse_sink import ClickHouseSink
 from airis.sinks.clickhouse_store import open_store
+from airis.sinks.incident_memory_sink import IncidentMemorySink
 from airis.sources.iterable_source import (
     jsonl_source,
     simulated_logs_source,
@@ -71,7 +73,7 @@ def run_demo(
     stored = _read_results(settings)
     incidents = _read_incidents(settings)
     rca = _score_rca(sim, incidents)
-    remembered = _remember(settings, incidents)
+    remembered = _remember(settings, incidents, sim.topology.edges)
     report = score_alerts(
         [_fault_times(f) for f in truth["faults"]], stored["alerts"], _quiet(truth)
     )
@@ -108,7 +110,8 @@ def write_simulation(hours: float, seed: int, output: Path, truth: Path, console
 
 
 def run_file(path: Path, console: Console) -> int:
-    """Run the metrics flow over a JSONL file into the configured ClickHouse store."""
+    """Run the metrics flow over a JSONL file into the configured ClickHouse store and the
+    incident memory."""
     if not path.is_file():
         raise FileNotFoundError(f"no such input file: {path}")
     settings = Settings()
@@ -117,6 +120,7 @@ def run_file(path: Path, console: Console) -> int:
         None,
         lambda on_batch: jsonl_source(path, on_batch),
         settings,
+        memory=IncidentMemorySink(settings),
     )
     stored = _read_results(settings)
     console.print(f"run: done in {elapsed:.1f} s; stored {stored['counts']}")
@@ -132,6 +136,7 @@ def _run_with_progress(
     changes: list[tuple[str, datetime]] | None = None,
     logs: Source | None = None,
     traces: Source | None = None,
+    memory: Sink | None = None,
 ) -> float:
     columns = [TextColumn("{task.description}"), BarColumn(), TaskProgressColumn()]
     columns += [TextColumn("{task.completed:,.0f} events"), TimeElapsedColumn()]
@@ -139,7 +144,14 @@ def _run_with_progress(
         task = progress.add_task("dataflow", total=total)
         source = make_source(lambda n: progress.update(task, completed=n))
         flow = build_flow(
-            source, ClickHouseSink(settings), settings, topology, changes or (), logs, traces
+            source,
+            ClickHouseSink(settings),
+            settings,
+            topology,
+            changes or (),
+            logs,
+            traces,
+            memory,
         )
         started = time.perf_counter()
         run_main(flow)
@@ -220,13 +232,13 @@ def _score_rca(sim: Simulator, incidents: list[Incident]) -> dict[str, Any]:
     }
 
 
-def _remember(settings: Settings, incidents: list[Incident]) -> int:
-    """Put the incidents into the incident memory (Qdrant) for `airis incidents similar`."""
+def _remember(settings: Settings, incidents: list[Incident], edges: list[tuple[str, str]]) -> int:
+    """Put the incidents into the incident memory (Qdrant) for `airis incidents similar`,
+    with the call graph's edges among their services in their signatures."""
     from airis.sinks.incident_memory import IncidentMemory
 
     with IncidentMemory(settings) as memory:
-        for incident in incidents:
-            memory.upsert(incident)
+        memory.upsert_many([(incident, (), (), edges) for incident in incidents])
         return memory.count()
 
 

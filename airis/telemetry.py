@@ -21,6 +21,7 @@ __all__ = [
     "EVENTS_IN",
     "LATE_EVENTS",
     "SINK_BATCH",
+    "SINK_FAILURES",
     "SINK_SECONDS",
 ]
 
@@ -47,6 +48,9 @@ SINK_BATCH = Histogram(
     "Items per written batch, by sink",
     ["sink"],
     buckets=(1, 10, 100, 1_000, 5_000, 20_000, 100_000),
+)
+SINK_FAILURES = Counter(
+    "airis_sink_failures", "Batch writes that failed and will be retried, by sink", ["sink"]
 )
 #: Time one detector call in this many (timing every call would cost more than detecting).
 DETECT_SAMPLE_EVERY = 128

@@ -9,11 +9,12 @@ and trace signals beside the metrics (`log_signals`, `trace_signals`), and are s
 their templates and dependency edges. Writes alerts (Alertmanager's shape, keyed by
 fingerprint), anomalies and resolved incidents (with their ranked root-cause candidates;
 grouped by time and by the call graph learned from the traces' dependency edges, by time
-alone until traces have shown some) to their topics, undecodable or
-invalid input to the dead-letter topic with the reason and the original bytes, and
-everything to ClickHouse through one sink partition (one process owns the embedded store;
-see `PartitionedClickHouseSink`). Kafka offsets live in Bytewax's recovery snapshots, so a
-restart resumes where the last snapshot was taken instead of replaying the topic.
+alone until traces have shown some) to their topics, undecodable or invalid input to the
+dead-letter topic with the reason and the original bytes, resolved incidents to the incident
+memory (`IncidentMemorySink`), and everything to ClickHouse through one sink partition (one
+process owns the embedded store; see `PartitionedClickHouseSink`). Kafka offsets live in
+Bytewax's recovery snapshots, so a restart resumes where the last snapshot was taken instead
+of replaying the topic.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from airis.events import LogRecord, MetricPoint, Span
 from airis.flows.metrics_anomaly import detect_and_alert, log_signals, trace_signals
 from airis.settings import Settings
 from airis.sinks.clickhouse_sink import PartitionedClickHouseSink
+from airis.sinks.incident_memory_sink import IncidentMemorySink
 from airis.sinks.kafka_output import (
     KafkaTopicsSink,
     alert_message,
@@ -49,6 +51,7 @@ def build_flow(
     store_partitions: int = 1,
     store_sink: Sink | None = None,
     topics_sink: Sink | None = None,
+    memory_sink: Sink | None = None,
 ) -> Dataflow:
     """The Kafka metrics dataflow; everything not given comes from ``AIRIS_*`` settings."""
     settings = settings or Settings()
@@ -107,6 +110,8 @@ def build_flow(
     keyed = op.map("route_to_store", stored, _store_key(store_partitions))
     sink = store_sink or PartitionedClickHouseSink(settings, partitions=store_partitions)
     op.output("store", keyed, sink)
+    remembered = op.key_on("key_memory", detected.incidents, lambda _i: "incident_memory")
+    op.output("remember", remembered, memory_sink or IncidentMemorySink(settings))
     return flow
 
 

@@ -43,6 +43,7 @@ from airis.operators.types import ServiceWindow
 from airis.operators.windowed_detector import ServiceWindowDetector
 from airis.settings import Settings
 from airis.sinks.clickhouse_sink import ClickHouseSink
+from airis.sinks.incident_memory_sink import IncidentMemorySink
 from airis.sources.decode import dead_letter, decode_metric
 from airis.sources.iterable_source import (
     simulated_logs_source,
@@ -67,6 +68,7 @@ def build_flow(
     changes: Sequence[tuple[str, datetime]] = (),
     logs: Source | None = None,
     traces: Source | None = None,
+    memory: Sink | None = None,
 ) -> Dataflow:
     r"""The metrics anomaly dataflow; defaults come from ``AIRIS_*`` settings.
 
@@ -74,7 +76,8 @@ def build_flow(
     when the source is the default one). ``logs``: a source of `LogRecord`\ s whose per-window
     log signals (`log_signals`) join the metric points. ``traces``: a source of `Span`\ s
     whose per-window RED signals (`trace_signals`) join them too, and whose dependency edges
-    are stored.
+    are stored. ``memory``: where resolved incidents are remembered (`IncidentMemorySink`;
+    by default there when the sink is the default store, else nowhere).
     """
     settings = settings or Settings()
     if source is None:
@@ -84,7 +87,9 @@ def build_flow(
         traces = traces or simulated_traces_source(sim)
         topology = topology or sim.topology.call_graph()
         changes = changes or [(d.service, d.ts) for d in sim.deploys]
-    sink = sink or _default_sink(settings)
+    if sink is None:
+        sink = _default_sink(settings)
+        memory = memory or IncidentMemorySink(settings)
     flow = Dataflow("airis_metrics")
 
     raw = op.input("read", flow, source)  # dict | bytes
@@ -121,7 +126,13 @@ def build_flow(
         detected.candidates,
     )
     op.output("store", stored, sink)
+    if memory is not None:
+        op.output("remember", op.key_on("key_memory", detected.incidents, _memory_key), memory)
     return flow
+
+
+def _memory_key(_incident: Incident) -> str:
+    return "incident_memory"
 
 
 @dataclass(frozen=True)

@@ -95,9 +95,14 @@ def _alert_ids(bootstrap: str, topic: str) -> dict[str, str]:
 
 
 def _run_in_process(settings: Settings) -> list:
+    """Everything stored, and the incidents remembered (as ``("remembered", incident)``)."""
     stored: list = []
-    run_main(kafka_metrics.build_flow(settings, store_sink=TestingSink(stored)))
-    return [event for _key, event in stored]
+    remembered: list = []
+    flow = kafka_metrics.build_flow(
+        settings, store_sink=TestingSink(stored), memory_sink=TestingSink(remembered)
+    )
+    run_main(flow)
+    return [event for _key, event in stored] + [("remembered", i) for _key, i in remembered]
 
 
 BAD_MESSAGES: dict[str, bytes] = {
@@ -137,6 +142,8 @@ def test_json_round_trip_alerts_and_dead_letters(
     ]
     assert incidents and all(i["candidates"] and i["root_cause"] for i in incidents)
     assert sum(isinstance(e, Incident) for e in stored) == len(incidents)
+    remembered = [e[1].id for e in stored if isinstance(e, tuple)]
+    assert sorted(remembered) == sorted(i["id"] for i in incidents)
 
     dead = _read(kafka_bootstrap, settings.kafka_dead_letter_topic)
     by_key = {m.key().decode(): m for m in dead}

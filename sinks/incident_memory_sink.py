@@ -1,0 +1,108 @@
+"""The incident memory as a dataflow output: every resolved incident upserted into Qdrant.
+
+The memory (`IncidentMemory`) is derived data: incidents are already in ClickHouse and on the
+incidents topic. So a write that fails (a Qdrant server down, a local directory held by
+another process) must not stop the flow: the incidents are kept, up to `MAX_PENDING`, and
+written with the next batch or snapshot; failures are logged and counted
+(``airis_sink_failures_total{sink="incident_memory"}``). Beyond `MAX_PENDING` the oldest are
+dropped, logged with their ids, and counted too: nothing disappears silently.
+
+Qdrant's local mode serves one process, so the sink has ONE partition: Bytewax places it on
+one worker of the cluster and routes every incident there (items are ``(key, Incident)``;
+the key is ignored). Upserts are idempotent (the point id derives from the incident id), so
+a replay after a restart rewrites the same points.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+
+from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
+
+from airis import telemetry
+from airis.events import Incident
+from airis.settings import Settings
+from airis.sinks.incident_memory import IncidentMemory
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["MAX_PENDING", "IncidentMemorySink"]
+
+#: Incidents kept while the memory cannot be written.
+MAX_PENDING = 10_000
+SINK = "incident_memory"
+
+
+class IncidentMemorySink(FixedPartitionedSink[Incident, None]):
+    """Upsert ``(key, Incident)`` items into the incident memory (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        memory_factory: Callable[[], IncidentMemory] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.memory_factory = memory_factory
+
+    def list_parts(self) -> list[str]:
+        return [SINK]
+
+    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _MemoryPartition:
+        factory = self.memory_factory or (lambda: IncidentMemory(self.settings or Settings()))
+        return _MemoryPartition(factory)
+
+
+class _MemoryPartition(StatefulSinkPartition[Incident, None]):
+    def __init__(self, open_memory: Callable[[], IncidentMemory]) -> None:
+        self._open_memory = open_memory
+        self._memory: IncidentMemory | None = None
+        self._pending: deque[Incident] = deque()
+        self._failing = False
+
+    def write_batch(self, values: list[Incident]) -> None:
+        self._pending.extend(values)
+        dropped = [self._pending.popleft() for _ in range(len(self._pending) - MAX_PENDING)]
+        if dropped:
+            telemetry.SINK_FAILURES.labels(sink=SINK).inc(len(dropped))
+            logger.error(
+                "incident memory: %d incidents dropped after failed writes (kept %d): %s",
+                len(dropped), MAX_PENDING, ", ".join(i.id for i in dropped),
+            )  # fmt: skip
+        self._flush()
+
+    def snapshot(self) -> None:
+        self._flush()
+        return None
+
+    def close(self) -> None:
+        self._flush()
+        if self._memory is not None:
+            self._memory.close()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        started = time.perf_counter()
+        batch = list(self._pending)
+        try:
+            if self._memory is None:
+                self._memory = self._open_memory()
+            self._memory.upsert_many([(incident, (), (), ()) for incident in batch])
+        except Exception as exc:  # a memory that cannot be written must not stop the flow
+            telemetry.SINK_FAILURES.labels(sink=SINK).inc()
+            if not self._failing:
+                logger.warning(
+                    "incident memory: write failed, %d incidents kept for a retry: %s",
+                    len(batch), exc,
+                )  # fmt: skip
+            self._failing = True
+            return
+        if self._failing:
+            logger.info("incident memory: writing again (%d incidents caught up)", len(batch))
+        self._failing = False
+        self._pending.clear()
+        telemetry.SINK_SECONDS.labels(sink=SINK).observe(time.perf_counter() - started)
+        telemetry.SINK_BATCH.labels(sink=SINK).observe(len(batch))

@@ -56,4 +56,6 @@ eval:
     mkdir -p var/bench
     {{venv}}/airis eval logs --json var/bench/logs.json
     {{venv}}/airis eval petshop --json var/bench/petshop.json
+    {{venv}}/airis eval nab --json var/bench/nab.json
     {{venv}}/airis eval rca --faults 60 --json var/bench/rca60.json
+    {{venv}}/airis eval rca --faults 60 --learned-topology --json var/bench/rca60_learned.json

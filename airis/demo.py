@@ -232,7 +232,9 @@ def _score_rca(sim: Simulator, incidents: list[Incident]) -> dict[str, Any]:
     }
 
 
-def _remember(settings: Settings, incidents: list[Incident], edges: list[tuple[str, str]]) -> int:
+def _remember(
+    settings: Settings, incidents: list[Incident], edges: Sequence[tuple[str, str]]
+) -> int:
     """Put the incidents into the incident memory (Qdrant) for `airis incidents similar`,
     with the call graph's edges among their services in their signatures."""
     from airis.sinks.incident_memory import IncidentMemory

@@ -10,9 +10,10 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import bytewax.operators as op
@@ -146,49 +147,17 @@ class LogSignals:
 
 def log_signals(records: Stream[LogRecord], settings: Settings) -> LogSignals:
     """Mine templates per service and turn each window of logs into log signal points."""
-    by_service = op.key_on("key_logs_by_service", records, lambda r: r.service)
-    windowed = op.stateful_batch("log_windows", by_service, _log_windows(settings))
-    split = op.branch("split_late_logs", windowed, lambda kv: isinstance(kv[1], LogWindow))
-    windows = op.map("log_window", split.trues, lambda kv: kv[1])  # LogWindow
-    points = op.flat_map("log_signal_points", windows, lambda w: w.points)
-    templates = op.flat_map("log_templates", windows, lambda w: w.templates)
-    late = op.map("late_log_dead_letters", split.falses, lambda kv: kv[1])
-    return LogSignals(points, templates, late)
 
-
-class CountLogs(StatefulBatchLogic[LogRecord, Any, ServiceLogSignals]):
-    """Bytewax's side of `ServiceLogSignals` (windows close on event time, and at EOF)."""
-
-    def __init__(self, logs: ServiceLogSignals) -> None:
-        self.logs = logs
-
-    def on_batch(self, values: list[LogRecord]) -> tuple[list[Any], bool]:
-        windows, late = self.logs.update_many(values)
-        return [*windows, *map(_late_log, late)], self.RETAIN
-
-    def on_eof(self) -> tuple[list[Any], bool]:
-        return self.logs.close_all(), self.RETAIN
-
-    def snapshot(self) -> ServiceLogSignals:
-        return copy.deepcopy(self.logs)
-
-
-def _log_windows(settings: Settings):
-    def build(resume: ServiceLogSignals | None) -> CountLogs:
-        return CountLogs(
-            resume
-            or ServiceLogSignals(
-                window_seconds=settings.window_seconds,
-                lateness_seconds=settings.allowed_lateness_seconds,
-            )
+    def count(resume: ServiceLogSignals | None) -> ServiceLogSignals:
+        return resume or ServiceLogSignals(
+            window_seconds=settings.window_seconds,
+            lateness_seconds=settings.allowed_lateness_seconds,
         )
 
-    return build
-
-
-def _late_log(record: LogRecord) -> DeadLetter:
-    telemetry.DEAD_LETTERS.labels(source="logs", reason="late").inc()
-    return dead_letter(record.model_dump(mode="json"), "logs", "late: its window had closed")
+    windows, late = _service_windows("logs", records, count, LogWindow)
+    points = op.flat_map("log_signal_points", windows, lambda w: w.points)
+    templates = op.flat_map("log_templates", windows, lambda w: w.templates)
+    return LogSignals(points, templates, late)
 
 
 @dataclass(frozen=True)
@@ -202,49 +171,56 @@ class TraceSignals:
 
 def trace_signals(spans: Stream[Span], settings: Settings) -> TraceSignals:
     """Turn each window of a service's spans into RED signal points and dependency edges."""
-    by_service = op.key_on("key_spans_by_service", spans, lambda s: s.service)
-    windowed = op.stateful_batch("trace_windows", by_service, _trace_windows(settings))
-    split = op.branch("split_late_spans", windowed, lambda kv: isinstance(kv[1], TraceWindow))
-    windows = op.map("trace_window", split.trues, lambda kv: kv[1])  # TraceWindow
+
+    def count(resume: ServiceTraceSignals | None) -> ServiceTraceSignals:
+        return resume or ServiceTraceSignals(
+            window_seconds=settings.trace_window_seconds,
+            lateness_seconds=settings.allowed_lateness_seconds,
+        )
+
+    windows, late = _service_windows("traces", spans, count, TraceWindow)
     points = op.flat_map("trace_signal_points", windows, lambda w: w.points)
     edges = op.flat_map("dependency_edges", windows, lambda w: w.edges)
-    late = op.map("late_span_dead_letters", split.falses, lambda kv: kv[1])
     return TraceSignals(points, edges, late)
 
 
-class CountSpans(StatefulBatchLogic[Span, Any, ServiceTraceSignals]):
-    """Bytewax's side of `ServiceTraceSignals` (windows close on event time, and at EOF)."""
+def _service_windows(
+    source: str, events: Stream[Any], count: Callable[[Any], Any], window_type: type
+) -> tuple[Stream[Any], Stream[DeadLetter]]:
+    """Per service, ``count(resume)``'s windowing operator over ``events``: its closed
+    windows, and its late events as dead letters."""
+    by_service = op.key_on(f"key_{source}_by_service", events, lambda e: e.service)
+    logic = partial(CountWindows, source=source)
+    windowed = op.stateful_batch(f"{source}_windows", by_service, lambda r: logic(count(r)))
+    split = op.branch(f"split_late_{source}", windowed, lambda kv: isinstance(kv[1], window_type))
+    windows = op.map(f"{source}_window", split.trues, lambda kv: kv[1])
+    late = op.map(f"late_{source}_dead_letters", split.falses, lambda kv: kv[1])
+    return windows, late
 
-    def __init__(self, traces: ServiceTraceSignals) -> None:
-        self.traces = traces
 
-    def on_batch(self, values: list[Span]) -> tuple[list[Any], bool]:
-        windows, late = self.traces.update_many(values)
-        return [*windows, *map(_late_span, late)], self.RETAIN
+class CountWindows(StatefulBatchLogic[Any, Any, Any]):
+    """Bytewax's side of a service's windowing operator (`ServiceLogSignals`,
+    `ServiceTraceSignals`): events in; closed windows, and late events as dead letters, out.
+    Windows close on event time, and at EOF."""
+
+    def __init__(self, windows: Any, source: str) -> None:
+        self.windows = windows
+        self.source = source
+
+    def on_batch(self, values: list[Any]) -> tuple[list[Any], bool]:
+        closed, late = self.windows.update_many(values)
+        return [*closed, *(self._late(event) for event in late)], self.RETAIN
 
     def on_eof(self) -> tuple[list[Any], bool]:
-        return self.traces.close_all(), self.RETAIN
+        return self.windows.close_all(), self.RETAIN
 
-    def snapshot(self) -> ServiceTraceSignals:
-        return copy.deepcopy(self.traces)
+    def snapshot(self) -> Any:
+        return copy.deepcopy(self.windows)
 
-
-def _trace_windows(settings: Settings):
-    def build(resume: ServiceTraceSignals | None) -> CountSpans:
-        return CountSpans(
-            resume
-            or ServiceTraceSignals(
-                window_seconds=settings.trace_window_seconds,
-                lateness_seconds=settings.allowed_lateness_seconds,
-            )
-        )
-
-    return build
-
-
-def _late_span(span: Span) -> DeadLetter:
-    telemetry.DEAD_LETTERS.labels(source="traces", reason="late").inc()
-    return dead_letter(span.model_dump(mode="json"), "traces", "late: its window had closed")
+    def _late(self, event: Any) -> DeadLetter:
+        telemetry.DEAD_LETTERS.labels(source=self.source, reason="late").inc()
+        payload = event.model_dump(mode="json")
+        return dead_letter(payload, self.source, "late: its window had closed")
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-import pytest
-from bytewax.testing import TestingSink, run_main
+import json
+from datetime import UTC, datetime, timedelta
 
-from airis.events import Alert, Anomaly, DeadLetter, DependencyEdge, Incident, MetricPoint, Span
+import pytest
+from bytewax.testing import TestingSink, TestingSource, run_main
+
+from airis.events import (
+    Alert,
+    Anomaly,
+    DeadLetter,
+    DependencyEdge,
+    Incident,
+    LogRecord,
+    MetricPoint,
+    Span,
+)
 from airis.flows.metrics_anomaly import build_flow
 from airis.operators.trace_signals import TRACE_SIGNALS
 from airis.settings import Settings
@@ -65,3 +77,28 @@ def test_without_a_topology_incidents_follow_the_call_graph_learned_from_traces(
         (i.id, i.services, i.root_cause) for i in given
     ]
     assert [c.service for c in learned[0].candidates] == [c.service for c in given[0].candidates]
+
+
+def test_late_log_lines_and_spans_are_dead_letters_with_their_reason() -> None:
+    t0 = datetime(2026, 11, 20, tzinfo=UTC)
+
+    def at(minute: float) -> datetime:
+        return t0 + timedelta(minutes=minute)
+
+    lines = [LogRecord(ts=at(m), service="api", body=f"GET /{m}") for m in (0, 1, 5, 0.5)]
+    spans = [
+        Span(trace_id="a" * 32, span_id=f"{i:016x}", service="api", name="GET /", start=at(m),
+             duration_ms=5.0, attributes={"span.kind": "server"})
+        for i, m in enumerate((0, 1, 5, 0.5))
+    ]  # fmt: skip
+    out: list = []
+    flow = build_flow(
+        TestingSource([]), TestingSink(out), Settings(),
+        logs=TestingSource(lines), traces=TestingSource(spans),
+    )  # fmt: skip
+    run_main(flow)
+
+    letters = [e for e in out if isinstance(e, DeadLetter)]
+    assert sorted(d.source for d in letters) == ["logs", "traces"]
+    assert all(d.reason == "late: its window had closed" for d in letters)
+    assert {json.loads(d.payload).get("body") for d in letters} == {"GET /0.5", None}

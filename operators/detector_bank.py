@@ -7,16 +7,17 @@ from collections.abc import Callable
 
 from airis.events import MetricPoint
 from airis.operators.base import SeriesDetector
-from airis.operators.robust_detector import RobustSeasonalDetector
+from airis.operators.ensemble_detector import EnsembleDetector
 from airis.operators.types import ScoredPoint
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_MIN_SCALES", "DetectorBank"]
+__all__ = ["DEFAULT_MIN_SCALES", "DetectorBank", "metrics_detector"]
 
 #: Smallest noise scale per signal, in the signal's unit. Error ratios of quiet services are
 #: mostly exactly zero: without a floor, one stray error would be a many-sigma event.
-#: 0.003 means an error-ratio change needs about 1.7 percentage points to score 0.9.
+#: `EnsembleDetector` ignores residuals under five floors: 0.003 means an error-ratio change
+#: of less than 1.5 percentage points is never anomalous.
 #: Log signals (`airis.operators.log_signals`) count a few lines per window, so one line more
 #: or less must not look like a many-sigma event either; so must one failed span more or less
 #: among the few sampled spans of a trace window.
@@ -28,6 +29,20 @@ DEFAULT_MIN_SCALES: dict[str, float] = {
     "log_rare_lines": 2.0,
     "trace_error_ratio": 0.05,
 }
+
+
+def metrics_detector(min_scale: float = 1e-9) -> EnsembleDetector:
+    """`airis detect`'s detector as the metrics flow runs it: without its season buffer.
+
+    At one point per 10 s a daily season is 8,640 points, far beyond what the buffer holds
+    (three periods must fit), so the buffer would cost 32 KiB per series and find no period;
+    the hour-of-day profile is the flow's season. The event-onset rule (`EventOnset`) is not
+    applied: the alert step needs a score that stays high while a fault lasts. The score map
+    is stricter (``tail_power=0.15``: 0.9 at a tail of 2e-7, not 5e-4), as the alert step
+    compares the scores of every series (120 in the demo) to one threshold; ``settle=60``
+    lets a series scored once a minute (trace signals) start within the hour.
+    """
+    return EnsembleDetector(buffer=0, settle=60, tail_power=0.15, min_scale=min_scale)
 
 
 class DetectorBank:
@@ -58,7 +73,7 @@ class DetectorBank:
 
     def __init__(
         self,
-        make_detector: Callable[..., SeriesDetector] = RobustSeasonalDetector,
+        make_detector: Callable[..., SeriesDetector] = metrics_detector,
         min_scales: dict[str, float] | None = None,
     ) -> None:
         self.make_detector = make_detector

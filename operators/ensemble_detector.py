@@ -1,10 +1,18 @@
-"""An ensemble of online baselines with one calibrated, event-onset anomaly score."""
+"""An ensemble of online baselines with one calibrated anomaly score, and an event-onset layer.
+
+`EnsembleDetector` is the one detector of both `airis detect` and the metrics flow. It reports
+the calibrated score of every point, which stays high while a fault lasts (what the flow's
+alert step needs: several anomalous windows in a row). `EventOnset` wraps it for NAB-style
+use (`airis detect`): it passes a score on only at the onset of an event.
+"""
 
 from __future__ import annotations
 
+import inspect
 import math
 from array import array
 from collections import deque
+from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
@@ -12,45 +20,63 @@ import numpy as np
 from airis.operators.base import SeriesDetector
 from airis.operators.types import Assessment
 
-__all__ = ["EnsembleDetector"]
+__all__ = ["EnsembleDetector", "EventOnset"]
 
 #: Ratio of a Gaussian's standard deviation to its mean absolute deviation.
 _MAD_TO_SIGMA = math.sqrt(math.pi / 2)
 #: Ratio of a Gaussian's standard deviation to its median absolute deviation.
 _MEDIAN_MAD_TO_SIGMA = 1.4826
+#: The difference of two independent Gaussian draws has sqrt(2) times their sigma.
+_DIFF_TO_SIGMA = 1 / math.sqrt(2)
 #: Smallest tail probability we represent (keeps the logarithm finite).
 _MIN_TAIL = 1e-300
+#: Floors (``min_scale``) a residual must exceed to count at all.
+_FLOOR_GATE = 5.0
 #: Points a component's score distribution needs before its tail probability is trusted.
 _MIN_HISTORY = 30
 
 
 class EnsembleDetector(SeriesDetector):
-    """Forecast residuals of a robust level and of a detected season, as one tail probability.
+    """Forecast residuals of robust baselines, as one calibrated tail probability.
 
     Per point, O(1) apart from an occasional FFT:
 
     * **level** — a Huber-clipped exponentially weighted mean and mean absolute residual: the
       point forecast of a series without structure. A spike or a step stands out against it.
+    * **drift** — a much slower Huber-clipped mean (weight ``drift_rate``), against the typical
+      difference of consecutive values: a slow ramp (a leak) that the level follows, and
+      whose residuals therefore look normal against it, does not inflate that noise scale.
     * **seasonal** — every ``period_every`` points the autocorrelation of the last
       ``buffer`` values (by FFT) names the dominant period, if its correlation reaches
       ``min_autocorrelation``; the forecast is then the median of the values one, two and
       three periods ago (the closest of those medians taken up to ``jitter`` points earlier
-      or later, as real cycles drift a little). A pattern that breaks its daily shape (a
-      missing jump, a flat stretch) stands out against it, though it may look normal against
-      the level.
+      or later, as real cycles drift a little). A pattern that breaks its shape (a missing
+      jump, a flat stretch) stands out against it, though it may look normal against the
+      level. ``buffer=0`` turns it off (a daily season of 10-s points does not fit anyway).
     * **calibration** — each component's surprise ``log1p(|residual| / scale)`` is smoothed
       (weight ``smoothing``, so that a burst of moderate surprises adds up, as in HTM's
       anomaly likelihood) and compared to the long-run distribution of that same smoothed
       surprise (exponential mean and variance, memory about ``1 / likelihood_rate``
       points). The Gaussian upper-tail probability of the most surprised component is the
-      evidence; its score is ``1 - tail ** 0.3`` (0.5 at a tail of 10 %, 0.9 at 5e-4, 0.99
-      at 2e-7), so the scores of different series mean the same thing.
-    * **event onset** — what is reported is the score only where it is a new maximum of the
-      last ``refractory`` points and no other new maximum came in the ``gap`` points before
-      it; elsewhere the score is 0. One incident therefore raises one alert, at its start,
-      rather than a run of them while the evidence keeps growing; a stronger event
-      inside the refractory period still gets through. The rule only looks backwards.
+      evidence. A component only counts while the point itself lies more than ``gate``
+      scales from its forecast: the smoothed surprise of a one-point spike lingers for a few
+      points, the anomaly does not.
+    * **hour-of-day profile** — per hour of the day, the usual offset of the value from the
+      slow level and its spread. Once an hour has been seen on an earlier day, a value within
+      ``profile_band`` spreads of what that hour usually looks like (a nightly batch job) is
+      not anomalous, whatever the other components say.
+    * **protection** — points scoring at least ``protect_threshold`` teach the baselines and
+      the calibration with weight ``protect_weight`` only, so a fault is not absorbed within
+      minutes; after ``relearn_after`` of them in a row the new normal is learned fully.
 
+    The score is ``1 - tail ** tail_power``: with the default 0.3, 0.5 at a tail of 10 %,
+    0.9 at 5e-4, 0.99 at 2e-7, so the scores of different series mean the same thing. Any
+    increasing map ranks the points alike (NAB's threshold sweep gives the same result, but
+    for where protection starts); the metrics flow uses 0.15 (0.9 at 2e-7), which puts its
+    alert threshold of 0.9 beyond what a day of 120 noisy series reaches by chance.
+
+    ``expected`` is the forecast of the component that fired (the level while none does) and
+    ``lower``/``upper`` are ``gate`` scales around it: a point inside the band is never scored.
     The first ``warmup`` points only set the starting level and scale; then the score stays
     0 (state ``"warming"``) for ``settle`` points while the components' score distributions
     fill. Non-finite values are reported with score 0 and component ``"invalid"``, and
@@ -72,18 +98,36 @@ class EnsembleDetector(SeriesDetector):
         Weight of a new surprise in its component's smoothed surprise.
     likelihood_rate
         Weight of a new smoothed surprise in its long-run mean and variance.
-    refractory
-        Points during which a reported score suppresses lower ones.
-    gap
-        A new maximum right after another one (within this many points) is the same event.
     buffer
-        Recent values kept to find the period (at least three periods must fit).
+        Recent values kept to find the period (at least three periods must fit); 0: none.
     period_every
         Points between two period searches.
     min_autocorrelation
         Autocorrelation the dominant period needs to be used.
     jitter
         Phase shifts (in points, each way) the seasonal forecast tolerates.
+    min_scale
+        Absolute floor of every scale, in the series' unit; a residual under five floors
+        never counts (a mostly-zero error ratio must not make one stray error an anomaly).
+    min_relative_scale
+        Floor of every scale relative to the level's magnitude.
+    tail_power
+        Exponent of the map from tail probability to score.
+    drift_rate
+        Weight of a new point in the drift component's slow level.
+    gate
+        Scales a point must lie from a component's forecast for that component to count.
+    profile_rate
+        Weight of a new point in its hour's offset, once the hour has seen ``1 / profile_rate``
+        points; 0 turns the profile off.
+    profile_band
+        Spreads around an hour's usual value within which a point is normal.
+    protect_threshold
+        Score at or above which a point is learned with ``protect_weight``.
+    protect_weight
+        Learning weight of protected points.
+    relearn_after
+        Consecutive protected points after which the detector learns fully again.
 
     Examples
     --------
@@ -96,17 +140,21 @@ class EnsembleDetector(SeriesDetector):
     ...     detector.update_one(t0 + timedelta(minutes=5 * i), 100 + rng.gauss(0, 2)).score
     ...     for i in range(2000)
     ... ]
-    >>> max(scores) < 0.95
+    >>> max(scores) < 0.9
     True
     >>> spike = detector.update_one(t0 + timedelta(minutes=5 * 2000), 160.0)
     >>> spike.score > 0.9, spike.direction, round(spike.expected), spike.component
     (True, 'spike', 100, 'level')
+    >>> spike.upper < spike.observed
+    True
 
     References
     ----------
     [^1]: Ahmad, Lavin, Purdy, Agha (2017). Unsupervised real-time anomaly detection for
           streaming data (the anomaly likelihood).
     [^2]: Huber, P. J. (1964). Robust Estimation of a Location Parameter.
+    [^3]: Hochenbaum, Vallis, Kejariwal (2017). Automatic Anomaly Detection in the Cloud Via
+          Statistical Learning (seasonal decomposition with robust statistics).
     """
 
     def __init__(
@@ -118,12 +166,20 @@ class EnsembleDetector(SeriesDetector):
         clip: float = 4.0,
         smoothing: float = 0.3,
         likelihood_rate: float = 0.0005,
-        refractory: int = 350,
-        gap: int = 5,
         buffer: int = 4096,
         period_every: int = 128,
         min_autocorrelation: float = 0.3,
         jitter: int = 2,
+        min_scale: float = 1e-9,
+        min_relative_scale: float = 1e-6,
+        tail_power: float = 0.3,
+        drift_rate: float = 0.0003,
+        gate: float = 2.0,
+        profile_rate: float = 0.005,
+        profile_band: float = 4.0,
+        protect_threshold: float = 0.9,
+        protect_weight: float = 0.1,
+        relearn_after: int = 360,
     ) -> None:
         self.warmup = warmup
         self.settle = settle
@@ -132,12 +188,20 @@ class EnsembleDetector(SeriesDetector):
         self.clip = clip
         self.smoothing = smoothing
         self.likelihood_rate = likelihood_rate
-        self.refractory = refractory
-        self.gap = gap
         self.buffer = buffer
         self.period_every = period_every
         self.min_autocorrelation = min_autocorrelation
         self.jitter = jitter
+        self.min_scale = min_scale
+        self.min_relative_scale = min_relative_scale
+        self.tail_power = tail_power
+        self.drift_rate = drift_rate
+        self.gate = gate
+        self.profile_rate = profile_rate
+        self.profile_band = profile_band
+        self.protect_threshold = protect_threshold
+        self.protect_weight = protect_weight
+        self.relearn_after = relearn_after
 
         self._n = 0  # finite points learned
         self._first: list[float] = []
@@ -145,31 +209,65 @@ class EnsembleDetector(SeriesDetector):
         self._scale = 0.0
         self._season_scale = 0.0
         self._period = 0
+        self._protected_run = 0  # anomalous points in a row
+        self._slow = 0.0  # the drift component's slow level
+        self._step_scale = 0.0  # typical |difference| of consecutive values
+        self._previous = 0.0
         self._ring = array("d", bytes(8 * buffer))
-        # Per component (level, seasonal): smoothed surprise, its long-run mean and variance,
-        # and how many surprises it has seen.
-        self._smoothed = [0.0, 0.0]
-        self._mean = [0.0, 0.0]
-        self._var = [0.0, 0.0]
-        self._count = [0, 0]
-        # Decreasing (index, score) pairs: the running maximum of the last `refractory` scores.
-        self._peaks: deque[tuple[int, float]] = deque()
-        self._last_peak = -(10**9)
+        # Per hour of day: the usual offset from the slow level, its spread, points seen (up
+        # to 1 / profile_rate) and the day the hour was first seen (counted from _day0, so
+        # that these stay small numbers in a snapshot).
+        self._day0 = 0
+        bins = 24 if profile_rate > 0 else 0
+        self._bin_offset = [0.0] * bins
+        self._bin_scale = [0.0] * bins
+        self._bin_count = [0] * bins
+        self._bin_first_day = [-1] * bins
+        # Per component (level, seasonal, drift): smoothed surprise, its long-run mean and
+        # variance, and how many surprises it has seen.
+        self._smoothed = [0.0, 0.0, 0.0]
+        self._mean = [0.0, 0.0, 0.0]
+        self._var = [0.0, 0.0, 0.0]
+        self._count = [0, 0, 0]
+        self._above = [False, False, False]  # whether the last residual was positive
+
+    # -- state ---------------------------------------------------------------------------
+
+    def __getstate__(self) -> dict:
+        """Learned state plus only the parameters that differ from the defaults.
+
+        A flow keeps one detector per series and snapshots them all: leaving out the defaults
+        (the same for every series) keeps a series without a season buffer under 1 KiB.
+        """
+        state = self.__dict__.copy()
+        for name, default in _DEFAULTS.items():
+            if state[name] == default:
+                del state[name]
+        if not self.buffer:  # no season: its fields never change
+            del state["_ring"], state["_season_scale"], state["_period"]
+        if not self._first:  # past the warm-up
+            del state["_first"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(_DEFAULTS)
+        self.__dict__.update(_ring=array("d"), _season_scale=0.0, _period=0, _first=[])
+        self.__dict__.update(state)
 
     # -- scoring -------------------------------------------------------------------------
 
     def assess_one(self, ts: datetime, value: float) -> Assessment:
-        return self._evaluate(value)[0]
+        return self._evaluate(ts, value)[0]
 
     def learn_one(self, ts: datetime, value: float) -> None:
-        self._learn(value, self._evaluate(value)[1])
+        self._learn(ts, value, self._evaluate(ts, value)[1])
 
     def update_one(self, ts: datetime, value: float) -> Assessment:
-        assessment, update = self._evaluate(value)
-        self._learn(value, update)
+        assessment, update = self._evaluate(ts, value)
+        self._learn(ts, value, update)
         return assessment
 
-    def _evaluate(self, value: float) -> tuple[Assessment, tuple | None]:
+    def _evaluate(self, ts: datetime, value: float) -> tuple[Assessment, tuple | None]:
         """The assessment of ``value`` and what learning it would change; mutates nothing."""
         if not math.isfinite(value):
             expected = self._level if self._n >= self.warmup else value
@@ -179,31 +277,36 @@ class EnsembleDetector(SeriesDetector):
         if self._n < self.warmup:
             return Assessment(0.0, value, value, value, value, "warming", "warming", 0.0), None
 
-        floor = max(1e-9, 1e-6 * abs(self._level))
+        floor = self._floor(self._level)
         scale = max(self._scale, floor)
         expected, band_scale, component = self._level, scale, "level"
-        residuals = [value - self._level, 0.0]
-        active = [True, False]
+        residuals = [value - self._level, 0.0, value - self._slow]
+        active = [True, False, self.drift_rate > 0]
         season = self._season_forecast(value)
         if season is not None:
             residuals[1] = value - season
             active[1] = True
 
+        # The absolute floor is a promise about the unit (an error ratio must change by more
+        # than FLOOR_GATE floors to matter), which the calibration alone cannot keep: against
+        # the history of an almost always zero series, any change is improbable.
+        gate = _FLOOR_GATE * self.min_scale
+        cap = math.log1p(self.clip)
         tail, stats = 1.0, []
-        for c in (0, 1):
+        for c in (0, 1, 2):
             if not active[c]:
                 stats.append(None)
                 continue
-            c_scale = scale if c == 0 else max(self._season_scale, floor)
+            c_scale = (scale, max(self._season_scale, floor), max(self._step_scale, floor))[c]
             surprise = math.log1p(abs(residuals[c]) / c_scale)
             count = self._count[c]
-            s = (
-                surprise
-                if count == 0
-                else self._smoothed[c] + self.smoothing * (surprise - self._smoothed[c])
-            )
+            before = self._smoothed[c]
+            if self._protected_run and (residuals[c] > 0) != self._above[c]:
+                # The way back from an anomaly is not more of it: the evidence starts afresh.
+                before = self._mean[c]
+            s = surprise if count == 0 else before + self.smoothing * (surprise - before)
             mean = s if count == 0 else self._mean[c]
-            if count >= _MIN_HISTORY:
+            if count >= _MIN_HISTORY and abs(residuals[c]) > max(gate, self.gate * c_scale):
                 # A perfectly predicted series is not infinitely sure of itself.
                 sd = math.sqrt(self._var[c]) + 1e-3
                 t = 0.5 * math.erfc((s - mean) / sd / math.sqrt(2))
@@ -211,22 +314,33 @@ class EnsembleDetector(SeriesDetector):
                     tail = t
                     if c == 1:
                         expected, band_scale, component = season, c_scale, "seasonal"
-            stats.append((s, mean))
+                    elif c == 2:
+                        expected, band_scale, component = self._slow, c_scale, "drift"
+            # The drift component is there for slow ramps: it remembers at most `clip` scales
+            # of surprise, so a one-point spike scores in full but does not linger in it.
+            remembered = s
+            if count and c == 2:
+                remembered -= self.smoothing * max(0.0, surprise - cap)
+            stats.append((s, mean, remembered))
 
-        raw = 1.0 - max(tail, _MIN_TAIL) ** 0.3
+        if self.profile_rate > 0 and tail < 1.0:
+            b, day = ts.hour, ts.toordinal()
+            first = self._bin_first_day[b]
+            if 0 <= first < day - self._day0:
+                usual = self._slow + self._bin_offset[b]
+                spread = max(self._bin_scale[b], floor)
+                if abs(value - usual) <= self.profile_band * spread:
+                    # What this hour of the day usually looks like: no anomaly, and the
+                    # hour's usual value is the expectation to show.
+                    tail, expected, component = 1.0, usual, "profile"
+                    band_scale = self.profile_band * spread / self.gate
+        score = 1.0 - max(tail, _MIN_TAIL) ** self.tail_power
         index = self._n + 1
         if index < self.settle:
             score, state = 0.0, "warming"
         else:
-            peaks = self._peaks
-            start = 0
-            while start < len(peaks) and peaks[start][0] <= index - self.refractory:
-                start += 1
-            new_max = start == len(peaks) or raw > peaks[start][1]
-            quiet = index - self._last_peak > self.gap
-            score = raw if new_max and quiet else 0.0
-            state = "seasonal" if component == "seasonal" else "recent"
-        band = 3.0 * _MAD_TO_SIGMA * band_scale
+            state = "recent" if component in ("level", "drift") else "seasonal"
+        band = self.gate * band_scale
         assessment = Assessment(
             score,
             value,
@@ -237,7 +351,7 @@ class EnsembleDetector(SeriesDetector):
             component,
             min(1.0, index / self.settle),
         )
-        return assessment, (residuals, active, stats, raw, index)
+        return assessment, (residuals, active, stats, score)
 
     def _season_forecast(self, value: float) -> float | None:
         period = self._period
@@ -258,23 +372,31 @@ class EnsembleDetector(SeriesDetector):
 
     # -- learning ------------------------------------------------------------------------
 
-    def _learn(self, value: float, update: tuple | None) -> None:
+    def _learn(self, ts: datetime, value: float, update: tuple | None) -> None:
         if not math.isfinite(value):
             return
-        self._ring[self._n % self.buffer] = value
+        if self.buffer:
+            self._ring[self._n % self.buffer] = value
         self._n += 1
         if update is None:
+            self._previous = value
             self._first.append(value)
             if self._n == self.warmup:
                 self._start()
             return
-        residuals, active, stats, raw, index = update
-        floor = max(1e-9, 1e-6 * abs(self._level))
+        residuals, active, stats, score = update
+        # An anomalous point teaches the baselines only a little, so that a fault is not
+        # absorbed within minutes and its score stays up while it lasts; after `relearn_after`
+        # such points in a row, the new normal is learned at the full rate.
+        protected = score >= self.protect_threshold
+        self._protected_run = self._protected_run + 1 if protected else 0
+        k = self.protect_weight if protected and self._protected_run < self.relearn_after else 1.0
+        floor = self._floor(self._level)
         scale = max(self._scale, floor)
         bound = self.clip * scale
         residual = residuals[0]
-        self._level += self.level_rate * max(-bound, min(bound, residual))
-        self._scale += self.scale_rate * (min(abs(residual), bound) - self._scale)
+        self._level += k * self.level_rate * max(-bound, min(bound, residual))
+        self._scale += k * self.scale_rate * (min(abs(residual), bound) - self._scale)
         if active[1]:
             r = abs(residuals[1])
             if self._season_scale > 0:
@@ -282,27 +404,37 @@ class EnsembleDetector(SeriesDetector):
                 self._season_scale += self.scale_rate * (min(r, limit) - self._season_scale)
             else:
                 self._season_scale = r
-        for c in (0, 1):
+        if self.profile_rate > 0:
+            b, day = ts.hour, ts.toordinal()
+            if not self._day0:
+                self._day0 = day
+            if self._bin_first_day[b] < 0:
+                self._bin_first_day[b] = day - self._day0
+            if self._bin_count[b] * self.profile_rate < 1:
+                self._bin_count[b] += 1
+            w = k * max(self.profile_rate, 1.0 / self._bin_count[b])
+            d = value - self._slow - self._bin_offset[b]
+            self._bin_offset[b] += w * d
+            self._bin_scale[b] += w * (abs(d) - self._bin_scale[b])
+        if active[2]:
+            step_bound = self.clip * max(self._step_scale, floor)
+            step = min(abs(value - self._previous) * _DIFF_TO_SIGMA, step_bound)
+            self._step_scale += k * self.scale_rate * (step - self._step_scale)
+            self._slow += k * self.drift_rate * max(-step_bound, min(step_bound, residuals[2]))
+        self._previous = value
+        for c in (0, 1, 2):
             if stats[c] is None:
                 continue
-            s, mean = stats[c]
+            s, mean, remembered = stats[c]
             self._count[c] += 1
             # A running mean at first, then an exponential memory.
-            w = max(self.likelihood_rate, 1.0 / self._count[c])
+            w = k * max(self.likelihood_rate, 1.0 / self._count[c])
             d = s - mean
-            self._smoothed[c] = s
+            self._smoothed[c] = remembered
+            self._above[c] = residuals[c] > 0
             self._mean[c] = mean + w * d
             self._var[c] = (1 - w) * (self._var[c] + w * d * d)
-        if index >= self.settle:
-            peaks = self._peaks
-            while peaks and peaks[0][0] <= index - self.refractory:
-                peaks.popleft()
-            if not peaks or raw > peaks[0][1]:
-                self._last_peak = index
-            while peaks and peaks[-1][1] <= raw:
-                peaks.pop()
-            peaks.append((index, raw))
-        if self._n % self.period_every == 0 and self._n >= 2 * self.period_every:
+        if self.buffer and self._n % self.period_every == 0 and self._n >= 2 * self.period_every:
             self._period = self._find_period()
 
     def _start(self) -> None:
@@ -311,8 +443,12 @@ class EnsembleDetector(SeriesDetector):
         mad = sorted(abs(v - level) for v in first)[len(first) // 2] * _MEDIAN_MAD_TO_SIGMA
         spread = max(mad, (first[-1] - first[0]) / 6)
         self._level = level
-        self._scale = max(spread / _MAD_TO_SIGMA, 1e-9, 1e-6 * abs(level))
+        self._scale = max(spread / _MAD_TO_SIGMA, self._floor(level))
         self._first = []
+        self._slow, self._step_scale = level, self._scale
+
+    def _floor(self, level: float) -> float:
+        return max(self.min_scale, self.min_relative_scale * abs(level))
 
     def _find_period(self) -> int:
         """The lag of the highest autocorrelation peak after its first zero crossing, or 0."""
@@ -332,3 +468,85 @@ class EnsembleDetector(SeriesDetector):
         start = int(negative[0])
         lag = start + int(np.argmax(acf[start:]))
         return lag if acf[lag] >= self.min_autocorrelation else 0
+
+
+_DEFAULTS = {
+    name: param.default
+    for name, param in inspect.signature(EnsembleDetector.__init__).parameters.items()
+    if param.default is not inspect.Parameter.empty
+}
+
+
+class EventOnset(SeriesDetector):
+    """Report a detector's score only at the onset of an event; 0 while the event goes on.
+
+    A score is passed on where it is a new maximum of the last ``refractory`` scored points
+    and no other new maximum came in the ``gap`` points before it; elsewhere the score is 0.
+    One incident therefore raises one alert, at its start, rather than a run of them while
+    the evidence keeps growing; a stronger event inside the refractory period still gets
+    through. The rule only looks backwards. Points the inner detector reports as warming
+    (score 0) and non-finite values pass unchanged and set no maximum.
+
+    Examples
+    --------
+    >>> import random
+    >>> from datetime import datetime, timedelta, timezone
+    >>> rng = random.Random(42)
+    >>> detector = EventOnset(EnsembleDetector())
+    >>> t0 = datetime(2026, 1, 5, tzinfo=timezone.utc)
+    >>> def feed(values, start):
+    ...     ts = (t0 + timedelta(minutes=5 * (start + i)) for i in range(len(values)))
+    ...     return [detector.update_one(t, v).score for t, v in zip(ts, values)]
+    >>> _ = feed([100 + rng.gauss(0, 2) for _ in range(2000)], 0)
+    >>> step = feed([160 + rng.gauss(0, 2) for _ in range(20)], 2000)
+    >>> step[0] > 0.9, max(step[1:])
+    (True, 0.0)
+    """
+
+    def __init__(
+        self, detector: SeriesDetector | None = None, refractory: int = 350, gap: int = 5
+    ) -> None:
+        self.detector = EnsembleDetector() if detector is None else detector
+        self.refractory = refractory
+        self.gap = gap
+        self._index = 0  # finite points seen
+        # Decreasing (index, score) pairs: the running maximum of the last `refractory` scores.
+        self._peaks: deque[tuple[int, float]] = deque()
+        self._last_peak = -(10**9)
+
+    def assess_one(self, ts: datetime, value: float) -> Assessment:
+        return self._onset(self.detector.assess_one(ts, value), value)
+
+    def learn_one(self, ts: datetime, value: float) -> None:
+        self.update_one(ts, value)
+
+    def update_one(self, ts: datetime, value: float) -> Assessment:
+        assessment = self.detector.update_one(ts, value)
+        onset = self._onset(assessment, value)
+        if math.isfinite(value):
+            self._index += 1
+            if assessment.state != "warming":
+                self._remember(assessment.score)
+        return onset
+
+    def _onset(self, assessment: Assessment, value: float) -> Assessment:
+        if assessment.state == "warming" or not math.isfinite(value):
+            return assessment
+        index, peaks = self._index + 1, self._peaks
+        start = 0
+        while start < len(peaks) and peaks[start][0] <= index - self.refractory:
+            start += 1
+        new_max = start == len(peaks) or assessment.score > peaks[start][1]
+        if new_max and index - self._last_peak > self.gap:
+            return assessment
+        return replace(assessment, score=0.0)
+
+    def _remember(self, score: float) -> None:
+        index, peaks = self._index, self._peaks
+        while peaks and peaks[0][0] <= index - self.refractory:
+            peaks.popleft()
+        if not peaks or score > peaks[0][1]:
+            self._last_peak = index
+        while peaks and peaks[-1][1] <= score:
+            peaks.pop()
+        peaks.append((index, score))

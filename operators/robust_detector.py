@@ -1,4 +1,9 @@
-"""A robust, seasonality-aware online detector for one metric series."""
+"""A robust, seasonality-aware online detector for one metric series.
+
+It was the metrics flow's detector before `airis.operators.ensemble_detector.EnsembleDetector`
+(whose level, hour-of-day profile and protection follow it); kept for comparison and as an
+alternative `DetectorBank(make_detector=RobustSeasonalDetector)`.
+"""
 
 from __future__ import annotations
 

@@ -74,7 +74,7 @@ class ServiceWindowDetector:
         window_seconds: float = 10.0,
         lateness_seconds: float = 2.0,
         threshold: float = DEFAULT_THRESHOLD,
-        detector: str = "robust",
+        detector: str = "ensemble",
         bank: Callable[[], DetectorBank] = DetectorBank,
     ) -> None:
         if window_seconds <= 0 or lateness_seconds < 0:

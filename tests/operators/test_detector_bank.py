@@ -4,7 +4,8 @@ import pickle
 from datetime import UTC, datetime, timedelta
 
 from airis.events import MetricPoint
-from airis.operators.detector_bank import DetectorBank
+from airis.operators.detector_bank import DEFAULT_MIN_SCALES, DetectorBank
+from airis.operators.ensemble_detector import EnsembleDetector
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 
@@ -45,3 +46,25 @@ def test_bank_pickles_mid_stream():
         bank.update_one(_point(i, "cpu", float(i % 5)))
     clone = pickle.loads(pickle.dumps(bank))
     assert clone.update_one(_point(100, "cpu", 3.0)) == bank.update_one(_point(100, "cpu", 3.0))
+
+
+def test_the_default_detector_is_the_ensemble_without_its_season_buffer():
+    bank = DetectorBank()
+    bank.update_one(_point(0, "error_rate", 0.0))
+    bank.update_one(_point(0, "cpu", 1.0))
+    detector = bank._detectors["error_rate"]
+    assert isinstance(detector, EnsembleDetector)
+    assert detector.buffer == 0
+    assert detector.min_scale == DEFAULT_MIN_SCALES["error_rate"]
+    assert bank._detectors["cpu"].min_scale == EnsembleDetector().min_scale
+
+
+def test_an_anomaly_carries_its_expectation_and_band():
+    bank = DetectorBank()
+    for i in range(300):
+        bank.update_one(_point(i, "latency_p99", 100.0 + (i % 7) - 3))
+    a = bank.update_one(_point(300, "latency_p99", 180.0)).assessment
+    assert a.score > 0.9
+    assert a.lower < a.expected < a.upper < a.observed
+    assert a.component in ("level", "drift")
+    assert a.state == "recent"

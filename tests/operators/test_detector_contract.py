@@ -11,9 +11,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from airis.operators.base import SeriesDetector
+from airis.operators.ensemble_detector import EnsembleDetector
 from airis.operators.robust_detector import RobustSeasonalDetector
 
-DETECTORS = [RobustSeasonalDetector]
+DETECTORS = [EnsembleDetector, RobustSeasonalDetector]
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 
 

@@ -6,8 +6,11 @@ import pickle
 import random
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from airis.events import MetricPoint
 from airis.operators.detector_bank import DetectorBank
+from airis.operators.ensemble_detector import EnsembleDetector
 from airis.operators.robust_detector import RobustSeasonalDetector
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -36,4 +39,17 @@ def test_a_restored_detector_scores_exactly_as_the_original() -> None:
     clone = pickle.loads(pickle.dumps(original))
     assert clone.alpha == 0.1
     for p in points[100:]:
+        assert clone.update_one(p.ts, p.value) == original.update_one(p.ts, p.value)
+
+
+@pytest.mark.parametrize("buffer", [0, 4096])
+def test_a_restored_ensemble_detector_scores_exactly_as_the_original(buffer: int) -> None:
+    original = EnsembleDetector(buffer=buffer, level_rate=0.2)  # a non-default parameter
+    points = list(_points(hours=60, signals=1))
+    for p in points[:200]:
+        original.update_one(p.ts, p.value)
+    clone = pickle.loads(pickle.dumps(original))
+    assert clone.level_rate == 0.2
+    assert clone.buffer == buffer
+    for p in points[200:]:
         assert clone.update_one(p.ts, p.value) == original.update_one(p.ts, p.value)

@@ -27,7 +27,12 @@ from bytewax.dataflow import Dataflow, Stream
 from bytewax.outputs import Sink
 
 from airis.events import LogRecord, MetricPoint, Span
-from airis.flows.metrics_anomaly import detect_and_alert, log_signals, trace_signals
+from airis.flows.metrics_anomaly import (
+    detect_and_alert,
+    log_signals,
+    remember,
+    trace_signals,
+)
 from airis.settings import Settings
 from airis.sinks.clickhouse_sink import PartitionedClickHouseSink
 from airis.sinks.incident_memory_sink import IncidentMemorySink
@@ -110,8 +115,7 @@ def build_flow(
     keyed = op.map("route_to_store", stored, _store_key(store_partitions))
     sink = store_sink or PartitionedClickHouseSink(settings, partitions=store_partitions)
     op.output("store", keyed, sink)
-    remembered = op.key_on("key_memory", detected.incidents, lambda _i: "incident_memory")
-    op.output("remember", remembered, memory_sink or IncidentMemorySink(settings))
+    remember(detected.incidents, memory_sink or IncidentMemorySink(settings))
     return flow
 
 

@@ -128,12 +128,14 @@ def build_flow(
     )
     op.output("store", stored, sink)
     if memory is not None:
-        op.output("remember", op.key_on("key_memory", detected.incidents, _memory_key), memory)
+        remember(detected.incidents, memory)
     return flow
 
 
-def _memory_key(_incident: Incident) -> str:
-    return "incident_memory"
+def remember(incidents: Stream[Incident], memory: Sink) -> None:
+    """Write resolved incidents to the incident memory (one key: its sink has one partition)."""
+    keyed = op.key_on("key_memory", incidents, lambda _incident: "incident_memory")
+    op.output("remember", keyed, memory)
 
 
 @dataclass(frozen=True)

@@ -46,13 +46,15 @@ def test_simulated_logs_become_signals_templates_and_anomalies_during_faults() -
 def test_new_log_templates_of_an_incident_s_services_become_part_of_it() -> None:
     sim = recent_simulation(4, seed=3)  # an error burst on user-service
     out: list = []
+    remembered: list = []
     flow = build_flow(
         simulator_source(sim), TestingSink(out), Settings(), sim.topology.call_graph(),
-        logs=simulated_logs_source(sim),
+        logs=simulated_logs_source(sim), memory=TestingSink(remembered),
     )  # fmt: skip
     run_main(flow)
 
     [incident] = [e for e in out if isinstance(e, Incident)]
+    assert [i for _key, i in remembered] == [incident]  # and to the incident memory
     assert incident.log_templates
     involved = set(incident.services) | {s.split("/")[0] for s in incident.signals}
     earliest = incident.started_at - timedelta(minutes=1)

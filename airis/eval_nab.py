@@ -24,6 +24,7 @@ from airis.nab_scorer import (
     ProfileScore,
     ScoredFile,
     Window,
+    holdout_score,
     layout_file,
     load_profiles,
     load_windows,
@@ -37,6 +38,7 @@ __all__ = [
     "NabCorpus",
     "eval_nab",
     "find_detectors",
+    "holdout_scores",
     "load_corpus",
     "print_eval_nab",
     "result_path",
@@ -128,19 +130,46 @@ def _read_scores(path: Path) -> FloatArray:
 
 def score_detector(corpus: NabCorpus, results_dir: Path, detector: str) -> dict[str, ProfileScore]:
     """Score one detector's results on every profile, each with its own corpus threshold."""
+    files = _scored_files(corpus, results_dir, detector)
+    return {name: nab_score(files, profile) for name, profile in corpus.profiles.items()}
+
+
+def holdout_scores(
+    corpus: NabCorpus, results_dir: Path, detector: str
+) -> dict[str, dict[str, Any]]:
+    """`airis.nab_scorer.holdout_score` of one detector's results on every profile, as dicts."""
+    files = _scored_files(corpus, results_dir, detector)
+    out: dict[str, dict[str, Any]] = {}
+    for name, profile in corpus.profiles.items():
+        held = holdout_score(files, profile)
+        out[name] = {
+            "score": held.score,
+            "categories": {
+                c: {
+                    "threshold": None if math.isinf(s.threshold) else s.threshold,
+                    # No windows (artificialNoAnomaly): nothing to normalise by, only FP costs.
+                    "score": s.score if s.perfect != s.null else None,
+                    "raw": s.raw,
+                }
+                for c, s in held.categories.items()
+            },
+        }
+    return out
+
+
+def _scored_files(corpus: NabCorpus, results_dir: Path, detector: str) -> list[ScoredFile]:
     missing = [n for n in corpus.timestamps if not result_path(results_dir, detector, n).exists()]
     if missing:
         raise FileNotFoundError(
             f"{detector}: no results for {len(missing)} file(s), e.g. "
             f"{result_path(results_dir, detector, missing[0])}"
         )
-    files = [
+    return [
         ScoredFile(
             name, ts, _read_scores(result_path(results_dir, detector, name)), corpus.windows[name]
         )
         for name, ts in corpus.timestamps.items()
     ]
-    return {name: nab_score(files, profile) for name, profile in corpus.profiles.items()}
 
 
 def run_detector(
@@ -192,7 +221,8 @@ def eval_nab(
 ) -> dict[str, Any]:
     """NAB scores of every detector under ``results_dir``, or of our detector run into ``out_dir``.
 
-    Returns ``{"detectors": {name: {profile: ProfileScore fields}}, "published": {...},
+    Returns ``{"detectors": {name: {profile: ProfileScore fields}}, "holdout": {name:
+    {profile: leave-one-category-out score}} (empty for one category), "published": {...},
     "files", "rows", "detect_seconds" (None when only scoring), "score_seconds", "results"}``.
     A threshold of ``None`` means the detector scores best never firing.
     """
@@ -206,8 +236,16 @@ def eval_nab(
         detectors = find_detectors(results_dir)
     started = time.perf_counter()
     scores = {d: score_detector(corpus, results_dir, d) for d in detectors}
+    # Leave-one-category-out needs two categories; a one-category corpus has no holdout.
+    categories = {name.split("/", 1)[0] for name in corpus.timestamps}
+    holdout = (
+        {d: holdout_scores(corpus, results_dir, d) for d in detectors}
+        if len(categories) > 1
+        else {}
+    )
     return {
         "detectors": {d: {p: _as_dict(s) for p, s in by.items()} for d, by in scores.items()},
+        "holdout": holdout,
         "published": {d: dict(zip(PROFILE_ORDER, v, strict=True)) for d, v in PUBLISHED.items()},
         "files": len(corpus.timestamps),
         "rows": corpus.rows,
@@ -253,7 +291,30 @@ def print_eval_nab(result: dict[str, Any], console: Any) -> None:
             "",
         )
     console.print(table)
+    _print_holdout(result.get("holdout", {}), console)
     timing = f"scoring {result['score_seconds']:.2f} s"
     if result["detect_seconds"] is not None:
         timing = f"detector {result['detect_seconds']:.2f} s, {timing}"
     console.print(f"{timing}; results in {result['results']}")
+
+
+def _print_holdout(holdout: dict[str, Any], console: Any) -> None:
+    from rich.table import Table
+
+    if not holdout:
+        return
+    table = Table(title="Leave one category out: each category at a threshold set on the others")
+    table.add_column("detector")
+    for column in ("standard", "low FP", "low FN", "standard by held-out category"):
+        table.add_column(column, justify="right")
+    for name, by in holdout.items():
+        categories = by["standard"]["categories"]
+        table.add_row(
+            name,
+            *(f"{by[p]['score']:.2f}" for p in PROFILE_ORDER),
+            ", ".join(
+                f"{c} {v['score']:.1f}" if v["score"] is not None else f"{c} raw {v['raw']:.2f}"
+                for c, v in categories.items()
+            ),
+        )
+    console.print(table)

@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 
 from airis.cli import main
-from airis.eval_nab import PUBLISHED, load_corpus, score_detector
+from airis.eval_nab import PUBLISHED, holdout_scores, load_corpus, score_detector
 from airis.nab_scorer import (
     PROFILES,
     CostProfile,
     ScoredFile,
+    holdout_score,
     layout_file,
     nab_score,
     probation_length,
@@ -244,3 +245,40 @@ def test_eval_nab_runs_our_detector_into_nab_layout(
     assert set(result["detectors"]["airis"]) == set(ORDER)
     err = capsys.readouterr().err
     assert "[1/2]" in err and "[2/2]" in err
+
+
+def test_holdout_scores_each_category_at_a_threshold_set_on_the_others() -> None:
+    # Each category alone is perfect at its own threshold, but a's category fixes 0.9, which
+    # misses b's windows, and b's fixes 0.5, which also catches a's 0.5 false alarms.
+    a, b = np.zeros(len(TS)), np.zeros(len(TS))
+    a[[60, 140]], a[100:140] = 0.9, 0.5
+    b[[60, 140]] = 0.5
+    files = [ScoredFile("A/a.csv", TS, a, WINDOWS), ScoredFile("B/b.csv", TS, b, WINDOWS)]
+    held = holdout_score(files, STANDARD)
+    assert held.categories["A"].threshold == 0.5 and held.categories["B"].threshold == 0.9
+    assert held.categories["B"].score == 0.0 and held.categories["B"].windows_hit == 0
+    a_at_half = nab_score(files[:1], STANDARD, 0.5)
+    assert a_at_half.windows_hit == 2 and a_at_half.fp == 40
+    assert held.categories["A"].score == pytest.approx(a_at_half.score) and a_at_half.score < 100
+    expected = 100 * (a_at_half.raw - 2 + 4) / (4 + 4)  # summed raw, null -4, perfect 4
+    assert held.score == pytest.approx(expected)
+    assert nab_score(files, STANDARD).score > held.score
+
+
+def test_holdout_needs_two_categories() -> None:
+    with pytest.raises(ValueError, match="two categories"):
+        holdout_score([ScoredFile("A/a.csv", TS, np.zeros(len(TS)), WINDOWS)], STANDARD)
+
+
+def test_holdout_of_the_reference_detectors_is_below_their_in_sample_score(corpus) -> None:
+    for detector in OFFICIAL:
+        files_score = score_detector(corpus, REFERENCE, detector)["standard"].score
+        held = holdout_scores(corpus, REFERENCE, detector)["standard"]
+        assert set(held["categories"]) == {
+            "artificialNoAnomaly",
+            "artificialWithAnomaly",
+            "realAdExchange",
+            "realKnownCause",
+        }
+        assert held["categories"]["artificialNoAnomaly"]["score"] is None
+        assert 0 < held["score"] < files_score

@@ -42,6 +42,42 @@ class Settings(BaseSettings):
     )
     alert_open_after: int = Field(3, ge=1, description="Anomalous windows before an alert fires.")
     alert_resolve_after: int = Field(6, ge=1, description="Normal windows before it resolves.")
+    forecast_horizon_seconds: float = Field(
+        900.0, gt=0, description="How far ahead per-series forecasts (with intervals) reach."
+    )
+    capacity_threshold_percent: float = Field(
+        90.0, gt=0, le=100, description="Disk/memory percent whose crossing is predicted."
+    )
+    capacity_warn_within_seconds: float = Field(
+        3600.0, gt=0, description="Warn when that threshold is expected within this long."
+    )
+    forecast_step_seconds: float = Field(
+        60.0, gt=0, description="Forecast step: window values are averaged over this long."
+    )
+    forecast_report_every: int = Field(
+        5, ge=1, description="Steps between written forecasts (of every report_every-th step)."
+    )
+    forecast_signals: list[str] = Field(
+        ["request_rate", "cpu", "memory", "disk"],
+        description="Signals forecast per service (JSON list; [] turns planning off).",
+    )
+    scaling_target_percent: float = Field(
+        70.0, gt=0, description="Per-replica cpu the replica advice aims at."
+    )
+    scaling_replicas: dict[str, int] = Field(
+        default_factory=dict,
+        description='Replicas per service now, as JSON ({"api": 4}); unlisted services: 1.',
+    )
+    onnx_model: str | None = Field(
+        "service_autoencoder",
+        description="Registered model the flow scores service windows with; unset = none.",
+    )
+    onnx_providers: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="onnxruntime providers: auto (CUDA if a GPU is usable), cpu, cuda."
+    )
+    onnx_require_gpu: bool = Field(
+        False, description="Refuse to serve a model that would not run on the GPU."
+    )
     sink_batch_rows: int = Field(20_000, ge=1, description="Rows buffered per table before insert.")
     sink_batch_seconds: float = Field(2.0, gt=0, description="Longest a row waits before insert.")
 
@@ -80,10 +116,32 @@ class Settings(BaseSettings):
         None, description="Ollama server for incident embeddings; unset = hashing embeddings."
     )
     ollama_model: str = Field("nomic-embed-text", description="Ollama embedding model.")
+    model_dir: Path | None = Field(
+        None, description="Model registry directory; unset = data_dir/models."
+    )
+    drift_p_threshold: float = Field(
+        0.01,
+        gt=0,
+        lt=1,
+        description="Family-wise significance of the per-window KS drift test (Holm-corrected).",
+    )
+    drift_window_rows: int = Field(
+        2000, ge=2, description="Live feature rows per KS drift test against the reference."
+    )
+    drift_sample_every: int = Field(
+        64,
+        ge=1,
+        description="One live row in this many (at random) enters the drift window, so that "
+        "a window spans hours (about a day for 15 services at 10-s windows).",
+    )
 
     @property
     def resolved_chdb_path(self) -> Path:
         return self.chdb_path or self.data_dir / "chdb"
+
+    @property
+    def resolved_model_dir(self) -> Path:
+        return self.model_dir or self.data_dir / "models"
 
 
 def redact(url: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 logger = logging.getLogger(__name__)
 
@@ -18,8 +18,14 @@ __all__ = [
     "ANOMALIES",
     "DEAD_LETTERS",
     "DETECT_SECONDS",
+    "DRIFT_EVENTS",
+    "DRIFT_P_VALUE",
     "EVENTS_IN",
     "LATE_EVENTS",
+    "ONNX_BATCH_ROWS",
+    "ONNX_INFERENCE_SECONDS",
+    "ONNX_PROVIDER",
+    "ONNX_SCORE_QUANTILE",
     "SINK_BATCH",
     "SINK_FAILURES",
     "SINK_SECONDS",
@@ -51,6 +57,38 @@ SINK_BATCH = Histogram(
 )
 SINK_FAILURES = Counter(
     "airis_sink_failures", "Batch writes that failed and will be retried, by sink", ["sink"]
+)
+DRIFT_P_VALUE = Gauge(
+    "airis_model_drift_p_value",
+    "KS p-value (uncorrected) of the last live window against the training reference",
+    ["model", "feature"],
+)
+DRIFT_EVENTS = Counter(
+    "airis_model_drift_events",
+    "Live windows in which the KS test found drift in at least one feature (Holm-corrected)",
+    ["model"],
+)
+ONNX_PROVIDER = Gauge(
+    "airis_onnx_provider",
+    "1 for each onnxruntime execution provider in use, 0 for one offered but unused, by model",
+    ["model", "provider"],
+)
+ONNX_INFERENCE_SECONDS = Histogram(
+    "airis_onnx_inference_seconds",
+    "Time to score one batch with an ONNX model (session run and calibration), by model",
+    ["model"],
+    buckets=(1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 1),
+)
+ONNX_BATCH_ROWS = Histogram(
+    "airis_onnx_batch_rows",
+    "Rows per batch scored by an ONNX model, by model",
+    ["model"],
+    buckets=(1, 8, 64, 512, 4_096, 32_768, 262_144),
+)
+ONNX_SCORE_QUANTILE = Gauge(
+    "airis_onnx_score_quantile",
+    "Quantiles of the calibrated scores of the last batch scored, by model",
+    ["model", "quantile"],
 )
 #: Time one detector call in this many (timing every call would cost more than detecting).
 DETECT_SAMPLE_EVERY = 128

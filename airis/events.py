@@ -29,14 +29,19 @@ __all__ = [
     "Alert",
     "AlertStatus",
     "Anomaly",
+    "CapacityWarning",
     "DeadLetter",
     "DependencyEdge",
     "DetectorState",
+    "DriftEvent",
+    "ForecastPoint",
     "Incident",
     "LogRecord",
     "LogTemplate",
     "MetricPoint",
+    "ModelScore",
     "RcaCandidate",
+    "ScalingAdvice",
     "Severity",
     "Span",
     "event_id",
@@ -225,6 +230,84 @@ class Incident(_Event):
     candidates: list[RcaCandidate] = Field(default_factory=list)
     log_templates: list[Text] = Field(default_factory=list)
     """Log templates first seen on the incident's services while it was open: new messages."""
+
+
+class ModelScore(_Event):
+    """One service window scored by a registered ONNX model.
+
+    Every window is scored once, by the production version of the moment: a promotion or a
+    rollback takes effect between two batches of windows.
+    """
+
+    window_start: Timestamp
+    window_end: Timestamp
+    service: Name
+    model: Name
+    version: Annotated[int, Field(ge=1)]
+    score: Annotated[float, Field(ge=0, le=1)]
+    error: Annotated[float, Field(ge=0)]
+    """The reconstruction error (infinite when the row overflowed the model's float32)."""
+    providers: list[str] = Field(default_factory=list)
+    """onnxruntime execution providers in use, e.g. ``["CPUExecutionProvider"]``."""
+
+
+class DriftEvent(_Event):
+    """One feature of a model's live window tested against its training reference (KS)."""
+
+    ts: Timestamp
+    model: Name
+    version: Annotated[int, Field(ge=1)]
+    feature: Name
+    statistic: Annotated[float, Field(ge=0, le=1)]
+    p_value: Annotated[float, Field(ge=0, le=1)]
+    p_adjusted: Annotated[float, Field(ge=0, le=1)]
+    """Holm-corrected over the window's features: what ``threshold`` is compared with."""
+    threshold: Annotated[float, Field(gt=0, lt=1)]
+    drifted: bool
+    window_rows: Annotated[int, Field(ge=1)]
+
+
+class ForecastPoint(_Event):
+    """A forecast made at ``ts`` of a series' value ``horizon_seconds`` later, with its
+    prediction interval."""
+
+    ts: Timestamp
+    service: Name
+    signal: Name
+    horizon_seconds: Annotated[int, Field(ge=1)]
+    forecast: FiniteFloat
+    lower: FiniteFloat
+    upper: FiniteFloat
+    model: str
+
+
+class CapacityWarning(_Event):
+    """A resource (memory, disk) expected to reach ``threshold`` percent in ``eta_seconds``."""
+
+    ts: Timestamp
+    service: Name
+    signal: Name
+    value: FiniteFloat
+    threshold: FiniteFloat
+    eta_seconds: Annotated[float, Field(ge=0)]
+    eta_low_seconds: Annotated[float, Field(ge=0)]
+    eta_high_seconds: Annotated[float, Field(ge=0)]
+    """Infinite when a flat trend is inside the slope's confidence band."""
+    confidence: Annotated[float, Field(ge=0, le=1)]
+
+
+class ScalingAdvice(_Event):
+    """Replicas a service should run for its forecast load (the Kubernetes HPA rule)."""
+
+    ts: Timestamp
+    service: Name
+    signal: Name
+    current_replicas: Annotated[int, Field(ge=1)]
+    desired_replicas: Annotated[int, Field(ge=1)]
+    factor: FiniteFloat
+    metric: FiniteFloat
+    target: FiniteFloat
+    action: str
 
 
 class DeadLetter(_Event):

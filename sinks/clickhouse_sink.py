@@ -40,13 +40,18 @@ from airis import telemetry
 from airis.events import (
     Alert,
     Anomaly,
+    CapacityWarning,
     DeadLetter,
     DependencyEdge,
+    DriftEvent,
+    ForecastPoint,
     Incident,
     LogRecord,
     LogTemplate,
     MetricPoint,
+    ModelScore,
     RcaCandidate,
+    ScalingAdvice,
     Span,
 )
 from airis.settings import Settings
@@ -71,6 +76,7 @@ __all__ = [
     "encode_batch",
     "encode_dead_letter",
     "encode_edge",
+    "encode_fields",
     "encode_incident",
     "encode_log",
     "encode_log_template",
@@ -226,7 +232,32 @@ _ALERT_COLUMNS = (
     "starts_at", "ends_at", "updated_at", "score", "summary", "labels",
 )  # fmt: skip
 
+
 #: Event type → table. A writer accepts exactly these types, mixed in any batch.
+def encode_fields(columns: tuple[str, ...]) -> Callable[[BaseModel], Row]:
+    """An encoder for events whose fields are the table's columns, in its order (the
+    model-ops and planning events); booleans become 0/1 for ``UInt8`` columns.
+
+    >>> from datetime import UTC, datetime
+    >>> a = ScalingAdvice(ts=datetime(2026, 1, 1, tzinfo=UTC), service="api", signal="cpu",
+    ...     current_replicas=4, desired_replicas=6, factor=1.5, metric=91.0, target=70.0,
+    ...     action="scale_up")
+    >>> encode_fields(("service", "desired_replicas", "action"))(a)
+    ('api', 6, 'scale_up')
+    """
+
+    def encode(event: BaseModel) -> Row:
+        values = (getattr(event, c) for c in columns)
+        return tuple(int(v) if isinstance(v, bool) else v for v in values)
+
+    return encode
+
+
+def _by_fields(table: str, model: type[BaseModel]) -> TableSpec:
+    columns = tuple(model.model_fields)
+    return TableSpec(table, columns, encode_fields(columns))
+
+
 TABLES: Mapping[type[BaseModel], TableSpec] = MappingProxyType(
     {
         MetricPoint: TableSpec(
@@ -256,6 +287,11 @@ TABLES: Mapping[type[BaseModel], TableSpec] = MappingProxyType(
             ("service", "template_id", "template", "first_seen", "last_seen", "count"),
             encode_log_template,
         ),
+        ModelScore: _by_fields("model_scores", ModelScore),
+        DriftEvent: _by_fields("drift_events", DriftEvent),
+        ForecastPoint: _by_fields("forecasts", ForecastPoint),
+        CapacityWarning: _by_fields("capacity_warnings", CapacityWarning),
+        ScalingAdvice: _by_fields("scaling_recommendations", ScalingAdvice),
         DeadLetter: TableSpec(
             "dead_letters",
             ("received_at", "source", "reason", "payload", "truncated", "origin"),

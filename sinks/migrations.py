@@ -18,7 +18,14 @@ table                     ORDER BY (dedup key)                    partition   TT
 ``anomalies``             service, signal, window_start, kind     month       90 days
 ``alerts``                fingerprint, starts_at, status          month       180 days
 ``dead_letters``          source, received_at (MergeTree: keep)   month       30 days
+``forecasts``             service, signal, ts, horizon_seconds    day         30 days
+``capacity_warnings``     service, signal, ts                     month       90 days
+``drift_events``          model, version, feature, ts             month       90 days
+``model_scores``          model, service, window_start, version   day         30 days
 ========================  ======================================  ==========  ========
+
+``scaling_recommendations`` (migration 7, with ``forecasts`` and ``capacity_warnings``) is keyed
+like ``capacity_warnings``: service, signal, ts; monthly partitions; 90 days.
 """
 
 from __future__ import annotations
@@ -264,6 +271,105 @@ PARTITION BY toDate(window_start)
 ORDER BY (caller, callee, window_start)
 """
 
+# One row per model feature per live window tested against the training reference (KS):
+# p_value is the raw test, p_adjusted the Holm-corrected one that `drifted` compares with
+# threshold (see airis.operators.ks_drift). Replays rewrite the same key: one row after merges.
+_DRIFT_EVENTS = """
+CREATE TABLE IF NOT EXISTS drift_events (
+    ts DateTime64(3, 'UTC'),
+    model LowCardinality(String),
+    version UInt32,
+    feature LowCardinality(String),
+    statistic Float64,
+    p_value Float64,
+    p_adjusted Float64,
+    threshold Float64,
+    drifted UInt8,
+    window_rows UInt32
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(ts)
+ORDER BY (model, version, feature, ts)
+TTL toDateTime(ts) + INTERVAL 90 DAY
+"""
+
+# Forecasts per series and step ahead (the row of `ts` + `horizon_seconds` is the forecast of
+# that instant made at `ts`), exhaustion warnings, and replica recommendations: see
+# airis.operators.forecaster / capacity / scaling and airis.sinks.planning_events.
+_FORECASTS = """
+CREATE TABLE IF NOT EXISTS forecasts (
+    ts DateTime64(3, 'UTC'),
+    service LowCardinality(String),
+    signal LowCardinality(String),
+    horizon_seconds UInt32,
+    forecast Float64,
+    lower Float64,
+    upper Float64,
+    model LowCardinality(String)
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMMDD(ts)
+ORDER BY (service, signal, ts, horizon_seconds)
+TTL toDateTime(ts) + INTERVAL 30 DAY
+SETTINGS ttl_only_drop_parts = 1
+"""
+
+_CAPACITY_WARNINGS = """
+CREATE TABLE IF NOT EXISTS capacity_warnings (
+    ts DateTime64(3, 'UTC'),
+    service LowCardinality(String),
+    signal LowCardinality(String),
+    value Float64,
+    threshold Float64,
+    eta_seconds Float64,
+    eta_low_seconds Float64,
+    eta_high_seconds Float64,
+    confidence Float64
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(ts)
+ORDER BY (service, signal, ts)
+TTL toDateTime(ts) + INTERVAL 90 DAY
+"""
+
+_SCALING_RECOMMENDATIONS = """
+CREATE TABLE IF NOT EXISTS scaling_recommendations (
+    ts DateTime64(3, 'UTC'),
+    service LowCardinality(String),
+    signal LowCardinality(String),
+    current_replicas UInt32,
+    desired_replicas UInt32,
+    factor Float64,
+    metric Float64,
+    target Float64,
+    action LowCardinality(String)
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(ts)
+ORDER BY (service, signal, ts)
+TTL toDateTime(ts) + INTERVAL 90 DAY
+"""
+
+# One row per service window scored by a registered ONNX model (airis.models.serving): which
+# version scored it is part of the key, so a hot reload's switch is visible window by window.
+_MODEL_SCORES = """
+CREATE TABLE IF NOT EXISTS model_scores (
+    window_start DateTime64(3, 'UTC'),
+    window_end DateTime64(3, 'UTC'),
+    service LowCardinality(String),
+    model LowCardinality(String),
+    version UInt32,
+    score Float64,
+    error Float64,
+    providers Array(LowCardinality(String))
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMMDD(window_start)
+ORDER BY (model, service, window_start, version)
+TTL toDateTime(window_start) + INTERVAL 30 DAY
+SETTINGS ttl_only_drop_parts = 1
+"""
+
 #: Every migration, in order. Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial_schema", (_METRICS, _ANOMALIES, _ALERTS, _DEAD_LETTERS)),
@@ -284,6 +390,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "incident_log_templates",
         ("ALTER TABLE incidents ADD COLUMN IF NOT EXISTS log_templates Array(String)",),
     ),
+    Migration(
+        7, "forecasts_and_capacity", (_FORECASTS, _CAPACITY_WARNINGS, _SCALING_RECOMMENDATIONS)
+    ),
+    Migration(8, "drift_events", (_DRIFT_EVENTS,)),
+    Migration(9, "model_scores", (_MODEL_SCORES,)),
 )
 
 # Plain MergeTree and DateTime so that even old servers can hold the bookkeeping table.

@@ -108,7 +108,7 @@ def test_detect_rejects_a_bad_file_with_a_clear_error(tmp_path):
 
 def test_db_migrate_is_idempotent(tmp_path):
     first = airis("db", "migrate", data_dir=tmp_path)
-    assert "applied [1, 2, 3, 4, 5, 6]" in first.stderr
+    assert "applied [1, 2, 3, 4, 5, 6, 7, 8, 9]" in first.stderr
     second = airis("db", "migrate", data_dir=tmp_path)
     assert "up to date" in second.stderr
 

@@ -45,8 +45,11 @@ def test_migrating_twice_is_a_no_op(store: ChdbStore) -> None:
         (4, "logs"),
         (5, "traces"),
         (6, "incident_log_templates"),
+        (7, "forecasts_and_capacity"),
+        (8, "drift_events"),
+        (9, "model_scores"),
     ]
-    assert applied_versions(store) == {1, 2, 3, 4, 5, 6}
+    assert applied_versions(store) == set(range(1, 10))
 
 
 def test_tables_have_the_designed_engines_keys_and_ttls(store: ChdbStore) -> None:
@@ -89,6 +92,36 @@ def test_tables_have_the_designed_engines_keys_and_ttls(store: ChdbStore) -> Non
             "caller, callee, window_start",
             "toDate(window_start)",
             None,
+        ),
+        "forecasts": (
+            "ReplacingMergeTree",
+            "service, signal, ts, horizon_seconds",
+            "toYYYYMMDD(ts)",
+            "30 DAY",
+        ),
+        "capacity_warnings": (
+            "ReplacingMergeTree",
+            "service, signal, ts",
+            "toYYYYMM(ts)",
+            "90 DAY",
+        ),
+        "scaling_recommendations": (
+            "ReplacingMergeTree",
+            "service, signal, ts",
+            "toYYYYMM(ts)",
+            "90 DAY",
+        ),
+        "drift_events": (
+            "ReplacingMergeTree",
+            "model, version, feature, ts",
+            "toYYYYMM(ts)",
+            "90 DAY",
+        ),
+        "model_scores": (
+            "ReplacingMergeTree",
+            "model, service, window_start, version",
+            "toYYYYMMDD(window_start)",
+            "30 DAY",
         ),
         MIGRATIONS_TABLE: ("MergeTree", "version", "", None),
     }

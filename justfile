@@ -32,12 +32,16 @@ demo *args:
 migrate:
     {{venv}}/airis db migrate
 
-# Everything behind BENCHMARKS.md: the demo, `airis detect` on NAB, the detector, then Kafka.
+# Everything behind BENCHMARKS.md: the demo, `airis detect` on NAB, the detector, ONNX scoring,
+# forecasting and drift, then Kafka.
 bench: && bench-kafka
     mkdir -p var/bench
     {{venv}}/airis demo --json var/bench/demo.json
     {{venv}}/airis detect --input ../shared/data/nab/data/realKnownCause/machine_temperature_system_failure.csv --output var/bench/machine_temperature_system_failure.csv
     {{venv}}/python deploy/bench_detector.py
+    {{venv}}/python deploy/bench_onnx.py --json var/bench/onnx.json
+    {{venv}}/python deploy/bench_forecast.py
+    {{venv}}/python deploy/bench_model_ops.py
 
 # Kafka (a)-(d): decode ceiling, flow on 1 and 2 processes, latency, memory (--only bc: some).
 bench-kafka *args:
@@ -57,5 +61,7 @@ eval:
     {{venv}}/airis eval logs --json var/bench/logs.json
     {{venv}}/airis eval petshop --json var/bench/petshop.json
     {{venv}}/airis eval nab --json var/bench/nab.json
+    {{venv}}/airis eval smd --json var/bench/smd.json
+    {{venv}}/airis eval forecast --json var/bench/forecast.json
     {{venv}}/airis eval rca --faults 60 --json var/bench/rca60.json
     {{venv}}/airis eval rca --faults 60 --learned-topology --json var/bench/rca60_learned.json

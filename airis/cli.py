@@ -141,6 +141,31 @@ def _parser() -> argparse.ArgumentParser:
     )
     eval_nab.add_argument("--json", type=Path, help="also write the result as JSON here")
     eval_nab.set_defaults(run=_eval_nab)
+    eval_smd = eval_sub.add_parser("smd", help="SMD F1 of the ONNX autoencoder (raw and PA)")
+    eval_smd.add_argument("--data", type=Path, default=SHARED_DATA / "smd")
+    eval_smd.add_argument(
+        "--smooth",
+        type=float,
+        default=0.0,
+        help="causal EWMA weight of the newest score (default 0: each row alone)",
+    )
+    eval_smd.add_argument("--json", type=Path, help="also write the result as JSON here")
+    eval_smd.set_defaults(run=_eval_smd)
+    eval_forecast = eval_sub.add_parser(
+        "forecast", help="forecast sMAPE/MASE on NAB; exhaustion warning lead on simulated faults"
+    )
+    eval_forecast.add_argument("--data", type=Path, default=SHARED_DATA / "nab")
+    eval_forecast.add_argument(
+        "--series", action="append", help="only this realKnownCause series (file stem; repeatable)"
+    )
+    eval_forecast.add_argument(
+        "--faults", type=int, default=24, help="leak/fill faults to score (default 24)"
+    )
+    eval_forecast.add_argument(
+        "--first-seed", type=int, default=1, help="simulator seed of the first day (default 1)"
+    )
+    eval_forecast.add_argument("--json", type=Path, help="also write the result as JSON here")
+    eval_forecast.set_defaults(run=_eval_forecast)
     eval_rca = eval_sub.add_parser("rca", help="root cause of simulated faults (AC@k)")
     eval_rca.add_argument("--faults", type=int, default=60, help="faults to score (default 60)")
     eval_rca.add_argument(
@@ -172,6 +197,57 @@ def _parser() -> argparse.ArgumentParser:
     )
     similar.add_argument("--min-score", type=float, help="drop matches scoring below this")
     similar.set_defaults(run=_similar)
+
+    models = sub.add_parser("models", help="the model registry: versions, stages, lineage")
+    models_sub = models.add_subparsers(metavar="ACTION", dest="action")
+    registry = argparse.ArgumentParser(add_help=False)
+    registry.add_argument(
+        "--registry", type=Path, help="registry directory (default $AIRIS_DATA_DIR/models)"
+    )
+    models_list = models_sub.add_parser("list", parents=[registry], help="versions of all models")
+    models_list.add_argument("name", nargs="?", help="only this model")
+    models_show = models_sub.add_parser(
+        "show", parents=[registry], help="lineage, files and history of one version"
+    )
+    models_show.add_argument("name")
+    models_show.add_argument(
+        "version", type=int, nargs="?", help="default: the production one, else the latest"
+    )
+    models_promote = models_sub.add_parser(
+        "promote", parents=[registry], help="move a version to a stage (default production)"
+    )
+    models_promote.add_argument("name")
+    models_promote.add_argument("version", type=int)
+    models_promote.add_argument(
+        "--stage", choices=["staging", "production", "archived"], default="production"
+    )
+    models_rollback = models_sub.add_parser(
+        "rollback", parents=[registry], help="production back to the previous production version"
+    )
+    models_rollback.add_argument("name")
+    models_compare = models_sub.add_parser(
+        "compare", parents=[registry], help="params, metrics and lineage of two versions"
+    )
+    models_compare.add_argument("name")
+    models_compare.add_argument("a", type=int, metavar="A")
+    models_compare.add_argument("b", type=int, metavar="B")
+    for parser_ in (models_list, models_show, models_promote, models_rollback, models_compare):
+        parser_.set_defaults(run=_models)
+    models_train = models_sub.add_parser(
+        "train",
+        parents=[registry],
+        help="train the flow's service autoencoder on simulated telemetry and register it",
+    )
+    models_train.add_argument("name", nargs="?", default="service_autoencoder")
+    models_train.add_argument(
+        "--hours",
+        type=float,
+        default=24.0,
+        help="hours trained on, and checked on (default 24: a whole daily cycle)",
+    )
+    models_train.add_argument("--seed", type=int, default=7, help="simulator seed (default 7)")
+    models_train.add_argument("--promote", action="store_true", help="promote it to production")
+    models_train.set_defaults(run=_models)
 
     db = sub.add_parser("db", help="database administration")
     db_sub = db.add_subparsers(metavar="ACTION")
@@ -278,6 +354,15 @@ def _eval_petshop(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_smd(args: argparse.Namespace) -> int:
+    from airis.eval_smd import eval_smd, print_eval_smd
+
+    result = eval_smd(args.data, progress=console.print, smooth=args.smooth)
+    print_eval_smd(result, Console())
+    _write_json(args.json, result)
+    return 0
+
+
 def _eval_rca(args: argparse.Namespace) -> int:
     from airis.eval_rca import eval_rca, print_eval_rca
 
@@ -290,6 +375,25 @@ def _eval_rca(args: argparse.Namespace) -> int:
         learned_topology=args.learned_topology,
     )
     print_eval_rca(result, Console())
+    _write_json(args.json, result)
+    return 0
+
+
+def _eval_forecast(args: argparse.Namespace) -> int:
+    from airis.eval_forecast import eval_forecast, print_eval_forecast
+    from airis.settings import Settings
+
+    settings = Settings()
+    result = eval_forecast(
+        args.data,
+        series=args.series,
+        faults=args.faults,
+        first_seed=args.first_seed,
+        threshold=settings.capacity_threshold_percent,
+        warn_within_seconds=settings.capacity_warn_within_seconds,
+        progress=console.print,
+    )
+    print_eval_forecast(result, Console())
     _write_json(args.json, result)
     return 0
 
@@ -323,6 +427,12 @@ def _write_json(path: Path | None, result: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
     console.print(f"→ {path}")
+
+
+def _models(args: argparse.Namespace) -> int:
+    from airis.model_commands import run_models
+
+    return run_models(args, Console())
 
 
 def _migrate(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from airis.demo_models import prepare_model, print_summary, summarise
 from airis.eval_rca import incident_of
 from airis.events import Alert, Incident, RcaCandidate
 from airis.flows.metrics_anomaly import build_flow
@@ -59,6 +60,9 @@ def run_demo(
         f"demo: {len(truth['topology']['services'])} services, {hours:g} simulated hours from "
         f"{truth['start']}, {len(truth['faults'])} faults, seed {seed}"
     )
+    if settings.onnx_model:
+        settings = settings.model_copy(update={"model_dir": data_dir / "models"})
+        prepare_model(settings, sim, seed, console)
     source_total = _expected_points(sim)
     elapsed = _run_with_progress(
         console,
@@ -77,6 +81,7 @@ def run_demo(
     report = score_alerts(
         [_fault_times(f) for f in truth["faults"]], stored["alerts"], _quiet(truth)
     )
+    operations = summarise(settings, sim)
     summary = {
         **report.as_dict(),
         "events": source_total,
@@ -89,12 +94,14 @@ def run_demo(
         "rca_top1": rca["top1"],
         "rca_top3": rca["top3"],
         "rca": rca["faults"],
+        **operations,
         "seed": seed,
         "hours": hours,
         "data_dir": str(data_dir),
     }
     _print_report(console, report, summary)
     _print_incidents(console, incidents, rca, data_dir)
+    print_summary(Console(width=max(console.width, 120)), operations)
     if json_path is not None:
         json_path.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
         console.print(f"demo: summary → {json_path}")
@@ -174,7 +181,7 @@ def _read_results(settings: Settings) -> dict[str, Any]:
             table: store.query(f"SELECT count() AS n FROM {table} FINAL")[0]["n"]
             for table in (
                 "metrics", "anomalies", "alerts", "otel_logs", "log_templates", "otel_traces",
-                "service_edges",
+                "service_edges", "model_scores", "forecasts", "capacity_warnings",
             )
         }  # fmt: skip
         counts["dead_letters"] = store.query("SELECT count() AS n FROM dead_letters")[0]["n"]

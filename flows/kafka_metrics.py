@@ -111,6 +111,7 @@ def build_flow(
         detected.late,
         detected.incidents,
         detected.candidates,
+        *detected.store_only,
     )
     keyed = op.map("route_to_store", stored, _store_key(store_partitions))
     sink = store_sink or PartitionedClickHouseSink(settings, partitions=store_partitions)

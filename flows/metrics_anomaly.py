@@ -35,6 +35,7 @@ from airis.events import (
     RcaCandidate,
     Span,
 )
+from airis.flows.model_ops import plan_capacity, score_with_model
 from airis.operators.alert_manager import AlertManager
 from airis.operators.call_graph import CallGraph
 from airis.operators.incidents import IncidentGrouper, rank_open_incident, to_incident
@@ -118,6 +119,7 @@ def build_flow(
     stored = op.merge(
         "collect",
         *extra,
+        *detected.store_only,
         points,
         detected.anomalies,
         detected.alerts,
@@ -234,6 +236,9 @@ class Detected:
     late: Stream[DeadLetter]
     incidents: Stream[Incident]
     candidates: Stream[RcaCandidate]
+    store_only: list[Stream[Any]]
+    """Events that are only stored: model scores, drift events, forecasts, capacity
+    warnings and replica advice (empty when the model and planning are off)."""
 
 
 def detect_and_alert(
@@ -245,6 +250,11 @@ def detect_and_alert(
     templates: Stream[LogTemplate] | None = None,
 ) -> Detected:
     """Detect per series, window per service, alert, group into incidents and rank causes.
+
+    The closed windows are also scored by the registered ONNX model (``AIRIS_ONNX_MODEL``;
+    its anomalies join incidents, never open them) and planned for (forecasts, exhaustion
+    warnings raised as alerts, replica advice; ``AIRIS_FORECAST_SIGNALS``): see
+    `airis.flows.model_ops`.
 
     ``topology`` (caller → callees) lets incidents follow the call graph and lets the ranking
     use it; without one, the call graph is learned from the dependency ``edges`` of traces
@@ -259,8 +269,17 @@ def detect_and_alert(
 
     alerts = op.stateful_map("alert", closed, _alert_manager(settings))  # (service, [Alert])
     alerts = op.flat_map("flatten_alerts", alerts, lambda kv: kv[1])  # Alert
-    alerts = op.inspect("count_alerts", alerts, _count_alert)
     anomalies = op.flat_map("anomalies", closed, lambda kv: kv[1].anomalies)  # Anomaly
+    store_only: list[Stream[Any]] = []
+    if settings.onnx_model:
+        model = score_with_model(closed, settings)
+        anomalies = op.merge("with_model_anomalies", anomalies, model.anomalies)
+        store_only += [model.scores, model.drift]
+    if settings.forecast_signals:
+        plan = plan_capacity(closed, settings)
+        alerts = op.merge("with_capacity_alerts", alerts, plan.alerts)
+        store_only += [plan.forecasts, plan.warnings, plan.advice]
+    alerts = op.inspect("count_alerts", alerts, _count_alert)
     anomalies = op.inspect("count_anomalies", anomalies, lambda _s, _a: telemetry.ANOMALIES.inc())
 
     # Incidents span services, so every anomaly goes to one key (anomalies are few). Log and
@@ -274,7 +293,7 @@ def detect_and_alert(
     grouped = op.stateful_batch("incidents", one_key, _incidents(settings, topology, changes))
     incidents = op.map("incident_events", grouped, lambda kv: kv[1])  # Incident
     candidates = op.flat_map("rca_candidates", incidents, lambda i: i.candidates)
-    return Detected(anomalies, alerts, late, incidents, candidates)
+    return Detected(anomalies, alerts, late, incidents, candidates, store_only)
 
 
 def _count_alert(_step: str, alert: Alert) -> None:

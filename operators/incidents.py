@@ -89,13 +89,14 @@ class ServiceEvidence:
 #: signals and ranking notes), as many as an alert needs to fire (``AIRIS_ALERT_OPEN_AFTER``).
 AUXILIARY_WINDOWS = 3
 
-#: Signal name prefixes of auxiliary signals: log signals (`airis.operators.log_signals`) and
-#: trace signals. They may join an incident, never open one (see the module docstring).
-AUXILIARY_PREFIXES = ("log_", "trace_")
+#: Signal name prefixes of auxiliary signals: log signals (`airis.operators.log_signals`),
+#: trace signals and ONNX model scores (`airis.flows.model_ops`). They may join an incident,
+#: never open one (see the module docstring).
+AUXILIARY_PREFIXES = ("log_", "trace_", "model_")
 
 
 def is_auxiliary(anomaly: Anomaly) -> bool:
-    """Whether ``anomaly`` is of a log or trace signal (joins incidents, opens none)."""
+    """Whether ``anomaly`` is of a log, trace or model signal (joins incidents, opens none)."""
     return anomaly.signal.startswith(AUXILIARY_PREFIXES)
 
 

@@ -30,6 +30,19 @@ KAFKA_SH = REPO / "deploy" / "kafka" / "kafka.sh"
 KAFKA_LIB = REPO / "deploy" / "kafka" / "lib"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_model_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Flows built with default settings read the model registry: give the suite an empty
+    one, never the developer's ``var/models``."""
+    previous = os.environ.get("AIRIS_MODEL_DIR")
+    os.environ["AIRIS_MODEL_DIR"] = str(tmp_path_factory.mktemp("models"))
+    yield
+    if previous is None:
+        os.environ.pop("AIRIS_MODEL_DIR", None)
+    else:
+        os.environ["AIRIS_MODEL_DIR"] = previous
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "kafka_bootstrap" in getattr(item, "fixturenames", ()):

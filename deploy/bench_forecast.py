@@ -1,0 +1,52 @@
+"""Per-point cost and state size of the forecasting operators, alone.
+
+`IntervalForecaster` (learn one value, then forecast the whole horizon, as a flow step would)
+at the settings of `airis eval forecast` (12 steps, a daily season of 288 five-minute
+points) and at a longer horizon; `ExhaustionPredictor` on a 10-second memory series. Each
+gets the same seeded series; state is measured as the pickled size after the run.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+import random
+import time
+from datetime import UTC, datetime, timedelta
+
+from airis.operators.capacity import ExhaustionPredictor
+from airis.operators.forecaster import IntervalForecaster
+
+POINTS = 50_000
+
+
+def main() -> None:
+    rng = random.Random(1)
+    values = [50 + 10 * math.sin(2 * math.pi * i / 288) + rng.gauss(0, 2) for i in range(POINTS)]
+    for horizon, season in ((12, 288), (15, 1440), (1, None)):
+        model = IntervalForecaster(horizon=horizon, season=season)
+        started = time.perf_counter()
+        for y in values:
+            model.learn_one(y)
+            model.forecast()
+        elapsed = time.perf_counter() - started
+        _report(f"IntervalForecaster(horizon={horizon}, season={season})", model, elapsed)
+
+    t0 = datetime(2026, 1, 5, tzinfo=UTC)
+    points = [(t0 + timedelta(seconds=10 * i), 60 + rng.gauss(0, 0.3)) for i in range(POINTS)]
+    predictor = ExhaustionPredictor()
+    started = time.perf_counter()
+    for ts, value in points:
+        predictor.update_one(ts, value)
+    _report("ExhaustionPredictor() on 10-s points", predictor, time.perf_counter() - started)
+
+
+def _report(label: str, model: object, elapsed: float) -> None:
+    print(
+        f"{label}: {elapsed / POINTS * 1e6:.1f} us/point ({POINTS / elapsed:,.0f} updates/s,"
+        f" one core, {POINTS:,} points), state {len(pickle.dumps(model)):,} bytes pickled"
+    )
+
+
+if __name__ == "__main__":
+    main()

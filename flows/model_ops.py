@@ -1,0 +1,246 @@
+"""Model and planning steps of the metrics dataflow, on its closed service windows.
+
+- `score_with_model`: all services' windows of a batch, scored at once by the registered
+  ONNX model's production version (`ModelServer`: hot reload between batches), with a KS
+  drift test of the live rows against the training reference;
+- `plan_capacity`: per service, forecasts with intervals, exhaustion warnings (also raised
+  as alerts) and replica advice (`ServicePlanner`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import bytewax.operators as op
+from bytewax.dataflow import Stream
+from bytewax.operators import StatefulBatchLogic
+
+from airis.events import (
+    Alert,
+    Anomaly,
+    CapacityWarning,
+    DriftEvent,
+    ForecastPoint,
+    ModelScore,
+    ScalingAdvice,
+    event_id,
+    fingerprint,
+)
+from airis.models.serving import ModelServer, ScoredBatch
+from airis.operators.service_planner import Plan, ServicePlanner
+from airis.operators.types import ServiceWindow
+from airis.settings import Settings
+from airis.sinks.drift_events import drift_events, record_drift_metrics
+from airis.sinks.planning_events import capacity_warning, forecast_points, scaling_advice
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ModelOut", "PlanOut", "plan_capacity", "score_with_model"]
+
+#: Signal name of a model's anomalies: auxiliary in incidents (join one, never open one).
+MODEL_SIGNAL_PREFIX = "model_"
+
+
+@dataclass(frozen=True)
+class ModelOut:
+    """The streams `score_with_model` adds to a flow."""
+
+    scores: Stream[ModelScore]
+    anomalies: Stream[Anomaly]
+    drift: Stream[DriftEvent]
+
+
+def score_with_model(closed: Stream[tuple[str, ServiceWindow]], settings: Settings) -> ModelOut:
+    """Score every metrics window with the production model, one batch at a time."""
+    name = settings.onnx_model or ""
+    metric_windows = op.filter("model_metric_windows", closed, lambda kv: "/" not in kv[0])
+    one_key = op.map("key_model", metric_windows, lambda kv: (name, kv[1]))
+    threshold = settings.anomaly_threshold
+    scored = op.stateful_batch(
+        "score_model", one_key, lambda r: ScoreWindows(r or _server(settings), threshold)
+    )
+    events = op.map("model_events", scored, lambda kv: kv[1])  # ModelScore | Anomaly | DriftEvent
+    split = op.branch("split_model_scores", events, lambda e: isinstance(e, ModelScore))
+    rest = op.branch("split_model_anomalies", split.falses, lambda e: isinstance(e, Anomaly))
+    return ModelOut(split.trues, rest.trues, rest.falses)
+
+
+def _server(settings: Settings) -> ModelServer:
+    return ModelServer(
+        settings.resolved_model_dir,
+        settings.onnx_model or "",
+        providers=settings.onnx_providers,
+        require_gpu=settings.onnx_require_gpu,
+        drift_window=settings.drift_window_rows,
+        drift_p_threshold=settings.drift_p_threshold,
+        drift_sample_every=settings.drift_sample_every,
+    )
+
+
+class ScoreWindows(StatefulBatchLogic[ServiceWindow, Any, ModelServer]):
+    """Bytewax's side of `ModelServer`: a batch of windows in, one score per window out, plus
+    anomalies (score at or above the threshold) and drift events."""
+
+    def __init__(self, server: ModelServer, threshold: float) -> None:
+        self.server = server
+        self.threshold = threshold
+
+    def on_batch(self, values: list[ServiceWindow]) -> tuple[list[Any], bool]:
+        rows = [{s: v.assessment.observed for s, v in w.signals.items()} for w in values]
+        batch = self.server.score(rows, [w.service for w in values])
+        if batch is None:
+            return [], self.RETAIN
+        return model_events(self.server.name, values, batch, self.threshold), self.RETAIN
+
+    def snapshot(self) -> ModelServer:
+        # Pickles as its configuration and the version it serves (not the session), which
+        # cannot change before Bytewax pickles it: the step is single-threaded.
+        return self.server
+
+
+def model_events(
+    name: str, windows: list[ServiceWindow], batch: ScoredBatch, threshold: float
+) -> list[Any]:
+    """One `ModelScore` per window, an `Anomaly` where it scored at least ``threshold``, and
+    the drift events of a completed drift window."""
+    out: list[Any] = []
+    signal = f"{MODEL_SIGNAL_PREFIX}{name}"
+    detector = f"onnx:{name}:v{batch.version}"
+    for window, score, error in zip(windows, batch.scores, batch.errors, strict=True):
+        score, error = float(score), float(error)
+        out.append(
+            ModelScore(
+                window_start=window.start,
+                window_end=window.end,
+                service=window.service,
+                model=name,
+                version=batch.version,
+                score=score,
+                error=error,
+                providers=list(batch.providers),
+            )
+        )
+        if score >= threshold and math.isfinite(error):
+            out.append(
+                Anomaly(
+                    id=event_id(window.service, signal, "spike", window.start),
+                    service=window.service,
+                    signal=signal,
+                    kind="spike",
+                    window_start=window.start,
+                    window_end=window.end,
+                    score=score,
+                    observed=error,
+                    expected=batch.normal_error_p50,
+                    lower=0.0,
+                    upper=batch.normal_error_p99,
+                    state="recent",
+                    detector=detector,
+                )
+            )
+    if batch.drift is not None:
+        record_drift_metrics(batch.drift, model=name)
+        ts = windows[-1].end
+        out += drift_events(
+            batch.drift, ts=ts, model=name, version=batch.version, threshold=batch.drift_threshold
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class PlanOut:
+    """The streams `plan_capacity` adds to a flow."""
+
+    forecasts: Stream[ForecastPoint]
+    warnings: Stream[CapacityWarning]
+    alerts: Stream[Alert]
+    advice: Stream[ScalingAdvice]
+
+
+def plan_capacity(closed: Stream[tuple[str, ServiceWindow]], settings: Settings) -> PlanOut:
+    """Per service: forecasts, exhaustion warnings (and their alerts), replica advice."""
+    metric_windows = op.filter("plan_metric_windows", closed, lambda kv: "/" not in kv[0])
+    plans = op.stateful_map("plan", metric_windows, _planning(settings))  # (service, [event])
+    events = op.flat_map("plan_events", plans, lambda kv: kv[1])
+    forecasts = op.branch("split_forecasts", events, lambda e: isinstance(e, ForecastPoint))
+    warned = op.branch("split_warnings", forecasts.falses, lambda e: isinstance(e, CapacityWarning))
+    alerts = op.map("capacity_alerts", warned.trues, capacity_alert)
+    return PlanOut(forecasts.trues, warned.trues, alerts, warned.falses)
+
+
+def _planning(settings: Settings):
+    horizon = max(1, math.ceil(settings.forecast_horizon_seconds / settings.forecast_step_seconds))
+    every = settings.forecast_report_every
+    steps = [s for s in range(every, horizon + 1, every)] or [horizon]
+    if steps[-1] != horizon:
+        steps.append(horizon)
+
+    def plan(planner: ServicePlanner | None, window: ServiceWindow):
+        planner = planner or _planner(settings, window.service, horizon)
+        values = {s: v.assessment.observed for s, v in window.signals.items()}
+        return planner, plan_events(window.service, planner.update_one(window.end, values), steps)
+
+    return plan
+
+
+def _planner(settings: Settings, service: str, horizon: int) -> ServicePlanner:
+    signals = settings.forecast_signals
+    return ServicePlanner(
+        step_seconds=settings.forecast_step_seconds,
+        horizon_steps=horizon,
+        season_steps=round(86_400 / settings.forecast_step_seconds),
+        report_every=settings.forecast_report_every,
+        forecast_signals=signals,
+        capacity_signals=[s for s in ("memory", "disk") if s in signals] or ("memory", "disk"),
+        threshold=settings.capacity_threshold_percent,
+        warn_within_seconds=settings.capacity_warn_within_seconds,
+        scaling_signal="cpu" if "cpu" in signals else "",
+        scaling_target=settings.scaling_target_percent,
+        replicas=settings.scaling_replicas.get(service, 1),
+    )
+
+
+def plan_events(service: str, plan: Plan, steps: list[int]) -> list[Any]:
+    """The events of one `ServicePlanner` update."""
+    out: list[Any] = []
+    if plan.ts is None:
+        return out
+    for signal, forecast in plan.forecasts.items():
+        out += forecast_points(plan.ts, service, signal, forecast, plan.step_seconds, steps)
+    out += [capacity_warning(service, s, w) for s, w in plan.warnings.items()]
+    if plan.advice is not None:
+        signal, recommendation = plan.advice
+        out.append(scaling_advice(plan.ts, service, signal, recommendation))
+    return out
+
+
+def capacity_alert(warning: CapacityWarning) -> Alert:
+    """A firing alert for an exhaustion warning; it expires when the crossing is due."""
+    w = warning
+    minutes = w.eta_seconds / 60
+    low, high = w.eta_low_seconds / 60, w.eta_high_seconds / 60
+    band = f"{low:.0f}–{high:.0f} min" if math.isfinite(high) else f"≥ {low:.0f} min"
+    fp = fingerprint(w.service, w.signal, "exhaustion")
+    return Alert(
+        id=event_id(fp, w.ts, "firing", "warning"),
+        fingerprint=fp,
+        status="firing",
+        service=w.service,
+        signal=w.signal,
+        kind="exhaustion",
+        severity="warning",
+        starts_at=w.ts,
+        ends_at=w.ts + timedelta(seconds=w.eta_seconds),
+        updated_at=w.ts,
+        score=w.confidence,
+        summary=(
+            f"{w.signal} of {w.service} at {w.value:.1f}% is expected to reach "
+            f"{w.threshold:.0f}% in about {minutes:.0f} min ({band})"
+        ),
+        # Labels identify an alert in Alertmanager: stable ones only (the ETA is in the text).
+        labels={"alertname": "ResourceExhaustion", "threshold": f"{w.threshold:g}"},
+    )

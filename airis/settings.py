@@ -52,10 +52,10 @@ class Settings(BaseSettings):
         3600.0, gt=0, description="Warn when that threshold is expected within this long."
     )
     forecast_step_seconds: float = Field(
-        60.0, gt=0, description="Forecast step: window values are averaged over this long."
+        300.0, gt=0, description="Forecast step: window values are averaged over this long."
     )
     forecast_report_every: int = Field(
-        5, ge=1, description="Steps between written forecasts (of every report_every-th step)."
+        1, ge=1, description="Steps between written forecasts (of every report_every-th step)."
     )
     forecast_signals: list[str] = Field(
         ["request_rate", "cpu", "memory", "disk"],

@@ -4,8 +4,9 @@
 `~airis.models.registry.ModelRegistry`. Before each batch it polls the registry (one
 ``stat()``): a newly promoted version, or a rollback, is loaded and scores the batch, so
 every row is scored exactly once, by exactly one version, and the flow never restarts.
-A version that cannot be loaded (missing or tampered file, no GPU where one is required)
-is logged and counted, and the current one keeps serving.
+A version that cannot be loaded (a missing or tampered file) is logged and counted, and the
+current one keeps serving; one that would run on CPU when the settings require a GPU stops
+the flow with the providers asked for and available.
 
 A version's artifacts: ``model.onnx`` (`~airis.operators.onnx_detector.OnnxDetector`) and,
 optionally, ``reference.npy`` (training feature rows) for the
@@ -80,7 +81,7 @@ class ModelServer:
     providers
         onnxruntime providers: ``"auto"``, ``"cpu"`` or ``"cuda"`` (see `OnnxDetector`).
     require_gpu
-        Refuse a version that would not run on the GPU (it is not loaded; see above).
+        Raise `RuntimeError` (and so stop the flow) when a version would not run on the GPU.
     drift_window
         Live rows per drift test.
     drift_sample_every
@@ -203,6 +204,8 @@ class ModelServer:
                 )
         except (RegistryError, OSError, ValueError, RuntimeError) as exc:
             MODEL_RELOADS.labels(model=self.name, outcome="failed").inc()
+            if self.require_gpu and isinstance(exc, RuntimeError):
+                raise  # the settings demand a GPU that is not there: stop, loudly
             logger.error(
                 "model %s v%d could not be loaded (%s); keeping v%s",
                 self.name,

@@ -27,7 +27,7 @@ class Plan:
     """
 
     ts: datetime | None = None
-    step_seconds: float = 60.0
+    step_seconds: float = 300.0
     forecasts: dict[str, Forecast] = field(default_factory=dict)
     warnings: dict[str, ExhaustionWarning] = field(default_factory=dict)
     advice: tuple[str, ScalingRecommendation] | None = None
@@ -39,8 +39,8 @@ class ServicePlanner:
     Every update gives one value per signal (a service window). Resource signals
     (``capacity_signals``, percent) go straight to an `ExhaustionPredictor` each, which
     warns when the threshold is expected within its horizon. Forecast signals are averaged
-    into steps of ``step_seconds`` (forecasting every 10-s window would cost more, and hold
-    more state, than planning needs); each closed step teaches that signal's
+    into steps of ``step_seconds`` (forecasting every 10-s window would cost far more, and
+    hold more state, than planning needs); each closed step teaches that signal's
     `IntervalForecaster`. Every ``report_every`` steps, once the forecasts are ready, the
     plan carries them (the flow writes the ``report_steps`` of them), and the upper bound of
     ``scaling_signal``'s forecast over the horizon goes through a `ScalingAdvisor`: the
@@ -75,7 +75,7 @@ class ServicePlanner:
     --------
     >>> import random
     >>> rng = random.Random(42)
-    >>> planner = ServicePlanner(season_steps=None, horizon_steps=5, report_every=5)
+    >>> planner = ServicePlanner(step_seconds=60, season_steps=None, horizon_steps=5)
     >>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
     >>> plans = []
     >>> for i in range(6 * 180):  # three hours of 10-s windows; cpu climbs, memory leaks
@@ -93,10 +93,10 @@ class ServicePlanner:
 
     def __init__(
         self,
-        step_seconds: float = 60.0,
-        horizon_steps: int = 15,
-        season_steps: int | None = 1440,
-        report_every: int = 5,
+        step_seconds: float = 300.0,
+        horizon_steps: int = 3,
+        season_steps: int | None = 288,
+        report_every: int = 1,
         forecast_signals: Sequence[str] = ("request_rate", "cpu", "memory", "disk"),
         capacity_signals: Sequence[str] = ("memory", "disk"),
         threshold: float = 90.0,

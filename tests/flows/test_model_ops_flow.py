@@ -147,7 +147,8 @@ def test_a_memory_leak_is_warned_before_it_crosses_the_threshold_and_forecasts_a
         params={"target": 95.0},
     )
     sim = Simulator(start=START, hours=2.5, seed=5, faults=[leak])
-    settings = Settings(onnx_model=None, forecast_report_every=5)
+    # One-minute steps: the forecasts are ready (50 steps) well within the 2.5 h.
+    settings = Settings(onnx_model=None, forecast_step_seconds=60, forecast_report_every=5)
     out: list = []
     run_main(build_flow(simulator_source(sim), TestingSink(out), settings))
 
@@ -172,3 +173,22 @@ def test_a_memory_leak_is_warned_before_it_crosses_the_threshold_and_forecasts_a
     assert {f.signal for f in forecasts} == {"request_rate", "cpu", "memory", "disk"}
     assert len({f.service for f in forecasts}) == len(sim.services)
     assert all(f.lower <= f.forecast <= f.upper for f in forecasts)
+
+
+def test_a_required_gpu_that_is_not_there_stops_the_flow_loudly(registry: ModelRegistry) -> None:
+    # This machine has no GPU (onnxruntime-gpu still lists CUDA as available): a real session
+    # falls back to CPU, which the settings forbid.
+    registry.promote(NAME, 1)
+    sim = Simulator(start=START, hours=0.1, seed=3, faults=[])
+    settings = Settings(
+        model_dir=registry.root, onnx_model=NAME, onnx_require_gpu=True, forecast_signals=[]
+    )
+    with pytest.raises(Exception, match="score_model") as failure:
+        run_main(build_flow(simulator_source(sim), TestingSink([]), settings))
+    causes, error = [], failure.value
+    while error is not None:  # Bytewax wraps the step's exception
+        causes.append(error)
+        error = error.__cause__
+    gpu = [e for e in causes if isinstance(e, RuntimeError) and "require_gpu" in str(e)]
+    assert gpu, [str(e) for e in causes]
+    assert "CPUExecutionProvider" in str(gpu[0])  # says what is in use instead

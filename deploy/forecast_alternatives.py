@@ -8,7 +8,7 @@ series, season = one day of points, same targets as `airis eval forecast`):
 * an offline model — scikit-learn ``HistGradientBoostingRegressor`` (absolute loss) on 24
   normalised lags plus seasonal-lag features, one per step h, trained on the first half of
   every series pooled — scored on the second halves, beside our online forecaster on the
-  same targets. It would have been exported to ONNX (skl2onnx) only if it won overall.
+  same targets. It would have been exported to ONNX only if it won overall.
 
 Run: ``.venv/bin/python deploy/forecast_alternatives.py [NAB_DIR]`` (about a minute).
 """

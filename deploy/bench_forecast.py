@@ -2,7 +2,8 @@
 
 `IntervalForecaster` (learn one value, then forecast the whole horizon, as a flow step would)
 at the settings of `airis eval forecast` (12 steps, a daily season of 288 five-minute
-points) and at a longer horizon; `ExhaustionPredictor` on a 10-second memory series. Each
+points) and at a longer horizon; `ExhaustionPredictor` on a 10-second memory series;
+`ServicePlanner` as the flow runs it per service (5-minute steps; and 1-minute ones). Each
 gets the same seeded series; state is measured as the pickled size after the run.
 """
 
@@ -16,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 
 from airis.operators.capacity import ExhaustionPredictor
 from airis.operators.forecaster import IntervalForecaster
+from airis.operators.service_planner import ServicePlanner
+from airis.sources.simulator import SIGNALS
 
 POINTS = 50_000
 
@@ -39,6 +42,22 @@ def main() -> None:
     for ts, value in points:
         predictor.update_one(ts, value)
     _report("ExhaustionPredictor() on 10-s points", predictor, time.perf_counter() - started)
+
+    # What the flow runs per service: its default settings, one 10-s window of 8 signals a call.
+    for step in (300, 60):
+        planner = ServicePlanner(
+            step_seconds=step, horizon_steps=900 // step, season_steps=86_400 // step
+        )
+        windows = [
+            {**{s: 1.0 for s in SIGNALS}, "request_rate": 100 + 5 * v, "cpu": v, "memory": v,
+             "disk": v / 2}
+            for _, v in points
+        ]  # fmt: skip
+        started = time.perf_counter()
+        for (ts, _), window in zip(points, windows, strict=True):
+            planner.update_one(ts, window)
+        label = f"ServicePlanner(step_seconds={step}) per 10-s service window"
+        _report(label, planner, time.perf_counter() - started)
 
 
 def _report(label: str, model: object, elapsed: float) -> None:

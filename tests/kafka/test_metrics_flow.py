@@ -184,7 +184,13 @@ def test_logs_and_traces_topics_become_signals_templates_spans_and_edges(
     assert edges == set(sim.topology.edges)
     signals = {e.signal for e in stored if isinstance(e, MetricPoint)}
     assert set(LOG_SIGNALS) <= signals and set(TRACE_SIGNALS) <= signals
-    origins = sorted(e.origin.split("/")[0] for e in stored if isinstance(e, DeadLetter))
+    letters = [e for e in stored if isinstance(e, DeadLetter)]
+    # On a loaded machine one partition can run ahead of another in event time: the other's
+    # stragglers then arrive after their window closed and are dead-lettered as late (seen:
+    # 16 of ~320k), never dropped. Everything else dead-lettered must be the two bad messages.
+    late = [e for e in letters if e.reason.startswith("late")]
+    assert len(late) <= 0.001 * (counted["logs"] + counted["traces"]), len(late)
+    origins = sorted(e.origin.split("/")[0] for e in letters if not e.reason.startswith("late"))
     assert origins == sorted([settings.kafka_logs_topic, settings.kafka_traces_topic])
     dead = {m.key() for m in _read(kafka_bootstrap, settings.kafka_dead_letter_topic)}
     assert dead == {b"bad-log", b"bad-span"}

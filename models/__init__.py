@@ -1,1 +1,3 @@
-"""Offline-trained models and their registry (reserved: nothing is implemented here yet)."""
+"""Offline-trained models: training and ONNX export (`autoencoder`, `service_features`,
+`train`), the registry of their versions (`registry`), and serving the production version to
+a running flow with hot reload (`serving`)."""

@@ -22,6 +22,8 @@ __all__ = [
     "DRIFT_P_VALUE",
     "EVENTS_IN",
     "LATE_EVENTS",
+    "MODEL_RELOADS",
+    "MODEL_VERSION",
     "ONNX_BATCH_ROWS",
     "ONNX_INFERENCE_SECONDS",
     "ONNX_PROVIDER",
@@ -92,3 +94,11 @@ ONNX_SCORE_QUANTILE = Gauge(
 )
 #: Time one detector call in this many (timing every call would cost more than detecting).
 DETECT_SAMPLE_EVERY = 128
+MODEL_VERSION = Gauge(
+    "airis_model_version", "Registered model version serving the flow (0: none)", ["model"]
+)
+MODEL_RELOADS = Counter(
+    "airis_model_reloads",
+    "Hot reloads of a model, by outcome (loaded or failed)",
+    ["model", "outcome"],
+)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import bytewax.operators as op
@@ -27,22 +26,17 @@ from airis.events import (
     ForecastPoint,
     ModelScore,
     ScalingAdvice,
-    event_id,
-    fingerprint,
 )
-from airis.models.serving import ModelServer, ScoredBatch
-from airis.operators.service_planner import Plan, ServicePlanner
+from airis.models.serving import ModelServer
+from airis.operators.service_planner import ServicePlanner
 from airis.operators.types import ServiceWindow
 from airis.settings import Settings
-from airis.sinks.drift_events import drift_events, record_drift_metrics
-from airis.sinks.planning_events import capacity_warning, forecast_points, scaling_advice
+from airis.sinks.model_events import model_events
+from airis.sinks.planning_events import capacity_alert, plan_events
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["ModelOut", "PlanOut", "plan_capacity", "score_with_model"]
-
-#: Signal name of a model's anomalies: auxiliary in incidents (join one, never open one).
-MODEL_SIGNAL_PREFIX = "model_"
 
 
 @dataclass(frozen=True)
@@ -102,55 +96,6 @@ class ScoreWindows(StatefulBatchLogic[ServiceWindow, Any, ModelServer]):
         return self.server
 
 
-def model_events(
-    name: str, windows: list[ServiceWindow], batch: ScoredBatch, threshold: float
-) -> list[Any]:
-    """One `ModelScore` per window, an `Anomaly` where it scored at least ``threshold``, and
-    the drift events of a completed drift window."""
-    out: list[Any] = []
-    signal = f"{MODEL_SIGNAL_PREFIX}{name}"
-    detector = f"onnx:{name}:v{batch.version}"
-    for window, score, error in zip(windows, batch.scores, batch.errors, strict=True):
-        score, error = float(score), float(error)
-        out.append(
-            ModelScore(
-                window_start=window.start,
-                window_end=window.end,
-                service=window.service,
-                model=name,
-                version=batch.version,
-                score=score,
-                error=error,
-                providers=list(batch.providers),
-            )
-        )
-        if score >= threshold and math.isfinite(error):
-            out.append(
-                Anomaly(
-                    id=event_id(window.service, signal, "spike", window.start),
-                    service=window.service,
-                    signal=signal,
-                    kind="spike",
-                    window_start=window.start,
-                    window_end=window.end,
-                    score=score,
-                    observed=error,
-                    expected=batch.normal_error_p50,
-                    lower=0.0,
-                    upper=batch.normal_error_p99,
-                    state="recent",
-                    detector=detector,
-                )
-            )
-    if batch.drift is not None:
-        record_drift_metrics(batch.drift, model=name)
-        ts = windows[-1].end
-        out += drift_events(
-            batch.drift, ts=ts, model=name, version=batch.version, threshold=batch.drift_threshold
-        )
-    return out
-
-
 @dataclass(frozen=True)
 class PlanOut:
     """The streams `plan_capacity` adds to a flow."""
@@ -201,46 +146,4 @@ def _planner(settings: Settings, service: str, horizon: int) -> ServicePlanner:
         scaling_signal="cpu" if "cpu" in signals else "",
         scaling_target=settings.scaling_target_percent,
         replicas=settings.scaling_replicas.get(service, 1),
-    )
-
-
-def plan_events(service: str, plan: Plan, steps: list[int]) -> list[Any]:
-    """The events of one `ServicePlanner` update."""
-    out: list[Any] = []
-    if plan.ts is None:
-        return out
-    for signal, forecast in plan.forecasts.items():
-        out += forecast_points(plan.ts, service, signal, forecast, plan.step_seconds, steps)
-    out += [capacity_warning(service, s, w) for s, w in plan.warnings.items()]
-    if plan.advice is not None:
-        signal, recommendation = plan.advice
-        out.append(scaling_advice(plan.ts, service, signal, recommendation))
-    return out
-
-
-def capacity_alert(warning: CapacityWarning) -> Alert:
-    """A firing alert for an exhaustion warning; it expires when the crossing is due."""
-    w = warning
-    minutes = w.eta_seconds / 60
-    low, high = w.eta_low_seconds / 60, w.eta_high_seconds / 60
-    band = f"{low:.0f}–{high:.0f} min" if math.isfinite(high) else f"≥ {low:.0f} min"
-    fp = fingerprint(w.service, w.signal, "exhaustion")
-    return Alert(
-        id=event_id(fp, w.ts, "firing", "warning"),
-        fingerprint=fp,
-        status="firing",
-        service=w.service,
-        signal=w.signal,
-        kind="exhaustion",
-        severity="warning",
-        starts_at=w.ts,
-        ends_at=w.ts + timedelta(seconds=w.eta_seconds),
-        updated_at=w.ts,
-        score=w.confidence,
-        summary=(
-            f"{w.signal} of {w.service} at {w.value:.1f}% is expected to reach "
-            f"{w.threshold:.0f}% in about {minutes:.0f} min ({band})"
-        ),
-        # Labels identify an alert in Alertmanager: stable ones only (the ETA is in the text).
-        labels={"alertname": "ResourceExhaustion", "threshold": f"{w.threshold:g}"},
     )

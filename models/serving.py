@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from prometheus_client import Counter, Gauge
 
 from airis.models.registry import ModelRegistry, ModelVersion, ProductionWatcher, RegistryError
 from airis.operators.ks_drift import DriftReport, KSDrift
 from airis.operators.onnx_detector import OnnxDetector
+from airis.telemetry import MODEL_RELOADS, MODEL_VERSION
 
 logger = logging.getLogger(__name__)
 
@@ -36,15 +36,6 @@ __all__ = ["MODEL_FILE", "REFERENCE_FILE", "ModelServer", "ScoredBatch"]
 MODEL_FILE = "model.onnx"
 #: The training reference rows (``np.save`` format) for drift tests, when registered.
 REFERENCE_FILE = "reference.npy"
-
-MODEL_VERSION = Gauge(
-    "airis_model_version", "Registered model version serving the flow (0: none)", ["model"]
-)
-MODEL_RELOADS = Counter(
-    "airis_model_reloads",
-    "Hot reloads of a model, by outcome (loaded or failed)",
-    ["model", "outcome"],
-)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,7 +34,7 @@ from airis.sources.simulator import Simulator
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_MODEL_NAME", "TrainingRun", "train_and_register"]
+__all__ = ["DEFAULT_MODEL_NAME", "TrainingRun", "npy_bytes", "train_and_register"]
 
 #: The registered name of the flow's model (``AIRIS_ONNX_MODEL``'s default).
 DEFAULT_MODEL_NAME = "service_autoencoder"
@@ -97,7 +96,7 @@ def train_and_register(
     parent = (registry.production(name) or registry.latest(name)) if known else None
     version = registry.register(
         name,
-        {MODEL_FILE: trained.onnx_bytes, REFERENCE_FILE: _npy(trained.reference)},
+        {MODEL_FILE: trained.onnx_bytes, REFERENCE_FILE: npy_bytes(trained.reference)},
         params={
             **trained.params,
             "data": "simulator",
@@ -114,12 +113,8 @@ def train_and_register(
     return TrainingRun(version, train_seconds, held_out)
 
 
-def _npy(array: np.ndarray) -> bytes:
+def npy_bytes(array: np.ndarray) -> bytes:
+    """``array`` in ``np.save`` format (a registered ``reference.npy``)."""
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
     return buffer.getvalue()
-
-
-def load_reference(path: Path) -> np.ndarray:
-    """A registered ``reference.npy`` (never unpickles)."""
-    return np.load(path, allow_pickle=False)

@@ -90,7 +90,7 @@ class ServiceEvidence:
 AUXILIARY_WINDOWS = 3
 
 #: Signal name prefixes of auxiliary signals: log signals (`airis.operators.log_signals`),
-#: trace signals and ONNX model scores (`airis.flows.model_ops`). They may join an incident,
+#: trace signals and ONNX model scores (`airis.sinks.model_events`). They may join an incident,
 #: never open one (see the module docstring).
 AUXILIARY_PREFIXES = ("log_", "trace_", "model_")
 

@@ -1,4 +1,5 @@
-"""Forecasts, exhaustion warnings and replica advice as the events the sinks write.
+"""Forecasts, exhaustion warnings (and their alerts) and replica advice as the events the
+sinks write.
 
 Pure functions from the planning operators' records (`airis.operators.forecaster`,
 `capacity`, `scaling`) to `airis.events` models; `airis.sinks.clickhouse_sink.TABLES` turns
@@ -9,15 +10,25 @@ tables (migration 7).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Any
 
-from airis.events import CapacityWarning, ForecastPoint, ScalingAdvice
+from airis.events import Alert, CapacityWarning, ForecastPoint, ScalingAdvice, event_id, fingerprint
 from airis.operators.capacity import ExhaustionWarning
 from airis.operators.forecaster import Forecast
 from airis.operators.scaling import ScalingRecommendation
+from airis.operators.service_planner import Plan
 
-__all__ = ["capacity_warning", "forecast_points", "scaling_advice"]
+__all__ = [
+    "capacity_alert",
+    "capacity_warning",
+    "forecast_points",
+    "plan_events",
+    "scaling_advice",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -60,33 +71,55 @@ def forecast_points(
 
 def capacity_warning(service: str, signal: str, warning: ExhaustionWarning) -> CapacityWarning:
     """The event of one exhaustion warning."""
-    w = warning
-    return CapacityWarning(
-        ts=w.ts,
-        service=service,
-        signal=signal,
-        value=w.value,
-        threshold=w.threshold,
-        eta_seconds=w.eta_seconds,
-        eta_low_seconds=w.eta_low_seconds,
-        eta_high_seconds=w.eta_high_seconds,
-        confidence=w.confidence,
-    )
+    fields = asdict(warning)
+    del fields["slope_per_hour"]  # in the warning's text, not a column
+    return CapacityWarning(service=service, signal=signal, **fields)
 
 
 def scaling_advice(
     ts: datetime, service: str, signal: str, recommendation: ScalingRecommendation
 ) -> ScalingAdvice:
     """The event of one replica recommendation."""
-    r = recommendation
-    return ScalingAdvice(
-        ts=ts,
-        service=service,
-        signal=signal,
-        current_replicas=r.current_replicas,
-        desired_replicas=r.desired_replicas,
-        factor=r.factor,
-        metric=r.metric,
-        target=r.target,
-        action=r.action,
+    return ScalingAdvice(ts=ts, service=service, signal=signal, **asdict(recommendation))
+
+
+def plan_events(service: str, plan: Plan, steps: list[int]) -> list[Any]:
+    """The events of one `ServicePlanner` update."""
+    out: list[Any] = []
+    if plan.ts is None:
+        return out
+    for signal, forecast in plan.forecasts.items():
+        out += forecast_points(plan.ts, service, signal, forecast, plan.step_seconds, steps)
+    out += [capacity_warning(service, s, w) for s, w in plan.warnings.items()]
+    if plan.advice is not None:
+        signal, recommendation = plan.advice
+        out.append(scaling_advice(plan.ts, service, signal, recommendation))
+    return out
+
+
+def capacity_alert(warning: CapacityWarning) -> Alert:
+    """A firing alert for an exhaustion warning; it expires when the crossing is due."""
+    w = warning
+    minutes = w.eta_seconds / 60
+    low, high = w.eta_low_seconds / 60, w.eta_high_seconds / 60
+    band = f"{low:.0f}–{high:.0f} min" if math.isfinite(high) else f"≥ {low:.0f} min"
+    fp = fingerprint(w.service, w.signal, "exhaustion")
+    return Alert(
+        id=event_id(fp, w.ts, "firing", "warning"),
+        fingerprint=fp,
+        status="firing",
+        service=w.service,
+        signal=w.signal,
+        kind="exhaustion",
+        severity="warning",
+        starts_at=w.ts,
+        ends_at=w.ts + timedelta(seconds=w.eta_seconds),
+        updated_at=w.ts,
+        score=w.confidence,
+        summary=(
+            f"{w.signal} of {w.service} at {w.value:.1f}% is expected to reach "
+            f"{w.threshold:.0f}% in about {minutes:.0f} min ({band})"
+        ),
+        # Labels identify an alert in Alertmanager: stable ones only (the ETA is in the text).
+        labels={"alertname": "ResourceExhaustion", "threshold": f"{w.threshold:g}"},
     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
 import pytest
 from bytewax.testing import TestingSink, run_main
 
@@ -26,6 +25,7 @@ from airis.flows.metrics_anomaly import build_flow
 from airis.models.registry import ModelRegistry, fingerprint_array
 from airis.models.service_features import train_service_autoencoder
 from airis.models.serving import MODEL_FILE, REFERENCE_FILE
+from airis.models.train import npy_bytes
 from airis.settings import Settings
 from airis.sources.faults import make_fault
 from airis.sources.iterable_source import TICKS_PER_BATCH, simulator_source
@@ -41,20 +41,12 @@ def _register(registry: ModelRegistry, seed: int, hidden: tuple[int, ...]) -> in
     reference = trained.reference
     version = registry.register(
         NAME,
-        {MODEL_FILE: trained.onnx_bytes, REFERENCE_FILE: _npy(reference)},
+        {MODEL_FILE: trained.onnx_bytes, REFERENCE_FILE: npy_bytes(reference)},
         params=trained.params,
         metrics=trained.metrics,
         data_fingerprint=fingerprint_array(reference),
     )
     return version.version
-
-
-def _npy(array: np.ndarray) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -74,7 +74,7 @@ Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_
 Labels = Annotated[dict[Name, Annotated[str, Field(max_length=1024)]], Field(max_length=MAX_LABELS)]
 Text = Annotated[str, Field(max_length=MAX_TEXT)]
 
-DetectorState = Literal["warming", "recent", "seasonal"]
+DetectorState = Literal["warming", "prior", "recent", "seasonal"]
 Severity = Literal["info", "warning", "critical"]
 AlertStatus = Literal["firing", "resolved"]
 

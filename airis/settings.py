@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     anomaly_threshold: float = Field(
         0.9, gt=0, lt=1, description="Score at or above which a window counts as anomalous."
     )
+    cold_start_priors: bool = Field(
+        True,
+        description="While a series' detector warms up, let evidence that needs no history "
+        "(an error ratio jump, a latency many times its first minutes, saturation) alert.",
+    )
     trace_window_seconds: float = Field(
         60.0, gt=0, description="Window of per-service RED signals and dependency edges."
     )

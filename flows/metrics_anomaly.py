@@ -38,6 +38,7 @@ from airis.events import (
 from airis.flows.model_ops import plan_capacity, score_with_model
 from airis.operators.alert_manager import AlertManager
 from airis.operators.call_graph import CallGraph
+from airis.operators.detector_bank import DetectorBank
 from airis.operators.incidents import IncidentGrouper, rank_open_incident, to_incident
 from airis.operators.log_signals import LOG_SIGNALS, LogWindow, ServiceLogSignals
 from airis.operators.trace_signals import TRACE_SIGNALS, ServiceTraceSignals, TraceWindow
@@ -347,6 +348,10 @@ class DetectAndWindow(StatefulBatchLogic[MetricPoint, Any, ServiceWindowDetector
         return copy.deepcopy(self.detector)
 
 
+def _bank_without_priors() -> DetectorBank:
+    return DetectorBank(priors={})
+
+
 def _windowing(settings: Settings):
     def build(resume: ServiceWindowDetector | None) -> DetectAndWindow:
         if resume is not None:
@@ -356,6 +361,7 @@ def _windowing(settings: Settings):
                 window_seconds=settings.window_seconds,
                 lateness_seconds=settings.allowed_lateness_seconds,
                 threshold=settings.anomaly_threshold,
+                bank=DetectorBank if settings.cold_start_priors else _bank_without_priors,
             )
         )
 

@@ -7,12 +7,13 @@ from collections.abc import Callable
 
 from airis.events import MetricPoint
 from airis.operators.base import SeriesDetector
+from airis.operators.cold_start import ColdStartPrior
 from airis.operators.ensemble_detector import EnsembleDetector
 from airis.operators.types import ScoredPoint
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_MIN_SCALES", "DetectorBank", "metrics_detector"]
+__all__ = ["DEFAULT_MIN_SCALES", "DEFAULT_PRIORS", "DetectorBank", "metrics_detector"]
 
 #: Smallest noise scale per signal, in the signal's unit. Error ratios of quiet services are
 #: mostly exactly zero: without a floor, one stray error would be a many-sigma event.
@@ -31,18 +32,29 @@ DEFAULT_MIN_SCALES: dict[str, float] = {
 }
 
 
-def metrics_detector(min_scale: float = 1e-9) -> EnsembleDetector:
-    """`airis detect`'s detector as the metrics flow runs it: without its season buffer.
+#: The kind of each signal whose values mean something without history
+#: (`airis.operators.cold_start`): what may be said of it while its detector warms up.
+DEFAULT_PRIORS: dict[str, str] = {
+    "error_rate": "ratio",
+    "trace_error_ratio": "ratio",
+    "log_error_ratio": "ratio",
+    "latency_p50": "latency",
+    "latency_p95": "latency",
+    "latency_p99": "latency",
+    "trace_p95_ms": "latency",
+    "cpu": "utilisation",
+    "memory": "utilisation",
+    "disk": "utilisation",
+}
 
-    At one point per 10 s a daily season is 8,640 points, far beyond what the buffer holds
-    (three periods must fit), so the buffer would cost 32 KiB per series and find no period;
-    the hour-of-day profile is the flow's season. The event-onset rule (`EventOnset`) is not
-    applied: the alert step needs a score that stays high while a fault lasts. The score map
-    is stricter (``tail_power=0.15``: 0.9 at a tail of 2e-7, not 5e-4), as the alert step
-    compares the scores of every series (120 in the demo) to one threshold; ``settle=60``
-    lets a series scored once a minute (trace signals) start within the hour.
+
+def metrics_detector(min_scale: float = 1e-9) -> EnsembleDetector:
+    """`airis detect`'s detector, with the signal's floor: one configuration everywhere.
+
+    The event-onset rule (`EventOnset`) is not applied here: the alert step needs a score
+    that stays high while a fault lasts, and decides with its own threshold and hysteresis.
     """
-    return EnsembleDetector(buffer=0, settle=60, tail_power=0.15, min_scale=min_scale)
+    return EnsembleDetector(min_scale=min_scale)
 
 
 class DetectorBank:
@@ -58,6 +70,11 @@ class DetectorBank:
         ``min_scale=`` for the signals in ``min_scales``.
     min_scales
         Per-signal floors of the noise scale; ``None`` uses `DEFAULT_MIN_SCALES`.
+    priors
+        Per-signal kind of `ColdStartPrior` (``None`` uses `DEFAULT_PRIORS`; ``{}``: none).
+        While a signal's detector warms up, the prior's verdict is reported instead when it
+        scores higher (state ``"prior"``, with the rule's stated confidence); once the
+        detector is warm the prior is dropped, so it costs no state afterwards.
 
     Examples
     --------
@@ -69,16 +86,25 @@ class DetectorBank:
     'warming'
     >>> sorted(bank.signals)
     ['cpu']
+    >>> bank.update_one(p.model_copy(update={"value": 99.0})).assessment.state
+    'prior'
     """
 
     def __init__(
         self,
         make_detector: Callable[..., SeriesDetector] = metrics_detector,
         min_scales: dict[str, float] | None = None,
+        priors: dict[str, str] | None = None,
     ) -> None:
         self.make_detector = make_detector
         self.min_scales = min_scales
+        self.priors = priors
         self._detectors: dict[str, SeriesDetector] = {}
+        self._priors: dict[str, ColdStartPrior] = {}
+
+    def __setstate__(self, state: dict) -> None:
+        # Snapshots taken before cold-start priors existed resume without any.
+        self.__dict__.update({"priors": None, "_priors": {}, **state})
 
     @property
     def signals(self) -> list[str]:
@@ -92,4 +118,16 @@ class DetectorBank:
             floor = floors.get(point.signal)
             kwargs = {} if floor is None else {"min_scale": floor}
             detector = self._detectors[point.signal] = self.make_detector(**kwargs)
-        return ScoredPoint(point, detector.update_one(point.ts, point.value))
+            kind = (DEFAULT_PRIORS if self.priors is None else self.priors).get(point.signal)
+            if kind is not None:
+                self._priors[point.signal] = ColdStartPrior(kind)
+        assessment = detector.update_one(point.ts, point.value)
+        prior = self._priors.get(point.signal)
+        if prior is not None:
+            if assessment.state != "warming":
+                del self._priors[point.signal]
+            else:
+                verdict = prior.update_one(point.ts, point.value)
+                if verdict.score > assessment.score:
+                    assessment = verdict
+        return ScoredPoint(point, assessment)

@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import inspect
 import math
-from array import array
 from collections import deque
 from dataclasses import replace
-from datetime import datetime
-
-import numpy as np
+from datetime import datetime, timedelta
 
 from airis.operators.base import SeriesDetector
 from airis.operators.types import Assessment
@@ -39,20 +36,13 @@ _MIN_HISTORY = 30
 class EnsembleDetector(SeriesDetector):
     """Forecast residuals of robust baselines, as one calibrated tail probability.
 
-    Per point, O(1) apart from an occasional FFT:
+    Per point, O(1):
 
     * **level** — a Huber-clipped exponentially weighted mean and mean absolute residual: the
       point forecast of a series without structure. A spike or a step stands out against it.
     * **drift** — a much slower Huber-clipped mean (weight ``drift_rate``), against the typical
       difference of consecutive values: a slow ramp (a leak) that the level follows, and
       whose residuals therefore look normal against it, does not inflate that noise scale.
-    * **seasonal** — every ``period_every`` points the autocorrelation of the last
-      ``buffer`` values (by FFT) names the dominant period, if its correlation reaches
-      ``min_autocorrelation``; the forecast is then the median of the values one, two and
-      three periods ago (the closest of those medians taken up to ``jitter`` points earlier
-      or later, as real cycles drift a little). A pattern that breaks its shape (a missing
-      jump, a flat stretch) stands out against it, though it may look normal against the
-      level. ``buffer=0`` turns it off (a daily season of 10-s points does not fit anyway).
     * **calibration** — each component's surprise ``log1p(|residual| / scale)`` is smoothed
       (weight ``smoothing``, so that a burst of moderate surprises adds up, as in HTM's
       anomaly likelihood) and compared to the long-run distribution of that same smoothed
@@ -64,23 +54,27 @@ class EnsembleDetector(SeriesDetector):
     * **hour-of-day profile** — per hour of the day, the usual offset of the value from the
       slow level and its spread. Once an hour has been seen on an earlier day, a value within
       ``profile_band`` spreads of what that hour usually looks like (a nightly batch job) is
-      not anomalous, whatever the other components say.
-    * **protection** — points scoring at least ``protect_threshold`` teach the baselines and
-      the calibration with weight ``protect_weight`` only, so a fault is not absorbed within
-      minutes; after ``relearn_after`` of them in a row the new normal is learned fully.
+      not anomalous, whatever the other components say. This is the season, in time units:
+      it works the same for points 10 s or 1 h apart, in 24 bins of state.
+    * **protection** — points whose tail probability is at most ``protect_tail`` teach the
+      baselines and the calibration with weight ``protect_weight`` only, so a fault is not
+      absorbed within minutes; once such points have lasted ``relearn_after`` (a duration),
+      the new normal is learned fully.
 
-    The score is ``1 - tail ** tail_power``: with the default 0.3, 0.5 at a tail of 10 %,
-    0.9 at 5e-4, 0.99 at 2e-7, so the scores of different series mean the same thing. Any
-    increasing map ranks the points alike (NAB's threshold sweep gives the same result, but
-    for where protection starts); the metrics flow uses 0.15 (0.9 at 2e-7), which puts its
-    alert threshold of 0.9 beyond what a day of 120 noisy series reaches by chance.
+    The score is ``1 - tail ** tail_power``: with the default 0.15, 0.5 at a tail of 1 %,
+    0.68 at 5e-4, 0.9 at 2e-7, so the scores of different series mean the same thing and an
+    alert threshold of 0.9 is beyond what a day of a hundred noisy series reaches by chance.
+    Any increasing map ranks the points alike: the map is presentation, nothing learns from it.
 
     ``expected`` is the forecast of the component that fired (the level while none does) and
     ``lower``/``upper`` are ``gate`` scales around it: a point inside the band is never scored.
     The first ``warmup`` points only set the starting level and scale; then the score stays
-    0 (state ``"warming"``) for ``settle`` points while the components' score distributions
-    fill. Non-finite values are reported with score 0 and component ``"invalid"``, and
-    are not learned. There is no randomness: the same series always gives the same scores.
+    0 (state ``"warming"``) until point ``settle``, while the components' score
+    distributions fill. Both are sample sizes (how many values a spread and a distribution
+    need), not durations; what a detector can say before then is
+    `airis.operators.cold_start`'s. Non-finite values are reported with score 0 and component
+    ``"invalid"``, and are not learned. There is no randomness: the same series always gives
+    the same scores.
 
     Parameters
     ----------
@@ -98,14 +92,6 @@ class EnsembleDetector(SeriesDetector):
         Weight of a new surprise in its component's smoothed surprise.
     likelihood_rate
         Weight of a new smoothed surprise in its long-run mean and variance.
-    buffer
-        Recent values kept to find the period (at least three periods must fit); 0: none.
-    period_every
-        Points between two period searches.
-    min_autocorrelation
-        Autocorrelation the dominant period needs to be used.
-    jitter
-        Phase shifts (in points, each way) the seasonal forecast tolerates.
     min_scale
         Absolute floor of every scale, in the series' unit; a residual under five floors
         never counts (a mostly-zero error ratio must not make one stray error an anomaly).
@@ -122,12 +108,12 @@ class EnsembleDetector(SeriesDetector):
         points; 0 turns the profile off.
     profile_band
         Spreads around an hour's usual value within which a point is normal.
-    protect_threshold
-        Score at or above which a point is learned with ``protect_weight``.
+    protect_tail
+        Tail probability at or below which a point is learned with ``protect_weight``.
     protect_weight
         Learning weight of protected points.
     relearn_after
-        Consecutive protected points after which the detector learns fully again.
+        How long protected points must have lasted before the detector learns fully again.
 
     Examples
     --------
@@ -160,26 +146,22 @@ class EnsembleDetector(SeriesDetector):
     def __init__(
         self,
         warmup: int = 30,
-        settle: int = 150,
+        settle: int = 50,
         level_rate: float = 0.1,
         scale_rate: float = 0.02,
         clip: float = 4.0,
         smoothing: float = 0.3,
         likelihood_rate: float = 0.0005,
-        buffer: int = 4096,
-        period_every: int = 128,
-        min_autocorrelation: float = 0.3,
-        jitter: int = 2,
         min_scale: float = 1e-9,
         min_relative_scale: float = 1e-6,
-        tail_power: float = 0.3,
+        tail_power: float = 0.15,
         drift_rate: float = 0.0003,
         gate: float = 2.0,
         profile_rate: float = 0.005,
         profile_band: float = 4.0,
-        protect_threshold: float = 0.9,
+        protect_tail: float = 5e-4,
         protect_weight: float = 0.1,
-        relearn_after: int = 360,
+        relearn_after: timedelta = timedelta(hours=1),
     ) -> None:
         self.warmup = warmup
         self.settle = settle
@@ -188,10 +170,6 @@ class EnsembleDetector(SeriesDetector):
         self.clip = clip
         self.smoothing = smoothing
         self.likelihood_rate = likelihood_rate
-        self.buffer = buffer
-        self.period_every = period_every
-        self.min_autocorrelation = min_autocorrelation
-        self.jitter = jitter
         self.min_scale = min_scale
         self.min_relative_scale = min_relative_scale
         self.tail_power = tail_power
@@ -199,7 +177,7 @@ class EnsembleDetector(SeriesDetector):
         self.gate = gate
         self.profile_rate = profile_rate
         self.profile_band = profile_band
-        self.protect_threshold = protect_threshold
+        self.protect_tail = protect_tail
         self.protect_weight = protect_weight
         self.relearn_after = relearn_after
 
@@ -207,13 +185,10 @@ class EnsembleDetector(SeriesDetector):
         self._first: list[float] = []
         self._level = 0.0
         self._scale = 0.0
-        self._season_scale = 0.0
-        self._period = 0
-        self._protected_run = 0  # anomalous points in a row
+        self._protected_since = 0.0  # start of the current run of anomalous points (0: none)
         self._slow = 0.0  # the drift component's slow level
         self._step_scale = 0.0  # typical |difference| of consecutive values
         self._previous = 0.0
-        self._ring = array("d", bytes(8 * buffer))
         # Per hour of day: the usual offset from the slow level, its spread, points seen (up
         # to 1 / profile_rate) and the day the hour was first seen (counted from _day0, so
         # that these stay small numbers in a snapshot).
@@ -223,13 +198,13 @@ class EnsembleDetector(SeriesDetector):
         self._bin_scale = [0.0] * bins
         self._bin_count = [0] * bins
         self._bin_first_day = [-1] * bins
-        # Per component (level, seasonal, drift): smoothed surprise, its long-run mean and
-        # variance, and how many surprises it has seen.
-        self._smoothed = [0.0, 0.0, 0.0]
-        self._mean = [0.0, 0.0, 0.0]
-        self._var = [0.0, 0.0, 0.0]
-        self._count = [0, 0, 0]
-        self._above = [False, False, False]  # whether the last residual was positive
+        # Per component (level, drift): smoothed surprise, its long-run mean and variance,
+        # and how many surprises it has seen.
+        self._smoothed = [0.0, 0.0]
+        self._mean = [0.0, 0.0]
+        self._var = [0.0, 0.0]
+        self._count = [0, 0]
+        self._above = [False, False]  # whether the last residual was positive
 
     # -- state ---------------------------------------------------------------------------
 
@@ -237,21 +212,19 @@ class EnsembleDetector(SeriesDetector):
         """Learned state plus only the parameters that differ from the defaults.
 
         A flow keeps one detector per series and snapshots them all: leaving out the defaults
-        (the same for every series) keeps a series without a season buffer under 1 KiB.
+        (the same for every series) keeps a series under 1 KiB.
         """
         state = self.__dict__.copy()
         for name, default in _DEFAULTS.items():
             if state[name] == default:
                 del state[name]
-        if not self.buffer:  # no season: its fields never change
-            del state["_ring"], state["_season_scale"], state["_period"]
         if not self._first:  # past the warm-up
             del state["_first"]
         return state
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(_DEFAULTS)
-        self.__dict__.update(_ring=array("d"), _season_scale=0.0, _period=0, _first=[])
+        self.__dict__.update(_first=[])
         self.__dict__.update(state)
 
     # -- scoring -------------------------------------------------------------------------
@@ -280,12 +253,9 @@ class EnsembleDetector(SeriesDetector):
         floor = self._floor(self._level)
         scale = max(self._scale, floor)
         expected, band_scale, component = self._level, scale, "level"
-        residuals = [value - self._level, 0.0, value - self._slow]
-        active = [True, False, self.drift_rate > 0]
-        season = self._season_forecast(value)
-        if season is not None:
-            residuals[1] = value - season
-            active[1] = True
+        residuals = (value - self._level, value - self._slow)
+        scales = (scale, max(self._step_scale, floor))
+        components = 2 if self.drift_rate > 0 else 1
 
         # The absolute floor is a promise about the unit (an error ratio must change by more
         # than FLOOR_GATE floors to matter), which the calibration alone cannot keep: against
@@ -293,15 +263,12 @@ class EnsembleDetector(SeriesDetector):
         gate = _FLOOR_GATE * self.min_scale
         cap = math.log1p(self.clip)
         tail, stats = 1.0, []
-        for c in (0, 1, 2):
-            if not active[c]:
-                stats.append(None)
-                continue
-            c_scale = (scale, max(self._season_scale, floor), max(self._step_scale, floor))[c]
+        for c in range(components):
+            c_scale = scales[c]
             surprise = math.log1p(abs(residuals[c]) / c_scale)
             count = self._count[c]
             before = self._smoothed[c]
-            if self._protected_run and (residuals[c] > 0) != self._above[c]:
+            if self._protected_since and (residuals[c] > 0) != self._above[c]:
                 # The way back from an anomaly is not more of it: the evidence starts afresh.
                 before = self._mean[c]
             s = surprise if count == 0 else before + self.smoothing * (surprise - before)
@@ -313,13 +280,11 @@ class EnsembleDetector(SeriesDetector):
                 if t < tail:
                     tail = t
                     if c == 1:
-                        expected, band_scale, component = season, c_scale, "seasonal"
-                    elif c == 2:
                         expected, band_scale, component = self._slow, c_scale, "drift"
             # The drift component is there for slow ramps: it remembers at most `clip` scales
             # of surprise, so a one-point spike scores in full but does not linger in it.
             remembered = s
-            if count and c == 2:
+            if count and c == 1:
                 remembered -= self.smoothing * max(0.0, surprise - cap)
             stats.append((s, mean, remembered))
 
@@ -337,9 +302,9 @@ class EnsembleDetector(SeriesDetector):
         score = 1.0 - max(tail, _MIN_TAIL) ** self.tail_power
         index = self._n + 1
         if index < self.settle:
-            score, state = 0.0, "warming"
+            score, tail, state = 0.0, 1.0, "warming"
         else:
-            state = "recent" if component in ("level", "drift") else "seasonal"
+            state = "seasonal" if component == "profile" else "recent"
         band = self.gate * band_scale
         assessment = Assessment(
             score,
@@ -351,32 +316,13 @@ class EnsembleDetector(SeriesDetector):
             component,
             min(1.0, index / self.settle),
         )
-        return assessment, (residuals, active, stats, score)
-
-    def _season_forecast(self, value: float) -> float | None:
-        period = self._period
-        if not period or self._n <= 3 * period + self.jitter:
-            return None
-        jitter = min(self.jitter, period - 1)  # never reach the current point's slot
-        ring, size, at = self._ring, self.buffer, self._n
-        best = math.nan
-        for shift in range(-jitter, jitter + 1):
-            a, b, c = (ring[(at - k * period + shift) % size] for k in (1, 2, 3))
-            # The median of three periods: one anomalous day does not echo a period later.
-            forecast = max(min(a, b), min(max(a, b), c))
-            # Real cycles drift by a point or two: a sharp daily edge one point early or late
-            # is the season, not an anomaly, so the closest of the shifted forecasts counts.
-            if not abs(value - best) <= abs(value - forecast):
-                best = forecast
-        return best
+        return assessment, (residuals, stats, tail)
 
     # -- learning ------------------------------------------------------------------------
 
     def _learn(self, ts: datetime, value: float, update: tuple | None) -> None:
         if not math.isfinite(value):
             return
-        if self.buffer:
-            self._ring[self._n % self.buffer] = value
         self._n += 1
         if update is None:
             self._previous = value
@@ -384,26 +330,23 @@ class EnsembleDetector(SeriesDetector):
             if self._n == self.warmup:
                 self._start()
             return
-        residuals, active, stats, score = update
+        residuals, stats, tail = update
         # An anomalous point teaches the baselines only a little, so that a fault is not
-        # absorbed within minutes and its score stays up while it lasts; after `relearn_after`
-        # such points in a row, the new normal is learned at the full rate.
-        protected = score >= self.protect_threshold
-        self._protected_run = self._protected_run + 1 if protected else 0
-        k = self.protect_weight if protected and self._protected_run < self.relearn_after else 1.0
+        # absorbed within minutes and its score stays up while it lasts; once such points
+        # have lasted `relearn_after`, the new normal is learned at the full rate.
+        now = _seconds(ts)
+        if tail > self.protect_tail:
+            self._protected_since = 0.0
+        elif not self._protected_since:
+            self._protected_since = now
+        relearn = now - self._protected_since >= self.relearn_after.total_seconds()
+        k = 1.0 if not self._protected_since or relearn else self.protect_weight
         floor = self._floor(self._level)
         scale = max(self._scale, floor)
         bound = self.clip * scale
         residual = residuals[0]
         self._level += k * self.level_rate * max(-bound, min(bound, residual))
         self._scale += k * self.scale_rate * (min(abs(residual), bound) - self._scale)
-        if active[1]:
-            r = abs(residuals[1])
-            if self._season_scale > 0:
-                limit = self.clip * max(self._season_scale, floor)
-                self._season_scale += self.scale_rate * (min(r, limit) - self._season_scale)
-            else:
-                self._season_scale = r
         if self.profile_rate > 0:
             b, day = ts.hour, ts.toordinal()
             if not self._day0:
@@ -416,16 +359,13 @@ class EnsembleDetector(SeriesDetector):
             d = value - self._slow - self._bin_offset[b]
             self._bin_offset[b] += w * d
             self._bin_scale[b] += w * (abs(d) - self._bin_scale[b])
-        if active[2]:
+        if self.drift_rate > 0:
             step_bound = self.clip * max(self._step_scale, floor)
             step = min(abs(value - self._previous) * _DIFF_TO_SIGMA, step_bound)
             self._step_scale += k * self.scale_rate * (step - self._step_scale)
-            self._slow += k * self.drift_rate * max(-step_bound, min(step_bound, residuals[2]))
+            self._slow += k * self.drift_rate * max(-step_bound, min(step_bound, residuals[1]))
         self._previous = value
-        for c in (0, 1, 2):
-            if stats[c] is None:
-                continue
-            s, mean, remembered = stats[c]
+        for c, (s, mean, remembered) in enumerate(stats):
             self._count[c] += 1
             # A running mean at first, then an exponential memory.
             w = k * max(self.likelihood_rate, 1.0 / self._count[c])
@@ -434,8 +374,6 @@ class EnsembleDetector(SeriesDetector):
             self._above[c] = residuals[c] > 0
             self._mean[c] = mean + w * d
             self._var[c] = (1 - w) * (self._var[c] + w * d * d)
-        if self.buffer and self._n % self.period_every == 0 and self._n >= 2 * self.period_every:
-            self._period = self._find_period()
 
     def _start(self) -> None:
         first = sorted(self._first)
@@ -450,25 +388,13 @@ class EnsembleDetector(SeriesDetector):
     def _floor(self, level: float) -> float:
         return max(self.min_scale, self.min_relative_scale * abs(level))
 
-    def _find_period(self) -> int:
-        """The lag of the highest autocorrelation peak after its first zero crossing, or 0."""
-        n = min(self._n, self.buffer)
-        ring = np.frombuffer(self._ring, dtype=np.float64)
-        x = np.roll(ring, -(self._n % self.buffer))[-n:] if self._n >= self.buffer else ring[:n]
-        x = x - x.mean()
-        if not x.any():
-            return 0
-        spectrum = np.fft.rfft(x, 2 * n)
-        acf = np.fft.irfft(spectrum * np.conj(spectrum))[: n // 3]
-        acf /= acf[0]
-        # Smooth series correlate at short lags: a period must come after the first dip.
-        negative = np.flatnonzero(acf < 0)
-        if not negative.size:
-            return 0
-        start = int(negative[0])
-        lag = start + int(np.argmax(acf[start:]))
-        return lag if acf[lag] >= self.min_autocorrelation else 0
 
+def _seconds(ts: datetime) -> float:
+    """Seconds since the epoch; a naive timestamp is taken as UTC."""
+    return ts.timestamp() if ts.tzinfo is not None else (ts - _NAIVE_EPOCH).total_seconds()
+
+
+_NAIVE_EPOCH = datetime(1970, 1, 1)
 
 _DEFAULTS = {
     name: param.default
@@ -480,19 +406,29 @@ _DEFAULTS = {
 class EventOnset(SeriesDetector):
     """Report a detector's score only at the onset of an event; 0 while the event goes on.
 
-    A score is passed on where it is a new maximum of the last ``refractory`` scored points
-    and no other new maximum came in the ``gap`` points before it; elsewhere the score is 0.
-    One incident therefore raises one alert, at its start, rather than a run of them while
-    the evidence keeps growing; a stronger event inside the refractory period still gets
-    through. The rule only looks backwards. Points the inner detector reports as warming
-    (score 0) and non-finite values pass unchanged and set no maximum.
+    A score is passed on where it is a new maximum of the scores of the last ``refractory``
+    (a duration: the same for points a minute or an hour apart) and no other new maximum
+    came in the ``gap`` points before it; elsewhere the score is 0. One incident therefore
+    raises one alert, at its start, rather than a run of them while the evidence keeps
+    growing; a stronger event inside the refractory period still gets through. The rule only
+    looks backwards. Points the inner detector reports as warming (score 0) and non-finite
+    values pass unchanged and set no maximum.
+
+    Parameters
+    ----------
+    detector
+        The detector whose onsets are reported (default: `EnsembleDetector()`).
+    refractory
+        How far back a new score must beat every other to count as an onset.
+    gap
+        Points after a new maximum during which a further rise is the same onset.
 
     Examples
     --------
     >>> import random
     >>> from datetime import datetime, timedelta, timezone
     >>> rng = random.Random(42)
-    >>> detector = EventOnset(EnsembleDetector())
+    >>> detector = EventOnset()
     >>> t0 = datetime(2026, 1, 5, tzinfo=timezone.utc)
     >>> def feed(values, start):
     ...     ts = (t0 + timedelta(minutes=5 * (start + i)) for i in range(len(values)))
@@ -504,49 +440,52 @@ class EventOnset(SeriesDetector):
     """
 
     def __init__(
-        self, detector: SeriesDetector | None = None, refractory: int = 350, gap: int = 5
+        self,
+        detector: SeriesDetector | None = None,
+        refractory: timedelta = timedelta(hours=24),
+        gap: int = 5,
     ) -> None:
         self.detector = EnsembleDetector() if detector is None else detector
         self.refractory = refractory
         self.gap = gap
         self._index = 0  # finite points seen
-        # Decreasing (index, score) pairs: the running maximum of the last `refractory` scores.
-        self._peaks: deque[tuple[int, float]] = deque()
+        # Decreasing (seconds, score) pairs: the running maximum over the last `refractory`.
+        self._peaks: deque[tuple[float, float]] = deque()
         self._last_peak = -(10**9)
 
     def assess_one(self, ts: datetime, value: float) -> Assessment:
-        return self._onset(self.detector.assess_one(ts, value), value)
+        return self._onset(ts, self.detector.assess_one(ts, value), value)
 
     def learn_one(self, ts: datetime, value: float) -> None:
         self.update_one(ts, value)
 
     def update_one(self, ts: datetime, value: float) -> Assessment:
         assessment = self.detector.update_one(ts, value)
-        onset = self._onset(assessment, value)
+        onset = self._onset(ts, assessment, value)
         if math.isfinite(value):
             self._index += 1
             if assessment.state != "warming":
-                self._remember(assessment.score)
+                self._remember(_seconds(ts), assessment.score)
         return onset
 
-    def _onset(self, assessment: Assessment, value: float) -> Assessment:
+    def _onset(self, ts: datetime, assessment: Assessment, value: float) -> Assessment:
         if assessment.state == "warming" or not math.isfinite(value):
             return assessment
-        index, peaks = self._index + 1, self._peaks
+        since, peaks = _seconds(ts) - self.refractory.total_seconds(), self._peaks
         start = 0
-        while start < len(peaks) and peaks[start][0] <= index - self.refractory:
+        while start < len(peaks) and peaks[start][0] <= since:
             start += 1
         new_max = start == len(peaks) or assessment.score > peaks[start][1]
-        if new_max and index - self._last_peak > self.gap:
+        if new_max and self._index + 1 - self._last_peak > self.gap:
             return assessment
         return replace(assessment, score=0.0)
 
-    def _remember(self, score: float) -> None:
-        index, peaks = self._index, self._peaks
-        while peaks and peaks[0][0] <= index - self.refractory:
+    def _remember(self, seconds: float, score: float) -> None:
+        peaks = self._peaks
+        while peaks and peaks[0][0] <= seconds - self.refractory.total_seconds():
             peaks.popleft()
         if not peaks or score > peaks[0][1]:
-            self._last_peak = index
+            self._last_peak = self._index
         while peaks and peaks[-1][1] <= score:
             peaks.pop()
-        peaks.append((index, score))
+        peaks.append((seconds, score))

@@ -48,13 +48,14 @@ def test_bank_pickles_mid_stream():
     assert clone.update_one(_point(100, "cpu", 3.0)) == bank.update_one(_point(100, "cpu", 3.0))
 
 
-def test_the_default_detector_is_the_ensemble_without_its_season_buffer():
+def test_the_default_detector_is_the_default_ensemble_with_the_signal_floor():
     bank = DetectorBank()
     bank.update_one(_point(0, "error_rate", 0.0))
     bank.update_one(_point(0, "cpu", 1.0))
     detector = bank._detectors["error_rate"]
     assert isinstance(detector, EnsembleDetector)
-    assert detector.buffer == 0
+    fresh = bank.make_detector(min_scale=detector.min_scale)
+    assert pickle.dumps(fresh) == pickle.dumps(EnsembleDetector(min_scale=detector.min_scale))
     assert detector.min_scale == DEFAULT_MIN_SCALES["error_rate"]
     assert bank._detectors["cpu"].min_scale == EnsembleDetector().min_scale
 

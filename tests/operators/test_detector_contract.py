@@ -75,7 +75,7 @@ def test_assess_does_not_learn(detector_cls):
 
 def test_defaults_are_immutable_literals(detector_cls):
     for param in inspect.signature(detector_cls).parameters.values():
-        assert isinstance(param.default, (int, float, bool, str, type(None)))
+        assert isinstance(param.default, (int, float, bool, str, timedelta, type(None)))
 
 
 def test_hyper_parameters_are_same_named_attributes(detector_cls):

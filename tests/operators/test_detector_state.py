@@ -42,14 +42,16 @@ def test_a_restored_detector_scores_exactly_as_the_original() -> None:
         assert clone.update_one(p.ts, p.value) == original.update_one(p.ts, p.value)
 
 
-@pytest.mark.parametrize("buffer", [0, 4096])
-def test_a_restored_ensemble_detector_scores_exactly_as_the_original(buffer: int) -> None:
-    original = EnsembleDetector(buffer=buffer, level_rate=0.2)  # a non-default parameter
+@pytest.mark.parametrize("relearn_after", [timedelta(hours=1), timedelta(minutes=5)])
+def test_a_restored_ensemble_detector_scores_exactly_as_the_original(
+    relearn_after: timedelta,
+) -> None:
+    original = EnsembleDetector(relearn_after=relearn_after, level_rate=0.2)
     points = list(_points(hours=60, signals=1))
     for p in points[:200]:
         original.update_one(p.ts, p.value)
     clone = pickle.loads(pickle.dumps(original))
     assert clone.level_rate == 0.2
-    assert clone.buffer == buffer
+    assert clone.relearn_after == relearn_after
     for p in points[200:]:
         assert clone.update_one(p.ts, p.value) == original.update_one(p.ts, p.value)

@@ -55,13 +55,17 @@ kafka-up *args:
 kafka-down *args:
     deploy/kafka/kafka.sh down "$@"
 
-# Quality on the shared data and the simulator (results in var/bench/, see BENCHMARKS.md).
+# Quality on every shared dataset and the simulator, then one scoreboard (tuned on vs not
+# tuned on) in var/bench/scoreboard.json; BENCHMARKS.md has the table. Takes about an hour.
 eval:
     mkdir -p var/bench
+    {{venv}}/airis eval univariate --json var/bench/univariate.json
+    {{venv}}/airis eval multivariate --json var/bench/multivariate.json
     {{venv}}/airis eval logs --json var/bench/logs.json
     {{venv}}/airis eval petshop --json var/bench/petshop.json
-    {{venv}}/airis eval nab --json var/bench/nab.json
-    {{venv}}/airis eval smd --json var/bench/smd.json
+    {{venv}}/airis eval nezha --json var/bench/nezha.json
+    {{venv}}/airis eval cold-start --json var/bench/cold_start.json
     {{venv}}/airis eval forecast --json var/bench/forecast.json
     {{venv}}/airis eval rca --faults 60 --json var/bench/rca60.json
-    {{venv}}/airis eval rca --faults 60 --learned-topology --json var/bench/rca60_learned.json
+    {{venv}}/airis eval rca --faults 60 --first-seed 101 --json var/bench/rca60_heldout.json
+    {{venv}}/airis eval scoreboard var/bench/univariate.json var/bench/multivariate.json var/bench/logs.json var/bench/petshop.json var/bench/nezha.json var/bench/cold_start.json var/bench/rca60.json var/bench/rca60_heldout.json --json var/bench/scoreboard.json

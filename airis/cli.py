@@ -123,9 +123,25 @@ def _parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("eval", help="quality on public data or simulated faults")
     eval_sub = evaluate.add_subparsers(metavar="BENCHMARK")
     eval_logs = eval_sub.add_parser("logs", help="Loghub grouping accuracy")
-    eval_logs.add_argument("--data", type=Path, default=SHARED_DATA / "loghub")
+    eval_logs.add_argument(
+        "--data",
+        type=Path,
+        action="append",
+        help="a folder of labelled logs (repeatable; default: loghub and loghub_extra)",
+    )
     eval_petshop = eval_sub.add_parser("petshop", help="PetShop root-cause top-1/top-3")
-    eval_petshop.add_argument("--data", type=Path, default=SHARED_DATA / "petshop")
+    eval_petshop.add_argument(
+        "--data",
+        type=Path,
+        action="append",
+        help="a PetShop scenario or a folder of them (repeatable; default: petshop and "
+        "petshop_temporal)",
+    )
+    eval_petshop.add_argument("--scenario", help="only the scenario of this name")
+    eval_nezha = eval_sub.add_parser("nezha", help="Nezha pod-metric root-cause AS@1/3/5")
+    eval_nezha.add_argument("--data", type=Path, default=SHARED_DATA / "rca_nezha")
+    eval_nezha.add_argument("--json", type=Path, help="also write the result as JSON here")
+    eval_nezha.set_defaults(run=_eval_nezha)
     eval_nab = eval_sub.add_parser("nab", help="NAB scores (standard, low FP, low FN)")
     eval_nab.add_argument("--data", type=Path, default=SHARED_DATA / "nab")
     eval_nab.add_argument(
@@ -141,16 +157,56 @@ def _parser() -> argparse.ArgumentParser:
     )
     eval_nab.add_argument("--json", type=Path, help="also write the result as JSON here")
     eval_nab.set_defaults(run=_eval_nab)
-    eval_smd = eval_sub.add_parser("smd", help="SMD F1 of the ONNX autoencoder (raw and PA)")
-    eval_smd.add_argument("--data", type=Path, default=SHARED_DATA / "smd")
-    eval_smd.add_argument(
-        "--smooth",
-        type=float,
-        default=0.0,
-        help="causal EWMA weight of the newest score (default 0: each row alone)",
+    eval_uni = eval_sub.add_parser(
+        "univariate", help="NAB-style scores of airis detect on NAB, AIOps 2018 KPIs, MS cloud"
     )
-    eval_smd.add_argument("--json", type=Path, help="also write the result as JSON here")
-    eval_smd.set_defaults(run=_eval_smd)
+    eval_uni.add_argument(
+        "--data", type=Path, default=SHARED_DATA, help="folder holding the datasets' folders"
+    )
+    eval_uni.add_argument(
+        "--dataset",
+        action="append",
+        help="only this dataset (repeatable; default: nab, kpi_aiops2018, ms_cloud_monitoring)",
+    )
+    eval_uni.add_argument("--json", type=Path, help="also write the result as JSON here")
+    eval_uni.set_defaults(run=_eval_univariate)
+    eval_cold = eval_sub.add_parser(
+        "cold-start", help="time to first correct alert when a fault hits a fresh dataflow"
+    )
+    eval_cold.add_argument("--seed", type=int, default=1, help="simulator seed (default 1)")
+    eval_cold.add_argument(
+        "--kind", action="append", help="only this fault kind (repeatable; default: all)"
+    )
+    eval_cold.add_argument("--json", type=Path, help="also write the result as JSON here")
+    eval_cold.set_defaults(run=_eval_cold_start)
+    eval_board = eval_sub.add_parser(
+        "scoreboard", help="join eval JSON files into one board: tuned on vs not tuned on"
+    )
+    eval_board.add_argument("inputs", type=Path, nargs="+", help="eval JSON files")
+    eval_board.add_argument("--json", type=Path, help="also write the board as JSON here")
+    eval_board.set_defaults(run=_eval_scoreboard)
+    for command in ("multivariate", "smd"):
+        eval_mv = eval_sub.add_parser(
+            command,
+            help="multivariate (SMD, SMD extra, ASD): ONNX autoencoder, PA F1 at a POT "
+            "threshold and at the best one"
+            + (" (alias of multivariate)" if command == "smd" else ""),
+        )
+        eval_mv.add_argument(
+            "--data",
+            type=Path,
+            action="append",
+            help="a folder of *.npz machines (repeatable; default: smd, smd_extra and asd "
+            "under ../shared/data)",
+        )
+        eval_mv.add_argument(
+            "--smooth",
+            type=float,
+            default=0.0,
+            help="causal EWMA weight of the newest error (default 0: each row alone)",
+        )
+        eval_mv.add_argument("--json", type=Path, help="also write the result as JSON here")
+        eval_mv.set_defaults(run=_eval_smd)
     eval_forecast = eval_sub.add_parser(
         "forecast", help="forecast sMAPE/MASE on NAB; exhaustion warning lead on simulated faults"
     )
@@ -330,7 +386,7 @@ def _log_templates(args: argparse.Namespace) -> int:
 def _eval_logs(args: argparse.Namespace) -> int:
     from airis.eval_logs import eval_logs, print_eval_logs
 
-    result = eval_logs(args.data)
+    result = eval_logs(args.data or [SHARED_DATA / "loghub", SHARED_DATA / "loghub_extra"])
     print_eval_logs(result, Console())
     _write_json(args.json, result)
     return 0
@@ -345,20 +401,71 @@ def _eval_nab(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_univariate(args: argparse.Namespace) -> int:
+    from airis.eval_univariate import DATASETS, eval_univariate, print_eval_univariate
+
+    console = Console(stderr=True)
+    result = eval_univariate(args.data, args.dataset or DATASETS, progress=console.print)
+    print_eval_univariate(result, Console())
+    _write_json(args.json, result)
+    return 0
+
+
+def _eval_cold_start(args: argparse.Namespace) -> int:
+    from airis.eval_cold_start import eval_cold_start, print_eval_cold_start
+    from airis.sources.faults import FAULT_KINDS
+
+    unknown = sorted(set(args.kind or ()) - set(FAULT_KINDS))
+    if unknown:
+        print(
+            f"airis eval cold-start: unknown kind {unknown}; one of {FAULT_KINDS}", file=sys.stderr
+        )
+        return 2
+    console = Console(stderr=True)
+    result = eval_cold_start(args.seed, args.kind or FAULT_KINDS, progress=console.print)
+    print_eval_cold_start(result, Console())
+    _write_json(args.json, result)
+    return 0
+
+
+def _eval_scoreboard(args: argparse.Namespace) -> int:
+    from airis.scoreboard import merge_scoreboards, print_scoreboard
+
+    missing = [str(p) for p in args.inputs if not p.exists()]
+    if missing:
+        print(f"airis eval scoreboard: no such file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    board = merge_scoreboards(args.inputs)
+    print_scoreboard(board, Console(width=160))
+    _write_json(args.json, board)
+    return 0
+
+
 def _eval_petshop(args: argparse.Namespace) -> int:
     from airis.eval_petshop import eval_petshop, print_eval_petshop
 
-    result = eval_petshop(args.data)
+    data = args.data or [SHARED_DATA / "petshop", SHARED_DATA / "petshop_temporal"]
+    result = eval_petshop(data, scenario=args.scenario)
     print_eval_petshop(result, Console())
     _write_json(args.json, result)
     return 0
 
 
-def _eval_smd(args: argparse.Namespace) -> int:
-    from airis.eval_smd import eval_smd, print_eval_smd
+def _eval_nezha(args: argparse.Namespace) -> int:
+    from airis.eval_nezha import eval_nezha, print_eval_nezha
 
-    result = eval_smd(args.data, progress=console.print, smooth=args.smooth)
-    print_eval_smd(result, Console())
+    result = eval_nezha(args.data, progress=console.print)
+    print_eval_nezha(result, Console())
+    _write_json(args.json, result)
+    return 0
+
+
+def _eval_smd(args: argparse.Namespace) -> int:
+    from airis.eval_smd import eval_multivariate, print_eval_multivariate
+
+    folders = args.data or [SHARED_DATA / name for name in ("smd", "smd_extra", "asd")]
+    result = eval_multivariate(folders, progress=console.print, smooth=args.smooth)
+    print_eval_multivariate(result, Console())
     _write_json(args.json, result)
     return 0
 

@@ -1,8 +1,8 @@
 """`airis detect`: stream a univariate CSV series through an online detector.
 
-The default is `EnsembleDetector` (the metrics flow's detector too) behind `EventOnset`, which
-reports a score only at the onset of an event: 71.4 on NAB's standard profile (the 24-file
-subset in ../shared/data/nab), where the old flow detector `RobustSeasonalDetector` scores 0.
+The default is `EnsembleDetector` (the metrics flow's detector too, in the same configuration)
+behind `EventOnset`, which reports a score only at the onset of an event. `airis eval
+univariate` measures it on every labelled univariate dataset (BENCHMARKS.md).
 """
 
 from __future__ import annotations

@@ -33,8 +33,12 @@ __all__ = [
 #: ``tuned_on`` counts as not tuned on.
 DEVELOPMENT_SPLIT: dict[str, dict[str, tuple[str, ...]]] = {
     "univariate": {
-        "tuned_on": ("nab", "ms_cloud_monitoring"),
-        "held_out": ("kpi_aiops2018",),
+        # kpi_aiops2018 was held out until its first measurement showed a day-long refractory
+        # losing 9 points there (BENCHMARKS.md); it was then looked at to choose the refractory's
+        # cap in points, so it counts as tuned on. Univariate has no untouched dataset left:
+        # its "not tuned on" numbers are the hidden ones the project is checked on.
+        "tuned_on": ("nab", "ms_cloud_monitoring", "kpi_aiops2018"),
+        "held_out": (),
     },
     "multivariate": {
         "tuned_on": ("smd", "asd"),

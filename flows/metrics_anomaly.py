@@ -39,7 +39,12 @@ from airis.flows.model_ops import plan_capacity, score_with_model
 from airis.operators.alert_manager import AlertManager
 from airis.operators.call_graph import CallGraph
 from airis.operators.detector_bank import DetectorBank
-from airis.operators.incidents import IncidentGrouper, rank_open_incident, to_incident
+from airis.operators.incidents import (
+    IncidentGrouper,
+    MetricService,
+    rank_open_incident,
+    to_incident,
+)
 from airis.operators.log_signals import LOG_SIGNALS, LogWindow, ServiceLogSignals
 from airis.operators.trace_signals import TRACE_SIGNALS, ServiceTraceSignals, TraceWindow
 from airis.operators.types import ServiceWindow
@@ -285,7 +290,11 @@ def detect_and_alert(
 
     # Incidents span services, so every anomaly goes to one key (anomalies are few). Log and
     # trace anomalies go too: the grouper decides what they may do (join, never open).
-    incident_inputs: Stream[Anomaly | DependencyEdge | LogTemplate] = anomalies
+    incident_inputs: Stream[Anomaly | DependencyEdge | LogTemplate | MetricService] = anomalies
+    # Which services have metrics (once each): the others' log and trace anomalies are primary.
+    has_metrics = op.stateful_flat_map("metric_services", closed, _first_metric_window)
+    has_metrics = op.map("metric_service_markers", has_metrics, lambda kv: kv[1])  # MetricService
+    incident_inputs = op.merge("anomalies_and_metric_services", incident_inputs, has_metrics)
     if edges is not None and not topology:
         incident_inputs = op.merge("anomalies_and_edges", incident_inputs, edges)
     if templates is not None:
@@ -295,6 +304,14 @@ def detect_and_alert(
     incidents = op.map("incident_events", grouped, lambda kv: kv[1])  # Incident
     candidates = op.flat_map("rca_candidates", incidents, lambda i: i.candidates)
     return Detected(anomalies, alerts, late, incidents, candidates, store_only)
+
+
+def _first_metric_window(
+    seen: bool | None, window: ServiceWindow
+) -> tuple[bool | None, list[MetricService]]:
+    if seen or not any(s not in AUXILIARY_SIGNALS for s in window.signals):
+        return seen, []
+    return True, [MetricService(window.service)]
 
 
 def _count_alert(_step: str, alert: Alert) -> None:
@@ -314,6 +331,7 @@ def _detection_key(point: MetricPoint) -> str:
 
 LOG_SIGNAL_SET = frozenset(LOG_SIGNALS)
 TRACE_SIGNAL_SET = frozenset(TRACE_SIGNALS)
+AUXILIARY_SIGNALS = LOG_SIGNAL_SET | TRACE_SIGNAL_SET
 
 
 class DetectAndWindow(StatefulBatchLogic[MetricPoint, Any, ServiceWindowDetector]):
@@ -398,6 +416,9 @@ class GroupIncidents(StatefulBatchLogic[Any, Incident, IncidentState]):
         self._quiet_since = time.monotonic()
 
     def on_batch(self, values: list[Any]) -> tuple[list[Incident], bool]:
+        for value in values:
+            if isinstance(value, MetricService):
+                self.grouper.add_metric_service(value.service)
         anomalies = [v for v in values if isinstance(v, Anomaly)]
         for value in values:
             if isinstance(value, DependencyEdge) and self.state.call_graph.learn_one(value):
@@ -444,7 +465,8 @@ def _incidents(
 ):
     def build(resume: IncidentState | None) -> GroupIncidents:
         state = resume or IncidentState(
-            IncidentGrouper(topology, confirm_after=settings.alert_open_after)
+            # The flow tells it which services have metrics (`MetricService`), from none.
+            IncidentGrouper(topology, confirm_after=settings.alert_open_after, metric_services=())
         )
         return GroupIncidents(state, topology, changes)
 

@@ -16,6 +16,10 @@ other inputs, whose noise is their own (one-window error-ratio blips on idle ser
 measured on ``airis eval rca`` (8 simulated days), letting them open incidents added 45 that
 match no fault and cut AC@1 from 0.87 to 0.82. They stay evidence: the incident's signals
 list the lasting ones (`to_incident`), and so does the ranking's evidence of each candidate.
+That holds for services whose metrics we read. A service known only from its spans and logs
+(no metrics pipeline yet, as a new user's) has nothing else: once the grouper is told which
+services have metrics (`add_metric_service`), the log and trace anomalies of the others are
+primary — they open, extend and confirm incidents like metric anomalies.
 
 Examples
 --------
@@ -68,6 +72,7 @@ from airis.operators.rca import ChangeEvent, RcaConfig, ServiceAnomaly, rank_inc
 __all__ = [
     "AUXILIARY_PREFIXES",
     "IncidentGrouper",
+    "MetricService",
     "OpenIncident",
     "ServiceEvidence",
     "is_auxiliary",
@@ -95,6 +100,13 @@ AUXILIARY_WINDOWS = 3
 AUXILIARY_PREFIXES = ("log_", "trace_", "model_")
 
 
+@dataclass(frozen=True, slots=True)
+class MetricService:
+    """A marker for `IncidentGrouper.add_metric_service`: this service has metrics."""
+
+    service: str
+
+
 def is_auxiliary(anomaly: Anomaly) -> bool:
     """Whether ``anomaly`` is of a log, trace or model signal (joins incidents, opens none)."""
     return anomaly.signal.startswith(AUXILIARY_PREFIXES)
@@ -118,21 +130,34 @@ class OpenIncident:
     auxiliary: dict[str, ServiceEvidence] = field(default_factory=dict)
     log_templates: dict[str, str] = field(default_factory=dict)
     """Templates first seen on its services while it was open: id → text."""
+    promoted: set[str] = field(default_factory=set)
+    """``service/signal`` keys of log and trace signals recorded as primary (the service has
+    no metrics)."""
 
     @property
     def signals(self) -> set[str]:
         return set(self.signal_windows)
 
     def confirmed(self, windows: int) -> bool:
-        """Whether some metric signal was anomalous in at least ``windows`` windows."""
-        primary = (n for key, n in self.signal_windows.items() if not _auxiliary_key(key))
+        """Whether some primary signal was anomalous in at least ``windows`` windows."""
+        primary = (
+            n
+            for key, n in self.signal_windows.items()
+            if not _auxiliary_key(key) or key in self.promoted
+        )
         return max(primary, default=0) >= windows
 
-    def add(self, anomaly: Anomaly) -> None:
-        """Record ``anomaly``; only a metric one moves ``last_seen`` (keeps the incident open)."""
-        auxiliary = is_auxiliary(anomaly)
+    def add(self, anomaly: Anomaly, auxiliary: bool | None = None) -> None:
+        """Record ``anomaly``; only a primary one moves ``last_seen`` (keeps the incident open).
+
+        ``auxiliary`` defaults to `is_auxiliary`; False records a log or trace anomaly as
+        primary (the grouper's call, for a service without metrics).
+        """
+        auxiliary = is_auxiliary(anomaly) if auxiliary is None else auxiliary
         _record(self.auxiliary if auxiliary else self.services, anomaly)
         key = f"{anomaly.service}/{anomaly.signal}"
+        if not auxiliary and is_auxiliary(anomaly):
+            self.promoted.add(key)
         self.signal_windows[key] = self.signal_windows.get(key, 0) + 1
         self.anomaly_count += 1
         if not auxiliary:
@@ -147,6 +172,7 @@ class OpenIncident:
         _merge(self.auxiliary, other.auxiliary)
         for key, count in other.signal_windows.items():
             self.signal_windows[key] = self.signal_windows.get(key, 0) + count
+        self.promoted |= other.promoted
         self.anomaly_count += other.anomaly_count
         self.started_at = min(self.started_at, other.started_at)
         self.last_seen = max(self.last_seen, other.last_seen)
@@ -198,6 +224,9 @@ class IncidentGrouper:
     template_lead_seconds
         How long before an incident's first anomaly a new log template may appear and still
         belong to it (a new error message often precedes the metrics' anomalous window).
+    metric_services
+        Services known to have metrics; None: unknown, and log and trace anomalies are
+        auxiliary everywhere. With a set, they are primary on the services outside it.
     """
 
     def __init__(
@@ -207,6 +236,7 @@ class IncidentGrouper:
         max_hops: int = 3,
         confirm_after: int = 3,
         template_lead_seconds: float = 60.0,
+        metric_services: Iterable[str] | None = None,
     ) -> None:
         self.gap = timedelta(seconds=gap_seconds)
         self.template_lead = timedelta(seconds=template_lead_seconds)
@@ -214,6 +244,17 @@ class IncidentGrouper:
         self.confirm_after = confirm_after
         self._neighbours = _undirected(graph or {})
         self._open: list[OpenIncident] = []
+        self.metric_services = None if metric_services is None else set(metric_services)
+
+    def __setstate__(self, state: dict) -> None:
+        # Snapshots from before metric_services existed: unknown, as then.
+        self.__dict__.update({"metric_services": None, **state})
+
+    def add_metric_service(self, service: str) -> None:
+        """Note that ``service`` has metrics: its log and trace anomalies stay auxiliary."""
+        if self.metric_services is None:
+            self.metric_services = set()
+        self.metric_services.add(service)
 
     def add_one(self, anomaly: Anomaly) -> OpenIncident | None:
         """Put ``anomaly`` into its incident (new, existing or merged) and return it.
@@ -222,7 +263,8 @@ class IncidentGrouper:
         (None): it never opens or merges incidents.
         """
         fits = [i for i in self._open if self._fits(i, anomaly)]
-        if not self.may_open(anomaly):
+        primary = self.may_open(anomaly)
+        if not primary:
             # Prefer an incident where its service already is: that is the one it explains.
             joined = min(fits, key=lambda i: (anomaly.service not in i.services, i.started_at),
                          default=None)  # fmt: skip
@@ -242,14 +284,16 @@ class IncidentGrouper:
                 if other is not incident:
                     incident.absorb(other)
                     self._open.remove(other)
-        incident.add(anomaly)
+        incident.add(anomaly, auxiliary=False)
         return incident
 
-    @staticmethod
-    def may_open(anomaly: Anomaly) -> bool:
-        """Whether ``anomaly`` may open an incident: metric ones may, log and trace ones only
-        join (`is_auxiliary`)."""
-        return not is_auxiliary(anomaly)
+    def may_open(self, anomaly: Anomaly) -> bool:
+        """Whether ``anomaly`` is primary and may open an incident: metric ones may; log and
+        trace ones (`is_auxiliary`) only join, unless their service has no metrics."""
+        if not is_auxiliary(anomaly):
+            return True
+        known = self.metric_services
+        return known is not None and anomaly.service not in known
 
     def add_many(self, anomalies: Iterable[Anomaly]) -> list[OpenIncident]:
         """Add a batch in event-time order; return the confirmed incidents it closed.

@@ -102,3 +102,56 @@ def test_late_log_lines_and_spans_are_dead_letters_with_their_reason() -> None:
     assert sorted(d.source for d in letters) == ["logs", "traces"]
     assert all(d.reason == "late: its window had closed" for d in letters)
     assert {json.loads(d.payload).get("body") for d in letters} == {"GET /0.5", None}
+
+
+def _two_service_spans(t0: datetime, minutes: int, failing: tuple[int, int]) -> list[Span]:
+    """frontend → payments, 20 requests every 10 s; half of them fail in ``failing`` minutes.
+
+    The issue-12 cold start, as a real OpenTelemetry Collector delivered it: traces only.
+    """
+    spans, n = [], 0
+    for tick in range(minutes * 6):
+        at = t0 + timedelta(seconds=10 * tick)
+        bad_minute = failing[0] <= tick // 6 < failing[1]
+        for r in range(20):
+            error = bad_minute and r % 2 == 0
+            trace = f"{n:032x}"
+            for k, (service, kind, duration) in enumerate(
+                (("frontend", "server", 40.0), ("frontend", "client", 30.0),
+                 ("payments", "server", 25.0))
+            ):  # fmt: skip
+                spans.append(Span(
+                    trace_id=trace, span_id=f"{3 * n + k:016x}", service=service, name="pay",
+                    start=at + timedelta(milliseconds=r), duration_ms=duration,
+                    status="error" if error else "ok",
+                    peer_service="payments" if kind == "client" else None,
+                    attributes={"span.kind": kind},
+                ))  # fmt: skip
+            n += 1
+    return spans
+
+
+@pytest.mark.parametrize("priors", [True, False])
+def test_a_cold_start_on_traces_only_alerts_and_opens_an_incident(priors: bool) -> None:
+    """30 minutes of spans of two services, no metrics; minutes 15-20 half the requests fail.
+    Every detector is still warming up (a point a minute): only the priors can speak."""
+    t0 = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=2)
+    spans = _two_service_spans(t0, 30, failing=(15, 20))
+    out: list = []
+    flow = build_flow(
+        TestingSource([]), TestingSink(out), Settings(cold_start_priors=priors),
+        traces=TestingSource(spans),
+    )  # fmt: skip
+    run_main(flow)
+    alerts = [e for e in out if isinstance(e, Alert) and e.status == "firing"]
+    incidents = [e for e in out if isinstance(e, Incident)]
+    if not priors:  # what the issue saw: nothing
+        assert not alerts and not incidents
+        return
+    fail_start, fail_end = t0 + timedelta(minutes=15), t0 + timedelta(minutes=20)
+    assert {(a.service, a.signal) for a in alerts} >= {("payments", "trace_error_ratio")}
+    assert all(fail_start <= a.starts_at <= fail_end for a in alerts)
+    first = min(a.updated_at or a.starts_at for a in alerts)
+    assert first - fail_start <= timedelta(minutes=4)
+    (incident,) = incidents
+    assert incident.root_cause == "payments"

@@ -5,6 +5,8 @@ import pickle
 import random
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from airis.operators.base import SeriesDetector
 from airis.operators.ensemble_detector import EnsembleDetector, EventOnset
 
@@ -166,21 +168,34 @@ def test_event_onset_reports_a_level_shift_once() -> None:
     assert sum(s > 0.5 for s in scores[1005:]) == 0
 
 
-def test_event_onset_refractory_is_a_duration() -> None:
-    """Two equal spikes 6 h apart: one onset with a 24 h refractory, two with 1 h, whether
-    the points are a minute or an hour apart... as long as both spikes fit in the series."""
-    for step in (timedelta(minutes=1), timedelta(minutes=15)):
-        per_hour = int(timedelta(hours=1) / step)
-        n = 3000
-        values = _noise(n, seed=21)
-        first, second = n - 8 * per_hour, n - 2 * per_hour
-        values[first] = values[second] = 160.0
-        counts = []
-        for refractory in (timedelta(hours=24), timedelta(hours=1)):
-            detector = EventOnset(refractory=refractory)
-            scores = _feed_every(detector, values, step)
-            counts.append(sum(scores[i].score > 0.9 for i in (first, second)))
-        assert counts == [1, 2]
+def _two_spikes(step: timedelta, apart: timedelta) -> tuple[list[float], int, int]:
+    values = _noise(3000, seed=21)
+    second = len(values) - 50
+    first = second - int(apart / step)
+    values[first], values[second] = 170.0, 150.0  # the second no stronger than the first
+    return values, first, second
+
+
+def _onsets(detector: EventOnset, step: timedelta, apart: timedelta) -> int:
+    values, first, second = _two_spikes(step, apart)
+    scores = _feed_every(detector, values, step)
+    return sum(scores[i].score > 0.5 for i in (first, second))
+
+
+@pytest.mark.parametrize("step", [timedelta(minutes=5), timedelta(minutes=15)])
+def test_event_onset_refractory_is_a_duration(step: timedelta) -> None:
+    """Two spikes 6 h apart: one onset with a 24 h refractory, two with 1 h, whether the
+    series is sampled every 5 or every 15 minutes."""
+    apart = timedelta(hours=6)
+    assert _onsets(EventOnset(refractory=timedelta(hours=24)), step, apart) == 1
+    assert _onsets(EventOnset(refractory=timedelta(hours=1)), step, apart) == 2
+
+
+def test_event_onset_refractory_spans_at_most_max_points() -> None:
+    """Every minute, 6 h is 360 points: past the 350-point cap, the second spike is new."""
+    step, apart = timedelta(minutes=1), timedelta(hours=6)
+    assert _onsets(EventOnset(), step, apart) == 2
+    assert _onsets(EventOnset(max_points=1000), step, apart) == 1
 
 
 def test_event_onset_passes_only_new_maxima_and_keeps_the_evidence() -> None:

@@ -171,3 +171,28 @@ def test_templates_survive_a_merge_and_are_capped_in_the_event() -> None:
     merged = grouper.add_one(anomaly("api", 2))  # bridges both
     assert len(merged.log_templates) == 30
     assert to_incident(merged, []).log_templates == [f"error {i:02d}" for i in range(20)]
+
+
+def test_trace_anomalies_of_a_service_without_metrics_open_and_confirm_incidents() -> None:
+    """A new user's first hour: spans and logs of two services, no metrics at all."""
+    graph = {"frontend": {"payments"}, "payments": set()}
+    grouper = IncidentGrouper(graph, confirm_after=3, metric_services=())
+    for minute in range(3):
+        grouper.add_one(anomaly("payments", minute, signal="trace_error_ratio"))
+        grouper.add_one(anomaly("frontend", minute + 0.5, signal="trace_error_ratio"))
+    (incident,) = grouper.close_all()
+    assert set(incident.services) == {"payments", "frontend"}
+    assert incident.promoted == {"payments/trace_error_ratio", "frontend/trace_error_ratio"}
+
+
+def test_trace_anomalies_stay_auxiliary_on_services_with_metrics() -> None:
+    grouper = IncidentGrouper(GRAPH, confirm_after=3, metric_services=())
+    grouper.add_metric_service("db")
+    for minute in range(3):
+        assert grouper.add_one(anomaly("db", minute, signal="trace_error_ratio")) is None
+    assert grouper.close_all() == []
+
+
+def test_without_knowing_the_metric_services_trace_anomalies_are_auxiliary() -> None:
+    grouper = IncidentGrouper(GRAPH, confirm_after=1)
+    assert grouper.add_one(anomaly("db", 0, signal="trace_error_ratio")) is None

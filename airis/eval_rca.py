@@ -19,6 +19,7 @@ signals of its affected services. Reported:
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from rich.table import Table
 
 from airis.events import Alert, Incident
 from airis.flows.metrics_anomaly import build_flow
+from airis.scoreboard import DEVELOPMENT_SPLIT, ScoreRow, is_tuned_on
 from airis.settings import Settings
 from airis.sources.faults import Fault
 from airis.sources.iterable_source import (
@@ -40,7 +42,14 @@ from airis.sources.iterable_source import (
 )
 from airis.sources.simulator import Simulator, recent_simulation
 
-__all__ = ["FaultOutcome", "eval_rca", "incident_of", "overlaps", "print_eval_rca"]
+__all__ = [
+    "FaultOutcome",
+    "eval_rca",
+    "incident_of",
+    "overlaps",
+    "print_eval_rca",
+    "simulator_dataset",
+]
 
 FAULTS_PER_DAY = 8
 GRACE = timedelta(minutes=10)
@@ -94,6 +103,20 @@ def eval_rca(
     ac = {k: sum(o.rank is not None and o.rank <= k for o in outcomes) / n for k in KS}
     detected = sum(o.incident_id is not None for o in outcomes)
     fault_incidents = incidents_total - incidents_false
+    dataset = simulator_dataset(range(first_seed, seed))
+    inputs = "metrics" + "".join(f" + {s}" for s, on in (("logs", logs), ("traces", traces)) if on)
+    scoreboard = [
+        ScoreRow(
+            task="rca",
+            metric=f"AC@{k}",
+            dataset=dataset,
+            value=ac[k],
+            tuned_on=is_tuned_on("rca", dataset),
+            protocol=f"no labels used; {n} simulated faults through the dataflow ({inputs}"
+            f"{'; call graph learned from traces' if learned_topology else ''})",
+        ).as_dict()
+        for k in (1, 3)
+    ]
     return {
         "faults": n,
         "seeds": list(range(first_seed, seed)),
@@ -112,7 +135,24 @@ def eval_rca(
         "alerts_per_incident": round(alerts_total / incidents_total, 2) if incidents_total else 0,
         "seconds": round(time.perf_counter() - started, 1),
         "outcomes": [o.__dict__ for o in outcomes],
+        "scoreboard": scoreboard,
     }
+
+
+def simulator_dataset(seeds: Sequence[int] | range) -> str:
+    """The scoreboard name of a run over ``seeds``: the `DEVELOPMENT_SPLIT` group that holds
+    them all (``"simulator seeds a-b"``), else ``"simulator seeds first-last"``.
+
+    >>> simulator_dataset(range(1, 4)), simulator_dataset([101, 102]), simulator_dataset([9])
+    ('simulator seeds 1-8', 'simulator seeds 101-108', 'simulator seeds 9-9')
+    """
+    seeds = list(seeds)
+    split = DEVELOPMENT_SPLIT.get("rca", {})
+    for name in (*split.get("tuned_on", ()), *split.get("held_out", ())):
+        found = re.fullmatch(r"simulator seeds (\d+)-(\d+)", name)
+        if found and all(int(found[1]) <= s <= int(found[2]) for s in seeds):
+            return name
+    return f"simulator seeds {min(seeds)}-{max(seeds)}"
 
 
 def _run_day(

@@ -2,8 +2,8 @@
 
 Engine-agnostic: the input is a call graph, what each service's detectors saw during the
 incident window, the symptom and recent changes; the output is a ranked list of candidates.
-The same code ranks our simulator's incidents and the PetShop benchmark
-(``airis.eval_petshop``).
+The same code ranks our simulator's incidents and the public PetShop and Nezha benchmarks
+(``airis.eval_petshop``, ``airis.eval_nezha``).
 
 Six features, each in ``[0, 1]``, combined by a weighted mean with fixed weights
 (`RcaWeights`; a feature no candidate has data for drops out):
@@ -13,6 +13,11 @@ Six features, each in ``[0, 1]``, combined by a weighted mean with fixed weights
   part keeps part of the credit, ``1 - strongest explanation``: a fault in a dependency shows
   in its callers no stronger, no longer and no earlier than in itself (see `_explains`), so
   a dependency that turned anomalous after the candidate, or only briefly, explains little.
+  Where both give an ``excess`` (the rise of an additive signal in its own unit: seconds of
+  latency, failed requests), "stronger" compares those rather than z-scores: a caller's
+  latency contains its callees', so a database 1 ms slower (z = 8 on its steady baseline)
+  does not explain a caller 200 ms slower (z = 10), while the caller's own rise is what a
+  latency fault in it looks like; every caller of a slow dependency inherits its rise.
 * **onset** (0.15) — the first anomalous service gets 1.0, the last 0.0, linearly between.
 * **magnitude** (0.20) — ``peak / largest peak`` among the candidates, so z-like magnitudes
   and scores in ``[0, 1]`` both work.
@@ -81,6 +86,11 @@ class ServiceAnomaly:
     signal), or None if unknown."""
     notes: tuple[str, ...] = ()
     """Further evidence shown with the candidate (e.g. what its logs did), not scored."""
+    excess: float | None = None
+    """The peak rise of an additive signal over its normal level, in the signal's own unit
+    (seconds of latency, failed requests), or None if unknown. A caller's latency
+    contains its dependencies' latency and its errors their errors, so a dependency whose
+    excess is a tenth of its caller's explains a tenth of it, however large its z-score."""
 
     @property
     def anomalous(self) -> bool:
@@ -242,13 +252,23 @@ def _explains(dep: ServiceAnomaly, own: ServiceAnomaly, tolerance: float) -> flo
     """How much of a caller's anomaly (``own``) an anomalous dependency can explain (>= 0).
 
     A fault in a dependency shows in its callers no stronger and no longer than in itself,
-    and not before it: the ratio of peaks, times the ratio of persistences when both are
-    known (a one-window blip explains no hour-long anomaly), and 0 when the dependency turned
-    anomalous more than ``tolerance`` seconds after the caller (an effect, not a cause).
+    and not before it: the ratio of peaks (of excesses where both have one, else of
+    magnitudes), times the ratio of persistences when both are known (a one-window blip
+    explains no hour-long anomaly), and 0 when the dependency turned anomalous more than
+    ``tolerance`` seconds after the caller (an effect, not a cause).
+
+    >>> caller = ServiceAnomaly(onset=0, magnitude=10, excess=0.2)  # 200 ms slower
+    >>> round(_explains(ServiceAnomaly(onset=0, magnitude=8, excess=0.001), caller, 60), 3)
+    0.005
+    >>> _explains(ServiceAnomaly(onset=0, magnitude=8), ServiceAnomaly(onset=0, magnitude=10), 60)
+    0.8
     """
     if dep.onset is None or own.onset is None or dep.onset > own.onset + tolerance:
         return 0.0
-    ratio = dep.magnitude / own.magnitude if own.magnitude > 0 else math.inf
+    if dep.excess is not None and own.excess is not None:
+        ratio = max(dep.excess, 0.0) / own.excess if own.excess > 0 else math.inf
+    else:
+        ratio = dep.magnitude / own.magnitude if own.magnitude > 0 else math.inf
     if dep.persistence is not None and own.persistence:
         ratio *= min(1.0, dep.persistence / own.persistence)
     return ratio
@@ -277,6 +297,11 @@ def _topology(
     dep = info[strongest]
     if all(info[d].onset > own.onset + tolerance for d in bad):
         why = f"its anomalous dependencies ({_names(bad)}) turned anomalous only after it"
+    elif ratio < 1 and dep.excess is not None and own.excess is not None:
+        why = (
+            f"its own rise is not explained by its anomalous dependencies ({_names(bad)}): "
+            f"{own.excess:.3g} vs {dep.excess:.3g}"
+        )
     elif ratio < 1:
         why = (
             f"more anomalous than its anomalous dependencies ({_names(bad)}): "

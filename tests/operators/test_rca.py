@@ -190,3 +190,49 @@ def test_features_without_data_drop_out_of_the_score() -> None:
     assert only.score == pytest.approx(
         (w.topology + w.onset + w.magnitude) / (w.topology + w.onset + w.magnitude + w.change)
     )
+
+
+def _latency_chain(excess: bool) -> dict[str, ServiceAnomaly]:
+    """web → api → db → disk: the disk is 0.3 s slower and every caller inherits it.
+
+    The callers serve steadier averages (more requests), so their z-scores are higher than
+    the disk's although their rise is the disk's.
+    """
+    rises = {"web": 0.31, "api": 0.30, "db": 0.30, "disk": 0.30}
+    zs = {"web": 40.0, "api": 55.0, "db": 14.0, "disk": 12.0}
+    return {
+        name: ServiceAnomaly(onset=0.0, magnitude=zs[name], excess=rises[name] if excess else None)
+        for name in rises
+    }
+
+
+def test_a_deep_latency_root_whose_rise_every_caller_inherits_ranks_first() -> None:
+    graph = {"web": {"api"}, "api": {"db", "cache"}, "db": {"disk"}, "disk": set()}
+    ranked = rank_root_causes(graph, _latency_chain(excess=True), symptom="web")
+    assert ranked[0].service == "disk"
+    # Each caller's rise is its callee's: explained, no topology credit.
+    features = {c.service: c.features["topology"] for c in ranked}
+    assert features["api"] == 0.0 and features["db"] == 0.0 and features["disk"] == 1.0
+    # On z-scores alone, api's anomaly looks stronger than anything below it: it would win.
+    on_z = rank_root_causes(graph, _latency_chain(excess=False), symptom="web")
+    assert on_z[0].service == "api"
+
+
+def test_a_callee_whose_rise_is_a_fraction_of_its_callers_does_not_explain_it() -> None:
+    # pay is 200 ms slower; its database, on a steadier baseline, has a higher z for 1 ms.
+    graph = {"web": {"pay"}, "pay": {"sql"}, "sql": set()}
+    anomalies = {
+        "web": ServiceAnomaly(onset=0.0, magnitude=8.0, excess=0.04),
+        "pay": ServiceAnomaly(onset=0.0, magnitude=10.0, excess=0.2),
+        "sql": ServiceAnomaly(onset=0.0, magnitude=12.0, excess=0.001),
+    }
+    ranked = rank_root_causes(graph, anomalies, symptom="web")
+    pay = next(c for c in ranked if c.service == "pay")
+    assert pay.features["topology"] == pytest.approx(1 - 0.001 / 0.2)
+    assert "its own rise is not explained by its anomalous dependencies (sql): 0.2 vs 0.001" in (
+        pay.evidence
+    )
+    # On z-scores, sql "explains" pay entirely and pay gets no topology credit.
+    on_z = {s: ServiceAnomaly(a.onset, a.magnitude) for s, a in anomalies.items()}
+    pay_z = next(c for c in rank_root_causes(graph, on_z, symptom="web") if c.service == "pay")
+    assert pay_z.features["topology"] == 0.0

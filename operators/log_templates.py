@@ -1,58 +1,66 @@
-"""Online log template mining: drain3 behind generic masking and token pre-processing.
+"""Online log template mining: generic masking, strict matching, evidence-based merging.
 
-drain3 as shipped groups Loghub-2k lines well when variables are numbers in their own
-whitespace-separated tokens (HDFS, BGL) and badly when they are not: ``uid=0``, ``(uid=0)``,
-``10.0.0.1:50010``, ``Sun Jul  3 10:05:25 2005`` or ``5.2 KB`` give token sequences of
-differing shape or content for one message type, and drain's fixed-depth prefix tree and
-similarity then split or mis-merge them. `LogTemplateMiner` therefore normalises each line
-before drain sees it, with rules that know nothing about a particular system:
+A log line is reduced to a token sequence (`normalise`) by rules that know nothing about a
+particular system:
 
-1. whole values that punctuation would cut apart are masked first: URLs, e-mail addresses,
-   file paths, IPv6 addresses, MAC-style hex byte runs, UUIDs, long hex ids, weekday/month
-   dates, the value of every ``key=value``, and an empty ``()``/``[]``/``{}`` (an absent
-   value, e.g. a host without a reverse DNS name);
+1. whole values that punctuation would cut apart are masked first: dates, URLs, e-mail
+   addresses, Unix and Windows paths, UUIDs, IPv6 addresses, MAC-style hex byte runs, long
+   hex ids, the value of every ``key=value`` (also an empty one: ``logname= uid=0`` has two
+   values), and an empty ``()``/``[]``/``{}`` (an absent value);
 2. a unit after a number (``5.2 KB``, ``12 ms``) is dropped, so ``93.0 B`` and ``5.2 KB`` agree;
-3. the line is split on ``= : , ; ( ) [ ] { } " ' < > |`` and on dot leaders (``.....``), and
-   the punctuation is dropped: keys, values and words become separate tokens and punctuation
-   no longer inflates the similarity of unrelated messages that share a prefix;
-4. every token that contains a digit (IPv4, numbers, ``0x1f``, ``blk_-123``, ``12ms``,
-   dates, times) or a mask from step 1 becomes ``<*>``, and a run of ``<*>`` collapses to one,
-   so variable-length lists (``10.0.0.1,10.0.0.2``) keep the message's token count; the key
-   of a ``key=value`` stays a word even with a digit in it (``r24=0x1f``): it names a field.
+3. the line is split on ``= : , ; ( ) [ ] { } " ' < > | +`` and on dot leaders (``.....``);
+4. every token that contains a digit or a masked span becomes ``<*>``; the key of a
+   ``key=value`` stays a word even with a digit in it (``r24=0x1f``): it names a field. A
+   line left with no word at all keeps the letters of its identifier-like tokens
+   (``ext3_file_write+0x19/0x88`` → ``ext_file_write``), so such lines are not all one group.
 
-Drain itself is changed in three ways, all because masking has already made most variables
-``<*>`` (see `_ConstantShareDrain`):
+Lines are then grouped online, in one pass (`LogTemplateMiner`). The rules are chosen so that
+neither failure mode of a fixed similarity threshold can take over a whole system — every line
+in its own group (variables that masking cannot see, such as user or host names, split each
+message type into many) or everything in a few groups (one differing word in ten is "similar",
+so ``spawn``/``destroy`` or ``Started``/``Stopped`` merge):
 
-* drain3 scores a line against a template as the share of *all* template positions that are
-  equal constants, so a template with many parameters never reaches the threshold, not even
-  for an identical line (``<*> GET <*> status <*> len <*> time <*>`` scores 4/9 against
-  itself). Here the share is taken over the template's constant positions only; a template
-  with no constant takes only lines with none;
-* of equally similar templates, the one with more equal constants wins (drain3 prefers the
-  one with more parameters, so a catch-all ``<*>`` beat an exact template);
-* the prefix tree keys on the leading *words*, parameters skipped: drain3 spends a tree
-  level on a leading ``<*>`` (``[instance: <*>] VM Started``), which says nothing about the
-  message type, and the word that does (``Started`` vs ``Stopped``) fell below the tree,
-  where one differing word in five is still "similar".
+* a line joins a cluster only if it equals every *constant* of the cluster's template; a
+  ``<*>`` of the line where the template has a word counts as equal and makes that position a
+  parameter (the value was masked once, so it is a variable), as long as at least ``keep``
+  of the cluster's words stay constant;
+* a line whose words differ from a template's at some positions is a different message type
+  *until* ``min_values`` distinct words per position have been seen there, among lines that
+  agree with the template everywhere else (Brain's observation: a constant has few values, a
+  variable many). Several positions at once (a program and a host name) must also vary
+  independently — the words of a pair of enumerations vary together (``from NEW to
+  UNASSIGNED``, ``from ASSIGNED to RUNNING``) and are message types. Then the positions
+  become ``<*>`` and every cluster the generalised template now covers is merged into it;
+  never below ``keep`` of the words, never down to a template without constants;
+* clusters whose templates read the same once runs of ``<*>`` are collapsed (``process <*>
+  <*> .`` and ``process <*> .``: a variable that is one token or two, a list of one IP or
+  three) are one template.
 
-Everything else — cluster creation, template generalisation — is drain3's.
+State is a few dicts of clusters, bounded evidence per cluster and a bounded cache of exact
+token sequences; beyond ``max_clusters`` the least recently used templates are forgotten.
+Everything pickles. Speed: about 40k lines/s on Loghub (one core), most of it in the masks.
+
+References
+----------
+He, P. et al. (2017). "Drain: An Online Log Parsing Approach with Fixed Depth Tree". ICWS.
+Yu, S. et al. (2023). "Brain: Log Parsing with Bidirectional Parallel Tree". IEEE TSC.
+Khan, Z. A. et al. (2022). "Guidelines for Assessing the Accuracy of Log Message Template
+Identification Techniques". ICSE.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import islice
 
-from drain3 import TemplateMiner
-from drain3.drain import Drain, LogCluster, Node
-from drain3.masking import AbstractMaskingInstruction
-from drain3.template_miner_config import TemplateMinerConfig
+__all__ = ["MASKS", "PARAM", "LogTemplateMiner", "TemplateMatch", "normalise"]
 
-__all__ = ["PARAM", "LogTemplateMiner", "TemplateMatch", "normalise"]
+logger = logging.getLogger(__name__)
 
-#: drain3's wildcard; masked values use the same string so drain treats them as parameters.
+#: The wildcard of a template; masked values become this token.
 PARAM = "<*>"
 # Marks a masked span until tokenisation; a NUL byte never appears in a text log line. No
 # spaces around it: a token with a masked part ("blk_-<hex>") is a variable as a whole.
@@ -61,7 +69,7 @@ _MARK = "\x00"
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
 _WEEKDAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*"
 _UNITS = r"(?:[KMGTP]i?B|B|bytes|ms|us|µs|ns|s|sec|secs|min|h)"
-_HEX4 = r"[0-9A-Fa-f]{1,4}"
+_VALUE_END = r"[\s,;)\]}&]"
 
 #: (name, pattern) of the values masked whole, in order, before the line is split.
 MASKS: tuple[tuple[str, str], ...] = (
@@ -76,55 +84,58 @@ MASKS: tuple[tuple[str, str], ...] = (
     # An absolute or ./relative path with at least one segment; "HTTP/1.1" is not one
     # (preceded by a word character) and its digits mask it anyway.
     ("path", r"(?<![\w/.:])\.{0,2}/[\w.@%+~=&?#:-]+(?:/[\w.@%+~=&?#:-]*)*"),
+    # A Windows path, drive-letter (C:\Windows\...) or UNC (\\host\share\...).
+    ("winpath", r"(?<![\w\\])(?:[A-Za-z]:|\\\\[\w.$-]+)\\[^\s,;\"'<>|]*"),
     ("uuid", r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"),
     # IPv6 before the split on ":" would cut it into pieces (some without digits).
-    ("ipv6", rf"(?<![\w:])(?:{_HEX4}:){{2,7}}(?::|{_HEX4})(?![\w:])|(?<![\w:])::{_HEX4}\b"),
+    # (Hex groups and at least two colons, with a digit somewhere: also a clock time.)
+    (
+        "ipv6",
+        r"(?<![\w:.])(?=[0-9A-Fa-f:]*\d)(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])"
+        r"|(?<![\w:])::[0-9A-Fa-f]{1,4}\b",
+    ),
     ("hexbytes", r"\b(?:[0-9A-Fa-f]{2}[:-]){3,}[0-9A-Fa-f]{2}\b"),
     ("hexid", r"\b(?:0[xX])?[0-9a-fA-F]{8,}\b"),
-    # Any value of key=value, up to a separator: "rhost=zummit.com", "status=M".
+    # Any value of key=value, up to a separator: "rhost=zummit.com", "status=M" ...
     ("kv", r"(?<==)[^\s,;)\]}=&]+"),
+    # ... and an empty one ("logname= uid=0"): absent this time, a value all the same.
+    ("kv_empty", rf"(?<=\w=)(?={_VALUE_END}|$)"),
     # An empty bracket pair standing alone is an absent value, e.g. "from 1.2.3.4 () at".
     ("empty", r"(?:(?<=\s)|^)(?:\(\)|\[\]|\{\})(?=\s|$)"),
 )
+# Substrings without one of which a mask cannot match: its regex is skipped (for speed).
+_TRIGGERS: dict[str, tuple[str, ...]] = {
+    "date": (":",),
+    "url": ("://",),
+    "email": ("@",),
+    "path": ("/",),
+    "winpath": ("\\",),
+    "uuid": ("-",),
+    "ipv6": (":",),
+    "hexbytes": (":", "-"),
+    "kv": ("=",),
+    "kv_empty": ("=",),
+    "empty": ("()", "[]", "{}"),
+}
+_MASK_RES = tuple((_TRIGGERS.get(name, ("",)), re.compile(pattern)) for name, pattern in MASKS)
 _UNIT_RE = re.compile(rf"(\d)\s*{_UNITS}\b")
 # "=" is not split on here: it stays on its key ("uid=") until the token loop (see _token).
-_SPLIT_RE = re.compile(r"""[:,;()\[\]{}"'<>|]|\.{2,}""")
+_SPLIT_RE = re.compile(r"""[:,;()\[\]{}"'<>|+]|\.{2,}""")
 # A token holding a digit or a masked span is a parameter.
 _VARIABLE = re.compile(rf"[\d{_MARK}]").search
-
-
-class _Mask(AbstractMaskingInstruction):
-    """drain3 masking instruction replacing a match by a marker (typed masks would split
-    one message type whose parameter is sometimes a number, sometimes a hex id)."""
-
-    def __init__(self, name: str, pattern: str):
-        super().__init__(name)
-        self.regex = re.compile(pattern)
-
-    def mask(self, content: str, mask_prefix: str, mask_suffix: str) -> str:
-        return self.regex.sub(_MARK, content)
-
-
-class _Tokenise(AbstractMaskingInstruction):
-    """Last masking step: drop units, split on punctuation, mask tokens with digits."""
-
-    def __init__(self) -> None:
-        super().__init__("tokens")
-
-    def mask(self, content: str, mask_prefix: str, mask_suffix: str) -> str:
-        content = _SPLIT_RE.sub(" ", _UNIT_RE.sub(r"\1 ", content).replace("=", "= "))
-        out: list[str] = []
-        for token in content.split():
-            token = _token(token)
-            # A run of parameters is one parameter: list lengths vary between lines.
-            if token and not (token == PARAM and out and out[-1] == PARAM):
-                out.append(token)
-        return " ".join(out)
+# An identifier with a digit (``ext3_file_write``, ``eth0``) as opposed to a number, a hex
+# value or a masked span: two letters in a row that are no hex digits.
+_IDENTIFIER = re.compile(r"[G-Zg-z]{2}").search
+_DIGITS = re.compile(r"\d+")
+# Sets of differing positions a cluster keeps evidence for (bounds its state), and clusters
+# a new line is noted as evidence for (the closest, then the oldest).
+_MAX_EVIDENCE = 32
+_MAX_NOTES = 8
 
 
 def _token(token: str) -> str:
-    """``token`` as drain sees it: a key (``r24=``) is a word without its ``=``, even with a
-    digit (it names a field), anything else with a digit or a masked span is ``<*>``."""
+    """``token`` as matched: a key (``r24=``) is a word without its ``=``, even with a digit
+    (it names a field), anything else with a digit or a masked span is ``<*>``."""
     if token[-1] == "=":
         key = token.rstrip("=")
         if key[:1].isalpha() or key[:1] == "_":
@@ -133,88 +144,84 @@ def _token(token: str) -> str:
     return PARAM if _VARIABLE(token) else token
 
 
-def _instructions() -> list[AbstractMaskingInstruction]:
-    return [*(_Mask(name, pattern) for name, pattern in MASKS), _Tokenise()]
+def _fallback(token: str) -> str:
+    """A variable token of a line without words: its letters if it is an identifier."""
+    if _MARK in token or not _IDENTIFIER(token):
+        return PARAM
+    return _DIGITS.sub("", token).rstrip("=") or PARAM
 
 
-_NORMALISER = _instructions()
+def _tokenise(line: str) -> tuple[str, ...]:
+    """The token sequence a line is matched on (see the module docstring)."""
+    for triggers, regex in _MASK_RES:
+        if any(trigger in line for trigger in triggers):
+            line = regex.sub(_MARK, line)
+    raw = _SPLIT_RE.sub(" ", _UNIT_RE.sub(r"\1 ", line).replace("=", "= ")).split()
+    out = [t for t in map(_token, raw) if t]
+    if out and all(t == PARAM for t in out):
+        out = [_fallback(t) for t in raw if _token(t)]
+    return tuple(out)
 
 
 def normalise(line: str) -> str:
-    """The token sequence drain sees for ``line``: masked, split and with ``<*>`` parameters.
+    """The tokens of ``line`` as text: masked, split, variables as ``<*>``.
 
     >>> normalise("session opened for user news by (uid=0)")
     'session opened for user news by uid <*>'
     >>> normalise('10.11.21.122,10.11.10.1 "GET /latest/meta-data/ HTTP/1.1" status: 200')
-    '<*> GET <*> status <*>'
+    '<*> <*> GET <*> <*> status <*>'
     """
-    for instruction in _NORMALISER:
-        line = instruction.mask(line, "<", ">")
-    return line
+    return " ".join(_tokenise(line))
 
 
-class _ConstantShareDrain(Drain):
-    """drain3's `Drain` with three changes for lines whose variables are already ``<*>``.
+def _collapse(template: Sequence[str]) -> tuple[str, ...]:
+    """``template`` with each run of ``<*>`` as one: the text a template is known by."""
+    out: list[str] = []
+    for token in template:
+        if not (token == PARAM and out and out[-1] == PARAM):
+            out.append(token)
+    return tuple(out)
 
-    * Similarity is the share of the template's *constant* positions the line equals (drain3
-      divides by all positions, so parameter-rich templates never match); a template with no
-      constant at all only takes lines with none either, as it has no word to vouch for them.
-    * Of equally similar templates the one with more equal constants wins (drain3 prefers
-      more parameters), so a line goes to the template that spells it out, not to a catch-all.
-    * The prefix tree keys on the first words *other than parameters*: drain3 spends a level
-      on every leading token, and a leading ``<*>`` (``[instance: <*>] VM Started``) holds no
-      information, so the words that tell message types apart fell below the tree.
-    """
 
-    def get_seq_distance(self, seq1, seq2, include_params: bool):  # type: ignore[override]
-        constants = equal = 0
-        for template_token, token in zip(seq1, seq2, strict=True):
-            if template_token != self.param_str:
-                constants += 1
-                equal += template_token == token
-        if not constants:
-            return float(all(token == self.param_str for token in seq2)), 0
-        # drain3's fast_match breaks ties by the larger second value.
-        return equal / constants, equal
+class _Cluster:
+    """Lines of one token count sharing a template. ``words`` is the number of words of the
+    lines it was made from. ``near`` holds the evidence that some positions are variables:
+    for each set of constant positions at which other lines differed from the template (and
+    agreed with it elsewhere), the distinct words they had there."""
 
-    def _prefix(self, tokens: Sequence[str]) -> list[str]:
-        """The words keying ``tokens`` in the tree: up to ``depth - 3`` of them, not the last
-        token (drain3's convention: it is often a variable) and no parameter."""
-        words = (token for token in tokens[:-1] if token != self.param_str)
-        return list(islice(words, self.max_node_depth - 1))
+    __slots__ = ("cid", "constants", "near", "template", "words")
 
-    def tree_search(self, root_node: Node, tokens, sim_th, include_params):  # type: ignore[override]
-        node = root_node.key_to_child_node.get(str(len(tokens)))
-        for token in self._prefix(tokens):
-            if node is None:
-                return None
-            children = node.key_to_child_node
-            node = children.get(token) or children.get(self.param_str)
-        if node is None:
-            return None
-        return self.fast_match(node.cluster_ids, tokens, sim_th, include_params)
+    def __init__(self, cid: int, template: Sequence[str]) -> None:
+        self.cid = cid
+        self.template = list(template)
+        self.words = self.constants = sum(token != PARAM for token in template)
+        self.near: dict[tuple[int, ...], set[tuple[str, ...]]] = {}
 
-    def add_seq_to_prefix_tree(self, root_node: Node, cluster: LogCluster) -> None:
-        tokens = cluster.log_template_tokens
-        node = root_node.key_to_child_node.setdefault(str(len(tokens)), Node())
-        for token in self._prefix(tokens):
-            children = node.key_to_child_node
-            # As drain3: the last free child slot is the wildcard branch for all further words.
-            if token not in children and len(children) + 1 >= self.max_children:
-                token = self.param_str
-            node = children.setdefault(token, Node())
-        # Drop evicted clusters (max_clusters) while here, as drain3 does.
-        live = [i for i in node.cluster_ids if i in self.id_to_cluster]
-        node.cluster_ids = [*live, cluster.cluster_id]
+    def __getstate__(self) -> tuple:
+        return self.cid, self.template, self.words, self.constants, self.near
+
+    def __setstate__(self, state: tuple) -> None:
+        self.cid, self.template, self.words, self.constants, self.near = state
+
+    def project(self, records: dict[tuple[int, ...], set[tuple[str, ...]]]) -> None:
+        """Add evidence ``records`` (of this template or a more specific one) to ``near``,
+        dropping the positions that are parameters by now."""
+        for where, seen in records.items():
+            keep = [i for i, p in enumerate(where) if self.template[p] != PARAM]
+            if keep:
+                key = tuple(where[i] for i in keep)
+                self.near.setdefault(key, set()).update(tuple(v[i] for i in keep) for v in seen)
 
 
 @dataclass(frozen=True, slots=True)
 class TemplateMatch:
     """What `LogTemplateMiner.add_one` made of one line.
 
-    ``template_id`` names the drain cluster (``"T17"``) and is stable for the miner's life;
-    ``template`` is the cluster's template *now* — it generalises (a constant becomes ``<*>``)
-    as later lines join, which ``changed`` reports; ``is_new`` says the line opened the cluster.
+    ``template_id`` names the template (``"T17"``); it stays valid for the miner's life, also
+    after the template was merged into an older one (then `LogTemplateMiner.template` answers
+    with the merged text, and later lines get the older id). ``template`` is the template
+    *now* — it generalises (a constant becomes ``<*>``) as later lines show a position to be
+    variable, which ``changed`` reports; ``is_new`` says the line started a new template.
     """
 
     template_id: str
@@ -224,83 +231,357 @@ class TemplateMatch:
 
 
 class LogTemplateMiner:
-    """Mine log templates online, one line at a time, with drain3 (in memory).
+    """Mine log templates online, one line at a time, in memory.
+
+    Each line is assigned a template when it arrives (see the module docstring for the
+    rules); a template only ever generalises, and templates only ever merge, so the final
+    template of a line's id describes every line given that id.
 
     Parameters
     ----------
-    sim_th
-        Share of a template's constant tokens a line must equal to join its cluster. High,
-        because masking already turned most variables into ``<*>``; what is left to merge are
-        word variables (user names), and a low threshold merges distinct verbs instead.
-    depth
-        drain's tree depth: the first ``depth - 3`` words (parameters skipped, the last token
-        excepted) must be equal for two lines to be compared at all, so 6 keys on three words.
-        The leading words of a message name its type (drain's premise); a deeper tree also
-        splits word variables there (4 words split ``chdir(pwd)`` from ``chdir(<path>)`` on
-        BGL), a shallower one merges types that differ in their third word (``[instance:
-        <*>] VM Started``/``VM Stopped``, ``<*> vcpu limit``/``<*> disk limit``).
-    max_children
-        Children per tree node before further distinct tokens share a wildcard branch.
+    min_values
+        Distinct words seen at one position, among lines equal everywhere else, that make the
+        position a variable. Below it they are distinct message types (``Started``,
+        ``Stopped``, ``Paused``); at it, names (users, hosts, programs).
+    keep
+        Share of a template's words that must stay constants when a position becomes a
+        variable, and that a line must equal to count as evidence: a template never
+        generalises into a sequence of parameters.
     max_clusters
-        Keep at most this many clusters (least recently used are dropped); ``None``: no bound.
+        Keep at most about this many clusters; the least recently used templates are
+        forgotten (their ids then answer ``None``). ``None``: no bound.
+    cache_size
+        Exact token sequences remembered for the fast path (cleared when full).
 
-    Example
-    -------
+    Examples
+    --------
     >>> miner = LogTemplateMiner()
     >>> miner.add_one("Accepted password for alice from 10.0.0.5 port 52211 ssh2")
     TemplateMatch(template_id='T1', template='Accepted password for alice from <*> port <*>',
                   is_new=True, changed=False)
-    >>> miner.add_one("Accepted password for bob from 10.0.0.9 port 40100 ssh2").template
-    'Accepted password for <*> from <*> port <*>'
     >>> miner.add_one("Connection closed by 10.0.0.5:22 [preauth]").template_id
     'T2'
+
+    User names are words, so each user is a message type of its own until ``min_values`` of
+    them have been seen in the same message; then they are one template:
+
+    >>> import random
+    >>> rng = random.Random(42)
+    >>> for user in ("bob", "carol", "dave"):
+    ...     ip = ".".join(str(rng.randint(1, 254)) for _ in range(4))
+    ...     port = rng.randint(1024, 65535)
+    ...     match = miner.add_one(f"Accepted password for {user} from {ip} port {port} ssh2")
+    >>> match
+    TemplateMatch(template_id='T1', template='Accepted password for <*> from <*> port <*>',
+                  is_new=False, changed=True)
     >>> miner.templates()
-    [('T1', 'Accepted password for <*> from <*> port <*>', 2),
+    [('T1', 'Accepted password for <*> from <*> port <*>', 4),
      ('T2', 'Connection closed by <*> preauth', 1)]
+    >>> miner.template("T3")  # bob's line had a template of its own, merged into T1 since
+    'Accepted password for <*> from <*> port <*>'
     """
 
     def __init__(
         self,
-        sim_th: float = 0.8,
-        depth: int = 6,
-        max_children: int = 100,
-        max_clusters: int | None = None,
+        min_values: int = 4,
+        keep: float = 0.5,
+        max_clusters: int | None = 10_000,
+        cache_size: int = 100_000,
     ) -> None:
-        config = TemplateMinerConfig()  # built in code: no drain3.ini is read
-        config.drain_sim_th = sim_th
-        config.drain_depth = depth
-        config.drain_max_children = max_children
-        config.drain_max_clusters = max_clusters
-        config.parametrize_numeric_tokens = True
-        config.masking_instructions = _instructions()
-        config.mask_prefix, config.mask_suffix = "<", ">"
-        self._miner = TemplateMiner(persistence_handler=None, config=config)
-        self._miner.drain = _ConstantShareDrain(
-            sim_th=sim_th,
-            depth=depth,
-            max_children=max_children,
-            max_clusters=max_clusters,
-            param_str=PARAM,
-            parametrize_numeric_tokens=True,
-        )
+        if min_values < 2:
+            raise ValueError(f"min_values must be at least 2, got {min_values}")
+        if not 0.0 <= keep <= 1.0:
+            raise ValueError(f"keep must be in [0, 1], got {keep}")
+        if max_clusters is not None and max_clusters < 1:
+            raise ValueError(f"max_clusters must be positive or None, got {max_clusters}")
+        self.min_values = min_values
+        self.keep = keep
+        self.max_clusters = max_clusters
+        self.cache_size = cache_size
+        self._next_id = 1
+        # Clusters lines are matched against, by id, and by (token count, position, constant);
+        # per token count, the cluster whose template has no constant.
+        self._live: dict[int, _Cluster] = {}
+        self._index: dict[int, list[dict[str, set[int]]]] = {}
+        self._blank: dict[int, int] = {}
+        # Union-find over cluster ids: a template merged into another points to it.
+        self._parent: dict[int, int] = {}
+        # Per root id: lines, member cluster ids, the text it was last reported with; root
+        # ids, least recently used first (for max_clusters).
+        self._lines: dict[int, int] = {}
+        self._members: dict[int, list[int]] = {}
+        self._text: dict[int, str] = {}
+        self._recent: OrderedDict[int, None] = OrderedDict()
+        # Collapsed template → a cluster id with it; exact token sequence → cluster id.
+        self._canonical: dict[tuple[str, ...], int] = {}
+        self._cache: dict[tuple[str, ...], int] = {}
+
+    # --- the public API ---------------------------------------------------------------
 
     def add_one(self, line: str) -> TemplateMatch:
-        """Assign ``line`` to a cluster (creating or generalising one) and say which."""
-        result = self._miner.add_log_message(line)
-        change = result["change_type"]
-        return TemplateMatch(
-            template_id=f"T{result['cluster_id']}",
-            template=result["template_mined"],
-            is_new=change == "cluster_created",
-            changed=change == "cluster_template_changed",
-        )
+        """Assign ``line`` to a template (creating, generalising or merging some) and say which."""
+        seq = _tokenise(line)
+        cid = self._cache.get(seq)
+        is_new = False
+        if cid is None or cid not in self._parent:
+            cid, is_new = self._match(seq)
+            if len(self._cache) >= self.cache_size:
+                self._cache.clear()
+            self._cache[seq] = cid
+        root = self._find(cid)
+        self._lines[root] += 1
+        text = self._template_text(root)
+        is_new = is_new and root == cid
+        changed = not is_new and self._text.get(root, text) != text
+        self._text[root] = text
+        if self.max_clusters is not None:
+            self._recent[root] = None
+            self._recent.move_to_end(root)
+            self._evict()
+        return TemplateMatch(f"T{root}", text, is_new, changed)
 
     def template(self, template_id: str) -> str | None:
-        """The current template of a cluster, or ``None`` if unknown (or evicted)."""
-        cluster = self._miner.drain.id_to_cluster.get(int(template_id.removeprefix("T")))
-        return None if cluster is None else cluster.get_template()
+        """The current template of an id, or ``None`` if unknown (or forgotten)."""
+        try:
+            cid = int(template_id.removeprefix("T"))
+        except ValueError:
+            return None
+        if cid not in self._parent:
+            return None
+        return self._template_text(self._find(cid))
 
     def templates(self) -> list[tuple[str, str, int]]:
-        """``(template_id, template, lines)`` of every cluster, in order of creation."""
-        clusters = sorted(self._miner.drain.clusters, key=lambda c: c.cluster_id)
-        return [(f"T{c.cluster_id}", c.get_template(), c.size) for c in clusters]
+        """``(template_id, template, lines)`` of every template, in order of creation."""
+        roots = sorted(cid for cid, parent in self._parent.items() if cid == parent)
+        return [(f"T{r}", self._template_text(r), self._lines[r]) for r in roots]
+
+    # --- matching ---------------------------------------------------------------------
+
+    def _match(self, seq: tuple[str, ...]) -> tuple[int, bool]:
+        """The cluster for a token sequence not in the cache, and whether it is new."""
+        n = len(seq)
+        index = self._index.setdefault(n, [{} for _ in range(n)])
+        params = [i for i, token in enumerate(seq) if token == PARAM]
+        if len(params) == n and n in self._blank:
+            return self._blank[n], False  # no word: only the template without constants
+        # Equal constants per cluster that has any.
+        hits: dict[int, int] = {}
+        for position, token in enumerate(seq):
+            if token != PARAM:
+                for cid in index[position].get(token, ()):
+                    hits[cid] = hits.get(cid, 0) + 1
+        best: _Cluster | None = None
+        best_key = (0, 0, 0)
+        near: list[tuple[_Cluster, tuple[int, ...]]] = []
+        for cid, equal in hits.items():
+            cluster = self._live[cid]
+            if equal == cluster.constants:
+                if (equal, 0, -cid) > best_key:
+                    best, best_key = cluster, (equal, 0, -cid)
+                continue
+            if equal < self.keep * cluster.words:
+                continue
+            soft = 0
+            where = []
+            for i, (t, x) in enumerate(zip(cluster.template, seq, strict=True)):
+                if t != PARAM and t != x:
+                    if x == PARAM:
+                        soft += 1
+                    else:
+                        where.append(i)
+            if where:
+                near.append((cluster, tuple(where)))
+            elif (equal, -soft, -cid) > best_key:
+                best, best_key = cluster, (equal, -soft, -cid)
+        if best is not None:
+            if best_key[1]:
+                merged = [
+                    PARAM if x == PARAM else t for t, x in zip(best.template, seq, strict=True)
+                ]
+                best = self._generalise(best, merged)
+            return best.cid, False
+        cluster = self._new_cluster(seq)
+        near.sort(key=lambda item: (len(item[1]), item[0].cid))
+        for other, where in near[:_MAX_NOTES]:
+            if other.cid in self._live and all(other.template[i] != PARAM for i in where):
+                self._note(other, where, tuple(seq[i] for i in where))
+        return cluster.cid, True
+
+    def _new_cluster(self, seq: tuple[str, ...]) -> _Cluster:
+        cluster = _Cluster(self._next_id, seq)
+        self._next_id += 1
+        cid = cluster.cid
+        self._live[cid] = cluster
+        self._parent[cid] = cid
+        self._lines[cid] = 0
+        self._members[cid] = [cid]
+        index = self._index[len(seq)]
+        for position, token in enumerate(seq):
+            if token != PARAM:
+                index[position].setdefault(token, set()).add(cid)
+        if not cluster.constants:
+            self._blank[len(seq)] = cid
+        self._register(cluster)
+        return cluster
+
+    def _note(self, cluster: _Cluster, where: tuple[int, ...], values: tuple[str, ...]) -> None:
+        """A new cluster differs from ``cluster`` at the positions ``where`` only, with
+        ``values``. Positions become parameters once ``min_values`` distinct words per
+        position have been seen there (``cluster``'s own included), counting the lines that
+        differed at fewer of them too."""
+        records = cluster.near
+        if where not in records and len(records) >= _MAX_EVIDENCE:
+            return
+        seen = records.setdefault(where, set())
+        if len(seen) >= self.min_values * len(where):
+            return  # enough already, but generalising would drop too many constants
+        seen.add(values)
+        spot = set(where)
+        for key in [k for k in records if spot <= set(k)]:
+            needed = self.min_values * len(key)
+            constants = cluster.constants - len(key)
+            if constants < 1 or constants < self.keep * cluster.words:
+                continue
+            positions = set(key)
+            if 1 + sum(len(v) for k, v in records.items() if set(k) <= positions) < needed:
+                continue  # too little evidence even before duplicates are removed
+            family = _family(cluster, key)
+            if len(family) >= needed and _independent(family, len(key)):
+                template = [PARAM if i in positions else t for i, t in enumerate(cluster.template)]
+                self._generalise(cluster, template)
+                return
+
+    def _generalise(self, cluster: _Cluster, template: list[str]) -> _Cluster:
+        """Give ``cluster`` a more general ``template``; merge the clusters it now covers."""
+        self._set_template(cluster, template)
+        index = self._index[len(template)]
+        constant = [i for i, token in enumerate(template) if token != PARAM]
+        sets = sorted((index[i].get(template[i], set()) for i in constant), key=len)
+        covered = set.intersection(*sets) if sets else set()
+        for cid in sorted(covered - {cluster.cid}):
+            cluster = self._absorb(cluster, self._live[cid])
+        self._register(cluster)
+        return cluster
+
+    def _set_template(self, cluster: _Cluster, template: list[str]) -> None:
+        """Replace a template by a more general one (same length), keeping the index."""
+        index = self._index[len(template)]
+        for position, (old, new) in enumerate(zip(cluster.template, template, strict=True)):
+            if old != new:
+                index[position][old].discard(cluster.cid)
+        cluster.template = template
+        cluster.constants = sum(token != PARAM for token in template)
+        records, cluster.near = cluster.near, {}
+        cluster.project(records)
+
+    def _absorb(self, cluster: _Cluster, other: _Cluster) -> _Cluster:
+        """Merge ``other`` (same length, covered by ``cluster``'s template) into ``cluster``;
+        the older of the two goes on matching, with ``cluster``'s template."""
+        keep, drop = (cluster, other) if cluster.cid < other.cid else (other, cluster)
+        self._drop(drop)
+        if keep is other:
+            self._set_template(keep, list(cluster.template))
+        keep.words = max(keep.words, drop.words)
+        keep.project(drop.near)
+        self._union(keep.cid, drop.cid)
+        return keep
+
+    def _drop(self, cluster: _Cluster) -> None:
+        """Stop matching lines against ``cluster`` (its id stays known unless evicted)."""
+        del self._live[cluster.cid]
+        index = self._index[len(cluster.template)]
+        for position, token in enumerate(cluster.template):
+            if token != PARAM:
+                index[position][token].discard(cluster.cid)
+        if self._blank.get(len(cluster.template)) == cluster.cid:
+            del self._blank[len(cluster.template)]
+
+    def _register(self, cluster: _Cluster) -> None:
+        """Index ``cluster`` by its collapsed template; one collapsed template, one group."""
+        key = _collapse(cluster.template)
+        other = self._canonical.get(key)
+        if other is None or other not in self._parent:
+            self._canonical[key] = cluster.cid
+        else:
+            self._union(other, cluster.cid)
+
+    # --- groups -----------------------------------------------------------------------
+
+    def _find(self, cid: int) -> int:
+        parent = self._parent
+        root = cid
+        while parent[root] != root:
+            root = parent[root]
+        while parent[cid] != root:
+            parent[cid], cid = root, parent[cid]
+        return root
+
+    def _union(self, a: int, b: int) -> int:
+        root, other = sorted((self._find(a), self._find(b)))
+        if root != other:
+            self._parent[other] = root
+            self._lines[root] += self._lines.pop(other)
+            self._members[root].extend(self._members.pop(other))
+            self._text.pop(other, None)
+            self._recent.pop(other, None)
+        return root
+
+    def _template_text(self, root: int) -> str:
+        """A group's template: that of its oldest cluster (a root is never merged away)."""
+        return " ".join(_collapse(self._live[root].template))
+
+    def _evict(self) -> None:
+        """Forget least recently used templates until at most ``max_clusters`` clusters live."""
+        assert self.max_clusters is not None
+        while len(self._live) > self.max_clusters and len(self._recent) > 1:
+            root, _ = self._recent.popitem(last=False)
+            for member in self._members.pop(root):
+                if member in self._live:
+                    self._drop(self._live[member])
+                del self._parent[member]
+            del self._lines[root]
+            self._text.pop(root, None)
+        if len(self._canonical) > 4 * self.max_clusters:
+            self._canonical = {k: v for k, v in self._canonical.items() if v in self._parent}
+
+
+def _family(cluster: _Cluster, key: tuple[int, ...]) -> set[tuple[str, ...]]:
+    """The words at ``key`` of ``cluster`` and of the lines that differed from it there (at
+    all or some of these positions, and nowhere else)."""
+    own = tuple(cluster.template[p] for p in key)
+    family = {own}
+    for where, seen in cluster.near.items():
+        if set(where) <= set(key):
+            slots = [key.index(p) for p in where]
+            for values in seen:
+                words = list(own)
+                for slot, value in zip(slots, values, strict=True):
+                    words[slot] = value
+                family.add(tuple(words))
+    return family
+
+
+def _independent(family: set[tuple[str, ...]], width: int) -> bool:
+    """Whether each position varies on its own: two members differ there and agree at
+    another position.
+
+    Several variables in one message (a program and a host name) vary independently; the
+    words of a pair of enumerations (``from NEW to UNASSIGNED``, ``from ASSIGNED to
+    RUNNING``: state transitions) vary together, and are distinct message types.
+
+    >>> _independent({("a", "x"), ("b", "x"), ("a", "y")}, 2)
+    True
+    >>> _independent({("NEW", "UNASSIGNED"), ("UNASSIGNED", "ASSIGNED"), ("ASSIGNED", "RUN")}, 2)
+    False
+    """
+    if width < 2:
+        return True
+    members = list(family)
+    for position in range(width):
+        if not any(
+            a[position] != b[position] and any(a[q] == b[q] for q in range(width) if q != position)
+            for i, a in enumerate(members)
+            for b in members[i + 1 :]
+        ):
+            return False
+    return True

@@ -9,13 +9,24 @@ themselves through a narrow hidden layer, then writes its weights into an ONNX g
   trained with ``keys``: one model for many services, each standardised by its own statistics;
   row 0 holds the pooled statistics used for keys never seen in training);
 * output ``reconstruction`` — float32 ``[N, d]``, the reconstruction in standardised units;
-* output ``error`` — float32 ``[N]``, the mean squared standardised reconstruction error per row.
+* output ``error`` — float32 ``[N]``, the mean squared standardised reconstruction error per
+  row, plus ``deviation_weight`` times the mean squared standardised value (default 0).
 
 Preprocessing lives in the graph: ``log1p`` of the features named in ``log_features`` (after
-clipping at 0), then ``(x - mean) / std`` per feature (per key if keyed). So does everything a
+clipping at 0), then ``z = (x - mean) / std`` per feature (per key if keyed), optionally
+clipped to ``[-clip, clip]`` so that no single feature (say one that never moved in training
+and moves on a new machine) can outweigh all the others. So does everything a
 scorer needs beside the graph, as JSON in the model's ``metadata_props``: the feature names, the
 training means (to impute missing values), the keys, and the calibration of the error (see
 `calibration_of`). `airis.operators.onnx_detector.OnnxDetector` needs nothing but the file.
+
+Why a second term in the error: the reconstruction error catches rows that break the
+features' joint behaviour, but a move of many correlated metrics together is reconstructed
+well (it looks like a normal state, only bigger); the deviation term (a per-feature z-score
+baseline, weighted by ``deviation_weight``) catches those. A model whose held-out
+reconstruction is worse than ``min_skill`` (explained variance; 0 is "no better than the
+training mean") is not used: its reconstruction is set to zero, which makes the error the
+per-feature baseline's (``metrics["skill"]``, ``metrics["fallback"]``).
 
 Calibration uses errors the network has not been fitted on: the last ``calibration_fraction``
 of the rows (the rows are taken to be in time order, so this also sees some of the drift a
@@ -41,6 +52,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -135,6 +147,9 @@ def train_autoencoder(
     log_features: Sequence[str] = (),
     keys: Sequence[str] | None = None,
     min_std: float | Mapping[str, float] = DEFAULT_MIN_STD,
+    clip: float | None = None,
+    deviation_weight: float = 0.0,
+    min_skill: float = -math.inf,
     model_name: str = "autoencoder",
 ) -> TrainedAutoencoder:
     """Fit an autoencoder on ``features`` (rows in time order) and export it to ONNX.
@@ -164,6 +179,15 @@ def train_autoencoder(
         Floor of every standard deviation, in transformed units; a mapping gives floors by
         feature name (`DEFAULT_MIN_STD` for the others). A floor says how far a feature may
         move before it counts at all: e.g. disk usage creeps up between training and use.
+    clip
+        Bound of each standardised feature: one feature adds at most ``clip**2 / d`` to the
+        error (``None``: unbounded).
+    deviation_weight
+        Weight of the mean squared standardised value in the error (0: reconstruction only).
+    min_skill
+        Least held-out explained variance ``1 - mean(residual**2) / mean(z**2)`` for the
+        reconstruction to be used (see above; 0: no better than the training mean);
+        ``-inf`` never falls back.
     model_name
         Stored in the metadata; the scorer labels its metrics with it.
     """
@@ -172,6 +196,12 @@ def train_autoencoder(
     names = tuple(str(n) for n in feature_names)
     floors = _floors(names, min_std)
     _validate(x, names, hidden, max_iter, calibration_fraction, log_features, keys, floors)
+    if clip is not None and not (math.isfinite(clip) and clip > 0):
+        raise ValueError(f"train_autoencoder: clip must be > 0 or None, got {clip!r}")
+    if not (math.isfinite(deviation_weight) and deviation_weight >= 0):
+        raise ValueError(
+            f"train_autoencoder: deviation_weight must be >= 0, got {deviation_weight!r}"
+        )
     x = _fill_non_finite(x)
     log_mask = np.array([n in set(log_features) for n in names])
     t = _transform(x, log_mask)
@@ -180,6 +210,8 @@ def train_autoencoder(
     means, stds = _key_stats(t, key_index, len(key_names), floors)
     raw_means = _key_means(x, key_index, len(key_names))
     z = (t - means[key_index]) / stds[key_index]
+    if clip is not None:
+        z = np.clip(z, -clip, clip)
 
     n_cal = max(1, round(len(z) * calibration_fraction))
     fit, cal = z[:-n_cal], z[-n_cal:]
@@ -198,8 +230,24 @@ def train_autoencoder(
         # A capped number of epochs is the point: the budget is time, not convergence.
         warnings.simplefilter("ignore", ConvergenceWarning)
         mlp.fit(fit, fit)
-    fit_error = _errors(mlp, fit)
-    cal_error = _errors(mlp, cal)
+    cal_residual = float(((mlp.predict(cal) - cal) ** 2).mean())
+    cal_deviation = float((cal**2).mean())
+    skill = 1.0 - cal_residual / cal_deviation if cal_deviation > 0 else 0.0
+    fallback = not skill >= min_skill
+    if fallback:
+        # The reconstruction explains held-out rows no better than the training mean: drop
+        # it (zero output layer); the residual is then z itself, the per-feature deviation.
+        mlp.coefs_[-1][:] = 0.0
+        mlp.intercepts_[-1][:] = 0.0
+        logger.warning(
+            "%s: held-out skill %.3f < %.3f, falling back to the deviation baseline",
+            model_name,
+            skill,
+            min_skill,
+        )
+    weight = float(deviation_weight)
+    fit_error = _errors(mlp, fit, weight)
+    cal_error = _errors(mlp, cal, weight)
     calibration = calibration_of(cal_error)
     train_seconds = time.perf_counter() - started
 
@@ -212,6 +260,9 @@ def train_autoencoder(
         "log_features": [n for n in names if n in set(log_features)],
         "keyed": keys is not None,
         "min_std": dict(zip(names, floors.tolist(), strict=True)),
+        "clip": clip,
+        "deviation_weight": float(deviation_weight),
+        "min_skill": float(min_skill),
     }
     metrics: dict[str, Any] = {
         "rows_fit": len(fit),
@@ -219,6 +270,8 @@ def train_autoencoder(
         "epochs": int(mlp.n_iter_),
         "final_loss": float(mlp.loss_),
         "train_seconds": train_seconds,
+        "skill": skill,
+        "fallback": fallback,
         **_quantiles("fit_error", fit_error),
         **_quantiles("calibration_error", cal_error),
     }
@@ -241,7 +294,10 @@ def train_autoencoder(
         (w.astype(np.float32), b.astype(np.float32), i < len(mlp.coefs_) - 1)
         for i, (w, b) in enumerate(zip(mlp.coefs_, mlp.intercepts_, strict=True))
     ]
-    proto = _graph(names, means, 1.0 / stds, log_mask, layers, keyed=keys is not None)
+    proto = _graph(
+        names, means, 1.0 / stds, log_mask, layers, keyed=keys is not None, clip=clip,
+        deviation_weight=weight,
+    )  # fmt: skip
     helper.set_model_props(proto, {METADATA_KEY: json.dumps(metadata)})
     onnx.checker.check_model(proto)
     rng = np.random.default_rng(seed)
@@ -403,8 +459,12 @@ def _key_means(x: np.ndarray, index: np.ndarray, n_keys: int) -> np.ndarray:
     return out
 
 
-def _errors(mlp: MLPRegressor, z: np.ndarray) -> np.ndarray:
-    return ((mlp.predict(z) - z) ** 2).mean(axis=1)
+def _errors(mlp: MLPRegressor, z: np.ndarray, deviation_weight: float) -> np.ndarray:
+    """The graph's ``error`` in numpy: reconstruction error plus weighted deviation."""
+    error = ((mlp.predict(z) - z) ** 2).mean(axis=1)
+    if deviation_weight:
+        error = error + deviation_weight * (z**2).mean(axis=1)
+    return error
 
 
 def _quantiles(prefix: str, errors: np.ndarray) -> dict[str, float]:
@@ -422,6 +482,8 @@ def _graph(
     layers: list[tuple[np.ndarray, np.ndarray, bool]],
     *,
     keyed: bool,
+    clip: float | None,
+    deviation_weight: float,
 ) -> onnx.ModelProto:
     """The scoring graph: preprocessing, the MLP's Gemm/Tanh layers, the per-row error."""
     d = len(names)
@@ -454,10 +516,14 @@ def _graph(
     else:
         mean = const("mean", means[:1].astype(np.float32))
         scale = const("scale", inv_stds[:1].astype(np.float32))
+    z = "z_raw" if clip is not None else "z"
     nodes += [
         helper.make_node("Sub", [x, mean], ["centred"]),
-        helper.make_node("Mul", ["centred", scale], ["z"]),
+        helper.make_node("Mul", ["centred", scale], [z]),
     ]
+    if clip is not None:
+        bounds = [const("clip_min", np.float32(-clip)), const("clip_max", np.float32(clip))]
+        nodes.append(helper.make_node("Clip", [z, *bounds], ["z"]))
     h = "z"
     for i, (w, b, hidden) in enumerate(layers):
         out = "reconstruction" if i == len(layers) - 1 else f"h{i}"
@@ -466,11 +532,20 @@ def _graph(
         if hidden:
             nodes.append(helper.make_node("Tanh", [gemm], [out]))
         h = out
+    error = "reconstruction_error" if deviation_weight else "error"
     nodes += [
         helper.make_node("Sub", ["z", "reconstruction"], ["residual"]),
         helper.make_node("Mul", ["residual", "residual"], ["squared"]),
-        helper.make_node("ReduceMean", ["squared"], ["error"], axes=[1], keepdims=0),
+        helper.make_node("ReduceMean", ["squared"], [error], axes=[1], keepdims=0),
     ]
+    if deviation_weight:
+        weight = const("deviation_weight", np.array([deviation_weight], np.float32))
+        nodes += [
+            helper.make_node("Mul", ["z", "z"], ["z_squared"]),
+            helper.make_node("ReduceMean", ["z_squared"], ["deviation"], axes=[1], keepdims=0),
+            helper.make_node("Mul", ["deviation", weight], ["weighted_deviation"]),
+            helper.make_node("Add", [error, "weighted_deviation"], ["error"]),
+        ]
     outputs = [
         helper.make_tensor_value_info("reconstruction", TensorProto.FLOAT, ["N", d]),
         helper.make_tensor_value_info("error", TensorProto.FLOAT, ["N"]),

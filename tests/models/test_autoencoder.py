@@ -157,6 +157,8 @@ def test_non_finite_training_values_are_filled() -> None:
         ({"keys": [POOLED_KEY] * 1000}, "reserved"),
         ({"min_std": {"zz": 1.0}}, "not feature names"),
         ({"min_std": 0.0}, "min_std"),
+        ({"clip": 0.0}, "clip"),
+        ({"deviation_weight": -1.0}, "deviation_weight"),
     ],
 )
 def test_rejects_bad_arguments(kwargs, match) -> None:
@@ -201,3 +203,41 @@ def test_min_std_by_feature_name() -> None:
         return abs(float(b) - float(a))
 
     assert change(floored) < change(plain) / 10
+
+
+def _z(model, x: np.ndarray, clip: float | None) -> np.ndarray:
+    """The graph's standardised, clipped features, recomputed from the metadata."""
+    means = np.array(model_metadata(model.onnx_bytes)["feature_means"])
+    z = (x - means) / _stds(_rows())
+    return np.clip(z, -clip, clip) if clip is not None else z
+
+
+def test_clip_and_deviation_weight_in_the_graph() -> None:
+    model = train_autoencoder(
+        _rows(), NAMES, hidden=(3,), max_iter=80, clip=4.0, deviation_weight=0.5
+    )
+    assert model.params["clip"] == 4.0 and model.params["deviation_weight"] == 0.5
+    x = _rows(20, seed=1)
+    x[:5, 0] += 100.0  # about 70 deviations off: clipped to 4
+    recon, error = _session(model.onnx_bytes).run(None, {"features": x})
+    z = _z(model, x, 4.0)
+    assert np.abs(z[:5, 0]).max() == pytest.approx(4.0)
+    expected = ((z - recon) ** 2).mean(axis=1) + 0.5 * (z**2).mean(axis=1)
+    np.testing.assert_allclose(error, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_a_useless_model_falls_back_to_the_per_feature_baseline() -> None:
+    # One epoch: the network has not learned the structure, and its reconstruction of the
+    # held-out rows is worse than predicting the training mean (negative skill).
+    x = _rows()
+    useless = train_autoencoder(x, NAMES, hidden=(3,), max_iter=1, seed=2, min_skill=0.0)
+    assert useless.metrics["skill"] < 0 and useless.metrics["fallback"] is True
+    probe = _rows(30, seed=4)
+    recon, error = _session(useless.onnx_bytes).run(None, {"features": probe})
+    assert not recon.any()  # reconstruction dropped: the error is the mean squared z-score
+    np.testing.assert_allclose(error, (_z(useless, probe, None) ** 2).mean(axis=1), rtol=1e-4)
+    # Without a floor on the skill the same model is kept; a trained one passes the floor.
+    kept = train_autoencoder(x, NAMES, hidden=(3,), max_iter=1, seed=2)
+    assert kept.metrics["fallback"] is False and kept.metrics["skill"] < 0
+    trained = train_autoencoder(x, NAMES, hidden=(3,), max_iter=80, min_skill=0.5)
+    assert trained.metrics["skill"] > 0.8 and trained.metrics["fallback"] is False

@@ -2,7 +2,7 @@
 
 A new user's first minutes: every detector is warming up. For each fault kind, a simulated
 ``HOURS`` hour starts from nothing (no history, no snapshot) and its one fault begins after
-``ONSET`` — when the metric detectors have seen 30 points of their 50 and the trace and log
+``ONSET`` — when the metric detectors have seen 30 points of their 100 and the trace and log
 signals (one point a minute) 5 of theirs — and lasts ``DURATION``. Its kind, root service and
 parameters come from the simulator's own fault schedule of the seed, so nothing here is
 chosen for the rules under test. Metrics, logs and traces go through the dataflow as in

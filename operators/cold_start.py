@@ -1,7 +1,7 @@
 """Evidence that needs no history: what a series may say before its detector has warmed up.
 
 A learned detector must see a series for a while before its scores mean anything
-(`EnsembleDetector` reports ``"warming"`` for its first ``settle`` points: 50 minutes of
+(`EnsembleDetector` reports ``"warming"`` for its first ``settle`` points: 100 minutes of
 trace windows a minute apart). Some deviations need no history to be believed, because the
 kind of signal sets the scale:
 

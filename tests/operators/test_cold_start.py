@@ -98,7 +98,7 @@ def test_the_bank_reports_a_prior_only_while_the_detector_warms_up() -> None:
     assert (jump.state, jump.component) == ("prior", "prior/ratio")
     assert jump.score > 0.99
     # Once the detector is warm, the prior is gone (no state) and the detector speaks.
-    for i in range(11, 80):
+    for i in range(11, 130):
         last = bank.update_one(_point(i, "trace_error_ratio", 0.0)).assessment
     assert last.state != "warming"
     assert "trace_error_ratio" not in bank._priors

@@ -1,6 +1,7 @@
 """ONNX autoencoder scoring throughput (feature rows/s) by batch size and thread count.
 
-Two models, trained here first: the SMD one (38 features, `airis eval smd`'s configuration,
+Two models, trained here first: the SMD one (38 features, the autoencoder's default
+configuration, without the row-change inputs and z term `airis eval multivariate` adds;
 trained on one machine) and the flow-shaped one (8 signals, per-service normalisation, trained
 on a simulated day). Each is timed two ways per batch size:
 

@@ -31,7 +31,8 @@ setup() {
   echo "bootstrap: creating .venv with $($py --version)" >&2
   [ -d .venv ] || "$py" -m venv .venv
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e '.[dev]'
+  # The build backend's deprecation notices are for us, not for whoever sets the project up.
+  PYTHONWARNINGS=ignore .venv/bin/python -m pip install --quiet -e '.[dev]'
   echo "$want" > "$stamp"
 }
 

@@ -45,6 +45,7 @@ from airis.nab_scorer import (
     ScoredFile,
     Window,
     holdout_score,
+    layout_file,
     load_windows,
     nab_score,
     parse_timestamps,
@@ -249,9 +250,7 @@ def _cold_start(files: list[ScoredFile], threshold: float | None) -> dict[str, A
             to_score.append((f.timestamps[scored[0]] - start) / np.timedelta64(1, "s"))
         if not f.windows or threshold is None:
             continue
-        inside = np.zeros(len(f.scores), dtype=bool)
-        for a, b in f.windows:
-            inside |= (f.timestamps >= a) & (f.timestamps <= b)
+        inside = layout_file(f.timestamps, f.windows, f.name).window >= 0
         fired = f.scores >= threshold
         hits = np.flatnonzero(fired & inside)
         if hits.size:

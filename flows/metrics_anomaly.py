@@ -40,6 +40,7 @@ from airis.operators.alert_manager import AlertManager
 from airis.operators.call_graph import CallGraph
 from airis.operators.detector_bank import DetectorBank
 from airis.operators.incidents import (
+    AUXILIARY_PREFIXES,
     IncidentGrouper,
     MetricService,
     rank_open_incident,
@@ -309,7 +310,7 @@ def detect_and_alert(
 def _first_metric_window(
     seen: bool | None, window: ServiceWindow
 ) -> tuple[bool | None, list[MetricService]]:
-    if seen or not any(s not in AUXILIARY_SIGNALS for s in window.signals):
+    if seen or all(s.startswith(AUXILIARY_PREFIXES) for s in window.signals):
         return seen, []
     return True, [MetricService(window.service)]
 
@@ -331,7 +332,6 @@ def _detection_key(point: MetricPoint) -> str:
 
 LOG_SIGNAL_SET = frozenset(LOG_SIGNALS)
 TRACE_SIGNAL_SET = frozenset(TRACE_SIGNALS)
-AUXILIARY_SIGNALS = LOG_SIGNAL_SET | TRACE_SIGNAL_SET
 
 
 class DetectAndWindow(StatefulBatchLogic[MetricPoint, Any, ServiceWindowDetector]):

@@ -23,6 +23,7 @@ trusted without history), which the caller puts beside the score.
 from __future__ import annotations
 
 import math
+import statistics
 from datetime import datetime, timedelta
 
 from airis.operators.types import Assessment
@@ -119,7 +120,7 @@ class ColdStartPrior:
         if ts - self._start < self.baseline_period or len(self._first) < self.min_points:
             self._first.append(value)
         else:
-            self._baseline = _median(self._first)
+            self._baseline = statistics.median(self._first)
             self._first = []
 
     def update_one(self, ts: datetime, value: float) -> Assessment:
@@ -131,16 +132,10 @@ class ColdStartPrior:
     def _current_baseline(self) -> float:
         if not math.isnan(self._baseline):
             return self._baseline
-        return _median(self._first) if len(self._first) >= self.min_points else math.nan
+        return statistics.median(self._first) if len(self._first) >= self.min_points else math.nan
 
     def _verdict(self, score: float, value: float, expected: float) -> Assessment:
         return Assessment(
             score, value, expected, expected, expected, "prior", f"prior/{self.kind}",
             self.confidence,
         )  # fmt: skip
-
-
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2

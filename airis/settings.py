@@ -31,6 +31,19 @@ class Settings(BaseSettings):
     )
     chdb_path: Path | None = Field(None, description="Embedded ClickHouse directory.")
     window_seconds: float = Field(10.0, gt=0, description="Tumbling window length per service.")
+    state_idle_seconds: float = Field(
+        2 * 86400.0,
+        gt=0,
+        description="A signal silent this long (event time) loses its detector state.",
+    )
+    max_signals_per_service: int = Field(
+        2000, ge=1, description="Signals one service may have; points of more are dead-lettered."
+    )
+    max_ahead_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="Events stamped further than this past their arrival are dead-lettered.",
+    )
     allowed_lateness_seconds: float = Field(
         2.0, ge=0, description="How long a window waits for out-of-order events."
     )
@@ -85,6 +98,13 @@ class Settings(BaseSettings):
     )
     sink_batch_rows: int = Field(20_000, ge=1, description="Rows buffered per table before insert.")
     sink_batch_seconds: float = Field(2.0, gt=0, description="Longest a row waits before insert.")
+    sink_spill_dir: Path | None = Field(
+        None,
+        description="Where the flow keeps rows while ClickHouse is down; unset = data_dir/spill.",
+    )
+    sink_spill_max_bytes: int = Field(
+        2 * 1024**3, gt=0, description="Bound on the spill directory (oldest rows dropped beyond)."
+    )
 
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, a,b,c.")
     kafka_metrics_topic: str = Field("airis.metrics", description="Metrics in (JSON or OTLP).")
@@ -143,6 +163,10 @@ class Settings(BaseSettings):
     @property
     def resolved_chdb_path(self) -> Path:
         return self.chdb_path or self.data_dir / "chdb"
+
+    @property
+    def resolved_sink_spill_dir(self) -> Path:
+        return self.sink_spill_dir or self.data_dir / "spill"
 
     @property
     def resolved_model_dir(self) -> Path:

@@ -17,6 +17,7 @@ __all__ = [
     "ALERTS",
     "ANOMALIES",
     "DEAD_LETTERS",
+    "DEAD_LETTERS_CUT",
     "DETECT_SECONDS",
     "DRIFT_EVENTS",
     "DRIFT_P_VALUE",
@@ -29,8 +30,10 @@ __all__ = [
     "ONNX_PROVIDER",
     "ONNX_SCORE_QUANTILE",
     "SINK_BATCH",
+    "SINK_BUFFERED_ROWS",
     "SINK_FAILURES",
     "SINK_SECONDS",
+    "SINK_SPILLED_BYTES",
 ]
 
 EVENTS_IN = Counter("airis_events_in", "Events read, by source (a topic or a file)", ["source"])
@@ -59,6 +62,21 @@ SINK_BATCH = Histogram(
 )
 SINK_FAILURES = Counter(
     "airis_sink_failures", "Batch writes that failed and will be retried, by sink", ["sink"]
+)
+SINK_BUFFERED_ROWS = Gauge(
+    "airis_sink_buffered_rows",
+    "Rows waiting in memory for ClickHouse, by table (at the last snapshot)",
+    ["table"],
+)
+SINK_SPILLED_BYTES = Gauge(
+    "airis_sink_spilled_bytes",
+    "Bytes of rows waiting on disk for ClickHouse to come back (at the last snapshot)",
+)
+DEAD_LETTERS_CUT = Counter(
+    "airis_dead_letters_cut",
+    "Dead-letter copies a topic refused as too large and that were cut to fit (or, when even "
+    "an empty value did not fit, not published: the dead letter is still stored)",
+    ["outcome"],
 )
 DRIFT_P_VALUE = Gauge(
     "airis_model_drift_p_value",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
+from datetime import timedelta
 
 from airis.events import MetricPoint
 from airis.operators.base import SeriesDetector
@@ -13,7 +15,19 @@ from airis.operators.types import ScoredPoint
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_MIN_SCALES", "DEFAULT_PRIORS", "DetectorBank", "metrics_detector"]
+__all__ = [
+    "DEFAULT_IDLE_AFTER",
+    "DEFAULT_MAX_SIGNALS",
+    "DEFAULT_MIN_SCALES",
+    "DEFAULT_PRIORS",
+    "DetectorBank",
+    "metrics_detector",
+]
+
+#: How long a signal may stay silent before its detector is dropped (`DetectorBank`).
+DEFAULT_IDLE_AFTER = timedelta(days=2)
+#: Detectors one service may hold (`DetectorBank`).
+DEFAULT_MAX_SIGNALS = 2_000
 
 #: Smallest noise scale per signal, in the signal's unit. Error ratios of quiet services are
 #: mostly exactly zero: without a floor, one stray error would be a many-sigma event.
@@ -75,6 +89,14 @@ class DetectorBank:
         While a signal's detector warms up, the prior's verdict is reported instead when it
         scores higher (state ``"prior"``, with the rule's stated confidence); once the
         detector is warm the prior is dropped, so it costs no state afterwards.
+    idle_after
+        A signal with no point for this long (event time) loses its detector: state is
+        bounded by what is active, not by everything ever seen. A signal that comes back
+        starts afresh (warming, with its prior). None: never.
+    max_signals
+        Detectors one service may hold. A point of a new signal beyond it is refused
+        (`update_one` returns None; `refused` counts them), never a crash: one service that
+        sends a new signal name per point must not take the flow's memory.
 
     Examples
     --------
@@ -88,6 +110,18 @@ class DetectorBank:
     ['cpu']
     >>> bank.update_one(p.model_copy(update={"value": 99.0})).assessment.state
     'prior'
+
+    Idle signals go; past the cap, new ones are refused:
+
+    >>> from datetime import timedelta
+    >>> bank = DetectorBank(idle_after=timedelta(hours=1), max_signals=2)
+    >>> for name in ("cpu", "memory", "disk"):
+    ...     scored = bank.update_one(p.model_copy(update={"signal": name}))
+    >>> scored is None, bank.refused, sorted(bank.signals)
+    (True, 1, ['cpu', 'memory'])
+    >>> later = p.model_copy(update={"signal": "disk", "ts": p.ts + timedelta(hours=2)})
+    >>> bank.update_one(later) is not None, sorted(bank.signals)
+    (True, ['disk'])
     """
 
     def __init__(
@@ -95,25 +129,50 @@ class DetectorBank:
         make_detector: Callable[..., SeriesDetector] = metrics_detector,
         min_scales: dict[str, float] | None = None,
         priors: dict[str, str] | None = None,
+        idle_after: timedelta | None = DEFAULT_IDLE_AFTER,
+        max_signals: int = DEFAULT_MAX_SIGNALS,
     ) -> None:
+        if max_signals < 1:
+            raise ValueError(f"max_signals must be at least 1, got {max_signals}")
         self.make_detector = make_detector
         self.min_scales = min_scales
         self.priors = priors
+        self.idle_after = idle_after
+        self.max_signals = max_signals
+        self.refused = 0
         self._detectors: dict[str, SeriesDetector] = {}
         self._priors: dict[str, ColdStartPrior] = {}
+        self._last_seen: dict[str, float] = {}  # signal -> its newest point (epoch seconds)
+        self._next_sweep = -math.inf
 
     def __setstate__(self, state: dict) -> None:
-        # Snapshots taken before cold-start priors existed resume without any.
-        self.__dict__.update({"priors": None, "_priors": {}, **state})
+        # Snapshots taken before priors or eviction existed resume with their defaults.
+        defaults = {
+            "priors": None,
+            "_priors": {},
+            "idle_after": DEFAULT_IDLE_AFTER,
+            "max_signals": DEFAULT_MAX_SIGNALS,
+            "refused": 0,
+            "_next_sweep": -math.inf,
+        }
+        self.__dict__.update({**defaults, **state})
+        if "_last_seen" not in state:
+            self._last_seen = dict.fromkeys(self._detectors, -math.inf)
 
     @property
     def signals(self) -> list[str]:
         return list(self._detectors)
 
-    def update_one(self, point: MetricPoint) -> ScoredPoint:
-        """Assess the point against its signal's detector, then learn it."""
+    def update_one(self, point: MetricPoint) -> ScoredPoint | None:
+        """Assess the point against its signal's detector, then learn it (None: refused)."""
+        now = point.ts.timestamp()
+        if now >= self._next_sweep and self.idle_after is not None:
+            self._evict_idle(now)
         detector = self._detectors.get(point.signal)
         if detector is None:
+            if len(self._detectors) >= self.max_signals:
+                self.refused += 1
+                return None
             floors = DEFAULT_MIN_SCALES if self.min_scales is None else self.min_scales
             floor = floors.get(point.signal)
             kwargs = {} if floor is None else {"min_scale": floor}
@@ -121,6 +180,8 @@ class DetectorBank:
             kind = (DEFAULT_PRIORS if self.priors is None else self.priors).get(point.signal)
             if kind is not None:
                 self._priors[point.signal] = ColdStartPrior(kind)
+        if now > self._last_seen.get(point.signal, -math.inf):
+            self._last_seen[point.signal] = now
         assessment = detector.update_one(point.ts, point.value)
         prior = self._priors.get(point.signal)
         if prior is not None:
@@ -131,3 +192,14 @@ class DetectorBank:
                 if verdict.score > assessment.score:
                     assessment = verdict
         return ScoredPoint(point, assessment)
+
+    def _evict_idle(self, now: float) -> None:
+        assert self.idle_after is not None
+        idle = self.idle_after.total_seconds()
+        for signal, seen in list(self._last_seen.items()):
+            if seen < now - idle:
+                del self._last_seen[signal]
+                self._detectors.pop(signal, None)
+                self._priors.pop(signal, None)
+        # Sweeping is O(signals): once per tenth of the idle time is enough.
+        self._next_sweep = now + idle / 10

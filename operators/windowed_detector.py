@@ -87,6 +87,7 @@ class ServiceWindowDetector:
         self.bank = bank()
         self._open: dict[int, dict[str, SignalSummary]] = {}
         self._closed_before = -math.inf  # windows with a smaller id are closed
+        self._refused: list[MetricPoint] = []
         # The watermark is _base plus the system time since _base was set (seconds).
         self._base: datetime | None = None
         self._base_seen_at = 0.0
@@ -114,12 +115,24 @@ class ServiceWindowDetector:
             summaries = self._open.get(window_id)
             if summaries is None:
                 summaries = self._open[window_id] = {}
-            add_point(summaries, self.bank.update_one(point))
+            scored = self.bank.update_one(point)
+            if scored is None:  # the service is at its cap of signals (`DetectorBank`)
+                self._refused.append(point)
+                continue
+            add_point(summaries, scored)
             base = ts - self.lateness
             if watermark is None or base > watermark:  # never let the watermark go back
                 self._base, self._base_seen_at = base, now
                 watermark = base
         return self.close_due(now), late
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update({"_refused": [], **state})  # snapshots from before the cap
+
+    def take_refused(self) -> list[MetricPoint]:
+        """Points refused since the last call: new signals beyond the bank's ``max_signals``."""
+        refused, self._refused = self._refused, []
+        return refused
 
     def watermark(self, now: float) -> datetime | None:
         """Event time before which points are late (None before the first point)."""

@@ -57,6 +57,7 @@ from airis.events import (
 from airis.settings import Settings
 from airis.sinks.clickhouse_store import ClickHouseStore, open_store
 from airis.sinks.migrations import migrate
+from airis.sinks.spill import RowSpill
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +92,9 @@ DEFAULT_BATCH_SECONDS = 2.0
 MIN_FLUSH_INTERVAL = 0.05
 #: Rows kept per table while inserts fail; beyond it the oldest are dropped (and counted).
 DEFAULT_MAX_BUFFERED_ROWS = 1_000_000
+#: First wait after a failed insert before the next one; it doubles per failure up to the max.
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 30.0
 
 Row = tuple[Any, ...]
 
@@ -376,8 +380,11 @@ class ClickHouseWriter:
     stream keeps its last rows until the next export, `force_flush` or `shutdown`).
 
     A failed insert is logged with the table and row count, counted, and makes `export`
-    return `ExportResult.FAILURE`; the rows stay buffered and go with the next attempt. While
-    inserts keep failing, a table keeps at most ``max_buffered_rows`` rows: older ones are
+    return `ExportResult.FAILURE`; the rows stay buffered and go with the next attempt, which
+    waits (exponential backoff from `RETRY_FIRST_S` to `RETRY_MAX_S`) so that a store that is
+    down does not slow every batch of the flow. While inserts keep failing, a table keeps at
+    most ``max_buffered_rows`` rows in memory: beyond that they go to ``spill`` (a
+    `RowSpill` on disk, sent first once the store is back) or, without one, the oldest are
     dropped with an error log and counted in ``rows_dropped`` and
     ``airis_sink_rows_dropped_total``. Written rows are counted in ``rows_written`` and
     ``airis_sink_rows_total{table}``. Thread-safe.
@@ -400,6 +407,8 @@ class ClickHouseWriter:
         If set, a daemon thread checks for due buffers this often (seconds).
     close_store
         Close ``store`` at `shutdown` (set when the writer opened it).
+    spill
+        Where rows go while the store is down and memory is full (None: they are dropped).
     """
 
     def __init__(
@@ -413,6 +422,7 @@ class ClickHouseWriter:
         now: Callable[[], float] = time.monotonic,
         flush_interval: float | None = None,
         close_store: bool = False,
+        spill: RowSpill | None = None,
     ) -> None:
         _validate_arguments(batch_rows, batch_seconds, max_buffered_rows, flush_interval)
         self.store = store
@@ -423,6 +433,9 @@ class ClickHouseWriter:
         self.now = now
         self.flush_interval = flush_interval
         self.close_store = close_store
+        self.spill = spill
+        self._failures: dict[str, int] = {}  # consecutive failed inserts per table
+        self._retry_at: dict[str, float] = {}
         self.rows_written: dict[str, int] = {spec.table: 0 for spec in tables.values()}
         self.rows_dropped: dict[str, int] = {spec.table: 0 for spec in tables.values()}
         self._columns = {spec.table: spec.columns for spec in tables.values()}
@@ -497,9 +510,41 @@ class ClickHouseWriter:
         return ExportResult.SUCCESS if ok else ExportResult.FAILURE
 
     def force_flush(self) -> bool:
-        """Insert every buffered row now; True if nothing is left buffered."""
+        """Insert every buffered and spilled row now; True if nothing is left."""
         with self._lock:
-            return all([self._flush_table(table) for table in list(self._buffers)])
+            return all([self._flush_table(table) for table in self._pending_tables()])
+
+    def flush_or_spill(self) -> bool:
+        """Insert what is pending unless a retry is not due yet; spill what stays in memory.
+
+        True if everything is stored. What a snapshot calls: it never waits for a store
+        that is down, and afterwards no row lives only in memory (when there is a spill).
+        """
+        with self._lock:
+            now = self.now()
+            ok = all(
+                [
+                    self._flush_table(table)
+                    for table in self._pending_tables()
+                    if self._retry_at.get(table, 0.0) <= now
+                ]
+            )
+            ok = ok and not self._pending_tables()
+            if not ok and self.spill is not None:
+                for table in list(self._buffers):
+                    self._spill(table)
+            return ok
+
+    def tables_seen(self) -> list[str]:
+        """Tables that have had rows buffered since the writer started."""
+        with self._lock:
+            return list(self._buffers)
+
+    def _pending_tables(self) -> list[str]:
+        tables = [t for t, rows in self._buffers.items() if rows]
+        if self.spill is not None:
+            tables += [t for t in self.spill.tables() if t not in tables]
+        return tables
 
     def shutdown(self) -> None:
         """Flush, stop the flusher thread, close the store if owned; a second call warns."""
@@ -534,38 +579,79 @@ class ClickHouseWriter:
         for table, rows in list(self._buffers.items()):
             if not rows:
                 continue
-            if len(rows) >= self.batch_rows or now - self._since[table] >= self.batch_seconds:
+            if self._retry_at.get(table, 0.0) > now:
+                ok = False  # the store failed lately: wait for the backoff
+                self._bound(table)
+            elif len(rows) >= self.batch_rows or now - self._since[table] >= self.batch_seconds:
                 ok = self._flush_table(table) and ok
         return ok
 
     def _flush_table(self, table: str) -> bool:
+        # Spilled rows are older than the buffered ones: they go first.
+        while self.spill is not None and (spilled := self.spill.oldest(table)) is not None:
+            path, old_rows = spilled
+            if not self._insert(table, old_rows, spilled=True):
+                self._bound(table)
+                return False
+            self.spill.remove(path)
         rows = self._buffers.get(table)
         if not rows:
             return True
+        if not self._insert(table, rows):
+            self._bound(table)
+            return False
+        self._buffers[table] = []
+        self._since.pop(table, None)
+        return True
+
+    def _insert(self, table: str, rows: list[Row], spilled: bool = False) -> bool:
         try:
             self.store.insert(table, self._columns[table], rows)
         except Exception as exc:
             _insert_failures_total().labels(table=table).inc()
+            failures = self._failures.get(table, 0) + 1
+            self._failures[table] = failures
+            delay = min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** (failures - 1))
+            self._retry_at[table] = self.now() + delay
+            where = "spilled " if spilled else ""
             logger.error(
-                "insert of %d rows into %s failed (kept for retry): %s", len(rows), table, exc
-            )
-            overflow = len(rows) - self.max_buffered_rows
-            if overflow > 0:
-                del rows[:overflow]
-                logger.error(
-                    "buffer for %s over %d rows: dropped the %d oldest",
-                    table,
-                    self.max_buffered_rows,
-                    overflow,
-                )
-                self._drop(table, overflow)
+                "insert of %d %srows into %s failed (kept; retry in %.1f s): %s",
+                len(rows), where, table, delay, exc,
+            )  # fmt: skip
             return False
-        self._buffers[table] = []
-        self._since.pop(table, None)
+        self._failures.pop(table, None)
+        self._retry_at.pop(table, None)
         self.rows_written[table] = self.rows_written.get(table, 0) + len(rows)
         _rows_total().labels(table=table).inc(len(rows))
         logger.debug("inserted %d rows into %s", len(rows), table)
         return True
+
+    def _bound(self, table: str) -> None:
+        """Keep at most ``max_buffered_rows`` of ``table`` in memory: spill or drop the rest."""
+        rows = self._buffers.get(table, [])
+        overflow = len(rows) - self.max_buffered_rows
+        if overflow <= 0:
+            return
+        if self.spill is not None:
+            self._spill(table)
+            return
+        del rows[:overflow]
+        logger.error(
+            "buffer for %s over %d rows: dropped the %d oldest",
+            table,
+            self.max_buffered_rows,
+            overflow,
+        )
+        self._drop(table, overflow)
+
+    def _spill(self, table: str) -> None:
+        rows = self._buffers.get(table)
+        if not rows or self.spill is None:
+            return
+        for dropped_table, count in self.spill.put(table, rows):
+            self._drop(dropped_table, count)
+        self._buffers[table] = []
+        self._since.pop(table, None)
 
     def _drop(self, table: str, count: int) -> None:
         self.rows_dropped[table] = self.rows_dropped.get(table, 0) + count
@@ -745,8 +831,15 @@ class PartitionedClickHouseSink(FixedPartitionedSink[BaseModel, None]):
     Delivery: at the end of every epoch Bytewax asks for a snapshot, and the snapshot first
     inserts everything buffered; so rows are in ClickHouse before the input offsets of their
     epoch are committed, and a crash (even ``kill -9``) loses nothing: the restart replays
-    the epoch, and ReplacingMergeTree keys absorb the repeated rows. An insert that still
-    fails after `SNAPSHOT_ATTEMPTS` tries fails the flow instead of losing rows.
+    the epoch, and ReplacingMergeTree keys absorb the repeated rows.
+
+    When ClickHouse is down the flow goes on (detection, the alert topics): at a snapshot the
+    rows that could not be inserted are written to the partition's spill directory
+    (``AIRIS_SINK_SPILL_DIR``/<partition>, a `RowSpill` bounded by
+    ``AIRIS_SINK_SPILL_MAX_BYTES``) and sent, oldest first, once inserts succeed again (also
+    after a restart). The spill directory, like the recovery directory, must outlive the
+    process (a persistent volume in a cluster). With ``spill=False`` an insert that still
+    fails after `SNAPSHOT_ATTEMPTS` tries fails the flow instead.
     """
 
     def __init__(
@@ -756,6 +849,7 @@ class PartitionedClickHouseSink(FixedPartitionedSink[BaseModel, None]):
         partitions: int = 1,
         store_factory: Callable[[], ClickHouseStore] | None = None,
         migrate_schema: bool = True,
+        spill: bool = True,
     ) -> None:
         if partitions < 1:
             raise ValueError(f"partitions must be at least 1, got {partitions}")
@@ -763,6 +857,7 @@ class PartitionedClickHouseSink(FixedPartitionedSink[BaseModel, None]):
         self.partitions = partitions
         self.store_factory = store_factory
         self.migrate_schema = migrate_schema
+        self.spill = spill
 
     def list_parts(self) -> list[str]:
         return [f"clickhouse-{i}" for i in range(self.partitions)]
@@ -770,12 +865,17 @@ class PartitionedClickHouseSink(FixedPartitionedSink[BaseModel, None]):
     def build_part(
         self, step_id: str, for_part: str, resume_state: None
     ) -> _SnapshotFlushingPartition:
-        writer = _open_writer(self.settings, self.store_factory, self.migrate_schema)
+        settings = self.settings if self.settings is not None else Settings()
+        writer = _open_writer(settings, self.store_factory, self.migrate_schema)
+        if self.spill:
+            writer.spill = RowSpill(
+                settings.resolved_sink_spill_dir / for_part, settings.sink_spill_max_bytes
+            )
         logger.info("%s: partition %s writes to %s", step_id, for_part, writer.store)
         return _SnapshotFlushingPartition(writer)
 
 
-#: Inserts tried at a snapshot before the flow is failed (rows are never dropped silently).
+#: Inserts tried at a snapshot before the flow is failed, when there is no spill directory.
 SNAPSHOT_ATTEMPTS = 5
 
 
@@ -790,6 +890,21 @@ class _SnapshotFlushingPartition(StatefulSinkPartition[BaseModel, None]):
         telemetry.SINK_BATCH.labels(sink="clickhouse").observe(len(values))
 
     def snapshot(self) -> None:
+        if self._writer.spill is not None:
+            # A store that is down must not stop detection: what is not stored is on disk
+            # before the epoch's offsets are committed, and goes first when the store is back.
+            if not self._writer.flush_or_spill():
+                spill = self._writer.spill
+                logger.warning(
+                    "ClickHouse unavailable at a snapshot: %d rows spilled to %s (%d bytes)",
+                    sum(spill.rows(t) for t in spill.tables()), spill.directory, spill.bytes,
+                )  # fmt: skip
+            telemetry.SINK_SPILLED_BYTES.set(self._writer.spill.bytes)
+            for table in self._writer.tables_seen():
+                telemetry.SINK_BUFFERED_ROWS.labels(table=table).set(
+                    self._writer.buffered_rows.get(table, 0)
+                )
+            return None
         for attempt in range(SNAPSHOT_ATTEMPTS):
             if self._writer.force_flush():
                 return None

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from bytewax.connectors.kafka import KafkaSinkMessage
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from airis import telemetry
 from airis.events import Alert, Anomaly, Incident
@@ -40,6 +40,10 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 #: How long a batch may wait for the broker's acknowledgements before the flow fails (and a
 #: restart replays it from the last snapshot).
 DELIVERY_TIMEOUT_S = 120.0
+#: Errors that mean "this record is larger than the producer or the topic takes".
+_TOO_LARGE = frozenset({KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE})
+#: The header every dead-letter copy carries (see `to_dead_letter_message`).
+_DEAD_LETTER_HEADER = "airis.scope"
 
 
 def alertmanager_alert(alert: Alert, generator_url: str = "") -> dict[str, Any]:
@@ -135,44 +139,110 @@ class KafkaTopicsSink(DynamicSink[KafkaSinkMessage]):
 
 
 class _TopicsPartition(StatelessSinkPartition[KafkaSinkMessage]):
+    """One producer; dead letters a topic refuses as too large are cut to fit and sent again.
+
+    A dead letter carries someone else's bytes, so its size is not ours to promise: when the
+    producer or the broker refuses one as too large, it is sent again alone (the broker
+    refuses a whole record batch for one large record), then, while still refused, with its
+    value halved (down to nothing, then the key goes too); the header
+    ``airis.truncated.from`` gives the original length. Any other refusal fails the batch
+    (a restart replays it) rather than lose it.
+    """
+
     def __init__(self, producer: Producer) -> None:
         self._producer = producer
         self._failures: list[str] = []
+        self._too_large: list[KafkaSinkMessage] = []
 
     def write_batch(self, items: list[KafkaSinkMessage]) -> None:
         started = time.perf_counter()
+        self._send(items)
+        # The broker refuses a whole record batch for one large record: each refused dead
+        # letter is sent again alone, as it was, and cut only if it is refused alone too.
+        refused, self._too_large = self._too_large, []
+        for msg in refused:
+            while msg is not None:
+                self._send([msg])
+                if not self._too_large:
+                    break
+                self._too_large = []
+                msg = _cut(msg)
+        telemetry.SINK_SECONDS.labels(sink="kafka").observe(time.perf_counter() - started)
+        telemetry.SINK_BATCH.labels(sink="kafka").observe(len(items))
+
+    def _send(self, items: list[KafkaSinkMessage]) -> None:
         for msg in items:
             self._produce(msg)
         remaining = self._producer.flush(DELIVERY_TIMEOUT_S)
         if self._failures or remaining:
             failures, self._failures = self._failures, []
+            self._too_large = []
             raise RuntimeError(
                 f"Kafka did not acknowledge {len(failures) + remaining} of {len(items)} "
                 f"messages: {failures[:3]}"
             )
-        telemetry.SINK_SECONDS.labels(sink="kafka").observe(time.perf_counter() - started)
-        telemetry.SINK_BATCH.labels(sink="kafka").observe(len(items))
 
     def _produce(self, msg: KafkaSinkMessage) -> None:
+        def on_delivery(err: KafkaError | None, _record: Any) -> None:
+            self._on_delivery(err, msg)
+
         while True:
             try:
                 self._producer.produce(
-                    msg.topic,
-                    value=msg.value,
-                    key=msg.key,
-                    headers=msg.headers,
-                    on_delivery=self._on_delivery,
-                )
+                    msg.topic, value=msg.value, key=msg.key, headers=msg.headers,
+                    on_delivery=on_delivery,
+                )  # fmt: skip
                 return
             except BufferError:  # local queue full: let deliveries drain, then retry
                 self._producer.poll(0.1)
+            except KafkaException as exc:  # larger than the producer takes: never queued
+                self._on_delivery(exc.args[0], msg)
+                return
 
-    def _on_delivery(self, err, _msg) -> None:
-        if err is not None:
+    def _on_delivery(self, err: KafkaError | None, msg: KafkaSinkMessage) -> None:
+        if err is None:
+            return
+        if err.code() in _TOO_LARGE and _is_dead_letter(msg):
+            self._too_large.append(msg)
+        else:
             self._failures.append(str(err))
 
     def close(self) -> None:
         self._producer.flush(DELIVERY_TIMEOUT_S)
+
+
+def _is_dead_letter(msg: KafkaSinkMessage) -> bool:
+    return any(name == _DEAD_LETTER_HEADER for name, _ in msg.headers or ())
+
+
+def _cut(msg: KafkaSinkMessage) -> KafkaSinkMessage | None:
+    """``msg`` with half its value (no key once the value is gone); None when nothing is left.
+
+    >>> m = KafkaSinkMessage(b"k", b"x" * 10, "dlq", headers=[("airis.scope", b"message")])
+    >>> cut = _cut(m)
+    >>> len(cut.value), dict(cut.headers)["airis.truncated.from"]
+    (5, b'10')
+    >>> _cut(KafkaSinkMessage(None, b"", "dlq", headers=[("airis.scope", b"message")])) is None
+    True
+    """
+    value, key = msg.value or b"", msg.key
+    if value:
+        value = value[: len(value) // 2]
+    elif key:
+        key = None
+    else:
+        logger.error(
+            "dead letter for %s refused even empty: not published (still stored)", msg.topic
+        )
+        telemetry.DEAD_LETTERS_CUT.labels(outcome="dropped").inc()
+        return None
+    headers = [(n, v) for n, v in msg.headers or () if n != "airis.truncated.from"]
+    original = dict(msg.headers or ()).get(
+        "airis.truncated.from", str(len(msg.value or b"")).encode()
+    )
+    headers.append(("airis.truncated.from", original))
+    telemetry.DEAD_LETTERS_CUT.labels(outcome="cut").inc()
+    return KafkaSinkMessage(key=key, value=value, topic=msg.topic, headers=headers)
 
 
 def consume_topic(

@@ -11,6 +11,7 @@ Nothing is dropped silently, and everything is counted.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,7 +32,9 @@ from airis.sources.fast_point import point_from_json
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "DEAD_LETTER_KEY_LIMIT",
     "DEAD_LETTER_VALUE_LIMIT",
+    "DEFAULT_MAX_AHEAD_SECONDS",
     "KafkaDeadLetter",
     "decode_messages",
     "kafka_source",
@@ -40,8 +43,17 @@ __all__ = [
 
 Signal = Literal["metrics", "logs", "traces"]
 
+#: How far past its arrival (wall clock) an event's timestamp may lie. Further ahead is a
+#: broken clock or a typo (2099), not telemetry: accepted, it would move its service's
+#: watermark there and make every later event of it late.
+DEFAULT_MAX_AHEAD_SECONDS = 600.0
+
 #: Largest value re-published on the dead-letter topic; longer ones are cut (and say so).
 DEAD_LETTER_VALUE_LIMIT = 900 * 1024
+#: Largest key re-published on the dead-letter topic. A key is for partitioning, not data: a
+#: huge one (measured: a 5 MiB key) would make the copy larger than the topic takes, fail the
+#: batch and, after every restart, fail it again.
+DEAD_LETTER_KEY_LIMIT = 1024
 
 _MODELS: dict[Signal, type[BaseModel]] = {"metrics": MetricPoint, "logs": LogRecord, "traces": Span}
 _OTLP_DECODERS: dict[Signal, Callable[[bytes, Any], otlp.Decoded]] = {
@@ -87,9 +99,16 @@ def kafka_source(settings: Settings, topic: str) -> KafkaSource:
 
 
 def decode_messages(
-    messages: Sequence[Message | KafkaError], signal: Signal, input_format: str = "auto"
+    messages: Sequence[Message | KafkaError],
+    signal: Signal,
+    input_format: str = "auto",
+    max_ahead_seconds: float = DEFAULT_MAX_AHEAD_SECONDS,
+    now: Callable[[], float] = time.time,
 ) -> list[Any]:
     """Decode a batch of messages into events and `KafkaDeadLetter` items, in order.
+
+    An event stamped more than ``max_ahead_seconds`` after ``now()`` (its arrival, seconds
+    since the epoch) becomes an item dead letter instead (reason ``ts: … ahead of arrival``).
 
     >>> from bytewax.connectors.kafka import KafkaSourceMessage
     >>> good = b'{"ts": "2026-01-01T00:00:00Z", "service": "api", "signal": "cpu", "value": 1}'
@@ -107,11 +126,34 @@ def decode_messages(
         if isinstance(message, KafkaError):
             out.append(_dead(message.msg, signal, f"kafka error: {message.err}"))
             continue
+        first = len(out)
         decoded = _decode_one(message, signal, input_format, out)
+        decoded -= _reject_ahead(message, signal, out, first, now(), max_ahead_seconds)
         events_in[message.topic or ""] = events_in.get(message.topic or "", 0) + decoded
     for topic, count in events_in.items():
         telemetry.EVENTS_IN.labels(source=topic).inc(count)
     return out
+
+
+def _reject_ahead(
+    message: Message, signal: Signal, out: list[Any], first: int, arrival: float, allowed: float
+) -> int:
+    """Replace the events of ``out[first:]`` stamped after ``arrival + allowed``; count them."""
+    rejected = 0
+    for i in range(first, len(out)):
+        event = out[i]
+        ts = getattr(event, "ts", None) or getattr(event, "start", None)
+        if not isinstance(ts, datetime) or ts.timestamp() <= arrival + allowed:
+            continue
+        ahead = ts.timestamp() - arrival
+        payload = orjson.dumps(event.model_dump(mode="json"))
+        reason = (
+            f"ts: {ts.isoformat()} is {ahead:,.0f} s ahead of its arrival "
+            f"(at most {allowed:g} s allowed)"
+        )
+        out[i] = _dead(message, signal, reason, value=payload, scope="item")
+        rejected += 1
+    return rejected
 
 
 def _decode_one(message: Message, signal: Signal, input_format: str, out: list[Any]) -> int:
@@ -193,8 +235,14 @@ def _reason_class(reason: str) -> str:
 
 
 def to_dead_letter_message(dead: KafkaDeadLetter, topic: str) -> KafkaSinkMessage:
-    """The dead-letter topic's record: original key and bytes, why and where in headers."""
+    """The dead-letter topic's record: original key and bytes, why and where in headers.
+
+    Key and value are cut to `DEAD_LETTER_KEY_LIMIT` and `DEAD_LETTER_VALUE_LIMIT`, so that
+    the record stays under Kafka's default 1 MiB limit; headers give the original lengths.
+    (`KafkaTopicsSink` cuts further if a topic takes less.)
+    """
     value = dead.value[:DEAD_LETTER_VALUE_LIMIT]
+    key = dead.key[:DEAD_LETTER_KEY_LIMIT] if dead.key is not None else None
     headers = [
         ("airis.reason", dead.letter.reason.encode()[:4096]),
         ("airis.source.topic", dead.topic.encode()),
@@ -204,4 +252,6 @@ def to_dead_letter_message(dead: KafkaDeadLetter, topic: str) -> KafkaSinkMessag
     ]
     if len(dead.value) > len(value):
         headers.append(("airis.truncated.from", str(len(dead.value)).encode()))
-    return KafkaSinkMessage(key=dead.key, value=value, topic=topic, headers=headers)
+    if dead.key is not None and key is not None and len(dead.key) > len(key):
+        headers.append(("airis.key.truncated.from", str(len(dead.key)).encode()))
+    return KafkaSinkMessage(key=key, value=value, topic=topic, headers=headers)

@@ -69,3 +69,39 @@ def test_an_anomaly_carries_its_expectation_and_band():
     assert a.lower < a.expected < a.upper < a.observed
     assert a.component in ("level", "drift")
     assert a.state == "recent"
+
+
+def test_state_stays_bounded_when_signal_names_keep_changing():
+    """Issue 13: one service sending a new signal name every few minutes for a week."""
+    bank = DetectorBank(idle_after=timedelta(hours=6))
+    sizes = []
+    for i in range(2016):  # a week of 5-minute points, each under a new name
+        point = MetricPoint(
+            ts=T0 + timedelta(minutes=5 * i), service="db", signal=f"s{i}", value=1.0
+        )
+        assert bank.update_one(point) is not None
+        sizes.append(len(bank.signals))
+    assert max(sizes) <= 6 * 12 * 1.1 + 1  # six hours of names, plus one sweep's slack
+    assert len(pickle.dumps(bank)) < 200_000
+
+
+def test_a_new_signal_beyond_the_cap_is_refused_and_known_ones_go_on():
+    bank = DetectorBank(max_signals=2)
+    assert bank.update_one(_point(0, "cpu", 1.0)) is not None
+    assert bank.update_one(_point(0, "memory", 1.0)) is not None
+    assert bank.update_one(_point(1, "disk", 1.0)) is None
+    assert bank.update_one(_point(1, "cpu", 1.0)) is not None
+    assert bank.refused == 1 and bank.signals == ["cpu", "memory"]
+
+
+def test_a_snapshot_from_before_eviction_resumes_and_evicts():
+    bank = DetectorBank()
+    bank.update_one(_point(0, "cpu", 1.0))
+    state = bank.__dict__.copy()
+    for name in ("idle_after", "max_signals", "refused", "_last_seen", "_next_sweep"):
+        del state[name]
+    old = DetectorBank.__new__(DetectorBank)
+    old.__setstate__(state)
+    later = MetricPoint(ts=T0 + timedelta(days=3), service="db", signal="memory", value=1.0)
+    assert old.update_one(later) is not None
+    assert old.signals == ["memory"]  # cpu, unseen for 3 days, is gone

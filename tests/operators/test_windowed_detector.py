@@ -64,3 +64,15 @@ def test_anomalous_windows_carry_their_anomalies() -> None:
     closed, _ = det.update_many([pt(3000, 500.0), pt(3010, 51.0)], now=0.0)
     spike = [w for w in closed if w.start == T0 + timedelta(seconds=3000)]
     assert spike and [a.kind for a in spike[0].anomalies] == ["spike"]
+
+
+def test_points_refused_by_the_signal_cap_are_handed_back_not_scored() -> None:
+    from functools import partial
+
+    from airis.operators.detector_bank import DetectorBank
+
+    svc = ServiceWindowDetector("api", 10, 2, bank=partial(DetectorBank, max_signals=1))
+    closed, late = svc.update_many([pt(0), pt(1, signal="mem"), pt(12)], now=0.0)
+    assert [p.signal for p in svc.take_refused()] == ["mem"]
+    assert svc.take_refused() == [] and late == []
+    assert list(closed[0].signals) == ["cpu"]

@@ -33,3 +33,12 @@ def store(chdb_dir: Path, database: str) -> Iterator[ChdbStore]:
     with ChdbStore(chdb_dir, database=database) as s:
         yield s
         s.execute(f"DROP DATABASE IF EXISTS {database}")
+
+
+@pytest.fixture
+def migrated_store(store: ChdbStore) -> ChdbStore:
+    """`store` with the schema migrated."""
+    from airis.sinks.migrations import migrate
+
+    migrate(store)
+    return store

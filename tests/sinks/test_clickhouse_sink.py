@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -47,17 +47,13 @@ from airis.sinks.clickhouse_sink import (
     encode_metric,
 )
 from airis.sinks.clickhouse_store import ClickHouseStore
-from airis.sinks.migrations import migrate
 
 NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 
 
 @pytest.fixture
-def store(chdb_dir: Path, database: str) -> Iterator[ChdbStore]:
-    with ChdbStore(chdb_dir, database=database) as s:
-        migrate(s)
-        yield s
-        s.execute(f"DROP DATABASE IF EXISTS {database}")
+def store(migrated_store: ChdbStore) -> ChdbStore:
+    return migrated_store
 
 
 class FakeClock:

@@ -70,3 +70,18 @@ def test_one_bad_point_in_a_batch_is_an_item_dead_letter_and_the_rest_flow() -> 
 def test_empty_and_missing_values_are_dead_letters() -> None:
     out = decode_messages([message(b""), message(None, 1)], "metrics")
     assert [d.letter.reason for d in out] == ["empty message", "empty message"]
+
+
+def test_an_event_stamped_far_past_its_arrival_is_a_dead_letter_not_an_event() -> None:
+    arrival = datetime(2026, 6, 1, tzinfo=UTC).timestamp()
+    soon = b'{"ts": "2026-06-01T00:05:00Z", "service": "api", "signal": "cpu", "value": 1}'
+    typo = b'{"ts": "2099-06-01T00:00:00Z", "service": "api", "signal": "cpu", "value": 2}'
+    out = decode_messages(
+        [message(soon, 1), message(typo, 2)], "metrics", max_ahead_seconds=600, now=lambda: arrival
+    )
+    assert isinstance(out[0], MetricPoint) and out[0].value == 1  # 5 min ahead: clock skew
+    dead = out[1]
+    assert isinstance(dead, KafkaDeadLetter) and dead.scope == "item"
+    assert dead.letter.reason.startswith("ts: 2099-06-01T00:00:00+00:00 is ")
+    assert "ahead of its arrival (at most 600 s allowed)" in dead.letter.reason
+    assert b'"value":2.0' in dead.value and dead.letter.origin == "in/2@2"

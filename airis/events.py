@@ -21,11 +21,13 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    model_validator,
 )
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "AggregatePoint",
     "Alert",
     "AlertStatus",
     "Anomaly",
@@ -44,6 +46,7 @@ __all__ = [
     "ScalingAdvice",
     "Severity",
     "Span",
+    "aggregate_problem",
     "event_id",
     "validation_reason",
 ]
@@ -96,6 +99,64 @@ class MetricPoint(_Event):
     def series(self) -> str:
         """The key of this point's time series: ``service/signal``."""
         return f"{self.service}/{self.signal}"
+
+
+class AggregatePoint(_Event):
+    """One OTLP aggregate data point as sent, before it becomes per-interval values.
+
+    A monotonic Sum (``kind="sum"``: ``value`` is the counter), or a Histogram
+    (``kind="histogram"``: ``count``, ``value`` = the sum of the observations when sent, and
+    explicit buckets: ``buckets[i]`` counts values in ``(bounds[i-1], bounds[i]]``, the last one
+    those above ``bounds[-1]``). ExponentialHistograms arrive here as explicit buckets, and a
+    Summary's count and sum as a histogram without buckets. ``temporality``: ``cumulative``
+    values run since ``start``; ``delta`` values cover ``(start, ts]``.
+    `airis.operators.otlp_metrics.OtlpMetricPoints` turns them into `MetricPoint`\\ s.
+    """
+
+    ts: Timestamp
+    start: Timestamp | None = None
+    service: Name
+    signal: Name
+    kind: Literal["sum", "histogram"]
+    temporality: Literal["cumulative", "delta"]
+    unit: Annotated[str, Field(max_length=64)] = ""
+    value: FiniteFloat | None = None
+    count: Annotated[int, Field(ge=0)] = 0
+    bounds: tuple[FiniteFloat, ...] = ()
+    buckets: tuple[Annotated[int, Field(ge=0)], ...] = ()
+    labels: Labels = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AggregatePoint:
+        reason = aggregate_problem(self.kind, self.value, self.count, self.bounds, self.buckets)
+        if reason:
+            raise ValueError(reason)
+        return self
+
+
+def aggregate_problem(
+    kind: str, value: float | None, count: int, bounds: tuple[float, ...], buckets: tuple[int, ...]
+) -> str:
+    """Why these fields make no `AggregatePoint`, or ``""`` when they are consistent.
+
+    >>> aggregate_problem("histogram", 1.5, 3, (0.1,), (1, 1))
+    'count 3 is not the sum of the bucket counts (2)'
+    """
+    if kind == "sum":
+        if value is None:
+            return "no value"
+        if count or bounds or buckets:
+            return "a sum has no count or buckets"
+        return ""
+    if buckets and len(buckets) != len(bounds) + 1:
+        return f"{len(buckets)} bucket counts for {len(bounds)} bounds (expected bounds + 1)"
+    if not buckets and bounds:
+        return f"{len(bounds)} bounds without bucket counts"
+    if any(b >= a for a, b in zip(bounds[1:], bounds, strict=False)):
+        return "bucket bounds are not strictly increasing"
+    if buckets and sum(buckets) != count:
+        return f"count {count} is not the sum of the bucket counts ({sum(buckets)})"
+    return ""
 
 
 class LogRecord(_Event):

@@ -26,10 +26,11 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.outputs import Sink
 
-from airis.events import LogRecord, MetricPoint, Span
+from airis.events import AggregatePoint, LogRecord, MetricPoint, Span
 from airis.flows.metrics_anomaly import (
     detect_and_alert,
     log_signals,
+    otlp_points,
     remember,
     trace_signals,
 )
@@ -62,7 +63,10 @@ def build_flow(
     settings = settings or Settings()
     flow = Dataflow("airis_kafka_metrics")
 
-    points, dead_metrics = _read(flow, "metrics", settings.kafka_metrics_topic, settings)
+    decoded, dead_metrics = _read(flow, "metrics", settings.kafka_metrics_topic, settings)
+    aggregate = op.branch("split_aggregates", decoded, lambda e: isinstance(e, AggregatePoint))
+    derived = otlp_points(aggregate.trues, settings)  # OTLP Sums, Histograms → rates, p95…
+    points = op.merge("with_otlp_points", aggregate.falses, derived.points)  # MetricPoint
     records, dead_logs = _read(flow, "logs", settings.kafka_logs_topic, settings)
     spans, dead_spans = _read(flow, "traces", settings.kafka_traces_topic, settings)
     dead = op.merge("dead_letters", dead_metrics, dead_logs, dead_spans)  # KafkaDeadLetter
@@ -111,6 +115,7 @@ def build_flow(
         detected.late,
         detected.incidents,
         detected.candidates,
+        derived.refused,
         *detected.store_only,
     )
     keyed = op.map("route_to_store", stored, _store_key(store_partitions))
@@ -120,13 +125,19 @@ def build_flow(
     return flow
 
 
-_EVENT_TYPES = {"metrics": MetricPoint, "logs": LogRecord, "traces": Span}
+#: What each topic's decoding gives besides dead letters (OTLP metrics: aggregates too).
+_EVENT_TYPES = {"metrics": (MetricPoint, AggregatePoint), "logs": LogRecord, "traces": Span}
 
 
 def _read(flow: Dataflow, signal: str, topic: str, settings: Settings) -> tuple[Stream, Stream]:
     """One topic's events and its dead letters (`KafkaDeadLetter`)."""
     messages = op.input(f"read_{signal}", flow, kafka_source(settings, topic))
-    decode = partial(decode_messages, signal=signal, input_format=settings.kafka_input_format)
+    decode = partial(
+        decode_messages,
+        signal=signal,
+        input_format=settings.kafka_input_format,
+        max_ahead_seconds=settings.max_ahead_seconds,
+    )
     decoded = op.flat_map_batch(f"decode_{signal}", messages, decode)
     event_type = _EVENT_TYPES[signal]
     split = op.branch(f"split_{signal}", decoded, lambda e: isinstance(e, event_type))

@@ -24,6 +24,7 @@ from bytewax.outputs import Sink
 
 from airis import telemetry
 from airis.events import (
+    AggregatePoint,
     Alert,
     Anomaly,
     DeadLetter,
@@ -47,6 +48,7 @@ from airis.operators.incidents import (
     to_incident,
 )
 from airis.operators.log_signals import LOG_SIGNALS, LogWindow, ServiceLogSignals
+from airis.operators.otlp_metrics import DERIVED_LABEL, OtlpMetricPoints
 from airis.operators.trace_signals import TRACE_SIGNALS, ServiceTraceSignals, TraceWindow
 from airis.operators.types import ServiceWindow
 from airis.operators.windowed_detector import ServiceWindowDetector
@@ -101,13 +103,15 @@ def build_flow(
         memory = memory or IncidentMemorySink(settings)
     flow = Dataflow("airis_metrics")
 
-    raw = op.input("read", flow, source)  # dict | bytes
-    decoded = op.map("validate", raw, lambda item: decode_metric(item, SOURCE))
-    valid = op.branch("split_invalid", decoded, lambda e: isinstance(e, MetricPoint))
-    points = valid.trues  # MetricPoint
+    raw = op.input("read", flow, source)  # dict | bytes | AggregatePoint
+    decoded = op.map("validate", raw, _validate)
+    aggregate = op.branch("split_aggregates", decoded, lambda e: isinstance(e, AggregatePoint))
+    valid = op.branch("split_invalid", aggregate.falses, lambda e: isinstance(e, MetricPoint))
     invalid = op.inspect("count_invalid", valid.falses, _count_dead("invalid"))  # DeadLetter
+    derived = otlp_points(aggregate.trues, settings)
+    points = op.merge("with_otlp_points", valid.trues, derived.points)  # MetricPoint
 
-    extra: list[Stream[Any]] = []
+    extra: list[Stream[Any]] = [derived.refused]
     edges: Stream[DependencyEdge] | None = None
     templates: Stream[LogTemplate] | None = None
     if logs is not None:
@@ -139,6 +143,54 @@ def build_flow(
     if memory is not None:
         remember(detected.incidents, memory)
     return flow
+
+
+def _validate(item: Any) -> MetricPoint | AggregatePoint | DeadLetter:
+    """OTLP aggregates (already validated where they were decoded) pass as they are."""
+    return item if isinstance(item, AggregatePoint) else decode_metric(item, SOURCE)
+
+
+@dataclass(frozen=True)
+class OtlpPoints:
+    """The streams `otlp_points` adds to a flow."""
+
+    points: Stream[MetricPoint]
+    refused: Stream[DeadLetter]
+
+
+def otlp_points(aggregates: Stream[AggregatePoint], settings: Settings) -> OtlpPoints:
+    """Per service, turn OTLP Sums, Histograms and Summaries' counts into per-interval rates,
+    means and percentiles (`OtlpMetricPoints`), one slot per window; refused points (out of
+    order, over the series cap) become dead letters."""
+    by_service = op.key_on("key_otlp_by_service", aggregates, lambda p: p.service)
+    derived = op.stateful_batch("otlp_points", by_service, partial(DeriveOtlpPoints, settings))
+    split = op.branch("split_refused_otlp", derived, lambda kv: isinstance(kv[1], MetricPoint))
+    points = op.map("otlp_metric_points", split.trues, lambda kv: kv[1])
+    refused = op.map("otlp_dead_letters", split.falses, lambda kv: kv[1])
+    return OtlpPoints(points, refused)
+
+
+class DeriveOtlpPoints(StatefulBatchLogic[AggregatePoint, Any, OtlpMetricPoints]):
+    """Bytewax's side of `OtlpMetricPoints`: one service's aggregates in; derived points, and
+    refused aggregates as dead letters, out. The open slot is emitted at EOF."""
+
+    def __init__(self, settings: Settings, resume: OtlpMetricPoints | None) -> None:
+        self.derive = resume or OtlpMetricPoints(slot_seconds=settings.window_seconds)
+
+    def on_batch(self, values: list[AggregatePoint]) -> tuple[list[Any], bool]:
+        points, refused = self.derive.update_many(values)
+        return [*points, *(_otlp_refused_dead_letter(p, why) for p, why in refused)], self.RETAIN
+
+    def on_eof(self) -> tuple[list[Any], bool]:
+        return self.derive.close_all(), self.RETAIN
+
+    def snapshot(self) -> OtlpMetricPoints:
+        return copy.deepcopy(self.derive)
+
+
+def _otlp_refused_dead_letter(point: AggregatePoint, reason: str) -> DeadLetter:
+    telemetry.DEAD_LETTERS.labels(source=SOURCE, reason="otlp_refused").inc()
+    return dead_letter(point.model_dump(mode="json"), SOURCE, reason)
 
 
 def remember(incidents: Stream[Incident], memory: Sink) -> None:
@@ -322,11 +374,14 @@ def _count_alert(_step: str, alert: Alert) -> None:
 def _detection_key(point: MetricPoint) -> str:
     """The service, or ``service/logs`` and ``service/traces`` for log and trace signals: they
     come from other inputs, whose event time runs apart from the metrics', so they get windows
-    and detectors of their own."""
+    and detectors of their own; so do the points derived from OTLP aggregates
+    (``service/otlp``), which come one collection interval after the points beside them."""
     if point.signal in LOG_SIGNAL_SET:
         return f"{point.service}/logs"
     if point.signal in TRACE_SIGNAL_SET:
         return f"{point.service}/traces"
+    if point.labels.get(DERIVED_LABEL):
+        return f"{point.service}/otlp"
     return point.service
 
 
@@ -338,49 +393,76 @@ class DetectAndWindow(StatefulBatchLogic[MetricPoint, Any, ServiceWindowDetector
     """Bytewax's side of `ServiceWindowDetector`: one service's batches in, windows out.
 
     System time comes from ``time.monotonic``; Bytewax wakes the logic (``notify_at``) when
-    the oldest open window is due, so a service that goes quiet still has it closed.
+    the oldest open window is due, so a service that goes quiet still has it closed. A
+    service with no point for ``idle_seconds`` of system time, once its windows are closed,
+    has its whole state discarded (a later point starts it afresh): the flow's memory
+    follows the active services, not every service ever seen.
     """
 
-    def __init__(self, detector: ServiceWindowDetector, resumed: bool = False) -> None:
+    def __init__(
+        self, detector: ServiceWindowDetector, resumed: bool = False, idle_seconds: float = 1e18
+    ) -> None:
         self.detector = detector
+        self.idle_seconds = idle_seconds
+        self._last_batch = time.monotonic()
         if resumed:  # downtime must not count as waiting time (see `resume`)
             detector.resume(time.monotonic())
 
     def on_batch(self, values: list[MetricPoint]) -> tuple[list[Any], bool]:
-        started = time.monotonic()
+        started = self._last_batch = time.monotonic()
         closed, late = self.detector.update_many(values, started)
         telemetry.DETECT_SECONDS.observe((time.monotonic() - started) / len(values))
-        return [*closed, *map(_late_dead_letter, late)], self.RETAIN
+        refused = map(_over_cap_dead_letter, self.detector.take_refused())
+        return [*closed, *map(_late_dead_letter, late), *refused], self.RETAIN
 
     def on_notify(self) -> tuple[list[Any], bool]:
-        return self.detector.close_due(time.monotonic()), self.RETAIN
+        now = time.monotonic()
+        closed = self.detector.close_due(now)
+        idle = self.detector.next_close_in(now) is None
+        if idle and now - self._last_batch >= self.idle_seconds:
+            return closed, self.DISCARD
+        return closed, self.RETAIN
 
     def on_eof(self) -> tuple[list[Any], bool]:
         return self.detector.close_all(), self.RETAIN
 
     def notify_at(self) -> datetime | None:
-        wait = self.detector.next_close_in(time.monotonic())
-        return None if wait is None else datetime.now(UTC) + timedelta(seconds=wait)
+        now = time.monotonic()
+        wait = self.detector.next_close_in(now)
+        if wait is None:  # nothing open: wake up when the service counts as gone
+            wait = max(self._last_batch + self.idle_seconds - now, 0.0)
+        return datetime.now(UTC) + timedelta(seconds=min(wait, _LONGEST_WAIT_S))
 
     def snapshot(self) -> ServiceWindowDetector:
         return copy.deepcopy(self.detector)
 
 
-def _bank_without_priors() -> DetectorBank:
-    return DetectorBank(priors={})
+#: Longest sleep asked of Bytewax (a wake-up time must stay a valid datetime).
+_LONGEST_WAIT_S = 30 * 86400.0
+
+
+def _bank(settings: Settings) -> Callable[[], DetectorBank]:
+    return partial(
+        DetectorBank,
+        priors=None if settings.cold_start_priors else {},
+        idle_after=timedelta(seconds=settings.state_idle_seconds),
+        max_signals=settings.max_signals_per_service,
+    )
 
 
 def _windowing(settings: Settings):
     def build(resume: ServiceWindowDetector | None) -> DetectAndWindow:
+        idle = settings.state_idle_seconds
         if resume is not None:
-            return DetectAndWindow(resume, resumed=True)
+            return DetectAndWindow(resume, resumed=True, idle_seconds=idle)
         return DetectAndWindow(
             ServiceWindowDetector(
                 window_seconds=settings.window_seconds,
                 lateness_seconds=settings.allowed_lateness_seconds,
                 threshold=settings.anomaly_threshold,
-                bank=DetectorBank if settings.cold_start_priors else _bank_without_priors,
-            )
+                bank=_bank(settings),
+            ),
+            idle_seconds=idle,
         )
 
     return build
@@ -481,6 +563,15 @@ def _alert_manager(settings: Settings):
         return manager, manager.update_one(window)
 
     return alert
+
+
+def _over_cap_dead_letter(point: MetricPoint) -> DeadLetter:
+    telemetry.DEAD_LETTERS.labels(source=SOURCE, reason="refused").inc()
+    reason = (
+        f"refused: service {point.service} already has the most signals one service may have "
+        "(AIRIS_MAX_SIGNALS_PER_SERVICE)"
+    )
+    return dead_letter(point.model_dump(mode="json"), SOURCE, reason)
 
 
 def _late_dead_letter(point: MetricPoint) -> DeadLetter:

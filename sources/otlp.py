@@ -23,16 +23,29 @@ Mapping rules:
   (``true``, ``3``, ``0.5``; non-finite doubles as ``NaN``/``Infinity``/``-Infinity``), bytes as
   hex, arrays and key-value lists as compact JSON, an empty value as ``""``; cut to 1,024
   characters. More than 64 labels: the first 64 by key are kept (nothing is rejected).
-* **metrics**: signal = metric name. Gauge and Sum points → one `MetricPoint` each
-  (``as_double`` or ``as_int``). Histogram and ExponentialHistogram → ``<name>.count`` and
-  ``<name>.sum`` (sum only when present). Summary → ``<name>.count``, ``<name>.sum`` and
-  ``<name>.q<quantile>`` per quantile (``latency.q0.99``, ``latency.q1``); the name is cut so
-  that the suffix always fits. ts = ``time_unix_nano`` (UTC, truncated to µs), or
+* **metrics**: signal = metric name. Gauge points and non-monotonic Sum points (an
+  UpDownCounter: a level) → one `MetricPoint` each (``as_double`` or ``as_int``). Running
+  totals become one `AggregatePoint` each, which
+  `airis.operators.otlp_metrics.OtlpMetricPoints` turns into per-interval rates, means and
+  percentiles later in the flow (per series state cannot live here: a Collector spreads one
+  service's messages over partitions): a monotonic Sum (``kind="sum"``); a Histogram
+  (``kind="histogram"``: count, sum when present, explicit bounds and bucket counts); an
+  ExponentialHistogram as explicit buckets (``base = 2 ** 2 ** -scale``, bucket ``i`` covering
+  ``(base ** (offset + i), base ** (offset + i + 1)]``, the negative ones mirrored below zero,
+  the zero bucket between, an empty bucket at each end); a Summary's count and sum as a
+  histogram without buckets, its quantiles as given → ``<name>.q<quantile>`` points
+  (``latency.q0.99``, ``latency.q1``; the name is cut so that the suffix always fits).
+  ``temporality`` = the metric's aggregation temporality (unspecified, which OTLP forbids,
+  read as cumulative; Summaries are cumulative), ``start`` = ``start_time_unix_nano`` (0 →
+  None), ``unit`` = the metric's unit. An aggregate whose bucket counts do not fit its bounds
+  (bounds + 1), whose bounds do not increase, whose count is not the sum of its buckets, whose
+  exponential bounds overflow a double, or whose start is after its time is `Rejected`.
+  ts = ``time_unix_nano`` (UTC, truncated to µs), or
   ``start_time_unix_nano`` when that is 0. Labels = the point's attributes plus the resource
   attributes ``service.namespace``, ``service.instance.id`` and ``host.name`` (the point's own
   attribute wins a clash). A point flagged NoRecordedValue, with no value or no timestamp, a
   non-finite value or a timestamp outside [2000, 2100) is `Rejected`, with the reason; each
-  point derived from a histogram or summary is judged on its own. Metric points whose fields
+  point derived from a summary is judged on its own. Metric points and aggregates whose fields
   pass an exact pre-check are built without pydantic's validation (it would double the cost);
   the rest are validated by the model, which gives the reason.
 * **logs**: ts = ``time_unix_nano``, else ``observed_time_unix_nano``; severity from
@@ -79,15 +92,20 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.logs.v1 import logs_pb2
+from opentelemetry.proto.metrics.v1 import metrics_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 from pydantic import ValidationError
 
 from airis.events import (
     MAX_LABELS,
     MAX_TEXT,
+    MAX_TS,
+    MIN_TS,
+    AggregatePoint,
     LogRecord,
     MetricPoint,
     Span,
+    aggregate_problem,
     validation_reason,
 )
 from airis.sources.fast_point import (
@@ -124,6 +142,9 @@ SCOPE_NAME = "airis-mon"
 MAX_NAME = 128
 MAX_LABEL_VALUE = 1024
 MAX_SPAN_NAME = 256
+MAX_UNIT = 64
+#: Bounds and bucket counts of a rejected histogram kept in its dead letter.
+MAX_ITEM_BUCKETS = 64
 
 OtlpEncoding = Literal["otlp_proto", "otlp_json"]
 T = TypeVar("T")
@@ -219,8 +240,9 @@ def _is_resource_run(payload: bytes) -> bool:
 # --- public decoders ----------------------------------------------------------------------
 
 
-def decode_metrics(payload: bytes, encoding: OtlpEncoding) -> Decoded[MetricPoint]:
-    """Decode one ``ExportMetricsServiceRequest`` into metric points and rejections.
+def decode_metrics(payload: bytes, encoding: OtlpEncoding) -> Decoded[MetricPoint | AggregatePoint]:
+    """Decode one ``ExportMetricsServiceRequest`` into metric points, aggregates (Sums,
+    histograms: see the module docstring) and rejections.
 
     >>> doc = b'''{"resourceMetrics": [{"resource": {"attributes": [
     ...   {"key": "service.name", "value": {"stringValue": "api"}}]},
@@ -470,14 +492,17 @@ _construct_point = construct_point
 class _Metric:
     """One OTLP metric being turned into points: what its data points share."""
 
-    __slots__ = ("base", "name", "out", "service", "signal")
+    __slots__ = ("base", "name", "out", "service", "signal", "unit")
 
-    def __init__(self, out: _Out, service: str, base: dict[str, str], name: str) -> None:
+    def __init__(
+        self, out: _Out, service: str, base: dict[str, str], name: str, unit: str = ""
+    ) -> None:
         self.out = out
         self.service = service
         self.base = base  # resource labels
         self.name = name
         self.signal = _sanitise(name)
+        self.unit = unit[:MAX_UNIT]
 
     def data_point(
         self,
@@ -536,8 +561,65 @@ class _Metric:
         else:
             self.out.events.append(point)
 
+    def aggregate(
+        self, attrs: dict[str, str], ts_ns: int, start_ns: int, flags: int, raw: _RawAggregate
+    ) -> None:
+        """One `AggregatePoint` (a monotonic Sum, a histogram, a Summary's count and sum)."""
+        labels = {**self.base, **attrs} if self.base else attrs
+        if len(labels) > MAX_LABELS:
+            labels = _limit(labels)
+        ns = ts_ns or start_ns
+        reason = ""
+        if flags & _NO_VALUE_FLAG:
+            reason = "no recorded value"
+        elif not ns:
+            reason = _NO_TS
+        elif ts_ns and start_ns > ts_ns:
+            reason = f"start_time_unix_nano {start_ns} is after time_unix_nano {ts_ns}"
+        else:
+            reason = aggregate_problem(raw.kind, raw.value, raw.count, raw.bounds, raw.buckets)
+        if reason:
+            self.reject(reason, self.signal, ns, raw.value, labels, raw)
+            return
+        try:
+            ts = self.out.ts(ns)
+            start = self.out.ts(start_ns) if start_ns and ts_ns else None
+        except OverflowError:
+            reason = f"ts: timestamp of {ns} ns outside [2000, 2100)"
+            self.reject(reason, self.signal, ns, raw.value, labels, raw)
+            return
+        fields = {
+            "ts": ts,
+            "start": start,
+            "service": self.service,
+            "signal": self.signal,
+            "kind": raw.kind,
+            "temporality": raw.temporality,
+            "unit": self.unit,
+            "value": raw.value,
+            "count": raw.count,
+            "bounds": raw.bounds,
+            "buckets": raw.buckets,
+            "labels": labels,
+        }
+        if _valid_aggregate_fields(ts, start, self.service, self.signal, raw, labels):
+            self.out.events.append(AggregatePoint.model_construct(**fields))
+            return
+        try:
+            point = AggregatePoint.model_validate(fields)
+        except ValidationError as exc:
+            self.reject(validation_reason(exc), self.signal, ns, raw.value, labels, raw)
+        else:
+            self.out.events.append(point)
+
     def reject(
-        self, reason: str, signal: str, ns: int, value: float | None, labels: dict[str, str]
+        self,
+        reason: str,
+        signal: str,
+        ns: int,
+        value: float | None,
+        labels: dict[str, str],
+        raw: _RawAggregate | None = None,
     ) -> None:
         item = {
             "service": self.service,
@@ -547,7 +629,102 @@ class _Metric:
             "value": None if value is None else _finite_or_text(value),
             "labels": labels,
         }
+        if raw is not None:
+            item["kind"] = raw.kind
+            item["count"] = raw.count
+            item["bounds"] = [_finite_or_text(b) for b in raw.bounds[:MAX_ITEM_BUCKETS]]
+            item["buckets"] = list(raw.buckets[:MAX_ITEM_BUCKETS])
         self.out.reject(reason, item)
+
+
+class _RawAggregate(NamedTuple):
+    """An aggregate data point's fields as read from either encoding (see `AggregatePoint`)."""
+
+    kind: str  # "sum" or "histogram"
+    temporality: str  # "cumulative" or "delta"
+    value: float | None
+    count: int = 0
+    bounds: tuple[float, ...] = ()
+    buckets: tuple[int, ...] = ()
+
+
+def _valid_aggregate_fields(
+    ts: datetime,
+    start: datetime | None,
+    service: str,
+    signal: str,
+    raw: _RawAggregate,
+    labels: dict[str, str],
+) -> bool:
+    """Whether `AggregatePoint.model_validate` accepts these fields unchanged (the point's
+    consistency is checked before: `aggregate_problem`); otherwise pydantic decides."""
+    value = 0.0 if raw.value is None else raw.value
+    if not (_FAST_CONSTRUCT and _valid_point_fields(ts, service, signal, value, labels)):
+        return False
+    if start is not None and not (type(start) is datetime and MIN_TS <= start < MAX_TS):
+        return False
+    if not all(type(b) is float and math.isfinite(b) for b in raw.bounds):
+        return False
+    return all(type(c) is int and c >= 0 for c in raw.buckets) and raw.count >= 0
+
+
+#: AggregationTemporality: 1 delta, 2 cumulative; 0 (unspecified, invalid) read as cumulative,
+#: the default of every SDK.
+_TEMPORALITY = {1: "delta"}
+_MAX_BUCKETS = 4096
+
+
+def _temporality(number: int) -> str:
+    return _TEMPORALITY.get(number, "cumulative")
+
+
+def _exponential_buckets(
+    scale: int,
+    zero_count: int,
+    positive: tuple[int, Sequence[int]],
+    negative: tuple[int, Sequence[int]],
+) -> tuple[tuple[float, ...], tuple[int, ...]]:
+    """An ExponentialHistogram's buckets as explicit ones (``ValueError``: why not).
+
+    With ``base = 2 ** 2 ** -scale``, positive bucket ``i`` covers
+    ``(base ** (offset + i), base ** (offset + i + 1)]`` and negative bucket ``i`` the same
+    range below zero. The explicit buckets keep every bound: an empty bucket below the lowest
+    and above the highest, and the zero bucket (with the negative ones when there are none
+    of those) between the negative and the positive ranges.
+
+    >>> _exponential_buckets(0, 1, (1, [2, 3]), (0, []))
+    ((2.0, 4.0, 8.0), (1, 2, 3, 0))
+    """
+    if not -10 <= scale <= 20:
+        raise ValueError(f"scale {scale} outside [-10, 20]")
+    pos_offset, pos = positive
+    neg_offset, neg = negative
+    if len(pos) + len(neg) > _MAX_BUCKETS:
+        raise ValueError(f"more than {_MAX_BUCKETS} buckets")
+    step = 2.0**-scale
+
+    def bound(index: int) -> float:
+        exponent = index * step
+        if not -1000 < exponent < 1000:
+            raise ValueError(f"bucket bound 2**{exponent} out of range")
+        return 2.0**exponent
+
+    bounds: list[float] = []
+    counts: list[int] = []
+    if any(neg):
+        bounds += [-bound(neg_offset + i + 1) for i in reversed(range(len(neg)))]
+        bounds.append(-bound(neg_offset))
+        counts += [0, *reversed(neg)]
+    if pos:
+        bounds += [bound(pos_offset + i) for i in range(len(pos) + 1)]
+        counts += [zero_count, *pos, 0]
+    else:
+        counts += [zero_count]
+        if not bounds:
+            return (), ()  # only a zero bucket: count and sum, no distribution
+        counts.append(0)
+        bounds.append(0.0)
+    return tuple(bounds), tuple(counts)
 
 
 def _quantile_suffix(quantile: float) -> str:
@@ -704,37 +881,91 @@ def _proto_metric(out: _Out, service: str, base: dict[str, str], metric: Any) ->
     kind = metric.WhichOneof("data")
     if kind is None:
         return  # a metric without data: nothing to emit
-    target = _Metric(out, service, base, metric.name)
-    for dp in getattr(metric, kind).data_points:
-        values: Sequence[tuple[str, float | None]]
-        if kind == "gauge" or kind == "sum":
-            which = dp.WhichOneof("value")
-            if which == "as_double":
-                values = (("", dp.as_double),)
-            else:
-                values = (("", None if which is None else float(dp.as_int)),)
-        elif kind == "summary":
-            quantiles = [(q.quantile, q.value) for q in dp.quantile_values]
-            values = _summary_values(dp.count, dp.sum, quantiles)
-        else:  # histogram, exponential_histogram
-            values = _histogram_values(dp.count, dp.sum if dp.HasField("sum") else None)
+    target = _Metric(out, service, base, metric.name, metric.unit)
+    data = getattr(metric, kind)
+    if kind == "histogram" or kind == "exponential_histogram" or kind == "summary":
+        for dp in data.data_points:
+            _proto_aggregate(target, kind, _temporality_of(kind, data), dp)
+        return
+    counter = kind == "sum" and data.is_monotonic
+    temporality = _temporality(data.aggregation_temporality) if counter else ""
+    for dp in data.data_points:
+        which = dp.WhichOneof("value")
+        if which == "as_double":
+            value: float | None = dp.as_double
+        else:
+            value = None if which is None else float(dp.as_int)
         attrs = _proto_attrs(dp.attributes)
-        target.data_point(attrs, dp.time_unix_nano, dp.start_time_unix_nano, dp.flags, values)
+        if counter:
+            raw = _RawAggregate("sum", temporality, value)
+            target.aggregate(attrs, dp.time_unix_nano, dp.start_time_unix_nano, dp.flags, raw)
+        else:
+            ts_ns, start_ns = dp.time_unix_nano, dp.start_time_unix_nano
+            target.data_point(attrs, ts_ns, start_ns, dp.flags, (("", value),))
 
 
-def _histogram_values(count: int, total: float | None) -> list[tuple[str, float | None]]:
-    values: list[tuple[str, float | None]] = [(".count", float(count))]
-    if total is not None:
-        values.append((".sum", total))
-    return values
+def _temporality_of(kind: str, data: Any) -> str:
+    """A Summary is cumulative (OTLP gives it no temporality); the others say theirs."""
+    return "cumulative" if kind == "summary" else _temporality(data.aggregation_temporality)
 
 
-def _summary_values(
-    count: int, total: float, quantiles: list[tuple[float, float]]
-) -> list[tuple[str, float | None]]:
-    values: list[tuple[str, float | None]] = [(".count", float(count)), (".sum", total)]
-    values.extend((_quantile_suffix(q), v) for q, v in quantiles)
-    return values
+def _proto_aggregate(target: _Metric, kind: str, temporality: str, dp: Any) -> None:
+    attrs = _proto_attrs(dp.attributes)
+    ts_ns, start_ns, flags = dp.time_unix_nano, dp.start_time_unix_nano, dp.flags
+    if kind == "summary":
+        quantiles = [(q.quantile, q.value) for q in dp.quantile_values]
+        if quantiles:
+            target.data_point(attrs, ts_ns, start_ns, flags, _summary_values(quantiles))
+        raw = _RawAggregate("histogram", temporality, dp.sum, dp.count)
+        target.aggregate(dict(attrs), ts_ns, start_ns, flags, raw)
+        return
+    total = dp.sum if dp.HasField("sum") else None
+    if kind == "histogram":
+        raw = _RawAggregate(
+            "histogram",
+            temporality,
+            total,
+            dp.count,
+            tuple(dp.explicit_bounds),
+            tuple(dp.bucket_counts),
+        )
+    else:
+        try:
+            raw = _exponential_aggregate(
+                temporality,
+                total,
+                dp.count,
+                dp.scale,
+                dp.zero_count,
+                (dp.positive.offset, list(dp.positive.bucket_counts)),
+                (dp.negative.offset, list(dp.negative.bucket_counts)),
+            )
+        except ValueError as exc:
+            labels = {**target.base, **attrs}
+            target.reject(str(exc), target.signal, ts_ns or start_ns, total, labels)
+            return
+    target.aggregate(attrs, ts_ns, start_ns, flags, raw)
+
+
+def _exponential_aggregate(
+    temporality: str,
+    total: float | None,
+    count: int,
+    scale: int,
+    zero_count: int,
+    positive: tuple[int, Sequence[int]],
+    negative: tuple[int, Sequence[int]],
+) -> _RawAggregate:
+    """An ExponentialHistogram point as explicit buckets (``ValueError``: why it has none)."""
+    in_buckets = zero_count + sum(positive[1]) + sum(negative[1])
+    if in_buckets != count:
+        raise ValueError(f"count {count} is not the sum of the bucket counts ({in_buckets})")
+    bounds, buckets = _exponential_buckets(scale, zero_count, positive, negative)
+    return _RawAggregate("histogram", temporality, total, count, bounds, buckets)
+
+
+def _summary_values(quantiles: list[tuple[float, float]]) -> list[tuple[str, float | None]]:
+    return [(_quantile_suffix(q), v) for q, v in quantiles]
 
 
 def _proto_logs(request: Any, out: _Out) -> None:
@@ -991,7 +1222,7 @@ _JSON_KINDS = (
     ("gauge", "gauge", "gauge"),
     ("sum", "sum", "sum"),
     ("histogram", "histogram", "histogram"),
-    ("exponentialHistogram", "exponential_histogram", "histogram"),
+    ("exponentialHistogram", "exponential_histogram", "exponential_histogram"),
     ("summary", "summary", "summary"),
 )
 
@@ -1004,27 +1235,50 @@ def _json_metric(
         name = ""
     elif type(name) is not str:
         raise OtlpDecodeError(f"{where}name: expected a string, got {_kind(name)}")
+    unit = metric.get("unit")
+    if unit is not None and type(unit) is not str:
+        raise OtlpDecodeError(f"{where}unit: expected a string, got {_kind(unit)}")
     found = _json_metric_data(metric, where)
     if found is None:
         return  # a metric without data: nothing to emit
     kind, data, where = found
-    target = _Metric(out, service, base, name)
+    target = _Metric(out, service, base, name, unit or "")
+    try:
+        temporality = _json_temporality(kind, data)
+    except _ITEM_ERRORS as exc:
+        raise OtlpDecodeError(f"{where}{exc}") from None
     for dp in _jobjects(data, "dataPoints", "data_points", where):
         try:
             attrs = _json_attrs(dp)
-            values = _json_values(kind, dp)
             ts_ns = _jint(_jget(dp, "timeUnixNano", "time_unix_nano"))
             start_ns = _jint(_jget(dp, "startTimeUnixNano", "start_time_unix_nano"))
             flags = _jint(dp.get("flags"))
+            if kind == "exponential_histogram":
+                fields = _json_exponential_fields(dp)
+            else:
+                values = _json_values(kind, temporality, dp)
         except _ITEM_ERRORS as exc:
             item = {"service": service, "metric": name, "data_point": _excerpt(dp)}
             out.reject(f"malformed data point: {exc}", item)
             continue
-        target.data_point(attrs, ts_ns, start_ns, flags, values)
+        if kind == "exponential_histogram":
+            try:
+                raw = _exponential_aggregate(temporality, *fields)
+            except ValueError as exc:
+                labels = {**target.base, **attrs}
+                target.reject(str(exc), target.signal, ts_ns or start_ns, fields[0], labels)
+                continue
+            target.aggregate(attrs, ts_ns, start_ns, flags, raw)
+            continue
+        for value in values:
+            if isinstance(value, _RawAggregate):
+                target.aggregate(dict(attrs), ts_ns, start_ns, flags, value)
+            else:
+                target.data_point(attrs, ts_ns, start_ns, flags, value)
 
 
 def _json_metric_data(metric: dict[str, Any], where: str) -> tuple[str, dict, str] | None:
-    """The metric's kind (exponential histograms read as histograms), data and path."""
+    """The metric's kind, data and path."""
     for camel, snake, kind in _JSON_KINDS:
         data = _jget(metric, camel, snake)
         if data is None:
@@ -1035,23 +1289,85 @@ def _json_metric_data(metric: dict[str, Any], where: str) -> tuple[str, dict, st
     return None
 
 
-def _json_values(kind: str, dp: dict[str, Any]) -> list[tuple[str, float | None]]:
+def _json_temporality(kind: str, data: dict[str, Any]) -> str:
+    """``cumulative`` or ``delta`` for points that become `AggregatePoint`\\ s, else ``""``."""
+    if kind == "gauge" or kind == "summary":
+        return "" if kind == "gauge" else "cumulative"
+    if kind == "sum":
+        monotonic = _jget(data, "isMonotonic", "is_monotonic")
+        if monotonic is not None and type(monotonic) is not bool:
+            raise TypeError(f"isMonotonic: expected a bool, got {monotonic!r:.40}")
+        if not monotonic:
+            return ""
+    number = _jget(data, "aggregationTemporality", "aggregation_temporality")
+    return _temporality(_jenum(number, metrics_pb2.AggregationTemporality))
+
+
+def _json_values(
+    kind: str, temporality: str, dp: dict[str, Any]
+) -> list[Sequence[tuple[str, float | None]] | _RawAggregate]:
+    """What one data point gives: `_Metric.data_point` values and `_RawAggregate`\\ s."""
     if kind == "gauge" or kind == "sum":
         number = _jget(dp, "asDouble", "as_double")
         if number is not None:
-            return [("", _jfloat(number))]
-        number = _jget(dp, "asInt", "as_int")
-        return [("", None if number is None else float(_jint(number)))]
+            value: float | None = _jfloat(number)
+        else:
+            number = _jget(dp, "asInt", "as_int")
+            value = None if number is None else float(_jint(number))
+        if temporality:
+            return [_RawAggregate("sum", temporality, value)]
+        return [(("", value),)]
     count = _jint(dp.get("count"))
+    total = dp.get("sum")
     if kind == "histogram":
-        total = dp.get("sum")
-        return _histogram_values(count, None if total is None else _jfloat(total))
+        bounds = tuple(
+            _jfloat(b) for b in _jlist(dp, "explicitBounds") or _jlist(dp, "explicit_bounds")
+        )
+        buckets = tuple(_jint(c) for c in _jlist(dp, "bucketCounts") or _jlist(dp, "bucket_counts"))
+        return [
+            _RawAggregate(
+                "histogram",
+                temporality,
+                None if total is None else _jfloat(total),
+                count,
+                bounds,
+                buckets,
+            )
+        ]
     quantiles = []
     for q in _jlist(dp, "quantileValues") or _jlist(dp, "quantile_values"):
         if not isinstance(q, dict):
             raise TypeError(f"quantileValues: expected an object, got {_kind(q)}")
         quantiles.append((_jfloat(q.get("quantile")), _jfloat(q.get("value"))))
-    return _summary_values(count, _jfloat(dp.get("sum")), quantiles)
+    out: list[Sequence[tuple[str, float | None]] | _RawAggregate] = []
+    if quantiles:
+        out.append(_summary_values(quantiles))
+    out.append(_RawAggregate("histogram", temporality, _jfloat(total), count))
+    return out
+
+
+def _json_exponential_fields(
+    dp: dict[str, Any],
+) -> tuple[float | None, int, int, int, tuple[int, list[int]], tuple[int, list[int]]]:
+    """An ExponentialHistogram point's fields, as `_exponential_aggregate` takes them."""
+    total = dp.get("sum")
+    ranges = []
+    for key in ("positive", "negative"):
+        buckets = dp.get(key)
+        if buckets is None:
+            buckets = {}
+        elif not isinstance(buckets, dict):
+            raise TypeError(f"{key}: expected an object, got {_kind(buckets)}")
+        counts = _jlist(buckets, "bucketCounts") or _jlist(buckets, "bucket_counts")
+        ranges.append((_jint(buckets.get("offset")), [_jint(c) for c in counts]))
+    return (
+        None if total is None else _jfloat(total),
+        _jint(dp.get("count")),
+        _jint(dp.get("scale")),
+        _jint(_jget(dp, "zeroCount", "zero_count")),
+        ranges[0],
+        ranges[1],
+    )
 
 
 def _json_logs(doc: dict[str, Any], out: _Out) -> None:

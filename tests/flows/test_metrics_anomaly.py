@@ -103,3 +103,35 @@ def test_the_flow_counts_what_it_does_in_prometheus_metrics():
 
 
 SEVERITIES = ("info", "warning", "critical")
+
+
+def test_a_service_past_its_signal_cap_dead_letters_the_new_signals_with_the_reason() -> None:
+    settings = Settings(max_signals_per_service=2, window_seconds=10)
+    points = [
+        MetricPoint(ts=T0 + timedelta(seconds=10 * i), service="api", signal=f"s{i % 3}", value=1)
+        for i in range(30)
+    ]
+    out: list = []
+    source = TestingSource([p.model_dump(mode="json") for p in points])
+    run_main(build_flow(source, TestingSink(out), settings=settings))
+    refused = [e for e in out if isinstance(e, DeadLetter) and e.reason.startswith("refused")]
+    assert len(refused) == 10  # every point of the third signal, none of the first two
+    assert all('"signal":"s2"' in r.payload.replace(" ", "") for r in refused)
+    assert "AIRIS_MAX_SIGNALS_PER_SERVICE" in refused[0].reason
+
+
+def test_a_service_gone_quiet_has_its_windows_closed_then_its_state_discarded() -> None:
+    import time
+
+    from airis.flows.metrics_anomaly import DetectAndWindow
+    from airis.operators.windowed_detector import ServiceWindowDetector
+
+    logic = DetectAndWindow(ServiceWindowDetector("api", 0.05, 0.0), idle_seconds=0.2)
+    point = MetricPoint(ts=T0, service="api", signal="cpu", value=1.0)
+    assert logic.on_batch([point]) == ([], logic.RETAIN)
+    time.sleep(0.06)
+    closed, keep = logic.on_notify()
+    assert len(closed) == 1 and keep == logic.RETAIN  # the window closes; the service stays
+    assert logic.notify_at() is not None  # ...and it will be woken when it counts as gone
+    time.sleep(0.2)
+    assert logic.on_notify() == ([], logic.DISCARD)

@@ -23,7 +23,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from pydantic import ValidationError
 
 import airis.sources.otlp as otlp
-from airis.events import LogRecord, MetricPoint, Span
+from airis.events import AggregatePoint, LogRecord, MetricPoint, Span
 from airis.sources.otlp import (
     MAX_MESSAGE_BYTES,
     Decoded,
@@ -301,29 +301,136 @@ def test_snake_case_keys_and_numbers_for_64_bit_integers_are_accepted() -> None:
         ]
     }
     decoded = decode_metrics(orjson.dumps(doc), "otlp_json")
-    assert [(p.service, p.signal, p.value, p.ts) for p in decoded.events] == [
-        ("unknown_service", "q", 7.0, T0)
+    assert [(p.service, p.signal, p.value, p.ts, p.temporality) for p in decoded.events] == [
+        ("unknown_service", "q", 7.0, T0, "cumulative")
     ]
 
 
 # --- metric mapping -----------------------------------------------------------------------
 
 
-def test_sum_histogram_exponential_histogram_and_summary_mapping() -> None:
+def test_gauges_and_up_down_counters_stay_points() -> None:
     from opentelemetry.proto.metrics.v1 import metrics_pb2 as m
 
-    total = m.Metric(name="requests")
-    total.sum.data_points.add(time_unix_nano=T0_NS, as_int=1200)
+    gauge = m.Metric(name="cpu")
+    gauge.gauge.data_points.add(time_unix_nano=T0_NS, as_double=0.5)
+    level = m.Metric(name="queue.size")  # an UpDownCounter: a level, not a counter
+    level.sum.data_points.add(time_unix_nano=T0_NS, as_int=12)
+    level.sum.aggregation_temporality = 2
+    level.sum.is_monotonic = False
+    decoded = decode_both(metrics_request(gauge, level), decode_metrics)
+    assert decoded.rejected == []
+    assert [(type(p), p.signal, p.value) for p in decoded.events] == [
+        (MetricPoint, "cpu", 0.5),
+        (MetricPoint, "queue.size", 12.0),
+    ]
+
+
+def test_monotonic_sums_become_aggregates_with_their_temporality() -> None:
+    from opentelemetry.proto.metrics.v1 import metrics_pb2 as m
+
+    total = m.Metric(name="requests", unit="1")
+    total.sum.data_points.add(
+        time_unix_nano=T0_NS, start_time_unix_nano=T0_NS - 10**10, as_int=1200
+    )
     total.sum.is_monotonic = True
-    hist = m.Metric(name="latency")
+    total.sum.aggregation_temporality = 2
+    delta = m.Metric(name="bytes")
+    dp = delta.sum.data_points.add(time_unix_nano=T0_NS, as_double=64.0)
+    dp.attributes.append(kv("dir", "in"))
+    delta.sum.is_monotonic = True
+    delta.sum.aggregation_temporality = 1
+    decoded = decode_both(metrics_request(total, delta), decode_metrics)
+    assert decoded.rejected == []
+    assert decoded.events == [
+        AggregatePoint(
+            ts=T0,
+            start=T0 - timedelta(seconds=10),
+            service="api",
+            signal="requests",
+            kind="sum",
+            temporality="cumulative",
+            unit="1",
+            value=1200.0,
+        ),
+        AggregatePoint(
+            ts=T0,
+            service="api",
+            signal="bytes",
+            kind="sum",
+            temporality="delta",
+            value=64.0,
+            labels={"dir": "in"},
+        ),
+    ]
+    # OTLP/JSON may name the temporality instead of numbering it.
+    doc = as_json(metrics_request(delta)).decode().replace("1,", '"AGGREGATION_TEMPORALITY_DELTA",')
+    assert '"AGGREGATION_TEMPORALITY_DELTA"' in doc
+    [point] = decode_metrics(doc.encode(), "otlp_json").events
+    assert point.temporality == "delta"
+
+
+def test_histograms_become_aggregates_with_their_buckets() -> None:
+    from opentelemetry.proto.metrics.v1 import metrics_pb2 as m
+
+    hist = m.Metric(name="http.server.request.duration", unit="s")
+    hist.histogram.aggregation_temporality = 2
     hist.histogram.data_points.add(
-        time_unix_nano=T0_NS, count=10, sum=2.5, bucket_counts=[4, 6], explicit_bounds=[0.1]
+        time_unix_nano=T0_NS, count=10, sum=2.5, bucket_counts=[4, 6, 0], explicit_bounds=[0.1, 1]
     )
     no_sum = m.Metric(name="sizes")
+    no_sum.histogram.aggregation_temporality = 1
     no_sum.histogram.data_points.add(time_unix_nano=T0_NS, count=3)
+    decoded = decode_both(metrics_request(hist, no_sum), decode_metrics)
+    assert decoded.rejected == []
+    first, second = decoded.events
+    assert (first.kind, first.temporality, first.unit) == ("histogram", "cumulative", "s")
+    assert (first.value, first.count, first.bounds, first.buckets) == (
+        2.5,
+        10,
+        (0.1, 1.0),
+        (4, 6, 0),
+    )
+    assert (second.temporality, second.value, second.count, second.buckets) == (
+        "delta",
+        None,
+        3,
+        (),
+    )
+
+
+def test_exponential_histograms_become_explicit_buckets() -> None:
+    from opentelemetry.proto.metrics.v1 import metrics_pb2 as m
+
     expo = m.Metric(name="expo")
-    expo.exponential_histogram.data_points.add(time_unix_nano=T0_NS, count=5, sum=1.25, scale=2)
-    summary = m.Metric(name="rtt")
+    expo.exponential_histogram.aggregation_temporality = 2
+    dp = expo.exponential_histogram.data_points.add(
+        time_unix_nano=T0_NS, count=10, sum=9.5, scale=1, zero_count=1
+    )
+    dp.positive.offset = -1
+    dp.positive.bucket_counts.extend([2, 3, 4])
+    negative = expo.exponential_histogram.data_points.add(
+        time_unix_nano=T0_NS, count=3, sum=-1.0, scale=0, zero_count=0
+    )
+    negative.negative.offset = 0
+    negative.negative.bucket_counts.extend([1, 2])
+    negative.attributes.append(kv("sign", "minus"))
+    decoded = decode_both(metrics_request(expo), decode_metrics)
+    assert decoded.rejected == []
+    first, second = decoded.events
+    base = 2**0.5  # scale 1: base 2 ** 2 ** -1; bucket i covers (base**(o+i), base**(o+i+1)]
+    assert first.bounds == pytest.approx([base**-1, base**0, base**1, base**2])
+    assert first.buckets == (1, 2, 3, 4, 0)  # zero bucket below, an empty bucket above
+    assert (first.kind, first.count, first.value) == ("histogram", 10, 9.5)
+    # Negative buckets: (-2, -1] holds bucket 0 and (-4, -2] bucket 1.
+    assert second.bounds == (-4.0, -2.0, -1.0, 0.0)
+    assert second.buckets == (0, 2, 1, 0, 0)
+
+
+def test_summaries_keep_their_quantiles_and_give_count_and_sum_as_an_aggregate() -> None:
+    from opentelemetry.proto.metrics.v1 import metrics_pb2 as m
+
+    summary = m.Metric(name="rtt", unit="ms")
     summary.summary.data_points.add(
         time_unix_nano=T0_NS,
         count=4,
@@ -334,26 +441,55 @@ def test_sum_histogram_exponential_histogram_and_summary_mapping() -> None:
             m.SummaryDataPoint.ValueAtQuantile(quantile=1.0, value=4.0),
         ],
     )
-    decoded = decode_both(metrics_request(total, hist, no_sum, expo, summary), decode_metrics)
+    decoded = decode_both(metrics_request(summary), decode_metrics)
     assert decoded.rejected == []
-    assert points_of(decoded) == {
-        "requests": 1200.0,
-        "latency.count": 10.0,
-        "latency.sum": 2.5,
-        "sizes.count": 3.0,
-        "expo.count": 5.0,
-        "expo.sum": 1.25,
-        "rtt.count": 4.0,
-        "rtt.sum": 8.0,
-        "rtt.q0.5": 1.5,
-        "rtt.q0.99": 3.0,
-        "rtt.q1": 4.0,
-    }
-    assert {p.ts for p in decoded.events} == {T0}
-    assert all(p.service == "api" for p in decoded.events)
+    *quantiles, aggregate = decoded.events
+    assert points_of(Decoded(quantiles, [])) == {"rtt.q0.5": 1.5, "rtt.q0.99": 3.0, "rtt.q1": 4.0}
+    assert isinstance(aggregate, AggregatePoint)
+    assert (aggregate.kind, aggregate.temporality, aggregate.count, aggregate.value) == (
+        "histogram",
+        "cumulative",
+        4,
+        8.0,
+    )
+    assert aggregate.buckets == ()
     # Points derived from one data point do not share one labels dict.
-    labels = [p.labels for p in decoded.events if p.signal.startswith("rtt.")]
+    labels = [p.labels for p in decoded.events]
     assert len({id(x) for x in labels}) == len(labels)
+
+
+def test_inconsistent_aggregates_are_rejected_with_the_reason() -> None:
+    from opentelemetry.proto.metrics.v1 import metrics_pb2 as m
+
+    hist = m.Metric(name="h")
+    points = hist.histogram.data_points
+    points.add(time_unix_nano=T0_NS, count=3, bucket_counts=[1, 2], explicit_bounds=[1, 2])
+    points.add(time_unix_nano=T0_NS, count=5, bucket_counts=[1, 2], explicit_bounds=[1])
+    points.add(time_unix_nano=T0_NS, count=2, bucket_counts=[1, 0, 1], explicit_bounds=[2, 1])
+    points.add(time_unix_nano=T0_NS, start_time_unix_nano=T0_NS + 1, count=0)
+    points.add(time_unix_nano=T0_NS, count=1, bucket_counts=[1, 0], explicit_bounds=[1])  # good
+    expo = m.Metric(name="e")
+    bad = expo.exponential_histogram.data_points.add(time_unix_nano=T0_NS, count=4, scale=0)
+    bad.positive.bucket_counts.extend([1, 1])
+    huge = expo.exponential_histogram.data_points.add(time_unix_nano=T0_NS, count=1, scale=-10)
+    huge.positive.offset = 5
+    huge.positive.bucket_counts.append(1)
+    counter = m.Metric(name="c")
+    counter.sum.is_monotonic = True
+    counter.sum.data_points.add(time_unix_nano=T0_NS)  # no value
+    decoded = decode_both(metrics_request(hist, expo, counter), decode_metrics)
+    assert [p.buckets for p in decoded.events] == [(1, 0)]
+    assert [r.reason for r in decoded.rejected] == [
+        "2 bucket counts for 2 bounds (expected bounds + 1)",
+        "count 5 is not the sum of the bucket counts (3)",
+        "bucket bounds are not strictly increasing",
+        f"start_time_unix_nano {T0_NS + 1} is after time_unix_nano {T0_NS}",
+        "count 4 is not the sum of the bucket counts (2)",
+        "bucket bound 2**5120.0 out of range",
+        "no value",
+    ]
+    assert decoded.rejected[0].item["buckets"] == [1, 2]
+    assert decoded.rejected[0].item["signal"] == "h"
 
 
 @pytest.mark.parametrize(
@@ -476,7 +612,9 @@ def test_summary_suffix_survives_a_long_name() -> None:
     )
     decoded = decode_both(metrics_request(summary), decode_metrics)
     signals = [p.signal for p in decoded.events]
-    assert signals == ["n" * 122 + ".count", "n" * 124 + ".sum", "n" * 123 + ".q0.9"]
+    # The quantile and the count-and-sum aggregate (whose rate and mean keep their suffixes
+    # when derived: see airis.operators.otlp_metrics).
+    assert signals == ["n" * 123 + ".q0.9", "n" * 128]
     assert all(len(s) == 128 for s in signals)
 
 

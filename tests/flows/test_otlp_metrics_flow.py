@@ -1,0 +1,138 @@
+"""OTLP aggregates through the metrics dataflow: what an SDK behind a Collector sends."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from bytewax.testing import TestingSink, TestingSource, run_main
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+from airis.events import Alert, DeadLetter, MetricPoint
+from airis.flows.metrics_anomaly import build_flow
+from airis.settings import Settings
+from airis.sources.otlp import decode_metrics
+
+T0 = datetime(2026, 3, 2, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: The SDKs' default bounds for http.server.request.duration (seconds).
+BOUNDS = [0, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10]
+TICKS = 360  # an hour, every 10 s
+FAULT = (270, 300)  # minutes 45 to 50: latency × 4
+
+
+def _ns(ts: datetime) -> int:
+    return int((ts - EPOCH).total_seconds()) * 10**9
+
+
+def _kv(key: str, value: str | int) -> KeyValue:
+    if isinstance(value, int):
+        return KeyValue(key=key, value=AnyValue(int_value=value))
+    return KeyValue(key=key, value=AnyValue(string_value=value))
+
+
+def otlp_messages(factor: float = 4.0, seed: int = 5) -> list[bytes]:
+    """One service's export requests: a cumulative request-duration histogram (three attribute
+    sets), a cumulative counter and a CPU gauge, every 10 s."""
+    rng = random.Random(seed)
+    start = _ns(T0 - timedelta(hours=1))
+    attribute_sets = {("GET", 200): 150, ("GET", 500): 3, ("POST", 200): 40}
+    buckets = {a: [0] * (len(BOUNDS) + 1) for a in attribute_sets}
+    sums = dict.fromkeys(attribute_sets, 0.0)
+    orders = 0
+    messages = []
+    for tick in range(TICKS):
+        ns = _ns(T0 + timedelta(seconds=10 * tick))
+        slow = factor if FAULT[0] <= tick < FAULT[1] else 1.0
+        for attrs, n in attribute_sets.items():
+            for _ in range(n):
+                x = rng.lognormvariate(-3.2, 0.3) * slow
+                buckets[attrs][next((i for i, b in enumerate(BOUNDS) if x <= b), len(BOUNDS))] += 1
+                sums[attrs] += x
+        orders += rng.randint(8, 12)
+        request = ExportMetricsServiceRequest()
+        rm = request.resource_metrics.add()
+        rm.resource.attributes.append(_kv("service.name", "shop"))
+        metrics = rm.scope_metrics.add().metrics
+        duration = metrics.add(name="http.server.request.duration", unit="s")
+        duration.histogram.aggregation_temporality = 2  # cumulative, the SDKs' default
+        for (method, status), counts in buckets.items():
+            dp = duration.histogram.data_points.add(
+                start_time_unix_nano=start,
+                time_unix_nano=ns,
+                count=sum(counts),
+                sum=sums[(method, status)],
+                bucket_counts=counts,
+                explicit_bounds=BOUNDS,
+            )
+            dp.attributes.extend(
+                [_kv("http.request.method", method), _kv("http.response.status_code", status)]
+            )
+        total = metrics.add(name="app.orders", unit="1")
+        total.sum.aggregation_temporality = 2
+        total.sum.is_monotonic = True
+        total.sum.data_points.add(start_time_unix_nano=start, time_unix_nano=ns, as_int=orders)
+        cpu = metrics.add(name="cpu", unit="1")
+        cpu.gauge.data_points.add(time_unix_nano=ns, as_double=rng.gauss(30, 1))
+        messages.append(request.SerializeToString())
+    return messages
+
+
+def _run(messages: list[bytes]) -> list:
+    items: list = []
+    for message in messages:
+        for event in decode_metrics(message, "otlp_proto").events:
+            # Gauge points as the JSON events the source gives; aggregates as decoded.
+            items.append(event.model_dump(mode="json") if isinstance(event, MetricPoint) else event)
+    out: list = []
+    run_main(build_flow(TestingSource(items, batch_size=50), TestingSink(out), Settings()))
+    return out
+
+
+@pytest.fixture(scope="module")
+def fault_run() -> list:
+    return _run(otlp_messages())
+
+
+def test_a_latency_fault_carried_only_by_a_cumulative_histogram_alerts(fault_run: list) -> None:
+    firing = [a for a in fault_run if isinstance(a, Alert) and a.status == "firing"]
+    assert firing, "the latency fault must raise an alert"
+    assert {a.signal for a in firing} <= {"latency_p50", "latency_p95", "latency_p99"}
+    fault_start = T0 + timedelta(seconds=10 * FAULT[0])
+    fault_end = T0 + timedelta(seconds=10 * FAULT[1])
+    assert all(fault_start <= a.starts_at < fault_end for a in firing)
+    assert {a.service for a in firing} == {"shop"}
+
+
+def test_counters_and_histograms_become_per_interval_points(fault_run: list) -> None:
+    points = [p for p in fault_run if isinstance(p, MetricPoint)]
+    by_signal: dict[str, list[float]] = {}
+    for p in points:
+        by_signal.setdefault(p.signal, []).append(p.value)
+    assert set(by_signal) == {
+        "cpu",
+        "app.orders.rate",
+        "request_rate",
+        "error_rate",
+        "latency_p50",
+        "latency_p95",
+        "latency_p99",
+    }
+    # Every interval of the hour, stored like any point (the first aggregates, whose start
+    # is an hour old, only set the baseline); the counter as a rate, not a running total.
+    assert {len(values) for s, values in by_signal.items() if s != "cpu"} == {TICKS - 1}
+    assert max(by_signal["app.orders.rate"]) <= 1.2
+    assert by_signal["request_rate"] == pytest.approx([19.3] * (TICKS - 1))
+    assert by_signal["error_rate"] == pytest.approx([3 / 193] * (TICKS - 1))
+    normal = sorted(by_signal["latency_p95"][: FAULT[0]])
+    assert 50 < normal[len(normal) // 2] < 100  # milliseconds
+    assert not [d for d in fault_run if isinstance(d, DeadLetter)]
+
+
+def test_without_a_fault_nothing_alerts_though_the_counter_keeps_growing() -> None:
+    out = _run(otlp_messages(factor=1.0))
+    assert [a for a in out if isinstance(a, Alert)] == []

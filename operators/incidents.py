@@ -7,8 +7,9 @@ its services, in either direction: a fault spreads to callers and callees). When
 fits several open incidents they merge into the oldest. An incident resolves once ``gap`` of
 event time passes without an anomaly for it. Without a topology, time alone decides.
 
-Each incident keeps, per service, when it first turned anomalous (onset) and its strongest
-anomaly, which is what root-cause ranking (`airis.operators.rca`) needs.
+Each incident keeps, per service, when it first turned anomalous (onset), its strongest
+anomaly and its largest latency rise in the signal's unit (`EXCESS_SIGNALS`), which is what
+root-cause ranking (`airis.operators.rca`) needs.
 
 Log and trace signals (`is_auxiliary`) only join: an auxiliary anomaly is recorded in the open
 incident it fits (same rule) but never opens, extends, merges or confirms one. They come from
@@ -71,6 +72,7 @@ from airis.operators.rca import ChangeEvent, RcaConfig, ServiceAnomaly, rank_inc
 
 __all__ = [
     "AUXILIARY_PREFIXES",
+    "EXCESS_SIGNALS",
     "IncidentGrouper",
     "MetricService",
     "OpenIncident",
@@ -88,11 +90,21 @@ class ServiceEvidence:
     onset: datetime
     peak: Anomaly
     anomalies: int = 1
+    excess: float | None = None
+    """The largest rise of an additive signal (`EXCESS_SIGNALS`) over its expected value, in
+    the signal's own unit (milliseconds of latency), or None if none rose."""
 
 
 #: Anomalous windows a log or trace signal needs to count as evidence of an incident (in its
 #: signals and ranking notes), as many as an alert needs to fire (``AIRIS_ALERT_OPEN_AFTER``).
 AUXILIARY_WINDOWS = 3
+
+#: Signals whose rise is additive along calls, by name prefix: a caller's latency contains its
+#: dependencies' latency, so a dependency's rise in milliseconds is comparable with its
+#: caller's (`airis.operators.rca` compares them: ``ServiceAnomaly.excess``). The simulator's
+#: ``latency_p50/p95/p99`` and the traces' ``trace_p95_ms`` (primary on a service without
+#: metrics); error ratios are not comparable (a caller's ratio is over its own requests).
+EXCESS_SIGNALS = ("latency", "trace_p95_ms")
 
 #: Signal name prefixes of auxiliary signals: log signals (`airis.operators.log_signals`),
 #: trace signals and ONNX model scores (`airis.sinks.model_events`). They may join an incident,
@@ -130,6 +142,8 @@ class OpenIncident:
     auxiliary: dict[str, ServiceEvidence] = field(default_factory=dict)
     log_templates: dict[str, str] = field(default_factory=dict)
     """Templates first seen on its services while it was open: id → text."""
+    template_services: dict[str, str] = field(default_factory=dict)
+    """The service of each of ``log_templates``: id → service."""
     promoted: set[str] = field(default_factory=set)
     """``service/signal`` keys of log and trace signals recorded as primary (the service has
     no metrics)."""
@@ -168,6 +182,7 @@ class OpenIncident:
 
     def absorb(self, other: OpenIncident) -> None:
         self.log_templates.update(other.log_templates)
+        self.template_services.update(_template_services(other))
         _merge(self.services, other.services)
         _merge(self.auxiliary, other.auxiliary)
         for key, count in other.signal_windows.items():
@@ -184,13 +199,33 @@ def _auxiliary_key(key: str) -> bool:
 
 def _record(evidence: dict[str, ServiceEvidence], anomaly: Anomaly) -> None:
     seen = evidence.get(anomaly.service)
+    rise = _excess(anomaly)
     if seen is None:
-        evidence[anomaly.service] = ServiceEvidence(anomaly.window_start, anomaly)
+        evidence[anomaly.service] = ServiceEvidence(anomaly.window_start, anomaly, excess=rise)
         return
     seen.onset = min(seen.onset, anomaly.window_start)
     seen.anomalies += 1
+    seen.excess = _larger(_excess_of(seen), rise)
     if anomaly.score > seen.peak.score:
         seen.peak = anomaly
+
+
+def _excess(anomaly: Anomaly) -> float | None:
+    """How far an additive signal (`EXCESS_SIGNALS`) rose above its expected value, or None
+    (another signal, or no rise)."""
+    rise = anomaly.observed - anomaly.expected
+    if anomaly.signal.startswith(EXCESS_SIGNALS) and rise > 0:
+        return float(rise)
+    return None
+
+
+def _excess_of(evidence: ServiceEvidence) -> float | None:
+    # Evidence from a snapshot taken before the field existed has no excess.
+    return getattr(evidence, "excess", None)
+
+
+def _larger(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
 
 
 def _merge(mine: dict[str, ServiceEvidence], theirs: Mapping[str, ServiceEvidence]) -> None:
@@ -201,6 +236,7 @@ def _merge(mine: dict[str, ServiceEvidence], theirs: Mapping[str, ServiceEvidenc
             continue
         own.onset = min(own.onset, evidence.onset)
         own.anomalies += evidence.anomalies
+        own.excess = _larger(_excess_of(own), _excess_of(evidence))
         if evidence.peak.score > own.peak.score:
             own.peak = evidence.peak
 
@@ -325,6 +361,7 @@ class IncidentGrouper:
             )
             if during and incident.involves(template.service):
                 incident.log_templates[template.template_id] = template.template
+                _template_services(incident)[template.template_id] = template.service
                 joined.append(incident)
         return joined
 
@@ -398,9 +435,18 @@ def rank_open_incident(
     ranking on ``airis eval rca``: the metrics of the same service already tell). ``changes``
     are ``(service, time)`` change events (deploys).
 
+    A service's ``excess`` is its largest latency rise (`ServiceEvidence.excess`): a caller's
+    latency contains its dependencies', so the ranking compares these rises rather than
+    z-scores between a caller and its slow dependency (see `airis.operators.rca`, topology);
+    this takes every service's latency in one unit.
+
     Latency and errors spread from a dependency up to its callers, but load spreads down:
     when most of the incident's services show a request-rate anomaly, the cause sits upstream,
-    so the ranking walks the call graph the other way (callers count as dependencies).
+    so the ranking walks the call graph the other way (callers count as dependencies). The
+    rises still compare: a caller's latency contains a busier callee's slowdown, so on the
+    reversed graph an anomalous caller at least as much slower explains its callee, and the
+    ranking moves up towards where the load came from (measured on ``airis eval rca``, seeds
+    1-8: a traffic surge at the frontend ranked 3rd without, 1st with).
     """
     deps = {s: set(c) for s, c in (graph or {}).items()}
     if _load_led(incident):
@@ -415,6 +461,7 @@ def rank_open_incident(
             detail=_detail(evidence.peak),
             persistence=float(windows.get(service, 0)),
             notes=_log_notes(incident, service),
+            excess=_excess_of(evidence),
         )
         for service, evidence in incident.services.items()
     }
@@ -443,11 +490,20 @@ def to_incident(
     Its signals are the metric ones and the log and trace ones anomalous in at least
     ``auxiliary_windows`` windows: measured on ``airis eval rca``, most log signals that join
     for fewer are one-window blips of services the fault did not touch, which would make two
-    occurrences of one problem look different to the incident memory.
+    occurrences of one problem look different to the incident memory. For the same reason,
+    its log templates are those of its services and of the services of its signals: a
+    template that joined through such a blip is left out with the blip.
     """
     services = sorted(incident.services, key=lambda s: incident.services[s].onset)
     root = candidates[0].service if candidates else None
     signals = sorted(_signature_signals(incident, auxiliary_windows))
+    involved = set(services) | {key.split("/", 1)[0] for key in signals}
+    of_service = _template_services(incident)
+    templates = [
+        text
+        for template_id, text in incident.log_templates.items()
+        if of_service.get(template_id, services[0] if services else "") in involved
+    ]
     auxiliary = sum(map(_auxiliary_key, signals))
     summary = (
         f"{len(services)} services, {len(signals)} signals ({auxiliary} from logs or traces), "
@@ -465,8 +521,15 @@ def to_incident(
         root_cause=root,
         summary=summary,
         candidates=candidates,
-        log_templates=sorted(incident.log_templates.values())[:MAX_TEMPLATES],
+        log_templates=sorted(templates)[:MAX_TEMPLATES],
     )
+
+
+def _template_services(incident: OpenIncident) -> dict[str, str]:
+    # An incident from a snapshot taken before the field existed has none.
+    if not hasattr(incident, "template_services"):
+        incident.template_services = {}
+    return incident.template_services
 
 
 def _signature_signals(incident: OpenIncident, auxiliary_windows: int) -> list[str]:

@@ -162,6 +162,21 @@ def test_new_templates_of_involved_services_join_the_open_incident() -> None:
     assert event.log_templates == ["disk <*> full", "timeout calling db"]
 
 
+def test_a_template_that_joined_through_a_log_blip_leaves_the_event_with_the_blip() -> None:
+    grouper = IncidentGrouper(GRAPH, gap_seconds=300, confirm_after=1)
+    grouper.add_one(anomaly("db", 0))
+    grouper.add_one(anomaly("api", 1, signal="log_error_ratio"))  # one window: a blip
+    grouper.add_one(anomaly("cache", 1, signal="log_error_ratio"))  # three windows: evidence
+    grouper.add_one(anomaly("cache", 1.2, signal="log_error_ratio"))
+    grouper.add_one(anomaly("cache", 1.4, signal="log_error_ratio"))
+    for service in ("db", "api", "cache"):
+        assert grouper.add_template(template(service, 2, f"{service} failed <*>"))
+    (incident,) = grouper.close_all()
+    event = to_incident(incident, [])
+    assert "api/log_error_ratio" not in event.signals
+    assert event.log_templates == ["cache failed <*>", "db failed <*>"]
+
+
 def test_templates_survive_a_merge_and_are_capped_in_the_event() -> None:
     grouper = IncidentGrouper(GRAPH, max_hops=1, confirm_after=1)
     grouper.add_one(anomaly("db", 0))
@@ -196,3 +211,71 @@ def test_trace_anomalies_stay_auxiliary_on_services_with_metrics() -> None:
 def test_without_knowing_the_metric_services_trace_anomalies_are_auxiliary() -> None:
     grouper = IncidentGrouper(GRAPH, confirm_after=1)
     assert grouper.add_one(anomaly("db", 0, signal="trace_error_ratio")) is None
+
+
+def latency(service: str, minute: float, observed: float, expected: float, **kw) -> Anomaly:
+    """A latency anomaly of ``observed`` ms against ``expected`` ms (band: ±1 ms)."""
+    return anomaly(service, minute, signal=kw.pop("signal", "latency_p99"), **kw).model_copy(
+        update={"observed": observed, "expected": expected,
+                "lower": expected - 1, "upper": expected + 1}
+    )  # fmt: skip
+
+
+def test_evidence_keeps_the_largest_latency_rise_across_anomalies_and_merges() -> None:
+    grouper = IncidentGrouper({"web": {"db"}, "db": set(), "api": {"db"}}, confirm_after=1)
+    grouper.add_one(latency("web", 0, 130, 100, score=0.99))  # +30 ms, the score's peak
+    grouper.add_one(latency("web", 1, 190, 100, score=0.95))  # +90 ms, lower score
+    grouper.add_one(anomaly("db", 1, signal="error_rate"))  # not additive: no excess
+    grouper.add_one(latency("db", 2, 90, 100))  # a drop is no rise
+    open_ = grouper.open_incidents()[0]
+    assert open_.services["web"].excess == 90 and open_.services["web"].peak.observed == 130
+    assert open_.services["db"].excess is None
+    other = IncidentGrouper(confirm_after=1)
+    other.add_one(latency("db", 0, 150, 100, signal="latency_p50"))
+    open_.absorb(other.open_incidents()[0])
+    assert open_.services["db"].excess == 50
+
+
+def test_ranking_compares_latency_rises_not_z_scores() -> None:
+    """api got 200 ms slower (z 100); its database 1.2 ms (z 80: a steady baseline). The
+    database's millisecond explains nothing of api's 200: api is the cause."""
+    grouper = IncidentGrouper(GRAPH, confirm_after=3)
+    for i in range(4):
+        grouper.add_one(latency("db", i / 6, 2.2, 1.0, score=0.99))
+        grouper.add_one(latency("api", i / 6, 300, 100, score=0.99))
+    (incident,) = grouper.close_all()
+    for service, width in (("db", 0.015), ("api", 2.0)):
+        peak = incident.services[service].peak
+        incident.services[service].peak = peak.model_copy(
+            update={"lower": peak.expected - width, "upper": peak.expected + width}
+        )
+    ranked = rank_open_incident(incident, GRAPH)
+    assert [c.service for c in ranked] == ["api", "db"]
+    assert ranked[0].features["topology"] > 0.99
+    assert any("not explained by its anomalous dependencies" in e for e in ranked[0].evidence)
+    # Without the rises (a pre-excess snapshot), db's larger z would explain api away.
+    for evidence in incident.services.values():
+        evidence.excess = None
+    assert rank_open_incident(incident, GRAPH)[0].service == "db"
+
+
+def test_a_load_led_incident_blames_the_caller_whose_rise_contains_its_callees() -> None:
+    """A surge at web: every service is busier, api and db slower. In z, api's rise looks
+    largest (a tight baseline); in milliseconds web's contains api's, which contains db's."""
+    grouper = IncidentGrouper(GRAPH, confirm_after=3)
+    for i in range(4):
+        for service, observed in (("web", 260.0), ("api", 160.0), ("db", 60.0)):
+            grouper.add_one(anomaly(service, i / 6, signal="request_rate"))
+            grouper.add_one(latency(service, i / 6 + 0.01, observed, 50.0, score=0.99))
+    (incident,) = grouper.close_all()
+    for service, width in (("web", 40.0), ("api", 5.0), ("db", 2.0)):
+        peak = incident.services[service].peak
+        incident.services[service].peak = peak.model_copy(
+            update={"lower": peak.expected - width, "upper": peak.expected + width}
+        )
+    ranked = rank_open_incident(incident, GRAPH)
+    assert ranked[0].service == "web"
+    assert {c.service: c.features["topology"] for c in ranked[1:]} == {"api": 0.0, "db": 0.0}
+    for evidence in incident.services.values():
+        evidence.excess = None
+    assert rank_open_incident(incident, GRAPH)[0].service != "web"

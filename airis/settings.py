@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     max_signals_per_service: int = Field(
         2000, ge=1, description="Signals one service may have; points of more are dead-lettered."
     )
+    idle_grace_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="System time a quiet service waits before system time closes its windows.",
+    )
     max_ahead_seconds: float = Field(
         600.0,
         gt=0,

@@ -217,7 +217,7 @@ def log_signals(records: Stream[LogRecord], settings: Settings) -> LogSignals:
             lateness_seconds=settings.allowed_lateness_seconds,
         )
 
-    windows, late = _service_windows("logs", records, count, LogWindow)
+    windows, late = _service_windows("logs", records, count, LogWindow, settings)
     points = op.flat_map("log_signal_points", windows, lambda w: w.points)
     templates = op.flat_map("log_templates", windows, lambda w: w.templates)
     return LogSignals(points, templates, late)
@@ -241,19 +241,23 @@ def trace_signals(spans: Stream[Span], settings: Settings) -> TraceSignals:
             lateness_seconds=settings.allowed_lateness_seconds,
         )
 
-    windows, late = _service_windows("traces", spans, count, TraceWindow)
+    windows, late = _service_windows("traces", spans, count, TraceWindow, settings)
     points = op.flat_map("trace_signal_points", windows, lambda w: w.points)
     edges = op.flat_map("dependency_edges", windows, lambda w: w.edges)
     return TraceSignals(points, edges, late)
 
 
 def _service_windows(
-    source: str, events: Stream[Any], count: Callable[[Any], Any], window_type: type
+    source: str,
+    events: Stream[Any],
+    count: Callable[[Any], Any],
+    window_type: type,
+    settings: Settings,
 ) -> tuple[Stream[Any], Stream[DeadLetter]]:
     """Per service, ``count(resume)``'s windowing operator over ``events``: its closed
     windows, and its late events as dead letters."""
     by_service = op.key_on(f"key_{source}_by_service", events, lambda e: e.service)
-    logic = partial(CountWindows, source=source)
+    logic = partial(CountWindows, source=source, idle_grace=settings.idle_grace_seconds)
     windowed = op.stateful_batch(f"{source}_windows", by_service, lambda r: logic(count(r)))
     split = op.branch(f"split_late_{source}", windowed, lambda kv: isinstance(kv[1], window_type))
     windows = op.map(f"{source}_window", split.trues, lambda kv: kv[1])
@@ -264,15 +268,32 @@ def _service_windows(
 class CountWindows(StatefulBatchLogic[Any, Any, Any]):
     """Bytewax's side of a service's windowing operator (`ServiceLogSignals`,
     `ServiceTraceSignals`): events in; closed windows, and late events as dead letters, out.
-    Windows close on event time, and at EOF."""
+    Windows close on event time, at EOF, and, once the service has sent nothing for
+    ``idle_grace`` seconds of system time, as that time passes (empty windows included: a
+    service that stops logging shows a log rate of 0)."""
 
-    def __init__(self, windows: Any, source: str) -> None:
+    def __init__(self, windows: Any, source: str, idle_grace: float = 60.0) -> None:
         self.windows = windows
         self.source = source
+        self.idle_grace = idle_grace
+        self._last_batch = time.monotonic()
 
     def on_batch(self, values: list[Any]) -> tuple[list[Any], bool]:
+        self._last_batch = time.monotonic()
         closed, late = self.windows.update_many(values)
         return [*closed, *(self._late(event) for event in late)], self.RETAIN
+
+    def on_notify(self) -> tuple[list[Any], bool]:
+        waited = max(time.monotonic() - self._last_batch - self.idle_grace, 0.0)
+        return self.windows.advance(self.windows.watermark(waited)), self.RETAIN
+
+    def notify_at(self) -> datetime | None:
+        end, watermark = self.windows.next_due_end(), self.windows.watermark()
+        if end is None or watermark is None:
+            return None
+        needed = max((end - watermark).total_seconds(), 0.0)  # system time past the grace
+        wait = self._last_batch + self.idle_grace + needed - time.monotonic()
+        return datetime.now(UTC) + timedelta(seconds=max(wait, 0.0))
 
     def on_eof(self) -> tuple[list[Any], bool]:
         return self.windows.close_all(), self.RETAIN
@@ -461,6 +482,7 @@ def _windowing(settings: Settings):
                 lateness_seconds=settings.allowed_lateness_seconds,
                 threshold=settings.anomaly_threshold,
                 bank=_bank(settings),
+                idle_grace_seconds=settings.idle_grace_seconds,
             ),
             idle_seconds=idle,
         )

@@ -13,8 +13,12 @@ metric:
 - ``log_rare_lines``: lines of templates seen fewer than ``rare_below`` times before them
   (after the warm-up).
 
-A window closes when a line at least ``lateness_seconds`` past its end arrives (event time),
-or at `close_all`; lines for a closed window are returned as late. Templates that appeared or
+Windows close by the rule of `airis.operators.event_windows`: when a line at least
+``lateness_seconds`` past a window's end arrives (event time), when the caller's system-time
+watermark passes it (`advance`), or at `close_all`; lines for a closed window are returned as
+late. A window without lines, between lines or after the last ones (for ``quiet_seconds``),
+reports ``log_rate``, ``log_new_templates`` and ``log_rare_lines`` of 0 and no error ratio:
+a service that stops logging shows as a drop to 0, not as nothing. Templates that appeared or
 changed in a window are reported with it (`LogWindow.templates`, as `LogTemplate` events).
 
 Examples
@@ -36,15 +40,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from airis.events import LogRecord, LogTemplate, MetricPoint
+from airis.operators.event_windows import ALIGN_TO, TumblingWindows
 from airis.operators.log_templates import LogTemplateMiner
 
 __all__ = ["LOG_SIGNALS", "LogWindow", "ServiceLogSignals", "TemplateStats"]
 
 LOG_SIGNALS = ("log_rate", "log_error_ratio", "log_new_templates", "log_rare_lines")
-ALIGN_TO = datetime(2000, 1, 1, tzinfo=UTC)
 _ERRORS = frozenset({"ERROR", "FATAL"})
 
 
@@ -78,7 +82,7 @@ class LogWindow:
     templates: tuple[LogTemplate, ...]
 
 
-class ServiceLogSignals:
+class ServiceLogSignals(TumblingWindows[_Counts, LogWindow]):
     """Log lines of one service → per-window log signal points (see the module docstring)."""
 
     def __init__(
@@ -88,46 +92,37 @@ class ServiceLogSignals:
         warmup_windows: int = 60,
         rare_below: int = 5,
         miner: LogTemplateMiner | None = None,
+        quiet_seconds: float = 3600.0,
     ) -> None:
-        self.window = timedelta(seconds=window_seconds)
-        self.lateness = timedelta(seconds=lateness_seconds)
+        super().__init__(window_seconds, lateness_seconds, quiet_seconds)
         self.warmup_windows = warmup_windows
         self.rare_below = rare_below
         self.miner = miner or LogTemplateMiner()
         self.service: str | None = None
         self.templates: dict[str, TemplateStats] = {}
-        self._open: dict[int, _Counts] = {}
-        self._closed_before = -(2**62)
         self._first_window: int | None = None
-        self._newest: datetime | None = None
 
     def update_many(self, records: Iterable[LogRecord]) -> tuple[list[LogWindow], list[LogRecord]]:
         """Count ``records`` (arrival order); return ``(closed windows, late records)``."""
         late = []
         for record in records:
             self.service = self.service or record.service
-            window_id = (record.ts - ALIGN_TO) // self.window
-            if window_id < self._closed_before:
+            counts = self._accumulator(record.ts)
+            if counts is None:
                 late.append(record)
                 continue
-            self._count(record, window_id)
-            if self._newest is None or record.ts > self._newest:
-                self._newest = record.ts
-        return self._close(lambda end: end + self.lateness <= self._newest), late
+            self._count(record, counts, (record.ts - ALIGN_TO) // self.window)
+        return self.advance(self.watermark()), late
 
-    def close_all(self) -> list[LogWindow]:
-        """Close every open window (end of input)."""
-        return self._close(lambda _end: True)
+    def _empty(self) -> _Counts:
+        return _Counts()
 
-    def _count(self, record: LogRecord, window_id: int) -> None:
+    def _count(self, record: LogRecord, counts: _Counts, window_id: int) -> None:
         if self._first_window is None:
             self._first_window = window_id
         warm = window_id - self._first_window >= self.warmup_windows
         match = self.miner.add_one(record.body)
         stats = self.templates.get(match.template_id)
-        counts = self._open.get(window_id)
-        if counts is None:
-            counts = self._open[window_id] = _Counts()
         if stats is None:
             stats = TemplateStats(match.template_id, match.template, record.ts, record.ts)
             self.templates[match.template_id] = stats
@@ -140,29 +135,19 @@ class ServiceLogSignals:
         counts.errors += record.severity in _ERRORS
         counts.touched.add(match.template_id)
 
-    def _close(self, due) -> list[LogWindow]:
-        closed = []
-        for window_id in sorted(self._open):
-            start = ALIGN_TO + self.window * window_id
-            if not due(start + self.window):
-                break
-            counts = self._open.pop(window_id)
-            self._closed_before = window_id + 1
-            closed.append(self._window(start, counts))
-        return closed
-
-    def _window(self, start: datetime, counts: _Counts) -> LogWindow:
+    def _report(self, start: datetime, counts: _Counts) -> LogWindow:
         seconds = self.window.total_seconds()
-        values = (
-            counts.lines / seconds,
-            counts.errors / counts.lines,
-            float(counts.new),
-            float(counts.rare),
-        )
+        values = {
+            "log_rate": counts.lines / seconds,
+            "log_error_ratio": counts.errors / counts.lines if counts.lines else None,
+            "log_new_templates": float(counts.new),
+            "log_rare_lines": float(counts.rare),
+        }
         service = self.service or "unknown_service"
         points = tuple(
             MetricPoint(ts=start, service=service, signal=signal, value=value)
-            for signal, value in zip(LOG_SIGNALS, values, strict=True)
+            for signal, value in values.items()
+            if value is not None  # a ratio of no lines is not a value
         )
         touched = tuple(
             LogTemplate(

@@ -20,8 +20,11 @@ Span kinds follow OpenTelemetry: the attribute ``span.kind`` (``server``, ``cons
 ``client``, ``producer``; the OTLP decoder sets it from the span's kind). Without it, a span
 with a ``peer_service`` is a call and any other span a served request.
 
-A window closes when a span starting at least ``lateness_seconds`` past its end arrives, or
-at `close_all`; spans for a closed window are returned as late.
+Windows close by the rule of `airis.operators.event_windows`: when a span starting at least
+``lateness_seconds`` past a window's end arrives, when the caller's system-time watermark
+passes it (`advance`), or at `close_all`; spans for a closed window are returned as late. A
+window without spans, between spans or after the last ones (for ``quiet_seconds``), reports
+``trace_rate`` 0: a service that stops serving shows as a drop to 0.
 
 Examples
 --------
@@ -48,14 +51,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from airis.events import DependencyEdge, MetricPoint, Span
+from airis.operators.event_windows import TumblingWindows
 
 __all__ = ["TRACE_SIGNALS", "ServiceTraceSignals", "TraceWindow", "is_call", "quantile"]
 
 TRACE_SIGNALS = ("trace_rate", "trace_error_ratio", "trace_p95_ms")
-ALIGN_TO = datetime(2000, 1, 1, tzinfo=UTC)
 _CALL_KINDS = frozenset({"client", "producer"})
 _SERVED_KINDS = frozenset({"server", "consumer"})
 
@@ -91,40 +94,32 @@ class TraceWindow:
     edges: tuple[DependencyEdge, ...]
 
 
-class ServiceTraceSignals:
+class ServiceTraceSignals(TumblingWindows[_Window, TraceWindow]):
     """Spans of one service → per-window RED points and edges (see the module docstring)."""
 
-    def __init__(self, window_seconds: float = 60.0, lateness_seconds: float = 2.0) -> None:
-        if window_seconds <= 0 or lateness_seconds < 0:
-            raise ValueError(
-                "ServiceTraceSignals: window_seconds must be > 0 and lateness_seconds >= 0, "
-                f"got {window_seconds!r} and {lateness_seconds!r}"
-            )
-        self.window = timedelta(seconds=window_seconds)
-        self.lateness = timedelta(seconds=lateness_seconds)
+    def __init__(
+        self,
+        window_seconds: float = 60.0,
+        lateness_seconds: float = 2.0,
+        quiet_seconds: float = 3600.0,
+    ) -> None:
+        super().__init__(window_seconds, lateness_seconds, quiet_seconds)
         self.service: str | None = None
-        self._open: dict[int, _Window] = {}
-        self._closed_before = -(2**62)
-        self._newest: datetime | None = None
 
     def update_many(self, spans: Iterable[Span]) -> tuple[list[TraceWindow], list[Span]]:
         """Count ``spans`` (arrival order); return ``(closed windows, late spans)``."""
         late = []
         for span in spans:
             self.service = self.service or span.service
-            window_id = (span.start - ALIGN_TO) // self.window
-            if window_id < self._closed_before:
+            window = self._accumulator(span.start)
+            if window is None:
                 late.append(span)
                 continue
-            self._count(span, self._open.setdefault(window_id, _Window()))
-            if self._newest is None or span.start > self._newest:
-                self._newest = span.start
-        newest = self._newest
-        return self._close(lambda end: newest is not None and end + self.lateness <= newest), late
+            self._count(span, window)
+        return self.advance(self.watermark()), late
 
-    def close_all(self) -> list[TraceWindow]:
-        """Close every open window (end of input)."""
-        return self._close(lambda _end: True)
+    def _empty(self) -> _Window:
+        return _Window()
 
     def _count(self, span: Span, window: _Window) -> None:
         call = is_call(span)
@@ -136,16 +131,6 @@ class ServiceTraceSignals:
             callee = span.peer_service or ""
             window.calls.setdefault(callee, []).append(span.duration_ms)
             window.call_errors[callee] = window.call_errors.get(callee, 0) + failed
-
-    def _close(self, due) -> list[TraceWindow]:
-        closed = []
-        for window_id in sorted(self._open):
-            start = ALIGN_TO + self.window * window_id
-            if not due(start + self.window):
-                break
-            self._closed_before = window_id + 1
-            closed.append(self._report(start, self._open.pop(window_id)))
-        return closed
 
     def _report(self, start: datetime, window: _Window) -> TraceWindow:
         service = self.service or "unknown_service"

@@ -7,11 +7,14 @@ one plain Python loop instead of paying an engine's per-item overhead twice (a k
 detection, then a window fold): on CPython that overhead is most of the cost of a point.
 
 The watermark follows the usual event-time rule (Bytewax's ``EventClock``, Flink's bounded
-out-of-orderness): the newest timestamp seen minus the allowed lateness, advanced by the system
-time that has passed since, so a service that goes quiet still gets its last window closed;
-it never moves back. A point older than the watermark is late: it is returned, not scored, and
-the caller dead-letters it. After a restart, `resume` restarts the system-time allowance so the
-downtime itself does not close windows.
+out-of-orderness): the newest timestamp seen minus the allowed lateness; it never moves back.
+System time moves it on only once the service has been quiet for ``idle_grace_seconds``, so
+that a service that goes quiet still gets its last window closed, while a producer that
+delivers in bursts, or a broker that pauses for less than the grace, makes nothing late
+(measured before the grace: a 22-s broker restart made 29 % of the points that followed late,
+5-s delivery batches 40 %). A point older than the watermark is late: it is returned, not
+scored, and the caller dead-letters it. After a restart, `resume` restarts the system-time
+allowance so the downtime itself does not close windows.
 
 Examples
 --------
@@ -42,8 +45,10 @@ from airis.operators.detector_bank import DetectorBank
 from airis.operators.service_window import DEFAULT_THRESHOLD, add_point, close_window
 from airis.operators.types import ServiceWindow, SignalSummary
 
-__all__ = ["ALIGN_TO", "ServiceWindowDetector"]
+__all__ = ["ALIGN_TO", "DEFAULT_IDLE_GRACE_SECONDS", "ServiceWindowDetector"]
 
+#: System time a service must be quiet before system time moves its watermark on.
+DEFAULT_IDLE_GRACE_SECONDS = 60.0
 #: Windows are aligned to this instant (whole multiples of the window length after it).
 ALIGN_TO = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -66,6 +71,9 @@ class ServiceWindowDetector:
         Model name recorded in each `Anomaly`.
     bank
         Builds the detector bank (tests inject one).
+    idle_grace_seconds
+        System time the service must have been quiet before system time advances its
+        watermark (see the module docstring).
     """
 
     def __init__(
@@ -76,6 +84,7 @@ class ServiceWindowDetector:
         threshold: float = DEFAULT_THRESHOLD,
         detector: str = "ensemble",
         bank: Callable[[], DetectorBank] = DetectorBank,
+        idle_grace_seconds: float = DEFAULT_IDLE_GRACE_SECONDS,
     ) -> None:
         if window_seconds <= 0 or lateness_seconds < 0:
             raise ValueError("window_seconds must be > 0 and lateness_seconds >= 0")
@@ -85,6 +94,7 @@ class ServiceWindowDetector:
         self.threshold = threshold
         self.detector = detector
         self.bank = bank()
+        self.idle_grace = idle_grace_seconds
         self._open: dict[int, dict[str, SignalSummary]] = {}
         self._closed_before = -math.inf  # windows with a smaller id are closed
         self._refused: list[MetricPoint] = []
@@ -127,7 +137,8 @@ class ServiceWindowDetector:
         return self.close_due(now), late
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update({"_refused": [], **state})  # snapshots from before the cap
+        # Snapshots from before the signal cap and the idle grace.
+        self.__dict__.update({"_refused": [], "idle_grace": DEFAULT_IDLE_GRACE_SECONDS, **state})
 
     def take_refused(self) -> list[MetricPoint]:
         """Points refused since the last call: new signals beyond the bank's ``max_signals``."""
@@ -138,7 +149,7 @@ class ServiceWindowDetector:
         """Event time before which points are late (None before the first point)."""
         if self._base is None:
             return None
-        waited = max(now - self._base_seen_at, 0.0)
+        waited = max(now - self._base_seen_at - self.idle_grace, 0.0)
         return self._base + timedelta(seconds=waited)
 
     def close_due(self, now: float) -> list[ServiceWindow]:
@@ -157,9 +168,10 @@ class ServiceWindowDetector:
         if not self._open or self._base is None:
             return None
         end = self._window_start(min(self._open)) + self.window
-        watermark = self.watermark(now)
-        assert watermark is not None
-        return max((end - watermark).total_seconds(), 0.0)
+        needed = (end - self._base).total_seconds()  # system time past the grace it takes
+        if needed <= 0:
+            return 0.0
+        return max(self._base_seen_at + self.idle_grace + needed - now, 0.0)
 
     def resume(self, now: float) -> None:
         """Restart the system-time allowance at ``now`` (after a restart from a snapshot)."""

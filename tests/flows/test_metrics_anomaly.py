@@ -126,7 +126,8 @@ def test_a_service_gone_quiet_has_its_windows_closed_then_its_state_discarded() 
     from airis.flows.metrics_anomaly import DetectAndWindow
     from airis.operators.windowed_detector import ServiceWindowDetector
 
-    logic = DetectAndWindow(ServiceWindowDetector("api", 0.05, 0.0), idle_seconds=0.2)
+    window = ServiceWindowDetector("api", 0.05, 0.0, idle_grace_seconds=0.0)
+    logic = DetectAndWindow(window, idle_seconds=0.2)
     point = MetricPoint(ts=T0, service="api", signal="cpu", value=1.0)
     assert logic.on_batch([point]) == ([], logic.RETAIN)
     time.sleep(0.06)

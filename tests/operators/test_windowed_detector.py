@@ -27,23 +27,37 @@ def test_windows_close_in_order_once_the_watermark_passes_their_end() -> None:
     assert [w.start.second for w in closed] == [10, 20]
 
 
-def test_a_quiet_service_has_its_last_window_closed_by_system_time() -> None:
-    det = ServiceWindowDetector(window_seconds=10, lateness_seconds=2)
+def test_a_quiet_service_has_its_last_window_closed_by_system_time_after_the_grace() -> None:
+    det = ServiceWindowDetector(window_seconds=10, lateness_seconds=2, idle_grace_seconds=60)
     det.update_many([pt(0), pt(5)], now=100.0)  # watermark 3; window [0, 10) open
-    assert det.next_close_in(100.0) == 7.0
-    assert det.close_due(106.0) == []
-    (window,) = det.close_due(107.0)
+    assert det.next_close_in(100.0) == 67.0  # 60 s of grace, then 7 s to pass its end
+    assert det.close_due(166.0) == []
+    (window,) = det.close_due(167.0)
     assert window.end == T0 + timedelta(seconds=10)
     assert det.next_close_in(107.0) is None
 
 
 def test_the_watermark_never_goes_back_and_older_points_are_late() -> None:
-    det = ServiceWindowDetector(window_seconds=10, lateness_seconds=2)
+    det = ServiceWindowDetector(window_seconds=10, lateness_seconds=2, idle_grace_seconds=0)
     det.update_many([pt(100)], now=0.0)
     assert det.watermark(50.0) == T0 + timedelta(seconds=148)  # 98 + 50 s waited
     _, late = det.update_many([pt(120), pt(150)], now=50.0)
     assert [p.ts for p in late] == [T0 + timedelta(seconds=120)]
     assert det.watermark(50.0) == T0 + timedelta(seconds=148)  # 150 − 2 = 148: not lower
+
+
+def test_bursts_and_pauses_shorter_than_the_grace_make_nothing_late() -> None:
+    """Issue 13: 5-s delivery batches made 40 % of the points late, a 22-s broker restart 29 %."""
+    det = ServiceWindowDetector(window_seconds=10, lateness_seconds=2, idle_grace_seconds=60)
+    late_total, sent, now = 0, 0, 0.0
+    for burst in range(60):  # every 10 s of system time, the last 10 s of points at once
+        now = 10.0 * burst + (45.0 if burst >= 30 else 0.0)  # and a 45-s pause half way
+        points = [pt(10 * burst + s) for s in range(10)]
+        _, late = det.update_many(points, now=now)
+        late_total, sent = late_total + len(late), sent + len(points)
+    assert sent == 600 and late_total == 0
+    closed, _ = det.update_many([], now=now + 200)  # quiet for longer than the grace
+    assert closed and det.next_close_in(now + 200) is None  # every window closed
 
 
 def test_resume_does_not_count_the_downtime() -> None:

@@ -1,0 +1,144 @@
+"""Tumbling event-time windows of one service: the closing rule the log and trace signals share.
+
+A window ``[start, start + window)`` closes once the watermark passes its end. The watermark is
+the newest timestamp seen minus ``lateness``, plus whatever system time the caller says it has
+waited (`watermark`): the caller lets system time count only once the service has been quiet
+for a grace period, so bursts and short pauses make nothing late. An event for a closed window
+is late.
+
+Quiet stretches are reported, not skipped: every window between two windows with events, and
+after the last one, closes as an *empty* window (a log rate of 0 is what a crashed service
+looks like), for at most ``quiet_seconds`` after the last window with events; beyond that the
+service counts as gone and nothing more is reported until it sends again.
+
+Subclasses say what a window accumulates (`_empty`) and what a closed one reports (`_report`).
+
+Examples
+--------
+>>> from datetime import UTC, datetime, timedelta
+>>> class Counts(TumblingWindows[list, tuple]):
+...     def _empty(self): return []
+...     def _report(self, start, acc): return (start.second, len(acc))
+>>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
+>>> w = Counts(window_seconds=10, lateness_seconds=2, quiet_seconds=20)
+>>> for s in (1, 2, 35):
+...     w._accumulator(t0 + timedelta(seconds=s)).append(s)
+>>> w.advance(w.watermark())  # newest 35 - 2: windows ending by 33 close, the gap as empties
+[(0, 2), (10, 0), (20, 0)]
+>>> w.advance(w.watermark(waited=100))  # quiet since: 20 s of empties after [30, 40), then none
+[(30, 1), (40, 0), (50, 0)]
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Generic, TypeVar
+
+__all__ = ["ALIGN_TO", "TumblingWindows"]
+
+#: Windows are aligned to this instant (whole multiples of the window length after it).
+ALIGN_TO = datetime(2000, 1, 1, tzinfo=UTC)
+#: Before any window has closed.
+_NONE_CLOSED = -(2**62)
+
+A = TypeVar("A")  # what a window accumulates
+R = TypeVar("R")  # what a closed window reports
+
+
+class TumblingWindows(Generic[A, R]):
+    """Open windows of one service and the rule that closes them (see the module docstring)."""
+
+    #: Defaults for snapshots taken before quiet windows were reported.
+    quiet = timedelta(hours=1)
+    _last_data: int | None = None
+
+    def __init__(
+        self, window_seconds: float, lateness_seconds: float, quiet_seconds: float = 3600.0
+    ) -> None:
+        if window_seconds <= 0 or lateness_seconds < 0 or quiet_seconds < 0:
+            raise ValueError(
+                f"{type(self).__name__}: window_seconds must be > 0, lateness_seconds and "
+                f"quiet_seconds >= 0; got {window_seconds!r}, {lateness_seconds!r}, "
+                f"{quiet_seconds!r}"
+            )
+        self.window = timedelta(seconds=window_seconds)
+        self.lateness = timedelta(seconds=lateness_seconds)
+        self.quiet = timedelta(seconds=quiet_seconds)
+        self._open: dict[int, A] = {}
+        self._closed_before = _NONE_CLOSED
+        self._newest: datetime | None = None
+        self._last_data = None  # the latest closed window that had events
+
+    # -- what subclasses define ----------------------------------------------------------
+
+    def _empty(self) -> A:
+        raise NotImplementedError
+
+    def _report(self, start: datetime, acc: A) -> R:
+        raise NotImplementedError
+
+    # -- the rule ------------------------------------------------------------------------
+
+    def _accumulator(self, ts: datetime) -> A | None:
+        """The open window of ``ts`` (opened if needed), or None if it has closed (late)."""
+        window_id = (ts - ALIGN_TO) // self.window
+        if window_id < self._closed_before:
+            return None
+        if self._newest is None or ts > self._newest:
+            self._newest = ts
+        acc = self._open.get(window_id)
+        if acc is None:
+            acc = self._open[window_id] = self._empty()
+        return acc
+
+    def watermark(self, waited: float = 0.0) -> datetime | None:
+        """The newest timestamp minus the lateness, plus ``waited`` seconds of system time."""
+        if self._newest is None:
+            return None
+        return self._newest - self.lateness + timedelta(seconds=waited)
+
+    def advance(self, watermark: datetime | None) -> list[R]:
+        """Close, in order, every window (with events or empty) that ends by ``watermark``."""
+        if watermark is None:
+            return []
+        return self._emit_through((watermark - ALIGN_TO) // self.window - 1)
+
+    def close_all(self) -> list[R]:
+        """Close every open window (end of input), with the empty ones between them."""
+        return self._emit_through(max(self._open)) if self._open else []
+
+    def next_due_end(self) -> datetime | None:
+        """End of the next window to close (open, or empty within the quiet allowance)."""
+        candidates = list(self._open)
+        if self._last_data is not None:
+            gap = max(self._closed_before, self._last_data + 1)
+            if gap <= self._last_data + self._quiet_windows():
+                candidates.append(gap)
+        if not candidates:
+            return None
+        return ALIGN_TO + self.window * (min(candidates) + 1)
+
+    def _quiet_windows(self) -> int:
+        return int(self.quiet / self.window)
+
+    def _emit_through(self, last: int) -> list[R]:
+        if last < self._closed_before:
+            return []
+        out: list[R] = []
+        quiet = self._quiet_windows()
+        for data_id in [*sorted(i for i in self._open if i <= last), None]:
+            upto = last if data_id is None else data_id - 1
+            if self._last_data is not None:
+                first = max(self._closed_before, self._last_data + 1)
+                for empty_id in range(first, min(upto, self._last_data + quiet) + 1):
+                    out.append(self._report(self._start(empty_id), self._empty()))
+            if data_id is None:
+                break
+            out.append(self._report(self._start(data_id), self._open.pop(data_id)))
+            self._last_data = data_id
+            self._closed_before = data_id + 1
+        self._closed_before = max(self._closed_before, last + 1)
+        return out
+
+    def _start(self, window_id: int) -> datetime:
+        return ALIGN_TO + self.window * window_id

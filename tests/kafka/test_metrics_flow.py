@@ -42,6 +42,7 @@ from airis.settings import Settings
 from airis.sinks.kafka_output import consume_topic
 from airis.sources import otlp
 from airis.sources.iterable_source import simulator_source
+from airis.sources.kafka_input import DEAD_LETTER_KEY_LIMIT
 from airis.sources.simulator import Simulator, recent_simulation
 
 SIM_HOURS = 4.0
@@ -128,13 +129,16 @@ def test_json_round_trip_alerts_and_dead_letters(
     producer = Producer({"bootstrap.servers": kafka_bootstrap, "message.max.bytes": 8_000_000})
     for name, value in BAD_MESSAGES.items():
         producer.produce(settings.kafka_metrics_topic, value=value, key=name.encode())
+    # Issue 13: a 5 MiB key made the dead-letter copy too large and stopped the flow for good.
+    huge_key = b"huge_key:" + b"k" * (5 * 1024 * 1024)
+    producer.produce(settings.kafka_metrics_topic, value=b"not json at all", key=huge_key)
     assert producer.flush(30) == 0
 
     stored = _run_in_process(settings)
 
     assert sum(isinstance(e, MetricPoint) for e in stored) == expected_points
     letters = [e for e in stored if isinstance(e, DeadLetter)]
-    assert len(letters) == len(BAD_MESSAGES)
+    assert len(letters) == len(BAD_MESSAGES) + 1
     assert all(e.origin.startswith(settings.kafka_metrics_topic + "/") for e in letters)
     assert _alert_ids(kafka_bootstrap, settings.kafka_alerts_topic) == reference_alerts
     incidents = [
@@ -146,7 +150,10 @@ def test_json_round_trip_alerts_and_dead_letters(
     assert sorted(remembered) == sorted(i["id"] for i in incidents)
 
     dead = _read(kafka_bootstrap, settings.kafka_dead_letter_topic)
-    by_key = {m.key().decode(): m for m in dead}
+    (cut,) = [m for m in dead if m.key().startswith(b"huge_key:")]
+    assert len(cut.key()) == DEAD_LETTER_KEY_LIMIT and cut.value() == b"not json at all"
+    assert dict(cut.headers())["airis.key.truncated.from"] == str(len(huge_key)).encode()
+    by_key = {m.key().decode(): m for m in dead if m is not cut}
     assert set(by_key) == set(BAD_MESSAGES)
     for name, msg in by_key.items():
         headers = dict(msg.headers())

@@ -51,7 +51,7 @@ from airis.operators.log_signals import LOG_SIGNALS, LogWindow, ServiceLogSignal
 from airis.operators.otlp_metrics import DERIVED_LABEL, OtlpMetricPoints
 from airis.operators.trace_signals import TRACE_SIGNALS, ServiceTraceSignals, TraceWindow
 from airis.operators.types import ServiceWindow
-from airis.operators.windowed_detector import ServiceWindowDetector
+from airis.operators.windowed_detector import DEFAULT_IDLE_GRACE_SECONDS, ServiceWindowDetector
 from airis.settings import Settings
 from airis.sinks.clickhouse_sink import ClickHouseSink
 from airis.sinks.incident_memory_sink import IncidentMemorySink
@@ -272,7 +272,9 @@ class CountWindows(StatefulBatchLogic[Any, Any, Any]):
     ``idle_grace`` seconds of system time, as that time passes (empty windows included: a
     service that stops logging shows a log rate of 0)."""
 
-    def __init__(self, windows: Any, source: str, idle_grace: float = 60.0) -> None:
+    def __init__(
+        self, windows: Any, source: str, idle_grace: float = DEFAULT_IDLE_GRACE_SECONDS
+    ) -> None:
         self.windows = windows
         self.source = source
         self.idle_grace = idle_grace

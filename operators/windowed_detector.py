@@ -38,10 +38,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from airis.events import MetricPoint
 from airis.operators.detector_bank import DetectorBank
+from airis.operators.event_windows import ALIGN_TO
 from airis.operators.service_window import DEFAULT_THRESHOLD, add_point, close_window
 from airis.operators.types import ServiceWindow, SignalSummary
 
@@ -49,8 +50,6 @@ __all__ = ["ALIGN_TO", "DEFAULT_IDLE_GRACE_SECONDS", "ServiceWindowDetector"]
 
 #: System time a service must be quiet before system time moves its watermark on.
 DEFAULT_IDLE_GRACE_SECONDS = 60.0
-#: Windows are aligned to this instant (whole multiples of the window length after it).
-ALIGN_TO = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class ServiceWindowDetector:

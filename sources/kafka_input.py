@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import orjson
@@ -122,13 +122,15 @@ def decode_messages(
     """
     out: list[Any] = []
     events_in: dict[str, int] = {}
+    arrival = datetime.fromtimestamp(now(), UTC)  # one poll arrives at once
+    limit = arrival + timedelta(seconds=max_ahead_seconds)
     for message in messages:
         if isinstance(message, KafkaError):
             out.append(_dead(message.msg, signal, f"kafka error: {message.err}"))
             continue
         first = len(out)
         decoded = _decode_one(message, signal, input_format, out)
-        decoded -= _reject_ahead(message, signal, out, first, now(), max_ahead_seconds)
+        decoded -= _reject_ahead(message, signal, out, first, arrival, limit)
         events_in[message.topic or ""] = events_in.get(message.topic or "", 0) + decoded
     for topic, count in events_in.items():
         telemetry.EVENTS_IN.labels(source=topic).inc(count)
@@ -136,16 +138,17 @@ def decode_messages(
 
 
 def _reject_ahead(
-    message: Message, signal: Signal, out: list[Any], first: int, arrival: float, allowed: float
+    message: Message, signal: Signal, out: list[Any], first: int, arrival: datetime, limit: datetime
 ) -> int:
-    """Replace the events of ``out[first:]`` stamped after ``arrival + allowed``; count them."""
+    """Replace the events of ``out[first:]`` stamped after ``limit``; count them."""
     rejected = 0
     for i in range(first, len(out)):
         event = out[i]
-        ts = getattr(event, "ts", None) or getattr(event, "start", None)
-        if not isinstance(ts, datetime) or ts.timestamp() <= arrival + allowed:
+        ts = event.start if isinstance(event, Span) else getattr(event, "ts", None)
+        if ts is None or ts <= limit:  # dead letters have no ts
             continue
-        ahead = ts.timestamp() - arrival
+        ahead = (ts - arrival).total_seconds()
+        allowed = (limit - arrival).total_seconds()
         payload = orjson.dumps(event.model_dump(mode="json"))
         reason = (
             f"ts: {ts.isoformat()} is {ahead:,.0f} s ahead of its arrival "

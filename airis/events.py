@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -40,6 +42,7 @@ __all__ = [
     "Incident",
     "LogRecord",
     "LogTemplate",
+    "MetricBatch",
     "MetricPoint",
     "ModelScore",
     "RcaCandidate",
@@ -99,6 +102,65 @@ class MetricPoint(_Event):
     def series(self) -> str:
         """The key of this point's time series: ``service/signal``."""
         return f"{self.service}/{self.signal}"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricBatch:
+    """Many already-validated points of one detection key, as columns.
+
+    What crosses between workers: a flow groups the points of one batch of input by key
+    (`from_points`), so an exchange moves one item per key and batch, and pickles lists of
+    plain values instead of a model per point. ``key`` is the service, or the service with a
+    ``/logs``, ``/traces`` or ``/otlp`` suffix for points that keep windows of their own.
+    ``labels`` is empty when no point has labels (the common case), else one dict per point.
+
+    >>> from datetime import UTC, datetime
+    >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> batch = MetricBatch.from_points("api", [
+    ...     MetricPoint(ts=t, service="api", signal="cpu", value=1.0),
+    ...     MetricPoint(ts=t, service="api", signal="mem", value=2.0)])
+    >>> len(batch), batch.signal, batch.labels
+    (2, ('cpu', 'mem'), ())
+    >>> batch.point(1) == MetricPoint(ts=t, service="api", signal="mem", value=2.0)
+    True
+    """
+
+    key: str
+    service: str
+    ts: tuple[datetime, ...]
+    signal: tuple[str, ...]
+    value: tuple[float, ...]
+    labels: tuple[dict[str, str], ...] = ()
+
+    @classmethod
+    def from_points(cls, key: str, points: Sequence[MetricPoint]) -> MetricBatch:
+        """The points (all of one service, in arrival order) as one batch."""
+        labels = tuple(p.labels for p in points)
+        return cls(
+            key,
+            points[0].service,
+            tuple(p.ts for p in points),
+            tuple(p.signal for p in points),
+            tuple(p.value for p in points),
+            labels if any(labels) else (),
+        )
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def point(self, i: int) -> MetricPoint:
+        """Point ``i`` again (its fields were validated when it was first built)."""
+        return MetricPoint.model_construct(
+            ts=self.ts[i],
+            service=self.service,
+            signal=self.signal[i],
+            value=self.value[i],
+            labels=self.labels[i] if self.labels else {},
+        )
+
+    def points(self) -> Iterator[MetricPoint]:
+        """Every point, in order."""
+        return (self.point(i) for i in range(len(self.ts)))
 
 
 class AggregatePoint(_Event):

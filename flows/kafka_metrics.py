@@ -12,15 +12,19 @@ grouped by time and by the call graph learned from the traces' dependency edges,
 alone until traces have shown some) to their topics, undecodable or invalid input to the
 dead-letter topic with the reason and the original bytes, resolved incidents to the incident
 memory (`IncidentMemorySink`), and everything to ClickHouse through one sink partition (one
-process owns the embedded store; see `PartitionedClickHouseSink`). Kafka offsets live in
-Bytewax's recovery snapshots, so a restart resumes where the last snapshot was taken instead
-of replaying the topic.
+process owns the embedded store; see `PartitionedClickHouseSink`). Metric points travel as
+per-service `MetricBatch` items and the store receives lists of events: items cross between
+processes once per service (or store partition) and batch of input, not once per point.
+Kafka offsets live in Bytewax's recovery snapshots, so a restart resumes where the last
+snapshot was taken instead of replaying the topic.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
@@ -102,7 +106,7 @@ def build_flow(
     letters = op.map("dead_letter_rows", dead, lambda d: d.letter)
     stored = op.merge(
         "collect",
-        signals,
+        detected.batches,
         records,
         logs.templates,
         logs.late,
@@ -118,7 +122,7 @@ def build_flow(
         derived.refused,
         *detected.store_only,
     )
-    keyed = op.map("route_to_store", stored, _store_key(store_partitions))
+    keyed = op.flat_map_batch("route_to_store", stored, _store_batches(store_partitions))
     sink = store_sink or PartitionedClickHouseSink(settings, partitions=store_partitions)
     op.output("store", keyed, sink)
     remember(detected.incidents, memory_sink or IncidentMemorySink(settings))
@@ -144,8 +148,16 @@ def _read(flow: Dataflow, signal: str, topic: str, settings: Settings) -> tuple[
     return split.trues, split.falses
 
 
-def _store_key(partitions: int):
+def _store_batches(partitions: int) -> Callable[[list[Any]], list[tuple[str, list[Any]]]]:
+    """``(partition key, events)``: one item per partition and batch crosses to the store."""
     if partitions == 1:
-        return lambda event: (STORE_KEY, event)
-    # Spread by service so one series stays in one partition (inserts stay ordered per key).
-    return lambda event: (getattr(event, "service", STORE_KEY), event)
+        return lambda events: [(STORE_KEY, events)]
+
+    def by_service(events: list[Any]) -> list[tuple[str, list[Any]]]:
+        # Spread by service so one series stays in one partition (inserts stay ordered per key).
+        groups: dict[str, list[Any]] = {}
+        for event in events:
+            groups.setdefault(getattr(event, "service", STORE_KEY), []).append(event)
+        return list(groups.items())
+
+    return by_service

@@ -32,6 +32,7 @@ from airis.events import (
     Incident,
     LogRecord,
     LogTemplate,
+    MetricBatch,
     MetricPoint,
     RcaCandidate,
     Span,
@@ -162,7 +163,7 @@ def otlp_points(aggregates: Stream[AggregatePoint], settings: Settings) -> OtlpP
     """Per service, turn OTLP Sums, Histograms and Summaries' counts into per-interval rates,
     means and percentiles (`OtlpMetricPoints`), one slot per window; refused points (out of
     order, over the series cap) become dead letters."""
-    by_service = op.key_on("key_otlp_by_service", aggregates, lambda p: p.service)
+    by_service = op.flat_map_batch("batch_otlp_by_service", aggregates, grouped_by_service)
     derived = op.stateful_batch("otlp_points", by_service, partial(DeriveOtlpPoints, settings))
     split = op.branch("split_refused_otlp", derived, lambda kv: isinstance(kv[1], MetricPoint))
     points = op.map("otlp_metric_points", split.trues, lambda kv: kv[1])
@@ -177,8 +178,8 @@ class DeriveOtlpPoints(StatefulBatchLogic[AggregatePoint, Any, OtlpMetricPoints]
     def __init__(self, settings: Settings, resume: OtlpMetricPoints | None) -> None:
         self.derive = resume or OtlpMetricPoints(slot_seconds=settings.window_seconds)
 
-    def on_batch(self, values: list[AggregatePoint]) -> tuple[list[Any], bool]:
-        points, refused = self.derive.update_many(values)
+    def on_batch(self, values: list[list[AggregatePoint]]) -> tuple[list[Any], bool]:
+        points, refused = self.derive.update_many(flatten(values))
         return [*points, *(_otlp_refused_dead_letter(p, why) for p, why in refused)], self.RETAIN
 
     def on_eof(self) -> tuple[list[Any], bool]:
@@ -191,6 +192,24 @@ class DeriveOtlpPoints(StatefulBatchLogic[AggregatePoint, Any, OtlpMetricPoints]
 def _otlp_refused_dead_letter(point: AggregatePoint, reason: str) -> DeadLetter:
     telemetry.DEAD_LETTERS.labels(source=SOURCE, reason="otlp_refused").inc()
     return dead_letter(point.model_dump(mode="json"), SOURCE, reason)
+
+
+def grouped_by_service(events: list[Any]) -> list[tuple[str, list[Any]]]:
+    """``(service, its events)`` per service of a batch of input, in arrival order: what a
+    keyed step is given, so that an exchange moves one item per service and batch."""
+    groups: dict[str, list[Any]] = {}
+    for event in events:
+        group = groups.get(event.service)
+        if group is None:
+            groups[event.service] = [event]
+        else:
+            group.append(event)
+    return list(groups.items())
+
+
+def flatten(groups: list[list[Any]]) -> list[Any]:
+    """The events of the groups a keyed step was given, in order."""
+    return groups[0] if len(groups) == 1 else [event for group in groups for event in group]
 
 
 def remember(incidents: Stream[Incident], memory: Sink) -> None:
@@ -256,7 +275,7 @@ def _service_windows(
 ) -> tuple[Stream[Any], Stream[DeadLetter]]:
     """Per service, ``count(resume)``'s windowing operator over ``events``: its closed
     windows, and its late events as dead letters."""
-    by_service = op.key_on(f"key_{source}_by_service", events, lambda e: e.service)
+    by_service = op.flat_map_batch(f"batch_{source}_by_service", events, grouped_by_service)
     logic = partial(CountWindows, source=source, idle_grace=settings.idle_grace_seconds)
     windowed = op.stateful_batch(f"{source}_windows", by_service, lambda r: logic(count(r)))
     split = op.branch(f"split_late_{source}", windowed, lambda kv: isinstance(kv[1], window_type))
@@ -280,9 +299,9 @@ class CountWindows(StatefulBatchLogic[Any, Any, Any]):
         self.idle_grace = idle_grace
         self._last_batch = time.monotonic()
 
-    def on_batch(self, values: list[Any]) -> tuple[list[Any], bool]:
+    def on_batch(self, values: list[list[Any]]) -> tuple[list[Any], bool]:
         self._last_batch = time.monotonic()
-        closed, late = self.windows.update_many(values)
+        closed, late = self.windows.update_many(flatten(values))
         return [*closed, *(self._late(event) for event in late)], self.RETAIN
 
     def on_notify(self) -> tuple[list[Any], bool]:
@@ -318,6 +337,8 @@ class Detected:
     late: Stream[DeadLetter]
     incidents: Stream[Incident]
     candidates: Stream[RcaCandidate]
+    batches: Stream[MetricBatch]
+    """The input points, grouped by service per batch of input (what the flow exchanges)."""
     store_only: list[Stream[Any]]
     """Events that are only stored: model scores, drift events, forecasts, capacity
     warnings and replica advice (empty when the model and planning are off)."""
@@ -343,7 +364,8 @@ def detect_and_alert(
     (`CallGraph`), if any. ``changes`` are known ``(service, time)`` change events (deploys).
     ``templates``: log templates as mined; new ones become part of the incidents they fall in.
     """
-    by_service = op.key_on("key_by_service", points, _detection_key)  # (key, MetricPoint)
+    by_service = op.flat_map_batch("batch_by_service", points, batch_by_key)  # (key, MetricBatch)
+    batches = op.map("metric_batches", by_service, lambda kv: kv[1])  # MetricBatch
     windowed = op.stateful_batch("detect_and_window", by_service, _windowing(settings))
     split = op.branch("split_late", windowed, lambda kv: isinstance(kv[1], ServiceWindow))
     closed = split.trues  # (service, ServiceWindow)
@@ -379,7 +401,7 @@ def detect_and_alert(
     grouped = op.stateful_batch("incidents", one_key, _incidents(settings, topology, changes))
     incidents = op.map("incident_events", grouped, lambda kv: kv[1])  # Incident
     candidates = op.flat_map("rca_candidates", incidents, lambda i: i.candidates)
-    return Detected(anomalies, alerts, late, incidents, candidates, store_only)
+    return Detected(anomalies, alerts, late, incidents, candidates, batches, store_only)
 
 
 def _first_metric_window(
@@ -392,6 +414,20 @@ def _first_metric_window(
 
 def _count_alert(_step: str, alert: Alert) -> None:
     telemetry.ALERTS.labels(status=alert.status, severity=alert.severity).inc()
+
+
+def batch_by_key(points: list[MetricPoint]) -> list[tuple[str, MetricBatch]]:
+    """One `MetricBatch` per detection key of ``points``, keyed: the exchange then moves one
+    item per service and batch of input instead of one per point."""
+    groups: dict[str, list[MetricPoint]] = {}
+    for point in points:
+        key = _detection_key(point)
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [point]
+        else:
+            group.append(point)
+    return [(key, MetricBatch.from_points(key, group)) for key, group in groups.items()]
 
 
 def _detection_key(point: MetricPoint) -> str:
@@ -412,7 +448,7 @@ LOG_SIGNAL_SET = frozenset(LOG_SIGNALS)
 TRACE_SIGNAL_SET = frozenset(TRACE_SIGNALS)
 
 
-class DetectAndWindow(StatefulBatchLogic[MetricPoint, Any, ServiceWindowDetector]):
+class DetectAndWindow(StatefulBatchLogic[MetricBatch, Any, ServiceWindowDetector]):
     """Bytewax's side of `ServiceWindowDetector`: one service's batches in, windows out.
 
     System time comes from ``time.monotonic``; Bytewax wakes the logic (``notify_at``) when
@@ -431,12 +467,18 @@ class DetectAndWindow(StatefulBatchLogic[MetricPoint, Any, ServiceWindowDetector
         if resumed:  # downtime must not count as waiting time (see `resume`)
             detector.resume(time.monotonic())
 
-    def on_batch(self, values: list[MetricPoint]) -> tuple[list[Any], bool]:
+    def on_batch(self, values: list[MetricBatch]) -> tuple[list[Any], bool]:
         started = self._last_batch = time.monotonic()
-        closed, late = self.detector.update_many(values, started)
-        telemetry.DETECT_SECONDS.observe((time.monotonic() - started) / len(values))
-        refused = map(_over_cap_dead_letter, self.detector.take_refused())
-        return [*closed, *map(_late_dead_letter, late), *refused], self.RETAIN
+        out: list[Any] = []
+        points = 0
+        for batch in values:
+            closed, late = self.detector.update_batch(batch, started)
+            out += closed
+            out += map(_late_dead_letter, late)
+            points += len(batch)
+        telemetry.DETECT_SECONDS.observe((time.monotonic() - started) / max(points, 1))
+        out += map(_over_cap_dead_letter, self.detector.take_refused())
+        return out, self.RETAIN
 
     def on_notify(self) -> tuple[list[Any], bool]:
         now = time.monotonic()

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from airis.events import MetricPoint
 from airis.operators.base import SeriesDetector
 from airis.operators.cold_start import ColdStartPrior
 from airis.operators.ensemble_detector import EnsembleDetector
-from airis.operators.types import ScoredPoint
+from airis.operators.types import Assessment, ScoredPoint
 
 logger = logging.getLogger(__name__)
 
@@ -165,33 +165,38 @@ class DetectorBank:
 
     def update_one(self, point: MetricPoint) -> ScoredPoint | None:
         """Assess the point against its signal's detector, then learn it (None: refused)."""
-        now = point.ts.timestamp()
+        assessment = self.assess(point.signal, point.ts, point.value)
+        return None if assessment is None else ScoredPoint(point, assessment)
+
+    def assess(self, signal: str, ts: datetime, value: float) -> Assessment | None:
+        """`update_one` on a point given as its columns (None: refused)."""
+        now = ts.timestamp()
         if now >= self._next_sweep and self.idle_after is not None:
             self._evict_idle(now)
-        detector = self._detectors.get(point.signal)
+        detector = self._detectors.get(signal)
         if detector is None:
             if len(self._detectors) >= self.max_signals:
                 self.refused += 1
                 return None
             floors = DEFAULT_MIN_SCALES if self.min_scales is None else self.min_scales
-            floor = floors.get(point.signal)
+            floor = floors.get(signal)
             kwargs = {} if floor is None else {"min_scale": floor}
-            detector = self._detectors[point.signal] = self.make_detector(**kwargs)
-            kind = (DEFAULT_PRIORS if self.priors is None else self.priors).get(point.signal)
+            detector = self._detectors[signal] = self.make_detector(**kwargs)
+            kind = (DEFAULT_PRIORS if self.priors is None else self.priors).get(signal)
             if kind is not None:
-                self._priors[point.signal] = ColdStartPrior(kind)
-        if now > self._last_seen.get(point.signal, -math.inf):
-            self._last_seen[point.signal] = now
-        assessment = detector.update_one(point.ts, point.value)
-        prior = self._priors.get(point.signal)
+                self._priors[signal] = ColdStartPrior(kind)
+        if now > self._last_seen.get(signal, -math.inf):
+            self._last_seen[signal] = now
+        assessment = detector.update_one(ts, value)
+        prior = self._priors.get(signal)
         if prior is not None:
             if assessment.state != "warming":
-                del self._priors[point.signal]
+                del self._priors[signal]
             else:
-                verdict = prior.update_one(point.ts, point.value)
+                verdict = prior.update_one(ts, value)
                 if verdict.score > assessment.score:
                     assessment = verdict
-        return ScoredPoint(point, assessment)
+        return assessment
 
     def _evict_idle(self, now: float) -> None:
         assert self.idle_after is not None

@@ -52,7 +52,7 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from airis.events import Anomaly, event_id, validation_reason
-from airis.operators.types import ScoredPoint, ServiceWindow, SignalSummary
+from airis.operators.types import Assessment, ScoredPoint, ServiceWindow, SignalSummary
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ __all__ = [
     "DEFAULT_DETECTOR",
     "DEFAULT_EXTREME",
     "DEFAULT_THRESHOLD",
+    "add_assessment",
     "add_point",
     "close_window",
     "merge_summaries",
@@ -86,13 +87,20 @@ def add_point(acc: dict[str, SignalSummary], scored: ScoredPoint) -> dict[str, S
     counts every point it was given.
     """
     point = scored.point
-    prev = acc.get(point.signal)
+    return add_assessment(acc, point.signal, point.ts, scored.assessment)
+
+
+def add_assessment(
+    acc: dict[str, SignalSummary], signal: str, ts: datetime, assessment: Assessment
+) -> dict[str, SignalSummary]:
+    """`add_point` for a point given as its signal, timestamp and assessment."""
+    prev = acc.get(signal)
     if prev is None:
-        acc[point.signal] = SignalSummary(point.ts, scored.assessment, 1)
-    elif _beats(scored.assessment.score, point.ts, prev):
-        acc[point.signal] = SignalSummary(point.ts, scored.assessment, prev.count + 1)
+        acc[signal] = SignalSummary(ts, assessment, 1)
+    elif _beats(assessment.score, ts, prev):
+        acc[signal] = SignalSummary(ts, assessment, prev.count + 1)
     else:
-        acc[point.signal] = SignalSummary(prev.ts, prev.assessment, prev.count + 1)
+        acc[signal] = SignalSummary(prev.ts, prev.assessment, prev.count + 1)
     return acc
 
 

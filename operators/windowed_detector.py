@@ -1,7 +1,7 @@
 """One service's points in, its closed event-time windows out: detection and windowing in one pass.
 
 `ServiceWindowDetector` scores every point with the service's `DetectorBank` and folds the scores
-into tumbling event-time windows (`add_point`), closing a window once the watermark passes its
+into tumbling event-time windows (`add_assessment`), closing a window once the watermark passes its
 end (`close_window`). It exists so that a flow can hand a whole batch of a service's points to
 one plain Python loop instead of paying an engine's per-item overhead twice (a keyed map for
 detection, then a window fold): on CPython that overhead is most of the cost of a point.
@@ -19,7 +19,7 @@ allowance so the downtime itself does not close windows.
 Examples
 --------
 >>> from datetime import UTC, datetime, timedelta
->>> from airis.events import MetricPoint
+>>> from airis.events import MetricBatch, MetricPoint
 >>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
 >>> svc = ServiceWindowDetector("api", window_seconds=10, lateness_seconds=2)
 >>> points = [MetricPoint(ts=t0 + timedelta(seconds=s), service="api", signal="cpu", value=1.0)
@@ -37,13 +37,13 @@ True
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
-from airis.events import MetricPoint
+from airis.events import MetricBatch, MetricPoint
 from airis.operators.detector_bank import DetectorBank
 from airis.operators.event_windows import ALIGN_TO
-from airis.operators.service_window import DEFAULT_THRESHOLD, add_point, close_window
+from airis.operators.service_window import DEFAULT_THRESHOLD, add_assessment, close_window
 from airis.operators.types import ServiceWindow, SignalSummary
 
 __all__ = ["ALIGN_TO", "DEFAULT_IDLE_GRACE_SECONDS", "ServiceWindowDetector"]
@@ -108,27 +108,45 @@ class ServiceWindowDetector:
 
         ``now`` is the system time in seconds (any monotonic clock, the same one every call).
         """
+        points = list(points)
+        columns = ([p.ts for p in points], [p.signal for p in points], [p.value for p in points])
+        return self._fold(*columns, points.__getitem__, now)
+
+    def update_batch(
+        self, batch: MetricBatch, now: float
+    ) -> tuple[list[ServiceWindow], list[MetricPoint]]:
+        """`update_many` for a batch given as columns: no point object unless it is late."""
+        return self._fold(batch.ts, batch.signal, batch.value, batch.point, now)
+
+    def _fold(
+        self,
+        stamps: Sequence[datetime],
+        signals: Sequence[str],
+        values: Sequence[float],
+        point: Callable[[int], MetricPoint],
+        now: float,
+    ) -> tuple[list[ServiceWindow], list[MetricPoint]]:
         late: list[MetricPoint] = []
         watermark = self.watermark(now)  # only moves when a newer point raises it, below
-        for point in points:
-            ts = point.ts
+        assess = self.bank.assess
+        for i, ts in enumerate(stamps):
             if self.service is None:
-                self.service = point.service
+                self.service = point(i).service
             if watermark is not None and ts < watermark:
-                late.append(point)
+                late.append(point(i))
                 continue
             window_id = (ts - ALIGN_TO) // self.window
             if window_id < self._closed_before:
-                late.append(point)
+                late.append(point(i))
                 continue
             summaries = self._open.get(window_id)
             if summaries is None:
                 summaries = self._open[window_id] = {}
-            scored = self.bank.update_one(point)
-            if scored is None:  # the service is at its cap of signals (`DetectorBank`)
-                self._refused.append(point)
+            assessment = assess(signals[i], ts, values[i])
+            if assessment is None:  # the service is at its cap of signals (`DetectorBank`)
+                self._refused.append(point(i))
                 continue
-            add_point(summaries, scored)
+            add_assessment(summaries, signals[i], ts, assessment)
             base = ts - self.lateness
             if watermark is None or base > watermark:  # never let the watermark go back
                 self._base, self._base_seen_at = base, now

@@ -48,6 +48,7 @@ from airis.events import (
     Incident,
     LogRecord,
     LogTemplate,
+    MetricBatch,
     MetricPoint,
     ModelScore,
     RcaCandidate,
@@ -82,6 +83,7 @@ __all__ = [
     "encode_log",
     "encode_log_template",
     "encode_metric",
+    "encode_metric_batch",
     "encode_rca_candidate",
     "encode_span",
 ]
@@ -112,6 +114,18 @@ class ExportResult(enum.Enum):
 def encode_metric(point: MetricPoint) -> Row:
     """A `MetricPoint` as a ``metrics`` row: ts, service, signal, value, labels."""
     return (point.ts, point.service, point.signal, point.value, point.labels)
+
+
+def encode_metric_batch(batch: MetricBatch) -> list[Row]:
+    """A `MetricBatch` as ``metrics`` rows, straight from its columns."""
+    labels = batch.labels or ({},) * len(batch.ts)
+    service = batch.service
+    return [
+        (ts, service, signal, value, point_labels)
+        for ts, signal, value, point_labels in zip(
+            batch.ts, batch.signal, batch.value, labels, strict=True
+        )
+    ]
 
 
 def encode_anomaly(anomaly: Anomaly) -> Row:
@@ -203,13 +217,16 @@ def encode_dead_letter(letter: DeadLetter) -> Row:
 
 @dataclass(frozen=True)
 class TableSpec:
-    """Where one event type goes: its table, the columns of its rows, and its encoder."""
+    """Where one event type goes: its table, the columns of its rows, and its encoder
+    (``many``: the encoder gives a list of rows, for events that are batches)."""
 
     table: str
     columns: tuple[str, ...]
-    encode: Callable[[Any], Row]
+    encode: Callable[[Any], Any]
+    many: bool = False
 
 
+_METRIC_COLUMNS = ("ts", "service", "signal", "value", "labels")
 _ANOMALY_COLUMNS = (
     "id", "service", "signal", "kind", "window_start", "window_end", "score",
     "observed", "expected", "lower", "upper", "state", "detector",
@@ -262,11 +279,10 @@ def _by_fields(table: str, model: type[BaseModel]) -> TableSpec:
     return TableSpec(table, columns, encode_fields(columns))
 
 
-TABLES: Mapping[type[BaseModel], TableSpec] = MappingProxyType(
+TABLES: Mapping[type, TableSpec] = MappingProxyType(
     {
-        MetricPoint: TableSpec(
-            "metrics", ("ts", "service", "signal", "value", "labels"), encode_metric
-        ),
+        MetricPoint: TableSpec("metrics", _METRIC_COLUMNS, encode_metric),
+        MetricBatch: TableSpec("metrics", _METRIC_COLUMNS, encode_metric_batch, many=True),
         Anomaly: TableSpec("anomalies", _ANOMALY_COLUMNS, encode_anomaly),
         Alert: TableSpec("alerts", _ALERT_COLUMNS, encode_alert),
         Incident: TableSpec(
@@ -306,7 +322,7 @@ TABLES: Mapping[type[BaseModel], TableSpec] = MappingProxyType(
 
 
 def encode_batch(
-    events: Iterable[BaseModel], tables: Mapping[type[BaseModel], TableSpec] = TABLES
+    events: Iterable[BaseModel], tables: Mapping[type, TableSpec] = TABLES
 ) -> tuple[dict[str, list[Row]], list[BaseModel]]:
     """Group ``events`` into rows per table; also return the events no table accepts.
 
@@ -330,6 +346,8 @@ def encode_batch(
                 target = rows.setdefault(spec.table, [])
         if spec is None:
             rejected.append(event)
+        elif spec.many:
+            target.extend(spec.encode(event))
         else:
             target.append(spec.encode(event))
     return rows, rejected
@@ -418,7 +436,7 @@ class ClickHouseWriter:
         batch_rows: int = DEFAULT_BATCH_ROWS,
         batch_seconds: float = DEFAULT_BATCH_SECONDS,
         max_buffered_rows: int = DEFAULT_MAX_BUFFERED_ROWS,
-        tables: Mapping[type[BaseModel], TableSpec] = TABLES,
+        tables: Mapping[type, TableSpec] = TABLES,
         now: Callable[[], float] = time.monotonic,
         flush_interval: float | None = None,
         close_store: bool = False,
@@ -672,7 +690,7 @@ class InMemoryWriter:
     encoded rows per table and ``rows_written`` counts them.
     """
 
-    def __init__(self, tables: Mapping[type[BaseModel], TableSpec] = TABLES) -> None:
+    def __init__(self, tables: Mapping[type, TableSpec] = TABLES) -> None:
         self.tables = tables
         self.events: list[BaseModel] = []
         self.rows: dict[str, list[Row]] = {spec.table: [] for spec in tables.values()}
@@ -820,8 +838,8 @@ class _ClickHouseSinkPartition(StatelessSinkPartition[BaseModel]):
         self._writer.shutdown()
 
 
-class PartitionedClickHouseSink(FixedPartitionedSink[BaseModel, None]):
-    """Write ``(key, event)`` pairs to ClickHouse through ``partitions`` writers.
+class PartitionedClickHouseSink(FixedPartitionedSink[list[BaseModel], None]):
+    """Write ``(key, [event, ...])`` pairs to ClickHouse through ``partitions`` writers.
 
     Bytewax builds each partition on exactly one worker of the cluster and routes every item
     to it, so with ``partitions=1`` all writes go through one process: the way to use the
@@ -879,15 +897,16 @@ class PartitionedClickHouseSink(FixedPartitionedSink[BaseModel, None]):
 SNAPSHOT_ATTEMPTS = 5
 
 
-class _SnapshotFlushingPartition(StatefulSinkPartition[BaseModel, None]):
+class _SnapshotFlushingPartition(StatefulSinkPartition[list[BaseModel], None]):
     def __init__(self, writer: ClickHouseWriter) -> None:
         self._writer = writer
 
-    def write_batch(self, values: list[BaseModel]) -> None:
+    def write_batch(self, values: list[list[BaseModel]]) -> None:
         started = time.perf_counter()
-        self._writer.export(values)
+        events = [event for batch in values for event in batch]
+        self._writer.export(events)
         telemetry.SINK_SECONDS.labels(sink="clickhouse").observe(time.perf_counter() - started)
-        telemetry.SINK_BATCH.labels(sink="clickhouse").observe(len(values))
+        telemetry.SINK_BATCH.labels(sink="clickhouse").observe(len(events))
 
     def snapshot(self) -> None:
         if self._writer.spill is not None:

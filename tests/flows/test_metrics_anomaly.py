@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from bytewax.testing import TestingSink, TestingSource, run_main
 from prometheus_client import REGISTRY
 
-from airis.events import Alert, Anomaly, DeadLetter, MetricPoint
+from airis.events import Alert, Anomaly, DeadLetter, MetricBatch, MetricPoint
 from airis.flows.metrics_anomaly import build_flow
 from airis.settings import Settings
 
@@ -129,7 +129,7 @@ def test_a_service_gone_quiet_has_its_windows_closed_then_its_state_discarded() 
     window = ServiceWindowDetector("api", 0.05, 0.0, idle_grace_seconds=0.0)
     logic = DetectAndWindow(window, idle_seconds=0.2)
     point = MetricPoint(ts=T0, service="api", signal="cpu", value=1.0)
-    assert logic.on_batch([point]) == ([], logic.RETAIN)
+    assert logic.on_batch([MetricBatch.from_points("api", [point])]) == ([], logic.RETAIN)
     time.sleep(0.06)
     closed, keep = logic.on_notify()
     assert len(closed) == 1 and keep == logic.RETAIN  # the window closes; the service stays

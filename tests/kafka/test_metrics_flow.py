@@ -30,6 +30,7 @@ from airis.events import (
     Incident,
     LogRecord,
     LogTemplate,
+    MetricBatch,
     MetricPoint,
     Span,
 )
@@ -103,7 +104,11 @@ def _run_in_process(settings: Settings) -> list:
         settings, store_sink=TestingSink(stored), memory_sink=TestingSink(remembered)
     )
     run_main(flow)
-    return [event for _key, event in stored] + [("remembered", i) for _key, i in remembered]
+    # The store gets lists of events, and metric points as per-service batches.
+    events = [event for _key, batch in stored for event in batch]
+    points = [p for e in events if isinstance(e, MetricBatch) for p in e.points()]
+    others = [e for e in events if not isinstance(e, MetricBatch)]
+    return points + others + [("remembered", i) for _key, i in remembered]
 
 
 BAD_MESSAGES: dict[str, bytes] = {

@@ -60,7 +60,7 @@ def test_the_flow_closes_a_quiet_service_s_windows_after_the_grace_and_not_befor
     logic = CountWindows(logs, source="logs", idle_grace=0.3)
     now = datetime.now(UTC)
     first = line(0).model_copy(update={"ts": now})
-    assert logic.on_batch([first]) == ([], logic.RETAIN)
+    assert logic.on_batch([[first]]) == ([], logic.RETAIN)  # one group: this service's batch
     wake = logic.notify_at()
     assert wake is not None and wake >= now + timedelta(seconds=0.3)  # not before the grace
     assert logic.on_notify() == ([], logic.RETAIN)

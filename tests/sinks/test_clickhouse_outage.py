@@ -89,14 +89,14 @@ def test_a_60_s_outage_spills_backs_off_and_then_stores_every_row_once(
 ) -> None:
     outage, clock = Outage(store), Clock()
     part = partition(outage, tmp_path, clock, max_buffered_rows=200)
-    part.write_batch(points(0, 100))
+    part.write_batch([points(0, 100)])
     part.snapshot()
     assert stored(store) == (100, 100)
 
     outage.down = True
     for second in range(60):  # 60 s down, 100 points a second, a snapshot every 5 s
         clock.t = 100.0 + second
-        part.write_batch(points(100 + 100 * second, 100))
+        part.write_batch([points(100 + 100 * second, 100)])
         if second % 5 == 4:
             part.snapshot()  # never raises: the flow goes on
     spill = part._writer.spill
@@ -108,7 +108,7 @@ def test_a_60_s_outage_spills_backs_off_and_then_stores_every_row_once(
 
     outage.down = False
     clock.t = 200.0
-    part.write_batch(points(6100, 100))
+    part.write_batch([points(6100, 100)])
     part.snapshot()
     assert stored(store) == (6200, 6200)
     assert spill.tables() == [] and part._writer.buffered_rows == {}
@@ -120,13 +120,13 @@ def test_rows_spilled_before_a_crash_are_stored_after_the_restart(
     outage, clock = Outage(store), Clock()
     outage.down = True
     before = partition(outage, tmp_path, clock)
-    before.write_batch(points(0, 300))
+    before.write_batch([points(0, 300)])
     before.snapshot()  # spilled; then the process dies without closing anything
     assert stored(store) == (0, 0)
 
     outage.down = False
     after = partition(outage, tmp_path, Clock())  # a new process on the same spill directory
-    after.write_batch(points(300, 10))
+    after.write_batch([points(300, 10)])
     after.snapshot()
     assert stored(store) == (310, 310)
     assert not any(tmp_path.rglob("*.rows"))

@@ -28,6 +28,7 @@ from airis.events import (
     DependencyEdge,
     Incident,
     LogRecord,
+    MetricBatch,
     MetricPoint,
     Span,
     event_id,
@@ -45,6 +46,7 @@ from airis.sinks.clickhouse_sink import (
     encode_batch,
     encode_dead_letter,
     encode_metric,
+    encode_metric_batch,
 )
 from airis.sinks.clickhouse_store import ClickHouseStore
 
@@ -135,7 +137,18 @@ def test_encoders_follow_the_registered_columns() -> None:
             assert value == (int(expected) if isinstance(expected, bool) else expected)
 
 
-@pytest.mark.parametrize("model", list(TABLES))
+def test_a_metric_batch_gives_the_rows_of_its_points() -> None:
+    points = [metric(1), metric(2).model_copy(update={"labels": {}}), metric(3)]
+    batch = MetricBatch.from_points("api", points)
+    assert encode_metric_batch(batch) == [encode_metric(p) for p in points]
+    assert TABLES[MetricBatch].table == TABLES[MetricPoint].table
+    assert TABLES[MetricBatch].columns == TABLES[MetricPoint].columns
+    rows, rejected = encode_batch([points[0], batch, points[2]])
+    assert rows == {"metrics": [encode_metric(p) for p in (points[0], *points, points[2])]}
+    assert rejected == []
+
+
+@pytest.mark.parametrize("model", [m for m in TABLES if issubclass(m, BaseModel)])
 def test_every_model_field_is_stored(model: type[BaseModel]) -> None:
     if model in (LogRecord, Span):  # the Collector exporter's otel_* columns, see below
         return

@@ -4,9 +4,10 @@ Run it with ``airis run --kafka`` (processes, recovery) or directly:
 ``python -m bytewax.run "airis.flows.kafka_metrics:build_flow()" -r DIR -s 5 -b 0``.
 
 Reads ``AIRIS_KAFKA_METRICS_TOPIC``, ``AIRIS_KAFKA_LOGS_TOPIC`` and ``AIRIS_KAFKA_TRACES_TOPIC``
-(JSON events or OTLP batches, many per message): log lines and spans become per-window log
-and trace signals beside the metrics (`log_signals`, `trace_signals`), and are stored with
-their templates and dependency edges. Writes alerts (Alertmanager's shape, keyed by
+(JSON events or OTLP batches, many per message), each service's events put in event-time
+order across the partitions that carry them (`PartitionAligner`): log lines and spans become
+per-window log and trace signals beside the metrics (`log_signals`, `trace_signals`), and
+are stored with their templates and dependency edges. Writes alerts (Alertmanager's shape, keyed by
 fingerprint), anomalies and resolved incidents (with their ranked root-cause candidates;
 grouped by time and by the call graph learned from the traces' dependency edges, by time
 alone until traces have shown some) to their topics, undecodable or invalid input to the
@@ -21,16 +22,20 @@ snapshot was taken instead of replaying the topic.
 
 from __future__ import annotations
 
+import copy
 import logging
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
+from bytewax.operators import StatefulBatchLogic
 from bytewax.outputs import Sink
 
-from airis.events import AggregatePoint, LogRecord, MetricPoint, Span
+from airis.events import AggregatePoint
 from airis.flows.metrics_anomaly import (
     detect_and_alert,
     log_signals,
@@ -38,6 +43,7 @@ from airis.flows.metrics_anomaly import (
     remember,
     trace_signals,
 )
+from airis.operators.partition_aligner import PartitionAligner
 from airis.settings import Settings
 from airis.sinks.clickhouse_sink import PartitionedClickHouseSink
 from airis.sinks.incident_memory_sink import IncidentMemorySink
@@ -47,7 +53,13 @@ from airis.sinks.kafka_output import (
     anomaly_message,
     incident_message,
 )
-from airis.sources.kafka_input import decode_messages, kafka_source, to_dead_letter_message
+from airis.sources.kafka_input import (
+    PartitionEvents,
+    decode_partitions,
+    kafka_source,
+    partition_count,
+    to_dead_letter_message,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -129,23 +141,70 @@ def build_flow(
     return flow
 
 
-#: What each topic's decoding gives besides dead letters (OTLP metrics: aggregates too).
-_EVENT_TYPES = {"metrics": (MetricPoint, AggregatePoint), "logs": LogRecord, "traces": Span}
-
-
 def _read(flow: Dataflow, signal: str, topic: str, settings: Settings) -> tuple[Stream, Stream]:
-    """One topic's events and its dead letters (`KafkaDeadLetter`)."""
+    """One topic's events, each service's in event-time order across the topic's partitions
+    (`PartitionAligner`), and its dead letters (`KafkaDeadLetter`)."""
     messages = op.input(f"read_{signal}", flow, kafka_source(settings, topic))
     decode = partial(
-        decode_messages,
+        decode_partitions,
         signal=signal,
         input_format=settings.kafka_input_format,
         max_ahead_seconds=settings.max_ahead_seconds,
     )
     decoded = op.flat_map_batch(f"decode_{signal}", messages, decode)
-    event_type = _EVENT_TYPES[signal]
-    split = op.branch(f"split_{signal}", decoded, lambda e: isinstance(e, event_type))
-    return split.trues, split.falses
+    split = op.branch(f"split_{signal}", decoded, lambda e: isinstance(e, PartitionEvents))
+    by_service = op.flat_map(f"{signal}_by_service", split.trues, _by_service)
+    spread = partition_count(settings, topic)
+    align = partial(AlignPartitions, spread=spread, idle_grace=settings.idle_grace_seconds)
+    aligned = op.stateful_batch(f"align_{signal}_partitions", by_service, align)
+    return op.flat_map(f"{signal}_in_time_order", aligned, lambda kv: kv[1]), split.falses
+
+
+def _by_service(polled: PartitionEvents) -> list[tuple[str, PartitionEvents]]:
+    """The poll's events of each service (one `PartitionEvents` per service)."""
+    groups: dict[str, list[tuple[datetime, Any]]] = {}
+    for pair in polled.events:
+        groups.setdefault(pair[1].service, []).append(pair)
+    return [
+        (service, PartitionEvents(polled.partition, polled.keyed, events))
+        for service, events in groups.items()
+    ]
+
+
+class AlignPartitions(StatefulBatchLogic[PartitionEvents, list[Any], PartitionAligner]):
+    """Bytewax's side of `PartitionAligner`: one service's polls in, its events out in
+    event-time order (one list per activation). Unkeyed messages may spread a service over
+    all ``spread`` partitions of the topic; keyed ones keep it in one."""
+
+    def __init__(self, resume: PartitionAligner | None, spread: int, idle_grace: float) -> None:
+        self.spread = spread
+        self.aligner = resume or PartitionAligner(1, idle_grace)
+        if resume is not None:
+            resume.resume(time.monotonic())
+
+    def on_batch(self, values: list[PartitionEvents]) -> tuple[list[list[Any]], bool]:
+        now = time.monotonic()
+        out: list[Any] = []
+        for polled in values:
+            if not polled.keyed:
+                self.aligner.spread = max(self.aligner.spread, self.spread)
+            out += self.aligner.update(polled.partition, polled.events, now)
+        return ([out] if out else []), self.RETAIN
+
+    def on_notify(self) -> tuple[list[list[Any]], bool]:
+        out = self.aligner.release(time.monotonic())
+        return ([out] if out else []), self.RETAIN
+
+    def notify_at(self) -> datetime | None:
+        wait = self.aligner.next_release_in(time.monotonic())
+        return None if wait is None else datetime.now(UTC) + timedelta(seconds=wait)
+
+    def on_eof(self) -> tuple[list[list[Any]], bool]:
+        out = self.aligner.close_all()
+        return ([out] if out else []), self.RETAIN
+
+    def snapshot(self) -> PartitionAligner:
+        return copy.deepcopy(self.aligner)
 
 
 def _store_batches(partitions: int) -> Callable[[list[Any]], list[tuple[str, list[Any]]]]:

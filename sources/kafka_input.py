@@ -36,8 +36,12 @@ __all__ = [
     "DEAD_LETTER_VALUE_LIMIT",
     "DEFAULT_MAX_AHEAD_SECONDS",
     "KafkaDeadLetter",
+    "PartitionEvents",
     "decode_messages",
+    "decode_partitions",
+    "event_time",
     "kafka_source",
+    "partition_count",
     "to_dead_letter_message",
 ]
 
@@ -78,6 +82,62 @@ class KafkaDeadLetter:
     partition: int
     offset: int
     scope: Literal["message", "item"]
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionEvents:
+    """What one poll decoded from one partition: ``(event time, event)`` pairs, in order.
+
+    ``keyed``: every message had a key. A producer that keys its messages by service (ours,
+    or the Collector's exporter with ``partition_metrics_by_resource_attributes``) keeps a
+    service in one partition; an unkeyed producer spreads it over all of them.
+    """
+
+    partition: str
+    keyed: bool
+    events: list[tuple[datetime, Any]]
+
+
+def event_time(event: Any) -> datetime:
+    """An event's timestamp: a span's start, any other event's ``ts``."""
+    return event.start if isinstance(event, Span) else event.ts
+
+
+def decode_partitions(messages: Sequence[Message | KafkaError], signal: Signal, **kw: Any) -> list:
+    """`decode_messages` per partition of a poll: a `PartitionEvents` per partition with
+    events, and the `KafkaDeadLetter` items (``kw``: `decode_messages`' options).
+
+    >>> from bytewax.connectors.kafka import KafkaSourceMessage
+    >>> good = b'{"ts": "2026-01-01T00:00:00Z", "service": "api", "signal": "cpu", "value": 1}'
+    >>> out = decode_partitions([KafkaSourceMessage(b"api", good, "m", offset=0, partition=2),
+    ...                          KafkaSourceMessage(None, b"?", "m", offset=1, partition=2)],
+    ...                         "metrics")
+    >>> [type(e).__name__ for e in out], out[1].partition, out[1].keyed
+    (['KafkaDeadLetter', 'PartitionEvents'], '2', False)
+    """
+    groups: dict[int, list[Message | KafkaError]] = {}
+    for message in messages:
+        origin = message.msg if isinstance(message, KafkaError) else message
+        groups.setdefault(origin.partition if origin.partition is not None else -1, []).append(
+            message
+        )
+    out: list[Any] = []
+    for partition, group in groups.items():
+        events = []
+        for item in decode_messages(group, signal, **kw):
+            if isinstance(item, KafkaDeadLetter):
+                out.append(item)
+            else:
+                events.append((event_time(item), item))
+        if events:
+            keyed = all(getattr(m, "key", None) is not None for m in group)
+            out.append(PartitionEvents(str(partition), keyed, events))
+    return out
+
+
+def partition_count(settings: Settings, topic: str) -> int:
+    """How many partitions ``topic`` has (at least 1), asked of the broker."""
+    return max(len(kafka_source(settings, topic).list_parts()), 1)
 
 
 def kafka_source(settings: Settings, topic: str) -> KafkaSource:

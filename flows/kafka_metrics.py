@@ -22,28 +22,18 @@ snapshot was taken instead of replaying the topic.
 
 from __future__ import annotations
 
-import copy
 import logging
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any
 
 import bytewax.operators as op
-from bytewax.dataflow import Dataflow, Stream
-from bytewax.operators import StatefulBatchLogic
+from bytewax.dataflow import Dataflow
 from bytewax.outputs import Sink
 
 from airis.events import AggregatePoint
-from airis.flows.metrics_anomaly import (
-    detect_and_alert,
-    log_signals,
-    otlp_points,
-    remember,
-    trace_signals,
-)
-from airis.operators.partition_aligner import PartitionAligner
+from airis.flows.detection import detect_and_alert, remember
+from airis.flows.kafka_ingest import read_topic
+from airis.flows.signals import log_signals, otlp_points, trace_signals
 from airis.settings import Settings
 from airis.sinks.clickhouse_sink import PartitionedClickHouseSink
 from airis.sinks.incident_memory_sink import IncidentMemorySink
@@ -54,10 +44,6 @@ from airis.sinks.kafka_output import (
     incident_message,
 )
 from airis.sources.kafka_input import (
-    PartitionEvents,
-    decode_partitions,
-    kafka_source,
-    partition_count,
     to_dead_letter_message,
 )
 
@@ -79,12 +65,12 @@ def build_flow(
     settings = settings or Settings()
     flow = Dataflow("airis_kafka_metrics")
 
-    decoded, dead_metrics = _read(flow, "metrics", settings.kafka_metrics_topic, settings)
+    decoded, dead_metrics = read_topic(flow, "metrics", settings.kafka_metrics_topic, settings)
     aggregate = op.branch("split_aggregates", decoded, lambda e: isinstance(e, AggregatePoint))
     derived = otlp_points(aggregate.trues, settings)  # OTLP Sums, Histograms → rates, p95…
     points = op.merge("with_otlp_points", aggregate.falses, derived.points)  # MetricPoint
-    records, dead_logs = _read(flow, "logs", settings.kafka_logs_topic, settings)
-    spans, dead_spans = _read(flow, "traces", settings.kafka_traces_topic, settings)
+    records, dead_logs = read_topic(flow, "logs", settings.kafka_logs_topic, settings)
+    spans, dead_spans = read_topic(flow, "traces", settings.kafka_traces_topic, settings)
     dead = op.merge("dead_letters", dead_metrics, dead_logs, dead_spans)  # KafkaDeadLetter
     logs = log_signals(records, settings)
     traces = trace_signals(spans, settings)
@@ -139,72 +125,6 @@ def build_flow(
     op.output("store", keyed, sink)
     remember(detected.incidents, memory_sink or IncidentMemorySink(settings))
     return flow
-
-
-def _read(flow: Dataflow, signal: str, topic: str, settings: Settings) -> tuple[Stream, Stream]:
-    """One topic's events, each service's in event-time order across the topic's partitions
-    (`PartitionAligner`), and its dead letters (`KafkaDeadLetter`)."""
-    messages = op.input(f"read_{signal}", flow, kafka_source(settings, topic))
-    decode = partial(
-        decode_partitions,
-        signal=signal,
-        input_format=settings.kafka_input_format,
-        max_ahead_seconds=settings.max_ahead_seconds,
-    )
-    decoded = op.flat_map_batch(f"decode_{signal}", messages, decode)
-    split = op.branch(f"split_{signal}", decoded, lambda e: isinstance(e, PartitionEvents))
-    by_service = op.flat_map(f"{signal}_by_service", split.trues, _by_service)
-    spread = partition_count(settings, topic)
-    align = partial(AlignPartitions, spread=spread, idle_grace=settings.idle_grace_seconds)
-    aligned = op.stateful_batch(f"align_{signal}_partitions", by_service, align)
-    return op.flat_map(f"{signal}_in_time_order", aligned, lambda kv: kv[1]), split.falses
-
-
-def _by_service(polled: PartitionEvents) -> list[tuple[str, PartitionEvents]]:
-    """The poll's events of each service (one `PartitionEvents` per service)."""
-    groups: dict[str, list[tuple[datetime, Any]]] = {}
-    for pair in polled.events:
-        groups.setdefault(pair[1].service, []).append(pair)
-    return [
-        (service, PartitionEvents(polled.partition, polled.keyed, events))
-        for service, events in groups.items()
-    ]
-
-
-class AlignPartitions(StatefulBatchLogic[PartitionEvents, list[Any], PartitionAligner]):
-    """Bytewax's side of `PartitionAligner`: one service's polls in, its events out in
-    event-time order (one list per activation). Unkeyed messages may spread a service over
-    all ``spread`` partitions of the topic; keyed ones keep it in one."""
-
-    def __init__(self, resume: PartitionAligner | None, spread: int, idle_grace: float) -> None:
-        self.spread = spread
-        self.aligner = resume or PartitionAligner(1, idle_grace)
-        if resume is not None:
-            resume.resume(time.monotonic())
-
-    def on_batch(self, values: list[PartitionEvents]) -> tuple[list[list[Any]], bool]:
-        now = time.monotonic()
-        out: list[Any] = []
-        for polled in values:
-            if not polled.keyed:
-                self.aligner.spread = max(self.aligner.spread, self.spread)
-            out += self.aligner.update(polled.partition, polled.events, now)
-        return ([out] if out else []), self.RETAIN
-
-    def on_notify(self) -> tuple[list[list[Any]], bool]:
-        out = self.aligner.release(time.monotonic())
-        return ([out] if out else []), self.RETAIN
-
-    def notify_at(self) -> datetime | None:
-        wait = self.aligner.next_release_in(time.monotonic())
-        return None if wait is None else datetime.now(UTC) + timedelta(seconds=wait)
-
-    def on_eof(self) -> tuple[list[list[Any]], bool]:
-        out = self.aligner.close_all()
-        return ([out] if out else []), self.RETAIN
-
-    def snapshot(self) -> PartitionAligner:
-        return copy.deepcopy(self.aligner)
 
 
 def _store_batches(partitions: int) -> Callable[[list[Any]], list[tuple[str, list[Any]]]]:

@@ -123,7 +123,7 @@ def test_a_service_past_its_signal_cap_dead_letters_the_new_signals_with_the_rea
 def test_a_service_gone_quiet_has_its_windows_closed_then_its_state_discarded() -> None:
     import time
 
-    from airis.flows.metrics_anomaly import DetectAndWindow
+    from airis.flows.detection import DetectAndWindow
     from airis.operators.windowed_detector import ServiceWindowDetector
 
     window = ServiceWindowDetector("api", 0.05, 0.0, idle_grace_seconds=0.0)

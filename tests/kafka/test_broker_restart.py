@@ -152,7 +152,9 @@ def test_a_22_s_broker_restart_makes_nothing_late_and_loses_no_alert(
 
 
 def _alert_ids(bootstrap: str, topic: str) -> set[str]:
-    return {orjson.loads(m.value())["id"] for m in consume_topic(bootstrap, topic, idle_timeout=2.0)}
+    return {
+        orjson.loads(m.value())["id"] for m in consume_topic(bootstrap, topic, idle_timeout=2.0)
+    }
 
 
 def _wait(done, flow: subprocess.Popen, seconds: float) -> None:

@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from airis.events import LogRecord, Span
-from airis.flows.metrics_anomaly import CountWindows
+from airis.flows.signals import CountWindows
 from airis.operators.log_signals import ServiceLogSignals
 from airis.operators.trace_signals import ServiceTraceSignals
 

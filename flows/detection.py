@@ -1,0 +1,382 @@
+"""Detection, alerting, incidents and root causes: `detect_and_alert` and its Bytewax steps.
+
+Points are grouped per service and batch of input (`batch_by_key`), scored and folded into
+event-time windows (`DetectAndWindow`), alerted on per service, and grouped across services
+into incidents with ranked root-cause candidates (`GroupIncidents`).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+import bytewax.operators as op
+from bytewax.dataflow import Stream
+from bytewax.operators import StatefulBatchLogic
+from bytewax.outputs import Sink
+
+from airis import telemetry
+from airis.events import (
+    Alert,
+    Anomaly,
+    DeadLetter,
+    DependencyEdge,
+    Incident,
+    LogTemplate,
+    MetricBatch,
+    MetricPoint,
+    RcaCandidate,
+)
+from airis.flows.model_ops import plan_capacity, score_with_model
+from airis.operators.alert_manager import AlertManager
+from airis.operators.call_graph import CallGraph
+from airis.operators.detector_bank import DetectorBank
+from airis.operators.incidents import (
+    AUXILIARY_PREFIXES,
+    IncidentGrouper,
+    MetricService,
+    rank_open_incident,
+    to_incident,
+)
+from airis.operators.log_signals import LOG_SIGNALS
+from airis.operators.otlp_metrics import DERIVED_LABEL
+from airis.operators.trace_signals import TRACE_SIGNALS
+from airis.operators.types import ServiceWindow
+from airis.operators.windowed_detector import ServiceWindowDetector
+from airis.settings import Settings
+from airis.sources.decode import dead_letter
+
+logger = logging.getLogger(__name__)
+
+#: Where dead letters of metric input say they came from.
+SOURCE = "metrics"
+
+
+def remember(incidents: Stream[Incident], memory: Sink) -> None:
+    """Write resolved incidents to the incident memory (one key: its sink has one partition)."""
+    keyed = op.key_on("key_memory", incidents, lambda _incident: "incident_memory")
+    op.output("remember", keyed, memory)
+
+
+@dataclass(frozen=True)
+class Detected:
+    """The streams `detect_and_alert` adds to a flow."""
+
+    anomalies: Stream[Anomaly]
+    alerts: Stream[Alert]
+    late: Stream[DeadLetter]
+    incidents: Stream[Incident]
+    candidates: Stream[RcaCandidate]
+    batches: Stream[MetricBatch]
+    """The input points, grouped by service per batch of input (what the flow exchanges)."""
+    store_only: list[Stream[Any]]
+    """Events that are only stored: model scores, drift events, forecasts, capacity
+    warnings and replica advice (empty when the model and planning are off)."""
+
+
+def detect_and_alert(
+    points: Stream[MetricPoint],
+    settings: Settings,
+    topology: Mapping[str, Iterable[str]] | None = None,
+    changes: Sequence[tuple[str, datetime]] = (),
+    edges: Stream[DependencyEdge] | None = None,
+    templates: Stream[LogTemplate] | None = None,
+) -> Detected:
+    """Detect per series, window per service, alert, group into incidents and rank causes.
+
+    The closed windows are also scored by the registered ONNX model (``AIRIS_ONNX_MODEL``;
+    its anomalies join incidents, never open them) and planned for (forecasts, exhaustion
+    warnings raised as alerts, replica advice; ``AIRIS_FORECAST_SIGNALS``): see
+    `airis.flows.model_ops`.
+
+    ``topology`` (caller → callees) lets incidents follow the call graph and lets the ranking
+    use it; without one, the call graph is learned from the dependency ``edges`` of traces
+    (`CallGraph`), if any. ``changes`` are known ``(service, time)`` change events (deploys).
+    ``templates``: log templates as mined; new ones become part of the incidents they fall in.
+    """
+    by_service = op.flat_map_batch("batch_by_service", points, batch_by_key)  # (key, MetricBatch)
+    batches = op.map("metric_batches", by_service, lambda kv: kv[1])  # MetricBatch
+    windowed = op.stateful_batch("detect_and_window", by_service, _windowing(settings))
+    split = op.branch("split_late", windowed, lambda kv: isinstance(kv[1], ServiceWindow))
+    closed = split.trues  # (service, ServiceWindow)
+    late = op.map("late_dead_letters", split.falses, lambda kv: kv[1])  # DeadLetter
+
+    alerts = op.stateful_map("alert", closed, _alert_manager(settings))  # (service, [Alert])
+    alerts = op.flat_map("flatten_alerts", alerts, lambda kv: kv[1])  # Alert
+    anomalies = op.flat_map("anomalies", closed, lambda kv: kv[1].anomalies)  # Anomaly
+    store_only: list[Stream[Any]] = []
+    if settings.onnx_model:
+        model = score_with_model(closed, settings)
+        anomalies = op.merge("with_model_anomalies", anomalies, model.anomalies)
+        store_only += [model.scores, model.drift]
+    if settings.forecast_signals:
+        plan = plan_capacity(closed, settings)
+        alerts = op.merge("with_capacity_alerts", alerts, plan.alerts)
+        store_only += [plan.forecasts, plan.warnings, plan.advice]
+    alerts = op.inspect("count_alerts", alerts, _count_alert)
+    anomalies = op.inspect("count_anomalies", anomalies, lambda _s, _a: telemetry.ANOMALIES.inc())
+
+    # Incidents span services, so every anomaly goes to one key (anomalies are few). Log and
+    # trace anomalies go too: the grouper decides what they may do (join, never open).
+    incident_inputs: Stream[Anomaly | DependencyEdge | LogTemplate | MetricService] = anomalies
+    # Which services have metrics (once each): the others' log and trace anomalies are primary.
+    has_metrics = op.stateful_flat_map("metric_services", closed, _first_metric_window)
+    has_metrics = op.map("metric_service_markers", has_metrics, lambda kv: kv[1])  # MetricService
+    incident_inputs = op.merge("anomalies_and_metric_services", incident_inputs, has_metrics)
+    if edges is not None and not topology:
+        incident_inputs = op.merge("anomalies_and_edges", incident_inputs, edges)
+    if templates is not None:
+        incident_inputs = op.merge("anomalies_and_templates", incident_inputs, templates)
+    one_key = op.key_on("key_incidents", incident_inputs, lambda _a: "incidents")
+    grouped = op.stateful_batch("incidents", one_key, _incidents(settings, topology, changes))
+    incidents = op.map("incident_events", grouped, lambda kv: kv[1])  # Incident
+    candidates = op.flat_map("rca_candidates", incidents, lambda i: i.candidates)
+    return Detected(anomalies, alerts, late, incidents, candidates, batches, store_only)
+
+
+def _first_metric_window(
+    seen: bool | None, window: ServiceWindow
+) -> tuple[bool | None, list[MetricService]]:
+    if seen or all(s.startswith(AUXILIARY_PREFIXES) for s in window.signals):
+        return seen, []
+    return True, [MetricService(window.service)]
+
+
+def _count_alert(_step: str, alert: Alert) -> None:
+    telemetry.ALERTS.labels(status=alert.status, severity=alert.severity).inc()
+
+
+def batch_by_key(points: list[MetricPoint]) -> list[tuple[str, MetricBatch]]:
+    """One `MetricBatch` per detection key of ``points``, keyed: the exchange then moves one
+    item per service and batch of input instead of one per point."""
+    groups: dict[str, list[MetricPoint]] = {}
+    for point in points:
+        key = _detection_key(point)
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [point]
+        else:
+            group.append(point)
+    return [(key, MetricBatch.from_points(key, group)) for key, group in groups.items()]
+
+
+def _detection_key(point: MetricPoint) -> str:
+    """The service, or ``service/logs`` and ``service/traces`` for log and trace signals: they
+    come from other inputs, whose event time runs apart from the metrics', so they get windows
+    and detectors of their own; so do the points derived from OTLP aggregates
+    (``service/otlp``), which come one collection interval after the points beside them."""
+    if point.signal in LOG_SIGNAL_SET:
+        return f"{point.service}/logs"
+    if point.signal in TRACE_SIGNAL_SET:
+        return f"{point.service}/traces"
+    if point.labels.get(DERIVED_LABEL):
+        return f"{point.service}/otlp"
+    return point.service
+
+
+LOG_SIGNAL_SET = frozenset(LOG_SIGNALS)
+TRACE_SIGNAL_SET = frozenset(TRACE_SIGNALS)
+
+
+class DetectAndWindow(StatefulBatchLogic[MetricBatch, Any, ServiceWindowDetector]):
+    """Bytewax's side of `ServiceWindowDetector`: one service's batches in, windows out.
+
+    System time comes from ``time.monotonic``; Bytewax wakes the logic (``notify_at``) when
+    the oldest open window is due, so a service that goes quiet still has it closed. A
+    service with no point for ``idle_seconds`` of system time, once its windows are closed,
+    has its whole state discarded (a later point starts it afresh): the flow's memory
+    follows the active services, not every service ever seen.
+    """
+
+    def __init__(
+        self, detector: ServiceWindowDetector, resumed: bool = False, idle_seconds: float = 1e18
+    ) -> None:
+        self.detector = detector
+        self.idle_seconds = idle_seconds
+        self._last_batch = time.monotonic()
+        if resumed:  # downtime must not count as waiting time (see `resume`)
+            detector.resume(time.monotonic())
+
+    def on_batch(self, values: list[MetricBatch]) -> tuple[list[Any], bool]:
+        started = self._last_batch = time.monotonic()
+        out: list[Any] = []
+        points = 0
+        for batch in values:
+            closed, late = self.detector.update_batch(batch, started)
+            out += closed
+            out += map(_late_dead_letter, late)
+            points += len(batch)
+        telemetry.DETECT_SECONDS.observe((time.monotonic() - started) / max(points, 1))
+        out += map(_over_cap_dead_letter, self.detector.take_refused())
+        return out, self.RETAIN
+
+    def on_notify(self) -> tuple[list[Any], bool]:
+        now = time.monotonic()
+        closed = self.detector.close_due(now)
+        idle = self.detector.next_close_in(now) is None
+        if idle and now - self._last_batch >= self.idle_seconds:
+            return closed, self.DISCARD
+        return closed, self.RETAIN
+
+    def on_eof(self) -> tuple[list[Any], bool]:
+        return self.detector.close_all(), self.RETAIN
+
+    def notify_at(self) -> datetime | None:
+        now = time.monotonic()
+        wait = self.detector.next_close_in(now)
+        if wait is None:  # nothing open: wake up when the service counts as gone
+            wait = max(self._last_batch + self.idle_seconds - now, 0.0)
+        return datetime.now(UTC) + timedelta(seconds=min(wait, _LONGEST_WAIT_S))
+
+    def snapshot(self) -> ServiceWindowDetector:
+        return copy.deepcopy(self.detector)
+
+
+#: Longest sleep asked of Bytewax (a wake-up time must stay a valid datetime).
+_LONGEST_WAIT_S = 30 * 86400.0
+
+
+def _bank(settings: Settings) -> Callable[[], DetectorBank]:
+    return partial(
+        DetectorBank,
+        priors=None if settings.cold_start_priors else {},
+        idle_after=timedelta(seconds=settings.state_idle_seconds),
+        max_signals=settings.max_signals_per_service,
+    )
+
+
+def _windowing(settings: Settings):
+    def build(resume: ServiceWindowDetector | None) -> DetectAndWindow:
+        idle = settings.state_idle_seconds
+        if resume is not None:
+            return DetectAndWindow(resume, resumed=True, idle_seconds=idle)
+        return DetectAndWindow(
+            ServiceWindowDetector(
+                window_seconds=settings.window_seconds,
+                lateness_seconds=settings.allowed_lateness_seconds,
+                threshold=settings.anomaly_threshold,
+                bank=_bank(settings),
+                idle_grace_seconds=settings.idle_grace_seconds,
+            ),
+            idle_seconds=idle,
+        )
+
+    return build
+
+
+@dataclass
+class IncidentState:
+    """What the incident step keeps: its grouper and the call graph learned from traces."""
+
+    grouper: IncidentGrouper
+    call_graph: CallGraph = field(default_factory=CallGraph)
+
+
+class GroupIncidents(StatefulBatchLogic[Any, Incident, IncidentState]):
+    """Bytewax's side of `IncidentGrouper`: anomalies in, resolved, ranked incidents out.
+
+    Incidents close on event time (a later anomaly shows the quiet gap has passed) or, when
+    no anomaly comes, once the gap has passed in system time, and at the end of the input.
+    Dependency edges (only without a given topology) teach the call graph; log templates
+    join the open incidents they belong to.
+    """
+
+    def __init__(
+        self,
+        state: IncidentState,
+        topology: Mapping[str, Iterable[str]] | None,
+        changes: Sequence[tuple[str, datetime]],
+    ) -> None:
+        self.state = state
+        self.grouper = state.grouper
+        self.topology = topology
+        self.changes = changes
+        self._quiet_since = time.monotonic()
+
+    def on_batch(self, values: list[Any]) -> tuple[list[Incident], bool]:
+        for value in values:
+            if isinstance(value, MetricService):
+                self.grouper.add_metric_service(value.service)
+        anomalies = [v for v in values if isinstance(v, Anomaly)]
+        for value in values:
+            if isinstance(value, DependencyEdge) and self.state.call_graph.learn_one(value):
+                self.grouper.add_edge(value.caller, value.callee)
+        closed = self.grouper.add_many(anomalies)
+        # After the anomalies: a template may belong to an incident they just opened.
+        for value in values:
+            if isinstance(value, LogTemplate):
+                self.grouper.add_template(value)
+        # Log and trace anomalies never keep an incident open, so they don't restart the wait.
+        if any(map(self.grouper.may_open, anomalies)):
+            self._quiet_since = time.monotonic()
+        return self._ranked(closed), self.RETAIN
+
+    def on_notify(self) -> tuple[list[Incident], bool]:
+        return self._ranked(self.grouper.close_all()), self.RETAIN
+
+    def on_eof(self) -> tuple[list[Incident], bool]:
+        return self._ranked(self.grouper.close_all()), self.RETAIN
+
+    def notify_at(self) -> datetime | None:
+        if not self.grouper.open_incidents():
+            return None
+        waited = time.monotonic() - self._quiet_since
+        return datetime.now(UTC) + self.grouper.gap - timedelta(seconds=waited)
+
+    def snapshot(self) -> IncidentState:
+        return copy.deepcopy(self.state)
+
+    def _ranked(self, closed: list) -> list[Incident]:
+        topology = self.topology or self.state.call_graph.topology()
+        out = []
+        for incident in closed:
+            confirm = self.grouper.confirm_after
+            candidates = rank_open_incident(incident, topology, self.changes, min_windows=confirm)
+            out.append(to_incident(incident, candidates, auxiliary_windows=confirm))
+        return out
+
+
+def _incidents(
+    settings: Settings,
+    topology: Mapping[str, Iterable[str]] | None,
+    changes: Sequence[tuple[str, datetime]],
+):
+    def build(resume: IncidentState | None) -> GroupIncidents:
+        state = resume or IncidentState(
+            # The flow tells it which services have metrics (`MetricService`), from none.
+            IncidentGrouper(topology, confirm_after=settings.alert_open_after, metric_services=())
+        )
+        return GroupIncidents(state, topology, changes)
+
+    return build
+
+
+def _alert_manager(settings: Settings):
+    def alert(manager: AlertManager | None, window) -> tuple[AlertManager, list]:
+        manager = manager or AlertManager(
+            open_after=settings.alert_open_after, resolve_after=settings.alert_resolve_after
+        )
+        return manager, manager.update_one(window)
+
+    return alert
+
+
+def _over_cap_dead_letter(point: MetricPoint) -> DeadLetter:
+    telemetry.DEAD_LETTERS.labels(source=SOURCE, reason="refused").inc()
+    reason = (
+        f"refused: service {point.service} already has the most signals one service may have "
+        "(AIRIS_MAX_SIGNALS_PER_SERVICE)"
+    )
+    return dead_letter(point.model_dump(mode="json"), SOURCE, reason)
+
+
+def _late_dead_letter(point: MetricPoint) -> DeadLetter:
+    telemetry.DEAD_LETTERS.labels(source=SOURCE, reason="late").inc()
+    telemetry.LATE_EVENTS.inc()
+    return dead_letter(point.model_dump(mode="json"), SOURCE, "late: its window had closed")

@@ -1,0 +1,92 @@
+"""Kafka topics into a flow: read, decode per partition, and put each service's events in
+event-time order across the partitions that carry them (`read_topic`).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow, Stream
+from bytewax.operators import StatefulBatchLogic
+
+from airis.operators.partition_aligner import PartitionAligner
+from airis.settings import Settings
+from airis.sources.kafka_input import (
+    PartitionEvents,
+    decode_partitions,
+    kafka_source,
+    partition_count,
+)
+
+
+def read_topic(
+    flow: Dataflow, signal: str, topic: str, settings: Settings
+) -> tuple[Stream, Stream]:
+    """One topic's events, each service's in event-time order across the topic's partitions
+    (`PartitionAligner`), and its dead letters (`KafkaDeadLetter`)."""
+    messages = op.input(f"read_{signal}", flow, kafka_source(settings, topic))
+    decode = partial(
+        decode_partitions,
+        signal=signal,
+        input_format=settings.kafka_input_format,
+        max_ahead_seconds=settings.max_ahead_seconds,
+    )
+    decoded = op.flat_map_batch(f"decode_{signal}", messages, decode)
+    split = op.branch(f"split_{signal}", decoded, lambda e: isinstance(e, PartitionEvents))
+    by_service = op.flat_map(f"{signal}_by_service", split.trues, _by_service)
+    spread = partition_count(settings, topic)
+    align = partial(AlignPartitions, spread=spread, idle_grace=settings.idle_grace_seconds)
+    aligned = op.stateful_batch(f"align_{signal}_partitions", by_service, align)
+    return op.flat_map(f"{signal}_in_time_order", aligned, lambda kv: kv[1]), split.falses
+
+
+def _by_service(polled: PartitionEvents) -> list[tuple[str, PartitionEvents]]:
+    """The poll's events of each service (one `PartitionEvents` per service)."""
+    groups: dict[str, list[tuple[datetime, Any]]] = {}
+    for pair in polled.events:
+        groups.setdefault(pair[1].service, []).append(pair)
+    return [
+        (service, PartitionEvents(polled.partition, polled.keyed, events))
+        for service, events in groups.items()
+    ]
+
+
+class AlignPartitions(StatefulBatchLogic[PartitionEvents, list[Any], PartitionAligner]):
+    """Bytewax's side of `PartitionAligner`: one service's polls in, its events out in
+    event-time order (one list per activation). Unkeyed messages may spread a service over
+    all ``spread`` partitions of the topic; keyed ones keep it in one."""
+
+    def __init__(self, resume: PartitionAligner | None, spread: int, idle_grace: float) -> None:
+        self.spread = spread
+        self.aligner = resume or PartitionAligner(1, idle_grace)
+        if resume is not None:
+            resume.resume(time.monotonic())
+
+    def on_batch(self, values: list[PartitionEvents]) -> tuple[list[list[Any]], bool]:
+        now = time.monotonic()
+        out: list[Any] = []
+        for polled in values:
+            if not polled.keyed:
+                self.aligner.spread = max(self.aligner.spread, self.spread)
+            out += self.aligner.update(polled.partition, polled.events, now)
+        return ([out] if out else []), self.RETAIN
+
+    def on_notify(self) -> tuple[list[list[Any]], bool]:
+        out = self.aligner.release(time.monotonic())
+        return ([out] if out else []), self.RETAIN
+
+    def notify_at(self) -> datetime | None:
+        wait = self.aligner.next_release_in(time.monotonic())
+        return None if wait is None else datetime.now(UTC) + timedelta(seconds=wait)
+
+    def on_eof(self) -> tuple[list[list[Any]], bool]:
+        out = self.aligner.close_all()
+        return ([out] if out else []), self.RETAIN
+
+    def snapshot(self) -> PartitionAligner:
+        return copy.deepcopy(self.aligner)

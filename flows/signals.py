@@ -1,0 +1,210 @@
+"""Sub-pipelines that turn telemetry into metric points: OTLP aggregates into rates and
+percentiles (`otlp_points`), log lines into per-window log signals and templates
+(`log_signals`), spans into per-window RED signals and dependency edges (`trace_signals`).
+
+Each keys its input by service with `grouped_by_service`, so that an exchange moves one item
+per service and batch of input, and wraps a pure windowing operator from `airis.operators`.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+import bytewax.operators as op
+from bytewax.dataflow import Stream
+from bytewax.operators import StatefulBatchLogic
+
+from airis import telemetry
+from airis.events import (
+    AggregatePoint,
+    DeadLetter,
+    DependencyEdge,
+    LogRecord,
+    LogTemplate,
+    MetricPoint,
+    Span,
+)
+from airis.flows.detection import SOURCE
+from airis.operators.log_signals import LogWindow, ServiceLogSignals
+from airis.operators.otlp_metrics import OtlpMetricPoints
+from airis.operators.trace_signals import ServiceTraceSignals, TraceWindow
+from airis.operators.windowed_detector import DEFAULT_IDLE_GRACE_SECONDS
+from airis.settings import Settings
+from airis.sources.decode import dead_letter
+
+
+@dataclass(frozen=True)
+class OtlpPoints:
+    """The streams `otlp_points` adds to a flow."""
+
+    points: Stream[MetricPoint]
+    refused: Stream[DeadLetter]
+
+
+def otlp_points(aggregates: Stream[AggregatePoint], settings: Settings) -> OtlpPoints:
+    """Per service, turn OTLP Sums, Histograms and Summaries' counts into per-interval rates,
+    means and percentiles (`OtlpMetricPoints`), one slot per window; refused points (out of
+    order, over the series cap) become dead letters."""
+    by_service = op.flat_map_batch("batch_otlp_by_service", aggregates, grouped_by_service)
+    derived = op.stateful_batch("otlp_points", by_service, partial(DeriveOtlpPoints, settings))
+    split = op.branch("split_refused_otlp", derived, lambda kv: isinstance(kv[1], MetricPoint))
+    points = op.map("otlp_metric_points", split.trues, lambda kv: kv[1])
+    refused = op.map("otlp_dead_letters", split.falses, lambda kv: kv[1])
+    return OtlpPoints(points, refused)
+
+
+class DeriveOtlpPoints(StatefulBatchLogic[AggregatePoint, Any, OtlpMetricPoints]):
+    """Bytewax's side of `OtlpMetricPoints`: one service's aggregates in; derived points, and
+    refused aggregates as dead letters, out. The open slot is emitted at EOF."""
+
+    def __init__(self, settings: Settings, resume: OtlpMetricPoints | None) -> None:
+        self.derive = resume or OtlpMetricPoints(slot_seconds=settings.window_seconds)
+
+    def on_batch(self, values: list[list[AggregatePoint]]) -> tuple[list[Any], bool]:
+        points, refused = self.derive.update_many(flatten(values))
+        return [*points, *(_otlp_refused_dead_letter(p, why) for p, why in refused)], self.RETAIN
+
+    def on_eof(self) -> tuple[list[Any], bool]:
+        return self.derive.close_all(), self.RETAIN
+
+    def snapshot(self) -> OtlpMetricPoints:
+        return copy.deepcopy(self.derive)
+
+
+def _otlp_refused_dead_letter(point: AggregatePoint, reason: str) -> DeadLetter:
+    telemetry.DEAD_LETTERS.labels(source=SOURCE, reason="otlp_refused").inc()
+    return dead_letter(point.model_dump(mode="json"), SOURCE, reason)
+
+
+def grouped_by_service(events: list[Any]) -> list[tuple[str, list[Any]]]:
+    """``(service, its events)`` per service of a batch of input, in arrival order: what a
+    keyed step is given, so that an exchange moves one item per service and batch."""
+    groups: dict[str, list[Any]] = {}
+    for event in events:
+        group = groups.get(event.service)
+        if group is None:
+            groups[event.service] = [event]
+        else:
+            group.append(event)
+    return list(groups.items())
+
+
+def flatten(groups: list[list[Any]]) -> list[Any]:
+    """The events of the groups a keyed step was given, in order."""
+    return groups[0] if len(groups) == 1 else [event for group in groups for event in group]
+
+
+@dataclass(frozen=True)
+class LogSignals:
+    """The streams `log_signals` adds to a flow."""
+
+    points: Stream[MetricPoint]
+    templates: Stream[LogTemplate]
+    late: Stream[DeadLetter]
+
+
+def log_signals(records: Stream[LogRecord], settings: Settings) -> LogSignals:
+    """Mine templates per service and turn each window of logs into log signal points."""
+
+    def count(resume: ServiceLogSignals | None) -> ServiceLogSignals:
+        return resume or ServiceLogSignals(
+            window_seconds=settings.window_seconds,
+            lateness_seconds=settings.allowed_lateness_seconds,
+        )
+
+    windows, late = _service_windows("logs", records, count, LogWindow, settings)
+    points = op.flat_map("log_signal_points", windows, lambda w: w.points)
+    templates = op.flat_map("log_templates", windows, lambda w: w.templates)
+    return LogSignals(points, templates, late)
+
+
+@dataclass(frozen=True)
+class TraceSignals:
+    """The streams `trace_signals` adds to a flow."""
+
+    points: Stream[MetricPoint]
+    edges: Stream[DependencyEdge]
+    late: Stream[DeadLetter]
+
+
+def trace_signals(spans: Stream[Span], settings: Settings) -> TraceSignals:
+    """Turn each window of a service's spans into RED signal points and dependency edges."""
+
+    def count(resume: ServiceTraceSignals | None) -> ServiceTraceSignals:
+        return resume or ServiceTraceSignals(
+            window_seconds=settings.trace_window_seconds,
+            lateness_seconds=settings.allowed_lateness_seconds,
+        )
+
+    windows, late = _service_windows("traces", spans, count, TraceWindow, settings)
+    points = op.flat_map("trace_signal_points", windows, lambda w: w.points)
+    edges = op.flat_map("dependency_edges", windows, lambda w: w.edges)
+    return TraceSignals(points, edges, late)
+
+
+def _service_windows(
+    source: str,
+    events: Stream[Any],
+    count: Callable[[Any], Any],
+    window_type: type,
+    settings: Settings,
+) -> tuple[Stream[Any], Stream[DeadLetter]]:
+    """Per service, ``count(resume)``'s windowing operator over ``events``: its closed
+    windows, and its late events as dead letters."""
+    by_service = op.flat_map_batch(f"batch_{source}_by_service", events, grouped_by_service)
+    logic = partial(CountWindows, source=source, idle_grace=settings.idle_grace_seconds)
+    windowed = op.stateful_batch(f"{source}_windows", by_service, lambda r: logic(count(r)))
+    split = op.branch(f"split_late_{source}", windowed, lambda kv: isinstance(kv[1], window_type))
+    windows = op.map(f"{source}_window", split.trues, lambda kv: kv[1])
+    late = op.map(f"late_{source}_dead_letters", split.falses, lambda kv: kv[1])
+    return windows, late
+
+
+class CountWindows(StatefulBatchLogic[Any, Any, Any]):
+    """Bytewax's side of a service's windowing operator (`ServiceLogSignals`,
+    `ServiceTraceSignals`): events in; closed windows, and late events as dead letters, out.
+    Windows close on event time, at EOF, and, once the service has sent nothing for
+    ``idle_grace`` seconds of system time, as that time passes (empty windows included: a
+    service that stops logging shows a log rate of 0)."""
+
+    def __init__(
+        self, windows: Any, source: str, idle_grace: float = DEFAULT_IDLE_GRACE_SECONDS
+    ) -> None:
+        self.windows = windows
+        self.source = source
+        self.idle_grace = idle_grace
+        self._last_batch = time.monotonic()
+
+    def on_batch(self, values: list[list[Any]]) -> tuple[list[Any], bool]:
+        self._last_batch = time.monotonic()
+        closed, late = self.windows.update_many(flatten(values))
+        return [*closed, *(self._late(event) for event in late)], self.RETAIN
+
+    def on_notify(self) -> tuple[list[Any], bool]:
+        waited = max(time.monotonic() - self._last_batch - self.idle_grace, 0.0)
+        return self.windows.advance(self.windows.watermark(waited)), self.RETAIN
+
+    def notify_at(self) -> datetime | None:
+        end, watermark = self.windows.next_due_end(), self.windows.watermark()
+        if end is None or watermark is None:
+            return None
+        needed = max((end - watermark).total_seconds(), 0.0)  # system time past the grace
+        wait = self._last_batch + self.idle_grace + needed - time.monotonic()
+        return datetime.now(UTC) + timedelta(seconds=max(wait, 0.0))
+
+    def on_eof(self) -> tuple[list[Any], bool]:
+        return self.windows.close_all(), self.RETAIN
+
+    def snapshot(self) -> Any:
+        return copy.deepcopy(self.windows)
+
+    def _late(self, event: Any) -> DeadLetter:
+        telemetry.DEAD_LETTERS.labels(source=self.source, reason="late").inc()
+        payload = event.model_dump(mode="json")
+        return dead_letter(payload, self.source, "late: its window had closed")

@@ -12,7 +12,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from airis.events import Alert, DeadLetter, MetricPoint
+from airis.events import Alert, DeadLetter, MetricBatch, MetricPoint
 from airis.flows.metrics_anomaly import build_flow
 from airis.settings import Settings
 from airis.sources.otlp import decode_metrics
@@ -136,3 +136,45 @@ def test_counters_and_histograms_become_per_interval_points(fault_run: list) -> 
 def test_without_a_fault_nothing_alerts_though_the_counter_keeps_growing() -> None:
     out = _run(otlp_messages(factor=1.0))
     assert [a for a in out if isinstance(a, Alert)] == []
+
+
+def test_unkeyed_export_requests_read_from_four_partitions_give_the_same_points_and_alerts(
+    fault_run: list, kafka_bootstrap: str, kafka_topic
+) -> None:
+    # Against a real broker. The Collector's Kafka exporter does not key its messages by
+    # default, so one service's cumulative histograms and counters land on every partition,
+    # and a flow catching up reads them minutes out of order (here 20 messages of a partition
+    # per poll). Rates and percentiles need each series in order (an aggregate older than the
+    # last one is refused), so the flow first aligns the partitions (issue 13).
+    from airis.flows import kafka_metrics
+    from airis.kafka_producer import produce
+
+    topic = kafka_topic("otlp", 4)
+    produce(((1, [(topic, None, m)]) for m in otlp_messages()), kafka_bootstrap)
+    settings = Settings(
+        kafka_bootstrap=kafka_bootstrap,
+        kafka_metrics_topic=topic,
+        kafka_logs_topic=kafka_topic("logs"),
+        kafka_traces_topic=kafka_topic("traces"),
+        kafka_alerts_topic=kafka_topic("alerts"),
+        kafka_anomalies_topic=kafka_topic("anomalies"),
+        kafka_incidents_topic=kafka_topic("incidents"),
+        kafka_dead_letter_topic=kafka_topic("dlq"),
+        kafka_tail=False,
+        kafka_batch_size=20,
+    )
+    stored: list = []
+    flow = kafka_metrics.build_flow(
+        settings, store_sink=TestingSink(stored), memory_sink=TestingSink([])
+    )
+    run_main(flow)
+    events = [e for _key, batch in stored for e in batch]
+    points = [p for e in events if isinstance(e, MetricBatch) for p in e.points()]
+
+    def series(out: list) -> list:
+        return sorted((p.signal, p.ts, round(p.value, 9)) for p in out)
+
+    assert [e for e in events if isinstance(e, DeadLetter)] == []
+    assert series(points) == series(p for p in fault_run if isinstance(p, MetricPoint))
+    alerts = {a.id for a in events if isinstance(a, Alert)}
+    assert alerts == {a.id for a in fault_run if isinstance(a, Alert)} != set()

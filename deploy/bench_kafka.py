@@ -392,6 +392,15 @@ def _memory_child() -> None:
             bank.update_one(MetricPoint(ts=start + timedelta(hours=2 * step), service="svc",
                                         signal=f"sig{k}", value=50.0 + (k + step) % 7))  # fmt: skip
     state_bytes = len(pickle.dumps(bank)) / SIGNALS_PER_SERVICE
+    # The points above are fewer than a detector's warm-up: measure a series past it too
+    # (two days of 5-minute points), which is what a running flow holds for almost every series.
+    steady = DetectorBank()
+    for step in range(576):
+        for k in range(SIGNALS_PER_SERVICE):
+            ts = start + timedelta(minutes=5 * step)
+            value = 50.0 + (k + step) % 7
+            steady.update_one(MetricPoint(ts=ts, service="svc", signal=f"sig{k}", value=value))
+    steady_bytes = len(pickle.dumps(steady)) / SIGNALS_PER_SERVICE
     print(orjson.dumps({
         "series": SERIES,
         "points": SERIES * POINTS_PER_SERIES,
@@ -400,6 +409,7 @@ def _memory_child() -> None:
         "rss_before_mib": round(base_rss / 1024),
         "rss_growth_mib_per_100k_series": round((peak_rss - base_rss) / 1024 * 100_000 / SERIES),
         "pickled_state_bytes_per_series": round(state_bytes),
+        "pickled_state_bytes_per_series_past_warmup": round(steady_bytes),
     }).decode())  # fmt: skip
 
 

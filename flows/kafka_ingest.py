@@ -28,7 +28,10 @@ def read_topic(
     flow: Dataflow, signal: str, topic: str, settings: Settings
 ) -> tuple[Stream, Stream]:
     """One topic's events, each service's in event-time order across the topic's partitions
-    (`PartitionAligner`), and its dead letters (`KafkaDeadLetter`)."""
+    (`PartitionAligner`), and its dead letters (`KafkaDeadLetter`).
+
+    Keyed messages pass straight through: a producer that keys by service keeps each service
+    in one partition, already in order (and its events cross no process boundary here)."""
     messages = op.input(f"read_{signal}", flow, kafka_source(settings, topic))
     decode = partial(
         decode_partitions,
@@ -38,11 +41,14 @@ def read_topic(
     )
     decoded = op.flat_map_batch(f"decode_{signal}", messages, decode)
     split = op.branch(f"split_{signal}", decoded, lambda e: isinstance(e, PartitionEvents))
-    by_service = op.flat_map(f"{signal}_by_service", split.trues, _by_service)
+    keyed = op.branch(f"split_keyed_{signal}", split.trues, lambda polled: polled.keyed)
+    in_order = op.flat_map(f"keyed_{signal}", keyed.trues, lambda p: [e for _, e in p.events])
+    by_service = op.flat_map(f"unkeyed_{signal}_by_service", keyed.falses, _by_service)
     spread = partition_count(settings, topic)
     align = partial(AlignPartitions, spread=spread, idle_grace=settings.idle_grace_seconds)
     aligned = op.stateful_batch(f"align_{signal}_partitions", by_service, align)
-    return op.flat_map(f"{signal}_in_time_order", aligned, lambda kv: kv[1]), split.falses
+    aligned = op.flat_map(f"{signal}_in_time_order", aligned, lambda kv: kv[1])
+    return op.merge(f"{signal}_events", in_order, aligned), split.falses
 
 
 def _by_service(polled: PartitionEvents) -> list[tuple[str, PartitionEvents]]:
@@ -57,13 +63,12 @@ def _by_service(polled: PartitionEvents) -> list[tuple[str, PartitionEvents]]:
 
 
 class AlignPartitions(StatefulBatchLogic[PartitionEvents, list[Any], PartitionAligner]):
-    """Bytewax's side of `PartitionAligner`: one service's polls in, its events out in
-    event-time order (one list per activation). Unkeyed messages may spread a service over
-    all ``spread`` partitions of the topic; keyed ones keep it in one."""
+    """Bytewax's side of `PartitionAligner`: one service's polls of unkeyed messages in (which
+    may spread it over all ``spread`` partitions of the topic), its events out in event-time
+    order (one list per activation)."""
 
     def __init__(self, resume: PartitionAligner | None, spread: int, idle_grace: float) -> None:
-        self.spread = spread
-        self.aligner = resume or PartitionAligner(1, idle_grace)
+        self.aligner = resume or PartitionAligner(spread, idle_grace)
         if resume is not None:
             resume.resume(time.monotonic())
 
@@ -71,8 +76,6 @@ class AlignPartitions(StatefulBatchLogic[PartitionEvents, list[Any], PartitionAl
         now = time.monotonic()
         out: list[Any] = []
         for polled in values:
-            if not polled.keyed:
-                self.aligner.spread = max(self.aligner.spread, self.spread)
             out += self.aligner.update(polled.partition, polled.events, now)
         return ([out] if out else []), self.RETAIN
 

@@ -33,6 +33,7 @@ from airis.events import (
     MetricPoint,
     RcaCandidate,
 )
+from airis.flows.batching import group_by
 from airis.flows.model_ops import plan_capacity, score_with_model
 from airis.operators.alert_manager import AlertManager
 from airis.operators.call_graph import CallGraph
@@ -155,14 +156,7 @@ def _count_alert(_step: str, alert: Alert) -> None:
 def batch_by_key(points: list[MetricPoint]) -> list[tuple[str, MetricBatch]]:
     """One `MetricBatch` per detection key of ``points``, keyed: the exchange then moves one
     item per service and batch of input instead of one per point."""
-    groups: dict[str, list[MetricPoint]] = {}
-    for point in points:
-        key = _detection_key(point)
-        group = groups.get(key)
-        if group is None:
-            groups[key] = [point]
-        else:
-            group.append(point)
+    groups = group_by(points, _detection_key)
     return [(key, MetricBatch.from_points(key, group)) for key, group in groups.items()]
 
 

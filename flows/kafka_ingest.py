@@ -14,6 +14,7 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.operators import StatefulBatchLogic
 
+from airis.flows.batching import group_by
 from airis.operators.partition_aligner import PartitionAligner
 from airis.settings import Settings
 from airis.sources.kafka_input import (
@@ -53,13 +54,15 @@ def read_topic(
 
 def _by_service(polled: PartitionEvents) -> list[tuple[str, PartitionEvents]]:
     """The poll's events of each service (one `PartitionEvents` per service)."""
-    groups: dict[str, list[tuple[datetime, Any]]] = {}
-    for pair in polled.events:
-        groups.setdefault(pair[1].service, []).append(pair)
+    groups = group_by(polled.events, _service_of_pair)
     return [
         (service, PartitionEvents(polled.partition, polled.keyed, events))
         for service, events in groups.items()
     ]
+
+
+def _service_of_pair(pair: tuple[datetime, Any]) -> str:
+    return pair[1].service
 
 
 class AlignPartitions(StatefulBatchLogic[PartitionEvents, list[Any], PartitionAligner]):

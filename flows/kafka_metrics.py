@@ -31,6 +31,7 @@ from bytewax.dataflow import Dataflow
 from bytewax.outputs import Sink
 
 from airis.events import AggregatePoint
+from airis.flows.batching import group_by
 from airis.flows.detection import detect_and_alert, remember
 from airis.flows.kafka_ingest import read_topic
 from airis.flows.signals import log_signals, otlp_points, trace_signals
@@ -132,11 +133,9 @@ def _store_batches(partitions: int) -> Callable[[list[Any]], list[tuple[str, lis
     if partitions == 1:
         return lambda events: [(STORE_KEY, events)]
 
-    def by_service(events: list[Any]) -> list[tuple[str, list[Any]]]:
-        # Spread by service so one series stays in one partition (inserts stay ordered per key).
-        groups: dict[str, list[Any]] = {}
-        for event in events:
-            groups.setdefault(getattr(event, "service", STORE_KEY), []).append(event)
-        return list(groups.items())
+    # Spread by service so one series stays in one partition (inserts stay ordered per key).
+    return lambda events: list(group_by(events, _service_or_store).items())
 
-    return by_service
+
+def _service_or_store(event: Any) -> str:
+    return getattr(event, "service", STORE_KEY)

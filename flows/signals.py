@@ -30,6 +30,7 @@ from airis.events import (
     MetricPoint,
     Span,
 )
+from airis.flows.batching import flatten, grouped_by_service
 from airis.flows.detection import SOURCE
 from airis.operators.log_signals import LogWindow, ServiceLogSignals
 from airis.operators.otlp_metrics import OtlpMetricPoints
@@ -80,24 +81,6 @@ class DeriveOtlpPoints(StatefulBatchLogic[AggregatePoint, Any, OtlpMetricPoints]
 def _otlp_refused_dead_letter(point: AggregatePoint, reason: str) -> DeadLetter:
     telemetry.DEAD_LETTERS.labels(source=SOURCE, reason="otlp_refused").inc()
     return dead_letter(point.model_dump(mode="json"), SOURCE, reason)
-
-
-def grouped_by_service(events: list[Any]) -> list[tuple[str, list[Any]]]:
-    """``(service, its events)`` per service of a batch of input, in arrival order: what a
-    keyed step is given, so that an exchange moves one item per service and batch."""
-    groups: dict[str, list[Any]] = {}
-    for event in events:
-        group = groups.get(event.service)
-        if group is None:
-            groups[event.service] = [event]
-        else:
-            group.append(event)
-    return list(groups.items())
-
-
-def flatten(groups: list[list[Any]]) -> list[Any]:
-    """The events of the groups a keyed step was given, in order."""
-    return groups[0] if len(groups) == 1 else [event for group in groups for event in group]
 
 
 @dataclass(frozen=True)

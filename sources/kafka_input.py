@@ -204,8 +204,10 @@ def _reject_ahead(
     rejected = 0
     for i in range(first, len(out)):
         event = out[i]
-        ts = event.start if isinstance(event, Span) else getattr(event, "ts", None)
-        if ts is None or ts <= limit:  # dead letters have no ts
+        if isinstance(event, KafkaDeadLetter):
+            continue
+        ts = event_time(event)
+        if ts <= limit:
             continue
         ahead = (ts - arrival).total_seconds()
         allowed = (limit - arrival).total_seconds()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from airis.cli import main
-from airis.eval_cold_start import ONSET, cold_start_faults
+from airis.eval_cold_start import DURATION, ONSET, cold_start_faults
 
 
 def test_faults_come_from_the_simulator_schedule_re_timed_after_a_cold_start() -> None:
@@ -27,8 +27,9 @@ def test_an_error_burst_minutes_after_start_alerts_only_with_priors(tmp_path: Pa
     with_priors, without = result["runs"]["priors"][0], result["runs"]["no_priors"][0]
     assert with_priors["delay_s"] is not None and with_priors["delay_s"] <= 120
     assert with_priors["false_alerts"] == 0
-    # Without them every detector is still warming up while the burst lasts.
-    assert without["delay_s"] is None
+    # Without them every detector is still warming up while the burst lasts. (What comes
+    # after it — inside the eval's grace — depends on the simulated hour of day.)
+    assert without["delay_s"] is None or without["delay_s"] > DURATION.total_seconds()
     assert {r["metric"] for r in result["scoreboard"]} >= {
         "faults alerted, 5 min after a cold start"
     }

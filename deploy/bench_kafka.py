@@ -194,7 +194,9 @@ def flow_env(bootstrap: str, topic: str, data_dir: Path, port: int, **extra: str
     return env
 
 
-def events_in(ports: list[int]) -> float:
+def events_in(ports: list[int], gc_full: dict[int, float] | None = None) -> float:
+    """Events read so far by the flow's processes (their ``/metrics``); ``gc_full`` gets each
+    process's full garbage collections (prometheus-client's ``python_gc_collections_total``)."""
     total = 0.0
     for port in ports:
         try:
@@ -202,12 +204,16 @@ def events_in(ports: list[int]) -> float:
                 text = r.read().decode()
         except OSError:
             continue
-        total += sum(
-            float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines()
-            if line.startswith("airis_events_in_total{")
-        )
+        total += _sum_metric(text, "airis_events_in_total{")
+        if gc_full is not None:
+            gc_full[port] = _sum_metric(text, 'python_gc_collections_total{generation="2"}')
     return total
+
+
+def _sum_metric(text: str, prefix: str) -> float:
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix)
+    )
 
 
 def whole_flow(bootstrap: str, hours: float, processes: int) -> dict:
@@ -219,8 +225,9 @@ def whole_flow(bootstrap: str, hours: float, processes: int) -> dict:
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     marks: dict[float, float] = {}
+    gc_full: dict[int, float] = {}  # the last scrape's, per process
     while proc.poll() is None:
-        seen = events_in([port + i for i in range(processes)])
+        seen = events_in([port + i for i in range(processes)], gc_full)
         now = time.perf_counter()
         for frac in (0.1, 0.9):
             if frac not in marks and seen >= points * frac:
@@ -236,6 +243,8 @@ def whole_flow(bootstrap: str, hours: float, processes: int) -> dict:
         "seconds": round(elapsed, 2),
         "points_per_s": round(points / elapsed),
         "steady_points_per_s": round(steady) if steady else None,
+        # each one walks every object, the detector state included (see airis/runtime.py)
+        "full_gc_collections": int(sum(gc_full.values())),
     }
     print(f"(b) whole flow, {processes} process(es): {result}", flush=True)
     return result

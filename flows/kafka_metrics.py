@@ -35,6 +35,7 @@ from airis.flows.batching import group_by
 from airis.flows.detection import detect_and_alert, remember
 from airis.flows.kafka_ingest import read_topic
 from airis.flows.signals import log_signals, otlp_points, trace_signals
+from airis.runtime import tune_gc
 from airis.settings import Settings
 from airis.sinks.clickhouse_sink import PartitionedClickHouseSink
 from airis.sinks.incident_memory_sink import IncidentMemorySink
@@ -64,6 +65,7 @@ def build_flow(
 ) -> Dataflow:
     """The Kafka metrics dataflow; everything not given comes from ``AIRIS_*`` settings."""
     settings = settings or Settings()
+    tune_gc()  # a flow's process holds long-lived state: see airis.runtime
     flow = Dataflow("airis_kafka_metrics")
 
     decoded, dead_metrics = read_topic(flow, "metrics", settings.kafka_metrics_topic, settings)

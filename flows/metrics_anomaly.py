@@ -27,6 +27,7 @@ from airis.events import (
 )
 from airis.flows.detection import SOURCE, detect_and_alert, remember
 from airis.flows.signals import log_signals, otlp_points, trace_signals
+from airis.runtime import tune_gc
 from airis.settings import Settings
 from airis.sinks.clickhouse_sink import ClickHouseSink
 from airis.sinks.incident_memory_sink import IncidentMemorySink
@@ -65,6 +66,7 @@ def build_flow(
     by default there when the sink is the default store, else nowhere).
     """
     settings = settings or Settings()
+    tune_gc()  # a flow's process holds long-lived state: see airis.runtime
     if source is None:
         sim = recent_simulation(DEFAULT_SIMULATED_HOURS, DEFAULT_SIMULATOR_SEED)
         source = simulator_source(sim)

@@ -18,6 +18,8 @@ class SeriesDetector(abc.ABC):
     ``state`` says whether the detector is still warming up.
     """
 
+    __slots__ = ()  # a subclass may keep its per-series state in slots
+
     @abc.abstractmethod
     def assess_one(self, ts: datetime, value: float) -> Assessment:
         """Score ``value`` observed at ``ts`` against what was learned so far."""

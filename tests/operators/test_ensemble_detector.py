@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import gc
 import math
 import pickle
 import random
+import tracemalloc
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -226,6 +228,22 @@ def test_pickled_state_resumes_identically() -> None:
     _feed(detector, values[:1700])
     resumed = pickle.loads(pickle.dumps(detector))
     assert _feed(resumed, values[1700:], start=1700) == whole[1700:]
+
+
+def test_memory_per_series_is_small() -> None:
+    """What a flow holds per series in memory, not only in its snapshot (past the warm-up)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        detectors = [EnsembleDetector() for _ in range(20)]
+        for seed, detector in enumerate(detectors):
+            _feed(detector, _daily(3 * 288, seed=seed))
+        gc.collect()
+        per_series = (tracemalloc.get_traced_memory()[0] - before) / len(detectors)
+    finally:
+        tracemalloc.stop()
+    assert per_series <= 2560  # 4.7 KB with a __dict__ and lists (before 2026-12-05)
 
 
 def test_non_finite_values_are_neither_scored_nor_learned() -> None:

@@ -17,7 +17,9 @@ seed 7, with its faults):
     first event after its deciding window's end (the event that lets the window close) to
     receiving the alert from the alerts topic;
 (d) peak memory with 100,000 active series, in a separate process: the detection steps of
-    the flow (no Kafka) over 12,500 services × 8 signals, and pickled detector state/series.
+    the flow (no Kafka) over 12,500 services × 8 signals, and pickled detector state/series;
+(e) where that memory goes: the same run over 500 services under ``tracemalloc``, the bytes
+    per series still allocated at the end of the input, by source file.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def main() -> int:
     parser.add_argument("--hours", type=float, default=24.0, help="simulated hours per topic")
     parser.add_argument("--json", type=Path, default=REPO / "var/bench/kafka.json")
     parser.add_argument(
-        "--only", default="abcd", help="which measurements to run (letters, default abcd)"
+        "--only", default="abcde", help="which measurements to run (letters, default abcde)"
     )
     args = parser.parse_args()
     results: dict = {"date": datetime.now(UTC).isoformat(timespec="seconds"), **machine()}
@@ -80,6 +82,8 @@ def main() -> int:
             results["c_latency"] = latency(bootstrap, rate or 30_000.0)
         if "d" in args.only:
             results["d_memory"] = memory()
+        if "e" in args.only:
+            results["e_memory_by_file"] = memory("--memory-by-file-child")
     finally:
         if broker_dir is not None:
             subprocess.run(
@@ -353,14 +357,74 @@ SIGNALS_PER_SERVICE = 8
 POINTS_PER_SERIES = 24
 
 
-def memory() -> dict:
-    """Run `_memory_child` in a fresh process so its peak RSS is its own."""
-    done = subprocess.run(
-        [sys.executable, __file__, "--memory-child"], capture_output=True, text=True, check=True
-    )
+def memory(child: str = "--memory-child") -> dict:
+    """Run a memory child in a fresh process so its memory is its own."""
+    done = subprocess.run([sys.executable, __file__, child], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{child} exited {done.returncode}: {done.stderr[-2000:]}")
     result = orjson.loads(done.stdout.strip().splitlines()[-1])
-    print(f"(d) memory: {result}", flush=True)
+    print(f"({'d' if child == '--memory-child' else 'e'}) memory: {result}", flush=True)
     return result
+
+
+def _series_events(services: int, start: datetime, at_end=None):
+    """Every series' ``POINTS_PER_SERIES`` points, 2 h apart; ``at_end()`` after the last."""
+    for step in range(POINTS_PER_SERIES):
+        ts = start + timedelta(hours=2 * step)
+        for s in range(services):
+            for k in range(SIGNALS_PER_SERVICE):
+                yield {
+                    "ts": ts,
+                    "service": f"svc-{s}",
+                    "signal": f"sig{k}",
+                    "value": 50.0 + (s + k + step) % 7,
+                }
+    if at_end is not None:
+        at_end()
+
+
+def _memory_by_file_child(services: int = 500) -> None:
+    import gc
+    import tracemalloc
+
+    from bytewax.testing import TestingSource, run_main
+
+    from airis.flows.metrics_anomaly import build_flow
+    from airis.settings import Settings
+
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
+    flow = build_flow(TestingSource([], batch_size=1), _null_sink(), Settings())  # imports
+    del flow
+    snapshots = []
+
+    def at_end() -> None:  # the flow's state is alive while its source still runs
+        gc.collect()
+        snapshots.append(tracemalloc.take_snapshot())
+
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.take_snapshot()
+    events = _series_events(services, start, at_end)
+    run_main(build_flow(TestingSource(events, batch_size=5000), _null_sink(), Settings()))
+    series = services * SIGNALS_PER_SERVICE
+    stats = snapshots[0].compare_to(base, "filename")
+    by_file = {
+        _short(stat.traceback[0].filename): round(stat.size_diff / series)
+        for stat in stats
+        if stat.size_diff / series >= 10
+    }
+    print(orjson.dumps({
+        "series": series,
+        "bytes_per_series": round(sum(s.size_diff for s in stats) / series),
+        "bytes_per_series_by_file": by_file,
+    }).decode())  # fmt: skip
+
+
+def _short(filename: str) -> str:
+    for marker in ("site-packages/", str(REPO) + "/", "/lib/python"):
+        if marker in filename:
+            return filename.split(marker, 1)[1]
+    return filename
 
 
 def _memory_child() -> None:
@@ -376,20 +440,9 @@ def _memory_child() -> None:
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
     base_rss = _proc_status_kib("VmRSS")
 
-    def events():
-        for step in range(POINTS_PER_SERIES):
-            ts = start + timedelta(hours=2 * step)
-            for s in range(services):
-                for k in range(SIGNALS_PER_SERVICE):
-                    yield {
-                        "ts": ts,
-                        "service": f"svc-{s}",
-                        "signal": f"sig{k}",
-                        "value": 50.0 + (s + k + step) % 7,
-                    }
-
     started = time.perf_counter()
-    run_main(build_flow(TestingSource(events(), batch_size=5000), _null_sink(), Settings()))
+    events = _series_events(services, start)
+    run_main(build_flow(TestingSource(events, batch_size=5000), _null_sink(), Settings()))
     elapsed = time.perf_counter() - started
     peak_rss = _proc_status_kib("VmHWM")  # the process's peak resident set
 
@@ -432,5 +485,8 @@ def _proc_status_kib(field: str) -> int:
 if __name__ == "__main__":
     if sys.argv[1:] == ["--memory-child"]:
         _memory_child()
+        sys.exit(0)
+    if sys.argv[1:] == ["--memory-by-file-child"]:
+        _memory_by_file_child()
         sys.exit(0)
     sys.exit(main())

@@ -1,0 +1,29 @@
+"""The records operators pass around: what snapshots keep of them."""
+
+from __future__ import annotations
+
+import pickle
+
+from airis.operators.types import Assessment
+
+#: An `Assessment` as the frozen dataclass of releases before 2026-12-05 pickled it (what a
+#: recovery snapshot taken mid-window holds).
+FROZEN_PICKLE = (
+    b"\x80\x04\x95s\x00\x00\x00\x00\x00\x00\x00\x8c\x15airis.operators.types\x94\x8c\n"
+    b"Assessment\x94\x93\x94)\x81\x94]\x94(G?\xd0\x00\x00\x00\x00\x00\x00G@\x08\x00\x00\x00"
+    b"\x00\x00\x00G?\xf0\x00\x00\x00\x00\x00\x00G?\xe0\x00\x00\x00\x00\x00\x00G?\xf8\x00\x00"
+    b"\x00\x00\x00\x00\x8c\x02ok\x94\x8c\x05level\x94G?\xe8\x00\x00\x00\x00\x00\x00eb."
+)
+
+
+def test_an_assessment_pickled_by_the_frozen_class_still_loads() -> None:
+    assessment = pickle.loads(FROZEN_PICKLE)
+    assert assessment == Assessment(0.25, 3.0, 1.0, 0.5, 1.5, "ok", "level", 0.75)
+    assert assessment.direction == "spike"
+
+
+def test_an_assessment_round_trips_and_hashes_by_value() -> None:
+    assessment = Assessment(0.9, 1.0, 2.0, 1.5, 2.5, "ok", "drift", 0.5)
+    again = pickle.loads(pickle.dumps(assessment))
+    assert again == assessment and hash(again) == hash(assessment)
+    assert again.direction == "dip"

@@ -18,8 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import orjson
-from bytewax.connectors.kafka import KafkaError, KafkaSinkMessage, KafkaSource
-from bytewax.connectors.kafka import KafkaSourceMessage as Message
+from bytewax.connectors.kafka import KafkaError, KafkaSinkMessage, KafkaSourceMessage
 from confluent_kafka import OFFSET_BEGINNING
 from pydantic import BaseModel, ValidationError
 
@@ -28,6 +27,7 @@ from airis.events import MAX_TEXT, DeadLetter, LogRecord, MetricPoint, Span, val
 from airis.settings import Settings
 from airis.sources import otlp
 from airis.sources.fast_point import point_from_json
+from airis.sources.kafka_polls import KafkaPollSource, RawMessage
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,8 @@ __all__ = [
 ]
 
 Signal = Literal["metrics", "logs", "traces"]
+#: What a decoder reads: our source's `RawMessage`, or Bytewax's own message type.
+Message = RawMessage | KafkaSourceMessage
 
 #: How far past its arrival (wall clock) an event's timestamp may lie. Further ahead is a
 #: broken clock or a typo (2099), not telemetry: accepted, it would move its service's
@@ -140,14 +142,15 @@ def partition_count(settings: Settings, topic: str) -> int:
     return max(len(kafka_source(settings, topic).list_parts()), 1)
 
 
-def kafka_source(settings: Settings, topic: str) -> KafkaSource:
-    """Bytewax's Kafka source over ``topic``: one input partition per topic partition.
+def kafka_source(settings: Settings, topic: str) -> KafkaPollSource:
+    """A Kafka source over ``topic`` (`KafkaPollSource`): one input partition per topic
+    partition, `RawMessage` items.
 
     Errors come into the stream as ``KafkaError`` items (``raise_on_errors=False``), so
     `decode_messages` turns them into dead letters instead of stopping the flow. Without a
     recovery directory every start reads from the beginning of the topic.
     """
-    return KafkaSource(
+    return KafkaPollSource(
         brokers=settings.kafka_bootstrap.split(","),
         topics=[topic],
         tail=settings.kafka_tail,

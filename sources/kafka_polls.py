@@ -1,0 +1,95 @@
+"""Bytewax's Kafka source with light messages: what a poll of ``consume(n)`` gave, and no more.
+
+Bytewax's own partition builds a frozen `KafkaSourceMessage` of eight fields per message
+(headers, latency and timestamp included, each a call into librdkafka): about a tenth of a
+whole metrics flow's time. `KafkaPollSource` keeps its topic partitions, its offsets in the
+recovery snapshots (the same state, so a flow resumes from snapshots taken with Bytewax's
+source) and its ``bytewax_kafka_consumer_lag`` gauge, and yields `RawMessage` items: key,
+value, topic, partition and offset, which is all the decoders read.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from bytewax.connectors.kafka import BYTEWAX_CONSUMER_LAG_GAUGE, KafkaError, KafkaSource
+from bytewax.inputs import StatefulSourcePartition
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import KafkaError as ConfluentKafkaError
+
+__all__ = ["KafkaPollSource", "RawMessage"]
+
+
+@dataclass(slots=True)
+class RawMessage:
+    """One Kafka message as the decoders see it (the attributes of `KafkaSourceMessage` they
+    use). Not frozen: its ``__init__`` runs once per message."""
+
+    key: bytes | None
+    value: bytes | None
+    topic: str | None = None
+    offset: int | None = None
+    partition: int | None = None
+
+
+class KafkaPollSource(KafkaSource):
+    """`KafkaSource` (same arguments, partitions and snapshots) whose items are `RawMessage`
+    or `KafkaError` wrapping one; errors are always items (``raise_on_errors`` is ignored)."""
+
+    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _PollPartition:
+        idx, topic = for_part.split("-", 1)
+        if topic not in self._topics:
+            raise ValueError(f"can't resume partition {for_part!r}: not one of {self._topics}")
+        config = {
+            "group.id": "BYTEWAX_IGNORED",  # offsets live in the recovery snapshots
+            "enable.auto.commit": "false",
+            "bootstrap.servers": ",".join(self._brokers),
+            "enable.partition.eof": str(not self._tail),
+            "statistics.interval.ms": 1000,
+            **self._add_config,
+        }
+        start = self._starting_offset if resume_state is None else resume_state
+        return _PollPartition(step_id, config, topic, int(idx), start, self._batch_size)
+
+
+class _PollPartition(StatefulSourcePartition[RawMessage | KafkaError, int | None]):
+    def __init__(
+        self, step_id: str, config: dict, topic: str, index: int, offset: int, batch_size: int
+    ) -> None:
+        self._offset = offset
+        self._topic = topic
+        self._index = index
+        self._batch_size = batch_size
+        self._eof = False
+        self._lag = BYTEWAX_CONSUMER_LAG_GAUGE.labels(step_id=step_id, topic=topic, partition=index)
+        self._consumer = Consumer({**config, "stats_cb": self._stats})
+        self._consumer.assign([TopicPartition(topic, index, offset)])
+
+    def _stats(self, stats: str) -> None:
+        partition = json.loads(stats)["topics"][self._topic]["partitions"][str(self._index)]
+        if self._offset > 0:  # not a logical offset (beginning, end)
+            self._lag.set(partition["ls_offset"] - self._offset)
+
+    def next_batch(self) -> list[RawMessage | KafkaError]:
+        if self._eof:
+            raise StopIteration()
+        batch: list[RawMessage | KafkaError] = []
+        topic, index = self._topic, self._index
+        for msg in self._consumer.consume(self._batch_size, 0.001):
+            error = msg.error()
+            if error is not None and error.code() == ConfluentKafkaError._PARTITION_EOF:
+                self._eof = True  # stop at the next call, after this batch's messages
+                break
+            offset = msg.offset()
+            item = RawMessage(msg.key(), msg.value(), topic, offset, index)
+            batch.append(item if error is None else KafkaError(error, item))
+            if offset is not None and offset >= 0:  # an error may carry no real offset
+                self._offset = offset + 1  # resume after it
+        return batch
+
+    def snapshot(self) -> int | None:
+        return self._offset
+
+    def close(self) -> None:
+        self._consumer.close()

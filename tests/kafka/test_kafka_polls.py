@@ -1,0 +1,63 @@
+"""`KafkaPollSource` against the real broker: every message once, where it came from, and a
+resume from a snapshot's offset (the state Bytewax's own Kafka source keeps)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bytewax.connectors.kafka import KafkaError
+from confluent_kafka import OFFSET_BEGINNING, Producer
+
+from airis.sources.kafka_polls import KafkaPollSource, RawMessage
+
+
+def _produce(bootstrap: str, topic: str, partitions: int, per_partition: int) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap})
+    for p in range(partitions):
+        for i in range(per_partition):
+            key = None if i % 3 == 0 else f"k{i}".encode()
+            producer.produce(topic, value=f"{p}:{i}".encode(), key=key, partition=p)
+    assert producer.flush(30) == 0
+
+
+def _drain(source: KafkaPollSource, part: str, resume: int | None = None) -> tuple[list, int]:
+    partition = source.build_part("read", part, resume)
+    items: list[RawMessage | KafkaError] = []
+    try:
+        while True:
+            items += partition.next_batch()
+    except StopIteration:
+        pass
+    state = partition.snapshot()
+    partition.close()
+    return items, state
+
+
+def test_every_message_once_with_its_partition_key_and_offset(
+    kafka_bootstrap: str, kafka_topic: Callable[..., str]
+) -> None:
+    topic = kafka_topic("polls", partitions=2)
+    _produce(kafka_bootstrap, topic, partitions=2, per_partition=250)
+    source = KafkaPollSource([kafka_bootstrap], [topic], tail=False, batch_size=64)
+    assert sorted(source.list_parts()) == [f"0-{topic}", f"1-{topic}"]
+    for p in (0, 1):
+        items, state = _drain(source, f"{p}-{topic}")
+        assert all(isinstance(m, RawMessage) for m in items)
+        assert [m.value for m in items] == [f"{p}:{i}".encode() for i in range(250)]
+        assert [m.offset for m in items] == list(range(250))
+        assert {m.partition for m in items} == {p} and {m.topic for m in items} == {topic}
+        assert [m.key for m in items[:3]] == [None, b"k1", b"k2"]
+        assert state == 250  # the next offset to read
+
+
+def test_a_resume_reads_from_the_snapshot_offset(
+    kafka_bootstrap: str, kafka_topic: Callable[..., str]
+) -> None:
+    topic = kafka_topic("polls", partitions=1)
+    _produce(kafka_bootstrap, topic, partitions=1, per_partition=100)
+    source = KafkaPollSource(
+        [kafka_bootstrap], [topic], tail=False, starting_offset=OFFSET_BEGINNING
+    )
+    items, state = _drain(source, f"0-{topic}", resume=60)
+    assert [m.offset for m in items] == list(range(60, 100))
+    assert state == 100

@@ -36,6 +36,7 @@ __all__ = [
 
 MAX_LABEL_VALUE = 1024
 _NAME_CACHE_MAX = 8192
+_TS_CACHE_MAX = 4096
 
 
 # Validating a MetricPoint costs about as much as all the rest of decoding it, so points whose
@@ -47,6 +48,7 @@ _NAME_CACHE_MAX = 8192
 _NAME_RE = re.compile(r"[A-Za-z0-9_.:/-]{1,128}")  # `Name`: the pattern, 1 to 128 characters
 _SURROGATES = re.compile("[\ud800-\udfff]")  # pydantic refuses strings with lone surrogates
 _KNOWN_NAMES: set[str] = set()  # names already checked; cleared when full
+_SEEN_TIMESTAMPS: dict[str, datetime] = {}  # timestamps already parsed; cleared when full
 _POINT_FIELDS = ("ts", "service", "signal", "value", "labels")
 # Building without validation is what `model_construct` does; it is only right for a plain
 # model (no extras allowed, no post-init hook, not a root model).
@@ -137,12 +139,8 @@ def point_from_json(raw: bytes) -> MetricPoint | None:
         return None
     if type(fields) is not dict or not fields.keys() <= _JSON_KEYS or len(fields) < 4:
         return None
-    ts = fields.get("ts")
-    if type(ts) is not str or _UTC_ISO.fullmatch(ts) is None:
-        return None
-    try:
-        ts = datetime.fromisoformat(ts)
-    except ValueError:  # e.g. month 13: pydantic words the reason
+    ts = _utc_timestamp(fields.get("ts"))
+    if ts is None:
         return None
     service, signal, value = fields.get("service"), fields.get("signal"), fields.get("value")
     labels = fields.get("labels", {})
@@ -150,6 +148,26 @@ def point_from_json(raw: bytes) -> MetricPoint | None:
         return None
     ordered = {"ts": ts, "service": service, "signal": signal, "value": value, "labels": labels}
     return construct_point(ordered, set(fields))
+
+
+def _utc_timestamp(text: object) -> datetime | None:
+    """The UTC datetime of an ISO 8601 string `_UTC_ISO` accepts, else None. A scrape stamps
+    many points alike: the strings already seen skip the pattern and the parsing."""
+    if type(text) is not str:
+        return None
+    ts = _SEEN_TIMESTAMPS.get(text)
+    if ts is not None:
+        return ts
+    if _UTC_ISO.fullmatch(text) is None:
+        return None
+    try:
+        ts = datetime.fromisoformat(text)
+    except ValueError:  # e.g. month 13: pydantic words the reason
+        return None
+    if len(_SEEN_TIMESTAMPS) >= _TS_CACHE_MAX:
+        _SEEN_TIMESTAMPS.clear()
+    _SEEN_TIMESTAMPS[text] = ts
+    return ts
 
 
 def point_from_fields(fields: dict[str, Any]) -> MetricPoint | None:

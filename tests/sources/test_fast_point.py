@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from airis.events import MetricPoint
+from airis.sources import fast_point
 from airis.sources.fast_point import point_from_fields, point_from_json
 
 names = st.one_of(
@@ -83,3 +84,14 @@ def _dumps(event: dict) -> bytes:
     return text.replace(
         '"__V__"', repr(event["value"]).replace("nan", "NaN").replace("inf", "Infinity")
     ).encode()
+
+
+def test_timestamps_seen_before_give_the_same_points_and_the_cache_stays_bounded() -> None:
+    raw = b'{"ts": "2026-03-01T12:00:00.5Z", "service": "api", "signal": "cpu", "value": 1.5}'
+    first, again = fast_point.point_from_json(raw), fast_point.point_from_json(raw)
+    assert first == again == MetricPoint.model_validate_json(raw)
+    for i in range(fast_point._TS_CACHE_MAX + 10):
+        stamp = f"2026-03-01T12:{i // 60 % 60:02d}:{i % 60:02d}.{i // 3600:06d}Z"
+        assert fast_point._utc_timestamp(stamp) is not None
+    assert len(fast_point._SEEN_TIMESTAMPS) <= fast_point._TS_CACHE_MAX
+    assert fast_point._utc_timestamp("2026-13-01T00:00:00Z") is None  # pydantic decides

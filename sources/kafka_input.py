@@ -146,18 +146,16 @@ def kafka_source(settings: Settings, topic: str) -> KafkaPollSource:
     """A Kafka source over ``topic`` (`KafkaPollSource`): one input partition per topic
     partition, `RawMessage` items.
 
-    Errors come into the stream as ``KafkaError`` items (``raise_on_errors=False``), so
-    `decode_messages` turns them into dead letters instead of stopping the flow. Without a
-    recovery directory every start reads from the beginning of the topic.
+    Errors come into the stream as ``KafkaError`` items, so `decode_messages` turns them
+    into dead letters instead of stopping the flow. Without a recovery directory every start
+    reads from the beginning of the topic.
     """
     return KafkaPollSource(
         brokers=settings.kafka_bootstrap.split(","),
         topics=[topic],
         tail=settings.kafka_tail,
         starting_offset=OFFSET_BEGINNING,
-        add_config={"statistics.interval.ms": "1000"},  # feeds bytewax_kafka_consumer_lag
         batch_size=settings.kafka_batch_size,
-        raise_on_errors=False,
     )
 
 

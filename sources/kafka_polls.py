@@ -46,7 +46,7 @@ class KafkaPollSource(KafkaSource):
             "enable.auto.commit": "false",
             "bootstrap.servers": ",".join(self._brokers),
             "enable.partition.eof": str(not self._tail),
-            "statistics.interval.ms": 1000,
+            "statistics.interval.ms": 1000,  # feeds bytewax_kafka_consumer_lag
             **self._add_config,
         }
         start = self._starting_offset if resume_state is None else resume_state

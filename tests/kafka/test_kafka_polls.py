@@ -3,9 +3,10 @@ resume from a snapshot's offset (the state Bytewax's own Kafka source keeps)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
-from bytewax.connectors.kafka import KafkaError
+from bytewax.connectors.kafka import BYTEWAX_CONSUMER_LAG_GAUGE, KafkaError
 from confluent_kafka import OFFSET_BEGINNING, Producer
 
 from airis.sources.kafka_polls import KafkaPollSource, RawMessage
@@ -61,3 +62,21 @@ def test_a_resume_reads_from_the_snapshot_offset(
     items, state = _drain(source, f"0-{topic}", resume=60)
     assert [m.offset for m in items] == list(range(60, 100))
     assert state == 100
+
+
+def test_the_consumer_lag_gauge_follows_the_partition(
+    kafka_bootstrap: str, kafka_topic: Callable[..., str]
+) -> None:
+    topic = kafka_topic("polls", partitions=1)
+    _produce(kafka_bootstrap, topic, partitions=1, per_partition=100)
+    source = KafkaPollSource([kafka_bootstrap], [topic], tail=True, batch_size=1)
+    partition = source.build_part("read_lag", f"0-{topic}", 60)
+    gauge = BYTEWAX_CONSUMER_LAG_GAUGE.labels(step_id="read_lag", topic=topic, partition=0)
+    try:
+        deadline = time.monotonic() + 20
+        while gauge._value.get() == 0 and time.monotonic() < deadline:
+            partition.next_batch()  # one message at a time: librdkafka's stats come every second
+            time.sleep(0.2)
+        assert 0 < gauge._value.get() <= 40  # the broker's end (100) less where we are
+    finally:
+        partition.close()

@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 
-from bytewax.connectors.kafka import KafkaSourceMessage
+from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
+from confluent_kafka import KafkaError as ConfluentKafkaError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from airis import telemetry
 from airis.events import LogRecord, MetricPoint, Span
 from airis.sources import otlp
 from airis.sources.kafka_input import (
@@ -17,6 +19,7 @@ from airis.sources.kafka_input import (
     decode_messages,
     to_dead_letter_message,
 )
+from airis.sources.kafka_polls import RawMessage
 
 T0 = datetime(2026, 11, 25, tzinfo=UTC)
 
@@ -85,3 +88,17 @@ def test_an_event_stamped_far_past_its_arrival_is_a_dead_letter_not_an_event() -
     assert dead.letter.reason.startswith("ts: 2099-06-01T00:00:00+00:00 is ")
     assert "ahead of its arrival (at most 600 s allowed)" in dead.letter.reason
     assert b'"value":2.0' in dead.value and dead.letter.origin == "in/2@2"
+
+
+def test_a_kafka_error_from_our_source_is_a_counted_dead_letter_and_good_messages_go_on() -> None:
+    good = b'{"ts": "2026-11-25T00:00:00Z", "service": "api", "signal": "cpu", "value": 1.0}'
+    failed = RawMessage(b"k", b"\x00", "in", 8, 2)
+    error = KafkaError(ConfluentKafkaError(ConfluentKafkaError._MSG_TIMED_OUT), failed)
+    counted = telemetry.DEAD_LETTERS.labels(source="in", reason="kafka")
+    before = counted._value.get()
+    out = decode_messages([error, RawMessage(None, good, "in", 9, 2)], "metrics")
+    dead, point = out
+    assert isinstance(dead, KafkaDeadLetter) and dead.letter.reason.startswith("kafka error:")
+    assert (dead.letter.origin, dead.key, dead.value) == ("in/2@8", b"k", b"\x00")
+    assert isinstance(point, MetricPoint) and point.value == 1.0
+    assert counted._value.get() == before + 1

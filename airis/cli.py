@@ -177,6 +177,15 @@ def _parser() -> argparse.ArgumentParser:
     eval_cold.add_argument(
         "--kind", action="append", help="only this fault kind (repeatable; default: all)"
     )
+    eval_cold.add_argument(
+        "--start-hour",
+        type=int,
+        action="append",
+        choices=range(24),
+        metavar="H",
+        help="start the cold run at this hour (UTC) of the fixed day (repeatable; "
+        "default 0, 4, 8, 12, 16 and 20)",
+    )
     eval_cold.add_argument("--json", type=Path, help="also write the result as JSON here")
     eval_cold.set_defaults(run=_eval_cold_start)
     eval_board = eval_sub.add_parser(
@@ -412,7 +421,7 @@ def _eval_univariate(args: argparse.Namespace) -> int:
 
 
 def _eval_cold_start(args: argparse.Namespace) -> int:
-    from airis.eval_cold_start import eval_cold_start, print_eval_cold_start
+    from airis.eval_cold_start import START_HOURS, eval_cold_start, print_eval_cold_start
     from airis.sources.faults import FAULT_KINDS
 
     unknown = sorted(set(args.kind or ()) - set(FAULT_KINDS))
@@ -422,7 +431,12 @@ def _eval_cold_start(args: argparse.Namespace) -> int:
         )
         return 2
     console = Console(stderr=True)
-    result = eval_cold_start(args.seed, args.kind or FAULT_KINDS, progress=console.print)
+    result = eval_cold_start(
+        args.seed,
+        args.kind or FAULT_KINDS,
+        progress=console.print,
+        start_hours=args.start_hour or START_HOURS,
+    )
     print_eval_cold_start(result, Console())
     _write_json(args.json, result)
     return 0

@@ -3,33 +3,39 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from airis.cli import main
-from airis.eval_cold_start import DURATION, ONSET, cold_start_faults
+from airis.eval_cold_start import DAY, DURATION, ONSET, cold_start_faults
 
 
 def test_faults_come_from_the_simulator_schedule_re_timed_after_a_cold_start() -> None:
-    faults = cold_start_faults(seed=1, kinds=("error_burst", "latency_spike"))
+    faults = cold_start_faults(seed=1, kinds=("error_burst", "latency_spike"), start_hour=16)
     assert [f.kind for f in faults] == ["error_burst", "latency_spike"]
     for f in faults:
-        assert f.start.minute == ONSET.total_seconds() // 60
+        # A fixed day, not the wall clock: the result must not depend on when it runs.
+        assert f.start == DAY + timedelta(hours=16) + ONSET
         assert f.service in f.affected
 
 
 @pytest.mark.slow
 def test_an_error_burst_minutes_after_start_alerts_only_with_priors(tmp_path: Path) -> None:
     out = tmp_path / "cold.json"
-    assert main(["eval", "cold-start", "--kind", "error_burst", "--json", str(out)]) == 0
+    hours = ["--start-hour", "4", "--start-hour", "12", "--start-hour", "20"]
+    assert main(["eval", "cold-start", "--kind", "error_burst", *hours, "--json", str(out)]) == 0
     result = json.loads(out.read_text())
-    with_priors, without = result["runs"]["priors"][0], result["runs"]["no_priors"][0]
-    assert with_priors["delay_s"] is not None and with_priors["delay_s"] <= 120
-    assert with_priors["false_alerts"] == 0
-    # Without them every detector is still warming up while the burst lasts. (What comes
-    # after it — inside the eval's grace — depends on the simulated hour of day.)
-    assert without["delay_s"] is None or without["delay_s"] > DURATION.total_seconds()
+    assert [r["start"][11:16] for r in result["runs"]["priors"]] == ["04:05", "12:05", "20:05"]
+    for with_priors, without in zip(
+        result["runs"]["priors"], result["runs"]["no_priors"], strict=True
+    ):
+        assert with_priors["delay_s"] is not None and with_priors["delay_s"] <= 120
+        assert with_priors["false_alerts"] == 0
+        # Without them every detector is still warming up while the burst lasts. (What
+        # comes after it — inside the eval's grace — depends on the simulated hour of day.)
+        assert without["delay_s"] is None or without["delay_s"] > DURATION.total_seconds()
     assert {r["metric"] for r in result["scoreboard"]} >= {
         "faults alerted, 5 min after a cold start"
     }

@@ -128,7 +128,8 @@ class ServiceWindowDetector:
     ) -> tuple[list[ServiceWindow], list[MetricPoint]]:
         late: list[MetricPoint] = []
         watermark = self.watermark(now)  # only moves when a newer point raises it, below
-        assess = self.bank.assess
+        accepted: list[int] = []
+        window_ids: list[int] = []
         for i, ts in enumerate(stamps):
             if self.service is None:
                 self.service = point(i).service
@@ -139,18 +140,27 @@ class ServiceWindowDetector:
             if window_id < self._closed_before:
                 late.append(point(i))
                 continue
-            summaries = self._open.get(window_id)
-            if summaries is None:
-                summaries = self._open[window_id] = {}
-            assessment = assess(signals[i], ts, values[i])
-            if assessment is None:  # the service is at its cap of signals (`DetectorBank`)
-                self._refused.append(point(i))
-                continue
-            add_assessment(summaries, signals[i], ts, assessment)
+            accepted.append(i)
+            window_ids.append(window_id)
+            # A point the bank refuses below (its service at the cap of signals) still
+            # moves the watermark: its timestamp is as much evidence of event time.
             base = ts - self.lateness
             if watermark is None or base > watermark:  # never let the watermark go back
                 self._base, self._base_seen_at = base, now
                 watermark = base
+        # One call for the whole batch: the bank scores each signal's points in order.
+        assessments = self.bank.assess_many(
+            [signals[i] for i in accepted], [stamps[i] for i in accepted],
+            [values[i] for i in accepted],
+        )  # fmt: skip
+        for i, window_id, assessment in zip(accepted, window_ids, assessments, strict=True):
+            if assessment is None:  # the service is at its cap of signals (`DetectorBank`)
+                self._refused.append(point(i))
+                continue
+            summaries = self._open.get(window_id)
+            if summaries is None:
+                summaries = self._open[window_id] = {}
+            add_assessment(summaries, signals[i], stamps[i], assessment)
         return self.close_due(now), late
 
     def __setstate__(self, state: dict) -> None:

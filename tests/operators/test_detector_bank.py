@@ -52,12 +52,12 @@ def test_the_default_detector_is_the_default_ensemble_with_the_signal_floor():
     bank = DetectorBank()
     bank.update_one(_point(0, "error_rate", 0.0))
     bank.update_one(_point(0, "cpu", 1.0))
-    detector = bank._detectors["error_rate"]
+    detector = bank.detector("error_rate")
     assert isinstance(detector, EnsembleDetector)
     fresh = bank.make_detector(min_scale=detector.min_scale)
     assert pickle.dumps(fresh) == pickle.dumps(EnsembleDetector(min_scale=detector.min_scale))
     assert detector.min_scale == DEFAULT_MIN_SCALES["error_rate"]
-    assert bank._detectors["cpu"].min_scale == EnsembleDetector().min_scale
+    assert bank.detector("cpu").min_scale == EnsembleDetector().min_scale
 
 
 def test_an_anomaly_carries_its_expectation_and_band():

@@ -390,11 +390,14 @@ def _memory_by_file_child(services: int = 500) -> None:
     from bytewax.testing import TestingSource, run_main
 
     from airis.flows.metrics_anomaly import build_flow
+    from airis.operators.detector_bank import DetectorBank
     from airis.settings import Settings
 
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
     flow = build_flow(TestingSource([], batch_size=1), _null_sink(), Settings())  # imports
     del flow
+    # The detectors' compiled kernel is typed and loaded once per process, not per series.
+    DetectorBank().assess_many(["warm"], [start], [1.0])
     snapshots = []
 
     def at_end() -> None:  # the flow's state is alive while its source still runs

@@ -196,23 +196,23 @@ class ExhaustionPredictor:
     def _assess(self, ts: datetime, now: float) -> ExhaustionWarning | None:
         while self._done and self._done[0][0] < now - self.lookback_seconds:
             self._done.popleft()
-        if len(self._done) < self.min_buckets:
+        done = self._done
+        if len(done) < self.min_buckets or done[-1][0] - done[0][0] < self.lookback_seconds / 2:
             return None
-        x = np.array([b[0] for b in self._done]) - now
-        y = np.array([b[1] for b in self._done])
-        if x[-1] - x[0] < self.lookback_seconds / 2:
+        if self._surely_quiet(now):
+            self._quiet_fit()
             return None
+        x = np.array([b[0] for b in done]) - now
+        y = np.array([b[1] for b in done])
         slope, level, se = _theil_sen(x, y)
         gap = self.threshold - level
         if gap <= 0:
             confidence = 1.0
         else:
             needed = gap / self.warn_within_seconds
-            confidence = NormalDist().cdf((slope - needed) / se)
+            confidence = _NORMAL.cdf((slope - needed) / se)
         if confidence < 0.5 and gap > 0:
-            self._quiet_fits += 1
-            if self._quiet_fits >= self.rearm_buckets:
-                self._warned_at = math.nan
+            self._quiet_fit()
         else:
             self._quiet_fits = 0
         if gap <= 0 or confidence < self.min_confidence or slope <= 0:
@@ -240,6 +240,45 @@ class ExhaustionPredictor:
             confidence=confidence,
             slope_per_hour=slope * 3600,
         )
+
+    def _quiet_fit(self) -> None:
+        """A fit with confidence under one half and the level below the threshold."""
+        self._quiet_fits += 1
+        if self._quiet_fits >= self.rearm_buckets:
+            self._warned_at = math.nan
+
+    def _surely_quiet(self, now: float) -> bool:
+        """Whether the fit would surely find confidence under one half with the level below
+        the threshold, from bounds that need no fit (most series, most of the time: a flat
+        disk far from full). Then the fit changes nothing but the count of quiet fits.
+
+        Bucket mid-times lie at least a bucket width apart, so for the ``d`` of `_span_rank`
+        more than half of the pairwise slopes, hence their median (the Theil–Sen slope), are
+        at most ``range(y) / (d * width)``; the line's level now is at most
+        ``max(y) + slope_bound * (now - oldest mid-time)``. If even at that level the
+        threshold stays farther than the bound slope covers within the horizon, the slope
+        is below the one needed and the confidence under one half.
+        """
+        ys = [b[1] for b in self._done]
+        high = max(ys)
+        # 0.999: float rounding of the mid-times must not make the bound too tight.
+        slope_bound = (high - min(ys)) / (_span_rank(len(ys)) * self._width * 0.999)
+        gap_low = self.threshold - (high + slope_bound * (now - self._done[0][0]))
+        return gap_low > 0 and slope_bound < 0.999 * gap_low / self.warn_within_seconds
+
+
+_NORMAL = NormalDist()
+
+
+@functools.cache
+def _span_rank(n: int) -> int:
+    """The largest ``d`` such that more than half of the ``n (n - 1) / 2`` pairs ``i < j``
+    have ``j - i >= d``."""
+    half = n * (n - 1) / 4
+    d = 1
+    while (n - d - 1) * (n - d) / 2 > half:
+        d += 1
+    return d
 
 
 def _theil_sen(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:

@@ -124,3 +124,54 @@ def test_defaults_match_settings() -> None:
     predictor = ExhaustionPredictor()
     assert fields["capacity_threshold_percent"].default == predictor.threshold
     assert fields["capacity_warn_within_seconds"].default == predictor.warn_within_seconds
+
+
+class _AlwaysFits(ExhaustionPredictor):
+    """The predictor without its no-fit shortcut: every bucket gets its Theil–Sen fit."""
+
+    def _surely_quiet(self, now: float) -> bool:
+        return False
+
+
+def _shapes(seed: int):
+    """Flat, noisy, leaking, sawtooth and stepping series around a 90 % threshold, 10 s apart,
+    with gaps: what the shortcut must not change."""
+    rng = random.Random(seed)
+    base, noise = rng.uniform(20, 89), rng.choice([0.0, 0.3, 3.0])
+    # Per second; around 0.005 the crossing is near the one-hour horizon: borderline fits.
+    slope = rng.choice([0.0, 0.0, 1e-3, 0.003, 0.005, 0.008, 0.01, 0.05, -0.01])
+    saw = rng.choice([0, 0, 360])
+    t = 0.0
+    for i in range(3000):
+        t += 10 if rng.random() > 0.01 else 600  # now and then a gap
+        value = base + slope * (t % 20_000) + rng.gauss(0, noise)
+        if saw:
+            value -= 15 * ((i % saw) == 0)
+        yield T0 + timedelta(seconds=t), value
+
+
+def test_skipping_fits_that_cannot_warn_changes_nothing() -> None:
+    warnings = 0
+    for seed in range(60):
+        fast, every = ExhaustionPredictor(), _AlwaysFits()
+        for ts, value in _shapes(seed):
+            warning = fast.update_one(ts, value)
+            assert warning == every.update_one(ts, value), seed
+            assert fast._quiet_fits == every._quiet_fits, seed
+            assert fast._warned_at == every._warned_at or (
+                math.isnan(fast._warned_at) and math.isnan(every._warned_at)
+            ), seed
+            warnings += warning is not None
+    assert warnings >= 10  # the shapes do reach the warning branch
+
+
+def test_no_fit_is_needed_for_a_flat_series_far_from_the_threshold() -> None:
+    rng = random.Random(1)
+    flat, leak = ExhaustionPredictor(), ExhaustionPredictor()
+    for i in range(400):
+        ts = T0 + timedelta(seconds=10 * i)
+        flat.update_one(ts, 40 + rng.gauss(0, 0.5))
+        leak.update_one(ts, 60 + i * 0.05 + rng.gauss(0, 0.5))
+    now = (T0 + timedelta(seconds=4000)).timestamp()
+    assert flat._surely_quiet(now)
+    assert not leak._surely_quiet(now)

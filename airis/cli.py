@@ -7,7 +7,7 @@ import contextlib
 import logging
 import sys
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -48,6 +48,13 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", type=Path, help="also write the summary as JSON here")
     demo.add_argument(
         "--data-dir", type=Path, help="embedded store directory (default $AIRIS_DATA_DIR/demo)"
+    )
+    demo.add_argument(
+        "--end",
+        type=_recent_utc,
+        help="end of the simulated hours, ISO 8601 (default: the last whole hour); what the "
+        "detectors see depends on the hour of day and the day of the week, so a fixed end "
+        "repeats a run exactly",
     )
     demo.set_defaults(run=_demo)
 
@@ -321,10 +328,26 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _recent_utc(text: str) -> datetime:
+    """An ISO 8601 time in the past 30 days (the stores' shortest TTL drops older rows)."""
+    try:
+        ts = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
+    ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    now = datetime.now(UTC)
+    if not now - timedelta(days=29) <= ts <= now:
+        raise argparse.ArgumentTypeError(
+            f"{ts.isoformat()} is not within the last 29 days: the store would drop its rows "
+            "(a 30-day TTL) or it lies in the future"
+        )
+    return ts
+
+
 def _demo(args: argparse.Namespace) -> int:
     from airis.demo import run_demo
 
-    return run_demo(args.hours, args.seed, args.json, args.data_dir, console)
+    return run_demo(args.hours, args.seed, args.json, args.data_dir, console, end=args.end)
 
 
 def _detect(args: argparse.Namespace) -> int:

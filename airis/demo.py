@@ -42,9 +42,15 @@ __all__ = ["run_demo", "run_file", "write_simulation"]
 
 
 def run_demo(
-    hours: float, seed: int, json_path: Path | None, data_dir: Path | None, console: Console
+    hours: float,
+    seed: int,
+    json_path: Path | None,
+    data_dir: Path | None,
+    console: Console,
+    end: datetime | None = None,
 ) -> int:
-    """Simulate, run the metrics flow into a fresh embedded store, score it, print it."""
+    """Simulate (``hours`` up to ``end``, default the last whole hour), run the metrics flow
+    into a fresh embedded store, score it, print it."""
     began = time.perf_counter()
     base = Settings()
     data_dir = data_dir or base.data_dir / "demo"
@@ -54,7 +60,7 @@ def run_demo(
     settings = base.model_copy(
         update={"data_dir": data_dir, "chdb_path": data_dir / "chdb", "clickhouse_url": None}
     )
-    sim = recent_simulation(hours, seed)
+    sim = recent_simulation(hours, seed, end)
     truth = sim.ground_truth()
     console.print(
         f"demo: {len(truth['topology']['services'])} services, {hours:g} simulated hours from "

@@ -10,7 +10,7 @@ import random
 import re
 import subprocess
 import sys
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -113,10 +113,18 @@ def test_db_migrate_is_idempotent(tmp_path):
     assert "up to date" in second.stderr
 
 
+def _last_monday() -> str:
+    """Midnight (UTC) of the latest Monday: recent enough for the store's TTLs, and the same
+    weekday and hour every week, so the simulated telemetry is the same whenever this runs."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return (today - timedelta(days=today.weekday())).isoformat()
+
+
 @pytest.mark.slow
 def test_demo_detects_the_injected_faults_and_writes_its_summary(tmp_path):
     out = tmp_path / "summary.json"
-    airis("demo", "--hours", "10", "--seed", "3", "--json", str(out), data_dir=tmp_path)
+    airis("demo", "--hours", "10", "--seed", "3", "--end", _last_monday(), "--json", str(out),
+          data_dir=tmp_path)  # fmt: skip
     summary = json.loads(out.read_text())
     for key in (
         "faults",
@@ -183,3 +191,9 @@ def test_bytewax_runner_runs_the_default_flow_into_the_configured_store(tmp_path
         [sys.executable, "-c", count], env=env, check=True, capture_output=True, text=True
     )
     assert int(done.stdout) == 24 * 360 * 15 * 8
+
+
+def test_demo_refuses_an_end_the_store_would_drop_or_that_lies_ahead(tmp_path):
+    for end in ("2020-01-01T00:00:00Z", "2999-01-01T00:00:00Z", "yesterday"):
+        done = airis("demo", "--end", end, data_dir=tmp_path, check=False)
+        assert done.returncode == 2 and "--end" in done.stderr, end

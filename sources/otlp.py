@@ -174,7 +174,7 @@ class OtlpDecodeError(ValueError):
 
 _LEADING_SPACE = re.compile(rb"[ \t\r\n]*")
 _OTLP_JSON_KEYS = re.compile(rb'"resource(?:Metrics|Logs|Spans|_metrics|_logs|_spans)"')
-_SNIFF_BYTES = 4096
+SNIFF_BYTES = 4096  # how far `sniff_encoding` looks
 
 
 def sniff_encoding(payload: bytes) -> Literal["json", "otlp_json", "otlp_proto"]:
@@ -202,12 +202,12 @@ def sniff_encoding(payload: bytes) -> Literal["json", "otlp_json", "otlp_proto"]
     if payload[:1] == b"{":  # the common case, without the regex
         start = 0
     else:
-        start = _LEADING_SPACE.match(payload, 0, _SNIFF_BYTES).end()  # type: ignore[union-attr]
+        start = _LEADING_SPACE.match(payload, 0, SNIFF_BYTES).end()  # type: ignore[union-attr]
         if payload[start : start + 1] != b"{":
             return "otlp_proto"
         if payload[0] == 0x0A and _is_resource_run(payload):
             return "otlp_proto"
-    end = start + _SNIFF_BYTES
+    end = start + SNIFF_BYTES
     if payload.find(b'"resource', start, end) < 0:  # bytes.find is far cheaper than a regex
         return "json"
     if _OTLP_JSON_KEYS.search(payload, start, end):

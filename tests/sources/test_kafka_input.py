@@ -102,3 +102,44 @@ def test_a_kafka_error_from_our_source_is_a_counted_dead_letter_and_good_message
     assert (dead.letter.origin, dead.key, dead.value) == ("in/2@8", b"k", b"\x00")
     assert isinstance(point, MetricPoint) and point.value == 1.0
     assert counted._value.get() == before + 1
+
+
+_KINDS = [
+    b'{"ts": "2026-11-25T00:00:00Z", "service": "api", "signal": "cpu", "value": 1.5}',
+    b'{"ts": "2026-11-25T00:00:10Z", "service": "db", "signal": "disk", "value": 2,'
+    b' "labels": {"mount": "/"}}',
+    b'{"ts": "2026-11-25T00:00:00Z", "service": "api", "signal": "cpu", "value": "2.5"}',
+    b'{"ts": "2099-01-01T00:00:00Z", "service": "api", "signal": "cpu", "value": 3.0}',
+    b'{"ts": "2026-11-25T00:00:00+02:00", "service": "api", "signal": "cpu", "value": 4.0}',
+    b'{"ts": "2026-11-25T00:00:00Z", "service": "a b", "signal": "cpu", "value": 5.0}',
+    b'{"resourceMetrics": []}',
+    b'{"ts": "2026-11-25T00:00:00Z", "service": "api"',
+    b"\x0a\x00",
+    b"",
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(kinds=st.lists(st.integers(0, len(_KINDS) - 1), max_size=12))
+def test_the_inline_json_path_decodes_as_the_general_way(kinds) -> None:
+    """`decode_messages` decodes our JSON metric events inline; `_decode_one` and
+    `_reject_ahead` are the general way every message can take. Same items, same order."""
+    from airis.sources.kafka_input import _decode_one, _reject_ahead
+
+    arrival = datetime(2026, 11, 25, tzinfo=UTC)
+    limit = arrival + timedelta(seconds=600)
+    messages = [message(_KINDS[k], i) for i, k in enumerate(kinds)]
+    inline = decode_messages(messages, "metrics", max_ahead_seconds=600,
+                             now=lambda: arrival.timestamp())  # fmt: skip
+    general: list = []
+    for m in messages:
+        first = len(general)
+        _decode_one(m, "metrics", "auto", general)
+        _reject_ahead(m, "metrics", general, first, arrival, limit)
+
+    def comparable(item):  # dead letters carry their time of receipt
+        if isinstance(item, KafkaDeadLetter):
+            return (item.letter.reason, item.letter.origin, item.value, item.scope)
+        return item
+
+    assert [comparable(e) for e in inline] == [comparable(e) for e in general]

@@ -25,6 +25,7 @@ seed 7, with its faults):
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import platform
 import shutil
@@ -206,7 +207,7 @@ def events_in(ports: list[int], gc_full: dict[int, float] | None = None) -> floa
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1) as r:
                 text = r.read().decode()
-        except OSError:
+        except _NOT_UP:
             continue
         total += _sum_metric(text, "airis_events_in_total{")
         if gc_full is not None:
@@ -346,8 +347,13 @@ def _metrics_up(port: int) -> bool:
     try:
         urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1).close()
         return True
-    except OSError:
+    except _NOT_UP:
         return False
+
+
+#: What asking a port nobody serves yet can raise. Connecting to a free local port in the
+#: ephemeral range can meet itself (TCP simultaneous open) and read back its own request.
+_NOT_UP = (OSError, http.client.HTTPException)
 
 
 # --- (d) ---------------------------------------------------------------------------------------

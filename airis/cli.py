@@ -252,6 +252,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="give the flow no call graph: it learns one from the traces (as on Kafka)",
     )
+    eval_rca.add_argument(
+        "--end",
+        type=_utc_time,
+        help="each simulated day ends here, ISO 8601 (default: the last whole hour; a fixed "
+        "end repeats a run exactly)",
+    )
     for parser_ in (eval_logs, eval_petshop, eval_rca):
         parser_.add_argument("--json", type=Path, help="also write the result as JSON here")
     eval_logs.set_defaults(run=_eval_logs)
@@ -328,13 +334,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _recent_utc(text: str) -> datetime:
-    """An ISO 8601 time in the past 30 days (the stores' shortest TTL drops older rows)."""
+def _utc_time(text: str) -> datetime:
+    """An ISO 8601 time, in UTC (a time without an offset is taken as UTC)."""
     try:
         ts = datetime.fromisoformat(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
-    ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def _recent_utc(text: str) -> datetime:
+    """An ISO 8601 time in the past 30 days (the stores' shortest TTL drops older rows)."""
+    ts = _utc_time(text)
     now = datetime.now(UTC)
     if not now - timedelta(days=29) <= ts <= now:
         raise argparse.ArgumentTypeError(
@@ -517,6 +528,7 @@ def _eval_rca(args: argparse.Namespace) -> int:
         logs=args.logs,
         traces=args.traces,
         learned_topology=args.learned_topology,
+        end=args.end,
     )
     print_eval_rca(result, Console())
     _write_json(args.json, result)

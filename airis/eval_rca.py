@@ -23,7 +23,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bytewax.testing import TestingSink, run_main
@@ -76,8 +76,12 @@ def eval_rca(
     logs: bool = True,
     traces: bool = True,
     learned_topology: bool = False,
+    end: datetime | None = None,
 ) -> dict[str, Any]:
     """Run enough simulated days for ``faults`` faults; return the scores and every outcome.
+
+    Each day ends at ``end`` (default: the last whole hour). What the detectors see depends
+    on the hour of day and the weekday, so only a given ``end`` repeats a run exactly.
 
     ``logs``, ``traces``: also feed the simulated logs and spans to the dataflow (their
     signals), as the demo does. ``learned_topology``: give the dataflow no call graph, so it
@@ -90,7 +94,7 @@ def eval_rca(
     incidents_total = incidents_false = alerts_total = 0
     seed = first_seed
     while len(outcomes) < faults:
-        sim = recent_simulation(24.0, seed)
+        sim = recent_simulation(24.0, seed, end)
         run = _run_day(sim, logs, traces, learned_topology)
         outcomes += run["outcomes"][: faults - len(outcomes)]
         incidents_total += run["incidents"]

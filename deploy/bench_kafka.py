@@ -228,16 +228,23 @@ def whole_flow(bootstrap: str, hours: float, processes: int) -> dict:
     env = flow_env(bootstrap, topic, data_dir, port)
     cmd = [sys.executable, "-m", "airis.cli", "run", "--kafka", "--no-tail", "-p", str(processes)]
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     marks: dict[float, float] = {}
     gc_full: dict[int, float] = {}  # the last scrape's, per process
-    while proc.poll() is None:
-        seen = events_in([port + i for i in range(processes)], gc_full)
-        now = time.perf_counter()
-        for frac in (0.1, 0.9):
-            if frac not in marks and seen >= points * frac:
-                marks[frac] = now
-        time.sleep(0.05)
+    try:
+        while proc.poll() is None:
+            seen = events_in([port + i for i in range(processes)], gc_full)
+            now = time.perf_counter()
+            for frac in (0.1, 0.9):
+                if frac not in marks and seen >= points * frac:
+                    marks[frac] = now
+            time.sleep(0.05)
+    finally:  # a bench that fails must not leave the flow's processes running
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
     elapsed = time.perf_counter() - started
     if proc.returncode != 0:
         raise RuntimeError(f"airis run -p {processes} exited {proc.returncode}")

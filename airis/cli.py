@@ -344,7 +344,8 @@ def _utc_time(text: str) -> datetime:
 
 
 def _recent_utc(text: str) -> datetime:
-    """An ISO 8601 time in the past 30 days (the stores' shortest TTL drops older rows)."""
+    """An ISO 8601 time in the past 29 days (the stores' shortest TTL, 30 days, drops older
+    rows)."""
     ts = _utc_time(text)
     now = datetime.now(UTC)
     if not now - timedelta(days=29) <= ts <= now:

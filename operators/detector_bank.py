@@ -157,13 +157,17 @@ class DetectorBank:
         self._next_sweep = -math.inf
 
     def __getstate__(self) -> dict:
-        # Only the rows in use, in the order of the signals: no free rows in a snapshot.
-        state = self.__dict__.copy()
+        # Only the rows in use: no free rows in a snapshot.
+        return {**self.__dict__, **self._compacted()}
+
+    def _compacted(self) -> dict:
+        """The rows in use, renumbered in the order of the signals, with no free rows."""
         rows = list(self._rows.values())
-        state["_state"] = self._state[rows] if rows else np.empty((0, kernel.ROW_WIDTH))
-        state["_rows"] = {signal: i for i, signal in enumerate(self._rows)}
-        state["_free"] = []
-        return state
+        return {
+            "_state": self._state[rows] if rows else np.empty((0, kernel.ROW_WIDTH)),
+            "_rows": {signal: i for i, signal in enumerate(self._rows)},
+            "_free": [],
+        }
 
     def __setstate__(self, state: dict) -> None:
         # Snapshots taken before priors, eviction or rows existed resume with their defaults.
@@ -225,23 +229,19 @@ class DetectorBank:
         at_rows, rows, seconds = [], [], []
         last_seen = self._last_seen
         for i, signal in enumerate(signals):
-            ts = stamps[i]
-            now = ts.timestamp()
             row = self._rows.get(signal)
             if row is None:
-                detector = self._detectors.get(signal)
-                if detector is None:
-                    if not self._create(signal):
-                        continue
-                    row = self._rows.get(signal)
-                    detector = self._detectors.get(signal)
-                if row is None:
-                    assert detector is not None
-                    results[i] = self._with_prior(signal, ts, values[i],
-                                                  detector.update_one(ts, values[i]))  # fmt: skip
+                if signal not in self._detectors and not self._create(signal):
+                    continue
+                row = self._rows.get(signal)
+            ts = stamps[i]
+            now = ts.timestamp()
             if now > last_seen.get(signal, -math.inf):
                 last_seen[signal] = now
-            if row is not None:
+            if row is None:  # a detector kept as its object
+                assessment = self._detectors[signal].update_one(ts, values[i])
+                results[i] = self._with_prior(signal, ts, values[i], assessment)
+            else:
                 at_rows.append(i)
                 rows.append(row)
                 seconds.append(now)
@@ -257,10 +257,8 @@ class DetectorBank:
             ):
                 assessment = Assessment(score, value, expected, lower, upper, states[int(state)],
                                         components[int(component)], confidence)  # fmt: skip
-                if state == 0.0 and self._priors:
+                if self._priors:
                     assessment = self._with_prior(signals[i], stamps[i], value, assessment)
-                elif self._priors:
-                    self._priors.pop(signals[i], None)
                 results[i] = assessment
         return results
 
@@ -318,6 +316,6 @@ class DetectorBank:
                 if row is not None:
                     self._free.append(row)
         if len(self._state) > 64 and len(self._rows) < len(self._state) // 4:
-            self.__setstate__(self.__getstate__())  # compact: a quiet service gives memory back
+            self.__dict__.update(self._compacted())  # a quiet service gives memory back
         # Sweeping is O(signals): once per tenth of the idle time is enough.
         self._next_sweep = now + idle / 10

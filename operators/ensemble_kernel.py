@@ -216,10 +216,7 @@ def _update(s, now, value, params, out):  # pragma: no cover - compiled
     components = 2 if drift_rate > 0 else 1
     floor_gate = _FLOOR_GATE * s[MIN_SCALE]
     cap = math.log1p(clip)
-    tail = 1.0
-    t0, sm0, mean0, rem0 = _component(s, 0, r0, scale, smoothing, floor_gate, gate, cap)
-    if t0 < tail:
-        tail = t0
+    tail, sm0, mean0, rem0 = _component(s, 0, r0, scale, smoothing, floor_gate, gate, cap)
     sm1 = mean1 = rem1 = 0.0
     if components == 2:
         t1, sm1, mean1, rem1 = _component(s, 1, r1, scale1, smoothing, floor_gate, gate, cap)
@@ -255,9 +252,7 @@ def _update(s, now, value, params, out):  # pragma: no cover - compiled
         s[PROTECTED_SINCE] = now
     relearn = now - s[PROTECTED_SINCE] >= relearn_after
     k = 1.0 if s[PROTECTED_SINCE] == 0.0 or relearn else protect_weight
-    floor = _floor(s, s[LEVEL], min_relative_scale)
-    scale = max(s[SCALE], floor)
-    bound = clip * scale
+    bound = clip * scale  # the level and scale have not moved since the evaluation
     s[LEVEL] += k * level_rate * max(-bound, min(bound, r0))
     s[SCALE] += k * scale_rate * (min(abs(r0), bound) - s[SCALE])
     if profile_rate > 0:

@@ -4,6 +4,7 @@ import gc
 import math
 import pickle
 import random
+import statistics
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 
@@ -203,12 +204,37 @@ def test_event_onset_refractory_spans_at_most_max_points() -> None:
 def test_event_onset_passes_only_new_maxima_and_keeps_the_evidence() -> None:
     values = _daily(2000, seed=19)
     inner = _feed(EnsembleDetector(), values)
-    outer = _feed(EventOnset(EnsembleDetector()), values)
+    outer = _feed(EventOnset(EnsembleDetector(), calibrate=False), values)
     for a, b in zip(inner, outer, strict=True):
         assert b.score in (0.0, a.score)
         assert (b.expected, b.lower, b.upper, b.component) == (
             a.expected, a.lower, a.upper, a.component
         )  # fmt: skip
+
+
+def _recurring_bursts_and_a_rare_step(calibrate: bool) -> tuple[list[float], float]:
+    """Scores of 40 equal two-point bursts 30 h apart in one series, and of one modest
+    level shift after 40 quiet days in another (both every 5 minutes)."""
+    bursts = _noise(288 * 40, seed=30)
+    starts = list(range(150, len(bursts) - 10, 30 * 12))
+    for i in starts:
+        bursts[i] = bursts[i + 1] = 116.0
+    burst_scores = [a.score for a in _feed(EventOnset(calibrate=calibrate), bursts)]
+    quiet = _noise(288 * 41, seed=31)
+    shift = 288 * 40
+    quiet[shift:] = [v + 8 for v in quiet[shift:]]
+    step_scores = [a.score for a in _feed(EventOnset(calibrate=calibrate), quiet)]
+    return [burst_scores[i] for i in starts], max(step_scores[shift : shift + 5])
+
+
+def test_event_onset_rarity_ranks_a_rare_modest_shift_above_recurring_bursts() -> None:
+    """The detector alone finds each burst more surprising than the shift; only how often
+    this series has done it before puts the shift first."""
+    bursts, step = _recurring_bursts_and_a_rare_step(calibrate=False)
+    assert statistics.median(bursts[-10:]) > step
+    bursts, step = _recurring_bursts_and_a_rare_step(calibrate=True)
+    assert statistics.median(bursts[-10:]) < step
+    assert bursts[0] > statistics.median(bursts[-10:])  # the first of them was news
 
 
 def test_event_onset_assess_one_does_not_learn() -> None:

@@ -66,6 +66,6 @@ eval:
     {{venv}}/airis eval nezha --json var/bench/nezha.json
     {{venv}}/airis eval cold-start --json var/bench/cold_start.json
     {{venv}}/airis eval forecast --json var/bench/forecast.json
-    {{venv}}/airis eval rca --faults 60 --json var/bench/rca60.json
-    {{venv}}/airis eval rca --faults 60 --first-seed 101 --json var/bench/rca60_heldout.json
+    {{venv}}/airis eval rca --faults 60 --end 2026-12-01T00:00:00Z --json var/bench/rca60.json
+    {{venv}}/airis eval rca --faults 60 --first-seed 101 --end 2026-12-01T00:00:00Z --json var/bench/rca60_heldout.json
     {{venv}}/airis eval scoreboard var/bench/univariate.json var/bench/multivariate.json var/bench/logs.json var/bench/petshop.json var/bench/nezha.json var/bench/cold_start.json var/bench/rca60.json var/bench/rca60_heldout.json --json var/bench/scoreboard.json

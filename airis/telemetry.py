@@ -22,6 +22,7 @@ __all__ = [
     "DRIFT_EVENTS",
     "DRIFT_P_VALUE",
     "EVENTS_IN",
+    "KEYED_BATCHES",
     "LATE_EVENTS",
     "MODEL_RELOADS",
     "MODEL_VERSION",
@@ -39,6 +40,11 @@ __all__ = [
 EVENTS_IN = Counter("airis_events_in", "Events read, by source (a topic or a file)", ["source"])
 DEAD_LETTERS = Counter(
     "airis_dead_letters", "Input routed to the dead-letter path, by reason", ["source", "reason"]
+)
+KEYED_BATCHES = Counter(
+    "airis_keyed_batches",
+    "Batches of one service's points handed to the keyed detection step: the items that move "
+    "between the flow's processes (per point: divide by airis_events_in)",
 )
 LATE_EVENTS = Counter("airis_late_events", "Events that arrived after their window closed")
 ANOMALIES = Counter("airis_anomalies", "Anomalous signal windows found")

@@ -11,7 +11,8 @@ seed 7, with its faults):
 (b) the whole metrics flow (`airis run --kafka --no-tail`: decode, detect, window, alert,
     alerts/anomalies to Kafka, every point to the embedded ClickHouse), 1 and 2 processes;
     wall time of the run, start-up included, and the steady rate between 10% and 90% of
-    the input (read from the flow's /metrics);
+    the input (read from the flow's /metrics); the items exchanged per point (keyed batches
+    of one service's points over points read);
 (c) event-to-alert latency at half of (b)'s 1-process rate: the simulator is produced at
     that rate while the flow tails the topic; for each alert, the time from producing the
     first event after its deciding window's end (the event that lets the window close) to
@@ -199,9 +200,14 @@ def flow_env(bootstrap: str, topic: str, data_dir: Path, port: int, **extra: str
     return env
 
 
-def events_in(ports: list[int], gc_full: dict[int, float] | None = None) -> float:
+def events_in(
+    ports: list[int],
+    gc_full: dict[int, float] | None = None,
+    batches: dict[int, float] | None = None,
+) -> float:
     """Events read so far by the flow's processes (their ``/metrics``); ``gc_full`` gets each
-    process's full garbage collections (prometheus-client's ``python_gc_collections_total``)."""
+    process's full garbage collections (prometheus-client's ``python_gc_collections_total``),
+    ``batches`` its keyed batches (``airis_keyed_batches_total``: the items exchanged)."""
     total = 0.0
     for port in ports:
         try:
@@ -212,6 +218,8 @@ def events_in(ports: list[int], gc_full: dict[int, float] | None = None) -> floa
         total += _sum_metric(text, "airis_events_in_total{")
         if gc_full is not None:
             gc_full[port] = _sum_metric(text, 'python_gc_collections_total{generation="2"}')
+        if batches is not None:
+            batches[port] = _sum_metric(text, "airis_keyed_batches_total ")
     return total
 
 
@@ -233,9 +241,13 @@ def whole_flow(bootstrap: str, hours: float, processes: int) -> dict:
     )
     marks: dict[float, float] = {}
     gc_full: dict[int, float] = {}  # the last scrape's, per process
+    batches: dict[int, float] = {}
+    exchanged = (0.0, 0.0)  # (keyed batches, points) at the last scrape that saw points
     try:
         while proc.poll() is None:
-            seen = events_in([port + i for i in range(processes)], gc_full)
+            seen = events_in([port + i for i in range(processes)], gc_full, batches)
+            if seen:
+                exchanged = (sum(batches.values()), seen)
             now = time.perf_counter()
             for frac in (0.1, 0.9):
                 if frac not in marks and seen >= points * frac:
@@ -257,6 +269,8 @@ def whole_flow(bootstrap: str, hours: float, processes: int) -> dict:
         "steady_points_per_s": round(steady) if steady else None,
         # each one walks every object, the detector state included (see airis/runtime.py)
         "full_gc_collections": int(sum(gc_full.values())),
+        # items handed to the keyed detection step (the exchange between processes) per point
+        "exchanged_per_point": round(exchanged[0] / exchanged[1], 5) if exchanged[1] else None,
     }
     print(f"(b) whole flow, {processes} process(es): {result}", flush=True)
     return result

@@ -157,6 +157,7 @@ def batch_by_key(points: list[MetricPoint]) -> list[tuple[str, MetricBatch]]:
     """One `MetricBatch` per detection key of ``points``, keyed: the exchange then moves one
     item per service and batch of input instead of one per point."""
     groups = group_by(points, _detection_key)
+    telemetry.KEYED_BATCHES.inc(len(groups))
     return [(key, MetricBatch.from_points(key, group)) for key, group in groups.items()]
 
 

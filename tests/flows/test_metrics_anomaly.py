@@ -91,9 +91,12 @@ def test_the_flow_counts_what_it_does_in_prometheus_metrics():
         "resolved": alerts("resolved"),
         "anomalies": sample("airis_anomalies_total"),
         "late": sample("airis_late_events_total"),
+        "batches": sample("airis_keyed_batches_total"),
     }
     events = _events()
     out = _run([*events, {**events[0], "ts": (T0 + STEP * 5).isoformat()}])
+    # One item per service and input batch of 100 events (the last holds one), not per point.
+    assert sample("airis_keyed_batches_total") - before["batches"] == 2 * 24 + 1
     assert alerts("firing") == before["firing"] + 1
     assert alerts("resolved") == before["resolved"] + 1
     anomalies = sum(isinstance(e, Anomaly) for e in out)

@@ -524,10 +524,10 @@ class EventOnset(SeriesDetector):
     ``r``, and the score is ``1 / (1 + r)``: 0.5 for an onset as strong as one that comes
     about once per span, 0.99 for one that comes once in a hundred. Counting per span, not
     per point or per hour, keeps the scores of 1-minute, 5-minute and hourly series on one
-    scale (their spans are 5.8 h, a day and a day). Measured with ``airis eval univariate``
-    (BENCHMARKS.md): the recurring bursts of NAB's ``cpu_utilization_asg_misconfiguration``
-    stop outranking the rare, modest onsets of ``nyc_taxi``. Onsets are counted in bins of a
-    quarter decade of tail probability: 81 counts of state.
+    scale (their spans are 5.8 h, a day and a day). The case it was written for: the daily
+    bursts of NAB's ``cpu_utilization_asg_misconfiguration`` outranked the rare, modest
+    onsets that are ``nyc_taxi``'s anomalies (scores in BENCHMARKS.md). Onsets are counted in
+    bins of a quarter decade of tail probability: 81 counts of state.
 
     Parameters
     ----------

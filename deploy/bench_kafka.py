@@ -6,8 +6,9 @@ Starts its own broker (deploy/kafka/kafka.sh) unless ``--bootstrap`` names one. 
 measurement reads a fresh topic holding the simulator's telemetry (15 services × 8 signals,
 seed 7, with its faults):
 
-(a) ceiling: Bytewax's Kafka source + our bulk decoder + a sink that drops everything, one
-    process: JSON single-point messages, and OTLP protobuf batches (one per service and tick);
+(a) ceiling: our Kafka source + the flow's decode step (`decode_partitions`) + a sink that
+    drops everything, one process: JSON single-point messages, and OTLP protobuf batches (one
+    per service and tick);
 (b) the whole metrics flow (`airis run --kafka --no-tail`: decode, detect, window, alert,
     alerts/anomalies to Kafka, every point to the embedded ClickHouse), 1 and 2 processes;
     wall time of the run, start-up included, and the steady rate between 10% and 90% of
@@ -135,7 +136,7 @@ def ceiling(bootstrap: str, hours: float, wire: str) -> dict:
     from bytewax.testing import run_main
 
     from airis.settings import Settings
-    from airis.sources.kafka_input import decode_messages, kafka_source
+    from airis.sources.kafka_input import decode_partitions, kafka_source
 
     topic, points = fill_topic(bootstrap, hours, wire)
     settings = Settings(kafka_bootstrap=bootstrap, kafka_metrics_topic=topic, kafka_tail=False)
@@ -144,7 +145,7 @@ def ceiling(bootstrap: str, hours: float, wire: str) -> dict:
     seen: list[float] = []
 
     def decode(batch):
-        out = decode_messages(batch, "metrics")
+        out = decode_partitions(batch, "metrics")  # the flow's decode step
         seen.append(time.perf_counter())
         return out
 

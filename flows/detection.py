@@ -153,12 +153,51 @@ def _count_alert(_step: str, alert: Alert) -> None:
     telemetry.ALERTS.labels(status=alert.status, severity=alert.severity).inc()
 
 
-def batch_by_key(points: list[MetricPoint]) -> list[tuple[str, MetricBatch]]:
-    """One `MetricBatch` per detection key of ``points``, keyed: the exchange then moves one
-    item per service and batch of input instead of one per point."""
-    groups = group_by(points, _detection_key)
-    telemetry.KEYED_BATCHES.inc(len(groups))
-    return [(key, MetricBatch.from_points(key, group)) for key, group in groups.items()]
+def batch_by_key(items: list[MetricPoint | MetricBatch]) -> list[tuple[str, MetricBatch]]:
+    """One `MetricBatch` per detection key of ``items``, keyed: the exchange then moves one
+    item per service and batch of input instead of one per point.
+
+    A decoder's batch of one service (keyed by the service) stays columns; should it hold a
+    signal with a key of its own (a log or trace signal, a derived point), its points are
+    grouped one by one like the rest."""
+    points: list[MetricPoint] = []
+    batches: list[MetricBatch] = []
+    for item in items:
+        if type(item) is MetricBatch and _all_of_service(item):
+            batches.append(item)
+        elif type(item) is MetricBatch:
+            points.extend(item.points())
+        else:
+            points.append(item)
+    keyed = [(key, MetricBatch.from_points(key, group)) for key, group in
+             group_by(points, _detection_key).items()]  # fmt: skip
+    keyed += _merged(batches)
+    telemetry.KEYED_BATCHES.inc(len(keyed))
+    return keyed
+
+
+def _all_of_service(batch: MetricBatch) -> bool:
+    """Whether every point of ``batch`` has the service itself as its detection key."""
+    return not batch.labels and _OWN_KEY_SIGNALS.isdisjoint(batch.signal)
+
+
+def _merged(batches: list[MetricBatch]) -> list[tuple[str, MetricBatch]]:
+    """The batches of each service as one, in order (a poll of several partitions, or of
+    several runs between other items, gives a service more than one)."""
+    by_key = group_by(batches, _batch_key)
+    return [
+        (key, group[0] if len(group) == 1 else MetricBatch(
+            key, group[0].service,
+            tuple(t for b in group for t in b.ts),
+            tuple(s for b in group for s in b.signal),
+            tuple(v for b in group for v in b.value),
+        ))
+        for key, group in by_key.items()
+    ]  # fmt: skip
+
+
+def _batch_key(batch: MetricBatch) -> str:
+    return batch.key
 
 
 def _detection_key(point: MetricPoint) -> str:
@@ -177,6 +216,7 @@ def _detection_key(point: MetricPoint) -> str:
 
 LOG_SIGNAL_SET = frozenset(LOG_SIGNALS)
 TRACE_SIGNAL_SET = frozenset(TRACE_SIGNALS)
+_OWN_KEY_SIGNALS = LOG_SIGNAL_SET | TRACE_SIGNAL_SET
 
 
 class DetectAndWindow(StatefulBatchLogic[MetricBatch, Any, ServiceWindowDetector]):

@@ -29,6 +29,7 @@ from airis.events import MAX_LABELS, MAX_TS, MIN_TS, MetricPoint
 __all__ = [
     "FAST_CONSTRUCT",
     "construct_point",
+    "fields_from_json",
     "point_from_fields",
     "point_from_json",
     "valid_point_fields",
@@ -131,6 +132,18 @@ def point_from_json(raw: bytes) -> MetricPoint | None:
     None means "ask pydantic" (``MetricPoint.model_validate_json``): it is also what
     malformed JSON, unexpected keys or a non-UTC timestamp get.
     """
+    parsed = fields_from_json(raw)
+    if parsed is None:
+        return None
+    ts, service, signal, value, labels, given = parsed
+    ordered = {"ts": ts, "service": service, "signal": signal, "value": value, "labels": labels}
+    return construct_point(ordered, set(given))
+
+
+def fields_from_json(raw: bytes) -> tuple[datetime, str, str, float, dict, dict] | None:
+    """``(ts, service, signal, value, labels, the parsed object)`` of the point in ``raw`` if
+    the fast path can vouch for it (as `point_from_json`), else None: the fields without the
+    model, for a decoder that builds columns."""
     if not FAST_CONSTRUCT:
         return None
     try:
@@ -146,8 +159,7 @@ def point_from_json(raw: bytes) -> MetricPoint | None:
     labels = fields.get("labels", {})
     if not valid_point_fields(ts, service, signal, value, labels):
         return None
-    ordered = {"ts": ts, "service": service, "signal": signal, "value": value, "labels": labels}
-    return construct_point(ordered, set(fields))
+    return ts, service, signal, value, labels, fields
 
 
 def _utc_timestamp(text: object) -> datetime | None:

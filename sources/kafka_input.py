@@ -23,10 +23,18 @@ from confluent_kafka import OFFSET_BEGINNING
 from pydantic import BaseModel, ValidationError
 
 from airis import telemetry
-from airis.events import MAX_TEXT, DeadLetter, LogRecord, MetricPoint, Span, validation_reason
+from airis.events import (
+    MAX_TEXT,
+    DeadLetter,
+    LogRecord,
+    MetricBatch,
+    MetricPoint,
+    Span,
+    validation_reason,
+)
 from airis.settings import Settings
 from airis.sources import otlp
-from airis.sources.fast_point import point_from_json
+from airis.sources.fast_point import fields_from_json, point_from_json
 from airis.sources.kafka_polls import KafkaPollSource, RawMessage
 
 logger = logging.getLogger(__name__)
@@ -126,13 +134,17 @@ def decode_partitions(messages: Sequence[Message | KafkaError], signal: Signal, 
     out: list[Any] = []
     for partition, group in groups.items():
         events = []
-        for item in decode_messages(group, signal, **kw):
+        # A keyed partition's events go on as they are, so its metric points may stay columns;
+        # an unkeyed one's are put in time order one by one (`PartitionAligner`).
+        keyed = all(getattr(m, "key", None) is not None for m in group)
+        for item in decode_messages(group, signal, columns=keyed, **kw):
             if isinstance(item, KafkaDeadLetter):
                 out.append(item)
+            elif isinstance(item, MetricBatch):
+                events.append((item.ts[0], item))
             else:
                 events.append((event_time(item), item))
         if events:
-            keyed = all(getattr(m, "key", None) is not None for m in group)
             out.append(PartitionEvents(str(partition), keyed, events))
     return out
 
@@ -165,11 +177,14 @@ def decode_messages(
     input_format: str = "auto",
     max_ahead_seconds: float = DEFAULT_MAX_AHEAD_SECONDS,
     now: Callable[[], float] = time.time,
+    columns: bool = False,
 ) -> list[Any]:
     """Decode a batch of messages into events and `KafkaDeadLetter` items, in order.
 
     An event stamped more than ``max_ahead_seconds`` after ``now()`` (its arrival, seconds
     since the epoch) becomes an item dead letter instead (reason ``ts: … ahead of arrival``).
+    With ``columns``, our JSON metric events come as one `MetricBatch` per service (keyed by
+    the service) for each run of them between other items, without a `MetricPoint` each.
 
     >>> from bytewax.connectors.kafka import KafkaSourceMessage
     >>> good = b'{"ts": "2026-01-01T00:00:00Z", "service": "api", "signal": "cpu", "value": 1}'
@@ -189,8 +204,11 @@ def decode_messages(
     # holds thousands of them, and the calls between those steps cost as much as the steps.
     fast = signal == "metrics" and input_format in ("auto", "json")
     sniff = input_format == "auto"
+    pending = _Columns() if columns else None
     for message in messages:
         if isinstance(message, KafkaError):
+            if pending:
+                pending.flush(out)
             out.append(_dead(message.msg, signal, f"kafka error: {message.err}"))
             continue
         value = message.value
@@ -201,19 +219,60 @@ def decode_messages(
             and len(value) <= MAX_TEXT * 16
             and not (sniff and value.find(b'"resource', 0, otlp.SNIFF_BYTES) >= 0)
         ):
-            point = point_from_json(value)
-            if point is not None and point.ts <= limit:  # else: the general way says why
-                out.append(point)
-                topic = message.topic or ""
-                events_in[topic] = events_in.get(topic, 0) + 1
-                continue
+            if pending is not None:
+                fields = fields_from_json(value)
+                if fields is not None and fields[0] <= limit:  # else: the general way says why
+                    pending.add(fields)
+                    topic = message.topic or ""
+                    events_in[topic] = events_in.get(topic, 0) + 1
+                    continue
+            else:
+                point = point_from_json(value)
+                if point is not None and point.ts <= limit:
+                    out.append(point)
+                    topic = message.topic or ""
+                    events_in[topic] = events_in.get(topic, 0) + 1
+                    continue
+        if pending:
+            pending.flush(out)
         first = len(out)
         decoded = _decode_one(message, signal, input_format, out)
         decoded -= _reject_ahead(message, signal, out, first, arrival, limit)
         events_in[message.topic or ""] = events_in.get(message.topic or "", 0) + decoded
+    if pending:
+        pending.flush(out)
     for topic, count in events_in.items():
         telemetry.EVENTS_IN.labels(source=topic).inc(count)
     return out
+
+
+class _Columns:
+    """Fast-path points per service, as columns, until they are flushed as `MetricBatch` items."""
+
+    __slots__ = ("_by_service",)
+
+    def __init__(self) -> None:
+        self._by_service: dict[str, tuple[list, list, list, list]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._by_service)
+
+    def add(self, fields: tuple) -> None:
+        ts, service, signal, value, labels, _ = fields
+        columns = self._by_service.get(service)
+        if columns is None:
+            columns = self._by_service[service] = ([], [], [], [])
+        columns[0].append(ts)
+        columns[1].append(signal)
+        columns[2].append(value)
+        columns[3].append(labels)
+
+    def flush(self, out: list[Any]) -> None:
+        for service, (ts, signal, value, labels) in self._by_service.items():
+            has_labels = any(labels)
+            out.append(MetricBatch(service, service, tuple(ts), tuple(signal), tuple(value),
+                                   tuple(labels) if has_labels else ()))  # fmt: skip
+        self._by_service = {}
 
 
 def _reject_ahead(

@@ -143,3 +143,42 @@ def test_the_inline_json_path_decodes_as_the_general_way(kinds) -> None:
         return item
 
     assert [comparable(e) for e in inline] == [comparable(e) for e in general]
+
+
+@settings(max_examples=200, deadline=None)
+@given(kinds=st.lists(st.integers(0, len(_KINDS) - 1), max_size=12))
+def test_columns_hold_the_same_points_in_order_between_the_other_items(kinds) -> None:
+    """With ``columns``, the fast path's points come as per-service `MetricBatch` items,
+    flushed before any other item: expanded, the same items in the same order."""
+    from airis.events import MetricBatch
+
+    arrival = datetime(2026, 11, 25, tzinfo=UTC)
+    messages = [message(_KINDS[k], i) for i, k in enumerate(kinds)]
+
+    def decode(columns: bool) -> list:
+        return decode_messages(messages, "metrics", max_ahead_seconds=600,
+                               now=lambda: arrival.timestamp(), columns=columns)  # fmt: skip
+
+    def comparable(item):
+        if isinstance(item, KafkaDeadLetter):
+            return [(item.letter.reason, item.letter.origin, item.value, item.scope)]
+        if isinstance(item, MetricBatch):
+            assert item.key == item.service and len(item) > 0
+            return [p.model_dump() for p in item.points()]
+        return [item.model_dump()]
+
+    def by_service_between_others(items: list) -> list:
+        """Runs of points between other items, as per-service lists (the order columns keep)."""
+        runs: list = [[]]
+        for item in items:
+            if isinstance(item, MetricPoint | MetricBatch):
+                runs[-1].extend(comparable(item))
+            else:
+                runs += [comparable(item), []]
+        return [sorted(r, key=lambda p: p["service"]) if r and "service" in r[0] else r
+                for r in runs]  # fmt: skip
+
+    plain, columns = decode(False), decode(True)
+    assert by_service_between_others(columns) == by_service_between_others(plain)
+    if 0 in kinds:  # a plain JSON point the fast path vouches for
+        assert any(isinstance(e, MetricBatch) for e in columns)

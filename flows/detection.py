@@ -154,50 +154,51 @@ def _count_alert(_step: str, alert: Alert) -> None:
 
 
 def batch_by_key(items: list[MetricPoint | MetricBatch]) -> list[tuple[str, MetricBatch]]:
-    """One `MetricBatch` per detection key of ``items``, keyed: the exchange then moves one
-    item per service and batch of input instead of one per point.
+    """One `MetricBatch` per detection key of ``items``, keyed and in arrival order: the
+    exchange then moves one item per service and batch of input instead of one per point.
 
     A decoder's batch of one service (keyed by the service) stays columns; should it hold a
-    signal with a key of its own (a log or trace signal, a derived point), its points are
+    signal with a key of its own (a log or trace signal, a labelled point), its points are
     grouped one by one like the rest."""
-    points: list[MetricPoint] = []
-    batches: list[MetricBatch] = []
-    for item in items:
-        if type(item) is MetricBatch and _all_of_service(item):
-            batches.append(item)
-        elif type(item) is MetricBatch:
-            points.extend(item.points())
-        else:
-            points.append(item)
-    keyed = [(key, MetricBatch.from_points(key, group)) for key, group in
-             group_by(points, _detection_key).items()]  # fmt: skip
-    keyed += _merged(batches)
+    if any(type(item) is MetricBatch and not _of_service_alone(item) for item in items):
+        items = [point for item in items for point in _regrouped(item)]
+    groups = group_by(items, _item_key)
+    keyed = [(key, _joined(key, group)) for key, group in groups.items()]
     telemetry.KEYED_BATCHES.inc(len(keyed))
     return keyed
 
 
-def _all_of_service(batch: MetricBatch) -> bool:
+def _of_service_alone(batch: MetricBatch) -> bool:
     """Whether every point of ``batch`` has the service itself as its detection key."""
     return not batch.labels and _OWN_KEY_SIGNALS.isdisjoint(batch.signal)
 
 
-def _merged(batches: list[MetricBatch]) -> list[tuple[str, MetricBatch]]:
-    """The batches of each service as one, in order (a poll of several partitions, or of
-    several runs between other items, gives a service more than one)."""
-    by_key = group_by(batches, _batch_key)
-    return [
-        (key, group[0] if len(group) == 1 else MetricBatch(
-            key, group[0].service,
-            tuple(t for b in group for t in b.ts),
-            tuple(s for b in group for s in b.signal),
-            tuple(v for b in group for v in b.value),
-        ))
-        for key, group in by_key.items()
-    ]  # fmt: skip
+def _regrouped(item: MetricPoint | MetricBatch) -> Iterable[MetricPoint | MetricBatch]:
+    if type(item) is MetricBatch and not _of_service_alone(item):
+        return item.points()
+    return (item,)
 
 
-def _batch_key(batch: MetricBatch) -> str:
-    return batch.key
+def _item_key(item: MetricPoint | MetricBatch) -> str:
+    return item.key if type(item) is MetricBatch else _detection_key(item)
+
+
+def _joined(key: str, group: list[MetricPoint | MetricBatch]) -> MetricBatch:
+    """The group of one key as one batch; batches alone are joined column by column."""
+    if all(type(item) is MetricBatch for item in group):
+        if len(group) == 1:
+            return group[0]
+        return MetricBatch(
+            key,
+            group[0].service,
+            tuple(t for batch in group for t in batch.ts),
+            tuple(s for batch in group for s in batch.signal),
+            tuple(v for batch in group for v in batch.value),
+        )
+    points = [
+        p for item in group for p in (item.points() if type(item) is MetricBatch else (item,))
+    ]
+    return MetricBatch.from_points(key, points)
 
 
 def _detection_key(point: MetricPoint) -> str:

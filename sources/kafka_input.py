@@ -219,20 +219,19 @@ def decode_messages(
             and len(value) <= MAX_TEXT * 16
             and not (sniff and value.find(b'"resource', 0, otlp.SNIFF_BYTES) >= 0)
         ):
+            # Else (None, or too far ahead) the general way says why.
             if pending is not None:
                 fields = fields_from_json(value)
-                if fields is not None and fields[0] <= limit:  # else: the general way says why
+                if accepted := fields is not None and fields[0] <= limit:
                     pending.add(fields)
-                    topic = message.topic or ""
-                    events_in[topic] = events_in.get(topic, 0) + 1
-                    continue
             else:
                 point = point_from_json(value)
-                if point is not None and point.ts <= limit:
+                if accepted := point is not None and point.ts <= limit:
                     out.append(point)
-                    topic = message.topic or ""
-                    events_in[topic] = events_in.get(topic, 0) + 1
-                    continue
+            if accepted:
+                topic = message.topic or ""
+                events_in[topic] = events_in.get(topic, 0) + 1
+                continue
         if pending:
             pending.flush(out)
         first = len(out)

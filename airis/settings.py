@@ -44,6 +44,13 @@ class Settings(BaseSettings):
         ge=0,
         description="System time a quiet service waits before system time closes its windows.",
     )
+    partition_disorder_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="How much later (by Kafka message time) an unkeyed partition may still "
+        "bring older events than a message before it: concurrent senders, such as the "
+        "Collector's exporter queue, write slightly out of order. 0 trusts each partition's order.",
+    )
     max_ahead_seconds: float = Field(
         600.0,
         gt=0,

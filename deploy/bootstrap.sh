@@ -5,7 +5,8 @@
 #   deploy/bootstrap.sh setup                       only the environment
 # Re-running is cheap: the install is skipped while pyproject.toml is unchanged.
 # `test` also fetches what the integration tests start (once, cached): the Apache Kafka broker's
-# jars through Maven (deploy/kafka) and Debian's clickhouse-server 18.16 (deploy/clickhouse).
+# jars through Maven (deploy/kafka), Debian's clickhouse-server 18.16 (deploy/clickhouse) and
+# an OpenTelemetry Collector built with Go from the Go module proxy (deploy/otelcol).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +40,7 @@ setup() {
 fetch_test_services() {
   bash deploy/kafka/kafka.sh fetch
   bash deploy/clickhouse/clickhouse18.sh fetch
+  bash deploy/otelcol/build.sh >/dev/null
 }
 
 task=${1:-setup}

@@ -45,8 +45,12 @@ def read_topic(
     keyed = op.branch(f"split_keyed_{signal}", split.trues, lambda polled: polled.keyed)
     in_order = op.flat_map(f"keyed_{signal}", keyed.trues, lambda p: [e for _, e in p.events])
     by_service = op.flat_map(f"unkeyed_{signal}_by_service", keyed.falses, _by_service)
-    spread = partition_count(settings, topic)
-    align = partial(AlignPartitions, spread=spread, idle_grace=settings.idle_grace_seconds)
+    align = partial(
+        AlignPartitions,
+        spread=partition_count(settings, topic),
+        idle_grace=settings.idle_grace_seconds,
+        disorder=settings.partition_disorder_seconds,
+    )
     aligned = op.stateful_batch(f"align_{signal}_partitions", by_service, align)
     aligned = op.flat_map(f"{signal}_in_time_order", aligned, lambda kv: kv[1])
     return op.merge(f"{signal}_events", in_order, aligned), split.falses
@@ -54,15 +58,27 @@ def read_topic(
 
 def _by_service(polled: PartitionEvents) -> list[tuple[str, PartitionEvents]]:
     """The poll's events of each service (one `PartitionEvents` per service)."""
-    groups = group_by(polled.events, _service_of_pair)
-    return [
-        (service, PartitionEvents(polled.partition, polled.keyed, events))
-        for service, events in groups.items()
-    ]
+    if polled.produced is None:
+        groups = group_by(polled.events, _service_of_pair)
+        return [
+            (service, PartitionEvents(polled.partition, polled.keyed, events))
+            for service, events in groups.items()
+        ]
+    out = []
+    stamped = zip(polled.events, polled.produced, strict=True)
+    for service, pairs in group_by(stamped, _service_of_item).items():
+        events = [event for event, _ in pairs]
+        produced = [stamp for _, stamp in pairs]
+        out.append((service, PartitionEvents(polled.partition, polled.keyed, events, produced)))
+    return out
 
 
 def _service_of_pair(pair: tuple[datetime, Any]) -> str:
     return pair[1].service
+
+
+def _service_of_item(item: tuple[tuple[datetime, Any], float | None]) -> str:
+    return item[0][1].service
 
 
 class AlignPartitions(StatefulBatchLogic[PartitionEvents, list[Any], PartitionAligner]):
@@ -70,8 +86,10 @@ class AlignPartitions(StatefulBatchLogic[PartitionEvents, list[Any], PartitionAl
     may spread it over all ``spread`` partitions of the topic), its events out in event-time
     order (one list per activation)."""
 
-    def __init__(self, resume: PartitionAligner | None, spread: int, idle_grace: float) -> None:
-        self.aligner = resume or PartitionAligner(spread, idle_grace)
+    def __init__(
+        self, resume: PartitionAligner | None, spread: int, idle_grace: float, disorder: float
+    ) -> None:
+        self.aligner = resume or PartitionAligner(spread, idle_grace, disorder)
         if resume is not None:
             resume.resume(time.monotonic())
 
@@ -79,7 +97,7 @@ class AlignPartitions(StatefulBatchLogic[PartitionEvents, list[Any], PartitionAl
         now = time.monotonic()
         out: list[Any] = []
         for polled in values:
-            out += self.aligner.update(polled.partition, polled.events, now)
+            out += self.aligner.update(polled.partition, polled.events, now, polled.produced)
         return ([out] if out else []), self.RETAIN
 
     def on_notify(self) -> tuple[list[list[Any]], bool]:

@@ -17,6 +17,16 @@ batch of a partition read late must not find its windows closed. With ``spread=1
 producer that keys by service keeps a service in one partition) nothing waits, and a single
 partition's events pass straight through.
 
+A partition is in order only as far as its producer wrote it so. The Collector's Kafka exporter
+sends from a queue with several consumers at once: draining a backlog, it writes a newer
+export request before an older one (measured through a real Collector: a partition going back
+80 s of event time). So when each event's message was produced is known (the Kafka message's
+timestamp), a partition has passed an event time only once a message produced at least
+``disorder`` seconds later has come (or the partition has been quiet for ``disorder`` seconds
+of system time): an older message can only be written while its newer sibling's is in flight.
+That bounds the disorder in production time, which costs a tailing flow at most ``disorder``
+seconds, where a bound in event time would cost as much as the backlog was long.
+
 >>> from datetime import UTC, datetime, timedelta
 >>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
 >>> at = [t0 + timedelta(seconds=s) for s in range(6)]
@@ -35,10 +45,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 __all__ = ["PartitionAligner"]
+
+#: The frontier of a partition that has not passed any time yet.
+_NOTHING = datetime.min.replace(tzinfo=UTC)
 
 
 class PartitionAligner:
@@ -53,46 +66,69 @@ class PartitionAligner:
     idle_grace
         System time after which a partition that has delivered nothing more of the key no
         longer holds it back.
+    disorder
+        How much later (production time, seconds) a message may still carry older events
+        than one before it in the same partition; used for the events given their
+        production times.
     """
 
-    def __init__(self, spread: int = 1, idle_grace: float = 60.0) -> None:
-        if spread < 1 or idle_grace < 0:
-            raise ValueError("spread must be >= 1 and idle_grace >= 0")
+    def __init__(self, spread: int = 1, idle_grace: float = 60.0, disorder: float = 0.0) -> None:
+        if spread < 1 or idle_grace < 0 or disorder < 0:
+            raise ValueError("spread must be >= 1, idle_grace and disorder >= 0")
         self.spread = spread
         self.idle_grace = idle_grace
-        self._frontier: dict[str, datetime] = {}  # partition → newest timestamp delivered
+        self.disorder = disorder
+        self._frontier: dict[str, datetime] = {}  # partition → the time it has passed
         self._seen_at: dict[str, float] = {}  # partition → system time it last delivered
         self._first_at: float | None = None
         self._pending: list[tuple[datetime, Any]] = []
+        # partition → [production time, newest event time] of messages not yet trusted
+        self._unsure: dict[str, list[list]] = {}
+        self._produced: dict[str, float] = {}  # partition → newest production time
+
+    def __setstate__(self, state: dict) -> None:
+        # Snapshots from before production times were used.
+        self.__dict__.update({"disorder": 0.0, "_unsure": {}, "_produced": {}, **state})
 
     @property
     def pending(self) -> int:
         """Events held back."""
         return len(self._pending)
 
-    def update(self, partition: str, events: Sequence[tuple[datetime, Any]], now: float) -> list:
-        """Take ``events`` (in the partition's order) and return what may go, in time order."""
+    def update(
+        self,
+        partition: str,
+        events: Sequence[tuple[datetime, Any]],
+        now: float,
+        produced: Sequence[float | None] | None = None,
+    ) -> list:
+        """Take ``events`` (in the partition's order; ``produced``: when each one's message
+        was produced, seconds) and return what may go, in time order."""
         if not events:
             return self.release(now)
         if self._first_at is None:
             self._first_at = now
-        newest = max(ts for ts, _ in events)
-        before = self._frontier.get(partition)
-        self._frontier[partition] = newest if before is None or newest > before else before
         self._seen_at[partition] = now
-        if not self._pending and self._alone(partition, now):
+        if produced is None or self.disorder == 0:
+            self._advance(partition, max(ts for ts, _ in events))
+        else:
+            self._note(partition, events, produced)
+        if not self._pending and not self._unsure.get(partition) and self._alone(partition, now):
             return [event for _, event in events]  # one partition carries the key: in order
         self._pending.extend(events)
         return self.release(now)
 
     def release(self, now: float) -> list:
         """Every held event that all partitions carrying the key have passed, in time order."""
+        for partition, runs in self._unsure.items():
+            if runs and now - self._seen_at[partition] >= self.disorder:  # quiet: all written
+                self._trust(partition, math.inf)
         if not self._pending or self._waiting(now):
             return []
         active = [p for p, seen in self._seen_at.items() if now - seen < self.idle_grace]
         self._pending.sort(key=_timestamp)  # stable: a partition's own order is kept on ties
         if active:
-            floor = min(self._frontier[p] for p in active)
+            floor = min(self._frontier.get(p, _NOTHING) for p in active)
             cut = next((i for i, (ts, _) in enumerate(self._pending) if ts > floor), None)
         else:
             cut = None
@@ -114,7 +150,8 @@ class PartitionAligner:
         if not self._pending:
             return None
         due = [seen + self.idle_grace for seen in self._seen_at.values()]
-        if self._first_at is not None and len(self._frontier) < self.spread:
+        due += [self._seen_at[p] + self.disorder for p, runs in self._unsure.items() if runs]
+        if self._first_at is not None and len(self._seen_at) < self.spread:
             due.append(self._first_at + self.idle_grace)
         later = [d for d in due if d > now]
         return max(min(later) - now, 0.0) if later else 0.0
@@ -125,6 +162,37 @@ class PartitionAligner:
         if self._first_at is not None:
             self._first_at = now
 
+    def _advance(self, partition: str, ts: datetime) -> None:
+        before = self._frontier.get(partition)
+        if before is None or ts > before:
+            self._frontier[partition] = ts
+
+    def _note(
+        self, partition: str, events: Sequence[tuple[datetime, Any]], produced: Sequence
+    ) -> None:
+        """Hold the partition's frontier back by what its producer may still write older."""
+        runs = self._unsure.setdefault(partition, [])
+        newest = self._produced.get(partition, -math.inf)
+        for (ts, _), stamp in zip(events, produced, strict=True):
+            if stamp is None:  # a producer that does not say: trusted to write in order
+                self._advance(partition, ts)
+            elif runs and runs[-1][0] == stamp:  # one message's events, or one millisecond's
+                runs[-1][1] = max(runs[-1][1], ts)
+            else:
+                runs.append([stamp, ts])
+                newest = max(newest, stamp)
+        self._produced[partition] = newest
+        self._trust(partition, newest - self.disorder)
+
+    def _trust(self, partition: str, until: float) -> None:
+        """Advance the partition past the messages produced by ``until``."""
+        runs = self._unsure[partition]
+        trusted = 0
+        while trusted < len(runs) and runs[trusted][0] <= until:
+            self._advance(partition, runs[trusted][1])
+            trusted += 1
+        del runs[:trusted]
+
     def _alone(self, partition: str, now: float) -> bool:
         if self._waiting(now):
             return False
@@ -132,16 +200,18 @@ class PartitionAligner:
 
     def _waiting(self, now: float) -> bool:
         first = self._first_at if self._first_at is not None else -math.inf
-        return len(self._frontier) < self.spread and now - first < self.idle_grace
+        return len(self._seen_at) < self.spread and now - first < self.idle_grace
 
     def _forget_idle(self, now: float) -> None:
         # A partition idle this long holds nothing back; keep its frontier only while the
         # key has too few partitions to stop waiting (it counts towards `spread`).
-        if len(self._frontier) <= self.spread:
+        if len(self._seen_at) <= self.spread:
             return
         for partition, seen in list(self._seen_at.items()):
             if now - seen >= self.idle_grace:
-                del self._seen_at[partition], self._frontier[partition]
+                del self._seen_at[partition]
+                for state in (self._frontier, self._unsure, self._produced):
+                    state.pop(partition, None)
 
 
 def _timestamp(pair: tuple[datetime, Any]) -> datetime:

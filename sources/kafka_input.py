@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import orjson
 from bytewax.connectors.kafka import KafkaError, KafkaSinkMessage, KafkaSourceMessage
-from confluent_kafka import OFFSET_BEGINNING
+from confluent_kafka import OFFSET_BEGINNING, TIMESTAMP_NOT_AVAILABLE
 from pydantic import BaseModel, ValidationError
 
 from airis import telemetry
@@ -50,6 +50,7 @@ __all__ = [
     "event_time",
     "kafka_source",
     "partition_count",
+    "produced_at",
     "to_dead_letter_message",
 ]
 
@@ -101,11 +102,14 @@ class PartitionEvents:
     ``keyed``: every message had a key. A producer that keys its messages by service (ours,
     or the Collector's exporter with ``partition_metrics_by_resource_attributes``) keeps a
     service in one partition; an unkeyed producer spreads it over all of them.
+    ``produced``: for an unkeyed partition, when each event's message was produced (seconds
+    since the epoch, None if unknown), which bounds how far out of order it may be written.
     """
 
     partition: str
     keyed: bool
     events: list[tuple[datetime, Any]]
+    produced: list[float | None] | None = None
 
 
 def event_time(event: Any) -> datetime:
@@ -135,18 +139,34 @@ def decode_partitions(messages: Sequence[Message | KafkaError], signal: Signal, 
     for partition, group in groups.items():
         events = []
         # A keyed partition's events go on as they are, so its metric points may stay columns;
-        # an unkeyed one's are put in time order one by one (`PartitionAligner`).
+        # an unkeyed one's are put in time order one by one (`PartitionAligner`), which needs
+        # when each event's message was produced.
         keyed = all(getattr(m, "key", None) is not None for m in group)
-        for item in decode_messages(group, signal, columns=keyed, **kw):
+        stamps: list[float | None] | None = None if keyed else []
+        produced: list[float | None] | None = None if keyed else []
+        items = decode_messages(group, signal, columns=keyed, produced=stamps, **kw)
+        for i, item in enumerate(items):
             if isinstance(item, KafkaDeadLetter):
                 out.append(item)
-            elif isinstance(item, MetricBatch):
+                continue
+            if isinstance(item, MetricBatch):
                 events.append((item.ts[0], item))
             else:
                 events.append((event_time(item), item))
+            if produced is not None and stamps is not None:
+                produced.append(stamps[i])
         if events:
-            out.append(PartitionEvents(str(partition), keyed, events))
+            out.append(PartitionEvents(str(partition), keyed, events, produced))
     return out
+
+
+def produced_at(message: Message) -> float | None:
+    """When ``message`` was produced, in seconds since the epoch (None: it does not say)."""
+    stamp = message.timestamp
+    if isinstance(stamp, tuple):  # Bytewax's message: (timestamp type, milliseconds)
+        kind, millis = stamp
+        return None if kind == TIMESTAMP_NOT_AVAILABLE else millis / 1000
+    return stamp
 
 
 def partition_count(settings: Settings, topic: str) -> int:
@@ -178,6 +198,7 @@ def decode_messages(
     max_ahead_seconds: float = DEFAULT_MAX_AHEAD_SECONDS,
     now: Callable[[], float] = time.time,
     columns: bool = False,
+    produced: list[float | None] | None = None,
 ) -> list[Any]:
     """Decode a batch of messages into events and `KafkaDeadLetter` items, in order.
 
@@ -185,6 +206,8 @@ def decode_messages(
     since the epoch) becomes an item dead letter instead (reason ``ts: … ahead of arrival``).
     With ``columns``, our JSON metric events come as one `MetricBatch` per service (keyed by
     the service) for each run of them between other items, without a `MetricPoint` each.
+    A ``produced`` list (not with ``columns``) gets, for each item returned, when its message
+    was produced (`produced_at`).
 
     >>> from bytewax.connectors.kafka import KafkaSourceMessage
     >>> good = b'{"ts": "2026-01-01T00:00:00Z", "service": "api", "signal": "cpu", "value": 1}'
@@ -204,8 +227,14 @@ def decode_messages(
     # holds thousands of them, and the calls between those steps cost as much as the steps.
     fast = signal == "metrics" and input_format in ("auto", "json")
     sniff = input_format == "auto"
+    if columns and produced is not None:
+        raise ValueError("produced times are per item: not with columns")
     pending = _Columns() if columns else None
+    previous: Message | None = None
     for message in messages:
+        if produced is not None and previous is not None:  # the previous message's items
+            produced.extend([produced_at(previous)] * (len(out) - len(produced)))
+        previous = message.msg if isinstance(message, KafkaError) else message
         if isinstance(message, KafkaError):
             if pending:
                 pending.flush(out)
@@ -240,6 +269,8 @@ def decode_messages(
         events_in[message.topic or ""] = events_in.get(message.topic or "", 0) + decoded
     if pending:
         pending.flush(out)
+    if produced is not None and previous is not None:
+        produced.extend([produced_at(previous)] * (len(out) - len(produced)))
     for topic, count in events_in.items():
         telemetry.EVENTS_IN.labels(source=topic).inc(count)
     return out

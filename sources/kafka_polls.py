@@ -5,7 +5,8 @@ Bytewax's own partition builds a frozen `KafkaSourceMessage` of eight fields per
 whole metrics flow's time. `KafkaPollSource` keeps its topic partitions, its offsets in the
 recovery snapshots (the same state, so a flow resumes from snapshots taken with Bytewax's
 source) and its ``bytewax_kafka_consumer_lag`` gauge, and yields `RawMessage` items: key,
-value, topic, partition and offset, which is all the decoders read.
+value, topic, partition, offset and timestamp, which is all the decoders and the partition
+alignment read.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 from bytewax.connectors.kafka import BYTEWAX_CONSUMER_LAG_GAUGE, KafkaError, KafkaSource
 from bytewax.inputs import StatefulSourcePartition
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, TopicPartition
 from confluent_kafka import KafkaError as ConfluentKafkaError
 
 __all__ = ["KafkaPollSource", "RawMessage"]
@@ -31,6 +32,9 @@ class RawMessage:
     topic: str | None = None
     offset: int | None = None
     partition: int | None = None
+    #: When the message was produced (its producer's create time, or the broker's append time
+    #: if the topic says so), in seconds since the epoch; None when the message has none.
+    timestamp: float | None = None
 
 
 class KafkaPollSource(KafkaSource):
@@ -82,7 +86,9 @@ class _PollPartition(StatefulSourcePartition[RawMessage | KafkaError, int | None
                 self._eof = True  # stop at the next call, after this batch's messages
                 break
             offset = msg.offset()
-            item = RawMessage(msg.key(), msg.value(), topic, offset, index)
+            kind, millis = msg.timestamp()
+            produced = None if kind == TIMESTAMP_NOT_AVAILABLE else millis / 1000
+            item = RawMessage(msg.key(), msg.value(), topic, offset, index, produced)
             batch.append(item if error is None else KafkaError(error, item))
             if offset is not None and offset >= 0:  # an error may carry no real offset
                 self._offset = offset + 1  # resume after it

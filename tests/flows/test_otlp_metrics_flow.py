@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from bytewax.testing import TestingSink, TestingSource, run_main
@@ -17,6 +25,7 @@ from airis.flows.metrics_anomaly import build_flow
 from airis.settings import Settings
 from airis.sources.otlp import decode_metrics
 
+REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: The SDKs' default bounds for http.server.request.duration (seconds).
@@ -146,13 +155,41 @@ def test_unkeyed_export_requests_read_from_four_partitions_give_the_same_points_
     # and a flow catching up reads them minutes out of order (here 20 messages of a partition
     # per poll). Rates and percentiles need each series in order (an aggregate older than the
     # last one is refused), so the flow first aligns the partitions (issue 13).
-    from airis.flows import kafka_metrics
     from airis.kafka_producer import produce
 
     topic = kafka_topic("otlp", 4)
     produce(((1, [(topic, None, m)]) for m in otlp_messages()), kafka_bootstrap)
+    _assert_same_as_in_process(_run_kafka(kafka_bootstrap, kafka_topic, topic), fault_run)
+
+
+@pytest.mark.slow
+def test_through_a_real_collector_nothing_is_late_and_the_histogram_latency_fault_alerts(
+    fault_run: list, kafka_bootstrap: str, kafka_topic, tmp_path: Path
+) -> None:
+    # Issue 13: a real OpenTelemetry Collector (deploy/otelcol, built from the Go module
+    # proxy) with its default Kafka exporter settings, the export requests posted to its OTLP
+    # receiver as an SDK would. Its exporter sends from a queue with several consumers and a
+    # sticky partitioner, so the service's requests arrive unkeyed, spread over the four
+    # partitions and out of order: none may be counted late, and the latency fault carried
+    # only by the cumulative histogram must alert, exactly as without the Collector.
+    topic = kafka_topic("otlp", 4)
+    with _collector(tmp_path, kafka_bootstrap, topic) as endpoint:
+        for message in otlp_messages():
+            _post(endpoint, message)
+    assert sum(n > 0 for n in _messages_per_partition(kafka_bootstrap, topic)) >= 2
+    out = _run_kafka(kafka_bootstrap, kafka_topic, topic)
+    stored = [e for _key, batch in out for e in batch]
+    assert sum(len(b) for b in stored if isinstance(b, MetricBatch)) > 0
+    _assert_same_as_in_process(out, fault_run)
+    assert {a.signal for a in stored if isinstance(a, Alert)} & {"latency_p95", "latency_p99"}
+
+
+def _run_kafka(bootstrap: str, kafka_topic, topic: str) -> list:
+    """The Kafka metrics flow over ``topic`` from its start: what it stored."""
+    from airis.flows import kafka_metrics
+
     settings = Settings(
-        kafka_bootstrap=kafka_bootstrap,
+        kafka_bootstrap=bootstrap,
         kafka_metrics_topic=topic,
         kafka_logs_topic=kafka_topic("logs"),
         kafka_traces_topic=kafka_topic("traces"),
@@ -168,13 +205,116 @@ def test_unkeyed_export_requests_read_from_four_partitions_give_the_same_points_
         settings, store_sink=TestingSink(stored), memory_sink=TestingSink([])
     )
     run_main(flow)
+    return stored
+
+
+def _assert_same_as_in_process(stored: list, fault_run: list) -> None:
+    """No dead letter (nothing late), and the points and alerts of the in-process run."""
     events = [e for _key, batch in stored for e in batch]
     points = [p for e in events if isinstance(e, MetricBatch) for p in e.points()]
 
-    def series(out: list) -> list:
+    def series(out) -> list:
         return sorted((p.signal, p.ts, round(p.value, 9)) for p in out)
 
     assert [e for e in events if isinstance(e, DeadLetter)] == []
     assert series(points) == series(p for p in fault_run if isinstance(p, MetricPoint))
     alerts = {a.id for a in events if isinstance(a, Alert)}
     assert alerts == {a.id for a in fault_run if isinstance(a, Alert)} != set()
+
+
+def _messages_per_partition(bootstrap: str, topic: str) -> list[int]:
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "airis-test-count"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        counts = []
+        for p in sorted(partitions):
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            counts.append(high - low)
+        print("messages per partition", counts)
+        return counts
+    finally:
+        consumer.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _collector(tmp_path: Path, bootstrap: str, topic: str) -> Iterator[str]:
+    """A Collector from OTLP/HTTP to ``topic``, default exporter settings; yields its
+    endpoint. Leaving the block stops it the graceful way, which drains its sending queue."""
+    build = subprocess.run(
+        ["bash", str(REPO / "deploy/otelcol/build.sh")], capture_output=True, text=True
+    )
+    if build.returncode != 0:
+        pytest.fail(f"deploy/otelcol/build.sh failed:\n{build.stderr}")
+    port = _free_port()
+    config = tmp_path / "otelcol.yaml"
+    config.write_text(
+        COLLECTOR_CONFIG.format(port=port, bootstrap=bootstrap, topic=topic), encoding="utf-8"
+    )
+    log = (tmp_path / "otelcol.log").open("wb")
+    process = subprocess.Popen(
+        [build.stdout.strip(), "--config", str(config)], stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        endpoint = f"http://127.0.0.1:{port}/v1/metrics"
+        deadline = time.monotonic() + 60
+        while not _accepts(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(
+                    f"the Collector did not start: {(tmp_path / 'otelcol.log').read_text()}"
+                )
+            time.sleep(0.2)
+        yield endpoint
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        finally:
+            process.kill()
+            log.close()
+    assert process.returncode == 0, (tmp_path / "otelcol.log").read_text()
+
+
+def _accepts(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
+    return False
+
+
+def _post(endpoint: str, message: bytes) -> None:
+    request = urllib.request.Request(
+        endpoint, data=message, headers={"Content-Type": "application/x-protobuf"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
+
+
+#: OTLP/HTTP in, Kafka out; everything else as the Collector ships it. Its own metrics are
+#: off so that their port cannot clash with another test's.
+COLLECTOR_CONFIG = """
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:{port}
+exporters:
+  kafka:
+    brokers: ["{bootstrap}"]
+    metrics:
+      topic: {topic}
+service:
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    metrics:
+      receivers: [otlp]
+      exporters: [kafka]
+"""

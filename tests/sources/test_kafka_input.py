@@ -16,7 +16,9 @@ from airis.sources import otlp
 from airis.sources.kafka_input import (
     DEAD_LETTER_VALUE_LIMIT,
     KafkaDeadLetter,
+    PartitionEvents,
     decode_messages,
+    decode_partitions,
     to_dead_letter_message,
 )
 from airis.sources.kafka_polls import RawMessage
@@ -182,3 +184,30 @@ def test_columns_hold_the_same_points_in_order_between_the_other_items(kinds) ->
     assert by_service_between_others(columns) == by_service_between_others(plain)
     if 0 in kinds:  # a plain JSON point the fast path vouches for
         assert any(isinstance(e, MetricBatch) for e in columns)
+
+
+def test_an_unkeyed_partition_s_events_carry_when_their_message_was_produced() -> None:
+    # The partition alignment bounds a partition's disorder by production time (issue 13):
+    # each event, a batch's several points included, gets its own message's time; dead
+    # letters take none; a keyed partition needs none.
+    points = [
+        MetricPoint.model_construct(ts=T0 + timedelta(seconds=i), service="api", signal="cpu",
+                                    value=v, labels={})
+        for i, v in enumerate([1.0, math.inf, 3.0])
+    ]  # fmt: skip
+    batch = otlp.encode_metrics(points, "otlp_proto")
+    one = b'{"ts": "2026-11-25T00:00:09Z", "service": "api", "signal": "cpu", "value": 4}'
+    unkeyed = [
+        RawMessage(None, batch, "in", 0, 1, 100.0),
+        RawMessage(None, b"?", "in", 1, 1, 101.0),
+        RawMessage(None, one, "in", 2, 1, 102.5),
+        RawMessage(None, one, "in", 3, 1, None),
+    ]
+    dead, polled = decode_partitions(unkeyed, "metrics")[-2:]
+    assert isinstance(dead, KafkaDeadLetter) and isinstance(polled, PartitionEvents)
+    assert [e.value for _, e in polled.events] == [1.0, 3.0, 4.0, 4.0]
+    assert polled.produced == [100.0, 100.0, 102.5, None]
+    stamped = KafkaSourceMessage(None, one, "in", offset=4, partition=1, timestamp=(1, 7_000))
+    assert decode_partitions([stamped], "metrics")[0].produced == [7.0]
+    keyed = [RawMessage(b"api", one, "in", 0, 1, 100.0)]
+    assert decode_partitions(keyed, "metrics")[0].produced is None

@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
+from itertools import islice
 
 from airis.events import MetricBatch, MetricPoint
 from airis.operators.detector_bank import DetectorBank
@@ -130,7 +131,13 @@ class ServiceWindowDetector:
         watermark = self.watermark(now)  # only moves when a newer point raises it, below
         accepted: list[int] = []
         window_ids: list[int] = []
-        for i, ts in enumerate(stamps):
+        # A batch arrived at once, so its own order is no evidence of lateness: an OTLP
+        # message lists each metric's points over its whole span, one metric after another.
+        order: Sequence[int] = range(len(stamps))
+        if any(b < a for a, b in zip(stamps, islice(stamps, 1, None), strict=False)):
+            order = sorted(order, key=stamps.__getitem__)  # stable: ties keep their order
+        for i in order:
+            ts = stamps[i]
             if self.service is None:
                 self.service = point(i).service
             if watermark is not None and ts < watermark:

@@ -24,10 +24,11 @@ from typing import Any
 
 import orjson
 
-from airis.events import MAX_LABELS, MAX_TS, MIN_TS, MetricPoint
+from airis.events import MAX_LABELS, MAX_TS, MIN_TS, MetricBatch, MetricPoint
 
 __all__ = [
     "FAST_CONSTRUCT",
+    "PointColumns",
     "construct_point",
     "fields_from_json",
     "point_from_fields",
@@ -198,3 +199,43 @@ def point_from_fields(fields: dict[str, Any]) -> MetricPoint | None:
         return None
     ordered = {"ts": ts, "service": service, "signal": signal, "value": value, "labels": labels}
     return construct_point(ordered, set(fields))
+
+
+class PointColumns:
+    """Points whose fields `valid_point_fields` accepted, per service, as columns, until they
+    are flushed as `MetricBatch` items (keyed by the service): a decoder's output without a
+    `MetricPoint` per point.
+
+    >>> from datetime import UTC, datetime
+    >>> columns = PointColumns()
+    >>> columns.add(datetime(2026, 1, 1, tzinfo=UTC), "api", "cpu", 0.5, {})
+    >>> out = []
+    >>> columns.flush(out)
+    >>> out[0].key, out[0].signal, out[0].value, out[0].labels, bool(columns)
+    ('api', ('cpu',), (0.5,), (), False)
+    """
+
+    __slots__ = ("_by_service",)
+
+    def __init__(self) -> None:
+        self._by_service: dict[str, tuple[list, list, list, list]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._by_service)
+
+    def add(self, ts: datetime, service: str, signal: str, value: float, labels: dict) -> None:
+        columns = self._by_service.get(service)
+        if columns is None:
+            columns = self._by_service[service] = ([], [], [], [])
+        columns[0].append(ts)
+        columns[1].append(signal)
+        columns[2].append(value)
+        columns[3].append(labels)
+
+    def flush(self, out: list[Any]) -> None:
+        """Append a `MetricBatch` per service (in order of first point) to ``out``; empty."""
+        for service, (ts, signal, value, labels) in self._by_service.items():
+            has_labels = any(labels)
+            out.append(MetricBatch(service, service, tuple(ts), tuple(signal), tuple(value),
+                                   tuple(labels) if has_labels else ()))  # fmt: skip
+        self._by_service = {}

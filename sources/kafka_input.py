@@ -34,7 +34,7 @@ from airis.events import (
 )
 from airis.settings import Settings
 from airis.sources import otlp
-from airis.sources.fast_point import fields_from_json, point_from_json
+from airis.sources.fast_point import PointColumns, fields_from_json, point_from_json
 from airis.sources.kafka_polls import KafkaPollSource, RawMessage
 
 logger = logging.getLogger(__name__)
@@ -204,8 +204,9 @@ def decode_messages(
 
     An event stamped more than ``max_ahead_seconds`` after ``now()`` (its arrival, seconds
     since the epoch) becomes an item dead letter instead (reason ``ts: … ahead of arrival``).
-    With ``columns``, our JSON metric events come as one `MetricBatch` per service (keyed by
-    the service) for each run of them between other items, without a `MetricPoint` each.
+    With ``columns``, metric points (our JSON events, and OTLP gauges and what else is not an
+    aggregate) come as `MetricBatch` items per service (keyed by the service) without a
+    `MetricPoint` each: one per run of JSON events between other items, one per OTLP message.
     A ``produced`` list (not with ``columns``) gets, for each item returned, when its message
     was produced (`produced_at`).
 
@@ -229,7 +230,7 @@ def decode_messages(
     sniff = input_format == "auto"
     if columns and produced is not None:
         raise ValueError("produced times are per item: not with columns")
-    pending = _Columns() if columns else None
+    pending = PointColumns() if columns else None
     previous: Message | None = None
     for message in messages:
         if produced is not None and previous is not None:  # the previous message's items
@@ -252,7 +253,7 @@ def decode_messages(
             if pending is not None:
                 fields = fields_from_json(value)
                 if accepted := fields is not None and fields[0] <= limit:
-                    pending.add(fields)
+                    pending.add(*fields[:5])
             else:
                 point = point_from_json(value)
                 if accepted := point is not None and point.ts <= limit:
@@ -264,7 +265,7 @@ def decode_messages(
         if pending:
             pending.flush(out)
         first = len(out)
-        decoded = _decode_one(message, signal, input_format, out)
+        decoded = _decode_one(message, signal, input_format, out, columns)
         decoded -= _reject_ahead(message, signal, out, first, arrival, limit)
         events_in[message.topic or ""] = events_in.get(message.topic or "", 0) + decoded
     if pending:
@@ -276,60 +277,50 @@ def decode_messages(
     return out
 
 
-class _Columns:
-    """Fast-path points per service, as columns, until they are flushed as `MetricBatch` items."""
-
-    __slots__ = ("_by_service",)
-
-    def __init__(self) -> None:
-        self._by_service: dict[str, tuple[list, list, list, list]] = {}
-
-    def __bool__(self) -> bool:
-        return bool(self._by_service)
-
-    def add(self, fields: tuple) -> None:
-        ts, service, signal, value, labels, _ = fields
-        columns = self._by_service.get(service)
-        if columns is None:
-            columns = self._by_service[service] = ([], [], [], [])
-        columns[0].append(ts)
-        columns[1].append(signal)
-        columns[2].append(value)
-        columns[3].append(labels)
-
-    def flush(self, out: list[Any]) -> None:
-        for service, (ts, signal, value, labels) in self._by_service.items():
-            has_labels = any(labels)
-            out.append(MetricBatch(service, service, tuple(ts), tuple(signal), tuple(value),
-                                   tuple(labels) if has_labels else ()))  # fmt: skip
-        self._by_service = {}
-
-
 def _reject_ahead(
     message: Message, signal: Signal, out: list[Any], first: int, arrival: datetime, limit: datetime
 ) -> int:
-    """Replace the events of ``out[first:]`` stamped after ``limit``; count them."""
+    """Replace the events of ``out[first:]`` stamped after ``limit``; count them (a batch's
+    points one by one: the rest of the batch stays)."""
+    if not any(_after(event, limit) for event in out[first:]):
+        return 0
+    kept: list[Any] = []
     rejected = 0
-    for i in range(first, len(out)):
-        event = out[i]
-        if isinstance(event, KafkaDeadLetter):
+    for event in out[first:]:
+        if not _after(event, limit):
+            kept.append(event)
             continue
-        ts = event_time(event)
-        if ts <= limit:
-            continue
-        ahead = (ts - arrival).total_seconds()
-        allowed = (limit - arrival).total_seconds()
-        payload = orjson.dumps(event.model_dump(mode="json"))
-        reason = (
-            f"ts: {ts.isoformat()} is {ahead:,.0f} s ahead of its arrival "
-            f"(at most {allowed:g} s allowed)"
-        )
-        out[i] = _dead(message, signal, reason, value=payload, scope="item")
-        rejected += 1
+        points = list(event.points()) if isinstance(event, MetricBatch) else [event]
+        on_time = [p for p in points if p.ts <= limit]
+        if on_time:
+            kept.append(MetricBatch.from_points(event.key, on_time))
+        for ahead_point in (p for p in points if event_time(p) > limit):
+            ts = event_time(ahead_point)
+            ahead = (ts - arrival).total_seconds()
+            allowed = (limit - arrival).total_seconds()
+            payload = orjson.dumps(ahead_point.model_dump(mode="json"))
+            reason = (
+                f"ts: {ts.isoformat()} is {ahead:,.0f} s ahead of its arrival "
+                f"(at most {allowed:g} s allowed)"
+            )
+            kept.append(_dead(message, signal, reason, value=payload, scope="item"))
+            rejected += 1
+    out[first:] = kept
     return rejected
 
 
-def _decode_one(message: Message, signal: Signal, input_format: str, out: list[Any]) -> int:
+def _after(event: Any, limit: datetime) -> bool:
+    if isinstance(event, KafkaDeadLetter):
+        return False
+    if isinstance(event, MetricBatch):
+        return max(event.ts) > limit
+    return event_time(event) > limit
+
+
+def _decode_one(
+    message: Message, signal: Signal, input_format: str, out: list[Any], columns: bool = False
+) -> int:
+    """Decode ``message`` into ``out``; the number of events (a batch's points each)."""
     value = message.value
     if not value:
         out.append(_dead(message, signal, "empty message"))
@@ -338,7 +329,10 @@ def _decode_one(message: Message, signal: Signal, input_format: str, out: list[A
     if encoding == "json":
         return _decode_json(message, signal, out)
     try:
-        decoded = _OTLP_DECODERS[signal](value, encoding)
+        if signal == "metrics":
+            decoded = otlp.decode_metrics(value, encoding, columns=columns)
+        else:
+            decoded = _OTLP_DECODERS[signal](value, encoding)
     except otlp.OtlpDecodeError as exc:
         out.append(_dead(message, signal, f"undecodable {encoding}: {exc}"))
         return 0
@@ -349,7 +343,7 @@ def _decode_one(message: Message, signal: Signal, input_format: str, out: list[A
     for rejected in decoded.rejected:
         item = orjson.dumps(rejected.item, default=str, option=orjson.OPT_NON_STR_KEYS)
         out.append(_dead(message, signal, rejected.reason, value=item, scope="item"))
-    return len(decoded.events)
+    return sum(len(e) if isinstance(e, MetricBatch) else 1 for e in decoded.events)
 
 
 def _decode_json(message: Message, signal: Signal, out: list[Any]) -> int:

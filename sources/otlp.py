@@ -103,6 +103,7 @@ from airis.events import (
     MIN_TS,
     AggregatePoint,
     LogRecord,
+    MetricBatch,
     MetricPoint,
     Span,
     aggregate_problem,
@@ -110,6 +111,7 @@ from airis.events import (
 )
 from airis.sources.fast_point import (
     FAST_CONSTRUCT,
+    PointColumns,
     construct_point,
     valid_point_fields,
 )
@@ -240,9 +242,12 @@ def _is_resource_run(payload: bytes) -> bool:
 # --- public decoders ----------------------------------------------------------------------
 
 
-def decode_metrics(payload: bytes, encoding: OtlpEncoding) -> Decoded[MetricPoint | AggregatePoint]:
+def decode_metrics(
+    payload: bytes, encoding: OtlpEncoding, columns: bool = False
+) -> Decoded[MetricPoint | AggregatePoint | MetricBatch]:
     """Decode one ``ExportMetricsServiceRequest`` into metric points, aggregates (Sums,
-    histograms: see the module docstring) and rejections.
+    histograms: see the module docstring) and rejections. With ``columns``, the points come
+    as one `MetricBatch` per service (after the aggregates) instead of a `MetricPoint` each.
 
     >>> doc = b'''{"resourceMetrics": [{"resource": {"attributes": [
     ...   {"key": "service.name", "value": {"stringValue": "api"}}]},
@@ -260,7 +265,10 @@ def decode_metrics(payload: bytes, encoding: OtlpEncoding) -> Decoded[MetricPoin
     ...     print(exc)
     invalid protobuf: ...
     """
-    return _decode(payload, encoding, ExportMetricsServiceRequest, _proto_metrics, _json_metrics)
+    out = _Out(PointColumns() if columns else None)
+    return _decode(
+        payload, encoding, ExportMetricsServiceRequest, _proto_metrics, _json_metrics, out
+    )
 
 
 def decode_logs(payload: bytes, encoding: OtlpEncoding) -> Decoded[LogRecord]:
@@ -298,12 +306,15 @@ def _decode(
     request_class: type[Any],
     proto_walker: Callable[[Any, _Out], None],
     json_walker: Callable[[dict[str, Any], _Out], None],
+    out: _Out | None = None,
 ) -> Decoded[Any]:
-    out = _Out()
+    out = out or _Out()
     if _encoding(encoding) == "otlp_proto":
         _guard(proto_walker, _parse_proto(payload, request_class), out)
     else:
         _guard(json_walker, _parse_json(payload), out)
+    if out.columns:
+        out.columns.flush(out.events)
     return Decoded(out.events, out.rejected)
 
 
@@ -465,12 +476,13 @@ class _Out:
     """Events and rejections of one message, with a per-message cache of timestamps (the
     points of one batch mostly share a handful of them)."""
 
-    __slots__ = ("events", "rejected", "times")
+    __slots__ = ("columns", "events", "rejected", "times")
 
-    def __init__(self) -> None:
+    def __init__(self, columns: PointColumns | None = None) -> None:
         self.events: list[Any] = []
         self.rejected: list[Rejected] = []
         self.times: dict[int, datetime] = {}
+        self.columns = columns  # points go here instead of `events`, when given
 
     def ts(self, ns: int) -> datetime:
         ts = self.times.get(ns)
@@ -544,20 +556,24 @@ class _Metric:
         if value is None:
             self.reject("no value", signal, ns, None, labels)
             return
-        fields = {
-            "ts": ts,
-            "service": self.service,
-            "signal": signal,
-            "value": value,
-            "labels": labels,
-        }
+        columns = self.out.columns
         if _FAST_CONSTRUCT and _valid_point_fields(ts, self.service, signal, value, labels):
+            if columns is not None:
+                columns.add(ts, self.service, signal, value, labels)
+                return
+            fields = {"ts": ts, "service": self.service, "signal": signal, "value": value,
+                      "labels": labels}  # fmt: skip
             self.out.events.append(_construct_point(fields))
             return
+        fields = {"ts": ts, "service": self.service, "signal": signal, "value": value,
+                  "labels": labels}  # fmt: skip
         try:
             point = MetricPoint.model_validate(fields)
         except ValidationError as exc:
             self.reject(validation_reason(exc), signal, ns, value, labels)
+            return
+        if columns is not None:
+            columns.add(point.ts, point.service, point.signal, point.value, point.labels)
         else:
             self.out.events.append(point)
 

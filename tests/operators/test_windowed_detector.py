@@ -90,3 +90,17 @@ def test_points_refused_by_the_signal_cap_are_handed_back_not_scored() -> None:
     assert [p.signal for p in svc.take_refused()] == ["mem"]
     assert svc.take_refused() == [] and late == []
     assert list(closed[0].signals) == ["cpu"]
+
+
+def test_a_batch_listing_each_signal_over_its_span_is_not_late_against_itself() -> None:
+    # An OTLP message (or a Collector's batch of several) lists each metric's data points
+    # over the whole span, one metric after another: 20 minutes of cpu, then 20 of mem.
+    by_signal = [pt(s, float(s % 7), signal) for signal in ("cpu", "mem") for s in range(1200)]
+    in_time = sorted(by_signal, key=lambda p: p.ts)
+    runs = []
+    for batch in (by_signal, in_time):
+        det = ServiceWindowDetector(window_seconds=10, lateness_seconds=2)
+        closed, late = det.update_many(batch, now=0.0)
+        runs.append((late, [(w.start, sorted(w.signals), w.signals["mem"].count) for w in closed]))
+    assert runs[0] == runs[1]
+    assert runs[0][0] == [] and len(runs[0][1]) == 119

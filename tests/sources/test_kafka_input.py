@@ -211,3 +211,60 @@ def test_an_unkeyed_partition_s_events_carry_when_their_message_was_produced() -
     assert decode_partitions([stamped], "metrics")[0].produced == [7.0]
     keyed = [RawMessage(b"api", one, "in", 0, 1, 100.0)]
     assert decode_partitions(keyed, "metrics")[0].produced is None
+
+
+_OTLP_VALUES = [1.0, -2.5, math.inf, 0.0]
+_OTLP_TIMES = [T0, T0 + timedelta(seconds=10), datetime(2099, 1, 1, tzinfo=UTC)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    messages=st.lists(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["api", "db", "a b"]),
+                st.sampled_from(["cpu", "mem"]),
+                st.integers(0, len(_OTLP_VALUES) - 1),
+                st.integers(0, len(_OTLP_TIMES) - 1),
+                st.sampled_from([{}, {"mount": "/"}]),
+            ),
+            min_size=1,
+            max_size=8,
+        ),
+        max_size=4,
+    ),
+    encoding=st.sampled_from(["otlp_proto", "otlp_json"]),
+)
+def test_otlp_points_as_columns_are_the_points_and_dead_letters_of_the_plain_way(
+    messages, encoding
+) -> None:
+    """An OTLP message's points as per-service `MetricBatch` items (issue 13: no object per
+    point): expanded, the same points per service in the same order, the same dead letters
+    (points that are not finite, not valid names or too far ahead of arrival)."""
+    from airis.events import MetricBatch
+
+    arrival = datetime(2026, 11, 25, 1, tzinfo=UTC)
+    raw = []
+    for i, points in enumerate(messages):
+        batch = [MetricPoint.model_construct(ts=_OTLP_TIMES[t], service=s, signal=g,
+                                             value=_OTLP_VALUES[v], labels=labels)
+                 for s, g, v, t, labels in points]  # fmt: skip
+        raw.append(message(otlp.encode_metrics(batch, encoding), i))
+
+    def decode(columns: bool) -> tuple[dict, list]:
+        out = decode_messages(raw, "metrics", max_ahead_seconds=600,
+                              now=lambda: arrival.timestamp(), columns=columns)  # fmt: skip
+        points: dict[str, list] = {}
+        dead = []
+        for item in out:
+            if isinstance(item, KafkaDeadLetter):
+                dead.append((item.letter.reason, item.letter.origin, item.value, item.scope))
+                continue
+            expanded = item.points() if isinstance(item, MetricBatch) else [item]
+            for p in expanded:
+                points.setdefault(p.service, []).append(p.model_dump())
+        return points, sorted(dead)
+
+    plain, columns = decode(False), decode(True)
+    assert columns == plain
+    assert sum(map(len, plain[0].values())) + len(plain[1]) >= sum(map(len, messages))

@@ -134,6 +134,12 @@ class Settings(BaseSettings):
         "airis.dead-letters", description="Undecodable or invalid input, original bytes kept."
     )
     kafka_batch_size: int = Field(5_000, ge=1, description="Messages consumed per poll.")
+    kafka_poll_max_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=1,
+        description="Bytes of messages one poll of a partition may hold (about): fewer than "
+        "kafka_batch_size messages when they are large (OTLP batches).",
+    )
     kafka_tail: bool = Field(True, description="Wait for new messages at the end of a topic.")
     metrics_port: int | None = Field(
         9464, ge=0, le=65535, description="Prometheus /metrics port (process i: port + i)."

@@ -188,6 +188,7 @@ def kafka_source(settings: Settings, topic: str) -> KafkaPollSource:
         tail=settings.kafka_tail,
         starting_offset=OFFSET_BEGINNING,
         batch_size=settings.kafka_batch_size,
+        max_poll_bytes=settings.kafka_poll_max_bytes,
     )
 
 

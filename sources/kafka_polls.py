@@ -13,13 +13,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from bytewax.connectors.kafka import BYTEWAX_CONSUMER_LAG_GAUGE, KafkaError, KafkaSource
 from bytewax.inputs import StatefulSourcePartition
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, TopicPartition
 from confluent_kafka import KafkaError as ConfluentKafkaError
 
-__all__ = ["KafkaPollSource", "RawMessage"]
+__all__ = ["DEFAULT_MAX_POLL_BYTES", "KafkaPollSource", "RawMessage"]
+
+#: Bytes of message values one poll of a partition may hold (about).
+DEFAULT_MAX_POLL_BYTES = 8 * 1024 * 1024
+#: Messages in a partition's first poll, before their size is known.
+_FIRST_POLL = 100
 
 
 @dataclass(slots=True)
@@ -39,7 +45,19 @@ class RawMessage:
 
 class KafkaPollSource(KafkaSource):
     """`KafkaSource` (same arguments, partitions and snapshots) whose items are `RawMessage`
-    or `KafkaError` wrapping one; errors are always items (``raise_on_errors`` is ignored)."""
+    or `KafkaError` wrapping one; errors are always items (``raise_on_errors`` is ignored).
+
+    ``max_poll_bytes`` bounds a poll by the bytes of its values as well as by ``batch_size``
+    messages: 5,000 single-point JSON events are 0.5 MB, 5,000 OTLP batches of 1,000 points
+    100 MB, five million points decoded at once. A partition polls as many messages as
+    ``max_poll_bytes`` holds at the mean size of its messages so far (at least one).
+    """
+
+    def __init__(self, *args: Any, max_poll_bytes: int = DEFAULT_MAX_POLL_BYTES, **kw: Any):
+        super().__init__(*args, **kw)
+        if max_poll_bytes < 1:
+            raise ValueError(f"max_poll_bytes must be >= 1, got {max_poll_bytes}")
+        self.max_poll_bytes = max_poll_bytes
 
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _PollPartition:
         idx, topic = for_part.split("-", 1)
@@ -54,17 +72,28 @@ class KafkaPollSource(KafkaSource):
             **self._add_config,
         }
         start = self._starting_offset if resume_state is None else resume_state
-        return _PollPartition(step_id, config, topic, int(idx), start, self._batch_size)
+        return _PollPartition(
+            step_id, config, topic, int(idx), start, self._batch_size, self.max_poll_bytes
+        )
 
 
 class _PollPartition(StatefulSourcePartition[RawMessage | KafkaError, int | None]):
     def __init__(
-        self, step_id: str, config: dict, topic: str, index: int, offset: int, batch_size: int
+        self,
+        step_id: str,
+        config: dict,
+        topic: str,
+        index: int,
+        offset: int,
+        batch_size: int,
+        max_poll_bytes: int = DEFAULT_MAX_POLL_BYTES,
     ) -> None:
         self._offset = offset
         self._topic = topic
         self._index = index
         self._batch_size = batch_size
+        self._max_poll_bytes = max_poll_bytes
+        self._mean_size: float | None = None  # of the values polled so far
         self._eof = False
         self._lag = BYTEWAX_CONSUMER_LAG_GAUGE.labels(step_id=step_id, topic=topic, partition=index)
         self._consumer = Consumer({**config, "stats_cb": self._stats})
@@ -80,19 +109,31 @@ class _PollPartition(StatefulSourcePartition[RawMessage | KafkaError, int | None
             raise StopIteration()
         batch: list[RawMessage | KafkaError] = []
         topic, index = self._topic, self._index
-        for msg in self._consumer.consume(self._batch_size, 0.001):
+        size = 0
+        for msg in self._consumer.consume(self._poll_count(), 0.001):
             error = msg.error()
             if error is not None and error.code() == ConfluentKafkaError._PARTITION_EOF:
                 self._eof = True  # stop at the next call, after this batch's messages
                 break
             offset = msg.offset()
+            size += len(msg) if error is None else 0
             kind, millis = msg.timestamp()
             produced = None if kind == TIMESTAMP_NOT_AVAILABLE else millis / 1000
             item = RawMessage(msg.key(), msg.value(), topic, offset, index, produced)
             batch.append(item if error is None else KafkaError(error, item))
             if offset is not None and offset >= 0:  # an error may carry no real offset
                 self._offset = offset + 1  # resume after it
+        if batch:
+            mean = size / len(batch)
+            self._mean_size = mean if self._mean_size is None else (self._mean_size + mean) / 2
         return batch
+
+    def _poll_count(self) -> int:
+        """Messages to ask for: ``batch_size``, or fewer if they would hold more bytes."""
+        if self._mean_size is None:  # nothing seen yet: a small first poll learns the size
+            return min(self._batch_size, _FIRST_POLL)
+        fits = int(self._max_poll_bytes // max(self._mean_size, 1.0))
+        return max(1, min(self._batch_size, fits))
 
     def snapshot(self) -> int | None:
         return self._offset

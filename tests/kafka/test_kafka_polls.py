@@ -80,3 +80,31 @@ def test_the_consumer_lag_gauge_follows_the_partition(
         assert 0 < gauge._value.get() <= 40  # the broker's end (100) less where we are
     finally:
         partition.close()
+
+
+def test_large_messages_make_smaller_polls_and_every_message_still_comes_once(
+    kafka_bootstrap: str, kafka_topic: Callable[..., str]
+) -> None:
+    # 5,000 OTLP batches of 1,000 points would be 100 MB in one poll: a poll holds about
+    # max_poll_bytes at the mean size of the partition's messages so far (issue 13).
+    topic = kafka_topic("polls", partitions=1)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    values = [bytes([i % 251]) * 20_000 for i in range(300)]
+    for value in values:
+        producer.produce(topic, value=value, partition=0)
+    assert producer.flush(30) == 0
+    source = KafkaPollSource(
+        [kafka_bootstrap], [topic], tail=False, batch_size=5_000, max_poll_bytes=200_000
+    )
+    partition = source.build_part("read", f"0-{topic}", None)
+    polls: list[list] = []
+    try:
+        while True:
+            if batch := partition.next_batch():
+                polls.append(batch)
+    except StopIteration:
+        pass
+    partition.close()
+    assert [m.value for poll in polls for m in poll] == values
+    assert max(len(poll) for poll in polls[1:]) <= 10  # 200 kB of 20-kB messages
+    assert all(m.timestamp and m.timestamp > 1.7e9 for poll in polls for m in poll)

@@ -12,6 +12,7 @@ from typing import Any
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
+from bytewax.inputs import FixedPartitionedSource, Source
 from bytewax.operators import StatefulBatchLogic
 
 from airis.flows.batching import group_by
@@ -21,19 +22,21 @@ from airis.sources.kafka_input import (
     PartitionEvents,
     decode_partitions,
     kafka_source,
-    partition_count,
 )
 
 
 def read_topic(
-    flow: Dataflow, signal: str, topic: str, settings: Settings
+    flow: Dataflow, signal: str, topic: str, settings: Settings, source: Source | None = None
 ) -> tuple[Stream, Stream]:
     """One topic's events, each service's in event-time order across the topic's partitions
     (`PartitionAligner`), and its dead letters (`KafkaDeadLetter`).
 
     Keyed messages pass straight through: a producer that keys by service keeps each service
-    in one partition, already in order (and its events cross no process boundary here)."""
-    messages = op.input(f"read_{signal}", flow, kafka_source(settings, topic))
+    in one partition, already in order (and its events cross no process boundary here).
+    ``source``: what to read instead of the topic (items as our Kafka source gives them:
+    `RawMessage` or `KafkaError`), for a flow without a broker."""
+    source = source or kafka_source(settings, topic)
+    messages = op.input(f"read_{signal}", flow, source)
     decode = partial(
         decode_partitions,
         signal=signal,
@@ -47,13 +50,20 @@ def read_topic(
     by_service = op.flat_map(f"unkeyed_{signal}_by_service", keyed.falses, _by_service)
     align = partial(
         AlignPartitions,
-        spread=partition_count(settings, topic),
+        spread=_partitions(source),
         idle_grace=settings.idle_grace_seconds,
         disorder=settings.partition_disorder_seconds,
     )
     aligned = op.stateful_batch(f"align_{signal}_partitions", by_service, align)
     aligned = op.flat_map(f"{signal}_in_time_order", aligned, lambda kv: kv[1])
     return op.merge(f"{signal}_events", in_order, aligned), split.falses
+
+
+def _partitions(source: Source) -> int:
+    """How many partitions ``source`` reads (a Kafka topic's: asked of the broker)."""
+    if isinstance(source, FixedPartitionedSource):
+        return max(len(source.list_parts()), 1)
+    return 1
 
 
 def _by_service(polled: PartitionEvents) -> list[tuple[str, PartitionEvents]]:

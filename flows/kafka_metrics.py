@@ -4,52 +4,38 @@ Run it with ``airis run --kafka`` (processes, recovery) or directly:
 ``python -m bytewax.run "airis.flows.kafka_metrics:build_flow()" -r DIR -s 5 -b 0``.
 
 Reads ``AIRIS_KAFKA_METRICS_TOPIC``, ``AIRIS_KAFKA_LOGS_TOPIC`` and ``AIRIS_KAFKA_TRACES_TOPIC``
-(JSON events or OTLP batches, many per message), each service's events put in event-time
-order across the partitions that carry them (`PartitionAligner`): log lines and spans become
-per-window log and trace signals beside the metrics (`log_signals`, `trace_signals`), and
-are stored with their templates and dependency edges. Writes alerts (Alertmanager's shape, keyed by
-fingerprint), anomalies and resolved incidents (with their ranked root-cause candidates;
-grouped by time and by the call graph learned from the traces' dependency edges, by time
-alone until traces have shown some) to their topics, undecodable or invalid input to the
-dead-letter topic with the reason and the original bytes, resolved incidents to the incident
-memory (`IncidentMemorySink`), and everything to ClickHouse through one sink partition (one
-process owns the embedded store; see `PartitionedClickHouseSink`). Metric points travel as
-per-service `MetricBatch` items and the store receives lists of events: items cross between
-processes once per service (or store partition) and batch of input, not once per point.
-Kafka offsets live in Bytewax's recovery snapshots, so a restart resumes where the last
-snapshot was taken instead of replaying the topic.
+(JSON events or OTLP batches), each service's events in event-time order across the
+partitions that carry them (`read_topic`): log lines and spans become per-window log and
+trace signals beside the metrics, stored with their templates and dependency edges.
+Publishes alerts, anomalies, resolved incidents (with their ranked root causes) and dead
+letters to their topics (`publish`), remembers resolved incidents (`IncidentMemorySink`),
+and stores everything in ClickHouse through one sink partition (one process owns the
+embedded store; see `PartitionedClickHouseSink`). Items cross between processes once per
+service (or store partition) and batch of input, not once per point. Kafka offsets live in
+Bytewax's recovery snapshots, so a restart resumes where the last snapshot was taken.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
+from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
 from airis.events import AggregatePoint
 from airis.flows.batching import group_by
 from airis.flows.detection import detect_and_alert, remember
 from airis.flows.kafka_ingest import read_topic
+from airis.flows.publish import publish
 from airis.flows.signals import log_signals, otlp_points, trace_signals
 from airis.runtime import tune_gc
 from airis.settings import Settings
 from airis.sinks.clickhouse_sink import PartitionedClickHouseSink
 from airis.sinks.incident_memory_sink import IncidentMemorySink
-from airis.sinks.kafka_output import (
-    KafkaTopicsSink,
-    alert_message,
-    anomaly_message,
-    incident_message,
-)
-from airis.sources.kafka_input import (
-    to_dead_letter_message,
-)
-
-logger = logging.getLogger(__name__)
+from airis.sinks.kafka_output import KafkaTopicsSink
 
 #: Items bound for ClickHouse all carry this key: one sink partition (see module docstring).
 STORE_KEY = "store"
@@ -62,18 +48,28 @@ def build_flow(
     store_sink: Sink | None = None,
     topics_sink: Sink | None = None,
     memory_sink: Sink | None = None,
+    sources: Mapping[str, Source] | None = None,
 ) -> Dataflow:
-    """The Kafka metrics dataflow; everything not given comes from ``AIRIS_*`` settings."""
+    """The Kafka metrics dataflow; everything not given comes from ``AIRIS_*`` settings.
+
+    ``sources``: what to read instead of the ``"metrics"``, ``"logs"`` and ``"traces"``
+    topics (`read_topic`), so that the flow runs without a broker too."""
     settings = settings or Settings()
     tune_gc()  # a flow's process holds long-lived state: see airis.runtime
     flow = Dataflow("airis_kafka_metrics")
 
-    decoded, dead_metrics = read_topic(flow, "metrics", settings.kafka_metrics_topic, settings)
+    topics = {
+        "metrics": settings.kafka_metrics_topic,
+        "logs": settings.kafka_logs_topic,
+        "traces": settings.kafka_traces_topic,
+    }
+    (decoded, dead_metrics), (records, dead_logs), (spans, dead_spans) = (
+        read_topic(flow, signal, topic, settings, (sources or {}).get(signal))
+        for signal, topic in topics.items()
+    )
     aggregate = op.branch("split_aggregates", decoded, lambda e: isinstance(e, AggregatePoint))
     derived = otlp_points(aggregate.trues, settings)  # OTLP Sums, Histograms → rates, p95…
     points = op.merge("with_otlp_points", aggregate.falses, derived.points)  # MetricPoint
-    records, dead_logs = read_topic(flow, "logs", settings.kafka_logs_topic, settings)
-    spans, dead_spans = read_topic(flow, "traces", settings.kafka_traces_topic, settings)
     dead = op.merge("dead_letters", dead_metrics, dead_logs, dead_spans)  # KafkaDeadLetter
     logs = log_signals(records, settings)
     traces = trace_signals(spans, settings)
@@ -81,28 +77,7 @@ def build_flow(
 
     detected = detect_and_alert(signals, settings, edges=traces.edges, templates=logs.templates)
 
-    alerts_out = op.map(
-        "alert_messages",
-        detected.alerts,
-        lambda a: alert_message(a, settings.kafka_alerts_topic, settings.generator_url),
-    )
-    anomalies_out = op.map(
-        "anomaly_messages",
-        detected.anomalies,
-        lambda a: anomaly_message(a, settings.kafka_anomalies_topic),
-    )
-    dead_out = op.map(
-        "dead_letter_messages",
-        dead,
-        lambda d: to_dead_letter_message(d, settings.kafka_dead_letter_topic),
-    )
-    incidents_out = op.map(
-        "incident_messages",
-        detected.incidents,
-        lambda i: incident_message(i, settings.kafka_incidents_topic),
-    )
-    published = op.merge("publish", alerts_out, anomalies_out, incidents_out, dead_out)
-    op.output("kafka_out", published, topics_sink or KafkaTopicsSink(settings.kafka_bootstrap))
+    publish(detected, dead, settings, topics_sink or KafkaTopicsSink(settings.kafka_bootstrap))
 
     letters = op.map("dead_letter_rows", dead, lambda d: d.letter)
     stored = op.merge(

@@ -7,7 +7,6 @@ simulator into the ClickHouse store of ``AIRIS_*`` settings); tests, ``airis dem
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -18,28 +17,16 @@ from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
 from airis import telemetry
-from airis.events import (
-    AggregatePoint,
-    DeadLetter,
-    DependencyEdge,
-    LogTemplate,
-    MetricPoint,
-)
+from airis.events import AggregatePoint, DeadLetter, DependencyEdge, LogTemplate, MetricPoint
 from airis.flows.detection import SOURCE, detect_and_alert, remember
 from airis.flows.signals import log_signals, otlp_points, trace_signals
 from airis.runtime import tune_gc
 from airis.settings import Settings
 from airis.sinks.clickhouse_sink import ClickHouseSink
 from airis.sinks.incident_memory_sink import IncidentMemorySink
+from airis.sources import iterable_source as simulated
 from airis.sources.decode import decode_metric
-from airis.sources.iterable_source import (
-    simulated_logs_source,
-    simulated_traces_source,
-    simulator_source,
-)
 from airis.sources.simulator import recent_simulation
-
-logger = logging.getLogger(__name__)
 
 #: Without a source the flow reads the built-in simulator: the last 24 h, seed 7.
 DEFAULT_SIMULATED_HOURS = 24.0
@@ -69,9 +56,9 @@ def build_flow(
     tune_gc()  # a flow's process holds long-lived state: see airis.runtime
     if source is None:
         sim = recent_simulation(DEFAULT_SIMULATED_HOURS, DEFAULT_SIMULATOR_SEED)
-        source = simulator_source(sim)
-        logs = logs or simulated_logs_source(sim)
-        traces = traces or simulated_traces_source(sim)
+        source = simulated.simulator_source(sim)
+        logs = logs or simulated.simulated_logs_source(sim)
+        traces = traces or simulated.simulated_traces_source(sim)
         topology = topology or sim.topology.call_graph()
         changes = changes or [(d.service, d.ts) for d in sim.deploys]
     if sink is None:
@@ -104,17 +91,9 @@ def build_flow(
         extra += [spans, red.edges, red.late]
     detected = detect_and_alert(points, settings, topology, changes, edges, templates)
     stored = op.merge(
-        "collect",
-        *extra,
-        *detected.store_only,
-        points,
-        detected.anomalies,
-        detected.alerts,
-        invalid,
-        detected.late,
-        detected.incidents,
-        detected.candidates,
-    )
+        "collect", *extra, *detected.store_only, points, detected.anomalies, detected.alerts,
+        invalid, detected.late, detected.incidents, detected.candidates
+    )  # fmt: skip
     op.output("store", stored, sink)
     if memory is not None:
         remember(detected.incidents, memory)

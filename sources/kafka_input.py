@@ -49,7 +49,6 @@ __all__ = [
     "decode_partitions",
     "event_time",
     "kafka_source",
-    "partition_count",
     "produced_at",
     "to_dead_letter_message",
 ]
@@ -167,11 +166,6 @@ def produced_at(message: Message) -> float | None:
         kind, millis = stamp
         return None if kind == TIMESTAMP_NOT_AVAILABLE else millis / 1000
     return stamp
-
-
-def partition_count(settings: Settings, topic: str) -> int:
-    """How many partitions ``topic`` has (at least 1), asked of the broker."""
-    return max(len(kafka_source(settings, topic).list_parts()), 1)
 
 
 def kafka_source(settings: Settings, topic: str) -> KafkaPollSource:

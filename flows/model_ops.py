@@ -29,7 +29,7 @@ from airis.events import (
 )
 from airis.models.serving import ModelServer
 from airis.operators.service_planner import ServicePlanner
-from airis.operators.types import ServiceWindow
+from airis.operators.types import ServiceWindow, WindowValues
 from airis.settings import Settings
 from airis.sinks.model_events import model_events
 from airis.sinks.planning_events import capacity_alert, plan_events
@@ -52,7 +52,7 @@ def score_with_model(closed: Stream[tuple[str, ServiceWindow]], settings: Settin
     """Score every metrics window with the production model, one batch at a time."""
     name = settings.onnx_model or ""
     metric_windows = op.filter("model_metric_windows", closed, lambda kv: "/" not in kv[0])
-    one_key = op.map("key_model", metric_windows, lambda kv: (name, kv[1]))
+    one_key = op.map("key_model", metric_windows, lambda kv: (name, WindowValues.of(kv[1])))
     threshold = settings.anomaly_threshold
     scored = op.stateful_batch(
         "score_model", one_key, lambda r: ScoreWindows(r or _server(settings), threshold)
@@ -75,7 +75,7 @@ def _server(settings: Settings) -> ModelServer:
     )
 
 
-class ScoreWindows(StatefulBatchLogic[ServiceWindow, Any, ModelServer]):
+class ScoreWindows(StatefulBatchLogic[WindowValues, Any, ModelServer]):
     """Bytewax's side of `ModelServer`: a batch of windows in, one score per window out, plus
     anomalies (score at or above the threshold) and drift events."""
 
@@ -83,9 +83,8 @@ class ScoreWindows(StatefulBatchLogic[ServiceWindow, Any, ModelServer]):
         self.server = server
         self.threshold = threshold
 
-    def on_batch(self, values: list[ServiceWindow]) -> tuple[list[Any], bool]:
-        rows = [{s: v.assessment.observed for s, v in w.signals.items()} for w in values]
-        batch = self.server.score(rows, [w.service for w in values])
+    def on_batch(self, values: list[WindowValues]) -> tuple[list[Any], bool]:
+        batch = self.server.score([w.values for w in values], [w.service for w in values])
         if batch is None:
             return [], self.RETAIN
         return model_events(self.server.name, values, batch, self.threshold), self.RETAIN

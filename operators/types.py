@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from airis.events import Anomaly, DetectorState, MetricPoint
 
-__all__ = ["Assessment", "ScoredPoint", "ServiceWindow", "SignalSummary"]
+__all__ = ["Assessment", "ScoredPoint", "ServiceWindow", "SignalSummary", "WindowValues"]
 
 
 @dataclass(slots=True, unsafe_hash=True)
@@ -69,3 +70,22 @@ class ServiceWindow:
     end: datetime
     signals: dict[str, SignalSummary]
     anomalies: tuple[Anomaly, ...] = field(default=())
+
+
+class WindowValues(NamedTuple):
+    """A closed window as a model scores it: its span and each signal's observed value.
+
+    Every service's windows cross to the one model step: a `ServiceWindow` would carry each
+    signal's assessment (dataclasses, pickled one by one between processes), a tuple of
+    plain values pickles at the cost of its values.
+    """
+
+    service: str
+    start: datetime
+    end: datetime
+    values: dict[str, float]
+
+    @classmethod
+    def of(cls, window: ServiceWindow) -> WindowValues:
+        observed = {signal: s.assessment.observed for signal, s in window.signals.items()}
+        return cls(window.service, window.start, window.end, observed)

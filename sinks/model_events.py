@@ -13,7 +13,7 @@ from typing import Any
 
 from airis.events import Anomaly, ModelScore, event_id
 from airis.models.serving import ScoredBatch
-from airis.operators.types import ServiceWindow
+from airis.operators.types import WindowValues
 from airis.sinks.drift_events import drift_events, record_drift_metrics
 
 logger = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ MODEL_SIGNAL_PREFIX = "model_"
 
 
 def model_events(
-    name: str, windows: list[ServiceWindow], batch: ScoredBatch, threshold: float
+    name: str, windows: list[WindowValues], batch: ScoredBatch, threshold: float
 ) -> list[Any]:
     """One `ModelScore` per window, an `Anomaly` where it scored at least ``threshold``, and
     the drift events of a completed drift window."""

@@ -285,15 +285,17 @@ def _reject_ahead(
         if not _after(event, limit):
             kept.append(event)
             continue
-        points = list(event.points()) if isinstance(event, MetricBatch) else [event]
-        on_time = [p for p in points if p.ts <= limit]
-        if on_time:
-            kept.append(MetricBatch.from_points(event.key, on_time))
-        for ahead_point in (p for p in points if event_time(p) > limit):
-            ts = event_time(ahead_point)
+        ahead_events = [event]
+        if isinstance(event, MetricBatch):  # the batch's points on time stay a batch
+            points = list(event.points())
+            if on_time := [p for p in points if p.ts <= limit]:
+                kept.append(MetricBatch.from_points(event.key, on_time))
+            ahead_events = [p for p in points if p.ts > limit]
+        for ahead_event in ahead_events:
+            ts = event_time(ahead_event)
             ahead = (ts - arrival).total_seconds()
             allowed = (limit - arrival).total_seconds()
-            payload = orjson.dumps(ahead_point.model_dump(mode="json"))
+            payload = orjson.dumps(ahead_event.model_dump(mode="json"))
             reason = (
                 f"ts: {ts.isoformat()} is {ahead:,.0f} s ahead of its arrival "
                 f"(at most {allowed:g} s allowed)"

@@ -30,19 +30,27 @@ def test_a_catch_up_read_of_four_partitions_comes_out_in_time_order_and_whole() 
     rng = random.Random(7)
     partitions: dict[str, list] = {str(p): [] for p in range(4)}
     for second in range(2000):
-        partitions[str(rng.randrange(4))].append((at(second), second))
-    aligner = PartitionAligner(spread=4, idle_grace=60.0)
+        partitions[str(rng.randrange(4))].append((None, second))
+    out = _catch_up(PartitionAligner(spread=4, idle_grace=60.0), partitions, per_poll=50)
+    assert out == list(range(2000))
+
+
+def _catch_up(
+    aligner: PartitionAligner, partitions: dict[str, list[tuple[float | None, int]]], per_poll: int
+) -> list[int]:
+    """Read ``(production time, event second)`` messages as a flow catching up reads them:
+    ``per_poll`` of one partition, then of the next; what the aligner releases, in order."""
     out: list[int] = []
     offsets = dict.fromkeys(partitions, 0)
     now = 0.0
-    while any(offsets[p] < len(events) for p, events in partitions.items()):
-        for p, events in partitions.items():
-            chunk = events[offsets[p] : offsets[p] + 50]
+    while any(offsets[p] < len(messages) for p, messages in partitions.items()):
+        for p, messages in partitions.items():
+            chunk = messages[offsets[p] : offsets[p] + per_poll]
             offsets[p] += len(chunk)
-            out += aligner.update(p, chunk, now)
+            events = [(at(second), second) for _, second in chunk]
+            out += aligner.update(p, events, now, produced=[stamp for stamp, _ in chunk])
             now += 0.01
-    out += aligner.close_all()
-    assert out == list(range(2000))
+    return out + aligner.close_all()
 
 
 def test_waiting_for_partitions_that_never_deliver_is_bounded_by_the_grace() -> None:
@@ -100,20 +108,8 @@ def _burst(partitions: int, seed: int) -> dict[str, list[tuple[float, int]]]:
 def test_a_partition_written_out_of_order_by_concurrent_senders_is_put_in_order_within_the_bound(
     disorder: float,
 ) -> None:
-    # Read as a flow catching up reads: 7 messages of one partition, then the next.
-    partitions = _burst(4, seed=3)
     aligner = PartitionAligner(spread=4, idle_grace=60.0, disorder=disorder)
-    out: list[int] = []
-    offsets = dict.fromkeys(partitions, 0)
-    now = 0.0
-    while any(offsets[p] < len(messages) for p, messages in partitions.items()):
-        for p, messages in partitions.items():
-            chunk = messages[offsets[p] : offsets[p] + 7]
-            offsets[p] += len(chunk)
-            events = [(at(second), second) for _, second in chunk]
-            out += aligner.update(p, events, now, produced=[stamp for stamp, _ in chunk])
-            now += 0.01
-    out += aligner.close_all()
+    out = _catch_up(aligner, _burst(4, seed=3), per_poll=7)
     assert sorted(out) == list(range(600))
     # Without the bound the partitions' own disorder comes through; with it, none.
     late = sum(1 for i in range(1, len(out)) if out[i] < max(out[:i]))

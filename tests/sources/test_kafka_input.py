@@ -92,6 +92,21 @@ def test_an_event_stamped_far_past_its_arrival_is_a_dead_letter_not_an_event() -
     assert b'"value":2.0' in dead.value and dead.letter.origin == "in/2@2"
 
 
+def test_a_span_or_log_line_stamped_far_past_its_arrival_is_a_dead_letter_too() -> None:
+    arrival = datetime(2026, 6, 1, tzinfo=UTC).timestamp()
+    late = datetime(2099, 6, 1, tzinfo=UTC)
+    span = Span(trace_id="a" * 32, span_id="b" * 16, service="api", name="GET /", start=late,
+                duration_ms=1.0)  # fmt: skip
+    line = LogRecord(ts=late, service="api", body="boom")
+    for signal, value in [
+        ("traces", otlp.encode_traces([span], "otlp_proto")),
+        ("logs", otlp.encode_logs([line], "otlp_proto")),
+    ]:
+        (dead,) = decode_messages([message(value)], signal, now=lambda: arrival)
+        assert isinstance(dead, KafkaDeadLetter) and dead.scope == "item"
+        assert dead.letter.reason.startswith("ts: 2099-06-01T00:00:00+00:00 is ")
+
+
 def test_a_kafka_error_from_our_source_is_a_counted_dead_letter_and_good_messages_go_on() -> None:
     good = b'{"ts": "2026-11-25T00:00:00Z", "service": "api", "signal": "cpu", "value": 1.0}'
     failed = RawMessage(b"k", b"\x00", "in", 8, 2)

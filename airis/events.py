@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -51,6 +51,7 @@ __all__ = [
     "Span",
     "aggregate_problem",
     "event_id",
+    "unbatched",
     "validation_reason",
 ]
 
@@ -161,6 +162,12 @@ class MetricBatch:
     def points(self) -> Iterator[MetricPoint]:
         """Every point, in order."""
         return (self.point(i) for i in range(len(self.ts)))
+
+
+def unbatched(items: Iterable[Any]) -> list[Any]:
+    """``items`` with each `MetricBatch` replaced by its points, in order (what a flow stored,
+    read point by point)."""
+    return [p for item in items for p in (item.points() if type(item) is MetricBatch else (item,))]
 
 
 class AggregatePoint(_Event):

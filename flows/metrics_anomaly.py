@@ -17,7 +17,12 @@ from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
 from airis import telemetry
-from airis.events import AggregatePoint, DeadLetter, DependencyEdge, LogTemplate, MetricPoint
+from airis.events import (
+    AggregatePoint,
+    DeadLetter,
+    DependencyEdge,
+    LogTemplate,
+)
 from airis.flows.detection import SOURCE, detect_and_alert, remember
 from airis.flows.signals import log_signals, otlp_points, trace_signals
 from airis.runtime import tune_gc
@@ -25,7 +30,7 @@ from airis.settings import Settings
 from airis.sinks.clickhouse_sink import ClickHouseSink
 from airis.sinks.incident_memory_sink import IncidentMemorySink
 from airis.sources import iterable_source as simulated
-from airis.sources.decode import decode_metric
+from airis.sources.decode import decode_metrics
 from airis.sources.simulator import recent_simulation
 
 #: Without a source the flow reads the built-in simulator: the last 24 h, seed 7.
@@ -67,12 +72,12 @@ def build_flow(
     flow = Dataflow("airis_metrics")
 
     raw = op.input("read", flow, source)  # dict | bytes | AggregatePoint
-    decoded = op.map("validate", raw, _validate)
+    decoded = op.flat_map_batch("validate", raw, _validate)  # valid events as columns
     aggregate = op.branch("split_aggregates", decoded, lambda e: isinstance(e, AggregatePoint))
-    valid = op.branch("split_invalid", aggregate.falses, lambda e: isinstance(e, MetricPoint))
+    valid = op.branch("split_invalid", aggregate.falses, lambda e: not isinstance(e, DeadLetter))
     invalid = op.inspect("count_invalid", valid.falses, _count_dead("invalid"))  # DeadLetter
     derived = otlp_points(aggregate.trues, settings)
-    points = op.merge("with_otlp_points", valid.trues, derived.points)  # MetricPoint
+    points = op.merge("with_otlp_points", valid.trues, derived.points)  # MetricBatch | Point
 
     extra: list[Stream[Any]] = [derived.refused]
     edges: Stream[DependencyEdge] | None = None
@@ -91,8 +96,8 @@ def build_flow(
         extra += [spans, red.edges, red.late]
     detected = detect_and_alert(points, settings, topology, changes, edges, templates)
     stored = op.merge(
-        "collect", *extra, *detected.store_only, points, detected.anomalies, detected.alerts,
-        invalid, detected.late, detected.incidents, detected.candidates
+        "collect", *extra, *detected.store_only, detected.batches, detected.anomalies,
+        detected.alerts, invalid, detected.late, detected.incidents, detected.candidates
     )  # fmt: skip
     op.output("store", stored, sink)
     if memory is not None:
@@ -100,9 +105,9 @@ def build_flow(
     return flow
 
 
-def _validate(item: Any) -> MetricPoint | AggregatePoint | DeadLetter:
+def _validate(items: list[Any]) -> list[Any]:  # MetricBatch | MetricPoint | DeadLetter | …
     """OTLP aggregates (already validated where they were decoded) pass as they are."""
-    return item if isinstance(item, AggregatePoint) else decode_metric(item, SOURCE)
+    return decode_metrics(items, SOURCE, passthrough=(AggregatePoint,))
 
 
 def _count_dead(kind: str):

@@ -28,7 +28,6 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -40,6 +39,7 @@ from airis.sinks.clickhouse_store import (
     ClickHouseStore,
     StoreLockedError,
     StoreOpenError,
+    check_block,
     quote_ident,
     quote_literal,
 )
@@ -120,21 +120,20 @@ class ChdbStore(ClickHouseStore):
             return []
         return orjson.loads(b"[" + data.rstrip(b"\n").replace(b"\n", b",") + b"]")
 
-    def insert(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
-        """Insert ``rows`` as one Arrow table through ``INSERT ... SELECT FROM Python()``."""
-        if rows:
-            self._call(self._insert, table, columns, rows)
+    def insert_columns(
+        self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]
+    ) -> None:
+        """Insert one block as an Arrow table through ``INSERT ... SELECT FROM Python()``."""
+        if check_block(columns, data):
+            self._call(self._insert, table, tuple(columns), data)
 
-    def _insert(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
-        columns = tuple(columns)
+    def _insert(self, table: str, columns: tuple[str, ...], data: Sequence[Sequence[Any]]) -> None:
         key = (table, columns)
         types = self._arrow_types.get(key)
         if types is None:
             types = self._column_types(table, columns)
             self._arrow_types[key] = types
-        arrays = [
-            pa.array(list(map(itemgetter(i), rows)), type=arrow) for i, arrow in enumerate(types)
-        ]
+        arrays = [pa.array(values, type=arrow) for values, arrow in zip(data, types, strict=True)]
         # chdb's Python() table function finds the object by this local name.
         airis_insert_batch = pa.Table.from_arrays(arrays, names=list(columns))  # noqa: F841
         names = ", ".join(quote_ident(c) for c in columns)

@@ -32,7 +32,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from airis.settings import redact
-from airis.sinks.clickhouse_store import ClickHouseStore, StoreOpenError, quote_ident
+from airis.sinks.clickhouse_store import (
+    ClickHouseStore,
+    StoreOpenError,
+    check_block,
+    quote_ident,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -141,14 +146,19 @@ class ClickHouseServerStore(ClickHouseStore):
             for row in rows
         ]
 
-    def insert(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
-        """Insert ``rows`` as one native block, synchronously (``async_insert=0``)."""
-        if not rows:
+    def insert_columns(
+        self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]
+    ) -> None:
+        """Insert one native block, column by column, synchronously (``async_insert=0``)."""
+        if not check_block(columns, data):
             return
         names = ", ".join(quote_ident(c) for c in columns)
         sql = f"INSERT INTO {quote_ident(table)} ({names}) VALUES"
         with self._lock:
-            self._live().execute(sql, list(rows), settings=self._insert_settings)
+            self._live().execute(
+                sql, [list(values) for values in data], columnar=True,
+                settings=self._insert_settings,
+            )  # fmt: skip
 
     def close(self) -> None:
         """Disconnect; calling it twice is harmless."""

@@ -57,6 +57,7 @@ from airis.events import (
 )
 from airis.settings import Settings
 from airis.sinks.clickhouse_store import ClickHouseStore, open_store
+from airis.sinks.column_block import Block, BlockBuffer, block_rows, rows_to_block
 from airis.sinks.migrations import migrate
 from airis.sinks.spill import RowSpill
 
@@ -76,6 +77,7 @@ __all__ = [
     "encode_alert",
     "encode_anomaly",
     "encode_batch",
+    "encode_blocks",
     "encode_dead_letter",
     "encode_edge",
     "encode_fields",
@@ -116,16 +118,12 @@ def encode_metric(point: MetricPoint) -> Row:
     return (point.ts, point.service, point.signal, point.value, point.labels)
 
 
-def encode_metric_batch(batch: MetricBatch) -> list[Row]:
-    """A `MetricBatch` as ``metrics`` rows, straight from its columns."""
-    labels = batch.labels or ({},) * len(batch.ts)
-    service = batch.service
-    return [
-        (ts, service, signal, value, point_labels)
-        for ts, signal, value, point_labels in zip(
-            batch.ts, batch.signal, batch.value, labels, strict=True
-        )
-    ]
+def encode_metric_batch(batch: MetricBatch) -> Block:
+    """A `MetricBatch` as a ``metrics`` block, straight from its columns (no row is built)."""
+    n = len(batch.ts)
+    return (
+        batch.ts, (batch.service,) * n, batch.signal, batch.value, batch.labels or ({},) * n
+    )  # fmt: skip
 
 
 def encode_anomaly(anomaly: Anomaly) -> Row:
@@ -217,13 +215,13 @@ def encode_dead_letter(letter: DeadLetter) -> Row:
 
 @dataclass(frozen=True)
 class TableSpec:
-    """Where one event type goes: its table, the columns of its rows, and its encoder
-    (``many``: the encoder gives a list of rows, for events that are batches)."""
+    """Where one event type goes: its table, its columns, and its encoder (``columnar``: the
+    encoder gives a `Block` of many rows, for events that are batches; else one row)."""
 
     table: str
     columns: tuple[str, ...]
     encode: Callable[[Any], Any]
-    many: bool = False
+    columnar: bool = False
 
 
 _METRIC_COLUMNS = ("ts", "service", "signal", "value", "labels")
@@ -282,7 +280,7 @@ def _by_fields(table: str, model: type[BaseModel]) -> TableSpec:
 TABLES: Mapping[type, TableSpec] = MappingProxyType(
     {
         MetricPoint: TableSpec("metrics", _METRIC_COLUMNS, encode_metric),
-        MetricBatch: TableSpec("metrics", _METRIC_COLUMNS, encode_metric_batch, many=True),
+        MetricBatch: TableSpec("metrics", _METRIC_COLUMNS, encode_metric_batch, columnar=True),
         Anomaly: TableSpec("anomalies", _ANOMALY_COLUMNS, encode_anomaly),
         Alert: TableSpec("alerts", _ALERT_COLUMNS, encode_alert),
         Incident: TableSpec(
@@ -321,10 +319,52 @@ TABLES: Mapping[type, TableSpec] = MappingProxyType(
 )
 
 
+def encode_blocks(
+    events: Iterable[BaseModel], tables: Mapping[type, TableSpec] = TABLES
+) -> tuple[dict[str, list[Block]], list[BaseModel]]:
+    """Encode ``events`` as blocks per table, in order; also return the events no table accepts.
+
+    Events of one object per row are gathered and transposed once per run; a batch event
+    (``columnar``) is its own block.
+
+    >>> from datetime import UTC, datetime
+    >>> p = MetricPoint(ts=datetime(2026, 1, 1, tzinfo=UTC), service="api", signal="cpu", value=1)
+    >>> blocks, rejected = encode_blocks([p, p])
+    >>> [block_rows(b) for b in blocks["metrics"]], rejected
+    ([2], [])
+    """
+    blocks: dict[str, list[Block]] = {}
+    pending: dict[str, list[Row]] = {}
+    rejected: list[BaseModel] = []
+    # The common case is a batch of one type: look the spec up once per run of a type.
+    last_type: type | None = None
+    spec: TableSpec | None = None
+    for event in events:
+        if type(event) is not last_type:
+            last_type = type(event)
+            spec = tables.get(last_type)
+        if spec is None:
+            rejected.append(event)
+        elif spec.columnar:
+            _close_rows(spec.table, pending, blocks)
+            blocks.setdefault(spec.table, []).append(spec.encode(event))
+        else:
+            pending.setdefault(spec.table, []).append(spec.encode(event))
+    for table in list(pending):
+        _close_rows(table, pending, blocks)
+    return blocks, rejected
+
+
+def _close_rows(table: str, pending: dict[str, list[Row]], blocks: dict[str, list[Block]]) -> None:
+    rows = pending.pop(table, None)
+    if rows:
+        blocks.setdefault(table, []).append(rows_to_block(rows))
+
+
 def encode_batch(
     events: Iterable[BaseModel], tables: Mapping[type, TableSpec] = TABLES
 ) -> tuple[dict[str, list[Row]], list[BaseModel]]:
-    """Group ``events`` into rows per table; also return the events no table accepts.
+    """`encode_blocks` as rows per table (what the in-memory twin keeps).
 
     >>> from datetime import UTC, datetime
     >>> p = MetricPoint(ts=datetime(2026, 1, 1, tzinfo=UTC), service="api", signal="cpu", value=1)
@@ -332,24 +372,11 @@ def encode_batch(
     >>> {table: len(r) for table, r in rows.items()}, rejected
     ({'metrics': 2}, [])
     """
-    rows: dict[str, list[Row]] = {}
-    rejected: list[BaseModel] = []
-    # The common case is a batch of one type: look the spec up once per run of a type.
-    last_type: type | None = None
-    spec: TableSpec | None = None
-    target: list[Row] = []
-    for event in events:
-        if type(event) is not last_type:
-            last_type = type(event)
-            spec = tables.get(last_type)
-            if spec is not None:
-                target = rows.setdefault(spec.table, [])
-        if spec is None:
-            rejected.append(event)
-        elif spec.many:
-            target.extend(spec.encode(event))
-        else:
-            target.append(spec.encode(event))
+    blocks, rejected = encode_blocks(events, tables)
+    rows = {
+        table: [row for block in table_blocks for row in zip(*block, strict=True)]
+        for table, table_blocks in blocks.items()
+    }
     return rows, rejected
 
 
@@ -457,7 +484,7 @@ class ClickHouseWriter:
         self.rows_written: dict[str, int] = {spec.table: 0 for spec in tables.values()}
         self.rows_dropped: dict[str, int] = {spec.table: 0 for spec in tables.values()}
         self._columns = {spec.table: spec.columns for spec in tables.values()}
-        self._buffers: dict[str, list[Row]] = {}
+        self._buffers: dict[str, BlockBuffer] = {}
         self._since: dict[str, float] = {}
         self._lock = threading.RLock()
         self._shutdown = False
@@ -505,7 +532,7 @@ class ClickHouseWriter:
             logger.warning("export of %d events after shutdown: rejected", len(events))
             return ExportResult.FAILURE
         try:
-            rows, rejected = encode_batch(events, self.tables)
+            blocks, rejected = encode_blocks(events, self.tables)
         except Exception:
             logger.exception("cannot encode a batch of %d events: rejected", len(events))
             return ExportResult.FAILURE
@@ -519,11 +546,12 @@ class ClickHouseWriter:
             if self._shutdown:
                 return ExportResult.FAILURE
             now = self.now()
-            for table, new_rows in rows.items():
-                buffer = self._buffers.setdefault(table, [])
+            for table, new_blocks in blocks.items():
+                buffer = self._buffers.setdefault(table, BlockBuffer())
                 if not buffer:
                     self._since[table] = now
-                buffer.extend(new_rows)
+                for block in new_blocks:
+                    buffer.add(block)
             ok = self._flush_due(now) and ok
         return ExportResult.SUCCESS if ok else ExportResult.FAILURE
 
@@ -607,24 +635,26 @@ class ClickHouseWriter:
     def _flush_table(self, table: str) -> bool:
         # Spilled rows are older than the buffered ones: they go first.
         while self.spill is not None and (spilled := self.spill.oldest(table)) is not None:
-            path, old_rows = spilled
-            if not self._insert(table, old_rows, spilled=True):
+            path, block = spilled
+            if not self._insert(table, block, spilled=True):
                 self._bound(table)
                 return False
             self.spill.remove(path)
-        rows = self._buffers.get(table)
-        if not rows:
+        buffer = self._buffers.get(table)
+        if not buffer:
             return True
-        if not self._insert(table, rows):
+        data = buffer.take()
+        if not self._insert(table, data):
+            buffer.add(data)  # the buffer held just these rows: their order is kept
             self._bound(table)
             return False
-        self._buffers[table] = []
         self._since.pop(table, None)
         return True
 
-    def _insert(self, table: str, rows: list[Row], spilled: bool = False) -> bool:
+    def _insert(self, table: str, data: Block, spilled: bool = False) -> bool:
+        rows = block_rows(data)
         try:
-            self.store.insert(table, self._columns[table], rows)
+            self.store.insert_columns(table, self._columns[table], data)
         except Exception as exc:
             _insert_failures_total().labels(table=table).inc()
             failures = self._failures.get(table, 0) + 1
@@ -634,26 +664,26 @@ class ClickHouseWriter:
             where = "spilled " if spilled else ""
             logger.error(
                 "insert of %d %srows into %s failed (kept; retry in %.1f s): %s",
-                len(rows), where, table, delay, exc,
+                rows, where, table, delay, exc,
             )  # fmt: skip
             return False
         self._failures.pop(table, None)
         self._retry_at.pop(table, None)
-        self.rows_written[table] = self.rows_written.get(table, 0) + len(rows)
-        _rows_total().labels(table=table).inc(len(rows))
-        logger.debug("inserted %d rows into %s", len(rows), table)
+        self.rows_written[table] = self.rows_written.get(table, 0) + rows
+        _rows_total().labels(table=table).inc(rows)
+        logger.debug("inserted %d rows into %s", rows, table)
         return True
 
     def _bound(self, table: str) -> None:
         """Keep at most ``max_buffered_rows`` of ``table`` in memory: spill or drop the rest."""
-        rows = self._buffers.get(table, [])
-        overflow = len(rows) - self.max_buffered_rows
-        if overflow <= 0:
+        buffer = self._buffers.get(table)
+        overflow = len(buffer) - self.max_buffered_rows if buffer else 0
+        if overflow <= 0 or buffer is None:
             return
         if self.spill is not None:
             self._spill(table)
             return
-        del rows[:overflow]
+        buffer.drop_oldest(overflow)
         logger.error(
             "buffer for %s over %d rows: dropped the %d oldest",
             table,
@@ -663,12 +693,11 @@ class ClickHouseWriter:
         self._drop(table, overflow)
 
     def _spill(self, table: str) -> None:
-        rows = self._buffers.get(table)
-        if not rows or self.spill is None:
+        buffer = self._buffers.get(table)
+        if not buffer or self.spill is None:
             return
-        for dropped_table, count in self.spill.put(table, rows):
+        for dropped_table, count in self.spill.put(table, buffer.take()):
             self._drop(dropped_table, count)
-        self._buffers[table] = []
         self._since.pop(table, None)
 
     def _drop(self, table: str, count: int) -> None:

@@ -32,6 +32,7 @@ __all__ = [
     "ClickHouseStore",
     "StoreLockedError",
     "StoreOpenError",
+    "check_block",
     "open_store",
     "quote_ident",
     "quote_literal",
@@ -65,12 +66,20 @@ class ClickHouseStore(abc.ABC):
         """Run one query and return its rows as dicts (column name → JSON-like value)."""
 
     @abc.abstractmethod
-    def insert(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
-        """Insert ``rows`` (tuples in the order of ``columns``) into ``table`` in one block.
+    def insert_columns(
+        self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]
+    ) -> None:
+        """Insert one block into ``table``: ``data[i]`` holds the values of ``columns[i]``.
 
-        Values are plain Python: ``str``, ``int``, ``float``, ``bool``, tz-aware ``datetime``,
-        ``dict`` for ``Map`` columns and ``None`` for ``Nullable`` ones.
+        Every column has the same length. Values are plain Python: ``str``, ``int``,
+        ``float``, ``bool``, tz-aware ``datetime``, ``dict`` for ``Map`` columns and ``None``
+        for ``Nullable`` ones. Columns go to the backend as columns (no row is built).
         """
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert ``rows`` (tuples in the order of ``columns``) into ``table`` in one block."""
+        if rows:
+            self.insert_columns(table, columns, list(zip(*rows, strict=True)))
 
     @abc.abstractmethod
     def close(self) -> None:
@@ -109,6 +118,20 @@ def open_store(settings: Settings | None = None, *, database: str | None = None)
     path = settings.resolved_chdb_path
     logger.info("opening embedded ClickHouse (chdb) store at %s", path)
     return ChdbStore(path, database=database)
+
+
+def check_block(columns: Sequence[str], data: Sequence[Sequence[Any]]) -> int:
+    """The row count of a block; ValueError unless it has one column of equal length per name.
+
+    >>> check_block(["a", "b"], [(1, 2), ("x", "y")])
+    2
+    """
+    if len(data) != len(columns):
+        raise ValueError(f"{len(columns)} column names for {len(data)} columns of values")
+    lengths = {len(values) for values in data}
+    if len(lengths) > 1:
+        raise ValueError(f"columns of different lengths: {sorted(lengths)}")
+    return lengths.pop() if lengths else 0
 
 
 def quote_ident(name: str) -> str:

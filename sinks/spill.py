@@ -1,6 +1,7 @@
 """Rows that could not be inserted yet, kept on local disk until the store is back.
 
-`RowSpill` is a directory of files, one per spilled batch of one table, named so that they
+`RowSpill` is a directory of files, one per spilled block of one table (its columns, see
+`airis.sinks.column_block`; files of rows from before blocks are read too), named so that they
 sort oldest first. A file is written to a temporary name, flushed to disk and renamed, so a
 crash leaves either the whole batch or none of it; a restart finds the files and the writer
 sends them before anything newer. Beyond ``max_bytes`` the oldest files are dropped, with an
@@ -11,14 +12,14 @@ Examples
 --------
 >>> import tempfile
 >>> spill = RowSpill(tempfile.mkdtemp())
->>> spill.put("metrics", [(1, "a"), (2, "b")])  # nothing dropped
+>>> spill.put("metrics", [[1, 2], ["a", "b"]])  # nothing dropped
 []
->>> _ = spill.put("metrics", [(3, "c")])
+>>> _ = spill.put("metrics", [[3], ["c"]])
 >>> spill.tables(), spill.rows("metrics")
 (['metrics'], 3)
->>> path, rows = spill.oldest("metrics")
->>> rows
-[(1, 'a'), (2, 'b')]
+>>> path, block = spill.oldest("metrics")
+>>> block
+[[1, 2], ['a', 'b']]
 >>> spill.remove(path); spill.rows("metrics")
 1
 """
@@ -32,6 +33,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from airis.sinks.column_block import Block, block_rows, rows_to_block
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_SPILL_BYTES", "RowSpill"]
@@ -39,6 +42,7 @@ __all__ = ["DEFAULT_SPILL_BYTES", "RowSpill"]
 #: Default bound on a spill directory.
 DEFAULT_SPILL_BYTES = 2 * 1024**3
 
+_COLUMNS = "columns"
 _NAME = re.compile(r"^(\d{12})-(\d+)\.rows$")
 
 
@@ -81,31 +85,34 @@ class RowSpill:
         """Spilled rows of ``table``."""
         return sum(e[3] for e in self._files.get(table, ()))
 
-    def put(self, table: str, rows: list[tuple[Any, ...]]) -> list[tuple[str, int]]:
-        """Write ``rows`` as one file; return what the bound made it drop: (table, rows)."""
+    def put(self, table: str, block: Block) -> list[tuple[str, int]]:
+        """Write ``block`` as one file; return what the bound made it drop: (table, rows)."""
+        rows = block_rows(block)
         if not rows:
             return []
         table_dir = self.directory / table
         table_dir.mkdir(exist_ok=True)
         seq, self._next = self._next, self._next + 1
-        path = table_dir / f"{seq:012d}-{len(rows)}.rows"
+        path = table_dir / f"{seq:012d}-{rows}.rows"
         temporary = path.with_suffix(".tmp")
         with open(temporary, "wb") as f:
-            pickle.dump(rows, f, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump({_COLUMNS: block}, f, protocol=pickle.HIGHEST_PROTOCOL)
             f.flush()
             os.fsync(f.fileno())
         temporary.rename(path)
-        self._files.setdefault(table, []).append((seq, path, path.stat().st_size, len(rows)))
+        self._files.setdefault(table, []).append((seq, path, path.stat().st_size, rows))
         return self._enforce_bound()
 
-    def oldest(self, table: str) -> tuple[Path, list[tuple[Any, ...]]] | None:
-        """The oldest file of ``table`` and its rows, or None."""
+    def oldest(self, table: str) -> tuple[Path, Block] | None:
+        """The oldest file of ``table`` and its block, or None."""
         files = self._files.get(table)
         if not files:
             return None
         path = files[0][1]
         with open(path, "rb") as f:
-            return path, pickle.load(f)
+            data: Any = pickle.load(f)
+        # A file written before blocks holds a list of row tuples.
+        return path, data[_COLUMNS] if isinstance(data, dict) else rows_to_block(data)
 
     def remove(self, path: Path) -> None:
         """Forget a file once its rows are stored."""

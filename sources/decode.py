@@ -10,11 +10,11 @@ import orjson
 from pydantic import ValidationError
 
 from airis.events import MAX_TEXT, DeadLetter, MetricPoint, validation_reason
-from airis.sources.fast_point import point_from_fields
+from airis.sources.fast_point import PointColumns, fields_from_dict, point_from_fields
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["dead_letter", "decode_metric"]
+__all__ = ["dead_letter", "decode_metric", "decode_metrics"]
 
 
 def decode_metric(raw: Any, source: str) -> MetricPoint | DeadLetter:
@@ -39,6 +39,37 @@ def decode_metric(raw: Any, source: str) -> MetricPoint | DeadLetter:
         return dead_letter(raw, source, validation_reason(exc))
     except (ValueError, TypeError, RecursionError) as exc:
         return dead_letter(raw, source, f"undecodable: {exc}")
+
+
+def decode_metrics(items: list[Any], source: str, passthrough: tuple[type, ...] = ()) -> list[Any]:
+    """`decode_metric` over a batch of ``items``, valid event dicts as columns: one
+    `MetricBatch` per service and run of them between other items (which are decoded one by
+    one, in place; those of a ``passthrough`` type, already validated, stay as they are).
+
+    >>> from datetime import UTC, datetime
+    >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> out = decode_metrics([{"ts": t, "service": "api", "signal": "cpu", "value": 1.0},
+    ...                       {"ts": t, "service": "db", "signal": "cpu", "value": 2.0},
+    ...                       {"service": "api"},
+    ...                       {"ts": t, "service": "api", "signal": "mem", "value": 3.0}], "demo")
+    >>> [(type(e).__name__, getattr(e, "key", None)) for e in out]
+    [('MetricBatch', 'api'), ('MetricBatch', 'db'), ('DeadLetter', None), ('MetricBatch', 'api')]
+    >>> out[0].signal, out[3].value
+    (('cpu',), (3.0,))
+    """
+    out: list[Any] = []
+    pending = PointColumns()
+    for item in items:
+        fields = fields_from_dict(item) if type(item) is dict else None
+        if fields is not None:
+            pending.add(*fields)
+            continue
+        if pending:
+            pending.flush(out)
+        out.append(item if isinstance(item, passthrough) else decode_metric(item, source))
+    if pending:
+        pending.flush(out)
+    return out
 
 
 def dead_letter(raw: Any, source: str, reason: str, now: datetime | None = None) -> DeadLetter:

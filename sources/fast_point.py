@@ -191,14 +191,24 @@ def point_from_fields(fields: dict[str, Any]) -> MetricPoint | None:
     ...                    "signal": "cpu", "value": 1.0}).value
     1.0
     """
+    valid = fields_from_dict(fields)
+    if valid is None:
+        return None
+    ts, service, signal, value, labels = valid
+    ordered = {"ts": ts, "service": service, "signal": signal, "value": value, "labels": labels}
+    return construct_point(ordered, set(fields))
+
+
+def fields_from_dict(fields: dict[str, Any]) -> tuple[datetime, str, str, float, dict] | None:
+    """``(ts, service, signal, value, labels)`` of an event dict `point_from_fields` accepts,
+    else None: the fields without the model, for a decoder that builds columns."""
     if not FAST_CONSTRUCT or not fields.keys() <= _JSON_KEYS or len(fields) < 4:
         return None
     ts, service, signal = fields.get("ts"), fields.get("service"), fields.get("signal")
     value, labels = fields.get("value"), fields.get("labels", {})
     if not valid_point_fields(ts, service, signal, value, labels):
         return None
-    ordered = {"ts": ts, "service": service, "signal": signal, "value": value, "labels": labels}
-    return construct_point(ordered, set(fields))
+    return ts, service, signal, value, labels  # type: ignore[return-value]
 
 
 class PointColumns:

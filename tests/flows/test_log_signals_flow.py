@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from bytewax.testing import TestingSink, run_main
 
-from airis.events import Alert, Anomaly, Incident, LogRecord, LogTemplate, MetricPoint
+from airis.events import Alert, Anomaly, Incident, LogRecord, LogTemplate, MetricPoint, unbatched
 from airis.flows.metrics_anomaly import build_flow
 from airis.operators.log_signals import LOG_SIGNALS
 from airis.settings import Settings
@@ -30,7 +30,7 @@ def test_simulated_logs_become_signals_templates_and_anomalies_during_faults() -
     run_main(flow)
 
     records = [e for e in out if isinstance(e, LogRecord)]
-    signals = [e for e in out if isinstance(e, MetricPoint) and e.signal in LOG_SIGNALS]
+    signals = [e for e in unbatched(out) if isinstance(e, MetricPoint) and e.signal in LOG_SIGNALS]
     templates = [e for e in out if isinstance(e, LogTemplate)]
     assert records and templates and signals
     assert {p.service for p in signals} == set(sim.services)

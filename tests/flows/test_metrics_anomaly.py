@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from bytewax.testing import TestingSink, TestingSource, run_main
 from prometheus_client import REGISTRY
 
-from airis.events import Alert, Anomaly, DeadLetter, MetricBatch, MetricPoint
+from airis.events import Alert, Anomaly, DeadLetter, MetricBatch, MetricPoint, unbatched
 from airis.flows.metrics_anomaly import build_flow
 from airis.settings import Settings
 
@@ -54,7 +54,7 @@ def test_a_latency_fault_becomes_one_firing_and_one_resolved_alert():
 
 def test_every_valid_point_is_forwarded_for_storage_and_anomalies_are_explained():
     out = _run(_events())
-    assert sum(isinstance(e, MetricPoint) for e in out) == 600 * 4
+    assert sum(isinstance(e, MetricPoint) for e in unbatched(out)) == 600 * 4
     anomalies = [e for e in out if isinstance(e, Anomaly)]
     assert anomalies and {a.service for a in anomalies} == {"db"}
     assert all(a.observed > a.upper and a.kind == "spike" for a in anomalies)
@@ -67,7 +67,7 @@ def test_invalid_events_become_dead_letters_and_the_flow_goes_on():
     dead = [e for e in out if isinstance(e, DeadLetter)]
     assert len(dead) == 3
     assert all(d.source == "metrics" and d.reason for d in dead)
-    assert sum(isinstance(e, MetricPoint) for e in out) == 400
+    assert sum(isinstance(e, MetricPoint) for e in unbatched(out)) == 400
 
 
 def test_late_events_are_routed_to_dead_letters_not_dropped():

@@ -20,6 +20,7 @@ from airis.events import (
     ForecastPoint,
     MetricPoint,
     ModelScore,
+    unbatched,
 )
 from airis.flows.metrics_anomaly import build_flow
 from airis.models.registry import ModelRegistry, fingerprint_array
@@ -125,7 +126,7 @@ def test_no_production_model_means_no_model_events_and_nothing_breaks(tmp_path) 
     out: list = []
     run_main(build_flow(simulator_source(sim), TestingSink(out), settings))
     assert not [e for e in out if isinstance(e, ModelScore | DriftEvent)]
-    assert len([e for e in out if isinstance(e, MetricPoint)]) == 90 * 15 * 8
+    assert len([e for e in unbatched(out) if isinstance(e, MetricPoint)]) == 90 * 15 * 8
 
 
 def test_a_memory_leak_is_warned_before_it_crosses_the_threshold_and_forecasts_are_written() -> (
@@ -146,7 +147,7 @@ def test_a_memory_leak_is_warned_before_it_crosses_the_threshold_and_forecasts_a
 
     memory = [
         e
-        for e in out
+        for e in unbatched(out)
         if isinstance(e, MetricPoint) and (e.service, e.signal) == ("order-service", "memory")
     ]
     crossed = min(p.ts for p in memory if p.value >= settings.capacity_threshold_percent)

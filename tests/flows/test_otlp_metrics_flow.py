@@ -20,7 +20,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from airis.events import Alert, DeadLetter, MetricBatch, MetricPoint
+from airis.events import Alert, DeadLetter, MetricBatch, MetricPoint, unbatched
 from airis.flows.metrics_anomaly import build_flow
 from airis.settings import Settings
 from airis.sources.otlp import decode_metrics
@@ -99,7 +99,7 @@ def _run(messages: list[bytes]) -> list:
             items.append(event.model_dump(mode="json") if isinstance(event, MetricPoint) else event)
     out: list = []
     run_main(build_flow(TestingSource(items, batch_size=50), TestingSink(out), Settings()))
-    return out
+    return unbatched(out)
 
 
 @pytest.fixture(scope="module")

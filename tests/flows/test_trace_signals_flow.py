@@ -17,6 +17,7 @@ from airis.events import (
     LogRecord,
     MetricPoint,
     Span,
+    unbatched,
 )
 from airis.flows.metrics_anomaly import build_flow
 from airis.operators.trace_signals import TRACE_SIGNALS
@@ -45,7 +46,7 @@ def test_simulated_traces_become_red_signals_edges_and_anomalies_during_faults()
     assert not [e for e in out if isinstance(e, DeadLetter)]
     edges = [e for e in out if isinstance(e, DependencyEdge)]
     assert {(e.caller, e.callee) for e in edges} == set(sim.topology.edges)
-    red = [e for e in out if isinstance(e, MetricPoint) and e.signal in TRACE_SIGNALS]
+    red = [e for e in unbatched(out) if isinstance(e, MetricPoint) and e.signal in TRACE_SIGNALS]
     assert {p.service for p in red} == set(sim.services)
 
     fault_windows = [(f.start, f.end, set(f.affected)) for f in sim.faults]

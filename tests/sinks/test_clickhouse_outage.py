@@ -41,11 +41,13 @@ class Outage(ClickHouseStore):
     def query(self, sql: str) -> list[dict[str, Any]]:
         return self.store.query(sql)
 
-    def insert(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    def insert_columns(
+        self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]
+    ) -> None:
         self.attempts += 1
         if self.down:
             raise ConnectionError("Connection refused (ClickHouse is down)")
-        self.store.insert(table, columns, rows)
+        self.store.insert_columns(table, columns, data)
 
     def close(self) -> None:
         pass
@@ -135,7 +137,7 @@ def test_rows_spilled_before_a_crash_are_stored_after_the_restart(
 def test_a_full_spill_drops_the_oldest_rows_and_counts_them(tmp_path: Path) -> None:
     spill = RowSpill(tmp_path, max_bytes=3000)
     for k in range(5):
-        spill.put("metrics", [(k, f"{j:03d}" + "x" * 100) for j in range(10)])
+        spill.put("metrics", [[k] * 10, [f"{j:03d}" + "x" * 100 for j in range(10)]])
     assert spill.bytes <= 3000
     assert spill.rows("metrics") < 50
     kept = []

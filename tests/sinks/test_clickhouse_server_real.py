@@ -109,9 +109,11 @@ class CountingStore(ClickHouseStore):
     def query(self, sql: str) -> list[dict[str, Any]]:
         return self.inner.query(sql)
 
-    def insert(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
-        self.inner.insert(table, columns, rows)
-        self.inserts.append((table, len(rows)))
+    def insert_columns(
+        self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]
+    ) -> None:
+        self.inner.insert_columns(table, columns, data)
+        self.inserts.append((table, len(data[0])))
 
     def close(self) -> None:
         self.inner.close()

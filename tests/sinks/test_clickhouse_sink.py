@@ -140,7 +140,7 @@ def test_encoders_follow_the_registered_columns() -> None:
 def test_a_metric_batch_gives_the_rows_of_its_points() -> None:
     points = [metric(1), metric(2).model_copy(update={"labels": {}}), metric(3)]
     batch = MetricBatch.from_points("api", points)
-    assert encode_metric_batch(batch) == [encode_metric(p) for p in points]
+    assert list(zip(*encode_metric_batch(batch))) == [encode_metric(p) for p in points]
     assert TABLES[MetricBatch].table == TABLES[MetricPoint].table
     assert TABLES[MetricBatch].columns == TABLES[MetricPoint].columns
     rows, rejected = encode_batch([points[0], batch, points[2]])
@@ -354,10 +354,12 @@ class FailingStore(ClickHouseStore):
     def query(self, sql: str) -> list[dict[str, Any]]:
         return []
 
-    def insert(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    def insert_columns(
+        self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]
+    ) -> None:
         if self.failing:
             raise ConnectionError("server went away")
-        self.inserted.append((table, len(rows)))
+        self.inserted.append((table, len(data[0])))
 
     def close(self) -> None:
         self.closed += 1

@@ -271,8 +271,8 @@ def test_server_store_inserts_synchronously_on_modern_servers() -> None:
     store.insert("metrics", ["ts", "value"], [])
     sql, params, kwargs = client.calls[-1]
     assert sql == "INSERT INTO `metrics` (`ts`, `value`) VALUES"
-    assert params == [(ts, 1.0)]
-    assert kwargs == {"settings": {"async_insert": 0}}
+    assert params == [[ts], [1.0]]  # one list per column
+    assert kwargs == {"columnar": True, "settings": {"async_insert": 0}}
     assert store.server_version == "26.9.1.1"
 
 
@@ -280,7 +280,7 @@ def test_server_store_sends_no_async_insert_to_old_servers() -> None:
     client = FakeClient("18.16.1")
     store = ClickHouseServerStore(URL, _client=client)
     store.insert("t", ["a"], [("x",)])
-    assert client.calls[-1][2] == {"settings": {}}
+    assert client.calls[-1][2] == {"columnar": True, "settings": {}}
 
 
 def test_server_store_creates_and_uses_database() -> None:

@@ -42,7 +42,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from airis.events import LogRecord, LogTemplate, MetricPoint
+from airis.events import LogRecord, LogTemplate, MetricPoint, trusted
 from airis.operators.event_windows import ALIGN_TO, TumblingWindows
 from airis.operators.log_templates import LogTemplateMiner
 
@@ -145,12 +145,13 @@ class ServiceLogSignals(TumblingWindows[_Counts, LogWindow]):
         }
         service = self.service or "unknown_service"
         points = tuple(
-            MetricPoint(ts=start, service=service, signal=signal, value=value)
+            trusted(MetricPoint, ts=start, service=service, signal=signal, value=value)
             for signal, value in values.items()
             if value is not None  # a ratio of no lines is not a value
         )
         touched = tuple(
-            LogTemplate(
+            trusted(
+                LogTemplate,
                 service=service,
                 template_id=s.template_id,
                 template=s.template,

@@ -53,7 +53,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 __all__ = ["MASKS", "PARAM", "LogTemplateMiner", "TemplateMatch", "normalise"]
@@ -117,10 +117,35 @@ _TRIGGERS: dict[str, tuple[str, ...]] = {
     "kv_empty": ("=",),
     "empty": ("()", "[]", "{}"),
 }
-_MASK_RES = tuple((_TRIGGERS.get(name, ("",)), re.compile(pattern)) for name, pattern in MASKS)
+# Cheaper tests than the regex that a mask can match, past its trigger.
+_PRECHECKS: dict[str, Callable[[str], object]] = {
+    "ipv6": lambda line: line.count(":") >= 2,
+    "hexbytes": re.compile(r"[0-9A-Fa-f]{2}[:-][0-9A-Fa-f]{2}[:-]").search,
+    "hexid": re.compile(r"[0-9a-fA-F]{8}").search,
+}
+
+
+def _applies(name: str) -> Callable[[str], object] | None:
+    """Whether mask ``name`` may match a line (None: always try it): its triggers, then its
+    precheck, as one call (a mask is tried on every line)."""
+    triggers, precheck = _TRIGGERS.get(name), _PRECHECKS.get(name)
+    if triggers is None:
+        return precheck
+    if len(triggers) == 1:
+        (trigger,) = triggers
+        if precheck is None:
+            return lambda line: trigger in line
+        return lambda line: trigger in line and precheck(line)
+    if precheck is None:
+        return lambda line: any(t in line for t in triggers)
+    return lambda line: any(t in line for t in triggers) and precheck(line)
+
+
+_MASK_STEPS = tuple((_applies(name), re.compile(pattern).sub) for name, pattern in MASKS)
 _UNIT_RE = re.compile(rf"(\d)\s*{_UNITS}\b")
 # "=" is not split on here: it stays on its key ("uid=") until the token loop (see _token).
-_SPLIT_RE = re.compile(r"""[:,;()\[\]{}"'<>|+]|\.{2,}""")
+_SPLIT = str.maketrans(dict.fromkeys(":,;()[]{}\"'<>|+", " "))
+_DOTS_RE = re.compile(r"\.{2,}")
 # A token holding a digit or a masked span is a parameter.
 _VARIABLE = re.compile(rf"[\d{_MARK}]").search
 # An identifier with a digit (``ext3_file_write``, ``eth0``) as opposed to a number, a hex
@@ -151,15 +176,32 @@ def _fallback(token: str) -> str:
     return _DIGITS.sub("", token).rstrip("=") or PARAM
 
 
+class _Tokens(dict[str, str]):
+    """`_token` of each token seen, remembered (words recur; the cache is cleared when full)."""
+
+    def __missing__(self, token: str) -> str:
+        if len(self) >= _TOKEN_CACHE:
+            self.clear()
+        value = self[token] = _token(token)
+        return value
+
+
+_TOKEN_CACHE = 100_000
+_TOKENS = _Tokens()
+
+
 def _tokenise(line: str) -> tuple[str, ...]:
     """The token sequence a line is matched on (see the module docstring)."""
-    for triggers, regex in _MASK_RES:
-        if any(trigger in line for trigger in triggers):
-            line = regex.sub(_MARK, line)
-    raw = _SPLIT_RE.sub(" ", _UNIT_RE.sub(r"\1 ", line).replace("=", "= ")).split()
-    out = [t for t in map(_token, raw) if t]
+    for applies, sub in _MASK_STEPS:
+        if applies is None or applies(line):
+            line = sub(_MARK, line)
+    text = _UNIT_RE.sub(r"\1 ", line).replace("=", "= ").translate(_SPLIT)
+    if ".." in text:
+        text = _DOTS_RE.sub(" ", text)
+    raw = text.split()
+    out = [t for t in map(_TOKENS.__getitem__, raw) if t]
     if out and all(t == PARAM for t in out):
-        out = [_fallback(t) for t in raw if _token(t)]
+        out = [_fallback(t) for t in raw if _TOKENS[t]]
     return tuple(out)
 
 

@@ -53,7 +53,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from airis.events import DependencyEdge, MetricPoint, Span
+from airis.events import DependencyEdge, MetricPoint, Span, trusted
 from airis.operators.event_windows import TumblingWindows
 
 __all__ = ["TRACE_SIGNALS", "ServiceTraceSignals", "TraceWindow", "is_call", "quantile"]
@@ -141,7 +141,7 @@ class ServiceTraceSignals(TumblingWindows[_Window, TraceWindow]):
             values.append(("trace_error_ratio", window.served_errors / len(served)))
             values.append(("trace_p95_ms", quantile(served, 0.95)))
         points = tuple(
-            MetricPoint(ts=start, service=service, signal=signal, value=value)
+            trusted(MetricPoint, ts=start, service=service, signal=signal, value=value)
             for signal, value in values
         )
         edges = tuple(

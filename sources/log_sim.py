@@ -41,7 +41,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from airis.events import LogRecord
+from airis.events import LogRecord, trusted
 from airis.sources.faults import Deploy, Fault, _deploys_of, _rng
 from airis.sources.simulator import _Z99, ServiceState, Simulator, _profile
 from airis.sources.topology import Topology
@@ -512,8 +512,9 @@ class LogSimulator:
         body = _render(rnd.choice(templates), rnd, ctx)
         ts = tick_ts + timedelta(seconds=rnd.random() * interval)
         if not traced:
-            return LogRecord(ts=ts, service=svc.name, severity=severity, body=body)
-        return LogRecord(
+            return trusted(LogRecord, ts=ts, service=svc.name, severity=severity, body=body)
+        return trusted(
+            LogRecord,
             ts=ts,
             service=svc.name,
             severity=severity,

@@ -53,7 +53,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from airis.events import Span
+from airis.events import Span, trusted
 from airis.sources.faults import _rng
 from airis.sources.simulator import ServiceState, Simulator
 from airis.sources.topology import Topology
@@ -321,7 +321,8 @@ class TraceSimulator:
         span_id = f"{rnd.getrandbits(64):016x}"
         service = self._names[server.service]
         out.append(
-            Span(
+            trusted(
+                Span,
                 trace_id=trace_id,
                 span_id=span_id,
                 parent_span_id=parent,
@@ -340,7 +341,8 @@ class TraceSimulator:
             if call.server is None:
                 attributes["error.type"] = "connection_refused"
             out.append(
-                Span(
+                trusted(
+                    Span,
                     trace_id=trace_id,
                     span_id=client_id,
                     parent_span_id=span_id,

@@ -109,6 +109,23 @@ def _simulation_batches(
         yield len(tick), batch
 
 
+def carry_over_snapshots(directory: Path) -> int:
+    """Rename a recovery directory's snapshots of the Kafka flow's former step ids
+    (`airis.recovery_steps`); the flow is built only for its step ids (nothing is read or
+    written: inert sources and sinks)."""
+    from bytewax.testing import TestingSink, TestingSource
+
+    from airis.flows import kafka_metrics
+    from airis.recovery_steps import carry_over, former_step_ids
+
+    inert = {signal: TestingSource([]) for signal in ("metrics", "logs", "traces")}
+    shape = kafka_metrics.build_flow(
+        store_sink=TestingSink([]), topics_sink=TestingSink([]), memory_sink=TestingSink([]),
+        sources=inert,
+    )  # fmt: skip
+    return carry_over(directory, former_step_ids(shape))
+
+
 def run_kafka(args: argparse.Namespace, console: Console) -> int:
     """Start the Kafka metrics flow as ``args.processes`` processes; wait for them."""
     if args.no_tail:  # the dataflow processes read their settings from the environment
@@ -121,6 +138,8 @@ def run_kafka(args: argparse.Namespace, console: Console) -> int:
     embedded = settings.clickhouse_url is None
     if args.recovery_dir is not None and init_recovery(args.recovery_dir, max(workers, 1)):
         console.print(f"run: created {workers} recovery partitions in {args.recovery_dir}")
+    elif args.recovery_dir is not None and (renamed := carry_over_snapshots(args.recovery_dir)):
+        console.print(f"run: {renamed} snapshots in {args.recovery_dir} renamed to their steps")
     plan = ClusterPlan(
         processes=args.processes,
         workers=args.workers,

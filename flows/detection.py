@@ -17,7 +17,7 @@ from functools import partial
 from typing import Any
 
 import bytewax.operators as op
-from bytewax.dataflow import Stream
+from bytewax.dataflow import Stream, operator
 from bytewax.operators import StatefulBatchLogic
 from bytewax.outputs import Sink
 
@@ -59,7 +59,8 @@ logger = logging.getLogger(__name__)
 SOURCE = "metrics"
 
 
-def remember(incidents: Stream[Incident], memory: Sink) -> None:
+@operator
+def remember(step_id: str, incidents: Stream[Incident], memory: Sink) -> None:
     """Write resolved incidents to the incident memory (one key: its sink has one partition)."""
     keyed = op.key_on("key_memory", incidents, lambda _incident: "incident_memory")
     op.output("remember", keyed, memory)
@@ -76,12 +77,14 @@ class Detected:
     candidates: Stream[RcaCandidate]
     batches: Stream[MetricBatch]
     """The input points, grouped by service per batch of input (what the flow exchanges)."""
-    store_only: list[Stream[Any]]
+    store_only: Stream[Any]
     """Events that are only stored: model scores, drift events, forecasts, capacity
-    warnings and replica advice (empty when the model and planning are off)."""
+    warnings and replica advice (none when the model and planning are off)."""
 
 
+@operator
 def detect_and_alert(
+    step_id: str,
     points: Stream[MetricPoint],
     settings: Settings,
     topology: Mapping[str, Iterable[str]] | None = None,
@@ -113,11 +116,11 @@ def detect_and_alert(
     anomalies = op.flat_map("anomalies", closed, lambda kv: kv[1].anomalies)  # Anomaly
     store_only: list[Stream[Any]] = []
     if settings.onnx_model:
-        model = score_with_model(closed, settings)
+        model = score_with_model("model", closed, settings)
         anomalies = op.merge("with_model_anomalies", anomalies, model.anomalies)
         store_only += [model.scores, model.drift]
     if settings.forecast_signals:
-        plan = plan_capacity(closed, settings)
+        plan = plan_capacity("planning", closed, settings)
         alerts = op.merge("with_capacity_alerts", alerts, plan.alerts)
         store_only += [plan.forecasts, plan.warnings, plan.advice]
     alerts = op.inspect("count_alerts", alerts, _count_alert)
@@ -138,7 +141,11 @@ def detect_and_alert(
     grouped = op.stateful_batch("incidents", one_key, _incidents(settings, topology, changes))
     incidents = op.map("incident_events", grouped, lambda kv: kv[1])  # Incident
     candidates = op.flat_map("rca_candidates", incidents, lambda i: i.candidates)
-    return Detected(anomalies, alerts, late, incidents, candidates, batches, store_only)
+    if store_only:
+        stored = op.merge("stored_only", *store_only)
+    else:  # an empty stream: the model and planning are off
+        stored = op.filter("stored_only", batches, lambda _batch: False)
+    return Detected(anomalies, alerts, late, incidents, candidates, batches, stored)
 
 
 def _first_metric_window(

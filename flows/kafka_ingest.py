@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import copy
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
 import bytewax.operators as op
-from bytewax.dataflow import Dataflow, Stream
+from bytewax.dataflow import Dataflow, Stream, operator
 from bytewax.inputs import FixedPartitionedSource, Source
 from bytewax.operators import StatefulBatchLogic
 
@@ -19,15 +20,31 @@ from airis.flows.batching import group_by
 from airis.operators.partition_aligner import PartitionAligner
 from airis.settings import Settings
 from airis.sources.kafka_input import (
+    KafkaDeadLetter,
     PartitionEvents,
     decode_partitions,
     kafka_source,
 )
 
 
+@dataclass(frozen=True)
+class TopicEvents:
+    """The streams `read_topic` adds to a flow."""
+
+    events: Stream[Any]
+    """Decoded events, each service's in event-time order."""
+    dead: Stream[KafkaDeadLetter]
+
+
+@operator
 def read_topic(
-    flow: Dataflow, signal: str, topic: str, settings: Settings, source: Source | None = None
-) -> tuple[Stream, Stream]:
+    step_id: str,
+    flow: Dataflow,
+    signal: str,
+    topic: str,
+    settings: Settings,
+    source: Source | None = None,
+) -> TopicEvents:
     """One topic's events, each service's in event-time order across the topic's partitions
     (`PartitionAligner`), and its dead letters (`KafkaDeadLetter`).
 
@@ -56,7 +73,7 @@ def read_topic(
     )
     aligned = op.stateful_batch(f"align_{signal}_partitions", by_service, align)
     aligned = op.flat_map(f"{signal}_in_time_order", aligned, lambda kv: kv[1])
-    return op.merge(f"{signal}_events", in_order, aligned), split.falses
+    return TopicEvents(op.merge(f"{signal}_events", in_order, aligned), split.falses)
 
 
 def _partitions(source: Source) -> int:

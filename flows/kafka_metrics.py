@@ -63,45 +63,38 @@ def build_flow(
         "logs": settings.kafka_logs_topic,
         "traces": settings.kafka_traces_topic,
     }
-    (decoded, dead_metrics), (records, dead_logs), (spans, dead_spans) = (
-        read_topic(flow, signal, topic, settings, (sources or {}).get(signal))
+    metrics, logs_in, traces_in = (
+        read_topic(f"{signal}_topic", flow, signal, topic, settings, (sources or {}).get(signal))
         for signal, topic in topics.items()
     )
-    aggregate = op.branch("split_aggregates", decoded, lambda e: isinstance(e, AggregatePoint))
-    derived = otlp_points(aggregate.trues, settings)  # OTLP Sums, Histograms → rates, p95…
+    records, spans = logs_in.events, traces_in.events
+    is_aggregate = lambda e: isinstance(e, AggregatePoint)  # noqa: E731
+    aggregate = op.branch("split_aggregates", metrics.events, is_aggregate)
+    derived = otlp_points("otlp", aggregate.trues, settings)  # Sums, Histograms → rates, p95…
     points = op.merge("with_otlp_points", aggregate.falses, derived.points)  # MetricPoint
-    dead = op.merge("dead_letters", dead_metrics, dead_logs, dead_spans)  # KafkaDeadLetter
-    logs = log_signals(records, settings)
-    traces = trace_signals(spans, settings)
+    dead = op.merge("dead_letters", metrics.dead, logs_in.dead, traces_in.dead)
+    logs = log_signals("logs", records, settings)
+    traces = trace_signals("traces", spans, settings)
     signals = op.merge("with_log_and_trace_signals", points, logs.points, traces.points)
 
-    detected = detect_and_alert(signals, settings, edges=traces.edges, templates=logs.templates)
-
-    publish(detected, dead, settings, topics_sink or KafkaTopicsSink(settings.kafka_bootstrap))
+    detected = detect_and_alert(
+        "detect", signals, settings, edges=traces.edges, templates=logs.templates
+    )
+    publish(
+        "publish", detected.alerts, detected.anomalies, detected.incidents, dead, settings,
+        topics_sink or KafkaTopicsSink(settings.kafka_bootstrap),
+    )  # fmt: skip
 
     letters = op.map("dead_letter_rows", dead, lambda d: d.letter)
     stored = op.merge(
-        "collect",
-        detected.batches,
-        records,
-        logs.templates,
-        logs.late,
-        spans,
-        traces.edges,
-        traces.late,
-        detected.anomalies,
-        detected.alerts,
-        letters,
-        detected.late,
-        detected.incidents,
-        detected.candidates,
-        derived.refused,
-        *detected.store_only,
-    )
+        "collect", detected.batches, records, logs.templates, logs.late, spans, traces.edges,
+        traces.late, detected.anomalies, detected.alerts, letters, detected.late,
+        detected.incidents, detected.candidates, derived.refused, detected.store_only,
+    )  # fmt: skip
     keyed = op.flat_map_batch("route_to_store", stored, _store_batches(store_partitions))
     sink = store_sink or PartitionedClickHouseSink(settings, partitions=store_partitions)
     op.output("store", keyed, sink)
-    remember(detected.incidents, memory_sink or IncidentMemorySink(settings))
+    remember("remember", detected.incidents, memory_sink or IncidentMemorySink(settings))
     return flow
 
 

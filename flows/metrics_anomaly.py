@@ -67,7 +67,7 @@ def build_flow(
         topology = topology or sim.topology.call_graph()
         changes = changes or [(d.service, d.ts) for d in sim.deploys]
     if sink is None:
-        sink = _default_sink(settings)
+        sink = ClickHouseSink(settings)
         memory = memory or IncidentMemorySink(settings)
     flow = Dataflow("airis_metrics")
 
@@ -76,7 +76,7 @@ def build_flow(
     aggregate = op.branch("split_aggregates", decoded, lambda e: isinstance(e, AggregatePoint))
     valid = op.branch("split_invalid", aggregate.falses, lambda e: not isinstance(e, DeadLetter))
     invalid = op.inspect("count_invalid", valid.falses, _count_dead("invalid"))  # DeadLetter
-    derived = otlp_points(aggregate.trues, settings)
+    derived = otlp_points("otlp", aggregate.trues, settings)
     points = op.merge("with_otlp_points", valid.trues, derived.points)  # MetricBatch | Point
 
     extra: list[Stream[Any]] = [derived.refused]
@@ -84,24 +84,24 @@ def build_flow(
     templates: Stream[LogTemplate] | None = None
     if logs is not None:
         records = op.input("read_logs", flow, logs)  # LogRecord
-        signals = log_signals(records, settings)
+        signals = log_signals("logs", records, settings)
         points = op.merge("with_log_signals", points, signals.points)
         templates = signals.templates
         extra += [records, signals.templates, signals.late]
     if traces is not None:
         spans = op.input("read_traces", flow, traces)  # Span
-        red = trace_signals(spans, settings)
+        red = trace_signals("traces", spans, settings)
         points = op.merge("with_trace_signals", points, red.points)
         edges = red.edges
         extra += [spans, red.edges, red.late]
-    detected = detect_and_alert(points, settings, topology, changes, edges, templates)
+    detected = detect_and_alert("detect", points, settings, topology, changes, edges, templates)
     stored = op.merge(
-        "collect", *extra, *detected.store_only, detected.batches, detected.anomalies,
+        "collect", *extra, detected.store_only, detected.batches, detected.anomalies,
         detected.alerts, invalid, detected.late, detected.incidents, detected.candidates
     )  # fmt: skip
     op.output("store", stored, sink)
     if memory is not None:
-        remember(detected.incidents, memory)
+        remember("remember", detected.incidents, memory)
     return flow
 
 
@@ -113,7 +113,3 @@ def _validate(items: list[Any]) -> list[Any]:  # MetricBatch | MetricPoint | Dea
 def _count_dead(kind: str):
     counter = telemetry.DEAD_LETTERS.labels(source=SOURCE, reason=kind)
     return lambda _step, _item: counter.inc()
-
-
-def _default_sink(settings: Settings) -> Sink:
-    return ClickHouseSink(settings)

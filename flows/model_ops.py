@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import bytewax.operators as op
-from bytewax.dataflow import Stream
+from bytewax.dataflow import Stream, operator
 from bytewax.operators import StatefulBatchLogic
 
 from airis.events import (
@@ -48,7 +48,10 @@ class ModelOut:
     drift: Stream[DriftEvent]
 
 
-def score_with_model(closed: Stream[tuple[str, ServiceWindow]], settings: Settings) -> ModelOut:
+@operator
+def score_with_model(
+    step_id: str, closed: Stream[tuple[str, ServiceWindow]], settings: Settings
+) -> ModelOut:
     """Score every metrics window with the production model, one batch at a time."""
     name = settings.onnx_model or ""
     metric_windows = op.filter("model_metric_windows", closed, lambda kv: "/" not in kv[0])
@@ -105,7 +108,10 @@ class PlanOut:
     advice: Stream[ScalingAdvice]
 
 
-def plan_capacity(closed: Stream[tuple[str, ServiceWindow]], settings: Settings) -> PlanOut:
+@operator
+def plan_capacity(
+    step_id: str, closed: Stream[tuple[str, ServiceWindow]], settings: Settings
+) -> PlanOut:
     """Per service: forecasts, exhaustion warnings (and their alerts), replica advice."""
     metric_windows = op.filter("plan_metric_windows", closed, lambda kv: "/" not in kv[0])
     plans = op.stateful_map("plan", metric_windows, _planning(settings))  # (service, [event])

@@ -4,38 +4,48 @@ onto its topic, through one sink (`KafkaTopicsSink` by default)."""
 from __future__ import annotations
 
 import bytewax.operators as op
-from bytewax.dataflow import Stream
+from bytewax.dataflow import Stream, operator
 from bytewax.outputs import Sink
 
-from airis.flows.detection import Detected
+from airis.events import Alert, Anomaly, Incident
 from airis.settings import Settings
 from airis.sinks.kafka_output import alert_message, anomaly_message, incident_message
 from airis.sources.kafka_input import KafkaDeadLetter, to_dead_letter_message
 
 
+@operator
 def publish(
-    detected: Detected, dead: Stream[KafkaDeadLetter], settings: Settings, sink: Sink
+    step_id: str,
+    alerts: Stream[Alert],
+    anomalies: Stream[Anomaly],
+    incidents: Stream[Incident],
+    dead: Stream[KafkaDeadLetter],
+    settings: Settings,
+    sink: Sink,
 ) -> None:
     """Alerts (Alertmanager's shape, keyed by fingerprint), anomalies, resolved incidents
     and dead letters (original key and bytes, why and where in headers) to their topics."""
-    alerts = op.map(
+    alert_messages = op.map(
         "alert_messages",
-        detected.alerts,
+        alerts,
         lambda a: alert_message(a, settings.kafka_alerts_topic, settings.generator_url),
     )
-    anomalies = op.map(
+    anomaly_messages = op.map(
         "anomaly_messages",
-        detected.anomalies,
+        anomalies,
         lambda a: anomaly_message(a, settings.kafka_anomalies_topic),
     )
-    incidents = op.map(
+    incident_messages = op.map(
         "incident_messages",
-        detected.incidents,
+        incidents,
         lambda i: incident_message(i, settings.kafka_incidents_topic),
     )
-    letters = op.map(
+    letter_messages = op.map(
         "dead_letter_messages",
         dead,
         lambda d: to_dead_letter_message(d, settings.kafka_dead_letter_topic),
     )
-    op.output("kafka_out", op.merge("publish", alerts, anomalies, incidents, letters), sink)
+    messages = op.merge(
+        "publish", alert_messages, anomaly_messages, incident_messages, letter_messages
+    )
+    op.output("kafka_out", messages, sink)

@@ -17,7 +17,7 @@ from functools import partial
 from typing import Any
 
 import bytewax.operators as op
-from bytewax.dataflow import Stream
+from bytewax.dataflow import Stream, operator
 from bytewax.operators import StatefulBatchLogic
 
 from airis import telemetry
@@ -48,7 +48,8 @@ class OtlpPoints:
     refused: Stream[DeadLetter]
 
 
-def otlp_points(aggregates: Stream[AggregatePoint], settings: Settings) -> OtlpPoints:
+@operator
+def otlp_points(step_id: str, aggregates: Stream[AggregatePoint], settings: Settings) -> OtlpPoints:
     """Per service, turn OTLP Sums, Histograms and Summaries' counts into per-interval rates,
     means and percentiles (`OtlpMetricPoints`), one slot per window; refused points (out of
     order, over the series cap) become dead letters."""
@@ -92,7 +93,8 @@ class LogSignals:
     late: Stream[DeadLetter]
 
 
-def log_signals(records: Stream[LogRecord], settings: Settings) -> LogSignals:
+@operator
+def log_signals(step_id: str, records: Stream[LogRecord], settings: Settings) -> LogSignals:
     """Mine templates per service and turn each window of logs into log signal points."""
 
     def count(resume: ServiceLogSignals | None) -> ServiceLogSignals:
@@ -116,7 +118,8 @@ class TraceSignals:
     late: Stream[DeadLetter]
 
 
-def trace_signals(spans: Stream[Span], settings: Settings) -> TraceSignals:
+@operator
+def trace_signals(step_id: str, spans: Stream[Span], settings: Settings) -> TraceSignals:
     """Turn each window of a service's spans into RED signal points and dependency edges."""
 
     def count(resume: ServiceTraceSignals | None) -> ServiceTraceSignals:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import pickle
 import random
 from datetime import UTC, datetime, timedelta
@@ -80,6 +81,17 @@ def test_state_survives_a_snapshot_and_the_downtime_does_not_count() -> None:
     restored.resume(now=5000.0)  # a restart: both partitions may still deliver
     assert restored.release(5001.0) == [] and restored.pending == 1
     assert restored.update("0", [(at(9), "c")], now=5002.0) == ["b"]
+
+
+def test_a_snapshot_copy_goes_on_alone_and_shares_the_held_events() -> None:
+    aligner = PartitionAligner(spread=2, idle_grace=60.0, disorder=5.0)
+    held = {"point": 1}
+    aligner.update("0", [(at(0), held)], now=0.0, produced=[100.0])
+    snapshot = copy.deepcopy(aligner)
+    assert aligner.update("1", [(at(1), "b")], now=1.0, produced=[200.0]) == []
+    assert aligner.release(10.0)[0] is held  # the original moves on...
+    assert snapshot.pending == 1 and snapshot._unsure["0"] == [[100.0, at(0)]]  # ...the copy not
+    assert snapshot.close_all()[0] is held  # events are immutable in a flow: not copied
 
 
 def test_arguments_are_checked() -> None:

@@ -12,7 +12,8 @@ seed 7, with its faults):
     issue's target names, what a Collector's batch processor sends);
 (b) the whole metrics flow (`airis run --kafka --no-tail`: decode, detect, window, alert,
     alerts/anomalies to Kafka, every point to the embedded ClickHouse), JSON with 1 and 2
-    processes, OTLP batches with 1; wall time of the run, start-up included, and the steady
+    processes, OTLP batches with 1, and JSON without keys with 1 (each service spread over the
+    4 partitions: the partition alignment's cost); wall time of the run, start-up included, and the steady
     rate between 10% and 90% of the input (read from the flow's /metrics); the items
     exchanged per point (keyed batches of one service's points over points read);
 (c) event-to-alert latency at half of (b)'s 1-process rate: the simulator is produced at
@@ -82,6 +83,9 @@ def main() -> int:
                 f"{p}_process": whole_flow(bootstrap, args.hours, p) for p in (1, 2)
             }
             results["b_flow"]["otlp_1_process"] = whole_flow(bootstrap, args.hours, 1, "otlp")
+            results["b_flow"]["json_unkeyed_1_process"] = whole_flow(
+                bootstrap, args.hours, 1, keyed=False
+            )
         if "c" in args.only:
             rate = results.get("b_flow", {}).get("1_process", {}).get("steady_points_per_s")
             results["c_latency"] = latency(bootstrap, rate or 30_000.0)
@@ -117,9 +121,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def fill_topic(bootstrap: str, hours: float, wire: str, partitions: int = 4) -> tuple[str, int]:
+def fill_topic(
+    bootstrap: str, hours: float, wire: str, partitions: int = 4, keyed: bool = True
+) -> tuple[str, int]:
+    """A new topic with ``hours`` of simulated metrics; messages keyed by service unless not
+    ``keyed`` (then a service's messages spread over every partition, as an unkeyed producer
+    writes them)."""
     from airis.kafka_admin import ensure_topics
-    from airis.kafka_producer import produce_ticks
+    from airis.kafka_producer import encode_tick, produce
     from airis.sources.simulator import recent_simulation
 
     topic = f"bench-{wire}-{uuid.uuid4().hex[:8]}"
@@ -127,7 +136,14 @@ def fill_topic(bootstrap: str, hours: float, wire: str, partitions: int = 4) -> 
     ticks = recent_simulation(hours, 7).ticks()
     if wire == "otlp":  # one message per service and OTLP_TICKS ticks
         ticks = _merged(ticks, OTLP_TICKS)
-    points, _ = produce_ticks(ticks, bootstrap, topic, wire)
+    batches = (
+        (
+            len(tick),
+            [(topic, key if keyed else None, value) for key, value in encode_tick(tick, wire)],
+        )
+        for tick in ticks
+    )
+    points, _ = produce(batches, bootstrap)
     return topic, points
 
 
@@ -254,8 +270,10 @@ def _sum_metric(text: str, prefix: str) -> float:
     )
 
 
-def whole_flow(bootstrap: str, hours: float, processes: int, wire: str = "json") -> dict:
-    topic, points = fill_topic(bootstrap, hours, wire)
+def whole_flow(
+    bootstrap: str, hours: float, processes: int, wire: str = "json", keyed: bool = True
+) -> dict:
+    topic, points = fill_topic(bootstrap, hours, wire, keyed=keyed)
     data_dir = Path(tempfile.mkdtemp(prefix="airis-bench-flow-"))
     port = free_port()
     env = flow_env(bootstrap, topic, data_dir, port)

@@ -73,12 +73,13 @@ def run_demo(
     elapsed = _run_with_progress(
         console,
         source_total,
-        lambda on_batch: simulator_source(sim, on_batch),
+        # The simulators run in processes of their own, as producers would (sim_process).
+        lambda on_batch: simulator_source(sim, on_batch, own_process=True),
         settings,
         sim.topology.call_graph(),
         [(d.service, d.ts) for d in sim.deploys],
-        simulated_logs_source(sim),
-        simulated_traces_source(sim),
+        simulated_logs_source(sim, own_process=True),
+        simulated_traces_source(sim, own_process=True),
     )
     stored = _read_results(settings)
     incidents = _read_incidents(settings)

@@ -12,6 +12,7 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from airis import telemetry
 from airis.sources.jsonl import read_jsonl
+from airis.sources.sim_process import Kind, batches_from_child, simulated_batches
 
 if TYPE_CHECKING:
     from airis.sources.simulator import Simulator
@@ -42,37 +43,27 @@ def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 
 def simulator_source(
-    sim: Simulator, on_batch: Callable[[int], None] | None = None
+    sim: Simulator, on_batch: Callable[[int], None] | None = None, own_process: bool = False
 ) -> BatchIterSource:
-    """The simulator's metric events, ``TICKS_PER_BATCH`` ticks per batch."""
-
-    def open_batches() -> Iterator[list[Any]]:
-        for ticks in batched(sim.ticks(), TICKS_PER_BATCH):
-            yield [event for tick in ticks for event in tick]
-
-    return BatchIterSource("simulator", open_batches, on_batch)
+    """The simulator's metric events, ``TICKS_PER_BATCH`` ticks per batch (made in a child
+    process with ``own_process``: `airis.sources.sim_process`)."""
+    return BatchIterSource("simulator", _simulated("metrics", sim, own_process), on_batch)
 
 
-def simulated_logs_source(sim: Simulator) -> BatchIterSource:
+def simulated_logs_source(sim: Simulator, own_process: bool = False) -> BatchIterSource:
     """The simulator's log lines (`airis.sources.log_sim`), ``TICKS_PER_BATCH`` ticks a batch."""
-    from airis.sources.log_sim import LogSimulator
-
-    def open_batches() -> Iterator[list[Any]]:
-        for ticks in batched(LogSimulator(sim).ticks(), TICKS_PER_BATCH):
-            yield [record for tick in ticks for record in tick]
-
-    return BatchIterSource("simulator-logs", open_batches)
+    return BatchIterSource("simulator-logs", _simulated("logs", sim, own_process))
 
 
-def simulated_traces_source(sim: Simulator) -> BatchIterSource:
+def simulated_traces_source(sim: Simulator, own_process: bool = False) -> BatchIterSource:
     """The simulator's spans (`airis.sources.trace_sim`), ``TICKS_PER_BATCH`` ticks a batch."""
-    from airis.sources.trace_sim import TraceSimulator
+    return BatchIterSource("simulator-traces", _simulated("traces", sim, own_process))
 
-    def open_batches() -> Iterator[list[Any]]:
-        for ticks in batched(TraceSimulator(sim).ticks(), TICKS_PER_BATCH):
-            yield [span for tick in ticks for span in tick]
 
-    return BatchIterSource("simulator-traces", open_batches)
+def _simulated(kind: Kind, sim: Simulator, own_process: bool) -> Callable[[], Iterator[list[Any]]]:
+    if own_process:
+        return batches_from_child(kind, sim, TICKS_PER_BATCH)
+    return lambda: simulated_batches(kind, sim, TICKS_PER_BATCH)
 
 
 def jsonl_source(path: Path, on_batch: Callable[[int], None] | None = None) -> BatchIterSource:

@@ -1,0 +1,61 @@
+"""The simulator's batches from a child process are the in-process ones, in order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from itertools import islice
+from typing import Any
+
+import pytest
+
+from airis.sources.iterable_source import simulated_traces_source
+from airis.sources.sim_process import batches_from_child, simulated_batches
+from airis.sources.simulator import Simulator
+
+START = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def _sim() -> Simulator:
+    return Simulator(start=START, hours=0.5, seed=11, faults=[])
+
+
+@pytest.mark.parametrize("kind", ["metrics", "logs", "traces"])
+def test_a_child_gives_the_batches_made_in_process(kind: str) -> None:
+    sim = _sim()
+    here = list(simulated_batches(kind, sim, 10))  # type: ignore[arg-type]
+    there = list(batches_from_child(kind, sim, 10)())  # type: ignore[arg-type]
+    assert len(there) == len(here) > 0
+    assert there == here
+    if kind != "metrics":  # rebuilt models, not tuples
+        assert type(there[0][0]) is type(here[0][0])
+
+
+def test_a_resumed_source_skips_the_batches_before_its_snapshot() -> None:
+    source = simulated_traces_source(_sim(), own_process=True)
+    first = source.build_part("read", "simulator-traces", None)
+    batches = [first.next_batch() for _ in range(3)]
+    resumed = source.build_part("read", "simulator-traces", first.snapshot() - 1)
+    assert resumed.next_batch() == batches[2]
+
+
+def test_a_reader_that_stops_early_stops_the_child() -> None:
+    batches = batches_from_child("traces", _sim(), 10)()
+    assert next(batches)
+    batches.close()  # the generator's finally ends the child; nothing hangs
+
+
+class _Broken(Simulator):
+    """A simulator whose metrics fail after a few ticks (importable by the child)."""
+
+    def ticks(self, speed: float | None = None) -> Iterator[list[dict[str, Any]]]:
+        yield from islice(super().ticks(speed), 15)
+        raise ValueError("the simulator broke")
+
+
+def test_a_failing_child_says_why() -> None:
+    sim = _Broken(start=START, hours=0.5, seed=11, faults=[])
+    batches = batches_from_child("metrics", sim, 10)()
+    assert next(batches)
+    with pytest.raises(RuntimeError, match="the simulator broke"):
+        list(batches)

@@ -16,6 +16,7 @@ from bytewax.dataflow import Dataflow, Stream, operator
 from bytewax.inputs import FixedPartitionedSource, Source
 from bytewax.operators import StatefulBatchLogic
 
+from airis.events import MetricBatch, MetricPoint
 from airis.flows.batching import group_by
 from airis.operators.partition_aligner import PartitionAligner
 from airis.settings import Settings
@@ -72,8 +73,27 @@ def read_topic(
         disorder=settings.partition_disorder_seconds,
     )
     aligned = op.stateful_batch(f"align_{signal}_partitions", by_service, align)
-    aligned = op.flat_map(f"{signal}_in_time_order", aligned, lambda kv: kv[1])
+    aligned = op.flat_map(f"{signal}_in_time_order", aligned, _released)
     return TopicEvents(op.merge(f"{signal}_events", in_order, aligned), split.falses)
+
+
+def _released(service_events: tuple[str, list[Any]]) -> list[Any]:
+    """A service's events as the aligner released them, each run of metric points as one
+    `MetricBatch` (what a keyed partition's decoder gives): one item, not one per point."""
+    service, events = service_events
+    out: list[Any] = []
+    run: list[MetricPoint] = []
+    for event in events:
+        if type(event) is MetricPoint:
+            run.append(event)
+            continue
+        if run:
+            out.append(MetricBatch.from_points(service, run))
+            run = []
+        out.append(event)
+    if run:
+        out.append(MetricBatch.from_points(service, run))
+    return out
 
 
 def _partitions(source: Source) -> int:

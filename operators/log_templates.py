@@ -38,7 +38,7 @@ so ``spawn``/``destroy`` or ``Started``/``Stopped`` merge):
 
 State is a few dicts of clusters, bounded evidence per cluster and a bounded cache of exact
 token sequences; beyond ``max_clusters`` the least recently used templates are forgotten.
-Everything pickles. Speed: about 40k lines/s on Loghub (one core), most of it in the masks.
+Everything pickles. Speed: about 65k lines/s on Loghub (one core), most of it in the masks.
 
 References
 ----------

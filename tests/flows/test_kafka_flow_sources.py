@@ -8,6 +8,7 @@ tests/kafka/test_metrics_flow.py check against a real broker.
 from __future__ import annotations
 
 import orjson
+import pytest
 from bytewax.testing import TestingSink, TestingSource, run_main
 
 from airis.events import Alert, MetricBatch
@@ -19,7 +20,12 @@ from airis.sources.kafka_polls import RawMessage
 from airis.sources.simulator import recent_simulation
 
 
-def test_the_kafka_flow_reads_injected_sources_and_alerts_as_the_simulator_flow() -> None:
+@pytest.mark.parametrize("keyed", [True, False], ids=["keyed", "unkeyed"])
+def test_the_kafka_flow_reads_injected_sources_and_alerts_as_the_simulator_flow(
+    keyed: bool,
+) -> None:
+    """Unkeyed messages go through the partition alignment, and its released runs of points
+    become batches: the same points stored, the same alerts."""
     sim = recent_simulation(4.0, 3)
     reference: list = []
     run_main(metrics_anomaly.build_flow(simulator_source(sim), TestingSink(reference), Settings()))
@@ -27,7 +33,7 @@ def test_the_kafka_flow_reads_injected_sources_and_alerts_as_the_simulator_flow(
     assert expected, "the reference run must raise alerts for the test to mean anything"
 
     messages = [
-        RawMessage(key, value, "metrics", offset, 0, 0.0)
+        RawMessage(key if keyed else None, value, "metrics", offset, 0, 0.0)
         for offset, (key, value) in enumerate(
             message for tick in sim.ticks() for message in encode_tick(tick, "json")
         )

@@ -12,10 +12,11 @@ seed 7, with its faults):
     issue's target names, what a Collector's batch processor sends);
 (b) the whole metrics flow (`airis run --kafka --no-tail`: decode, detect, window, alert,
     alerts/anomalies to Kafka, every point to the embedded ClickHouse), JSON with 1 and 2
-    processes, OTLP batches with 1, and JSON without keys with 1 (each service spread over the
-    4 partitions: the partition alignment's cost); wall time of the run, start-up included, and the steady
-    rate between 10% and 90% of the input (read from the flow's /metrics); the items
-    exchanged per point (keyed batches of one service's points over points read);
+    processes, OTLP batches with 1, and JSON without keys with 1 (each service spread over
+    the 4 partitions: the partition alignment's cost); wall time of the run, start-up
+    included, and the steady rate between 10% and 90% of the input (read from the flow's
+    /metrics); the items exchanged per point (keyed batches of one service's points over
+    points read);
 (c) event-to-alert latency at half of (b)'s 1-process rate: the simulator is produced at
     that rate while the flow tails the topic; for each alert, the time from producing the
     first event after its deciding window's end (the event that lets the window close) to

@@ -140,7 +140,8 @@ def test_encoders_follow_the_registered_columns() -> None:
 def test_a_metric_batch_gives_the_rows_of_its_points() -> None:
     points = [metric(1), metric(2).model_copy(update={"labels": {}}), metric(3)]
     batch = MetricBatch.from_points("api", points)
-    assert list(zip(*encode_metric_batch(batch))) == [encode_metric(p) for p in points]
+    rows = list(zip(*encode_metric_batch(batch), strict=True))
+    assert rows == [encode_metric(p) for p in points]
     assert TABLES[MetricBatch].table == TABLES[MetricPoint].table
     assert TABLES[MetricBatch].columns == TABLES[MetricPoint].columns
     rows, rejected = encode_batch([points[0], batch, points[2]])

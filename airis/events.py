@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -46,6 +46,7 @@ __all__ = [
     "MetricBatch",
     "MetricPoint",
     "ModelScore",
+    "PointRow",
     "RcaCandidate",
     "ScalingAdvice",
     "Severity",
@@ -136,7 +137,7 @@ class MetricBatch:
     labels: tuple[dict[str, str], ...] = ()
 
     @classmethod
-    def from_points(cls, key: str, points: Sequence[MetricPoint]) -> MetricBatch:
+    def from_points(cls, key: str, points: Sequence[MetricPoint | PointRow]) -> MetricBatch:
         """The points (all of one service, in arrival order) as one batch."""
         labels = tuple(p.labels for p in points)
         return cls(
@@ -164,6 +165,18 @@ class MetricBatch:
     def points(self) -> Iterator[MetricPoint]:
         """Every point, in order."""
         return (self.point(i) for i in range(len(self.ts)))
+
+
+class PointRow(NamedTuple):
+    """A metric point's fields, validated as a `MetricPoint`'s would be, without the model:
+    what an unkeyed partition's decoder holds for the alignment, which gives it on as part of
+    a `MetricBatch` (`MetricBatch.from_points` reads either)."""
+
+    ts: datetime
+    service: str
+    signal: str
+    value: float
+    labels: dict[str, str]
 
 
 def unbatched(items: Iterable[Any]) -> list[Any]:

@@ -16,7 +16,7 @@ from bytewax.dataflow import Dataflow, Stream, operator
 from bytewax.inputs import FixedPartitionedSource, Source
 from bytewax.operators import StatefulBatchLogic
 
-from airis.events import MetricBatch, MetricPoint
+from airis.events import MetricBatch, MetricPoint, PointRow
 from airis.flows.batching import group_by
 from airis.operators.partition_aligner import PartitionAligner
 from airis.settings import Settings
@@ -78,13 +78,14 @@ def read_topic(
 
 
 def _released(service_events: tuple[str, list[Any]]) -> list[Any]:
-    """A service's events as the aligner released them, each run of metric points as one
-    `MetricBatch` (what a keyed partition's decoder gives): one item, not one per point."""
+    """A service's events as the aligner released them, each run of metric points (models or
+    `PointRow` tuples) as one `MetricBatch`, what a keyed partition's decoder gives: one item,
+    not one per point."""
     service, events = service_events
     out: list[Any] = []
-    run: list[MetricPoint] = []
+    run: list[MetricPoint | PointRow] = []
     for event in events:
-        if type(event) is MetricPoint:
+        if type(event) is PointRow or type(event) is MetricPoint:
             run.append(event)
             continue
         if run:

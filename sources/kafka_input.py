@@ -29,6 +29,7 @@ from airis.events import (
     LogRecord,
     MetricBatch,
     MetricPoint,
+    PointRow,
     Span,
     validation_reason,
 )
@@ -143,7 +144,7 @@ def decode_partitions(messages: Sequence[Message | KafkaError], signal: Signal, 
         keyed = all(getattr(m, "key", None) is not None for m in group)
         stamps: list[float | None] | None = None if keyed else []
         produced: list[float | None] | None = None if keyed else []
-        items = decode_messages(group, signal, columns=keyed, produced=stamps, **kw)
+        items = decode_messages(group, signal, columns=keyed, produced=stamps, rows=not keyed, **kw)
         for i, item in enumerate(items):
             if isinstance(item, KafkaDeadLetter):
                 out.append(item)
@@ -194,6 +195,7 @@ def decode_messages(
     now: Callable[[], float] = time.time,
     columns: bool = False,
     produced: list[float | None] | None = None,
+    rows: bool = False,
 ) -> list[Any]:
     """Decode a batch of messages into events and `KafkaDeadLetter` items, in order.
 
@@ -203,7 +205,8 @@ def decode_messages(
     aggregate) come as `MetricBatch` items per service (keyed by the service) without a
     `MetricPoint` each: one per run of JSON events between other items, one per OTLP message.
     A ``produced`` list (not with ``columns``) gets, for each item returned, when its message
-    was produced (`produced_at`).
+    was produced (`produced_at`). With ``rows`` (not with ``columns``), our JSON metric
+    events come as `PointRow` tuples instead of `MetricPoint` models.
 
     >>> from bytewax.connectors.kafka import KafkaSourceMessage
     >>> good = b'{"ts": "2026-01-01T00:00:00Z", "service": "api", "signal": "cpu", "value": 1}'
@@ -249,6 +252,10 @@ def decode_messages(
                 fields = fields_from_json(value)
                 if accepted := fields is not None and fields[0] <= limit:
                     pending.add(*fields[:5])
+            elif rows:
+                fields = fields_from_json(value)
+                if accepted := fields is not None and fields[0] <= limit:
+                    out.append(PointRow(*fields[:5]))
             else:
                 point = point_from_json(value)
                 if accepted := point is not None and point.ts <= limit:

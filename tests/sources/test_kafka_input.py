@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
+import orjson
 from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
 from confluent_kafka import KafkaError as ConfluentKafkaError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from airis import telemetry
-from airis.events import LogRecord, MetricPoint, Span
+from airis.events import LogRecord, MetricPoint, PointRow, Span
 from airis.sources import otlp
 from airis.sources.kafka_input import (
     DEAD_LETTER_VALUE_LIMIT,
@@ -28,6 +30,41 @@ T0 = datetime(2026, 11, 25, tzinfo=UTC)
 
 def message(value: bytes | None, offset: int = 0, topic: str = "in") -> KafkaSourceMessage:
     return KafkaSourceMessage(b"key", value, topic, offset=offset, partition=2)
+
+
+_POINT_JSON = st.fixed_dictionaries(
+    {
+        "ts": st.sampled_from(
+            ["2026-11-25T00:00:00Z", "2026-11-25T00:00:10.5+00:00", "2099-01-01T00:00:00Z", "x"]
+        ),
+        "service": st.sampled_from(["api", "db", "", "a b"]),
+        "signal": st.sampled_from(["cpu", "mem"]),
+        "value": st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.just("1")),
+    },
+    optional={"labels": st.dictionaries(st.sampled_from(["k", "zone"]), st.text(max_size=5))},
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(events=st.lists(_POINT_JSON, max_size=8))
+def test_rows_hold_the_fields_of_the_points_and_the_same_dead_letters(events) -> None:
+    """An unkeyed partition's decoder gives `PointRow` tuples where it would give points."""
+    values = [orjson.dumps(e) for e in events]
+    arrival = datetime(2026, 11, 25, 1, tzinfo=UTC).timestamp()
+    decode = partial(decode_messages, signal="metrics", now=lambda: arrival)
+    points = decode([RawMessage(None, v, "in", i, 0) for i, v in enumerate(values)])
+    rows = decode([RawMessage(None, v, "in", i, 0) for i, v in enumerate(values)], rows=True)
+    assert len(rows) == len(points)
+    for row, point in zip(rows, points, strict=True):
+        if isinstance(point, MetricPoint):
+            assert isinstance(row, (PointRow, MetricPoint))
+            assert tuple(row if isinstance(row, PointRow) else _fields(row)) == _fields(point)
+        else:
+            assert type(row) is type(point) and row.letter.reason == point.letter.reason
+
+
+def _fields(point: MetricPoint) -> tuple:
+    return (point.ts, point.service, point.signal, point.value, point.labels)
 
 
 @settings(max_examples=300, deadline=None)

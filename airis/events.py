@@ -52,6 +52,7 @@ __all__ = [
     "Severity",
     "Span",
     "aggregate_problem",
+    "constructed",
     "event_id",
     "trusted",
     "unbatched",
@@ -502,9 +503,16 @@ def trusted(cls: type[_E], **fields: Any) -> _E:
     for name, factory in factories:
         if name not in fields:
             values[name] = factory()
+    return constructed(cls, values, set(fields))
+
+
+def constructed(cls: type[_E], values: dict[str, Any], fields_set: set[str]) -> _E:
+    """An event whose ``values`` (every field, in the model's order) are known valid, as
+    ``model_construct`` leaves it but without its per-field bookkeeping; ``fields_set``
+    names the fields given explicitly."""
     event = cls.__new__(cls)
     _SET_ATTRIBUTE(event, "__dict__", values)
-    _SET_ATTRIBUTE(event, "__pydantic_fields_set__", set(fields))
+    _SET_ATTRIBUTE(event, "__pydantic_fields_set__", fields_set)
     _SET_ATTRIBUTE(event, "__pydantic_extra__", None)
     _SET_ATTRIBUTE(event, "__pydantic_private__", None)
     return event

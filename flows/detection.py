@@ -32,6 +32,7 @@ from airis.events import (
     MetricBatch,
     MetricPoint,
     RcaCandidate,
+    unbatched,
 )
 from airis.flows.batching import group_by
 from airis.flows.model_ops import plan_capacity, score_with_model
@@ -202,10 +203,7 @@ def _joined(key: str, group: list[MetricPoint | MetricBatch]) -> MetricBatch:
             tuple(s for batch in group for s in batch.signal),
             tuple(v for batch in group for v in batch.value),
         )
-    points = [
-        p for item in group for p in (item.points() if type(item) is MetricBatch else (item,))
-    ]
-    return MetricBatch.from_points(key, points)
+    return MetricBatch.from_points(key, unbatched(group))
 
 
 def _detection_key(point: MetricPoint) -> str:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Literal
 
-from airis.events import LogRecord, Span
+from airis.events import LogRecord, Span, constructed
 
 if TYPE_CHECKING:
     from airis.sources.simulator import Simulator
@@ -107,26 +107,13 @@ def _produce(kind: Kind, sim: Simulator, ticks_per_batch: int, channel: Any) -> 
         raise
 
 
-_SET = object.__setattr__
-
-
 def _rebuilder(kind: Kind) -> Callable[[list[Any]], list[Any]]:
     model = _MODELS.get(kind)
     if model is None:
         return lambda batch: batch  # metric events are dicts: validated by the flow
     names = tuple(model.model_fields)
-    everything = frozenset(names)
-    new = model.__new__
 
     def rebuild(rows: list[tuple[Any, ...]]) -> list[Any]:
-        events = []
-        for row in rows:
-            event = new(model)
-            _SET(event, "__dict__", dict(zip(names, row, strict=True)))
-            _SET(event, "__pydantic_fields_set__", set(everything))
-            _SET(event, "__pydantic_extra__", None)
-            _SET(event, "__pydantic_private__", None)
-            events.append(event)
-        return events
+        return [constructed(model, dict(zip(names, row, strict=True)), set(names)) for row in rows]
 
     return rebuild

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from airis.events import MetricBatch, MetricPoint
 from airis.sinks.chdb_store import ChdbStore
 from airis.sinks.clickhouse_sink import ClickHouseWriter, encode_blocks, encode_metric
-from airis.sinks.clickhouse_store import ClickHouseStore
 from airis.sinks.column_block import BlockBuffer, rows_to_block
 from airis.sinks.spill import RowSpill
 
@@ -36,32 +35,22 @@ def test_a_buffer_gives_back_its_rows_in_order_less_the_oldest_dropped(
     assert len(buffer) == 0
 
 
-class Recording(ClickHouseStore):
-    """Passes everything to a real store and records the type of each inserted column."""
+class Recording(ChdbStore):
+    """The real embedded store, recording the type of each inserted column."""
 
-    def __init__(self, inner: ClickHouseStore) -> None:
-        self.inner = inner
-        self.database = inner.database
+    def __init__(self, path: Path, database: str) -> None:
+        super().__init__(path, database)
         self.blocks: list[list[type]] = []
-
-    def execute(self, sql: str) -> None:
-        self.inner.execute(sql)
-
-    def query(self, sql: str) -> list[dict[str, Any]]:
-        return self.inner.query(sql)
 
     def insert_columns(
         self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]
     ) -> None:
         self.blocks.append([type(values) for values in data])
-        self.inner.insert_columns(table, columns, data)
-
-    def close(self) -> None:
-        self.inner.close()
+        super().insert_columns(table, columns, data)
 
 
 def test_a_metric_batch_reaches_the_store_as_columns(migrated_store: ChdbStore) -> None:
-    store = Recording(migrated_store)
+    store = Recording(migrated_store.path, migrated_store.database)  # a second session
     points = [
         MetricPoint(ts=T0 + timedelta(seconds=i), service="api", signal="cpu", value=float(i))
         for i in range(6)
@@ -72,6 +61,7 @@ def test_a_metric_batch_reaches_the_store_as_columns(migrated_store: ChdbStore) 
     assert store.blocks == [[list] * 5]  # one block of column lists, no row tuples
     got = store.query("SELECT count() AS n, sum(value) AS s FROM metrics WHERE service = 'api'")
     assert got == [{"n": 6, "s": 15}]
+    store.close()
 
 
 def test_blocks_keep_the_order_of_a_mixed_batch() -> None:

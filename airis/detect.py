@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from airis.operators.base import SeriesDetector
-from airis.operators.ensemble_detector import EventOnset
+from airis.operators.detectors.ensemble_detector import EventOnset
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ trace and log signals (one point a minute) 5 of theirs — and lasts ``DURATION`
 root service and parameters come from the simulator's own fault schedule of the seed, so
 nothing here is chosen for the rules under test. Metrics, logs and traces go through the
 dataflow as in ``airis demo``, once with the cold-start priors
-(`airis.operators.cold_start`) and once without them (``AIRIS_COLD_START_PRIORS=false``).
+(`airis.operators.detectors.cold_start`) and once without them (``AIRIS_COLD_START_PRIORS=false``).
 
 Per run: the time from the fault's start to the first firing alert on a service it affects
 (its "time to first correct alert"; none within the fault and ``GRACE`` after it is a miss),

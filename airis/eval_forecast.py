@@ -35,8 +35,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from airis.operators.capacity import ExhaustionPredictor, ExhaustionWarning
-from airis.operators.forecaster import IntervalForecaster
+from airis.operators.planning.capacity import ExhaustionPredictor, ExhaustionWarning
+from airis.operators.planning.forecaster import IntervalForecaster
 from airis.sources.simulator import Simulator
 
 __all__ = ["eval_capacity", "eval_forecast", "eval_nab_forecasts", "print_eval_forecast"]

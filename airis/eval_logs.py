@@ -26,7 +26,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from airis.operators.log_templates import LogTemplateMiner
+from airis.operators.signals.log_templates import LogTemplateMiner
 from airis.scoreboard import ScoreRow, is_tuned_on
 
 __all__ = [

@@ -34,7 +34,7 @@ which is 200,000,000 s off for one pod of 2022-08-22; rows rounded to the minute
 * **symptom**: the frontend SLO series (``front_service.csv``: latency P90 rise or success
   rate drop, scored the same way), a node of its own that calls the entry services, so that
   correlation with the symptom is a feature of every candidate;
-* **ranking**: `airis.operators.rca.rank_root_causes` with its default configuration, over
+* **ranking**: `airis.operators.incidents.rca.rank_root_causes` with its default configuration, over
   services (pod name without its two hash suffixes). The call graph is ``dependency.csv``
   where the system has one (OnlineBoutique; IP addresses and the load generator dropped);
   TrainTicket has none and is ranked without one (every anomalous service is a candidate;
@@ -74,7 +74,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from airis.operators.rca import RcaConfig, ServiceAnomaly, rank_root_causes
+from airis.operators.incidents.rca import RcaConfig, ServiceAnomaly, rank_root_causes
 from airis.scoreboard import ScoreRow, is_tuned_on
 
 __all__ = [

@@ -1,4 +1,5 @@
-"""Evaluate the root-cause ranking (`airis.operators.rca`) on the public PetShop benchmark.
+"""Evaluate the root-cause ranking (`airis.operators.incidents.rca`) on the public PetShop
+benchmark.
 
 PetShop (Hardt et al., 2023, github.com/amazon-science/petshop-root-cause-analysis) is a
 pet-adoption site on AWS with 41 components. Each issue folder has five 5-minute CloudWatch /
@@ -49,7 +50,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from airis.operators.rca import ServiceAnomaly, rank_root_causes
+from airis.operators.incidents.rca import ServiceAnomaly, rank_root_causes
 from airis.scoreboard import ScoreRow, is_tuned_on
 
 __all__ = [

@@ -4,8 +4,8 @@ For every seed, the simulator runs a day with its fault schedule (random kinds, 
 and times); the dataflow reads its metrics and, like ``airis demo``, its logs and traces
 (``logs=False``, ``traces=False``: without them), detects anomalies and raises alerts; the
 anomalies are grouped into incidents and each incident's candidates ranked, by the dataflow
-itself (its incident step: `IncidentGrouper` and `airis.operators.rca`). A fault is matched
-to the incident that overlaps it (10 minutes of grace after its end) with the most anomalous
+itself (its incident step: `IncidentGrouper` and `airis.operators.incidents.rca`). A fault is
+matched to the incident that overlaps it (10 minutes of grace after its end) with the most anomalous
 signals of its affected services. Reported:
 
 - AC@k: the fraction of faults whose root service is among the top k candidates of its

@@ -11,8 +11,8 @@ test row). One configuration for all of them (`CONFIG`), nothing per machine or 
   held out), standardised features clipped to ±20 deviations, error = reconstruction error
   plus the per-feature deviation (a z-score baseline), falling back to the baseline alone
   when the model explains the held-out rows no better than the training mean. Scored in
-  batches by `airis.operators.onnx_detector.OnnxDetector`; rows only use the past.
-* **(a) Label-free threshold**: `airis.operators.pot_threshold.PotThreshold` (peaks over
+  batches by `airis.models.onnx_detector.OnnxDetector`; rows only use the past.
+* **(a) Label-free threshold**: `airis.operators.detectors.pot_threshold.PotThreshold` (peaks over
   threshold, a generalised Pareto tail) is started on the held-out training errors and then
   follows the test stream (each row is judged by the threshold in force before it, then
   learned), at a risk from `RISKS`. The eval-level choice of the risk uses labels, so it is
@@ -39,8 +39,8 @@ from typing import Any
 import numpy as np
 
 from airis.models.autoencoder import DEFAULT_HIDDEN, DEFAULT_MAX_ITER, train_autoencoder
-from airis.operators.onnx_detector import OnnxDetector
-from airis.operators.pot_threshold import DEFAULT_LEVEL, DEFAULT_RISK, PotThreshold
+from airis.models.onnx_detector import OnnxDetector
+from airis.operators.detectors.pot_threshold import DEFAULT_LEVEL, DEFAULT_RISK, PotThreshold
 from airis.scoreboard import ScoreRow, is_tuned_on
 
 __all__ = [

@@ -195,7 +195,7 @@ class AggregatePoint(_Event):
     those above ``bounds[-1]``). ExponentialHistograms arrive here as explicit buckets, and a
     Summary's count and sum as a histogram without buckets. ``temporality``: ``cumulative``
     values run since ``start``; ``delta`` values cover ``(start, ts]``.
-    `airis.operators.otlp_metrics.OtlpMetricPoints` turns them into `MetricPoint`\\ s.
+    `airis.operators.signals.otlp_metrics.OtlpMetricPoints` turns them into `MetricPoint`\\ s.
     """
 
     ts: Timestamp

@@ -2,9 +2,8 @@
 
 `EnsembleDetector` is the one detector of the metrics flow (`metrics_detector`) and of
 `airis detect` (wrapped in `EventOnset`), in one configuration; its target is at least 100k
-points/s on one core (issue 12). `RobustSeasonalDetector`, the flow's detector before it, is
-measured for comparison. All get the same 200k-point series. The flow runs the first as
-rows of its `DetectorBank` (`airis.operators.ensemble_kernel`), a batch of the service's
+points/s on one core (issue 12). Both get the same 200k-point series. The flow runs the first as
+rows of its `DetectorBank` (`airis.operators.detectors.ensemble_kernel`), a batch of the service's
 points per call: measured last, on the same points spread over 8 signals, 800 per call.
 """
 
@@ -16,9 +15,8 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from airis.operators.base import SeriesDetector
-from airis.operators.detector_bank import DetectorBank, metrics_detector
-from airis.operators.ensemble_detector import EventOnset
-from airis.operators.robust_detector import RobustSeasonalDetector
+from airis.operators.detectors.detector_bank import DetectorBank, metrics_detector
+from airis.operators.detectors.ensemble_detector import EventOnset
 
 POINTS = 200_000
 
@@ -29,7 +27,6 @@ def main() -> None:
     points = [(t0 + timedelta(seconds=10 * i), 100 + rng.gauss(0, 2)) for i in range(POINTS)]
     bench("flow detector (metrics_detector)", metrics_detector(), points)
     bench("airis detect (EventOnset(EnsembleDetector()))", EventOnset(), points)
-    bench("old flow detector (RobustSeasonalDetector)", RobustSeasonalDetector(), points)
     bench_bank(points, signals=8, batch=800)
 
 

@@ -15,9 +15,9 @@ import random
 import time
 from datetime import UTC, datetime, timedelta
 
-from airis.operators.capacity import ExhaustionPredictor
-from airis.operators.forecaster import IntervalForecaster
-from airis.operators.service_planner import ServicePlanner
+from airis.operators.planning.capacity import ExhaustionPredictor
+from airis.operators.planning.forecaster import IntervalForecaster
+from airis.operators.planning.service_planner import ServicePlanner
 from airis.sources.simulator import SIGNALS
 
 POINTS = 50_000

@@ -461,7 +461,7 @@ def _memory_by_file_child(services: int = 500) -> None:
     from bytewax.testing import TestingSource, run_main
 
     from airis.flows.metrics_anomaly import build_flow
-    from airis.operators.detector_bank import DetectorBank
+    from airis.operators.detectors.detector_bank import DetectorBank
     from airis.settings import Settings
 
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
@@ -507,7 +507,7 @@ def _memory_child() -> None:
     from bytewax.testing import TestingSource, run_main
 
     from airis.flows.metrics_anomaly import build_flow
-    from airis.operators.detector_bank import DetectorBank
+    from airis.operators.detectors.detector_bank import DetectorBank
     from airis.settings import Settings
 
     services = SERIES // SIGNALS_PER_SERVICE

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from airis.models.registry import ModelRegistry, ProductionWatcher
-from airis.operators.ks_drift import KSDrift
+from airis.operators.drift.ks_drift import KSDrift
 
 FEATURES = 38
 REFERENCE_ROWS = 5_000

@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 
 from airis.models.autoencoder import train_autoencoder
+from airis.models.onnx_detector import OnnxDetector
 from airis.models.service_features import service_rows, train_service_autoencoder
-from airis.operators.onnx_detector import OnnxDetector
 from airis.sources.simulator import Simulator
 
 SMD = Path(__file__).resolve().parents[2] / "shared" / "data" / "smd" / "machine-1-6.npz"

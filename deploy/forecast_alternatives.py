@@ -26,7 +26,7 @@ import numpy as np
 from river import time_series
 from sklearn.ensemble import HistGradientBoostingRegressor
 
-from airis.operators.forecaster import IntervalForecaster
+from airis.operators.planning.forecaster import IntervalForecaster
 
 NAB = Path(__file__).resolve().parents[2] / "shared" / "data" / "nab"
 HORIZONS = (1, 12)

@@ -36,22 +36,21 @@ from airis.events import (
 )
 from airis.flows.batching import group_by
 from airis.flows.model_ops import plan_capacity, score_with_model
-from airis.operators.alert_manager import AlertManager
-from airis.operators.call_graph import CallGraph
-from airis.operators.detector_bank import DetectorBank
-from airis.operators.incidents import (
+from airis.operators.alerting.alert_manager import AlertManager
+from airis.operators.detectors.detector_bank import DetectorBank
+from airis.operators.incidents.call_graph import CallGraph
+from airis.operators.incidents.grouping import (
     AUXILIARY_PREFIXES,
     IncidentGrouper,
     MetricService,
     rank_open_incident,
     to_incident,
 )
-from airis.operators.log_signals import LOG_SIGNALS
-from airis.operators.otlp_metrics import DERIVED_LABEL
-from airis.operators.trace_signals import TRACE_SIGNALS
+from airis.operators.signals.otlp_metrics import DERIVED_LABEL
 from airis.operators.types import ServiceWindow
-from airis.operators.windowed_detector import ServiceWindowDetector
+from airis.operators.windowing.windowed_detector import ServiceWindowDetector
 from airis.settings import Settings
+from airis.signals import LOG_SIGNALS, TRACE_SIGNALS
 from airis.sources.decode import dead_letter
 
 logger = logging.getLogger(__name__)

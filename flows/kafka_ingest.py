@@ -18,7 +18,7 @@ from bytewax.operators import StatefulBatchLogic
 
 from airis.events import MetricBatch, MetricPoint, PointRow
 from airis.flows.batching import group_by
-from airis.operators.partition_aligner import PartitionAligner
+from airis.operators.windowing.partition_aligner import PartitionAligner
 from airis.settings import Settings
 from airis.sources.kafka_input import (
     KafkaDeadLetter,

@@ -28,7 +28,7 @@ from airis.events import (
     ScalingAdvice,
 )
 from airis.models.serving import ModelServer
-from airis.operators.service_planner import ServicePlanner
+from airis.operators.planning.service_planner import ServicePlanner
 from airis.operators.types import ServiceWindow, WindowValues
 from airis.settings import Settings
 from airis.sinks.model_events import model_events

@@ -32,10 +32,10 @@ from airis.events import (
 )
 from airis.flows.batching import flatten, grouped_by_service
 from airis.flows.detection import SOURCE
-from airis.operators.log_signals import LogWindow, ServiceLogSignals
-from airis.operators.otlp_metrics import OtlpMetricPoints
-from airis.operators.trace_signals import ServiceTraceSignals, TraceWindow
-from airis.operators.windowed_detector import DEFAULT_IDLE_GRACE_SECONDS
+from airis.operators.signals.log_signals import LogWindow, ServiceLogSignals
+from airis.operators.signals.otlp_metrics import OtlpMetricPoints
+from airis.operators.signals.trace_signals import ServiceTraceSignals, TraceWindow
+from airis.operators.windowing.windowed_detector import DEFAULT_IDLE_GRACE_SECONDS
 from airis.settings import Settings
 from airis.sources.decode import dead_letter
 

@@ -18,7 +18,7 @@ clipped to ``[-clip, clip]`` so that no single feature (say one that never moved
 and moves on a new machine) can outweigh all the others. So does everything a
 scorer needs beside the graph, as JSON in the model's ``metadata_props``: the feature names, the
 training means (to impute missing values), the keys, and the calibration of the error (see
-`calibration_of`). `airis.operators.onnx_detector.OnnxDetector` needs nothing but the file.
+`calibration_of`). `airis.models.onnx_detector.OnnxDetector` needs nothing but the file.
 
 Why a second term in the error: the reconstruction error catches rows that break the
 features' joint behaviour, but a move of many correlated metrics together is reconstructed

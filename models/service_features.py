@@ -1,7 +1,7 @@
 """Training rows for the flow-shaped autoencoder: one row per service and 10-s window.
 
 The metrics flow sees, per service and window, the eight signals of
-`airis.sources.simulator.SIGNALS`. `service_rows` turns a `Simulator` run into exactly those
+`airis.signals.SERVICE_SIGNALS`. `service_rows` turns a `Simulator` run into exactly those
 rows (raw values, in `SIGNALS` order), with the service of each row and whether a fault was
 visibly changing that service at the time (the simulator's ground truth: a fault's
 ``affected`` services while it is active). `train_service_autoencoder` fits one model for
@@ -57,7 +57,8 @@ from typing import Any
 import numpy as np
 
 from airis.models.autoencoder import TrainedAutoencoder, train_autoencoder
-from airis.sources.simulator import SIGNALS, Simulator
+from airis.signals import SERVICE_SIGNALS as SIGNALS
+from airis.sources.simulator import Simulator
 
 logger = logging.getLogger(__name__)
 
@@ -258,7 +259,7 @@ def held_out_day(
     ``plain``: the reconstruction error alone (no deviation term, clip or fallback), as the
     model was before those options.
     """
-    from airis.operators.onnx_detector import OnnxDetector
+    from airis.models.onnx_detector import OnnxDetector
 
     sim = Simulator(hours=2 * start_hours, seed=seed)
     started = time.perf_counter()

@@ -8,9 +8,9 @@ A version that cannot be loaded (a missing or tampered file) is logged and count
 current one keeps serving; one that would run on CPU when the settings require a GPU stops
 the flow with the providers asked for and available.
 
-A version's artifacts: ``model.onnx`` (`~airis.operators.onnx_detector.OnnxDetector`) and,
+A version's artifacts: ``model.onnx`` (`~airis.models.onnx_detector.OnnxDetector`) and,
 optionally, ``reference.npy`` (training feature rows) for the
-`~airis.operators.ks_drift.KSDrift` test of the live rows.
+`~airis.operators.drift.ks_drift.KSDrift` test of the live rows.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from airis.models.onnx_detector import OnnxDetector
 from airis.models.registry import ModelRegistry, ModelVersion, ProductionWatcher, RegistryError
-from airis.operators.ks_drift import DriftReport, KSDrift
-from airis.operators.onnx_detector import OnnxDetector
+from airis.operators.drift.ks_drift import DriftReport, KSDrift
 from airis.telemetry import MODEL_RELOADS, MODEL_VERSION
 
 logger = logging.getLogger(__name__)

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from airis.models.onnx_detector import OnnxDetector
 from airis.models.registry import ModelRegistry, ModelVersion, fingerprint_array
 from airis.models.service_features import (
     DEFAULT_SERVICE_HIDDEN,
@@ -29,7 +30,6 @@ from airis.models.service_features import (
     train_service_autoencoder,
 )
 from airis.models.serving import MODEL_FILE, REFERENCE_FILE
-from airis.operators.onnx_detector import OnnxDetector
 from airis.sources.simulator import Simulator
 
 logger = logging.getLogger(__name__)

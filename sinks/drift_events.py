@@ -12,7 +12,7 @@ import math
 from datetime import datetime
 
 from airis.events import DriftEvent
-from airis.operators.ks_drift import DriftReport
+from airis.operators.drift.ks_drift import DriftReport
 from airis.telemetry import DRIFT_EVENTS, DRIFT_P_VALUE
 
 logger = logging.getLogger(__name__)

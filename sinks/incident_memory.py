@@ -34,11 +34,11 @@ from rich.console import Console
 from rich.table import Table
 
 from airis.events import Anomaly, Incident
-from airis.operators.incident_embedding import (
+from airis.models.embedders import make_embedder
+from airis.operators.incidents.incident_embedding import (
     SIGNATURE_VERSION,
     Embedder,
     incident_signature,
-    make_embedder,
     sparse_terms,
 )
 from airis.settings import Settings, redact

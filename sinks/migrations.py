@@ -273,7 +273,8 @@ ORDER BY (caller, callee, window_start)
 
 # One row per model feature per live window tested against the training reference (KS):
 # p_value is the raw test, p_adjusted the Holm-corrected one that `drifted` compares with
-# threshold (see airis.operators.ks_drift). Replays rewrite the same key: one row after merges.
+# threshold (see airis.operators.drift.ks_drift). Replays rewrite the same key: one row after
+# merges.
 _DRIFT_EVENTS = """
 CREATE TABLE IF NOT EXISTS drift_events (
     ts DateTime64(3, 'UTC'),
@@ -295,7 +296,7 @@ TTL toDateTime(ts) + INTERVAL 90 DAY
 
 # Forecasts per series and step ahead (the row of `ts` + `horizon_seconds` is the forecast of
 # that instant made at `ts`), exhaustion warnings, and replica recommendations: see
-# airis.operators.forecaster / capacity / scaling and airis.sinks.planning_events.
+# airis.operators.planning.forecaster / capacity / scaling and airis.sinks.planning_events.
 _FORECASTS = """
 CREATE TABLE IF NOT EXISTS forecasts (
     ts DateTime64(3, 'UTC'),

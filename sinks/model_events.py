@@ -1,7 +1,8 @@
 """A model-scored batch of service windows as the events the sinks write.
 
 One `ModelScore` per window, an `Anomaly` where the score reached the threshold (signal
-``model_<name>``: auxiliary in incidents, see `airis.operators.incidents.AUXILIARY_PREFIXES`),
+``model_<name>``: auxiliary in incidents, see
+`airis.operators.incidents.grouping.AUXILIARY_PREFIXES`),
 and the drift events of a drift window the batch completed.
 """
 

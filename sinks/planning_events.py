@@ -1,7 +1,7 @@
 """Forecasts, exhaustion warnings (and their alerts) and replica advice as the events the
 sinks write.
 
-Pure functions from the planning operators' records (`airis.operators.forecaster`,
+Pure functions from the planning operators' records (`airis.operators.planning.forecaster`,
 `capacity`, `scaling`) to `airis.events` models; `airis.sinks.clickhouse_sink.TABLES` turns
 those into rows of the ``forecasts``, ``capacity_warnings`` and ``scaling_recommendations``
 tables (migration 7).
@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from airis.events import Alert, CapacityWarning, ForecastPoint, ScalingAdvice, event_id, fingerprint
-from airis.operators.capacity import ExhaustionWarning
-from airis.operators.forecaster import Forecast
-from airis.operators.scaling import ScalingRecommendation
-from airis.operators.service_planner import Plan
+from airis.operators.planning.capacity import ExhaustionWarning
+from airis.operators.planning.forecaster import Forecast
+from airis.operators.planning.scaling import ScalingRecommendation
+from airis.operators.planning.service_planner import Plan
 
 __all__ = [
     "capacity_alert",

@@ -26,7 +26,7 @@ Mapping rules:
 * **metrics**: signal = metric name. Gauge points and non-monotonic Sum points (an
   UpDownCounter: a level) → one `MetricPoint` each (``as_double`` or ``as_int``). Running
   totals become one `AggregatePoint` each, which
-  `airis.operators.otlp_metrics.OtlpMetricPoints` turns into per-interval rates, means and
+  `airis.operators.signals.otlp_metrics.OtlpMetricPoints` turns into per-interval rates, means and
   percentiles later in the flow (per series state cannot live here: a Collector spreads one
   service's messages over partitions): a monotonic Sum (``kind="sum"``); a Histogram
   (``kind="histogram"``: count, sum when present, explicit bounds and bucket counts); an

@@ -41,6 +41,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from airis.signals import SERVICE_SIGNALS
 from airis.sources.faults import (
     _STREAM_MEASURE,
     _STREAM_PROCESS,
@@ -78,16 +79,7 @@ __all__ = [
 ]
 
 #: Signals emitted for every service at every tick, in this order.
-SIGNALS: tuple[str, ...] = (
-    "request_rate",
-    "latency_p50",
-    "latency_p95",
-    "latency_p99",
-    "error_rate",
-    "cpu",
-    "memory",
-    "disk",
-)
+SIGNALS = SERVICE_SIGNALS
 
 DEFAULT_INTERVAL_SECONDS = 10.0
 #: External requests per second into the frontends at the weekday peak.

@@ -8,7 +8,7 @@ from prometheus_client import REGISTRY
 
 from airis.events import MetricBatch, MetricPoint
 from airis.flows.detection import batch_by_key
-from airis.operators.log_signals import LOG_SIGNALS
+from airis.signals import LOG_SIGNALS
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 

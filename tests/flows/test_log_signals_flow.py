@@ -9,8 +9,8 @@ from bytewax.testing import TestingSink, run_main
 
 from airis.events import Alert, Anomaly, Incident, LogRecord, LogTemplate, MetricPoint, unbatched
 from airis.flows.metrics_anomaly import build_flow
-from airis.operators.log_signals import LOG_SIGNALS
 from airis.settings import Settings
+from airis.signals import LOG_SIGNALS
 from airis.sources.iterable_source import simulated_logs_source, simulator_source
 from airis.sources.simulator import recent_simulation
 

@@ -127,7 +127,7 @@ def test_a_service_gone_quiet_has_its_windows_closed_then_its_state_discarded() 
     import time
 
     from airis.flows.detection import DetectAndWindow
-    from airis.operators.windowed_detector import ServiceWindowDetector
+    from airis.operators.windowing.windowed_detector import ServiceWindowDetector
 
     window = ServiceWindowDetector("api", 0.05, 0.0, idle_grace_seconds=0.0)
     logic = DetectAndWindow(window, idle_seconds=0.2)

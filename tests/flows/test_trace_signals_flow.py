@@ -20,8 +20,8 @@ from airis.events import (
     unbatched,
 )
 from airis.flows.metrics_anomaly import build_flow
-from airis.operators.trace_signals import TRACE_SIGNALS
 from airis.settings import Settings
+from airis.signals import TRACE_SIGNALS
 from airis.sources.iterable_source import simulated_traces_source, simulator_source
 from airis.sources.simulator import recent_simulation
 from airis.sources.trace_sim import TraceSimulator

@@ -37,9 +37,8 @@ from airis.events import (
 from airis.flows import kafka_metrics, metrics_anomaly
 from airis.kafka_commands import SIGNALS, _simulation_batches
 from airis.kafka_producer import encode_tick, produce, produce_ticks
-from airis.operators.log_signals import LOG_SIGNALS
-from airis.operators.trace_signals import TRACE_SIGNALS
 from airis.settings import Settings
+from airis.signals import LOG_SIGNALS, TRACE_SIGNALS
 from airis.sinks.kafka_output import consume_topic
 from airis.sources import otlp
 from airis.sources.iterable_source import simulator_source

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from airis.models.onnx_detector import OnnxDetector
 from airis.models.service_features import (
     held_out_day,
     separation,
     service_rows,
     train_service_autoencoder,
 )
-from airis.operators.onnx_detector import OnnxDetector
 from airis.sources.simulator import SIGNALS, Simulator
 
 

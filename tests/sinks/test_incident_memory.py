@@ -14,7 +14,7 @@ import pytest
 from rich.console import Console
 
 from airis.events import Anomaly, Incident
-from airis.operators.incident_embedding import HashingEmbedder, incident_signature
+from airis.operators.incidents.incident_embedding import HashingEmbedder, incident_signature
 from airis.settings import Settings
 from airis.sinks.incident_memory import (
     CollectionMismatchError,

@@ -7,9 +7,9 @@ import math
 from datetime import UTC, datetime, timedelta
 
 from airis.events import CapacityWarning, ForecastPoint, ScalingAdvice
-from airis.operators.capacity import ExhaustionPredictor
-from airis.operators.forecaster import IntervalForecaster
-from airis.operators.scaling import ScalingAdvisor
+from airis.operators.planning.capacity import ExhaustionPredictor
+from airis.operators.planning.forecaster import IntervalForecaster
+from airis.operators.planning.scaling import ScalingAdvisor
 from airis.sinks.chdb_store import ChdbStore
 from airis.sinks.clickhouse_sink import TABLES, encode_batch
 from airis.sinks.migrations import migrate

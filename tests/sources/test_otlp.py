@@ -613,7 +613,7 @@ def test_summary_suffix_survives_a_long_name() -> None:
     decoded = decode_both(metrics_request(summary), decode_metrics)
     signals = [p.signal for p in decoded.events]
     # The quantile and the count-and-sum aggregate (whose rate and mean keep their suffixes
-    # when derived: see airis.operators.otlp_metrics).
+    # when derived: see airis.operators.signals.otlp_metrics).
     assert signals == ["n" * 123 + ".q0.9", "n" * 128]
     assert all(len(s) == 128 for s in signals)
 

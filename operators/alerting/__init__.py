@@ -1,0 +1,10 @@
+"""Alerting: the decision to page, from closed service windows.
+
+The contract: `AlertManager.update_one` takes one `ServiceWindow` and returns the `Alert`\\ s it
+opens, updates or resolves — with hysteresis (open after consecutive anomalous windows,
+resolve after consecutive normal ones) and flap suppression, so one problem is one alert.
+"""
+
+from airis.operators.alerting.alert_manager import AlertManager
+
+__all__ = ["AlertManager"]

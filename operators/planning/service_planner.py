@@ -1,0 +1,186 @@
+"""Per-service capacity planning: forecasts with intervals, exhaustion warnings, replica advice."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airis.operators.planning.capacity import ExhaustionPredictor, ExhaustionWarning
+from airis.operators.planning.forecaster import Forecast, IntervalForecaster
+from airis.operators.planning.scaling import ScalingAdvisor, ScalingRecommendation
+
+__all__ = ["Plan", "ServicePlanner"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one update of a `ServicePlanner` produced (mostly nothing).
+
+    ``forecasts``: per signal, the forecast made at ``ts`` for the next steps of
+    ``step_seconds``; ``warnings``: per signal, an exhaustion warning; ``advice``: a replica
+    recommendation from the forecast load, when it changed.
+    """
+
+    ts: datetime | None = None
+    step_seconds: float = 300.0
+    forecasts: dict[str, Forecast] = field(default_factory=dict)
+    warnings: dict[str, ExhaustionWarning] = field(default_factory=dict)
+    advice: tuple[str, ScalingRecommendation] | None = None
+
+
+class ServicePlanner:
+    """Forecasts a service's load and resources, warns before exhaustion, advises replicas.
+
+    Every update gives one value per signal (a service window). Resource signals
+    (``capacity_signals``, percent) go straight to an `ExhaustionPredictor` each, which
+    warns when the threshold is expected within its horizon. Forecast signals are averaged
+    into steps of ``step_seconds`` (forecasting every 10-s window would cost far more, and
+    hold more state, than planning needs); each closed step teaches that signal's
+    `IntervalForecaster`. Every ``report_every`` steps, once the forecasts are ready, the
+    plan carries them (the flow writes the ``report_steps`` of them), and the upper bound of
+    ``scaling_signal``'s forecast over the horizon goes through a `ScalingAdvisor`: the
+    advice is reported when its desired replicas change.
+
+    Parameters
+    ----------
+    step_seconds
+        Forecast step.
+    horizon_steps
+        Steps ahead forecast.
+    season_steps
+        Steps per season (one day by default), or None.
+    report_every
+        Steps between reported forecasts.
+    forecast_signals
+        Signals forecast.
+    capacity_signals
+        Percent signals watched for exhaustion.
+    threshold
+        Percent whose crossing the capacity warnings predict.
+    warn_within_seconds
+        Warn when the crossing is expected within this long.
+    scaling_signal
+        Per-replica utilisation signal the replica advice follows (one of forecast_signals).
+    scaling_target
+        Utilisation to run each replica at.
+    replicas
+        Replicas the service runs now (telemetry does not say).
+
+    Examples
+    --------
+    >>> import random
+    >>> rng = random.Random(42)
+    >>> planner = ServicePlanner(step_seconds=60, season_steps=None, horizon_steps=5)
+    >>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> plans = []
+    >>> for i in range(6 * 180):  # three hours of 10-s windows; cpu climbs, memory leaks
+    ...     values = {"request_rate": 100 + rng.gauss(0, 5), "cpu": 40 + i / 20,
+    ...               "memory": 50 + max(0, i - 360) / 20 + rng.gauss(0, 0.3), "disk": 30.0}
+    ...     plans.append(planner.update_one(t0 + timedelta(seconds=10 * i), values))
+    >>> warned = [p for p in plans if "memory" in p.warnings]
+    >>> first = warned[0].warnings["memory"]
+    >>> first.value < 90 and 15 * 60 < first.eta_seconds < 3600
+    True
+    >>> advice = [p.advice[1] for p in plans if p.advice]
+    >>> advice[-1].action, advice[-1].desired_replicas > 1
+    ('scale_up', True)
+    """
+
+    def __init__(
+        self,
+        step_seconds: float = 300.0,
+        horizon_steps: int = 3,
+        season_steps: int | None = 288,
+        report_every: int = 1,
+        forecast_signals: Sequence[str] = ("request_rate", "cpu", "memory", "disk"),
+        capacity_signals: Sequence[str] = ("memory", "disk"),
+        threshold: float = 90.0,
+        warn_within_seconds: float = 3600.0,
+        scaling_signal: str = "cpu",
+        scaling_target: float = 70.0,
+        replicas: int = 1,
+    ) -> None:
+        if step_seconds <= 0 or horizon_steps < 1 or report_every < 1:
+            raise ValueError("ServicePlanner: step_seconds, horizon_steps, report_every > 0")
+        if scaling_signal and scaling_signal not in forecast_signals:
+            raise ValueError(f"ServicePlanner: scaling_signal {scaling_signal!r} is not forecast")
+        self.step_seconds = step_seconds
+        self.horizon_steps = horizon_steps
+        self.season_steps = season_steps
+        self.report_every = report_every
+        self.forecast_signals = tuple(forecast_signals)
+        self.capacity_signals = tuple(capacity_signals)
+        self.threshold = threshold
+        self.warn_within_seconds = warn_within_seconds
+        self.scaling_signal = scaling_signal
+        self.scaling_target = scaling_target
+        self.replicas = replicas
+        self._forecasters = {
+            s: IntervalForecaster(horizon=horizon_steps, season=season_steps)
+            for s in self.forecast_signals
+        }
+        self._predictors = {
+            s: ExhaustionPredictor(threshold=threshold, warn_within_seconds=warn_within_seconds)
+            for s in self.capacity_signals
+        }
+        self._advisor = ScalingAdvisor(target=scaling_target) if scaling_signal else None
+        self._step: int | None = None
+        self._sums: dict[str, float] = {}
+        self._counts: dict[str, int] = {}
+        self._steps_seen = 0
+        self._advised: int | None = None
+
+    def update_one(self, ts: datetime, values: Mapping[str, float]) -> Plan:
+        """Learn one window's values (signal → value) at ``ts``; what that produced."""
+        warnings = {}
+        for signal, predictor in self._predictors.items():
+            value = values.get(signal)
+            if value is not None and math.isfinite(value):
+                warning = predictor.update_one(ts, value)
+                if warning is not None:
+                    warnings[signal] = warning
+        step = math.floor((ts - _EPOCH).total_seconds() / self.step_seconds)
+        plan_ts, forecasts, advice = None, {}, None
+        if self._step is not None and step > self._step:
+            plan_ts, forecasts, advice = self._close_step()
+        self._step = step if self._step is None else max(step, self._step)
+        for signal in self.forecast_signals:
+            value = values.get(signal)
+            if value is not None and math.isfinite(value):
+                self._sums[signal] = self._sums.get(signal, 0.0) + value
+                self._counts[signal] = self._counts.get(signal, 0) + 1
+        if not warnings and not forecasts and advice is None:
+            return _NOTHING
+        return Plan(plan_ts or ts, self.step_seconds, forecasts, warnings, advice)
+
+    def _close_step(self) -> tuple[datetime, dict[str, Forecast], Any]:
+        assert self._step is not None
+        end = _EPOCH + timedelta(seconds=(self._step + 1) * self.step_seconds)
+        for signal, total in self._sums.items():
+            self._forecasters[signal].learn_one(total / self._counts[signal])
+        self._sums.clear()
+        self._counts.clear()
+        self._steps_seen += 1
+        if self._steps_seen % self.report_every:
+            return end, {}, None
+        forecasts = {s: f.forecast() for s, f in self._forecasters.items()}
+        forecasts = {s: f for s, f in forecasts.items() if f.ready}
+        return end, forecasts, self._advise(forecasts)
+
+    def _advise(self, forecasts: dict[str, Forecast]) -> tuple[str, ScalingRecommendation] | None:
+        load = forecasts.get(self.scaling_signal)
+        if self._advisor is None or load is None:
+            return None
+        advice = self._advisor.recommend(self.replicas, max(load.upper))
+        if advice.desired_replicas == (self._advised or self.replicas):
+            return None
+        self._advised = advice.desired_replicas
+        return self.scaling_signal, advice
+
+
+_NOTHING = Plan()

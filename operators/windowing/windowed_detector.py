@@ -1,0 +1,236 @@
+"""One service's points in, its closed event-time windows out: detection and windowing in one pass.
+
+`ServiceWindowDetector` scores every point with the service's `DetectorBank` and folds the scores
+into tumbling event-time windows (`add_assessment`), closing a window once the watermark passes its
+end (`close_window`). It exists so that a flow can hand a whole batch of a service's points to
+one plain Python loop instead of paying an engine's per-item overhead twice (a keyed map for
+detection, then a window fold): on CPython that overhead is most of the cost of a point.
+
+The watermark follows the usual event-time rule (Bytewax's ``EventClock``, Flink's bounded
+out-of-orderness): the newest timestamp seen minus the allowed lateness; it never moves back.
+System time moves it on only once the service has been quiet for ``idle_grace_seconds``, so
+that a service that goes quiet still gets its last window closed, while a producer that
+delivers in bursts, or a broker that pauses for less than the grace, makes nothing late
+(measured before the grace: a 22-s broker restart made 29 % of the points that followed late,
+5-s delivery batches 40 %). A point older than the watermark is late: it is returned, not
+scored, and the caller dead-letters it. After a restart, `resume` restarts the system-time
+allowance so the downtime itself does not close windows.
+
+Examples
+--------
+>>> from datetime import UTC, datetime, timedelta
+>>> from airis.events import MetricBatch, MetricPoint
+>>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
+>>> svc = ServiceWindowDetector("api", window_seconds=10, lateness_seconds=2)
+>>> points = [MetricPoint(ts=t0 + timedelta(seconds=s), service="api", signal="cpu", value=1.0)
+...           for s in range(0, 30, 5)]
+>>> closed, late = svc.update_many(points, now=0.0)
+>>> [(w.start.second, w.end.second, w.signals["cpu"].count) for w in closed]
+[(0, 10, 2), (10, 20, 2)]
+>>> old = MetricPoint(ts=t0, service="api", signal="cpu", value=1.0)
+>>> svc.update_many([old], now=0.0)[1] == [old]
+True
+>>> [w.start.second for w in svc.close_all()]
+[20]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+from itertools import islice
+
+from airis.events import MetricBatch, MetricPoint
+from airis.operators.detectors.detector_bank import DetectorBank
+from airis.operators.types import ServiceWindow, SignalSummary
+from airis.operators.windowing.event_windows import ALIGN_TO
+from airis.operators.windowing.service_window import DEFAULT_THRESHOLD, add_assessment, close_window
+
+__all__ = ["ALIGN_TO", "DEFAULT_IDLE_GRACE_SECONDS", "ServiceWindowDetector"]
+
+#: System time a service must be quiet before system time moves its watermark on.
+DEFAULT_IDLE_GRACE_SECONDS = 60.0
+
+
+class ServiceWindowDetector:
+    """Score one service's points and emit its closed tumbling windows.
+
+    Parameters
+    ----------
+    service
+        The service (the key); every point given must belong to it. None: taken from the
+        first point (an engine may not tell a state builder its key).
+    window_seconds
+        Window length.
+    lateness_seconds
+        How far behind the newest timestamp a point may arrive and still count.
+    threshold
+        Score at or above which a signal's window is anomalous (`close_window`).
+    detector
+        Model name recorded in each `Anomaly`.
+    bank
+        Builds the detector bank (tests inject one).
+    idle_grace_seconds
+        System time the service must have been quiet before system time advances its
+        watermark (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        service: str | None = None,
+        window_seconds: float = 10.0,
+        lateness_seconds: float = 2.0,
+        threshold: float = DEFAULT_THRESHOLD,
+        detector: str = "ensemble",
+        bank: Callable[[], DetectorBank] = DetectorBank,
+        idle_grace_seconds: float = DEFAULT_IDLE_GRACE_SECONDS,
+    ) -> None:
+        if window_seconds <= 0 or lateness_seconds < 0:
+            raise ValueError("window_seconds must be > 0 and lateness_seconds >= 0")
+        self.service = service
+        self.window = timedelta(seconds=window_seconds)
+        self.lateness = timedelta(seconds=lateness_seconds)
+        self.threshold = threshold
+        self.detector = detector
+        self.bank = bank()
+        self.idle_grace = idle_grace_seconds
+        self._open: dict[int, dict[str, SignalSummary]] = {}
+        self._closed_before = -math.inf  # windows with a smaller id are closed
+        self._refused: list[MetricPoint] = []
+        # The watermark is _base plus the system time since _base was set (seconds).
+        self._base: datetime | None = None
+        self._base_seen_at = 0.0
+
+    def update_many(
+        self, points: Iterable[MetricPoint], now: float
+    ) -> tuple[list[ServiceWindow], list[MetricPoint]]:
+        """Score and fold ``points`` (arrival order); return ``(closed windows, late points)``.
+
+        ``now`` is the system time in seconds (any monotonic clock, the same one every call).
+        """
+        points = list(points)
+        columns = ([p.ts for p in points], [p.signal for p in points], [p.value for p in points])
+        return self._fold(*columns, points.__getitem__, now)
+
+    def update_batch(
+        self, batch: MetricBatch, now: float
+    ) -> tuple[list[ServiceWindow], list[MetricPoint]]:
+        """`update_many` for a batch given as columns: no point object unless it is late."""
+        return self._fold(batch.ts, batch.signal, batch.value, batch.point, now)
+
+    def _fold(
+        self,
+        stamps: Sequence[datetime],
+        signals: Sequence[str],
+        values: Sequence[float],
+        point: Callable[[int], MetricPoint],
+        now: float,
+    ) -> tuple[list[ServiceWindow], list[MetricPoint]]:
+        late: list[MetricPoint] = []
+        watermark = self.watermark(now)  # only moves when a newer point raises it, below
+        accepted: list[int] = []
+        window_ids: list[int] = []
+        # A batch arrived at once, so its own order is no evidence of lateness: an OTLP
+        # message lists each metric's points over its whole span, one metric after another.
+        order: Sequence[int] = range(len(stamps))
+        if any(b < a for a, b in zip(stamps, islice(stamps, 1, None), strict=False)):
+            order = sorted(order, key=stamps.__getitem__)  # stable: ties keep their order
+        for i in order:
+            ts = stamps[i]
+            if self.service is None:
+                self.service = point(i).service
+            if watermark is not None and ts < watermark:
+                late.append(point(i))
+                continue
+            window_id = (ts - ALIGN_TO) // self.window
+            if window_id < self._closed_before:
+                late.append(point(i))
+                continue
+            accepted.append(i)
+            window_ids.append(window_id)
+            # A point the bank refuses below (its service at the cap of signals) still
+            # moves the watermark: its timestamp is as much evidence of event time.
+            base = ts - self.lateness
+            if watermark is None or base > watermark:  # never let the watermark go back
+                self._base, self._base_seen_at = base, now
+                watermark = base
+        # One call for the whole batch: the bank scores each signal's points in order.
+        assessments = self.bank.assess_many(
+            [signals[i] for i in accepted], [stamps[i] for i in accepted],
+            [values[i] for i in accepted],
+        )  # fmt: skip
+        for i, window_id, assessment in zip(accepted, window_ids, assessments, strict=True):
+            if assessment is None:  # the service is at its cap of signals (`DetectorBank`)
+                self._refused.append(point(i))
+                continue
+            summaries = self._open.get(window_id)
+            if summaries is None:
+                summaries = self._open[window_id] = {}
+            add_assessment(summaries, signals[i], stamps[i], assessment)
+        return self.close_due(now), late
+
+    def __setstate__(self, state: dict) -> None:
+        # Snapshots from before the signal cap and the idle grace.
+        self.__dict__.update({"_refused": [], "idle_grace": DEFAULT_IDLE_GRACE_SECONDS, **state})
+
+    def take_refused(self) -> list[MetricPoint]:
+        """Points refused since the last call: new signals beyond the bank's ``max_signals``."""
+        refused, self._refused = self._refused, []
+        return refused
+
+    def watermark(self, now: float) -> datetime | None:
+        """Event time before which points are late (None before the first point)."""
+        if self._base is None:
+            return None
+        waited = max(now - self._base_seen_at - self.idle_grace, 0.0)
+        return self._base + timedelta(seconds=waited)
+
+    def close_due(self, now: float) -> list[ServiceWindow]:
+        """Close, in order, every open window whose end the watermark has passed."""
+        watermark = self.watermark(now)
+        if watermark is None:
+            return []
+        return self._close(lambda end: end <= watermark)
+
+    def close_all(self) -> list[ServiceWindow]:
+        """Close every open window (end of input)."""
+        return self._close(lambda _end: True)
+
+    def next_close_in(self, now: float) -> float | None:
+        """Seconds of system time until the oldest open window closes if nothing arrives."""
+        if not self._open or self._base is None:
+            return None
+        end = self._window_start(min(self._open)) + self.window
+        needed = (end - self._base).total_seconds()  # system time past the grace it takes
+        if needed <= 0:
+            return 0.0
+        return max(self._base_seen_at + self.idle_grace + needed - now, 0.0)
+
+    def resume(self, now: float) -> None:
+        """Restart the system-time allowance at ``now`` (after a restart from a snapshot)."""
+        self._base_seen_at = now
+
+    def _close(self, due: Callable[[datetime], bool]) -> list[ServiceWindow]:
+        closed = []
+        for window_id in sorted(self._open):
+            start = self._window_start(window_id)
+            end = start + self.window
+            if not due(end):
+                break
+            summaries = self._open.pop(window_id)
+            self._closed_before = window_id + 1
+            closed.append(
+                close_window(
+                    self.service or "",
+                    start,
+                    end,
+                    summaries,
+                    self.threshold,
+                    detector=self.detector,
+                )
+            )
+        return closed
+
+    def _window_start(self, window_id: int) -> datetime:
+        return ALIGN_TO + self.window * window_id

@@ -1,0 +1,503 @@
+from __future__ import annotations
+
+import pickle
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from airis.events import Alert, Anomaly, event_id, fingerprint
+from airis.operators.alerting.alert_manager import (
+    DEFAULT_OPEN_AFTER,
+    DEFAULT_RESOLVE_AFTER,
+    AlertManager,
+)
+from airis.operators.types import Assessment, ServiceWindow, SignalSummary
+from airis.settings import Settings
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+STEP = timedelta(seconds=10)
+SERVICE = "checkout"
+LAT = "latency_p99"
+FP = fingerprint(SERVICE, LAT, "spike")
+
+
+def start_of(i: int) -> datetime:
+    return T0 + i * STEP
+
+
+def anomaly(i: int, signal: str = LAT, kind: str = "spike", score: float = 0.95) -> Anomaly:
+    start = start_of(i)
+    return Anomaly(
+        id=event_id(SERVICE, signal, kind, start),
+        service=SERVICE,
+        signal=signal,
+        kind=kind,
+        window_start=start,
+        window_end=start + STEP,
+        score=score,
+        observed=812.3 if kind == "spike" else 3.0,
+        expected=120.5,
+        lower=95.1,
+        upper=146.0,
+        state="recent",
+        detector="robust/level",
+    )
+
+
+def window(i: int, *anomalies: Anomaly, signals: tuple[str, ...] = (LAT,)) -> ServiceWindow:
+    start = start_of(i)
+    normal = SignalSummary(start, Assessment(0.1, 120.0, 120.5, 95.1, 146.0, "recent", "x", 1), 1)
+    present = set(signals) | {a.signal for a in anomalies}
+    return ServiceWindow(SERVICE, start, start + STEP, dict.fromkeys(present, normal), anomalies)
+
+
+def windows(pattern: str, signal: str = LAT, kind: str = "spike") -> list[ServiceWindow]:
+    """One window per character: A anomalous (0.95), C anomalous (0.9995), . normal,
+    - window without the signal, space: no window at all."""
+    out = []
+    for i, c in enumerate(pattern):
+        if c == " ":
+            continue
+        if c in "AC":
+            score = 0.95 if c == "A" else 0.9995
+            out.append(window(i, anomaly(i, signal, kind, score)))
+        elif c == ".":
+            out.append(window(i, signals=(signal,)))
+        elif c == "-":
+            out.append(window(i, signals=("rps",)))
+        else:
+            raise ValueError(c)
+    return out
+
+
+def feed(manager: AlertManager, ws: list[ServiceWindow]) -> list[tuple[int, Alert]]:
+    """Each alert with the index of the window that caused it."""
+    return [((w.start - T0) // STEP, alert) for w in ws for alert in manager.update_one(w)]
+
+
+def run(pattern: str, **params: object) -> list[tuple[int, Alert]]:
+    return feed(AlertManager(**params), windows(pattern))
+
+
+def statuses(out: list[tuple[int, Alert]]) -> list[tuple[int, str]]:
+    return [(i, a.status) for i, a in out]
+
+
+# --- parameters ------------------------------------------------------------------------------
+
+
+def test_defaults_match_settings() -> None:
+    fields = Settings.model_fields
+    assert fields["alert_open_after"].default == DEFAULT_OPEN_AFTER
+    assert fields["alert_resolve_after"].default == DEFAULT_RESOLVE_AFTER
+    manager = AlertManager()
+    assert (manager.open_after, manager.resolve_after) == (3, 6)
+
+
+def test_parameters_are_stored_under_their_names() -> None:
+    params = dict(
+        open_after=2,
+        resolve_after=4,
+        flap_window=timedelta(minutes=5),
+        max_flaps=1,
+        critical_score=0.99,
+        critical_spikes=("boom",),
+        critical_dips=("up",),
+        escalate=False,
+    )
+    manager = AlertManager(**params)
+    assert {name: getattr(manager, name) for name in params} == params
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("open_after", 0),
+        ("resolve_after", 0),
+        ("flap_window", timedelta(seconds=-1)),
+        ("max_flaps", -1),
+        ("critical_score", 0.0),
+        ("critical_score", 1.5),
+    ],
+)
+def test_bad_parameters_are_rejected_by_name(name: str, value: object) -> None:
+    with pytest.raises(ValueError, match=name):
+        AlertManager(**{name: value})
+
+
+# --- hysteresis, dedup, resolve --------------------------------------------------------------
+
+
+def test_two_anomalous_windows_are_not_enough() -> None:
+    assert run("AA") == []
+
+
+def test_third_anomalous_window_fires_once() -> None:
+    assert statuses(run("AAA")) == [(2, "firing")]
+
+
+def test_resolves_after_six_quiet_windows_not_five() -> None:
+    assert statuses(run("AAA.....")) == [(2, "firing")]
+    assert statuses(run("AAA......")) == [(2, "firing"), (8, "resolved")]
+
+
+def test_long_anomaly_fires_exactly_once() -> None:
+    out = run("A" * 200 + "." * 6)
+    assert statuses(out) == [(2, "firing"), (205, "resolved")]
+
+
+def test_a_normal_window_breaks_the_streak() -> None:
+    assert run("AA.AA") == []
+    ((i, alert),) = run("AA.AAA")
+    assert i == 5 and alert.starts_at == start_of(3)
+
+
+def test_a_short_dip_in_the_anomaly_does_not_resolve() -> None:
+    assert statuses(run("AAA.....AAA......")) == [(2, "firing"), (16, "resolved")]
+
+
+def test_starts_at_and_ends_at() -> None:
+    (_, firing), (_, resolved) = run("..AAAAA.A......")
+    assert firing.starts_at == start_of(2) and firing.ends_at is None
+    assert resolved.starts_at == start_of(2)
+    assert resolved.ends_at == start_of(8) + STEP
+    # updated_at: the end of the window that decided the event (4th and 15th windows).
+    assert firing.updated_at == start_of(5)
+    assert resolved.updated_at == start_of(15)
+
+
+def test_alert_fields() -> None:
+    (_, firing), (_, resolved) = run("AAA......")
+    assert firing.fingerprint == resolved.fingerprint == FP
+    assert (firing.service, firing.signal, firing.kind) == (SERVICE, LAT, "spike")
+    assert firing.score == resolved.score == 0.95
+    assert firing.severity == "warning"
+    assert firing.summary == (
+        "checkout latency_p99 spike: observed 812.3 vs expected 120.5 [95.1, 146.0]"
+    )
+    assert resolved.summary.startswith("checkout latency_p99 spike resolved")
+    assert firing.labels == {
+        "service": SERVICE,
+        "signal": LAT,
+        "kind": "spike",
+        "severity": "warning",
+    }
+
+
+def test_peak_score_is_the_worst_of_the_episode() -> None:
+    ws = [window(i, anomaly(i, score=s)) for i, s in enumerate([0.91, 0.97, 0.93, 0.95])]
+    ws += [window(i) for i in range(4, 10)]
+    (_, firing), (_, resolved) = feed(AlertManager(), ws)
+    assert firing.score == 0.97
+    assert resolved.score == 0.97
+
+
+# --- absent signals, missing windows, event time ---------------------------------------------
+
+
+def test_absent_signal_does_not_break_a_pending_streak() -> None:
+    ((i, alert),) = run("AA-A")
+    assert i == 3 and alert.starts_at == T0
+
+
+def test_missing_windows_do_not_break_a_pending_streak() -> None:
+    ((i, alert),) = run("AA  A")
+    assert i == 4 and alert.starts_at == T0
+
+
+def test_a_long_absence_ends_a_pending_streak() -> None:
+    assert statuses(run("AA-----A")) == [(7, "firing")]
+    assert run("AA------A") == []
+    assert run("AA      A") == []
+
+
+def test_absent_signal_counts_towards_resolving() -> None:
+    assert statuses(run("AAA-----")) == [(2, "firing")]
+    assert statuses(run("AAA------")) == [(2, "firing"), (8, "resolved")]
+
+
+def test_missing_windows_count_towards_resolving() -> None:
+    out = run("AAA      .")
+    assert statuses(out) == [(2, "firing"), (9, "resolved")]
+    assert out[1][1].ends_at == start_of(3)
+    assert out[1][1].updated_at == start_of(10)
+
+
+def test_resolve_over_a_gap_then_a_new_episode_starts() -> None:
+    out = run("AAA" + " " * 6 + "AAA")
+    assert statuses(out) == [(2, "firing"), (9, "resolved"), (11, "firing")]
+    assert out[2][1].starts_at == start_of(9)
+
+
+def test_replayed_or_out_of_order_windows_are_ignored() -> None:
+    manager = AlertManager()
+    ws = windows("AAA")
+    assert len(feed(manager, ws)) == 1
+    assert feed(manager, ws) == []
+    assert manager._skipped == 3
+
+
+# --- ids -------------------------------------------------------------------------------------
+
+
+def test_ids_are_deterministic_and_distinct() -> None:
+    first, second = run("AAA......"), run("AAA......")
+    assert first == second
+    (_, firing), (_, resolved) = first
+    assert firing.id != resolved.id
+    assert firing.id == event_id(FP, T0, "firing", "warning")
+    assert resolved.id == event_id(FP, T0, "resolved")
+
+
+# --- fingerprints are independent ------------------------------------------------------------
+
+
+def test_spike_and_dip_are_separate_alerts() -> None:
+    ws = [window(i, anomaly(i, kind="spike"), anomaly(i, "error_rate", "dip")) for i in range(3)]
+    out = feed(AlertManager(), ws)
+    assert sorted((a.signal, a.kind) for _, a in out) == [("error_rate", "dip"), (LAT, "spike")]
+
+
+def test_a_dip_counts_as_normal_for_the_spike() -> None:
+    ws = [window(0, anomaly(0)), window(1, anomaly(1)), window(2, anomaly(2, kind="dip"))]
+    ws += [window(3, anomaly(3))]
+    assert feed(AlertManager(), ws) == []
+
+
+def test_two_signals_interleaved_behave_as_if_alone() -> None:
+    lat = "AAA........AAAA......."
+    err = "..-AAAA......AAA......"
+    ws = []
+    for i, (a, b) in enumerate(zip(lat, err, strict=True)):
+        anomalies = [anomaly(i, LAT)] if a == "A" else []
+        anomalies += [anomaly(i, "error_rate")] if b == "A" else []
+        present = (LAT,) + (("error_rate",) if b != "-" else ())
+        ws.append(window(i, *anomalies, signals=present))
+    together = feed(AlertManager(), ws)
+    alone_lat = feed(AlertManager(), windows(lat))
+    alone_err = feed(AlertManager(), windows(err, "error_rate"))
+    assert [x for x in together if x[1].signal == LAT] == alone_lat
+    assert [x for x in together if x[1].signal == "error_rate"] == alone_err
+    assert statuses(alone_lat) == [(2, "firing"), (8, "resolved"), (13, "firing"), (20, "resolved")]
+
+
+# --- severity --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("signal", "kind", "score", "severity"),
+    [
+        (LAT, "spike", 0.95, "warning"),
+        (LAT, "spike", 0.999, "critical"),
+        (LAT, "dip", 0.9995, "critical"),
+        ("error_rate", "spike", 0.95, "critical"),
+        ("http_5xx", "spike", 0.95, "critical"),
+        ("error_rate", "dip", 0.95, "warning"),
+        ("availability", "dip", 0.95, "critical"),
+        ("Success_Rate", "dip", 0.95, "critical"),
+        ("availability", "spike", 0.95, "warning"),
+    ],
+)
+def test_severity_rule(signal: str, kind: str, score: float, severity: str) -> None:
+    ws = [window(i, anomaly(i, signal, kind, score)) for i in range(3)]
+    ((_, alert),) = feed(AlertManager(), ws)
+    assert alert.severity == severity
+    assert alert.labels["severity"] == severity
+
+
+def test_severity_escalates_with_a_new_firing_event() -> None:
+    out = run("AAAAC" + "." * 6)
+    assert [(i, a.status, a.severity) for i, a in out] == [
+        (2, "firing", "warning"),
+        (4, "firing", "critical"),
+        (10, "resolved", "critical"),
+    ]
+    ids = [a.id for _, a in out]
+    assert len(set(ids)) == 3
+    assert ids[1] == event_id(FP, T0, "firing", "critical")
+    assert out[1][1].starts_at == out[0][1].starts_at == T0
+    assert out[1][1].score == 0.9995
+
+
+def test_severity_escalation_without_new_event() -> None:
+    out = run("AAAAC" + "." * 6, escalate=False)
+    assert [(i, a.status, a.severity) for i, a in out] == [
+        (2, "firing", "warning"),
+        (10, "resolved", "critical"),
+    ]
+
+
+def test_critical_from_the_start_does_not_escalate_again() -> None:
+    out = run("CCCCC......")
+    assert [(a.status, a.severity) for _, a in out] == [
+        ("firing", "critical"),
+        ("resolved", "critical"),
+    ]
+
+
+# --- flap suppression ------------------------------------------------------------------------
+
+
+FAST = dict(open_after=1, resolve_after=1, flap_window=timedelta(minutes=1), max_flaps=2)
+
+
+def test_flapping_alert_is_held_firing() -> None:
+    out = run("A.A.A.A.A.A.", **FAST)
+    assert statuses(out) == [
+        (0, "firing"),
+        (1, "resolved"),
+        (2, "firing"),
+        (3, "resolved"),
+        (4, "firing"),
+        (5, "resolved"),
+        (6, "firing"),
+    ]
+    assert "flapping" not in out[4][1].labels
+    assert out[6][1].labels["flapping"] == "true"
+
+
+def test_held_alert_resolves_after_a_quiet_flap_window() -> None:
+    # The held episode's last anomaly ends at 11 * STEP; one minute later is window 16's end.
+    pattern = "A.A.A.A.A.A" + "." * 8
+    out = run(pattern, **FAST)
+    held_firing, resolved = out[-2][1], out[-1][1]
+    assert (out[-2][0], out[-1][0]) == (6, 16)
+    assert resolved.status == "resolved" and resolved.labels["flapping"] == "true"
+    assert resolved.starts_at == held_firing.starts_at == start_of(6)
+    assert resolved.ends_at == start_of(11)
+    assert resolved.id == event_id(FP, start_of(6), "resolved")
+
+
+def test_after_a_held_episode_the_next_one_is_normal_again() -> None:
+    pattern = "A.A.A.A.A.A" + "." * 8 + "A."
+    out = run(pattern, **FAST)
+    assert statuses(out[-2:]) == [(19, "firing"), (20, "resolved")]
+    assert "flapping" not in out[-2][1].labels
+
+
+def test_slow_reopenings_are_not_flaps() -> None:
+    # Re-openings more than one minute (6 windows) apart never accumulate flaps.
+    pattern = ("A" + "." * 7) * 6
+    out = run(pattern, **FAST)
+    assert [a.status for _, a in out] == ["firing", "resolved"] * 6
+    assert not any("flapping" in a.labels for _, a in out)
+
+
+def test_max_flaps_zero_holds_the_first_quick_reopening() -> None:
+    out = run("A.A.A.A.", **{**FAST, "max_flaps": 0})
+    assert statuses(out) == [(0, "firing"), (1, "resolved"), (2, "firing")]
+
+
+def test_flap_suppression_with_default_parameters() -> None:
+    episode = "AAA......"
+    out = run(episode * 5)
+    assert [a.status for _, a in out] == ["firing", "resolved"] * 3 + ["firing"]
+    assert out[-1][1].labels["flapping"] == "true"
+
+
+# --- state -----------------------------------------------------------------------------------
+
+
+def test_pickle_mid_episode_continues_identically() -> None:
+    ws = windows("AAAA-A..AAC" + "." * 6 + "A.A" + "A" * 5 + "." * 20)
+    full = feed(AlertManager(max_flaps=0), ws)
+    assert any("flapping" in a.labels for _, a in full)
+    for cut in (2, 5, 12, 20, 30):
+        manager = AlertManager(max_flaps=0)
+        head = feed(manager, ws[:cut])
+        clone = pickle.loads(pickle.dumps(manager))
+        assert head + feed(clone, ws[cut:]) == full
+
+
+def test_state_is_pruned_after_an_episode() -> None:
+    manager = AlertManager(flap_window=timedelta(seconds=30))
+    feed(manager, windows("AAA......" + "." * 4))
+    assert manager._tracks == {}
+    feed(manager, windows(" " * 13 + "AA..."))
+    assert manager._tracks == {}
+
+
+# --- properties ------------------------------------------------------------------------------
+
+
+_cell = st.sampled_from(["absent", "normal", "spike", "dip", "spike!", "dip!"])
+_window = st.one_of(st.none(), st.fixed_dictionaries({"lat": _cell, "error_rate": _cell}))
+
+
+def _build(cells: list[dict[str, str] | None]) -> list[ServiceWindow]:
+    out = []
+    for i, cell in enumerate(cells):
+        if cell is None:
+            continue
+        anomalies = []
+        for signal, state in cell.items():
+            if state.rstrip("!") in ("spike", "dip"):
+                score = 0.9995 if state.endswith("!") else 0.95
+                anomalies.append(anomaly(i, signal, state.rstrip("!"), score))
+        present = tuple(s for s, state in cell.items() if state != "absent")
+        out.append(window(i, *anomalies, signals=present))
+    return out
+
+
+_params = st.fixed_dictionaries(
+    {
+        "open_after": st.integers(1, 4),
+        "resolve_after": st.integers(1, 4),
+        "max_flaps": st.integers(0, 2),
+        "flap_window": st.sampled_from([timedelta(0), timedelta(seconds=30), timedelta(hours=1)]),
+        "escalate": st.booleans(),
+    }
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_window, max_size=60), _params)
+def test_events_alternate_per_fingerprint(cells, params) -> None:
+    ws = _build(cells)
+    out = feed(AlertManager(**params), ws)
+    ids = [a.id for _, a in out]
+    assert len(ids) == len(set(ids))
+    by_fp: dict[str, list[tuple[int, Alert]]] = {}
+    for i, alert in out:
+        by_fp.setdefault(alert.fingerprint, []).append((i, alert))
+    rank = {"warning": 1, "critical": 2}
+    for events in by_fp.values():
+        letters = "".join("F" if a.status == "firing" else "R" for _, a in events)
+        assert re.fullmatch(r"(F+R)*F*", letters)
+        if not params["escalate"]:
+            assert "FF" not in letters
+        episode: list[Alert] = []
+        previous_end = None
+        for i, alert in events:
+            assert alert.updated_at == start_of(i) + STEP
+            if alert.status == "firing":
+                assert alert.ends_at is None
+                if episode:
+                    assert alert.starts_at == episode[0].starts_at
+                    assert rank[alert.severity] > rank[episode[-1].severity]
+                elif previous_end is not None:
+                    assert alert.starts_at >= previous_end
+                episode.append(alert)
+            else:
+                assert alert.starts_at == episode[0].starts_at
+                assert alert.starts_at < alert.ends_at <= start_of(i) + STEP
+                assert rank[alert.severity] >= rank[episode[-1].severity]
+                if "flapping" in alert.labels:
+                    assert start_of(i) + STEP - alert.ends_at >= params["flap_window"]
+                previous_end = alert.ends_at
+                episode = []
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_window, max_size=40), _params, st.data())
+def test_pickle_round_trip_anywhere_and_determinism(cells, params, data) -> None:
+    ws = _build(cells)
+    cut = data.draw(st.integers(0, len(ws)))
+    manager = AlertManager(**params)
+    head = feed(manager, ws[:cut])
+    clone = pickle.loads(pickle.dumps(manager))
+    tail = feed(clone, ws[cut:])
+    assert head + tail == feed(AlertManager(**params), ws)

@@ -1,0 +1,203 @@
+from __future__ import annotations
+
+import logging
+import math
+import pickle
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from airis.events import MetricPoint, event_id
+from airis.operators.types import Assessment, ScoredPoint, SignalSummary
+from airis.operators.windowing import service_window
+from airis.operators.windowing.service_window import (
+    add_point,
+    close_window,
+    merge_summaries,
+    new_summaries,
+)
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+END = T0 + timedelta(seconds=10)
+
+
+def verdict(
+    score: float,
+    observed: float = 500.0,
+    expected: float = 100.0,
+    state: str = "recent",
+    component: str = "level",
+    lower: float = 80.0,
+    upper: float = 120.0,
+) -> Assessment:
+    return Assessment(score, observed, expected, lower, upper, state, component, 0.9)
+
+
+def scored(signal: str, score: float, ms: int = 0, **kw: object) -> ScoredPoint:
+    assessment = verdict(score, **kw)
+    point = MetricPoint(
+        ts=T0 + timedelta(milliseconds=ms),
+        service="checkout",
+        signal=signal,
+        value=assessment.observed,
+    )
+    return ScoredPoint(point, assessment)
+
+
+def fold(points: list[ScoredPoint]) -> dict[str, SignalSummary]:
+    acc = new_summaries()
+    for p in points:
+        acc = add_point(acc, p)
+    return acc
+
+
+def summaries(**scores: float) -> dict[str, SignalSummary]:
+    return {name: SignalSummary(T0, verdict(score), 1) for name, score in scores.items()}
+
+
+# --- builder / folder / merger ---------------------------------------------------------------
+
+
+def test_new_summaries_is_a_fresh_empty_dict() -> None:
+    a, b = new_summaries(), new_summaries()
+    assert a == {} and a is not b
+
+
+def test_add_point_keeps_the_worst_point_and_counts() -> None:
+    acc = new_summaries()
+    out = add_point(acc, scored("latency", 0.2, ms=0))
+    assert out is acc
+    add_point(acc, scored("latency", 0.95, ms=1, observed=812.3))
+    add_point(acc, scored("latency", 0.5, ms=2))
+    add_point(acc, scored("errors", 0.1, ms=3))
+    assert acc["latency"].count == 3
+    assert acc["latency"].assessment.score == 0.95
+    assert acc["latency"].assessment.observed == 812.3
+    assert acc["latency"].ts == T0 + timedelta(milliseconds=1)
+    assert acc["errors"].count == 1
+
+
+def test_add_point_tie_goes_to_the_earlier_point() -> None:
+    acc = fold([scored("s", 0.9, ms=5, observed=1.0), scored("s", 0.9, ms=2, observed=2.0)])
+    assert acc["s"].assessment.observed == 2.0
+    acc = fold([scored("s", 0.9, ms=2, observed=2.0), scored("s", 0.9, ms=5, observed=1.0)])
+    assert acc["s"].assessment.observed == 2.0
+
+
+def test_merge_summaries_adds_counts_keeps_worst_and_leaves_inputs_alone() -> None:
+    a = fold([scored("x", 0.3, ms=0), scored("y", 0.99, ms=1)])
+    b = fold([scored("x", 0.8, ms=2), scored("x", 0.1, ms=3), scored("z", 0.5, ms=4)])
+    a_before, b_before = dict(a), dict(b)
+    merged = merge_summaries(a, b)
+    assert a == a_before and b == b_before
+    assert {k: v.count for k, v in merged.items()} == {"x": 3, "y": 1, "z": 1}
+    assert merged["x"].assessment.score == 0.8
+    assert merged == merge_summaries(b, a)
+
+
+_points = st.lists(
+    st.tuples(st.sampled_from(["a", "b", "c"]), st.floats(0.0, 1.0)), min_size=0, max_size=30
+)
+
+
+@given(_points, st.data())
+def test_merging_folds_of_parts_equals_folding_the_whole(pts, data) -> None:
+    points = [scored(signal, score, ms=i) for i, (signal, score) in enumerate(pts)]
+    k = data.draw(st.integers(0, len(points)))
+    whole = fold(points)
+    assert merge_summaries(fold(points[:k]), fold(points[k:])) == whole
+    assert merge_summaries(fold(points[k:]), fold(points[:k])) == whole
+    assert sum(s.count for s in whole.values()) == len(points)
+
+
+def test_accumulator_pickles() -> None:
+    acc = fold([scored("x", 0.3), scored("y", 0.99, ms=1)])
+    assert pickle.loads(pickle.dumps(acc)) == acc
+
+
+# --- close_window ----------------------------------------------------------------------------
+
+
+def test_close_window_threshold_is_inclusive() -> None:
+    window = close_window("checkout", T0, END, summaries(a=0.9, b=0.8999, c=1.0), threshold=0.9)
+    assert [a.signal for a in window.anomalies] == ["a", "c"]
+    assert window.service == "checkout" and window.start == T0 and window.end == END
+    assert set(window.signals) == {"a", "b", "c"}
+
+
+def test_close_window_builds_the_anomaly() -> None:
+    summary = SignalSummary(
+        T0, verdict(0.97, observed=812.3, expected=120.5, state="seasonal", component="seasonal"), 4
+    )
+    window = close_window("checkout", T0, END, {"latency_p99": summary}, 0.9, detector="robust")
+    (anomaly,) = window.anomalies
+    assert anomaly.id == event_id("checkout", "latency_p99", "spike", T0)
+    assert anomaly.kind == "spike"
+    assert (anomaly.window_start, anomaly.window_end) == (T0, END)
+    assert anomaly.score == 0.97
+    assert (anomaly.observed, anomaly.expected, anomaly.lower, anomaly.upper) == (
+        812.3,
+        120.5,
+        80.0,
+        120.0,
+    )
+    assert anomaly.state == "seasonal"
+    assert anomaly.detector == "robust/seasonal"
+
+
+def test_close_window_dip_and_detector_without_component() -> None:
+    summary = SignalSummary(T0, verdict(0.95, observed=3.0, expected=100.0, component=""), 1)
+    (anomaly,) = close_window("checkout", T0, END, {"rps": summary}, 0.9).anomalies
+    assert anomaly.kind == "dip"
+    assert anomaly.id == event_id("checkout", "rps", "dip", T0)
+    assert anomaly.detector == service_window.DEFAULT_DETECTOR
+
+
+@pytest.mark.parametrize(
+    ("state", "score", "anomalous"),
+    [
+        ("warming", 0.95, False),
+        ("warming", 0.998, False),
+        ("warming", 0.999, True),
+        ("warming", 1.0, True),
+        ("recent", 0.95, True),
+        ("seasonal", 0.95, True),
+        ("recent", 0.5, False),
+    ],
+)
+def test_close_window_warming_detector_only_alerts_on_extremes(
+    state: str, score: float, anomalous: bool
+) -> None:
+    summary = SignalSummary(T0, verdict(score, state=state), 1)
+    window = close_window("checkout", T0, END, {"s": summary}, threshold=0.9, extreme=0.999)
+    assert bool(window.anomalies) is anomalous
+    if anomalous:
+        assert window.anomalies[0].state == state
+
+
+def test_close_window_is_deterministic_and_copies_summaries() -> None:
+    acc = summaries(b=0.95, a=0.99)
+    w1 = close_window("checkout", T0, END, acc, 0.9)
+    w2 = close_window("checkout", T0, END, acc, 0.9)
+    assert w1 == w2
+    assert [a.signal for a in w1.anomalies] == ["a", "b"]
+    acc.clear()
+    assert set(w1.signals) == {"a", "b"}
+
+
+@pytest.mark.parametrize(("threshold", "extreme"), [(0.0, 0.999), (0.95, 0.9), (0.9, 1.5)])
+def test_close_window_rejects_bad_thresholds(threshold: float, extreme: float) -> None:
+    with pytest.raises(ValueError, match="threshold"):
+        close_window("checkout", T0, END, {}, threshold, extreme)
+
+
+def test_close_window_leaves_out_unusable_assessments_with_a_warning(caplog) -> None:
+    bad = SignalSummary(T0, verdict(0.95, lower=-math.inf), 1)
+    good = SignalSummary(T0, verdict(0.95), 1)
+    with caplog.at_level(logging.WARNING, logger=service_window.__name__):
+        window = close_window("checkout", T0, END, {"bad": bad, "good": good}, 0.9)
+    assert [a.signal for a in window.anomalies] == ["good"]
+    assert "bad" in window.signals
+    assert "checkout/bad" in caplog.text

@@ -14,6 +14,11 @@ test *args:
     {{venv}}/ruff check .
     {{venv}}/pytest -q "$@"
 
+# Lint, then the tests that need no external part and are not slow (a couple of minutes).
+test-fast *args:
+    {{venv}}/ruff check .
+    {{venv}}/pytest -q -m "not integration and not slow" "$@"
+
 # Lint and format check.
 lint:
     {{venv}}/ruff check .

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable
 from typing import Any
@@ -13,8 +12,6 @@ from rich.markup import escape
 
 from airis.settings import Settings
 from airis.sinks.kafka_output import consume_topic
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["format_alert", "tail_alerts"]
 

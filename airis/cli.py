@@ -12,8 +12,6 @@ from pathlib import Path
 
 from rich.console import Console
 
-logger = logging.getLogger(__name__)
-
 console = Console(stderr=True)
 
 #: The shared evaluation data, beside the repository (`../shared/data`).

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -35,8 +34,6 @@ from airis.sources.iterable_source import (
 )
 from airis.sources.jsonl import write_jsonl
 from airis.sources.simulator import Simulator, recent_simulation
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["run_demo", "run_file", "write_simulation"]
 

@@ -9,7 +9,6 @@ how long before the threshold crossing its capacity warning came.
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,8 +19,6 @@ from airis.models.train import DEFAULT_MODEL_NAME, train_and_register
 from airis.settings import Settings
 from airis.sinks.clickhouse_store import open_store
 from airis.sources.simulator import Simulator
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["prepare_model", "print_summary", "summarise"]
 

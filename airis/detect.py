@@ -8,7 +8,6 @@ univariate` measures it on every labelled univariate dataset (BENCHMARKS.md).
 from __future__ import annotations
 
 import csv
-import logging
 import math
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -16,8 +15,6 @@ from pathlib import Path
 
 from airis.operators.base import SeriesDetector
 from airis.operators.detectors.ensemble_detector import EventOnset
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["detect_csv", "parse_timestamp"]
 

@@ -74,6 +74,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from airis.operators.gaussian import MEDIAN_AD_TO_SIGMA
 from airis.operators.incidents.rca import RcaConfig, ServiceAnomaly, rank_root_causes
 from airis.scoreboard import ScoreRow, is_tuned_on
 
@@ -108,8 +109,6 @@ Z_THRESHOLD = 5.0
 SUSTAIN_S = 2 * 60.0
 #: A metric's scale is never below this fraction of its level.
 REL_FLOOR = 0.05
-#: Scale of a Gaussian's standard deviation per median absolute deviation.
-_MAD_TO_SIGMA = 1.4826
 #: The days of each system in ``rca_nezha`` (the README's table).
 SYSTEMS: dict[str, str] = {
     "2022-08-22": "OnlineBoutique",
@@ -271,7 +270,7 @@ def _robust_z(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         median = np.nanmedian(reference, axis=0)
-        scale = _MAD_TO_SIGMA * np.nanmedian(np.abs(reference - median), axis=0)
+        scale = MEDIAN_AD_TO_SIGMA * np.nanmedian(np.abs(reference - median), axis=0)
         scale = np.where(scale > 1e-12, scale, np.nanstd(reference, axis=0))
         typical = np.abs(median) if level is None else np.fmax(np.abs(median), level)
         floor = np.maximum(REL_FLOOR * np.nan_to_num(typical, nan=0.0), 1e-9)

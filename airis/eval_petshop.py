@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from airis.operators.gaussian import MEDIAN_AD_TO_SIGMA
 from airis.operators.incidents.rca import ServiceAnomaly, rank_root_causes
 from airis.scoreboard import ScoreRow, is_tuned_on
 
@@ -67,8 +68,6 @@ __all__ = [
 Z_THRESHOLD = 3.0
 #: Never below this: a deviation of less than one standard error is no anomaly.
 MIN_Z = 1.0
-#: Scale of a Gaussian's standard deviation per median absolute deviation.
-_MAD_TO_SIGMA = 1.4826
 #: Published top-1 / top-3 recall of the authors' baselines, per scenario and issue type
 #: (``../shared/data/README.md``; both use the scenario's ``noissue`` data).
 BASELINE: dict[str, dict[str, tuple[float, float | None]]] = {
@@ -139,7 +138,7 @@ def _latency_z(
     pooled = u[scored][np.isfinite(u[scored])]
     if len(pooled) == 0:
         return np.full_like(u, np.nan)
-    scale = _MAD_TO_SIGMA * float(np.median(np.abs(pooled - np.median(pooled))))
+    scale = MEDIAN_AD_TO_SIGMA * float(np.median(np.abs(pooled - np.median(pooled))))
     if scale <= 1e-12:
         scale = float(np.std(pooled))
     return u / max(scale, 1e-9)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import logging
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -26,8 +25,6 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
-
-logger = logging.getLogger(__name__)
 
 __all__ = [
     "AggregatePoint",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import time
 from collections.abc import Iterator
@@ -20,8 +19,6 @@ from airis.settings import Settings, redact
 from airis.sources.log_sim import LogSimulator
 from airis.sources.simulator import Simulator, recent_simulation
 from airis.sources.trace_sim import TraceSimulator
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["SIGNALS", "parse_signals", "run_kafka", "simulate_to_kafka"]
 

@@ -8,7 +8,6 @@ as ``error: ...`` with exit status 1.
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,6 @@ from rich.table import Table
 
 from airis.models.registry import ModelRegistry, ModelVersion
 from airis.settings import Settings
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["registry_root", "run_models"]
 

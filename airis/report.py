@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from airis.events import Alert
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["FaultOutcome", "RunReport", "score_alerts"]
 

@@ -6,15 +6,12 @@ Secrets (a password inside ``AIRIS_CLICKHOUSE_URL``) are never logged: use `reda
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["Settings", "redact"]
 

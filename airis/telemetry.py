@@ -7,11 +7,7 @@
 
 from __future__ import annotations
 
-import logging
-
 from prometheus_client import Counter, Gauge, Histogram
-
-logger = logging.getLogger(__name__)
 
 __all__ = [
     "ALERTS",

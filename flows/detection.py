@@ -8,7 +8,6 @@ into incidents with ranked root-cause candidates (`GroupIncidents`).
 from __future__ import annotations
 
 import copy
-import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,8 +51,6 @@ from airis.operators.windowing.windowed_detector import ServiceWindowDetector
 from airis.settings import Settings
 from airis.signals import LOG_SIGNALS, TRACE_SIGNALS
 from airis.sources.decode import dead_letter
-
-logger = logging.getLogger(__name__)
 
 #: Where dead letters of metric input say they came from.
 SOURCE = "metrics"

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -33,8 +32,6 @@ from airis.operators.types import ServiceWindow, WindowValues
 from airis.settings import Settings
 from airis.sinks.model_events import model_events
 from airis.sinks.planning_events import capacity_alert, plan_events
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["ModelOut", "PlanOut", "plan_capacity", "score_with_model"]
 

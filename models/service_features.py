@@ -47,7 +47,6 @@ Examples
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from dataclasses import dataclass
@@ -59,8 +58,6 @@ import numpy as np
 from airis.models.autoencoder import TrainedAutoencoder, train_autoencoder
 from airis.signals import SERVICE_SIGNALS as SIGNALS
 from airis.sources.simulator import Simulator
-
-logger = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_SERVICE_CLIP",

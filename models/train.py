@@ -12,7 +12,6 @@ gives the same system with fresh noise on each day.
 from __future__ import annotations
 
 import io
-import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,8 +30,6 @@ from airis.models.service_features import (
 )
 from airis.models.serving import MODEL_FILE, REFERENCE_FILE
 from airis.sources.simulator import Simulator
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_MODEL_NAME", "TrainingRun", "npy_bytes", "train_and_register"]
 

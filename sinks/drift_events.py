@@ -7,15 +7,12 @@ window in ``airis_model_drift_events_total``.
 
 from __future__ import annotations
 
-import logging
 import math
 from datetime import datetime
 
 from airis.events import DriftEvent
 from airis.operators.drift.ks_drift import DriftReport
 from airis.telemetry import DRIFT_EVENTS, DRIFT_P_VALUE
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["drift_events", "record_drift_metrics"]
 

@@ -8,7 +8,6 @@ and the drift events of a drift window the batch completed.
 
 from __future__ import annotations
 
-import logging
 import math
 from typing import Any
 
@@ -16,8 +15,6 @@ from airis.events import Anomaly, ModelScore, event_id
 from airis.models.serving import ScoredBatch
 from airis.operators.types import WindowValues
 from airis.sinks.drift_events import drift_events, record_drift_metrics
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["MODEL_SIGNAL_PREFIX", "model_events"]
 

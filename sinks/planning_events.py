@@ -9,7 +9,6 @@ tables (migration 7).
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -30,7 +29,6 @@ __all__ = [
     "scaling_advice",
 ]
 
-logger = logging.getLogger(__name__)
 
 FORECAST_MODEL = "interval_forecaster"
 

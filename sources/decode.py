@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,8 +10,6 @@ from pydantic import ValidationError
 
 from airis.events import MAX_TEXT, DeadLetter, MetricPoint, validation_reason
 from airis.sources.fast_point import PointColumns, fields_from_dict, point_from_fields
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["dead_letter", "decode_metric", "decode_metrics"]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from pathlib import Path
@@ -17,7 +16,6 @@ from airis.sources.sim_process import Kind, batches_from_child, simulated_batche
 if TYPE_CHECKING:
     from airis.sources.simulator import Simulator
 
-logger = logging.getLogger(__name__)
 
 __all__ = [
     "BatchIterSource",

@@ -10,7 +10,6 @@ Nothing is dropped silently, and everything is counted.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -37,8 +36,6 @@ from airis.settings import Settings
 from airis.sources import otlp
 from airis.sources.fast_point import PointColumns, fields_from_json, point_from_json
 from airis.sources.kafka_polls import KafkaPollSource, RawMessage
-
-logger = logging.getLogger(__name__)
 
 __all__ = [
     "DEAD_LETTER_KEY_LIMIT",

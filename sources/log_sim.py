@@ -28,7 +28,6 @@ logs are generated.
 
 from __future__ import annotations
 
-import logging
 import math
 import random
 import re
@@ -45,8 +44,6 @@ from airis.events import LogRecord, trusted
 from airis.sources.faults import Deploy, Fault, _deploys_of, _rng
 from airis.sources.simulator import _Z99, ServiceState, Simulator, _profile
 from airis.sources.topology import Topology
-
-logger = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_LINES_PER_TICK",

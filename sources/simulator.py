@@ -31,7 +31,6 @@ from it.
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -63,8 +62,6 @@ from airis.sources.faults import (
     quiet_stretch,
 )
 from airis.sources.topology import _ROLE_PROFILES, Topology, default_topology
-
-logger = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_INTERVAL_SECONDS",

@@ -12,7 +12,6 @@ fault propagation uses the typical latency of each role.
 
 from __future__ import annotations
 
-import logging
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -21,8 +20,6 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["ROLES", "Topology", "default_topology"]
 

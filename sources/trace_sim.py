@@ -44,7 +44,6 @@ The output is a pure function of the simulator and the seed, on its own random s
 
 from __future__ import annotations
 
-import logging
 import math
 import random
 from collections.abc import Iterator
@@ -57,8 +56,6 @@ from airis.events import Span, trusted
 from airis.sources.faults import _rng
 from airis.sources.simulator import ServiceState, Simulator
 from airis.sources.topology import Topology
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_TRACES_PER_TICK", "TraceSimulator"]
 

@@ -4,8 +4,9 @@
 Central, no Docker) on a free port in a temporary directory and stops it at the end, or uses
 the broker named by AIRIS_TEST_KAFKA_BOOTSTRAP. Missing Java or a broker that does not come up
 fails the tests that need it (it never skips them). `kafka_topic` creates uniquely named topics
-and deletes them after the test. Every test using the broker is marked `kafka`, so
-`pytest -m "not kafka"` runs the rest.
+and deletes them after the test. Every test using the broker is marked `kafka`, and every test
+using a real external part (the broker, the ClickHouse server) `integration`, so
+`pytest -m "not integration"` runs the rest.
 
 (The fixtures live here rather than in a plugin module: tests/ has no __init__.py, so
 `tests.kafka_broker` would not be importable for `pytest_plugins`.)
@@ -43,10 +44,17 @@ def _isolated_model_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterat
         os.environ["AIRIS_MODEL_DIR"] = previous
 
 
+#: Fixtures that start a real external part: a test using one is an integration test.
+INTEGRATION_FIXTURES = frozenset({"kafka_bootstrap", "clickhouse18_url"})
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "kafka_bootstrap" in getattr(item, "fixturenames", ()):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if "kafka_bootstrap" in fixtures:
             item.add_marker(pytest.mark.kafka)
+        if fixtures & INTEGRATION_FIXTURES:
+            item.add_marker(pytest.mark.integration)
 
 
 def _kafka_sh(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from airis.events import Alert, Anomaly, Severity, event_id
 from airis.operators.types import ServiceWindow
-
-logger = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_CRITICAL_DIPS",

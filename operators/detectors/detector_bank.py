@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -15,8 +14,6 @@ from airis.operators.detectors import ensemble_kernel as kernel
 from airis.operators.detectors.cold_start import ColdStartPrior
 from airis.operators.detectors.ensemble_detector import EnsembleDetector
 from airis.operators.types import Assessment, ScoredPoint
-
-logger = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_IDLE_AFTER",

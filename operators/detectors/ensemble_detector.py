@@ -16,14 +16,11 @@ from collections import deque
 from datetime import datetime, timedelta
 
 from airis.operators.base import SeriesDetector
+from airis.operators.gaussian import MEAN_AD_TO_SIGMA, MEDIAN_AD_TO_SIGMA
 from airis.operators.types import Assessment
 
 __all__ = ["EnsembleDetector", "EventOnset"]
 
-#: Ratio of a Gaussian's standard deviation to its mean absolute deviation.
-_MAD_TO_SIGMA = math.sqrt(math.pi / 2)
-#: Ratio of a Gaussian's standard deviation to its median absolute deviation.
-_MEDIAN_MAD_TO_SIGMA = 1.4826
 #: The difference of two independent Gaussian draws has sqrt(2) times their sigma.
 _DIFF_TO_SIGMA = 1 / math.sqrt(2)
 #: Smallest tail probability we represent (keeps the logarithm finite).
@@ -461,10 +458,10 @@ class EnsembleDetector(SeriesDetector):
     def _start(self) -> None:
         first = sorted(self._first)
         level = first[len(first) // 2]
-        mad = sorted(abs(v - level) for v in first)[len(first) // 2] * _MEDIAN_MAD_TO_SIGMA
+        mad = sorted(abs(v - level) for v in first)[len(first) // 2] * MEDIAN_AD_TO_SIGMA
         spread = max(mad, (first[-1] - first[0]) / 6)
         self._level = level
-        self._scale = max(spread / _MAD_TO_SIGMA, self._floor(level))
+        self._scale = max(spread / MEAN_AD_TO_SIGMA, self._floor(level))
         self._first = array("d")
         self._slow, self._step_scale = level, self._scale
 

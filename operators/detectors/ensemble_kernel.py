@@ -27,13 +27,12 @@ from airis.operators.detectors.ensemble_detector import (
     _DIFF_TO_SIGMA,
     _FLOOR_GATE,
     _INTERVAL_RATE,
-    _MAD_TO_SIGMA,
     _MAX_PROTECT_TAIL,
-    _MEDIAN_MAD_TO_SIGMA,
     _MIN_HISTORY,
     _MIN_TAIL,
     EnsembleDetector,
 )
+from airis.operators.gaussian import MEAN_AD_TO_SIGMA, MEDIAN_AD_TO_SIGMA
 
 __all__ = [
     "COMPONENTS",
@@ -326,10 +325,10 @@ def _learn_clock(s, now):  # pragma: no cover - compiled
 def _start(s, warmup, min_relative_scale):  # pragma: no cover - compiled
     first = np.sort(s[FIRST : FIRST + warmup].copy())
     level = first[warmup // 2]
-    mad = np.sort(np.abs(first - level))[warmup // 2] * _MEDIAN_MAD_TO_SIGMA
+    mad = np.sort(np.abs(first - level))[warmup // 2] * MEDIAN_AD_TO_SIGMA
     spread = max(mad, (first[-1] - first[0]) / 6)
     s[LEVEL] = level
-    s[SCALE] = max(spread / _MAD_TO_SIGMA, _floor(s, level, min_relative_scale))
+    s[SCALE] = max(spread / MEAN_AD_TO_SIGMA, _floor(s, level, min_relative_scale))
     s[BIN_OFFSET:BIN_FIRST_DAY] = 0.0
     s[BIN_FIRST_DAY : BIN_FIRST_DAY + 24] = -1.0
     s[SLOW], s[STEP_SCALE] = level, s[SCALE]

@@ -7,14 +7,11 @@ extrapolates the score that only ``risk`` of them exceed.
 
 from __future__ import annotations
 
-import logging
 import math
 from collections import deque
 
 import numpy as np
 from scipy.optimize import minimize_scalar
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["PotThreshold"]
 

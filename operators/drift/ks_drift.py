@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import ks_2samp
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["DriftReport", "KSDrift"]
 

@@ -21,7 +21,6 @@ Nothing here knows about the vector store (`airis.sinks.incident_memory` does).
 from __future__ import annotations
 
 import hashlib
-import logging
 import math
 import re
 from collections import Counter
@@ -30,8 +29,6 @@ from itertools import pairwise
 from typing import Protocol, runtime_checkable
 
 from airis.events import Anomaly, Incident
-
-logger = logging.getLogger(__name__)
 
 __all__ = [
     "SIGNATURE_VERSION",

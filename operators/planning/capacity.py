@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import functools
-import logging
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -16,12 +15,9 @@ from statistics import NormalDist
 
 import numpy as np
 
+from airis.operators.gaussian import MEDIAN_AD_TO_SIGMA
+
 __all__ = ["ExhaustionPredictor", "ExhaustionWarning"]
-
-logger = logging.getLogger(__name__)
-
-#: Ratio of a Gaussian's standard deviation to its median absolute deviation.
-_MAD_TO_SIGMA = 1.4826
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,7 +283,7 @@ def _theil_sen(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     slope = _median((y[j] - y[i]) / (x[j] - x[i]))
     level = _median(y - slope * x)
     residuals = y - (level + slope * x)
-    sigma = _MAD_TO_SIGMA * _median(np.abs(residuals - _median(residuals)))
+    sigma = MEDIAN_AD_TO_SIGMA * _median(np.abs(residuals - _median(residuals)))
     # A perfectly smooth series still gets a tiny noise floor (no division by zero).
     sigma = max(sigma, 1e-9 * max(1.0, abs(level)))
     dx = x - x.mean()

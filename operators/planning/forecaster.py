@@ -8,7 +8,6 @@ and wraps the result in intervals from its own past errors (conformal-style, per
 from __future__ import annotations
 
 import functools
-import logging
 import math
 import statistics
 from array import array
@@ -16,9 +15,10 @@ from collections import deque
 from dataclasses import dataclass
 from statistics import NormalDist
 
+from airis.operators.gaussian import MEAN_AD_TO_SIGMA
+
 __all__ = ["Forecast", "IntervalForecaster"]
 
-logger = logging.getLogger(__name__)
 
 #: Smoothing weights of the level of each component: 1.0 is the naive "last value" forecast,
 #: the smaller ones revert to a recent mean (what a noisy, stationary series wants).
@@ -31,8 +31,6 @@ _ERROR_FLOOR = 1e-9
 _POWER = 6
 _MEDIAN_OF = 5
 _WEIGHTED_MEDIAN = True
-#: Ratio of a Gaussian's standard deviation to its mean absolute deviation.
-_MAD_TO_SIGMA = math.sqrt(math.pi / 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +182,7 @@ class IntervalForecaster:
         self._means: list[float] | None = None  # cache of the latest blended forecast
         # Interval half-widths in mean absolute errors, starting where a Gaussian's would be.
         z = NormalDist().inv_cdf(0.5 + coverage / 2)
-        self._width = array("d", [z * _MAD_TO_SIGMA] * len(anchors))
+        self._width = array("d", [z * MEAN_AD_TO_SIGMA] * len(anchors))
 
     # ---- learning --------------------------------------------------------------------------
 

@@ -6,13 +6,10 @@ count, so that capacity is added before the load arrives rather than after it.
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 
 __all__ = ["ScalingAdvisor", "ScalingRecommendation"]
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,7 +50,6 @@ Identification Techniques". ICSE.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -58,7 +57,6 @@ from dataclasses import dataclass
 
 __all__ = ["MASKS", "PARAM", "LogTemplateMiner", "TemplateMatch", "normalise"]
 
-logger = logging.getLogger(__name__)
 
 #: The wildcard of a template; masked values become this token.
 PARAM = "<*>"

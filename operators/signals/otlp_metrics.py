@@ -80,7 +80,6 @@ Examples
 
 from __future__ import annotations
 
-import logging
 import math
 from bisect import bisect_left
 from collections.abc import Iterable
@@ -89,8 +88,6 @@ from datetime import datetime, timedelta
 
 from airis.events import AggregatePoint, MetricPoint
 from airis.operators.windowing.event_windows import ALIGN_TO
-
-logger = logging.getLogger(__name__)
 
 __all__ = [
     "DERIVED_LABEL",

@@ -43,14 +43,14 @@ bench: && bench-kafka
     mkdir -p var/bench
     {{venv}}/airis demo --json var/bench/demo.json
     {{venv}}/airis detect --input ../shared/data/nab/data/realKnownCause/machine_temperature_system_failure.csv --output var/bench/machine_temperature_system_failure.csv
-    {{venv}}/python deploy/bench_detector.py
-    {{venv}}/python deploy/bench_onnx.py --json var/bench/onnx.json
-    {{venv}}/python deploy/bench_forecast.py
-    {{venv}}/python deploy/bench_model_ops.py
+    {{venv}}/python benchmarks/bench_detector.py
+    {{venv}}/python benchmarks/bench_onnx.py --json var/bench/onnx.json
+    {{venv}}/python benchmarks/bench_forecast.py
+    {{venv}}/python benchmarks/bench_model_ops.py
 
 # Kafka (a)-(d): decode ceiling, flow on 1 and 2 processes, latency, memory (--only bc: some).
 bench-kafka *args:
-    {{venv}}/python deploy/bench_kafka.py --json var/bench/kafka.json "$@"
+    {{venv}}/python benchmarks/bench_kafka.py --json var/bench/kafka.json "$@"
 
 # Start the local Kafka broker (deploy/kafka/kafka.sh up [--port P] [--dir D]); prints the bootstrap.
 kafka-up *args:

@@ -18,7 +18,6 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from airis.demo_models import prepare_model, print_summary, summarise
-from airis.eval_rca import incident_of
 from airis.events import Alert, Incident, RcaCandidate
 from airis.flows.metrics_anomaly import build_flow
 from airis.report import RunReport, score_alerts
@@ -26,6 +25,7 @@ from airis.settings import Settings
 from airis.sinks.clickhouse_sink import ClickHouseSink
 from airis.sinks.clickhouse_store import open_store
 from airis.sinks.incident_memory_sink import IncidentMemorySink
+from airis.sources.ground_truth import incident_of
 from airis.sources.iterable_source import (
     jsonl_source,
     simulated_logs_source,

@@ -7,7 +7,7 @@ across a few batches reach the oldest generation, and a full collection — a wa
 every object, the state included — runs every few seconds: measured on a 24-hour replay,
 145 full collections took 11.4 s of a 44.5-s run and freed 64 objects. Larger thresholds
 keep the young generation's collections (which do find the few cycles) and make full ones
-rare; `deploy/bench_kafka.py` measures the effect on throughput and latency.
+rare; `benchmarks/bench_kafka.py` measures the effect on throughput and latency.
 """
 
 from __future__ import annotations

@@ -80,7 +80,7 @@ def test_no_module_imports_from_a_higher_layer():
         ("airis.sources.simulator", "sources"),
         ("airis.sinks.chdb_store", "sinks"),
         ("airis.cli", "application"),
-        ("airis.eval_rca", "application"),
+        ("airis.evals.rca", "application"),
     ],
 )
 def test_layers_of_modules(module, expected):

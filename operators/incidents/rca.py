@@ -3,7 +3,7 @@
 Engine-agnostic: the input is a call graph, what each service's detectors saw during the
 incident window, the symptom and recent changes; the output is a ranked list of candidates.
 The same code ranks our simulator's incidents and the public PetShop and Nezha benchmarks
-(``airis.eval_petshop``, ``airis.eval_nezha``).
+(``airis.evals.petshop``, ``airis.evals.nezha``).
 
 Six features, each in ``[0, 1]``, combined by a weighted mean with fixed weights
 (`RcaWeights`; a feature no candidate has data for drops out):

@@ -41,13 +41,13 @@ def test_eval_rca_scores_simulated_faults_through_the_dataflow(tmp_path: Path) -
 
 
 def test_eval_rca_options_reach_the_evaluation() -> None:
-    from airis.cli import _parser
+    from airis.cli.evaluate import build_parser as _parser
 
-    args = _parser().parse_args(["eval", "rca", "--faults", "5", "--first-seed", "101",
+    args = _parser().parse_args(["rca", "--faults", "5", "--first-seed", "101",
                                  "--no-logs", "--learned-topology"])  # fmt: skip
     assert (args.faults, args.first_seed, args.logs, args.traces) == (5, 101, False, True)
     assert args.learned_topology is True
-    defaults = _parser().parse_args(["eval", "rca"])
+    defaults = _parser().parse_args(["rca"])
     assert (defaults.faults, defaults.first_seed, defaults.logs, defaults.traces) == (
         60,
         1,
@@ -58,7 +58,7 @@ def test_eval_rca_options_reach_the_evaluation() -> None:
 
 
 def test_eval_rca_refuses_a_learned_topology_without_traces() -> None:
-    from airis.eval_rca import eval_rca
+    from airis.evals.rca import eval_rca
 
     with pytest.raises(ValueError, match="needs the traces"):
         eval_rca(1, traces=False, learned_topology=True)

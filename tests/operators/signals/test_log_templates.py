@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from airis.eval_logs import grouping_accuracy, mine_templates, templates_csv
+from airis.evals.logs import grouping_accuracy, mine_templates, templates_csv
 from airis.operators.signals.log_templates import PARAM, LogTemplateMiner, normalise
 
 

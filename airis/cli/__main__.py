@@ -1,0 +1,7 @@
+"""``python -m airis.cli``: the ``airis`` command."""
+
+import sys
+
+from airis.cli import main
+
+sys.exit(main())

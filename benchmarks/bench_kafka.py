@@ -1,0 +1,566 @@
+"""Kafka benchmarks behind BENCHMARKS.md (issue 3): ceiling, whole flow, latency, memory.
+
+    .venv/bin/python benchmarks/bench_kafka.py [--bootstrap HOST:PORT] [--hours H] [--json FILE]
+
+Starts its own broker (deploy/kafka/kafka.sh) unless ``--bootstrap`` names one. Each
+measurement reads a fresh topic holding the simulator's telemetry (15 services × 8 signals,
+seed 7, with its faults):
+
+(a) ceiling: our Kafka source + the flow's decode step (`decode_partitions`) + a sink that
+    drops everything, one process: JSON single-point messages, and OTLP protobuf batches of
+    1,000 points (one message per service and 125 ticks, keyed by service: the size the
+    issue's target names, what a Collector's batch processor sends);
+(b) the whole metrics flow (`airis run --kafka --no-tail`: decode, detect, window, alert,
+    alerts/anomalies to Kafka, every point to the embedded ClickHouse), JSON with 1 and 2
+    processes, OTLP batches with 1, and JSON without keys with 1 (each service spread over
+    the 4 partitions: the partition alignment's cost); wall time of the run, start-up
+    included, and the steady rate between 10% and 90% of the input (read from the flow's
+    /metrics); the items exchanged per point (keyed batches of one service's points over
+    points read);
+(c) event-to-alert latency at half of (b)'s 1-process rate: the simulator is produced at
+    that rate while the flow tails the topic; for each alert, the time from producing the
+    first event after its deciding window's end (the event that lets the window close) to
+    receiving the alert from the alerts topic;
+(d) peak memory with 100,000 active series, in a separate process: the detection steps of
+    the flow (no Kafka) over 12,500 services × 8 signals, and pickled detector state/series;
+(e) where that memory goes: the same run over 500 services under ``tracemalloc``, the bytes
+    per series still allocated at the end of the input, by source file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--bootstrap", help="use this broker instead of starting one")
+    parser.add_argument("--hours", type=float, default=24.0, help="simulated hours per topic")
+    parser.add_argument("--json", type=Path, default=REPO / "var/bench/kafka.json")
+    parser.add_argument(
+        "--only", default="abcde", help="which measurements to run (letters, default abcde)"
+    )
+    args = parser.parse_args()
+    results: dict = {"date": datetime.now(UTC).isoformat(timespec="seconds"), **machine()}
+    broker_dir = None
+    bootstrap = args.bootstrap
+    if bootstrap is None:
+        broker_dir = Path(tempfile.mkdtemp(prefix="airis-bench-kafka-"))
+        port = free_port()
+        subprocess.run(
+            ["bash", str(REPO / "deploy/kafka/kafka.sh"), "up", "--port", str(port),
+             "--dir", str(broker_dir)],
+            check=True,
+        )  # fmt: skip
+        bootstrap = f"127.0.0.1:{port}"
+    try:
+        if "a" in args.only:
+            results["a_ceiling"] = {
+                "json": ceiling(bootstrap, args.hours, "json"),
+                "otlp": ceiling(bootstrap, args.hours, "otlp"),
+            }
+        if "b" in args.only:
+            results["b_flow"] = {
+                f"{p}_process": whole_flow(bootstrap, args.hours, p) for p in (1, 2)
+            }
+            results["b_flow"]["otlp_1_process"] = whole_flow(bootstrap, args.hours, 1, "otlp")
+            results["b_flow"]["json_unkeyed_1_process"] = whole_flow(
+                bootstrap, args.hours, 1, keyed=False
+            )
+        if "c" in args.only:
+            rate = results.get("b_flow", {}).get("1_process", {}).get("steady_points_per_s")
+            results["c_latency"] = latency(bootstrap, rate or 30_000.0)
+        if "d" in args.only:
+            results["d_memory"] = memory()
+        if "e" in args.only:
+            results["e_memory_by_file"] = memory("--memory-by-file-child")
+    finally:
+        if broker_dir is not None:
+            subprocess.run(
+                ["bash", str(REPO / "deploy/kafka/kafka.sh"), "down", "--dir", str(broker_dir)],
+                check=False,
+            )
+            shutil.rmtree(broker_dir, ignore_errors=True)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    print(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
+def machine() -> dict:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")),
+        platform.processor(),
+    )  # fmt: skip
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fill_topic(
+    bootstrap: str, hours: float, wire: str, partitions: int = 4, keyed: bool = True
+) -> tuple[str, int]:
+    """A new topic with ``hours`` of simulated metrics; messages keyed by service unless not
+    ``keyed`` (then a service's messages spread over every partition, as an unkeyed producer
+    writes them)."""
+    from airis.kafka_admin import ensure_topics
+    from airis.kafka_producer import encode_tick, produce
+    from airis.sources.simulator import recent_simulation
+
+    topic = f"bench-{wire}-{uuid.uuid4().hex[:8]}"
+    ensure_topics(bootstrap, [topic], partitions)
+    ticks = recent_simulation(hours, 7).ticks()
+    if wire == "otlp":  # one message per service and OTLP_TICKS ticks
+        ticks = _merged(ticks, OTLP_TICKS)
+    batches = (
+        (
+            len(tick),
+            [(topic, key if keyed else None, value) for key, value in encode_tick(tick, wire)],
+        )
+        for tick in ticks
+    )
+    points, _ = produce(batches, bootstrap)
+    return topic, points
+
+
+#: Ticks per OTLP message: 125 ticks of a service's 8 signals are 1,000 points.
+OTLP_TICKS = 125
+
+
+def _merged(ticks, n: int):
+    """Every ``n`` ticks as one (their events in order)."""
+    merged: list = []
+    for i, tick in enumerate(ticks, 1):
+        merged += tick
+        if i % n == 0:
+            yield merged
+            merged = []
+    if merged:
+        yield merged
+
+
+# --- (a) ---------------------------------------------------------------------------------------
+
+
+def ceiling(bootstrap: str, hours: float, wire: str) -> dict:
+    """Consume + decode only, one process, one worker."""
+    import bytewax.operators as op
+    from bytewax.dataflow import Dataflow
+    from bytewax.testing import run_main
+
+    from airis.settings import Settings
+    from airis.sources.kafka_input import decode_partitions, kafka_source
+
+    topic, points = fill_topic(bootstrap, hours, wire)
+    settings = Settings(kafka_bootstrap=bootstrap, kafka_metrics_topic=topic, kafka_tail=False)
+    flow = Dataflow("bench_ceiling")
+    messages = op.input("read", flow, kafka_source(settings, topic))
+    seen: list[float] = []
+
+    def decode(batch):
+        if not seen:
+            seen.append(time.perf_counter())  # the first decode's start
+        out = decode_partitions(batch, "metrics")  # the flow's decode step
+        seen.append(time.perf_counter())
+        return out
+
+    decoded = op.flat_map_batch("decode", messages, decode)
+    op.output("drop", op.filter("none", decoded, lambda _e: False), _null_sink())
+    started = time.perf_counter()
+    run_main(flow)
+    elapsed = time.perf_counter() - started
+    result = {
+        "points": points,
+        "seconds": round(elapsed, 2),
+        "points_per_s": round(points / elapsed),
+        # from the first decode's start to the last one's end: without start-up and
+        # connection time (a poll of large OTLP messages may hold a whole partition)
+        "steady_points_per_s": round(points / (seen[-1] - seen[0])) if len(seen) > 1 else None,
+    }
+    print(f"(a) ceiling {wire}: {result}", flush=True)
+    return result
+
+
+def _null_sink():
+    from bytewax.outputs import DynamicSink, StatelessSinkPartition
+
+    class Part(StatelessSinkPartition):
+        def write_batch(self, items):
+            pass
+
+    class Sink(DynamicSink):
+        def build(self, step_id, worker_index, worker_count):
+            return Part()
+
+    return Sink()
+
+
+# --- (b) ---------------------------------------------------------------------------------------
+
+
+def flow_env(bootstrap: str, topic: str, data_dir: Path, port: int, **extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRIS_")}
+    suffix = uuid.uuid4().hex[:8]
+    env.update(
+        AIRIS_DATA_DIR=str(data_dir),
+        AIRIS_KAFKA_BOOTSTRAP=bootstrap,
+        AIRIS_KAFKA_METRICS_TOPIC=topic,
+        AIRIS_KAFKA_LOGS_TOPIC=f"bench-logs-{suffix}",
+        AIRIS_KAFKA_TRACES_TOPIC=f"bench-traces-{suffix}",
+        AIRIS_KAFKA_ALERTS_TOPIC=f"bench-alerts-{suffix}",
+        AIRIS_KAFKA_ANOMALIES_TOPIC=f"bench-anomalies-{suffix}",
+        AIRIS_KAFKA_INCIDENTS_TOPIC=f"bench-incidents-{suffix}",
+        AIRIS_KAFKA_DEAD_LETTER_TOPIC=f"bench-dlq-{suffix}",
+        AIRIS_METRICS_PORT=str(port),
+        **extra,
+    )
+    return env
+
+
+def events_in(
+    ports: list[int],
+    gc_full: dict[int, float] | None = None,
+    batches: dict[int, float] | None = None,
+) -> float:
+    """Events read so far by the flow's processes (their ``/metrics``); ``gc_full`` gets each
+    process's full garbage collections (prometheus-client's ``python_gc_collections_total``),
+    ``batches`` its keyed batches (``airis_keyed_batches_total``: the items exchanged)."""
+    total = 0.0
+    for port in ports:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1) as r:
+                text = r.read().decode()
+        except _NOT_UP:
+            continue
+        total += _sum_metric(text, "airis_events_in_total{")
+        if gc_full is not None:
+            gc_full[port] = _sum_metric(text, 'python_gc_collections_total{generation="2"}')
+        if batches is not None:
+            batches[port] = _sum_metric(text, "airis_keyed_batches_total ")
+    return total
+
+
+def _sum_metric(text: str, prefix: str) -> float:
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix)
+    )
+
+
+def whole_flow(
+    bootstrap: str, hours: float, processes: int, wire: str = "json", keyed: bool = True
+) -> dict:
+    topic, points = fill_topic(bootstrap, hours, wire, keyed=keyed)
+    data_dir = Path(tempfile.mkdtemp(prefix="airis-bench-flow-"))
+    port = free_port()
+    env = flow_env(bootstrap, topic, data_dir, port)
+    cmd = [sys.executable, "-m", "airis.cli", "run", "--kafka", "--no-tail", "-p", str(processes)]
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    marks: dict[float, float] = {}
+    gc_full: dict[int, float] = {}  # the last scrape's, per process
+    batches: dict[int, float] = {}
+    exchanged = (0.0, 0.0)  # (keyed batches, points) at the last scrape that saw points
+    try:
+        while proc.poll() is None:
+            seen = events_in([port + i for i in range(processes)], gc_full, batches)
+            if seen:
+                exchanged = (sum(batches.values()), seen)
+            now = time.perf_counter()
+            for frac in (0.1, 0.9):
+                if frac not in marks and seen >= points * frac:
+                    marks[frac] = now
+            time.sleep(0.05)
+    finally:  # a bench that fails must not leave the flow's processes running
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"airis run -p {processes} exited {proc.returncode}")
+    steady = points * 0.8 / (marks[0.9] - marks[0.1]) if len(marks) == 2 else None
+    shutil.rmtree(data_dir, ignore_errors=True)
+    result = {
+        "points": points,
+        "seconds": round(elapsed, 2),
+        "points_per_s": round(points / elapsed),
+        "steady_points_per_s": round(steady) if steady else None,
+        # each one walks every object, the detector state included (see airis/runtime.py)
+        "full_gc_collections": int(sum(gc_full.values())),
+        # items handed to the keyed detection step (the exchange between processes) per point
+        "exchanged_per_point": round(exchanged[0] / exchanged[1], 5) if exchanged[1] else None,
+    }
+    print(f"(b) whole flow, {wire}, {processes} process(es): {result}", flush=True)
+    return result
+
+
+# --- (c) ---------------------------------------------------------------------------------------
+
+
+def latency(bootstrap: str, max_rate: float, minutes: float = 2.0) -> dict:
+    """Produce at half of ``max_rate`` while the flow tails; alert latency per alert."""
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    from airis.kafka_admin import ensure_topics
+    from airis.kafka_producer import encode_tick
+    from airis.sources.simulator import recent_simulation
+
+    rate = max_rate / 2
+    sim = recent_simulation(24, 7)
+    per_tick = len(sim.services) * 8
+    topic = f"bench-latency-{uuid.uuid4().hex[:8]}"
+    data_dir = Path(tempfile.mkdtemp(prefix="airis-bench-latency-"))
+    port = free_port()
+    env = flow_env(bootstrap, topic, data_dir, port)
+    ensure_topics(bootstrap, [topic], 4)
+    ensure_topics(bootstrap, [env["AIRIS_KAFKA_ALERTS_TOPIC"]], 1)
+    flow = subprocess.Popen(
+        [sys.executable, "-m", "airis.cli", "run", "--kafka"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    received: list[tuple[float, dict]] = []
+    stop = threading.Event()
+
+    def consume() -> None:
+        c = Consumer(
+            {"bootstrap.servers": bootstrap, "group.id": "bench", "enable.auto.commit": False}
+        )
+        c.assign([TopicPartition(env["AIRIS_KAFKA_ALERTS_TOPIC"], 0, -2)])
+        while not stop.is_set():
+            for m in c.consume(100, 0.05):
+                if m.error() is None:
+                    received.append((time.time(), orjson.loads(m.value())))
+        c.close()
+
+    reader = threading.Thread(target=consume, daemon=True)
+    reader.start()
+    while not _metrics_up(port):  # the flow is up once it serves /metrics
+        if flow.poll() is not None:
+            raise RuntimeError(f"airis run --kafka exited {flow.returncode}")
+        time.sleep(0.2)
+    time.sleep(2.0)  # let its consumers get their partitions
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 1})
+    produced_at: list[tuple[datetime, float]] = []
+    budget = minutes * 60 * rate
+    sent = 0
+    started = time.monotonic()
+    for tick in sim.ticks():
+        for key, value in encode_tick(tick, "json"):
+            producer.produce(topic, value=value, key=key)
+        producer.poll(0)
+        produced_at.append((tick[0]["ts"], time.time()))
+        sent += per_tick
+        ahead = sent / rate - (time.monotonic() - started)
+        if ahead > 0:
+            time.sleep(ahead)
+        if sent >= budget:
+            break
+    producer.flush(30)
+    time.sleep(5)
+    stop.set()
+    reader.join(5)
+    os.killpg(flow.pid, signal.SIGTERM)
+    flow.wait(30)
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+    latencies = []
+    for recv, body in received:
+        decided = body["annotations"].get("updatedAt") or body["startsAt"]
+        window_end = datetime.fromisoformat(decided.replace("Z", "+00:00"))
+        sent_at = next((wall for ts, wall in produced_at if ts >= window_end), None)
+        if sent_at is not None:
+            latencies.append(recv - sent_at)
+    latencies.sort()
+    result = {
+        "rate_points_per_s": round(rate),
+        "alerts": len(latencies),
+        "p50_ms": round(1000 * latencies[len(latencies) // 2], 1) if latencies else None,
+        "p99_ms": round(1000 * latencies[int(len(latencies) * 0.99)], 1) if latencies else None,
+        "max_ms": round(1000 * latencies[-1], 1) if latencies else None,
+    }
+    print(f"(c) latency: {result}", flush=True)
+    return result
+
+
+def _metrics_up(port: int) -> bool:
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1).close()
+        return True
+    except _NOT_UP:
+        return False
+
+
+#: What asking a port nobody serves yet can raise. Connecting to a free local port in the
+#: ephemeral range can meet itself (TCP simultaneous open) and read back its own request.
+_NOT_UP = (OSError, http.client.HTTPException)
+
+
+# --- (d) ---------------------------------------------------------------------------------------
+
+SERIES = 100_000
+SIGNALS_PER_SERVICE = 8
+POINTS_PER_SERIES = 24
+
+
+def memory(child: str = "--memory-child") -> dict:
+    """Run a memory child in a fresh process so its memory is its own."""
+    done = subprocess.run([sys.executable, __file__, child], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{child} exited {done.returncode}: {done.stderr[-2000:]}")
+    result = orjson.loads(done.stdout.strip().splitlines()[-1])
+    print(f"({'d' if child == '--memory-child' else 'e'}) memory: {result}", flush=True)
+    return result
+
+
+def _series_events(services: int, start: datetime, at_end=None):
+    """Every series' ``POINTS_PER_SERIES`` points, 2 h apart; ``at_end()`` after the last."""
+    for step in range(POINTS_PER_SERIES):
+        ts = start + timedelta(hours=2 * step)
+        for s in range(services):
+            for k in range(SIGNALS_PER_SERVICE):
+                yield {
+                    "ts": ts,
+                    "service": f"svc-{s}",
+                    "signal": f"sig{k}",
+                    "value": 50.0 + (s + k + step) % 7,
+                }
+    if at_end is not None:
+        at_end()
+
+
+def _memory_by_file_child(services: int = 500) -> None:
+    import gc
+    import tracemalloc
+
+    from bytewax.testing import TestingSource, run_main
+
+    from airis.flows.metrics_anomaly import build_flow
+    from airis.operators.detectors.detector_bank import DetectorBank
+    from airis.settings import Settings
+
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
+    flow = build_flow(TestingSource([], batch_size=1), _null_sink(), Settings())  # imports
+    del flow
+    # The detectors' compiled kernel is typed and loaded once per process, not per series.
+    DetectorBank().assess_many(["warm"], [start], [1.0])
+    snapshots = []
+
+    def at_end() -> None:  # the flow's state is alive while its source still runs
+        gc.collect()
+        snapshots.append(tracemalloc.take_snapshot())
+
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.take_snapshot()
+    events = _series_events(services, start, at_end)
+    run_main(build_flow(TestingSource(events, batch_size=5000), _null_sink(), Settings()))
+    series = services * SIGNALS_PER_SERVICE
+    stats = snapshots[0].compare_to(base, "filename")
+    by_file = {
+        _short(stat.traceback[0].filename): round(stat.size_diff / series)
+        for stat in stats
+        if stat.size_diff / series >= 10
+    }
+    print(orjson.dumps({
+        "series": series,
+        "bytes_per_series": round(sum(s.size_diff for s in stats) / series),
+        "bytes_per_series_by_file": by_file,
+    }).decode())  # fmt: skip
+
+
+def _short(filename: str) -> str:
+    for marker in ("site-packages/", str(REPO) + "/", "/lib/python"):
+        if marker in filename:
+            return filename.split(marker, 1)[1]
+    return filename
+
+
+def _memory_child() -> None:
+    import pickle
+
+    from bytewax.testing import TestingSource, run_main
+
+    from airis.flows.metrics_anomaly import build_flow
+    from airis.operators.detectors.detector_bank import DetectorBank
+    from airis.settings import Settings
+
+    services = SERIES // SIGNALS_PER_SERVICE
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
+    base_rss = _proc_status_kib("VmRSS")
+
+    started = time.perf_counter()
+    events = _series_events(services, start)
+    run_main(build_flow(TestingSource(events, batch_size=5000), _null_sink(), Settings()))
+    elapsed = time.perf_counter() - started
+    peak_rss = _proc_status_kib("VmHWM")  # the process's peak resident set
+
+    bank = DetectorBank()
+    from airis.events import MetricPoint
+
+    for step in range(POINTS_PER_SERIES):
+        for k in range(SIGNALS_PER_SERVICE):
+            bank.update_one(MetricPoint(ts=start + timedelta(hours=2 * step), service="svc",
+                                        signal=f"sig{k}", value=50.0 + (k + step) % 7))  # fmt: skip
+    state_bytes = len(pickle.dumps(bank)) / SIGNALS_PER_SERVICE
+    # The points above are fewer than a detector's warm-up: measure a series past it too
+    # (two days of 5-minute points), which is what a running flow holds for almost every series.
+    steady = DetectorBank()
+    for step in range(576):
+        for k in range(SIGNALS_PER_SERVICE):
+            ts = start + timedelta(minutes=5 * step)
+            value = 50.0 + (k + step) % 7
+            steady.update_one(MetricPoint(ts=ts, service="svc", signal=f"sig{k}", value=value))
+    steady_bytes = len(pickle.dumps(steady)) / SIGNALS_PER_SERVICE
+    print(orjson.dumps({
+        "series": SERIES,
+        "points": SERIES * POINTS_PER_SERIES,
+        "seconds": round(elapsed, 1),
+        "peak_rss_mib": round(peak_rss / 1024),
+        "rss_before_mib": round(base_rss / 1024),
+        "rss_growth_mib_per_100k_series": round((peak_rss - base_rss) / 1024 * 100_000 / SERIES),
+        "pickled_state_bytes_per_series": round(state_bytes),
+        "pickled_state_bytes_per_series_past_warmup": round(steady_bytes),
+    }).decode())  # fmt: skip
+
+
+def _proc_status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--memory-child"]:
+        _memory_child()
+        sys.exit(0)
+    if sys.argv[1:] == ["--memory-by-file-child"]:
+        _memory_by_file_child()
+        sys.exit(0)
+    sys.exit(main())

@@ -128,8 +128,8 @@ def fill_topic(
     """A new topic with ``hours`` of simulated metrics; messages keyed by service unless not
     ``keyed`` (then a service's messages spread over every partition, as an unkeyed producer
     writes them)."""
-    from airis.kafka_admin import ensure_topics
-    from airis.kafka_producer import encode_tick, produce
+    from airis.app.kafka_admin import ensure_topics
+    from airis.app.kafka_producer import encode_tick, produce
     from airis.sources.simulator import recent_simulation
 
     topic = f"bench-{wire}-{uuid.uuid4().hex[:8]}"
@@ -327,8 +327,8 @@ def latency(bootstrap: str, max_rate: float, minutes: float = 2.0) -> dict:
     """Produce at half of ``max_rate`` while the flow tails; alert latency per alert."""
     from confluent_kafka import Consumer, Producer, TopicPartition
 
-    from airis.kafka_admin import ensure_topics
-    from airis.kafka_producer import encode_tick
+    from airis.app.kafka_admin import ensure_topics
+    from airis.app.kafka_producer import encode_tick
     from airis.sources.simulator import recent_simulation
 
     rate = max_rate / 2

@@ -3,8 +3,8 @@
 From the bottom: the foundation (the event and signal vocabulary, settings, the engine's own
 metrics), `operators/` (pure stream logic), `sources/` (ingestion, the simulator), `models/`
 (training, the registry, ONNX scoring, embedders), `sinks/` (delivery), `flows/` (the
-dataflows, wiring the rest), and the application on top (the CLI, the demo, evaluations,
-benchmarks). The README's "How it works" describes the same order.
+dataflows, wiring the rest), and the application on top (`airis.cli`, `airis.evals`,
+`airis.app`; the benchmarks). The README's "How it works" describes the same order.
 """
 
 from __future__ import annotations
@@ -64,6 +64,13 @@ def _upward(module: str, path: Path) -> list[str]:
         for line, name in _our_imports(path)
         if LAYERS.index(layer(name)) > rank
     ]
+
+
+def test_the_root_of_airis_is_the_foundation_and_its_packages_the_application():
+    root = sorted(p.stem for p in (ROOT / "airis").glob("*.py") if p.stem != "__init__")
+    assert root == sorted(name.removeprefix("airis.") for name in FOUNDATION)
+    packages = sorted(p.parent.name for p in (ROOT / "airis").glob("*/__init__.py"))
+    assert packages == ["app", "cli", "evals"]
 
 
 def test_no_module_imports_from_a_higher_layer():

@@ -20,7 +20,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def _tail(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from airis.alerts_tail import tail_alerts
+    from airis.app.alerts_tail import tail_alerts
     from airis.settings import Settings
 
     with contextlib.suppress(KeyboardInterrupt):

@@ -29,6 +29,6 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from airis.demo import run_demo
+    from airis.app.demo import run_demo
 
     return run_demo(args.hours, args.seed, args.json, args.data_dir, console, end=args.end)

@@ -17,7 +17,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _detect(args: argparse.Namespace) -> int:
-    from airis.detect import detect_csv
+    from airis.app.detect import detect_csv
 
     started = time.perf_counter()
     rows = detect_csv(

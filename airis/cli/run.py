@@ -29,9 +29,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     if args.kafka:
-        from airis.kafka_commands import run_kafka
+        from airis.app.kafka_commands import run_kafka
 
         return run_kafka(args, console)
-    from airis.demo import run_file
+    from airis.app.demo import run_file
 
     return run_file(args.input, console)

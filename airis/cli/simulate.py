@@ -41,10 +41,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def _simulate(args: argparse.Namespace) -> int:
     if args.kafka:
-        from airis.kafka_commands import simulate_to_kafka
+        from airis.app.kafka_commands import simulate_to_kafka
 
         return simulate_to_kafka(args, console)
-    from airis.demo import write_simulation
+    from airis.app.demo import write_simulation
 
     if args.truth is None:
         raise ValueError("simulate --output needs --truth FILE for the ground truth")

@@ -3,7 +3,7 @@
 The scoring itself is `airis.evals.nab_scorer`; this module reads the NAB layout (``data/``,
 ``labels/combined_windows.json``, ``profiles.json``, results as
 ``<results>/<detector>/<category>/<detector>_<file>.csv`` with an ``anomaly_score`` column),
-runs `airis.detect.detect_csv` over the corpus when asked, and prints or returns the scores.
+runs `airis.app.detect.detect_csv` over the corpus when asked, and prints or returns the scores.
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ def run_detector(
     Each output is ``timestamp,value,anomaly_score,label`` (``label`` 1 inside a window, as
     in NAB's results files); the seconds count only the detector, not the rewriting.
     """
-    from airis.detect import detect_csv
+    from airis.app.detect import detect_csv
 
     total = 0.0
     for k, (name, ts) in enumerate(corpus.timestamps.items(), start=1):

@@ -11,9 +11,9 @@ import orjson
 import pytest
 from bytewax.testing import TestingSink, TestingSource, run_main
 
+from airis.app.kafka_producer import encode_tick
 from airis.events import Alert, MetricBatch
 from airis.flows import kafka_metrics, metrics_anomaly
-from airis.kafka_producer import encode_tick
 from airis.settings import Settings
 from airis.sources.iterable_source import simulator_source
 from airis.sources.kafka_polls import RawMessage

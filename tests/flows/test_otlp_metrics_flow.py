@@ -155,7 +155,7 @@ def test_unkeyed_export_requests_read_from_four_partitions_give_the_same_points_
     # and a flow catching up reads them minutes out of order (here 20 messages of a partition
     # per poll). Rates and percentiles need each series in order (an aggregate older than the
     # last one is refused), so the flow first aligns the partitions (issue 13).
-    from airis.kafka_producer import produce
+    from airis.app.kafka_producer import produce
 
     topic = kafka_topic("otlp", 4)
     produce(((1, [(topic, None, m)]) for m in otlp_messages()), kafka_bootstrap)

@@ -13,9 +13,9 @@ from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import TestingSink, TestingSource, run_main
 from bytewax.visualize import to_json
 
+from airis.app.kafka_commands import carry_over_snapshots
+from airis.app.recovery_steps import carry_over, former_step_ids
 from airis.flows import kafka_metrics, metrics_anomaly
-from airis.kafka_commands import carry_over_snapshots
-from airis.recovery_steps import carry_over, former_step_ids
 from airis.settings import Settings
 
 

@@ -23,10 +23,10 @@ import orjson
 import pytest
 from bytewax.testing import TestingSink, run_main
 
+from airis.app.kafka_admin import ensure_topics
+from airis.app.kafka_producer import produce_ticks
 from airis.events import Alert
 from airis.flows import metrics_anomaly
-from airis.kafka_admin import ensure_topics
-from airis.kafka_producer import produce_ticks
 from airis.sinks.kafka_output import consume_topic
 from airis.sources.iterable_source import simulator_source
 from airis.sources.simulator import recent_simulation

@@ -23,6 +23,8 @@ import pytest
 from bytewax.testing import TestingSink, run_main
 from confluent_kafka import Producer
 
+from airis.app.kafka_commands import SIGNALS, _simulation_batches
+from airis.app.kafka_producer import encode_tick, produce, produce_ticks
 from airis.events import (
     Alert,
     DeadLetter,
@@ -35,8 +37,6 @@ from airis.events import (
     Span,
 )
 from airis.flows import kafka_metrics, metrics_anomaly
-from airis.kafka_commands import SIGNALS, _simulation_batches
-from airis.kafka_producer import encode_tick, produce, produce_ticks
 from airis.settings import Settings
 from airis.signals import LOG_SIGNALS, TRACE_SIGNALS
 from airis.sinks.kafka_output import consume_topic

@@ -12,9 +12,9 @@ from typing import Any
 import orjson
 from rich.console import Console
 
-from airis.cluster import ClusterPlan, init_recovery, run_cluster
-from airis.kafka_admin import ensure_topics, flow_topics
-from airis.kafka_producer import Message, WireFormat, encode_records, encode_tick, produce
+from airis.app.cluster import ClusterPlan, init_recovery, run_cluster
+from airis.app.kafka_admin import ensure_topics, flow_topics
+from airis.app.kafka_producer import Message, WireFormat, encode_records, encode_tick, produce
 from airis.settings import Settings, redact
 from airis.sources.log_sim import LogSimulator
 from airis.sources.simulator import Simulator, recent_simulation
@@ -108,12 +108,12 @@ def _simulation_batches(
 
 def carry_over_snapshots(directory: Path) -> int:
     """Rename a recovery directory's snapshots of the Kafka flow's former step ids
-    (`airis.recovery_steps`); the flow is built only for its step ids (nothing is read or
+    (`airis.app.recovery_steps`); the flow is built only for its step ids (nothing is read or
     written: inert sources and sinks)."""
     from bytewax.testing import TestingSink, TestingSource
 
+    from airis.app.recovery_steps import carry_over, former_step_ids
     from airis.flows import kafka_metrics
-    from airis.recovery_steps import carry_over, former_step_ids
 
     inert = {signal: TestingSource([]) for signal in ("metrics", "logs", "traces")}
     shape = kafka_metrics.build_flow(

@@ -17,10 +17,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from airis.demo_models import prepare_model, print_summary, summarise
+from airis.app.demo_models import prepare_model, print_summary, summarise
+from airis.app.report import RunReport, score_alerts
 from airis.events import Alert, Incident, RcaCandidate
 from airis.flows.metrics_anomaly import build_flow
-from airis.report import RunReport, score_alerts
 from airis.settings import Settings
 from airis.sinks.clickhouse_sink import ClickHouseSink
 from airis.sinks.clickhouse_store import open_store

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from airis.operators.base import SeriesDetector
 from airis.operators.detectors.detector_bank import DetectorBank, metrics_detector
-from airis.operators.detectors.ensemble_detector import EventOnset
+from airis.operators.detectors.event_onset import EventOnset
 
 POINTS = 200_000
 

@@ -42,9 +42,8 @@ from airis.operators.incidents.grouping import (
     AUXILIARY_PREFIXES,
     IncidentGrouper,
     MetricService,
-    rank_open_incident,
-    to_incident,
 )
+from airis.operators.incidents.ranking import rank_open_incident, to_incident
 from airis.operators.signals.otlp_metrics import DERIVED_LABEL
 from airis.operators.types import ServiceWindow
 from airis.operators.windowing.windowed_detector import ServiceWindowDetector

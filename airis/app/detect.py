@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from airis.operators.base import SeriesDetector
-from airis.operators.detectors.ensemble_detector import EventOnset
+from airis.operators.detectors.event_onset import EventOnset
 
 __all__ = ["detect_csv", "parse_timestamp"]
 

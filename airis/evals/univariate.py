@@ -198,7 +198,7 @@ def eval_univariate(
     ``own``/``pooled``/``held_out`` maps a profile to its score and threshold.
     """
     if make_detector is None:
-        from airis.operators.detectors.ensemble_detector import EventOnset
+        from airis.operators.detectors.event_onset import EventOnset
 
         make_detector = EventOnset
     scored: list[ScoredFile] = []

@@ -18,7 +18,8 @@ A new detector is a module here and its name in the import list below.
 
 from airis.operators.detectors.cold_start import ColdStartPrior
 from airis.operators.detectors.detector_bank import DetectorBank, metrics_detector
-from airis.operators.detectors.ensemble_detector import EnsembleDetector, EventOnset
+from airis.operators.detectors.ensemble_detector import EnsembleDetector
+from airis.operators.detectors.event_onset import EventOnset
 from airis.operators.detectors.pot_threshold import PotThreshold
 
 __all__ = [

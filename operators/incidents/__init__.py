@@ -13,7 +13,6 @@ from airis.operators.incidents.grouping import (
     MetricService,
     OpenIncident,
     ServiceEvidence,
-    to_incident,
 )
 from airis.operators.incidents.incident_embedding import (
     Embedder,
@@ -21,6 +20,7 @@ from airis.operators.incidents.incident_embedding import (
     incident_signature,
     sparse_terms,
 )
+from airis.operators.incidents.ranking import rank_open_incident, to_incident
 from airis.operators.incidents.rca import RcaConfig, rank_incident
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "ServiceEvidence",
     "incident_signature",
     "rank_incident",
+    "rank_open_incident",
     "sparse_terms",
     "to_incident",
 ]

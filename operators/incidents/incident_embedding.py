@@ -58,7 +58,7 @@ def incident_signature(
 
     Facts: the services, the anomalous series (``service/signal``; the incident's include the
     log and trace signals that lasted, e.g. ``payments/log_error_ratio``, see
-    `airis.operators.incidents.grouping.to_incident`), the kind of each anomaly (spike or dip), the
+    `airis.operators.incidents.ranking.to_incident`), the kind of each anomaly (spike or dip), the
     root cause, the log templates (the incident's new ones and any given), and the topology
     edges whose both ends are involved in the incident (an edge to an uninvolved service says
     nothing about this incident, and the full topology would make every incident look

@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from airis.operators.base import SeriesDetector
-from airis.operators.detectors.ensemble_detector import EnsembleDetector, EventOnset
+from airis.operators.detectors.ensemble_detector import EnsembleDetector
+from airis.operators.detectors.event_onset import EventOnset
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 STEP = timedelta(minutes=5)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from airis.events import Anomaly, LogTemplate
-from airis.operators.incidents.grouping import IncidentGrouper, rank_open_incident, to_incident
+from airis.operators.incidents.grouping import IncidentGrouper
+from airis.operators.incidents.ranking import rank_open_incident, to_incident
 
 T0 = datetime(2026, 11, 25, tzinfo=UTC)
 GRAPH = {"web": {"api"}, "api": {"db", "cache"}, "db": set(), "cache": set(), "mail": set()}

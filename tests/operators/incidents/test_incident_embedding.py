@@ -178,7 +178,8 @@ def test_embedders_satisfy_the_protocol():
 def test_the_signature_carries_the_lasting_log_signals_of_an_incident() -> None:
     from datetime import timedelta
 
-    from airis.operators.incidents.grouping import IncidentGrouper, rank_open_incident, to_incident
+    from airis.operators.incidents.grouping import IncidentGrouper
+    from airis.operators.incidents.ranking import rank_open_incident, to_incident
 
     def anomaly(service: str, signal: str, second: int) -> Anomaly:
         start = T0 + timedelta(seconds=second)

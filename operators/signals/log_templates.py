@@ -1,18 +1,7 @@
 """Online log template mining: generic masking, strict matching, evidence-based merging.
 
-A log line is reduced to a token sequence (`normalise`) by rules that know nothing about a
-particular system:
-
-1. whole values that punctuation would cut apart are masked first: dates, URLs, e-mail
-   addresses, Unix and Windows paths, UUIDs, IPv6 addresses, MAC-style hex byte runs, long
-   hex ids, the value of every ``key=value`` (also an empty one: ``logname= uid=0`` has two
-   values), and an empty ``()``/``[]``/``{}`` (an absent value);
-2. a unit after a number (``5.2 KB``, ``12 ms``) is dropped, so ``93.0 B`` and ``5.2 KB`` agree;
-3. the line is split on ``= : , ; ( ) [ ] { } " ' < > | +`` and on dot leaders (``.....``);
-4. every token that contains a digit or a masked span becomes ``<*>``; the key of a
-   ``key=value`` stays a word even with a digit in it (``r24=0x1f``): it names a field. A
-   line left with no word at all keeps the letters of its identifier-like tokens
-   (``ext3_file_write+0x19/0x88`` → ``ext_file_write``), so such lines are not all one group.
+A log line is reduced to a token sequence by `airis.operators.signals.log_tokens` (generic
+masking of values, then splitting; see there).
 
 Lines are then grouped online, in one pass (`LogTemplateMiner`). The rules are chosen so that
 neither failure mode of a fixed similarity threshold can take over a whole system — every line
@@ -50,168 +39,19 @@ Identification Techniques". ICSE.
 
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from airis.operators.signals.log_tokens import MASKS, PARAM, normalise, tokenise
 
 __all__ = ["MASKS", "PARAM", "LogTemplateMiner", "TemplateMatch", "normalise"]
 
 
-#: The wildcard of a template; masked values become this token.
-PARAM = "<*>"
-# Marks a masked span until tokenisation; a NUL byte never appears in a text log line. No
-# spaces around it: a token with a masked part ("blk_-<hex>") is a variable as a whole.
-_MARK = "\x00"
-
-_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
-_WEEKDAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*"
-_UNITS = r"(?:[KMGTP]i?B|B|bytes|ms|us|µs|ns|s|sec|secs|min|h)"
-_VALUE_END = r"[\s,;)\]}&]"
-
-#: (name, pattern) of the values masked whole, in order, before the line is split.
-MASKS: tuple[tuple[str, str], ...] = (
-    # Dates first: their times would otherwise look like IPv6 or hex byte runs.
-    (
-        "date",
-        rf"\b(?:{_WEEKDAY},?\s+)?{_MONTH}\s+\d{{1,2}}(?:,?\s+\d{{4}})?\s+\d{{1,2}}:\d{{2}}"
-        rf"(?::\d{{2}}(?:[.,]\d+)?)?(?:\s+[A-Z]{{3,4}})?(?:\s+\d{{4}})?",
-    ),
-    ("url", r"\b[A-Za-z][A-Za-z0-9+.-]*://\S+"),
-    ("email", r"[\w.+-]+@[\w-]+\.[\w.-]+"),
-    # An absolute or ./relative path with at least one segment; "HTTP/1.1" is not one
-    # (preceded by a word character) and its digits mask it anyway.
-    ("path", r"(?<![\w/.:])\.{0,2}/[\w.@%+~=&?#:-]+(?:/[\w.@%+~=&?#:-]*)*"),
-    # A Windows path, drive-letter (C:\Windows\...) or UNC (\\host\share\...).
-    ("winpath", r"(?<![\w\\])(?:[A-Za-z]:|\\\\[\w.$-]+)\\[^\s,;\"'<>|]*"),
-    ("uuid", r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"),
-    # IPv6 before the split on ":" would cut it into pieces (some without digits).
-    # (Hex groups and at least two colons, with a digit somewhere: also a clock time.)
-    (
-        "ipv6",
-        r"(?<![\w:.])(?=[0-9A-Fa-f:]*\d)(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])"
-        r"|(?<![\w:])::[0-9A-Fa-f]{1,4}\b",
-    ),
-    ("hexbytes", r"\b(?:[0-9A-Fa-f]{2}[:-]){3,}[0-9A-Fa-f]{2}\b"),
-    ("hexid", r"\b(?:0[xX])?[0-9a-fA-F]{8,}\b"),
-    # Any value of key=value, up to a separator: "rhost=zummit.com", "status=M" ...
-    ("kv", r"(?<==)[^\s,;)\]}=&]+"),
-    # ... and an empty one ("logname= uid=0"): absent this time, a value all the same.
-    ("kv_empty", rf"(?<=\w=)(?={_VALUE_END}|$)"),
-    # An empty bracket pair standing alone is an absent value, e.g. "from 1.2.3.4 () at".
-    ("empty", r"(?:(?<=\s)|^)(?:\(\)|\[\]|\{\})(?=\s|$)"),
-)
-# Substrings without one of which a mask cannot match: its regex is skipped (for speed).
-_TRIGGERS: dict[str, tuple[str, ...]] = {
-    "date": (":",),
-    "url": ("://",),
-    "email": ("@",),
-    "path": ("/",),
-    "winpath": ("\\",),
-    "uuid": ("-",),
-    "ipv6": (":",),
-    "hexbytes": (":", "-"),
-    "kv": ("=",),
-    "kv_empty": ("=",),
-    "empty": ("()", "[]", "{}"),
-}
-# Cheaper tests than the regex that a mask can match, past its trigger.
-_PRECHECKS: dict[str, Callable[[str], object]] = {
-    "ipv6": lambda line: line.count(":") >= 2,
-    "hexbytes": re.compile(r"[0-9A-Fa-f]{2}[:-][0-9A-Fa-f]{2}[:-]").search,
-    "hexid": re.compile(r"[0-9a-fA-F]{8}").search,
-}
-
-
-def _applies(name: str) -> Callable[[str], object] | None:
-    """Whether mask ``name`` may match a line (None: always try it): its triggers, then its
-    precheck, as one call (a mask is tried on every line)."""
-    triggers, precheck = _TRIGGERS.get(name), _PRECHECKS.get(name)
-    if triggers is None:
-        return precheck
-    if len(triggers) == 1:
-        (trigger,) = triggers
-        if precheck is None:
-            return lambda line: trigger in line
-        return lambda line: trigger in line and precheck(line)
-    if precheck is None:
-        return lambda line: any(t in line for t in triggers)
-    return lambda line: any(t in line for t in triggers) and precheck(line)
-
-
-_MASK_STEPS = tuple((_applies(name), re.compile(pattern).sub) for name, pattern in MASKS)
-_UNIT_RE = re.compile(rf"(\d)\s*{_UNITS}\b")
-# "=" is not split on here: it stays on its key ("uid=") until the token loop (see _token).
-_SPLIT = str.maketrans(dict.fromkeys(":,;()[]{}\"'<>|+", " "))
-_DOTS_RE = re.compile(r"\.{2,}")
-# A token holding a digit or a masked span is a parameter.
-_VARIABLE = re.compile(rf"[\d{_MARK}]").search
-# An identifier with a digit (``ext3_file_write``, ``eth0``) as opposed to a number, a hex
-# value or a masked span: two letters in a row that are no hex digits.
-_IDENTIFIER = re.compile(r"[G-Zg-z]{2}").search
-_DIGITS = re.compile(r"\d+")
 # Sets of differing positions a cluster keeps evidence for (bounds its state), and clusters
 # a new line is noted as evidence for (the closest, then the oldest).
 _MAX_EVIDENCE = 32
 _MAX_NOTES = 8
-
-
-def _token(token: str) -> str:
-    """``token`` as matched: a key (``r24=``) is a word without its ``=``, even with a digit
-    (it names a field), anything else with a digit or a masked span is ``<*>``."""
-    if token[-1] == "=":
-        key = token.rstrip("=")
-        if key[:1].isalpha() or key[:1] == "_":
-            return key
-        token = key
-    return PARAM if _VARIABLE(token) else token
-
-
-def _fallback(token: str) -> str:
-    """A variable token of a line without words: its letters if it is an identifier."""
-    if _MARK in token or not _IDENTIFIER(token):
-        return PARAM
-    return _DIGITS.sub("", token).rstrip("=") or PARAM
-
-
-class _Tokens(dict[str, str]):
-    """`_token` of each token seen, remembered (words recur; the cache is cleared when full)."""
-
-    def __missing__(self, token: str) -> str:
-        if len(self) >= _TOKEN_CACHE:
-            self.clear()
-        value = self[token] = _token(token)
-        return value
-
-
-_TOKEN_CACHE = 100_000
-_TOKENS = _Tokens()
-
-
-def _tokenise(line: str) -> tuple[str, ...]:
-    """The token sequence a line is matched on (see the module docstring)."""
-    for applies, sub in _MASK_STEPS:
-        if applies is None or applies(line):
-            line = sub(_MARK, line)
-    text = _UNIT_RE.sub(r"\1 ", line).replace("=", "= ").translate(_SPLIT)
-    if ".." in text:
-        text = _DOTS_RE.sub(" ", text)
-    raw = text.split()
-    out = [t for t in map(_TOKENS.__getitem__, raw) if t]
-    if out and all(t == PARAM for t in out):
-        out = [_fallback(t) for t in raw if _TOKENS[t]]
-    return tuple(out)
-
-
-def normalise(line: str) -> str:
-    """The tokens of ``line`` as text: masked, split, variables as ``<*>``.
-
-    >>> normalise("session opened for user news by (uid=0)")
-    'session opened for user news by uid <*>'
-    >>> normalise('10.11.21.122,10.11.10.1 "GET /latest/meta-data/ HTTP/1.1" status: 200')
-    '<*> <*> GET <*> <*> status <*>'
-    """
-    return " ".join(_tokenise(line))
 
 
 def _collapse(template: Sequence[str]) -> tuple[str, ...]:
@@ -360,7 +200,7 @@ class LogTemplateMiner:
 
     def add_one(self, line: str) -> TemplateMatch:
         """Assign ``line`` to a template (creating, generalising or merging some) and say which."""
-        seq = _tokenise(line)
+        seq = tokenise(line)
         cid = self._cache.get(seq)
         is_new = False
         if cid is None or cid not in self._parent:

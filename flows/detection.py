@@ -21,6 +21,7 @@ from bytewax.operators import StatefulBatchLogic
 from bytewax.outputs import Sink
 
 from airis import telemetry
+from airis.batches import MetricBatch, unbatched
 from airis.events import (
     Alert,
     Anomaly,
@@ -28,10 +29,8 @@ from airis.events import (
     DependencyEdge,
     Incident,
     LogTemplate,
-    MetricBatch,
     MetricPoint,
     RcaCandidate,
-    unbatched,
 )
 from airis.flows.batching import group_by
 from airis.flows.model_ops import plan_capacity, score_with_model

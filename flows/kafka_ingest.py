@@ -16,7 +16,8 @@ from bytewax.dataflow import Dataflow, Stream, operator
 from bytewax.inputs import FixedPartitionedSource, Source
 from bytewax.operators import StatefulBatchLogic
 
-from airis.events import MetricBatch, MetricPoint, PointRow
+from airis.batches import MetricBatch, PointRow
+from airis.events import MetricPoint
 from airis.flows.batching import group_by
 from airis.operators.windowing.partition_aligner import PartitionAligner
 from airis.settings import Settings

@@ -37,6 +37,7 @@ from prometheus_client import REGISTRY, Counter
 from pydantic import BaseModel
 
 from airis import telemetry
+from airis.batches import MetricBatch
 from airis.events import (
     Alert,
     Anomaly,
@@ -48,7 +49,6 @@ from airis.events import (
     Incident,
     LogRecord,
     LogTemplate,
-    MetricBatch,
     MetricPoint,
     ModelScore,
     RcaCandidate,

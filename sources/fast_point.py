@@ -24,7 +24,8 @@ from typing import Any
 
 import orjson
 
-from airis.events import MAX_LABELS, MAX_TS, MIN_TS, MetricBatch, MetricPoint, constructed
+from airis.batches import MetricBatch
+from airis.events import MAX_LABELS, MAX_TS, MIN_TS, MetricPoint, constructed
 
 __all__ = [
     "FAST_CONSTRUCT",

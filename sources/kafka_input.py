@@ -22,16 +22,8 @@ from confluent_kafka import OFFSET_BEGINNING, TIMESTAMP_NOT_AVAILABLE
 from pydantic import BaseModel, ValidationError
 
 from airis import telemetry
-from airis.events import (
-    MAX_TEXT,
-    DeadLetter,
-    LogRecord,
-    MetricBatch,
-    MetricPoint,
-    PointRow,
-    Span,
-    validation_reason,
-)
+from airis.batches import MetricBatch, PointRow
+from airis.events import MAX_TEXT, DeadLetter, LogRecord, MetricPoint, Span, validation_reason
 from airis.settings import Settings
 from airis.sources import otlp
 from airis.sources.fast_point import PointColumns, fields_from_json, point_from_json

@@ -96,6 +96,7 @@ from opentelemetry.proto.metrics.v1 import metrics_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 from pydantic import ValidationError
 
+from airis.batches import MetricBatch
 from airis.events import (
     MAX_LABELS,
     MAX_TEXT,
@@ -103,7 +104,6 @@ from airis.events import (
     MIN_TS,
     AggregatePoint,
     LogRecord,
-    MetricBatch,
     MetricPoint,
     Span,
     aggregate_problem,

@@ -24,7 +24,14 @@ PACKAGES = {
     "sinks": "airis.sinks",
     "flows": "airis.flows",
 }
-FOUNDATION = ("airis.events", "airis.runtime", "airis.settings", "airis.signals", "airis.telemetry")
+FOUNDATION = (
+    "airis.batches",
+    "airis.events",
+    "airis.runtime",
+    "airis.settings",
+    "airis.signals",
+    "airis.telemetry",
+)
 LAYERS = ("foundation", "operators", "sources", "models", "sinks", "flows", "application")
 
 

@@ -41,7 +41,8 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from itertools import islice
 
-from airis.events import MetricBatch, MetricPoint
+from airis.batches import MetricBatch
+from airis.events import MetricPoint
 from airis.operators.detectors.detector_bank import DetectorBank
 from airis.operators.types import ServiceWindow, SignalSummary
 from airis.operators.windowing.event_windows import ALIGN_TO

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from prometheus_client import REGISTRY
 
-from airis.events import MetricBatch, MetricPoint
+from airis.batches import MetricBatch
+from airis.events import MetricPoint
 from airis.flows.detection import batch_by_key
 from airis.signals import LOG_SIGNALS
 

@@ -12,7 +12,8 @@ import pytest
 from bytewax.testing import TestingSink, TestingSource, run_main
 
 from airis.app.kafka_producer import encode_tick
-from airis.events import Alert, MetricBatch
+from airis.batches import MetricBatch
+from airis.events import Alert
 from airis.flows import kafka_metrics, metrics_anomaly
 from airis.settings import Settings
 from airis.sources.iterable_source import simulator_source

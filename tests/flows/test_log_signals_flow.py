@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from bytewax.testing import TestingSink, run_main
 
-from airis.events import Alert, Anomaly, Incident, LogRecord, LogTemplate, MetricPoint, unbatched
+from airis.batches import unbatched
+from airis.events import Alert, Anomaly, Incident, LogRecord, LogTemplate, MetricPoint
 from airis.flows.metrics_anomaly import build_flow
 from airis.settings import Settings
 from airis.signals import LOG_SIGNALS

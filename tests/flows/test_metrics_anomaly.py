@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from bytewax.testing import TestingSink, TestingSource, run_main
 from prometheus_client import REGISTRY
 
-from airis.events import Alert, Anomaly, DeadLetter, MetricBatch, MetricPoint, unbatched
+from airis.batches import MetricBatch, unbatched
+from airis.events import Alert, Anomaly, DeadLetter, MetricPoint
 from airis.flows.metrics_anomaly import build_flow
 from airis.settings import Settings
 

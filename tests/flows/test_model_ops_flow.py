@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from bytewax.testing import TestingSink, run_main
 
+from airis.batches import unbatched
 from airis.events import (
     Alert,
     Anomaly,
@@ -20,7 +21,6 @@ from airis.events import (
     ForecastPoint,
     MetricPoint,
     ModelScore,
-    unbatched,
 )
 from airis.flows.metrics_anomaly import build_flow
 from airis.models.registry import ModelRegistry, fingerprint_array

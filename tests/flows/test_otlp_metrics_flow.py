@@ -20,7 +20,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from airis.events import Alert, DeadLetter, MetricBatch, MetricPoint, unbatched
+from airis.batches import MetricBatch, unbatched
+from airis.events import Alert, DeadLetter, MetricPoint
 from airis.flows.metrics_anomaly import build_flow
 from airis.settings import Settings
 from airis.sources.otlp import decode_metrics

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from bytewax.testing import TestingSink, TestingSource, run_main
 
+from airis.batches import unbatched
 from airis.events import (
     Alert,
     Anomaly,
@@ -17,7 +18,6 @@ from airis.events import (
     LogRecord,
     MetricPoint,
     Span,
-    unbatched,
 )
 from airis.flows.metrics_anomaly import build_flow
 from airis.settings import Settings

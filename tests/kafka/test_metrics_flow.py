@@ -25,6 +25,7 @@ from confluent_kafka import Producer
 
 from airis.app.kafka_commands import SIGNALS, _simulation_batches
 from airis.app.kafka_producer import encode_tick, produce, produce_ticks
+from airis.batches import MetricBatch
 from airis.events import (
     Alert,
     DeadLetter,
@@ -32,7 +33,6 @@ from airis.events import (
     Incident,
     LogRecord,
     LogTemplate,
-    MetricBatch,
     MetricPoint,
     Span,
 )

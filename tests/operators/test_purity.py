@@ -20,7 +20,7 @@ ALLOWED_STDLIB = frozenset(
     }
 )  # fmt: skip
 #: Ours: the foundation's vocabulary and other operators.
-ALLOWED_OURS = ("airis.events", "airis.signals", "airis.operators")
+ALLOWED_OURS = ("airis.batches", "airis.events", "airis.signals", "airis.operators")
 
 
 def _imports(path: Path) -> list[str]:

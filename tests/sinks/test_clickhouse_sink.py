@@ -21,6 +21,7 @@ from prometheus_client import REGISTRY
 from pydantic import BaseModel
 
 import airis.sinks.clickhouse_sink as sink_module
+from airis.batches import MetricBatch
 from airis.events import (
     Alert,
     Anomaly,
@@ -28,7 +29,6 @@ from airis.events import (
     DependencyEdge,
     Incident,
     LogRecord,
-    MetricBatch,
     MetricPoint,
     Span,
     event_id,

@@ -11,7 +11,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from airis.events import MetricBatch, MetricPoint
+from airis.batches import MetricBatch
+from airis.events import MetricPoint
 from airis.sinks.chdb_store import ChdbStore
 from airis.sinks.clickhouse_sink import ClickHouseWriter, encode_blocks, encode_metric
 from airis.sinks.column_block import BlockBuffer, rows_to_block

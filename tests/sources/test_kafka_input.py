@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from airis import telemetry
-from airis.events import LogRecord, MetricPoint, PointRow, Span
+from airis.batches import PointRow
+from airis.events import LogRecord, MetricPoint, Span
 from airis.sources import otlp
 from airis.sources.kafka_input import (
     DEAD_LETTER_VALUE_LIMIT,
@@ -204,7 +205,7 @@ def test_the_inline_json_path_decodes_as_the_general_way(kinds) -> None:
 def test_columns_hold_the_same_points_in_order_between_the_other_items(kinds) -> None:
     """With ``columns``, the fast path's points come as per-service `MetricBatch` items,
     flushed before any other item: expanded, the same items in the same order."""
-    from airis.events import MetricBatch
+    from airis.batches import MetricBatch
 
     arrival = datetime(2026, 11, 25, tzinfo=UTC)
     messages = [message(_KINDS[k], i) for i, k in enumerate(kinds)]
@@ -293,7 +294,7 @@ def test_otlp_points_as_columns_are_the_points_and_dead_letters_of_the_plain_way
     """An OTLP message's points as per-service `MetricBatch` items (issue 13: no object per
     point): expanded, the same points per service in the same order, the same dead letters
     (points that are not finite, not valid names or too far ahead of arrival)."""
-    from airis.events import MetricBatch
+    from airis.batches import MetricBatch
 
     arrival = datetime(2026, 11, 25, 1, tzinfo=UTC)
     raw = []

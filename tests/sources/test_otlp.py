@@ -24,11 +24,14 @@ from pydantic import ValidationError
 
 import airis.sources.otlp as otlp
 from airis.events import AggregatePoint, LogRecord, MetricPoint, Span
+from airis.sources import fast_point
 from airis.sources.otlp import (
     MAX_MESSAGE_BYTES,
     Decoded,
     OtlpDecodeError,
     Rejected,
+    _mapping,
+    _proto,
     decode_logs,
     decode_metrics,
     decode_traces,
@@ -135,7 +138,7 @@ spans = st.builds(
     status=st.sampled_from(["ok", "error", "unset"]),
     peer_service=st.none() | names,
     attributes=st.dictionaries(
-        names.filter(lambda k: k not in otlp._PEER_KEYS), st.text(max_size=30), max_size=5
+        names.filter(lambda k: k not in _mapping._PEER_KEYS), st.text(max_size=30), max_size=5
     ),
 )
 
@@ -1148,10 +1151,10 @@ def test_fast_check_accepts_exactly_what_the_model_accepts(
         validated = MetricPoint.model_validate(fields)
     except ValidationError:
         validated = None
-    fast = otlp._valid_point_fields(ts, service, signal, value, labels)
+    fast = fast_point.valid_point_fields(ts, service, signal, value, labels)
     assert fast == (validated is not None)
     if fast:
-        built = otlp._construct_point(dict(fields))
+        built = fast_point.construct_point(dict(fields))
         assert built == validated
         assert built.model_dump() == validated.model_dump()
         assert built.model_fields_set == validated.model_fields_set
@@ -1165,17 +1168,17 @@ def test_fast_check_accepts_exactly_what_the_model_accepts(
 )
 def test_fast_check_declines_what_it_does_not_know(ts: datetime, value: int) -> None:
     # Other time zones, naive datetimes and ints are left to the model (which converts them).
-    assert not otlp._valid_point_fields(ts, "api", "cpu", 1.0, {})
-    assert not otlp._valid_point_fields(T0, "api", "cpu", value, {})
+    assert not fast_point.valid_point_fields(ts, "api", "cpu", 1.0, {})
+    assert not fast_point.valid_point_fields(T0, "api", "cpu", value, {})
 
 
 def test_decoded_points_take_the_fast_path() -> None:
     point = MetricPoint(ts=T0, service="api", signal="cpu", value=1.0, labels={"a": "b"})
     request = ExportMetricsServiceRequest.FromString(encode_metrics([point], "otlp_proto"))
     dp = request.resource_metrics[0].scope_metrics[0].metrics[0].gauge.data_points[0]
-    labels = otlp._proto_attrs(dp.attributes)
-    assert otlp._FAST_CONSTRUCT
-    assert otlp._valid_point_fields(T0, "api", "cpu", 1.0, labels)
+    labels = _proto._proto_attrs(dp.attributes)
+    assert fast_point.FAST_CONSTRUCT
+    assert fast_point.valid_point_fields(T0, "api", "cpu", 1.0, labels)
 
 
 # --- sniffing -----------------------------------------------------------------------------

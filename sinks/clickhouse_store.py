@@ -51,7 +51,7 @@ class ClickHouseStore(abc.ABC):
     """What AIRIS-MON needs from ClickHouse: run DDL, read rows, insert rows, close.
 
     Implementations raise their backend's exception on any failure (callers that must not
-    raise, like `airis.sinks.clickhouse_sink.ClickHouseWriter`, catch and log). ``database``
+    raise, like `airis.sinks.clickhouse_writer.ClickHouseWriter`, catch and log). ``database``
     is the database unqualified table names refer to.
     """
 

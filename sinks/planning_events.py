@@ -2,7 +2,7 @@
 sinks write.
 
 Pure functions from the planning operators' records (`airis.operators.planning.forecaster`,
-`capacity`, `scaling`) to `airis.events` models; `airis.sinks.clickhouse_sink.TABLES` turns
+`capacity`, `scaling`) to `airis.events` models; `airis.sinks.clickhouse_encoding.TABLES` turns
 those into rows of the ``forecasts``, ``capacity_warnings`` and ``scaling_recommendations``
 tables (migration 7).
 """

@@ -18,8 +18,9 @@ from prometheus_client import REGISTRY
 
 from airis.events import MetricPoint
 from airis.sinks.chdb_store import ChdbStore
-from airis.sinks.clickhouse_sink import ClickHouseWriter, _SnapshotFlushingPartition
+from airis.sinks.clickhouse_sink import _SnapshotFlushingPartition
 from airis.sinks.clickhouse_store import ClickHouseStore
+from airis.sinks.clickhouse_writer import ClickHouseWriter
 from airis.sinks.spill import RowSpill
 
 # Recent: the tables have a TTL.

@@ -28,13 +28,14 @@ from pydantic import SecretStr
 
 from airis.events import MetricPoint
 from airis.settings import Settings
+from airis.sinks.clickhouse_encoding import TableSpec
 from airis.sinks.clickhouse_server import (
     MIN_SCHEMA_VERSION,
     ClickHouseServerStore,
     ServerVersionError,
 )
-from airis.sinks.clickhouse_sink import ClickHouseWriter, ExportResult, TableSpec
 from airis.sinks.clickhouse_store import ClickHouseStore, StoreOpenError, open_store
+from airis.sinks.clickhouse_writer import ClickHouseWriter, ExportResult
 from airis.sinks.migrations import MIGRATIONS_TABLE, migrate
 
 SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "clickhouse" / "clickhouse18.sh"

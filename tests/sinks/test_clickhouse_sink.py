@@ -20,7 +20,7 @@ from bytewax.testing import TestingSource, run_main
 from prometheus_client import REGISTRY
 from pydantic import BaseModel
 
-import airis.sinks.clickhouse_sink as sink_module
+import airis.sinks.clickhouse_writer as writer_module
 from airis.batches import MetricBatch
 from airis.events import (
     Alert,
@@ -36,19 +36,17 @@ from airis.events import (
 )
 from airis.settings import Settings
 from airis.sinks.chdb_store import ChdbStore
-from airis.sinks.clickhouse_sink import (
+from airis.sinks.clickhouse_encoding import (
     TABLES,
-    ClickHouseSink,
-    ClickHouseWriter,
-    ExportResult,
-    InMemoryWriter,
     encode_alert,
     encode_batch,
     encode_dead_letter,
     encode_metric,
     encode_metric_batch,
 )
+from airis.sinks.clickhouse_sink import ClickHouseSink
 from airis.sinks.clickhouse_store import ClickHouseStore
+from airis.sinks.clickhouse_writer import ClickHouseWriter, ExportResult, InMemoryWriter
 
 NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 
@@ -424,9 +422,9 @@ def test_rows_are_counted_in_prometheus(store: ChdbStore) -> None:
 
 
 def test_counters_survive_a_second_registration(monkeypatch: pytest.MonkeyPatch) -> None:
-    first = sink_module._rows_total()
-    monkeypatch.setattr(sink_module, "_METRICS", {})  # as if the module were imported again
-    assert sink_module._rows_total() is first
+    first = writer_module._rows_total()
+    monkeypatch.setattr(writer_module, "_METRICS", {})  # as if the module were imported again
+    assert writer_module._rows_total() is first
 
 
 # --- in-memory twin ----------------------------------------------------------------------------

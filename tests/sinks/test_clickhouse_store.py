@@ -365,6 +365,8 @@ def test_open_store_picks_the_server_when_a_url_is_set(
         "airis.sinks.clickhouse_server",
         "airis.sinks.migrations",
         "airis.sinks.clickhouse_sink",
+        "airis.sinks.clickhouse_encoding",
+        "airis.sinks.clickhouse_writer",
     ],
 )
 def test_doctests(module: str) -> None:

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from airis.batches import MetricBatch
 from airis.events import MetricPoint
 from airis.sinks.chdb_store import ChdbStore
-from airis.sinks.clickhouse_sink import ClickHouseWriter, encode_blocks, encode_metric
+from airis.sinks.clickhouse_encoding import encode_blocks, encode_metric
+from airis.sinks.clickhouse_writer import ClickHouseWriter
 from airis.sinks.column_block import BlockBuffer, rows_to_block
 from airis.sinks.spill import RowSpill
 

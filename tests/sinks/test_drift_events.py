@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY
 from airis.events import DriftEvent
 from airis.operators.drift.ks_drift import KSDrift
 from airis.sinks.chdb_store import ChdbStore
-from airis.sinks.clickhouse_sink import TABLES, encode_batch
+from airis.sinks.clickhouse_encoding import TABLES, encode_batch
 from airis.sinks.drift_events import drift_events, record_drift_metrics
 from airis.sinks.migrations import migrate
 

@@ -11,7 +11,7 @@ from airis.operators.planning.capacity import ExhaustionPredictor
 from airis.operators.planning.forecaster import IntervalForecaster
 from airis.operators.planning.scaling import ScalingAdvisor
 from airis.sinks.chdb_store import ChdbStore
-from airis.sinks.clickhouse_sink import TABLES, encode_batch
+from airis.sinks.clickhouse_encoding import TABLES, encode_batch
 from airis.sinks.migrations import migrate
 from airis.sinks.planning_events import capacity_warning, forecast_points, scaling_advice
 

@@ -11,7 +11,7 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from airis import telemetry
 from airis.sources.jsonl import read_jsonl
-from airis.sources.sim_process import Kind, batches_from_child, simulated_batches
+from airis.sources.simulator.process import Kind, batches_from_child, simulated_batches
 
 if TYPE_CHECKING:
     from airis.sources.simulator import Simulator
@@ -44,17 +44,19 @@ def simulator_source(
     sim: Simulator, on_batch: Callable[[int], None] | None = None, own_process: bool = False
 ) -> BatchIterSource:
     """The simulator's metric events, ``TICKS_PER_BATCH`` ticks per batch (made in a child
-    process with ``own_process``: `airis.sources.sim_process`)."""
+    process with ``own_process``: `airis.sources.simulator.process`)."""
     return BatchIterSource("simulator", _simulated("metrics", sim, own_process), on_batch)
 
 
 def simulated_logs_source(sim: Simulator, own_process: bool = False) -> BatchIterSource:
-    """The simulator's log lines (`airis.sources.log_sim`), ``TICKS_PER_BATCH`` ticks a batch."""
+    """The simulator's log lines (`airis.sources.simulator.logs`), ``TICKS_PER_BATCH`` ticks a
+    batch."""
     return BatchIterSource("simulator-logs", _simulated("logs", sim, own_process))
 
 
 def simulated_traces_source(sim: Simulator, own_process: bool = False) -> BatchIterSource:
-    """The simulator's spans (`airis.sources.trace_sim`), ``TICKS_PER_BATCH`` ticks a batch."""
+    """The simulator's spans (`airis.sources.simulator.traces`), ``TICKS_PER_BATCH`` ticks a
+    batch."""
     return BatchIterSource("simulator-traces", _simulated("traces", sim, own_process))
 
 

@@ -25,7 +25,6 @@ from airis.settings import Settings
 from airis.sinks.clickhouse_sink import ClickHouseSink
 from airis.sinks.clickhouse_store import open_store
 from airis.sinks.incident_memory_sink import IncidentMemorySink
-from airis.sources.ground_truth import incident_of
 from airis.sources.iterable_source import (
     jsonl_source,
     simulated_logs_source,
@@ -34,6 +33,7 @@ from airis.sources.iterable_source import (
 )
 from airis.sources.jsonl import write_jsonl
 from airis.sources.simulator import Simulator, recent_simulation
+from airis.sources.simulator.ground_truth import incident_of
 
 __all__ = ["run_demo", "run_file", "write_simulation"]
 

@@ -16,9 +16,9 @@ from airis.app.cluster import ClusterPlan, init_recovery, run_cluster
 from airis.app.kafka_admin import ensure_topics, flow_topics
 from airis.app.kafka_producer import Message, WireFormat, encode_records, encode_tick, produce
 from airis.settings import Settings, redact
-from airis.sources.log_sim import LogSimulator
 from airis.sources.simulator import Simulator, recent_simulation
-from airis.sources.trace_sim import TraceSimulator
+from airis.sources.simulator.logs import LogSimulator
+from airis.sources.simulator.traces import TraceSimulator
 
 __all__ = ["SIGNALS", "parse_signals", "run_kafka", "simulate_to_kafka"]
 

@@ -35,14 +35,16 @@ from airis.evals.scoreboard import ScoreRow
 from airis.events import Alert
 from airis.flows.metrics_anomaly import build_flow
 from airis.settings import Settings
-from airis.sources.faults import FAULT_KINDS, Fault, default_schedule, make_fault
 from airis.sources.iterable_source import (
     simulated_logs_source,
     simulated_traces_source,
     simulator_source,
 )
 from airis.sources.simulator import Simulator
-from airis.sources.topology import default_topology
+from airis.sources.simulator.effects import make_fault
+from airis.sources.simulator.ground_truth import FAULT_KINDS, Fault
+from airis.sources.simulator.schedule import default_schedule
+from airis.sources.simulator.topology import default_topology
 
 __all__ = ["cold_start_faults", "eval_cold_start", "print_eval_cold_start"]
 

@@ -37,13 +37,13 @@ from airis.evals.scoreboard import DEVELOPMENT_SPLIT, ScoreRow, is_tuned_on
 from airis.events import Alert, Incident
 from airis.flows.metrics_anomaly import build_flow
 from airis.settings import Settings
-from airis.sources.ground_truth import incident_of, overlaps
 from airis.sources.iterable_source import (
     simulated_logs_source,
     simulated_traces_source,
     simulator_source,
 )
 from airis.sources.simulator import Simulator, recent_simulation
+from airis.sources.simulator.ground_truth import incident_of, overlaps
 
 __all__ = [
     "FaultOutcome",

@@ -28,9 +28,9 @@ from airis.models.service_features import train_service_autoencoder
 from airis.models.serving import MODEL_FILE, REFERENCE_FILE
 from airis.models.train import npy_bytes
 from airis.settings import Settings
-from airis.sources.faults import make_fault
 from airis.sources.iterable_source import TICKS_PER_BATCH, simulator_source
 from airis.sources.simulator import SIGNALS, Simulator
+from airis.sources.simulator.effects import make_fault
 
 START = datetime(2026, 3, 2, 9, tzinfo=UTC)
 NAME = "service_autoencoder"

@@ -24,7 +24,7 @@ from airis.settings import Settings
 from airis.signals import TRACE_SIGNALS
 from airis.sources.iterable_source import simulated_traces_source, simulator_source
 from airis.sources.simulator import recent_simulation
-from airis.sources.trace_sim import TraceSimulator
+from airis.sources.simulator.traces import TraceSimulator
 
 #: Fixed simulated hours: what the detectors see at a fault depends on the hour of day
 #: (at the 04:00 hour of 2026-12-05 these faults raised no single incident / trace alert).

@@ -18,9 +18,9 @@ from airis.operators.signals.trace_signals import (
     is_call,
     quantile,
 )
-from airis.sources.faults import make_fault
 from airis.sources.simulator import Simulator
-from airis.sources.trace_sim import TraceSimulator
+from airis.sources.simulator.effects import make_fault
+from airis.sources.simulator.traces import TraceSimulator
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
-import airis.sources.simulator as simulator
+import airis.sources.simulator.metrics as simulator
 from airis.events import MetricPoint
-from airis.sources.faults import FAULT_KINDS, FAULT_SIGNALS, Deploy, Fault, make_fault
 from airis.sources.simulator import SIGNALS, Simulator, pace, seasonality
-from airis.sources.topology import Topology
+from airis.sources.simulator.effects import make_fault
+from airis.sources.simulator.ground_truth import FAULT_KINDS, FAULT_SIGNALS, Deploy, Fault
+from airis.sources.simulator.topology import Topology
 
 WEDNESDAY = datetime(2024, 1, 3, tzinfo=UTC)
 SATURDAY = datetime(2024, 1, 6, tzinfo=UTC)

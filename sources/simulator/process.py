@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from airis.events import LogRecord, Span, constructed
 
 if TYPE_CHECKING:
-    from airis.sources.simulator import Simulator
+    from airis.sources.simulator.metrics import Simulator
 
 __all__ = ["Kind", "batches_from_child", "simulated_batches"]
 
@@ -38,8 +38,8 @@ _MODELS: dict[str, type] = {"logs": LogRecord, "traces": Span}
 def simulated_batches(kind: Kind, sim: Simulator, ticks_per_batch: int) -> Iterator[list[Any]]:
     """The simulator's events of ``kind``, ``ticks_per_batch`` ticks a batch (in-process)."""
     from airis.sources.iterable_source import batched
-    from airis.sources.log_sim import LogSimulator
-    from airis.sources.trace_sim import TraceSimulator
+    from airis.sources.simulator.logs import LogSimulator
+    from airis.sources.simulator.traces import TraceSimulator
 
     if kind == "metrics":
         ticks: Iterator[list[Any]] = sim.ticks()

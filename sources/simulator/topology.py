@@ -5,7 +5,7 @@ caches and queues. External traffic enters at the frontends and flows down the D
 rate is the sum of its callers' rates times the calls per request of each edge.
 `default_topology` is the 15-service web shop the simulator uses unless given another one.
 
-Each role (`ROLES`) also comes with ranges of typical behaviour (``_ROLE_PROFILES``): the
+Each role (`ROLES`) also comes with ranges of typical behaviour (``ROLE_PROFILES``): the
 simulator draws every service's latency, error rate, load and resources from them, and
 fault propagation uses the typical latency of each role.
 """
@@ -28,7 +28,7 @@ ROLES: tuple[str, ...] = ("frontend", "api", "backend", "database", "cache", "qu
 # Per role: uniform ranges of each service's profile (drawn by the simulator; the typical
 # latency of a role also scales propagated fault latency).
 # fmt: off
-_ROLE_PROFILES: dict[str, dict[str, tuple[float, float]]] = {
+ROLE_PROFILES: dict[str, dict[str, tuple[float, float]]] = {
     "frontend": {
         "latency_ms": (80, 150), "sigma": (0.45, 0.6), "error_rate": (0.001, 0.003),
         "peak_util": (0.35, 0.5), "memory": (40, 60), "disk": (15, 30),

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from airis.sources.iterable_source import simulated_traces_source
-from airis.sources.sim_process import batches_from_child, simulated_batches
 from airis.sources.simulator import Simulator
+from airis.sources.simulator.process import batches_from_child, simulated_batches
 
 START = datetime(2026, 12, 1, tzinfo=UTC)
 

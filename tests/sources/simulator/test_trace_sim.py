@@ -10,11 +10,11 @@ from functools import cache
 import numpy as np
 import pytest
 
-import airis.sources.trace_sim as trace_sim
+import airis.sources.simulator.traces as trace_sim
 from airis.events import Span
-from airis.sources.faults import make_fault
 from airis.sources.simulator import Simulator, recent_simulation
-from airis.sources.trace_sim import TraceSimulator
+from airis.sources.simulator.effects import make_fault
+from airis.sources.simulator.traces import TraceSimulator
 
 T0 = datetime(2024, 1, 3, 10, tzinfo=UTC)  # a Wednesday morning
 TOL = timedelta(microseconds=2)  # timestamps are rounded to microseconds

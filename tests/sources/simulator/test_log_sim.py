@@ -9,12 +9,12 @@ from functools import cache
 
 import pytest
 
-import airis.sources.log_sim as log_sim
+import airis.sources.simulator.logs as log_sim
 from airis.events import LogRecord
-from airis.sources.faults import make_fault
-from airis.sources.log_sim import FAULT_TEMPLATES, LogSimulator, fault_kind_of
 from airis.sources.simulator import Simulator, recent_simulation
-from airis.sources.topology import ROLES
+from airis.sources.simulator.effects import make_fault
+from airis.sources.simulator.logs import FAULT_TEMPLATES, LogSimulator, fault_kind_of
+from airis.sources.simulator.topology import ROLES
 
 T0 = datetime(2024, 1, 3, 10, tzinfo=UTC)  # a Wednesday morning
 

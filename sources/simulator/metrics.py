@@ -1,6 +1,6 @@
 """A seeded, deterministic microservice telemetry simulator with injected faults and ground truth.
 
-The simulated system is a `Topology` (`airis.sources.topology`): a DAG of services from
+The simulated system is a `Topology` (`airis.sources.simulator.topology`): a DAG of services from
 frontends through APIs and backends down to databases, caches and queues. Every tick (10 s of
 simulated time by default) the simulator computes a `ServiceState` — the *true* load,
 latency, error probability and resource usage of all services at once, vectorised with
@@ -21,7 +21,8 @@ How the numbers behave:
 * **Noise**: request counts are Poisson, errors binomial, percentiles and resources Gaussian
   (see ``_MEASURE_NOISE``); a few harmless single-tick spikes (`Spike`) per service per day.
 * **Faults** (`Fault`, eight kinds) change their root service and propagate through the DAG;
-  `airis.sources.faults` computes their effects and which services they visibly change.
+  `airis.sources.simulator.effects` computes their effects and which services they visibly
+  change.
 
 Unless given faults, the simulator draws `default_schedule`: a day of faults that covers
 every kind, with a quiet stretch for measuring false alarms. `Simulator.ground_truth` returns
@@ -41,27 +42,22 @@ from typing import Any, TypeVar
 import numpy as np
 
 from airis.signals import SERVICE_SIGNALS
-from airis.sources.faults import (
-    _STREAM_MEASURE,
-    _STREAM_PROCESS,
-    _STREAM_PROFILE,
+from airis.sources.simulator.effects import scheduled_effect
+from airis.sources.simulator.ground_truth import Deploy, Fault, Spike, as_utc, iso, parse_ts
+from airis.sources.simulator.schedule import (
     DEFAULT_HOURS,
     DEFAULT_START,
-    Deploy,
-    Fault,
-    Spike,
-    _check_seed,
-    _deploys_of,
-    _draw_spikes,
-    _iso,
-    _parse_ts,
-    _rng,
-    _scheduled_effect,
-    _utc,
+    STREAM_MEASURE,
+    STREAM_PROCESS,
+    STREAM_PROFILE,
+    check_seed,
     default_schedule,
+    deploys_of,
+    draw_spikes,
     quiet_stretch,
+    stream_rng,
 )
-from airis.sources.topology import _ROLE_PROFILES, Topology, default_topology
+from airis.sources.simulator.topology import ROLE_PROFILES, Topology, default_topology
 
 __all__ = [
     "DEFAULT_INTERVAL_SECONDS",
@@ -108,14 +104,14 @@ _MEASURE_NOISE = {
 }
 # Standard normal quantiles of the log-normal latency model.
 _Z95 = 1.6449
-_Z99 = 2.3263
+Z99 = 2.3263
 # cpu = idle + (CPU_FULL - idle) * utilisation, capped at CPU_MAX; latency factor from load.
 _CPU_FULL = 95.0
 _CPU_MAX = 99.0
 _LOAD_LATENCY = (0.3, 0.9, 4.0)  # 1 + a * u**2 + c * max(0, u - knee)**2
 _SHED_ERRORS = 0.15  # added error ratio per unit of utilisation above 1
 
-# Profile ranges common to every role (the per-role ones are in `airis.sources.topology`).
+# Profile ranges common to every role (the per-role ones are in `airis.sources.simulator.topology`).
 _COMMON_PROFILE: dict[str, tuple[float, float]] = {
     "cpu_idle": (2.0, 8.0),
     "gc_amplitude": (0.3, 0.8),  # percentage points of memory (about 1-3 noise sigmas)
@@ -177,11 +173,11 @@ class _Profile:
     disk_per_day: np.ndarray
 
 
-def _profile(topo: Topology, seed: int, peak_rate: float) -> _Profile:
-    rng = _rng(seed, _STREAM_PROFILE)
+def service_profile(topo: Topology, seed: int, peak_rate: float) -> _Profile:
+    rng = stream_rng(seed, STREAM_PROFILE)
     cols: dict[str, list[float]] = {}
     for role in topo.roles:
-        ranges = {**_ROLE_PROFILES[role], **_COMMON_PROFILE}
+        ranges = {**ROLE_PROFILES[role], **_COMMON_PROFILE}
         for name, (lo, hi) in ranges.items():
             cols.setdefault(name, []).append(float(rng.uniform(lo, hi)))
     a = {k: np.array(v) for k, v in cols.items()}
@@ -314,7 +310,7 @@ class Simulator:
         spikes_per_day: float = DEFAULT_SPIKES_PER_DAY,
         peak_rate: float = DEFAULT_PEAK_RATE,
     ) -> None:
-        _check_seed(seed)
+        check_seed(seed)
         for name, value in (
             ("hours", hours),
             ("interval_seconds", interval_seconds),
@@ -325,7 +321,7 @@ class Simulator:
         if not (math.isfinite(spikes_per_day) and spikes_per_day >= 0):
             raise ValueError(f"Simulator: spikes_per_day must be >= 0, got {spikes_per_day!r}")
         self.topology = topology or default_topology()
-        self.start = _utc(start, "Simulator start")
+        self.start = as_utc(start, "Simulator start")
         self.hours = float(hours)
         self.seed = int(seed)
         self.interval_seconds = float(interval_seconds)
@@ -342,7 +338,7 @@ class Simulator:
             )
         else:
             faults = tuple(faults)
-            default_deploys = _deploys_of(faults)
+            default_deploys = deploys_of(faults)
             default_quiet = quiet_stretch(faults, self.start, self.end)
         self.faults: tuple[Fault, ...] = tuple(sorted(faults, key=lambda f: f.start))
         self.deploys: tuple[Deploy, ...] = tuple(
@@ -351,12 +347,12 @@ class Simulator:
         self.quiet = (
             default_quiet
             if quiet is None
-            else (_utc(quiet[0], "quiet start"), _utc(quiet[1], "quiet end"))
+            else (as_utc(quiet[0], "quiet start"), as_utc(quiet[1], "quiet end"))
         )
         for f in self.faults:
             for s in f.affected:
                 self.topology.index(s)
-        self.spikes: tuple[Spike, ...] = _draw_spikes(
+        self.spikes: tuple[Spike, ...] = draw_spikes(
             self.topology,
             self.start,
             self.n_ticks,
@@ -383,9 +379,9 @@ class Simulator:
         """The true state of every service, tick by tick (see `ServiceState`)."""
         topo, interval = self.topology, self.interval_seconds
         n = len(topo.services)
-        prof = _profile(topo, self.seed, self.peak_rate)
-        rng = _rng(self.seed, _STREAM_PROCESS)
-        effects = [_scheduled_effect(f, topo, self.start, interval) for f in self.faults]
+        prof = service_profile(topo, self.seed, self.peak_rate)
+        rng = stream_rng(self.seed, STREAM_PROCESS)
+        effects = [scheduled_effect(f, topo, self.start, interval) for f in self.faults]
         spikes: dict[int, list[Spike]] = {}
         for s in self.spikes:
             tick = round((s.ts - self.start).total_seconds() / interval)
@@ -490,7 +486,7 @@ class Simulator:
             yield from batch
 
     def _measure(self) -> Iterator[list[dict[str, Any]]]:
-        rng = _rng(self.seed, _STREAM_MEASURE)
+        rng = stream_rng(self.seed, STREAM_MEASURE)
         services, interval = self.topology.services, self.interval_seconds
         noise = _MEASURE_NOISE
         for st in self.states():
@@ -502,7 +498,7 @@ class Simulator:
             sigma = st.latency_sigma
             p50 = st.latency_ms * np.exp(noise["latency_p50"] * z[0])
             p95 = p50 * np.exp(np.maximum(_Z95 * sigma + noise["latency_p95"] * z[1], 0.05))
-            gap99 = (_Z99 - _Z95) * sigma + noise["latency_p99"] * z[2]
+            gap99 = (Z99 - _Z95) * sigma + noise["latency_p99"] * z[2]
             p99 = p95 * np.exp(np.maximum(gap99, 0.03))
             table = np.stack(
                 [
@@ -532,8 +528,8 @@ class Simulator:
         """
         return {
             "seed": self.seed,
-            "start": _iso(self.start),
-            "end": _iso(self.end),
+            "start": iso(self.start),
+            "end": iso(self.end),
             "hours": self.hours,
             "interval_seconds": self.interval_seconds,
             "spikes_per_day": self.spikes_per_day,
@@ -542,7 +538,7 @@ class Simulator:
             "topology": self.topology.to_dict(),
             "faults": [f.to_dict() for f in self.faults],
             "deploys": [d.to_dict() for d in self.deploys],
-            "quiet": None if self.quiet is None else [_iso(t) for t in self.quiet],
+            "quiet": None if self.quiet is None else [iso(t) for t in self.quiet],
             "spikes": [s.to_dict() for s in self.spikes],
         }
 
@@ -552,7 +548,7 @@ class Simulator:
         quiet = data.get("quiet")
         return cls(
             topology=Topology.from_dict(data["topology"]),
-            start=_parse_ts(data["start"], "start"),
+            start=parse_ts(data["start"], "start"),
             hours=data["hours"],
             seed=data["seed"],
             interval_seconds=data["interval_seconds"],
@@ -560,14 +556,14 @@ class Simulator:
             deploys=[Deploy.from_dict(d) for d in data["deploys"]],
             quiet=None
             if quiet is None
-            else (_parse_ts(quiet[0], "quiet"), _parse_ts(quiet[1], "quiet")),
+            else (parse_ts(quiet[0], "quiet"), parse_ts(quiet[1], "quiet")),
             spikes_per_day=data.get("spikes_per_day", DEFAULT_SPIKES_PER_DAY),
             peak_rate=data.get("peak_rate", DEFAULT_PEAK_RATE),
         )
 
     def __repr__(self) -> str:
         return (
-            f"Simulator(start={_iso(self.start)}, hours={self.hours:g}, seed={self.seed}, "
+            f"Simulator(start={iso(self.start)}, hours={self.hours:g}, seed={self.seed}, "
             f"interval_seconds={self.interval_seconds:g}, services={len(self.services)}, "
             f"faults={len(self.faults)})"
         )

@@ -8,19 +8,16 @@ from itertools import pairwise
 
 import pytest
 
-import airis.sources.faults as faults
-from airis.sources.faults import (
-    FAULT_KINDS,
+from airis.sources.simulator import Simulator
+from airis.sources.simulator.effects import make_fault
+from airis.sources.simulator.ground_truth import FAULT_KINDS, Deploy, Fault
+from airis.sources.simulator.schedule import (
     MIN_GAP,
     QUIET,
     WARMUP,
-    Deploy,
-    Fault,
     default_fault_schedule,
     default_schedule,
-    make_fault,
 )
-from airis.sources.simulator import Simulator
 
 WEDNESDAY = datetime(2024, 1, 3, tzinfo=UTC)
 
@@ -107,6 +104,9 @@ def test_fault_validation_and_custom_faults() -> None:
 
 
 def test_docstring_examples() -> None:
+    from airis.sources.simulator import effects, ground_truth, schedule
+
     flags = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
-    result = doctest.testmod(faults, optionflags=flags)
-    assert result.attempted >= 10 and result.failed == 0
+    results = [doctest.testmod(m, optionflags=flags) for m in (ground_truth, effects, schedule)]
+    assert sum(r.attempted for r in results) >= 10
+    assert [r.failed for r in results] == [0, 0, 0]

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-import airis.sources.topology as topology
-from airis.sources.topology import ROLES, Topology, default_topology
+import airis.sources.simulator.topology as topology
+from airis.sources.simulator.topology import ROLES, Topology, default_topology
 
 
 def test_default_topology_is_a_layered_dag() -> None:

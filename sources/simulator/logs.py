@@ -21,7 +21,7 @@ one batch per tick with the tick's timestamps (each line jittered inside its tic
 
 Messages come from a catalogue per role (`ROLES`) with realistic variable fields: request
 ids, IPs, paths with ids, user ids, sizes, durations. Request lines carry random trace and
-span ids (not those of `airis.sources.trace_sim`). The output is a pure function of the
+span ids (not those of `airis.sources.simulator.traces`). The output is a pure function of the
 simulator and the seed, and uses its own random streams, so metrics never change because
 logs are generated.
 """
@@ -41,9 +41,10 @@ from functools import lru_cache
 import numpy as np
 
 from airis.events import LogRecord, trusted
-from airis.sources.faults import Deploy, Fault, _deploys_of, _rng
-from airis.sources.simulator import _Z99, ServiceState, Simulator, _profile
-from airis.sources.topology import Topology
+from airis.sources.simulator.ground_truth import Deploy, Fault
+from airis.sources.simulator.metrics import Z99, ServiceState, Simulator, service_profile
+from airis.sources.simulator.schedule import deploys_of, stream_rng
+from airis.sources.simulator.topology import Topology
 
 __all__ = [
     "DEFAULT_LINES_PER_TICK",
@@ -341,9 +342,9 @@ class _Service:
 
 def _services(sim: Simulator) -> tuple[_Service, ...]:
     topo = sim.topology
-    prof = _profile(topo, sim.seed, sim.peak_rate)
+    prof = service_profile(topo, sim.seed, sim.peak_rate)
     # Normal p99 at a typical load (latency grows mildly with utilisation, by about 10 %).
-    slow = prof.latency_ms * np.exp(_Z99 * prof.sigma) * 1.1
+    slow = prof.latency_ms * np.exp(Z99 * prof.sigma) * 1.1
     out = []
     for i, (name, role) in enumerate(zip(topo.services, topo.roles, strict=True)):
         stem = _stem(name)
@@ -396,7 +397,7 @@ class LogSimulator:
     Examples
     --------
     >>> from datetime import UTC, datetime
-    >>> from airis.sources.faults import make_fault
+    >>> from airis.sources.simulator.effects import make_fault
     >>> t0 = datetime(2024, 1, 3, 12, tzinfo=UTC)
     >>> leak = make_fault("memory_leak", "order-service", t0.replace(minute=10),
     ...                   t0.replace(minute=30))
@@ -433,7 +434,7 @@ class LogSimulator:
 
     def ticks(self) -> Iterator[list[LogRecord]]:
         """One list of `LogRecord` per tick of the simulator, in time order."""
-        rng = _rng(self.seed, _STREAM_LOGS)
+        rng = stream_rng(self.seed, _STREAM_LOGS)
         rnd = random.Random(int(rng.integers(2**63)))
         sim = self.sim
         for st in sim.states():
@@ -582,7 +583,7 @@ def _deploy_lines(sim: Simulator) -> dict[int, list[LogRecord]]:
     """The deploy lines of the run by tick: its deploys, plus those its bad deploys imply."""
     deploys = list(sim.deploys)
     known = {(d.ts, d.service) for d in deploys}
-    deploys += [d for d in _deploys_of(sim.faults) if (d.ts, d.service) not in known]
+    deploys += [d for d in deploys_of(sim.faults) if (d.ts, d.service) not in known]
     bad_ends = {(f.end, f.service) for f in sim.faults if f.kind == "bad_deploy"}
     current: dict[str, str] = {}
     out: dict[int, list[LogRecord]] = {}

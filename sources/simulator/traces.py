@@ -53,9 +53,9 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from airis.events import Span, trusted
-from airis.sources.faults import _rng
-from airis.sources.simulator import ServiceState, Simulator
-from airis.sources.topology import Topology
+from airis.sources.simulator.metrics import ServiceState, Simulator
+from airis.sources.simulator.schedule import stream_rng
+from airis.sources.simulator.topology import Topology
 
 __all__ = ["DEFAULT_TRACES_PER_TICK", "TraceSimulator"]
 
@@ -83,7 +83,7 @@ def _stem(service: str) -> str:
 def _operations(topo: Topology) -> tuple[tuple[str, ...], ...]:
     """Span names of each service's operations, by role (low cardinality, like real ones).
 
-    >>> from airis.sources.topology import default_topology
+    >>> from airis.sources.simulator.topology import default_topology
     >>> ops = _operations(default_topology())
     >>> ops[default_topology().index("order-db")]
     ('SELECT orders', 'INSERT orders', 'UPDATE orders')
@@ -218,7 +218,7 @@ class TraceSimulator:
 
     def ticks(self) -> Iterator[list[Span]]:
         """One list of `Span` per tick of the simulator, in time order."""
-        rng = _rng(self.seed, _STREAM_TRACES)
+        rng = stream_rng(self.seed, _STREAM_TRACES)
         rnd = random.Random(int(rng.integers(2**63)))
         for st in self.sim.states():
             yield self._tick(st, rng, rnd)

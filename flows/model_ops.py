@@ -26,12 +26,12 @@ from airis.events import (
     ModelScore,
     ScalingAdvice,
 )
+from airis.models.model_events import model_events
 from airis.models.serving import ModelServer
+from airis.operators.planning.events import capacity_alert, plan_events
 from airis.operators.planning.service_planner import ServicePlanner
 from airis.operators.types import ServiceWindow, WindowValues
 from airis.settings import Settings
-from airis.sinks.model_events import model_events
-from airis.sinks.planning_events import capacity_alert, plan_events
 
 __all__ = ["ModelOut", "PlanOut", "plan_capacity", "score_with_model"]
 

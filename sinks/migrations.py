@@ -296,7 +296,7 @@ TTL toDateTime(ts) + INTERVAL 90 DAY
 
 # Forecasts per series and step ahead (the row of `ts` + `horizon_seconds` is the forecast of
 # that instant made at `ts`), exhaustion warnings, and replica recommendations: see
-# airis.operators.planning.forecaster / capacity / scaling and airis.sinks.planning_events.
+# airis.operators.planning.forecaster / capacity / scaling and airis.operators.planning.events.
 _FORECASTS = """
 CREATE TABLE IF NOT EXISTS forecasts (
     ts DateTime64(3, 'UTC'),

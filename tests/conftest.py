@@ -1,4 +1,4 @@
-"""Fixtures shared by the whole suite: the real Kafka broker.
+"""Fixtures shared by the whole suite: the real Kafka broker, and the embedded ClickHouse.
 
 `kafka_bootstrap` starts one broker per test run with deploy/kafka/kafka.sh (jars from Maven
 Central, no Docker) on a free port in a temporary directory and stops it at the end, or uses
@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -165,3 +166,41 @@ def kafka_topic(kafka_bootstrap: str) -> Iterator[Callable[..., str]]:
         for future in admin.delete_topics(created, operation_timeout=30).values():
             with contextlib.suppress(Exception):  # best effort: the broker may already be gone
                 future.result(timeout=30)
+
+
+# --- the embedded ClickHouse (chdb) for tests that store rows ---------------------------------
+# chdb serves one data directory per process at a time: each test module keeps one directory
+# open (the anchor) for all its tests, and each test gets a database of its own in it.
+
+
+@pytest.fixture(scope="module")
+def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    path = tmp_path_factory.mktemp("chdb")
+    from airis.sinks.chdb_store import ChdbStore
+
+    anchor = ChdbStore(path)  # keeps the embedded engine on this directory for the module
+    yield path
+    anchor.close()
+
+
+@pytest.fixture
+def database() -> str:
+    return f"t_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def store(chdb_dir: Path, database: str) -> Iterator[Any]:
+    from airis.sinks.chdb_store import ChdbStore
+
+    with ChdbStore(chdb_dir, database=database) as s:
+        yield s
+        s.execute(f"DROP DATABASE IF EXISTS {database}")
+
+
+@pytest.fixture
+def migrated_store(store: Any) -> Any:
+    """`store` with the schema migrated."""
+    from airis.sinks.migrations import migrate
+
+    migrate(store)
+    return store

@@ -109,7 +109,7 @@ AUXILIARY_WINDOWS = 3
 EXCESS_SIGNALS = ("latency", "trace_p95_ms")
 
 #: Signal name prefixes of auxiliary signals: log signals (`airis.operators.signals.log_signals`),
-#: trace signals and ONNX model scores (`airis.sinks.model_events`). They may join an incident,
+#: trace signals and ONNX model scores (`airis.models.model_events`). They may join an incident,
 #: never open one (see the module docstring).
 AUXILIARY_PREFIXES = ("log_", "trace_", "model_")
 

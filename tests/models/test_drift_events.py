@@ -9,10 +9,10 @@ import numpy as np
 from prometheus_client import REGISTRY
 
 from airis.events import DriftEvent
+from airis.models.drift_events import drift_events, record_drift_metrics
 from airis.operators.drift.ks_drift import KSDrift
 from airis.sinks.chdb_store import ChdbStore
 from airis.sinks.clickhouse_encoding import TABLES, encode_batch
-from airis.sinks.drift_events import drift_events, record_drift_metrics
 from airis.sinks.migrations import migrate
 
 FEATURES = ("cpu", "latency", "errors")

@@ -12,9 +12,9 @@ import math
 from typing import Any
 
 from airis.events import Anomaly, ModelScore, event_id
+from airis.models.drift_events import drift_events, record_drift_metrics
 from airis.models.serving import ScoredBatch
 from airis.operators.types import WindowValues
-from airis.sinks.drift_events import drift_events, record_drift_metrics
 
 __all__ = ["MODEL_SIGNAL_PREFIX", "model_events"]
 

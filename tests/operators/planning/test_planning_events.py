@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 from airis.events import CapacityWarning, ForecastPoint, ScalingAdvice
 from airis.operators.planning.capacity import ExhaustionPredictor
+from airis.operators.planning.events import capacity_warning, forecast_points, scaling_advice
 from airis.operators.planning.forecaster import IntervalForecaster
 from airis.operators.planning.scaling import ScalingAdvisor
 from airis.sinks.chdb_store import ChdbStore
 from airis.sinks.clickhouse_encoding import TABLES, encode_batch
 from airis.sinks.migrations import migrate
-from airis.sinks.planning_events import capacity_warning, forecast_points, scaling_advice
 
 T0 = datetime(2026, 11, 20, 12, tzinfo=UTC)
 

@@ -21,7 +21,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -42,6 +42,9 @@ class ClusterPlan:
     metrics_port: int | None = None
     store_partitions: int = 1
     data_dir: Path = Path("var")
+    #: ``AIRIS_*`` settings given to the processes on top of this process's environment (which
+    #: is left as it is).
+    settings_overrides: dict[str, str] = field(default_factory=dict)
 
     def commands(self) -> list[list[str]]:
         """The command line of every process."""
@@ -55,8 +58,9 @@ class ClusterPlan:
         return [[*base, "-i", str(i), "-a", addresses] for i in range(self.processes)]
 
     def environment(self, index: int) -> dict[str, str]:
-        """The environment of process ``index``: its metrics port, if any."""
-        env = dict(os.environ)
+        """The environment of process ``index``: this one's, the settings overrides, and its
+        metrics port, if any."""
+        env = {**os.environ, **self.settings_overrides}
         # Bytewax's API server writes dataflow.json into this directory (default: the cwd).
         cache = self.data_dir / f"bytewax-{index}"
         cache.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -125,8 +124,8 @@ def carry_over_snapshots(directory: Path) -> int:
 
 def run_kafka(args: argparse.Namespace, console: Console) -> int:
     """Start the Kafka metrics flow as ``args.processes`` processes; wait for them."""
-    if args.no_tail:  # the dataflow processes read their settings from the environment
-        os.environ["AIRIS_KAFKA_TAIL"] = "false"
+    # The dataflow processes read their settings from the environment they are given.
+    overrides = {"AIRIS_KAFKA_TAIL": "false"} if args.no_tail else {}
     settings = Settings()
     if args.processes < 1 or args.workers < 1:
         raise ValueError("--processes and --workers must be at least 1")
@@ -145,6 +144,7 @@ def run_kafka(args: argparse.Namespace, console: Console) -> int:
         metrics_port=settings.metrics_port,
         store_partitions=1 if embedded else workers,
         data_dir=settings.data_dir,
+        settings_overrides=overrides,
     )
     store = f"embedded chdb at {settings.resolved_chdb_path}" if embedded else "ClickHouse server"
     ports = (

@@ -60,15 +60,12 @@ faults that Nezha localises from logs and traces: they may leave little in pod m
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
-import re
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +74,7 @@ import pandas as pd
 from rich.console import Console
 
 from airis.cli.common import SHARED_DATA, console, write_json
+from airis.evals.nezha_data import MINUTE, SYSTEMS, NezhaDay, NezhaFault, load_day, service_of
 from airis.evals.scoreboard import ScoreRow, is_tuned_on
 from airis.operators.gaussian import MEDIAN_AD_TO_SIGMA
 from airis.operators.incidents.rca import RcaConfig, ServiceAnomaly, rank_root_causes
@@ -112,13 +110,6 @@ Z_THRESHOLD = 5.0
 SUSTAIN_S = 2 * 60.0
 #: A metric's scale is never below this fraction of its level.
 REL_FLOOR = 0.05
-#: The days of each system in ``rca_nezha`` (the README's table).
-SYSTEMS: dict[str, str] = {
-    "2022-08-22": "OnlineBoutique",
-    "2022-08-23": "OnlineBoutique",
-    "2023-01-29": "TrainTicket",
-    "2023-01-30": "TrainTicket",
-}
 #: Published service-level AS@1/3/5 (%), Nezha paper Table 3 (../shared/data/rca_nezha).
 PUBLISHED: dict[str, dict[str, tuple[float, float, float]]] = {
     "OnlineBoutique": {
@@ -132,127 +123,14 @@ PUBLISHED: dict[str, dict[str, tuple[float, float, float]]] = {
 }
 #: The symptom's node in the ranking: the user-facing SLO, calling the entry service.
 SYMPTOM = "front_service"
-_MINUTE = 60.0
 KS = (1, 3, 5)
-#: Columns that are not metrics.
-_SKIP_COLUMNS = ("Time", "TimeStamp", "PodName")
 #: Metrics of the machine the pod runs on (shared with every pod there), not the pod's own.
 _MACHINE_PREFIX = "Node"
-#: Metrics that a running pod never measures as exactly 0, so that a 0 is a missing sample:
-#: a latency percentile over no request (TrainTicket writes 0 for every minute without
-#: workload, OnlineBoutique leaves it empty), CPU and memory of a pod whose container series
-#: the collector did not find (0 in every row) or a scrape gap (0 for one minute), syscall and
-#: network counters that were not collected. Workload and success rate can be 0.
-_ZERO_IS_MISSING = ("Latency", "Cpu", "Memory", "Syscall", "Network")
 #: Metrics the pod measures of its calls to other services: they show its dependencies'
 #: faults (a caller's client latency contains its callee's delay), not its own.
 _CLIENT_SIDE = "Client"
-_POD_SUFFIX = re.compile(r"-[a-z0-9]+-[a-z0-9]+$")
 
 Progress = Callable[[str], None]
-
-
-def service_of(pod: str) -> str:
-    """The service of a Kubernetes pod name (its deployment's name).
-
-    >>> service_of("ts-admin-basic-info-service-5f55b6cf68-77cfw"), service_of("frontend")
-    ('ts-admin-basic-info-service', 'frontend')
-    """
-    return _POD_SUFFIX.sub("", pod)
-
-
-def _epoch(text: str) -> float:
-    # "2022-08-22 03:51:19.573905004 +0000 UTC m=+0.079858984" or "2022-08-22 03:53:54":
-    # the first 19 characters are the UTC wall clock.
-    stamp = datetime.strptime(text[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
-    return stamp.timestamp()
-
-
-@dataclass(frozen=True)
-class NezhaFault:
-    """One injected fault: when (``inject_time``, seconds UTC), where and what."""
-
-    ts: float
-    pod: str
-    kind: str
-
-    @property
-    def service(self) -> str:
-        return service_of(self.pod)
-
-
-@dataclass
-class NezhaDay:
-    """One day of one system: pod metrics per service, the SLO series, graph and faults."""
-
-    name: str
-    system: str
-    metrics: dict[str, pd.DataFrame]
-    front: pd.DataFrame
-    faults: list[NezhaFault]
-    graph: dict[str, set[str]] | None = None
-    pods: dict[str, str] = field(default_factory=dict)
-
-
-def _read_series(path: Path) -> pd.DataFrame:
-    """A metric CSV indexed by its ``Time`` column (epoch seconds); numeric columns only.
-
-    ``TimeStamp`` is not used: on 2022-08-22 adservice's is 200,000,000 s too large, while
-    ``Time`` is right everywhere and on the clock of the faults' ``inject_time``.
-    """
-    df = pd.read_csv(path)
-    # Rows are a minute apart, a fraction of a second off the minute mark that differs between
-    # files: rounded to the minute, every series of a day shares one time grid.
-    minutes = [round(_epoch(str(t)) / _MINUTE) * _MINUTE for t in df["Time"]]
-    index = pd.Index(minutes, name="ts")
-    out = df.drop(columns=[c for c in (*_SKIP_COLUMNS, "ServiceName") if c in df.columns])
-    out = out.apply(pd.to_numeric, errors="coerce")
-    # Zero means "no sample" where a live pod cannot measure 0 (see `_ZERO_IS_MISSING`).
-    gaps = [c for c in out.columns if any(k in c for k in _ZERO_IS_MISSING)]
-    out[gaps] = out[gaps].where(out[gaps] != 0)
-    out.index = index
-    return out.groupby(level=0).mean().sort_index()
-
-
-def _read_graph(path: Path, services: Iterable[str]) -> dict[str, set[str]]:
-    """Caller → callees from ``dependency.csv`` (``Source,Target,Weight``), between known
-    services only (IP addresses and the load generator are dropped)."""
-    known = set(services)
-    deps = pd.read_csv(path)
-    graph: dict[str, set[str]] = {s: set() for s in sorted(known)}
-    for source, target in zip(deps["Source"], deps["Target"], strict=True):
-        if source in known and target in known and source != target:
-            graph[str(source)].add(str(target))
-    return graph
-
-
-def load_day(folder: Path) -> NezhaDay:
-    """Read one day folder (``metric/``, ``fault_list.json``) of ``rca_nezha``."""
-    folder = Path(folder)
-    metric_dir = folder / "metric"
-    if not metric_dir.is_dir():
-        raise FileNotFoundError(f"no Nezha metrics at {metric_dir}")
-    metrics: dict[str, pd.DataFrame] = {}
-    pods: dict[str, str] = {}
-    for path in sorted(metric_dir.glob("*_metric.csv")):
-        pod = path.name.removesuffix("_metric.csv")
-        service = service_of(pod)
-        if service in metrics:
-            logger.warning("%s: a second pod of %s (%s) is ignored", folder.name, service, pod)
-            continue
-        metrics[service] = _read_series(path)
-        pods[service] = pod
-    front = _read_series(metric_dir / "front_service.csv")
-    faults = [
-        NezhaFault(_epoch(f["inject_time"]), str(f["inject_pod"]), str(f["inject_type"]))
-        for hour in json.loads((folder / "fault_list.json").read_text()).values()
-        for f in hour
-    ]
-    faults.sort(key=lambda f: f.ts)
-    dep = metric_dir / "dependency.csv"
-    graph = _read_graph(dep, metrics) if dep.exists() else None
-    system = SYSTEMS.get(folder.name, folder.name)
-    return NezhaDay(folder.name, system, metrics, front, faults, graph, pods)
 
 
 def _robust_z(
@@ -331,7 +209,7 @@ def _peak_z(
     level = None if levels is None else levels.reindex(frame.columns).to_numpy(float)
     z = _robust_z(ref.to_numpy(float), win.to_numpy(float), level)
     z = np.abs(z) if sign is None else z * sign
-    z = _sustained(np.where(np.isfinite(z), z, np.nan), round(SUSTAIN_S / _MINUTE))
+    z = _sustained(np.where(np.isfinite(z), z, np.nan), round(SUSTAIN_S / MINUTE))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         peak = np.nanmax(z, axis=1)
@@ -412,7 +290,7 @@ def fault_anomalies(
     ``fault`` against the reference before it. Reads nothing later than ``window_s``."""
     start, stop, ref_start = fault.ts, fault.ts + window_s, fault.ts - reference_s
     # One time grid for every series, so that correlations pair the same minutes.
-    grid = np.arange(math.ceil(ref_start / _MINUTE) * _MINUTE, stop + 1e-9, _MINUTE)
+    grid = np.arange(math.ceil(ref_start / MINUTE) * MINUTE, stop + 1e-9, MINUTE)
     out: dict[str, ServiceAnomaly] = {}
     levels = _levels(day, start, ref_start)
     own = {

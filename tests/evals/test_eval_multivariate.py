@@ -12,17 +12,14 @@ import pytest
 from rich.console import Console
 
 from airis.cli import main
+from airis.evals.anomaly_scoring import best_f1, point_adjust, prf, stream_thresholds
 from airis.evals.multivariate import (
     PUBLISHED,
     RISKS,
-    best_f1,
     choose_risks,
     eval_machine,
     eval_multivariate,
-    point_adjust,
-    prf,
     print_eval_multivariate,
-    stream_thresholds,
 )
 
 #: Injected anomalies: rows of these test segments get several metrics pushed off.

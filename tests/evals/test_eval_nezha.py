@@ -15,11 +15,10 @@ from airis.evals.nezha import (
     WINDOW_S,
     eval_nezha,
     fault_anomalies,
-    load_day,
     print_eval_nezha,
     rank_fault,
-    service_of,
 )
+from airis.evals.nezha_data import load_day, service_of
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "rca_nezha"
 

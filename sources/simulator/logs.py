@@ -42,9 +42,10 @@ import numpy as np
 
 from airis.events import LogRecord, trusted
 from airis.sources.simulator.ground_truth import Deploy, Fault
-from airis.sources.simulator.metrics import Z99, ServiceState, Simulator, service_profile
+from airis.sources.simulator.metrics import Z99, ServiceState, Simulator
 from airis.sources.simulator.schedule import deploys_of, stream_rng
 from airis.sources.simulator.topology import Topology
+from airis.sources.simulator.traffic import service_profile
 
 __all__ = [
     "DEFAULT_LINES_PER_TICK",

@@ -33,23 +33,22 @@ from it.
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from airis.signals import SERVICE_SIGNALS
 from airis.sources.simulator.effects import scheduled_effect
 from airis.sources.simulator.ground_truth import Deploy, Fault, Spike, as_utc, iso, parse_ts
+from airis.sources.simulator.pacing import pace
 from airis.sources.simulator.schedule import (
     DEFAULT_HOURS,
     DEFAULT_START,
     STREAM_MEASURE,
     STREAM_PROCESS,
-    STREAM_PROFILE,
     check_seed,
     default_schedule,
     deploys_of,
@@ -57,7 +56,8 @@ from airis.sources.simulator.schedule import (
     quiet_stretch,
     stream_rng,
 )
-from airis.sources.simulator.topology import ROLE_PROFILES, Topology, default_topology
+from airis.sources.simulator.topology import Topology, default_topology
+from airis.sources.simulator.traffic import ar1, seasonality, service_profile
 
 __all__ = [
     "DEFAULT_INTERVAL_SECONDS",
@@ -66,9 +66,7 @@ __all__ = [
     "SIGNALS",
     "ServiceState",
     "Simulator",
-    "pace",
     "recent_simulation",
-    "seasonality",
 ]
 
 #: Signals emitted for every service at every tick, in this order.
@@ -80,13 +78,6 @@ DEFAULT_PEAK_RATE = 400.0
 #: Mean number of harmless single-tick spikes per service per simulated day.
 DEFAULT_SPIKES_PER_DAY = 3.0
 
-# Daily curve: NIGHT of peak at TROUGH_HOUR (UTC), peak twelve hours later.
-_NIGHT = 0.2
-_TROUGH_HOUR = 4.0
-_DAY_SHAPE = 1.5
-# Weekly curve: Saturday and Sunday at WEEKEND of a weekday, with smooth RAMP_DAYS transitions.
-_WEEKEND = 0.65
-_RAMP_DAYS = 0.25
 
 # Slow process noise: (stationary relative sd, correlation time in seconds) of log-AR(1)s.
 _TRAFFIC_WOBBLE = (0.03, 300.0)
@@ -110,97 +101,6 @@ _CPU_FULL = 95.0
 _CPU_MAX = 99.0
 _LOAD_LATENCY = (0.3, 0.9, 4.0)  # 1 + a * u**2 + c * max(0, u - knee)**2
 _SHED_ERRORS = 0.15  # added error ratio per unit of utilisation above 1
-
-# Profile ranges common to every role (the per-role ones are in `airis.sources.simulator.topology`).
-_COMMON_PROFILE: dict[str, tuple[float, float]] = {
-    "cpu_idle": (2.0, 8.0),
-    "gc_amplitude": (0.3, 0.8),  # percentage points of memory (about 1-3 noise sigmas)
-    "gc_period": (900.0, 3600.0),  # seconds
-}
-
-_T = TypeVar("_T")
-
-
-# --------------------------------------------------------------------------------------------
-# Seasonality and per-service profiles
-
-
-def _smoothstep(x: float) -> float:
-    x = min(1.0, max(0.0, x))
-    return x * x * (3 - 2 * x)
-
-
-def seasonality(ts: datetime) -> float:
-    """Expected external traffic at ``ts`` as a fraction of the weekday peak (UTC clock).
-
-    Daily: 0.2 at 04:00, 1.0 at 16:00, a smooth curve in between. Weekly: Saturday and
-    Sunday at 0.65 of a weekday, with 6 h transitions centred on midnight.
-
-    Examples
-    --------
-    >>> from datetime import UTC, datetime
-    >>> round(seasonality(datetime(2024, 1, 3, 16, tzinfo=UTC)), 3)  # Wednesday afternoon
-    1.0
-    >>> round(seasonality(datetime(2024, 1, 6, 4, tzinfo=UTC)), 3)  # Saturday night
-    0.13
-    """
-    ts = ts.astimezone(UTC)
-    hour = ts.hour + ts.minute / 60 + ts.second / 3600
-    day = (
-        _NIGHT
-        + (1 - _NIGHT)
-        * ((1 - math.cos(2 * math.pi * (hour - _TROUGH_HOUR) / 24)) / 2) ** _DAY_SHAPE
-    )
-    e = (ts.weekday() + hour / 24 - 5 + _RAMP_DAYS / 2) % 7  # days since the weekend ramp began
-    weekend = _smoothstep(e / _RAMP_DAYS) * _smoothstep((2 + _RAMP_DAYS - e) / _RAMP_DAYS)
-    return day * (1 - (1 - _WEEKEND) * weekend)
-
-
-@dataclass(frozen=True)
-class _Profile:
-    """Per-service constants of one run, arrays aligned with the topology's services."""
-
-    latency_ms: np.ndarray
-    sigma: np.ndarray
-    error_rate: np.ndarray
-    capacity: np.ndarray  # req/s at 100 % utilisation
-    cpu_idle: np.ndarray
-    memory: np.ndarray
-    gc_amplitude: np.ndarray
-    gc_period: np.ndarray
-    gc_phase: np.ndarray  # seconds
-    disk: np.ndarray
-    disk_per_day: np.ndarray
-
-
-def service_profile(topo: Topology, seed: int, peak_rate: float) -> _Profile:
-    rng = stream_rng(seed, STREAM_PROFILE)
-    cols: dict[str, list[float]] = {}
-    for role in topo.roles:
-        ranges = {**ROLE_PROFILES[role], **_COMMON_PROFILE}
-        for name, (lo, hi) in ranges.items():
-            cols.setdefault(name, []).append(float(rng.uniform(lo, hi)))
-    a = {k: np.array(v) for k, v in cols.items()}
-    capacity = topo._base_rates * peak_rate / a["peak_util"]
-    return _Profile(
-        latency_ms=a["latency_ms"],
-        sigma=a["sigma"],
-        error_rate=a["error_rate"],
-        capacity=capacity,
-        cpu_idle=a["cpu_idle"],
-        memory=a["memory"],
-        gc_amplitude=a["gc_amplitude"],
-        gc_period=a["gc_period"],
-        gc_phase=rng.uniform(0, 1, len(topo.services)) * a["gc_period"],
-        disk=a["disk"],
-        disk_per_day=a["disk_per_day"],
-    )
-
-
-def _ar1(sd: float, tau: float, interval: float) -> tuple[float, float]:
-    """(phi, innovation sd) of an AR(1) with stationary ``sd`` and correlation time ``tau``."""
-    phi = math.exp(-interval / tau)
-    return phi, sd * math.sqrt(1 - phi * phi)
 
 
 # --------------------------------------------------------------------------------------------
@@ -390,9 +290,9 @@ class Simulator:
         entry = topo._entry * self.peak_rate
         depth = topo._depth
         (phi_t, sd_t), (phi_l, sd_l), (phi_x, sd_x) = (
-            _ar1(*_TRAFFIC_WOBBLE, interval),
-            _ar1(*_LOAD_WOBBLE, interval),
-            _ar1(*_LATENCY_WOBBLE, interval),
+            ar1(*_TRAFFIC_WOBBLE, interval),
+            ar1(*_LOAD_WOBBLE, interval),
+            ar1(*_LATENCY_WOBBLE, interval),
         )
         # Start the wobbles in their stationary distribution (no warm-up transient).
         z = rng.standard_normal(2 * n + 1)
@@ -581,85 +481,3 @@ def recent_simulation(hours: float, seed: int, end: datetime | None = None) -> S
     """
     end = end or datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     return Simulator(start=end - timedelta(hours=hours), hours=hours, seed=seed)
-
-
-def pace(
-    items: Iterable[_T],
-    speed: float | None = None,
-    *,
-    ts_getter: Callable[[_T], datetime | None] | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-) -> Iterator[_T]:
-    """Yield ``items`` no faster than their timestamps advance, scaled by ``speed``.
-
-    ``speed=None`` passes items through at once; ``1.0`` is real time (an item stamped 10 s
-    after the first is yielded 10 s after it); ``k`` is k times faster. Items are tick
-    batches (a list of events: the first event's ``ts`` counts) or single events (a mapping
-    with ``ts``, a datetime or ISO 8601 string); items without a timestamp pass at once.
-
-    Parameters
-    ----------
-    items
-        The items, in time order.
-    speed
-        Simulated seconds per wall-clock second, or None for no pacing.
-    ts_getter
-        Reads an item's timestamp; the default handles batches and event dicts.
-    clock
-        Monotonic wall clock in seconds (injected by tests).
-    sleep
-        How to wait (injected by tests).
-
-    Examples
-    --------
-    >>> from datetime import UTC, datetime
-    >>> now, slept = [0.0], []
-    >>> def sleep(s):
-    ...     slept.append(s)
-    ...     now[0] += s
-    >>> events = [{"ts": datetime(2024, 1, 1, 0, 0, s, tzinfo=UTC)} for s in (0, 10, 20)]
-    >>> _ = list(pace(events, speed=5.0, clock=lambda: now[0], sleep=sleep))
-    >>> slept
-    [2.0, 2.0]
-    """
-    if speed is not None and not (math.isfinite(speed) and speed > 0):
-        raise ValueError(f"pace: speed must be None or a finite positive number, got {speed!r}")
-    if speed is None:
-        return iter(items)
-    return _paced(items, speed, ts_getter or _item_ts, clock, sleep)
-
-
-def _paced(
-    items: Iterable[_T],
-    speed: float,
-    ts_getter: Callable[[_T], datetime | None],
-    clock: Callable[[], float],
-    sleep: Callable[[float], None],
-) -> Iterator[_T]:
-    origin: tuple[datetime, float] | None = None
-    for item in items:
-        ts = ts_getter(item)
-        if ts is not None:
-            if origin is None:
-                origin = (ts, clock())
-            else:
-                due = origin[1] + (ts - origin[0]).total_seconds() / speed
-                wait = due - clock()
-                if wait > 0:
-                    sleep(wait)
-        yield item
-
-
-def _item_ts(item: Any) -> datetime | None:
-    if isinstance(item, list | tuple):
-        item = item[0] if item else None
-    ts = item.get("ts") if isinstance(item, Mapping) else None
-    if isinstance(ts, str):
-        try:
-            ts = datetime.fromisoformat(ts)
-        except ValueError:
-            return None
-    if isinstance(ts, datetime) and ts.tzinfo is not None:
-        return ts
-    return None

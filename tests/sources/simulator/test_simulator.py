@@ -394,5 +394,8 @@ def test_pace_passes_through_without_speed_and_checks_it() -> None:
 
 def test_docstring_examples() -> None:
     flags = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
-    result = doctest.testmod(simulator, optionflags=flags)
-    assert result.attempted > 10 and result.failed == 0
+    from airis.sources.simulator import pacing, traffic
+
+    results = [doctest.testmod(m, optionflags=flags) for m in (simulator, traffic, pacing)]
+    assert sum(r.attempted for r in results) > 10
+    assert [r.failed for r in results] == [0, 0, 0]

@@ -10,7 +10,8 @@ One public module per concern:
 - `traffic`: the daily and weekly load curve and each service's drawn profile;
 - `metrics`: `Simulator`, the true state of every service per tick and the metric points
   measured from it;
-- `logs` and `traces`: log lines and spans sampled from the same states;
+- `logs` and `traces`: log lines and spans sampled from the same states (`log_messages`: the
+  messages each role and fault writes);
 - `pacing`: replaying at a chosen speed of simulated time;
 - `process`: a simulator in a process of its own, as a producer would be.
 

@@ -9,6 +9,7 @@ from functools import cache
 
 import pytest
 
+import airis.sources.simulator.log_messages as log_messages
 import airis.sources.simulator.logs as log_sim
 from airis.events import LogRecord
 from airis.sources.simulator import Simulator, recent_simulation
@@ -57,8 +58,8 @@ def test_doctests() -> None:
 
 
 def test_every_role_has_a_full_catalogue() -> None:
-    assert set(log_sim._ROLE_TEMPLATES) == set(ROLES)
-    for templates in log_sim._ROLE_TEMPLATES.values():
+    assert set(log_messages.ROLE_TEMPLATES) == set(ROLES)
+    for templates in log_messages.ROLE_TEMPLATES.values():
         assert {"info", "slow", "warn", "error"} <= set(templates)
 
 
@@ -162,7 +163,7 @@ def test_fault_templates_are_told_apart() -> None:
     for kind, groups in FAULT_TEMPLATES.items():
         for lines in groups.values():
             for _, template in lines:
-                assert fault_kind_of(log_sim._render(template, rnd, ctx)) == kind
+                assert fault_kind_of(log_messages.render(template, rnd, ctx)) == kind
 
 
 def test_deploy_lines() -> None:

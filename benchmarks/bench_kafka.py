@@ -22,7 +22,8 @@ seed 7, with its faults):
     first event after its deciding window's end (the event that lets the window close) to
     receiving the alert from the alerts topic;
 (d) peak memory with 100,000 active series, in a separate process: the detection steps of
-    the flow (no Kafka) over 12,500 services × 8 signals, and pickled detector state/series;
+    the flow (no Kafka) over 12,500 services × 8 signals, and pickled detector state/series
+    (run by `benchmarks/bench_memory.py`, as is (e));
 (e) where that memory goes: the same run over 500 services under ``tracemalloc``, the bytes
     per series still allocated at the end of the input, by source file.
 """
@@ -43,13 +44,15 @@ import threading
 import time
 import urllib.request
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from bench_memory import memory, null_sink  # noqa: E402  (a sibling script, by path)
 
 
 def main() -> int:
@@ -190,7 +193,7 @@ def ceiling(bootstrap: str, hours: float, wire: str) -> dict:
         return out
 
     decoded = op.flat_map_batch("decode", messages, decode)
-    op.output("drop", op.filter("none", decoded, lambda _e: False), _null_sink())
+    op.output("drop", op.filter("none", decoded, lambda _e: False), null_sink())
     started = time.perf_counter()
     run_main(flow)
     elapsed = time.perf_counter() - started
@@ -204,20 +207,6 @@ def ceiling(bootstrap: str, hours: float, wire: str) -> dict:
     }
     print(f"(a) ceiling {wire}: {result}", flush=True)
     return result
-
-
-def _null_sink():
-    from bytewax.outputs import DynamicSink, StatelessSinkPartition
-
-    class Part(StatelessSinkPartition):
-        def write_batch(self, items):
-            pass
-
-    class Sink(DynamicSink):
-        def build(self, step_id, worker_index, worker_count):
-            return Part()
-
-    return Sink()
 
 
 # --- (b) ---------------------------------------------------------------------------------------
@@ -421,146 +410,5 @@ def _metrics_up(port: int) -> bool:
 _NOT_UP = (OSError, http.client.HTTPException)
 
 
-# --- (d) ---------------------------------------------------------------------------------------
-
-SERIES = 100_000
-SIGNALS_PER_SERVICE = 8
-POINTS_PER_SERIES = 24
-
-
-def memory(child: str = "--memory-child") -> dict:
-    """Run a memory child in a fresh process so its memory is its own."""
-    done = subprocess.run([sys.executable, __file__, child], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"{child} exited {done.returncode}: {done.stderr[-2000:]}")
-    result = orjson.loads(done.stdout.strip().splitlines()[-1])
-    print(f"({'d' if child == '--memory-child' else 'e'}) memory: {result}", flush=True)
-    return result
-
-
-def _series_events(services: int, start: datetime, at_end=None):
-    """Every series' ``POINTS_PER_SERIES`` points, 2 h apart; ``at_end()`` after the last."""
-    for step in range(POINTS_PER_SERIES):
-        ts = start + timedelta(hours=2 * step)
-        for s in range(services):
-            for k in range(SIGNALS_PER_SERVICE):
-                yield {
-                    "ts": ts,
-                    "service": f"svc-{s}",
-                    "signal": f"sig{k}",
-                    "value": 50.0 + (s + k + step) % 7,
-                }
-    if at_end is not None:
-        at_end()
-
-
-def _memory_by_file_child(services: int = 500) -> None:
-    import gc
-    import tracemalloc
-
-    from bytewax.testing import TestingSource, run_main
-
-    from airis.flows.metrics_anomaly import build_flow
-    from airis.operators.detectors.detector_bank import DetectorBank
-    from airis.settings import Settings
-
-    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
-    flow = build_flow(TestingSource([], batch_size=1), _null_sink(), Settings())  # imports
-    del flow
-    # The detectors' compiled kernel is typed and loaded once per process, not per series.
-    DetectorBank().assess_many(["warm"], [start], [1.0])
-    snapshots = []
-
-    def at_end() -> None:  # the flow's state is alive while its source still runs
-        gc.collect()
-        snapshots.append(tracemalloc.take_snapshot())
-
-    gc.collect()
-    tracemalloc.start()
-    base = tracemalloc.take_snapshot()
-    events = _series_events(services, start, at_end)
-    run_main(build_flow(TestingSource(events, batch_size=5000), _null_sink(), Settings()))
-    series = services * SIGNALS_PER_SERVICE
-    stats = snapshots[0].compare_to(base, "filename")
-    by_file = {
-        _short(stat.traceback[0].filename): round(stat.size_diff / series)
-        for stat in stats
-        if stat.size_diff / series >= 10
-    }
-    print(orjson.dumps({
-        "series": series,
-        "bytes_per_series": round(sum(s.size_diff for s in stats) / series),
-        "bytes_per_series_by_file": by_file,
-    }).decode())  # fmt: skip
-
-
-def _short(filename: str) -> str:
-    for marker in ("site-packages/", str(REPO) + "/", "/lib/python"):
-        if marker in filename:
-            return filename.split(marker, 1)[1]
-    return filename
-
-
-def _memory_child() -> None:
-    import pickle
-
-    from bytewax.testing import TestingSource, run_main
-
-    from airis.flows.metrics_anomaly import build_flow
-    from airis.operators.detectors.detector_bank import DetectorBank
-    from airis.settings import Settings
-
-    services = SERIES // SIGNALS_PER_SERVICE
-    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
-    base_rss = _proc_status_kib("VmRSS")
-
-    started = time.perf_counter()
-    events = _series_events(services, start)
-    run_main(build_flow(TestingSource(events, batch_size=5000), _null_sink(), Settings()))
-    elapsed = time.perf_counter() - started
-    peak_rss = _proc_status_kib("VmHWM")  # the process's peak resident set
-
-    bank = DetectorBank()
-    from airis.events import MetricPoint
-
-    for step in range(POINTS_PER_SERIES):
-        for k in range(SIGNALS_PER_SERVICE):
-            bank.update_one(MetricPoint(ts=start + timedelta(hours=2 * step), service="svc",
-                                        signal=f"sig{k}", value=50.0 + (k + step) % 7))  # fmt: skip
-    state_bytes = len(pickle.dumps(bank)) / SIGNALS_PER_SERVICE
-    # The points above are fewer than a detector's warm-up: measure a series past it too
-    # (two days of 5-minute points), which is what a running flow holds for almost every series.
-    steady = DetectorBank()
-    for step in range(576):
-        for k in range(SIGNALS_PER_SERVICE):
-            ts = start + timedelta(minutes=5 * step)
-            value = 50.0 + (k + step) % 7
-            steady.update_one(MetricPoint(ts=ts, service="svc", signal=f"sig{k}", value=value))
-    steady_bytes = len(pickle.dumps(steady)) / SIGNALS_PER_SERVICE
-    print(orjson.dumps({
-        "series": SERIES,
-        "points": SERIES * POINTS_PER_SERIES,
-        "seconds": round(elapsed, 1),
-        "peak_rss_mib": round(peak_rss / 1024),
-        "rss_before_mib": round(base_rss / 1024),
-        "rss_growth_mib_per_100k_series": round((peak_rss - base_rss) / 1024 * 100_000 / SERIES),
-        "pickled_state_bytes_per_series": round(state_bytes),
-        "pickled_state_bytes_per_series_past_warmup": round(steady_bytes),
-    }).decode())  # fmt: skip
-
-
-def _proc_status_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--memory-child"]:
-        _memory_child()
-        sys.exit(0)
-    if sys.argv[1:] == ["--memory-by-file-child"]:
-        _memory_by_file_child()
-        sys.exit(0)
     sys.exit(main())

@@ -33,17 +33,36 @@ import logging
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal, cast, get_args
+from typing import Any, cast
 
-import numpy as np
 import orjson
+
+from airis.models.artifact_files import (
+    canonical_json,
+    code_version,
+    fingerprint_array,
+    sha256_file,
+    write_artifact,
+    write_atomic,
+)
+from airis.models.artifact_files import code_version as current_code_version
+from airis.models.registry_records import (
+    MANIFEST_FILE,
+    STAGES,
+    ModelVersion,
+    RegistryError,
+    Stage,
+    StageChange,
+    TamperedError,
+    check_file_name,
+    check_name,
+    side_by_side,
+    stage_change,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -58,64 +77,11 @@ __all__ = [
     "fingerprint_array",
 ]
 
-Stage = Literal["staging", "production", "archived"]
-STAGES: tuple[str, ...] = get_args(Stage)
 
 #: The mutable per-model state file (the production pointer the watcher stats).
 STATE_FILE = "registry.json"
-MANIFEST_FILE = "manifest.json"
 LOCK_FILE = ".lock"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _VERSION_DIR = re.compile(r"^v([1-9][0-9]*)$")
-_CHUNK = 1 << 20
-
-
-class RegistryError(ValueError):
-    """Unknown model or version, invalid stage or file name, nothing to roll back to."""
-
-
-class TamperedError(RegistryError):
-    """A registered file no longer has the sha256 recorded when it was registered."""
-
-
-@dataclass(frozen=True)
-class StageChange:
-    """One entry of a model's stage-change log."""
-
-    at: datetime
-    version: int
-    from_stage: str | None  # None when the version was registered
-    to_stage: str
-    action: Literal["register", "promote", "rollback"]
-
-
-@dataclass(frozen=True)
-class ModelVersion:
-    """One registered version: its lineage (immutable) and its stage (as last read)."""
-
-    name: str
-    version: int
-    stage: Stage
-    created_at: datetime
-    params: dict[str, Any]
-    metrics: dict[str, Any]
-    data_fingerprint: str
-    code_version: str
-    parent: int | None
-    #: Artifact file names, sorted; their sha256 in `checksums`.
-    files: tuple[str, ...]
-    checksums: dict[str, str]
-    directory: Path
-    #: When this version last became production (None if never).
-    promoted_at: datetime | None
-    #: This version's stage changes, oldest first.
-    history: tuple[StageChange, ...]
-
-    def path(self, file: str) -> Path:
-        """Where artifact ``file`` lies (read it with `ModelRegistry.read_file` to verify it)."""
-        if file not in self.files:
-            raise RegistryError(f"{self.name} v{self.version} has no file {file!r}: {self.files}")
-        return self.directory / file
 
 
 class ModelRegistry:
@@ -183,7 +149,7 @@ class ModelRegistry:
 
     def history(self, name: str) -> list[StageChange]:
         """Every stage change of ``name``, oldest first."""
-        return [_change(entry) for entry in self._state(name)["history"]]
+        return [stage_change(entry) for entry in self._state(name)["history"]]
 
     def read_file(self, name: str, version: int, file: str) -> bytes:
         """The bytes of one artifact, checked against its recorded sha256."""
@@ -211,8 +177,8 @@ class ModelRegistry:
             "a": a,
             "b": b,
             "stages": {"a": va.stage, "b": vb.stage},
-            "params": _side_by_side(va.params, vb.params, delta=False),
-            "metrics": _side_by_side(va.metrics, vb.metrics, delta=True),
+            "params": side_by_side(va.params, vb.params, delta=False),
+            "metrics": side_by_side(va.metrics, vb.metrics, delta=True),
             "same_data": va.data_fingerprint == vb.data_fingerprint,
             "data_fingerprints": {"a": va.data_fingerprint, "b": vb.data_fingerprint},
             "code_versions": {"a": va.code_version, "b": vb.code_version},
@@ -244,20 +210,20 @@ class ModelRegistry:
         ``metrics`` must be JSON-serializable (numpy scalars and arrays are fine).
         ``code_version`` defaults to `code_version()`. ``parent`` must be a registered version.
         """
-        _check_name(name)
+        check_name(name)
         if not files:
             raise RegistryError(f"register {name}: no artifact files given")
         for file in files:
-            _check_file_name(file)
+            check_file_name(file)
         manifest_base = {
             "name": name,
             "params": dict(params),
             "metrics": dict(metrics),
             "data_fingerprint": str(data_fingerprint),
-            "code_version": code_version if code_version is not None else _code_version(),
+            "code_version": code_version if code_version is not None else current_code_version(),
             "parent": parent,
         }
-        _dumps(manifest_base)  # fail on unserializable params before taking the lock
+        canonical_json(manifest_base)  # fail on unserializable params before taking the lock
         model_dir = self.root / name
         model_dir.mkdir(parents=True, exist_ok=True)
         with self._locked(name):
@@ -272,7 +238,7 @@ class ModelRegistry:
             staging = Path(tempfile.mkdtemp(prefix=".tmp-v", dir=model_dir))
             try:
                 checksums = {
-                    file: _write_artifact(staging / file, src) for file, src in files.items()
+                    file: write_artifact(staging / file, src) for file, src in files.items()
                 }
                 manifest = {
                     **manifest_base,
@@ -280,8 +246,8 @@ class ModelRegistry:
                     "created_at": now.isoformat(),
                     "files": dict(sorted(checksums.items())),
                 }
-                manifest_bytes = _dumps(manifest)
-                _write_atomic(staging / MANIFEST_FILE, manifest_bytes)
+                manifest_bytes = canonical_json(manifest)
+                write_atomic(staging / MANIFEST_FILE, manifest_bytes)
                 for path in staging.iterdir():
                     path.chmod(0o444)
                 staging.chmod(0o755)  # mkdtemp made it private
@@ -360,7 +326,7 @@ class ModelRegistry:
     # ---- internals ----------------------------------------------------------------------
 
     def _state(self, name: str, *, missing_ok: bool = False) -> dict[str, Any]:
-        _check_name(name)
+        check_name(name)
         path = self.root / name / STATE_FILE
         try:
             return orjson.loads(path.read_bytes())
@@ -373,11 +339,11 @@ class ModelRegistry:
             ) from None
 
     def _save(self, name: str, state: dict[str, Any]) -> None:
-        _write_atomic(self.root / name / STATE_FILE, _dumps(state))
+        write_atomic(self.root / name / STATE_FILE, canonical_json(state))
 
     @contextlib.contextmanager
     def _locked(self, name: str) -> Iterator[None]:
-        _check_name(name)
+        check_name(name)
         (self.root / name).mkdir(parents=True, exist_ok=True)
         fd = os.open(self.root / name / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -398,11 +364,11 @@ class ModelRegistry:
         checksums: dict[str, str] = manifest["files"]
         if verify_files:
             for file, expected in checksums.items():
-                if _sha256_file(directory / file) != expected:
+                if sha256_file(directory / file) != expected:
                     raise TamperedError(
                         f"{name} v{version}: {file} changed since it was registered"
                     )
-        history = tuple(_change(e) for e in state["history"] if e["version"] == version)
+        history = tuple(stage_change(e) for e in state["history"] if e["version"] == version)
         promoted = [c.at for c in history if c.to_stage == "production"]
         return ModelVersion(
             name=name,
@@ -461,7 +427,7 @@ class ProductionWatcher:
     """
 
     def __init__(self, registry_root: Path | str, name: str) -> None:
-        _check_name(name)
+        check_name(name)
         self.registry_root = Path(registry_root)
         self.name = name
         self._stat: tuple[int, int, int] | None = None
@@ -502,46 +468,6 @@ class ProductionWatcher:
         return found
 
 
-def fingerprint_array(a: np.ndarray) -> str:
-    """sha256 of an array's dtype, shape and bytes (C order): the training-data fingerprint.
-
-    >>> fingerprint_array(np.zeros((2, 3)))[:12]
-    '4c564769e8be'
-    >>> fingerprint_array(np.zeros((3, 2))) == fingerprint_array(np.zeros((2, 3)))
-    False
-    """
-    arr = np.ascontiguousarray(a)
-    digest = hashlib.sha256()
-    digest.update(arr.dtype.str.encode())
-    digest.update(repr(arr.shape).encode())
-    digest.update(arr.tobytes())
-    return digest.hexdigest()
-
-
-def code_version() -> str:
-    """The code's version: ``git describe --always --dirty`` of this repository if it is a
-    git checkout, else the installed package version (``airis-mon 0.1.0``)."""
-    return _code_version()
-
-
-def _code_version() -> str:
-    repo = Path(__file__).resolve().parents[1]
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        done = subprocess.run(
-            ["git", "-C", str(repo), "describe", "--always", "--dirty", "--tags"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
-        if done.stdout.strip():
-            return f"git:{done.stdout.strip()}"
-    try:
-        return f"airis-mon {metadata.version('airis-mon')}"
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
 def _production(state: dict[str, Any]) -> int | None:
     stack = state["production"]
     if stack and state["versions"][str(stack[-1])]["stage"] == "production":
@@ -567,92 +493,3 @@ def _entry(
         "to": to_stage,
         "action": action,
     }
-
-
-def _change(entry: dict[str, Any]) -> StageChange:
-    return StageChange(
-        at=datetime.fromisoformat(entry["at"]),
-        version=entry["version"],
-        from_stage=entry["from"],
-        to_stage=entry["to"],
-        action=entry["action"],
-    )
-
-
-def _side_by_side(a: Mapping[str, Any], b: Mapping[str, Any], *, delta: bool) -> dict:
-    out: dict[str, dict[str, Any]] = {}
-    for key in sorted(set(a) | set(b)):
-        va, vb = a.get(key), b.get(key)
-        row: dict[str, Any] = {"a": va, "b": vb, "same": va == vb}
-        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (va, vb))
-        if delta and numbers:
-            row["delta"] = vb - va
-        out[key] = row
-    return out
-
-
-def _check_name(name: str) -> None:
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise RegistryError(
-            f"invalid model name {name!r}: letters, digits, '_', '.', '-' (not first)"
-        )
-
-
-def _check_file_name(file: str) -> None:
-    if not _NAME.match(file) or file == MANIFEST_FILE:
-        raise RegistryError(
-            f"invalid artifact file name {file!r}: a plain name, not {MANIFEST_FILE}"
-        )
-
-
-def _dumps(obj: Any) -> bytes:
-    try:
-        return orjson.dumps(
-            obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_SORT_KEYS
-        )
-    except TypeError as exc:
-        raise RegistryError(f"params/metrics must be JSON-serializable: {exc}") from exc
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, fsync, then move it over ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp made it private
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def _write_artifact(path: Path, src: bytes | Path) -> str:
-    """Write one artifact (bytes, or a copy of a file); return its sha256."""
-    digest = hashlib.sha256()
-    with path.open("wb") as out:
-        if isinstance(src, bytes | bytearray | memoryview):
-            digest.update(src)
-            out.write(src)
-        else:
-            with Path(src).open("rb") as f:
-                while chunk := f.read(_CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
-        out.flush()
-        os.fsync(out.fileno())
-    return digest.hexdigest()
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    try:
-        with path.open("rb") as f:
-            while chunk := f.read(_CHUNK):
-                digest.update(chunk)
-    except FileNotFoundError:
-        return "missing"
-    return digest.hexdigest()

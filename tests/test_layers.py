@@ -107,3 +107,17 @@ def test_an_upward_import_is_caught(tmp_path):
     assert _upward("airis.operators.leaky", leaky) == [
         "airis.operators.leaky:1 imports airis.flows.detection (flows)"
     ]
+
+
+#: A module longer than this does more than one thing: split it (issue 14).
+MAX_MODULE_LINES = 500
+
+
+def test_no_module_is_over_500_lines():
+    paths = [path for _, path in _modules()] + sorted((ROOT / "benchmarks").glob("*.py"))
+    long = {
+        str(path.relative_to(ROOT)): lines
+        for path in paths
+        if (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}

@@ -9,7 +9,6 @@ and a spill to disk beyond it when configured).
 
 from __future__ import annotations
 
-import enum
 import logging
 import threading
 import time
@@ -23,6 +22,7 @@ from airis.settings import Settings
 from airis.sinks.clickhouse_encoding import TABLES, Row, TableSpec, encode_batch, encode_blocks
 from airis.sinks.clickhouse_store import ClickHouseStore, open_store
 from airis.sinks.column_block import Block, BlockBuffer, block_rows
+from airis.sinks.exporter import Exporter, ExportResult
 from airis.sinks.migrations import migrate
 from airis.sinks.spill import RowSpill
 
@@ -47,13 +47,6 @@ DEFAULT_MAX_BUFFERED_ROWS = 1_000_000
 #: First wait after a failed insert before the next one; it doubles per failure up to the max.
 RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 30.0
-
-
-class ExportResult(enum.Enum):
-    """What `ClickHouseWriter.export` achieved."""
-
-    SUCCESS = 0
-    FAILURE = 1
 
 
 # --- metrics (registered once per process, even if this module is imported twice) ----------
@@ -92,7 +85,7 @@ def _insert_failures_total() -> Counter:
 # --- client -----------------------------------------------------------------------------------
 
 
-class ClickHouseWriter:
+class ClickHouseWriter(Exporter):
     """Buffer events as rows per table and insert them into a `ClickHouseStore` in batches.
 
     A table's buffer is inserted (in one block) when it holds ``batch_rows`` rows, or when its
@@ -388,7 +381,7 @@ class ClickHouseWriter:
                     self._flush_due(self.now())
 
 
-class InMemoryWriter:
+class InMemoryWriter(Exporter):
     """`ClickHouseWriter`'s twin: keeps exported events (and their rows) in lists.
 
     Encodes like the real writer, so unsupported types fail the same way; ``rows`` holds the

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -22,11 +22,14 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 
 from airis import telemetry
 from airis.events import Alert, Anomaly, Incident
+from airis.sinks.exporter import Exporter, ExportResult
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "ZERO_TIME",
+    "InMemoryTopicsExporter",
+    "KafkaTopicsExporter",
     "KafkaTopicsSink",
     "alert_message",
     "alertmanager_alert",
@@ -111,76 +114,83 @@ def _generator_url(base: str, alert: Alert) -> str:
     return f"{base}{sep}var-service={alert.service}&var-signal={alert.signal}"
 
 
-class KafkaTopicsSink(DynamicSink[KafkaSinkMessage]):
-    """Publish messages to the topics they name, one idempotent producer per worker.
+class KafkaTopicsExporter(Exporter):
+    """Publish messages to the topics they name with one idempotent producer
+    (`airis.sinks.exporter.Exporter`).
 
-    Delivery: ``write_batch`` returns only once the broker has acknowledged every message of
-    the batch, so Bytewax's snapshot after it never covers an unpublished message
-    (at-least-once; duplicates after a restart carry the same ``id``). A delivery that keeps
-    failing past `DELIVERY_TIMEOUT_S` fails the flow rather than lose the message.
+    ``export`` returns once the broker has acknowledged every message of the batch, or
+    FAILURE (with `last_error`) when some were not acknowledged within `DELIVERY_TIMEOUT_S`.
+    Dead letters a topic refuses as too large are cut to fit and sent again: a dead letter
+    carries someone else's bytes, so its size is not ours to promise. When the producer or the
+    broker refuses one as too large, it is sent again alone (the broker refuses a whole record
+    batch for one large record), then, while still refused, with its value halved (down to
+    nothing, then the key goes too); the header ``airis.truncated.from`` gives the original
+    length. Any other refusal is a FAILURE.
     """
 
     def __init__(self, bootstrap: str, config: dict[str, str] | None = None) -> None:
-        self.bootstrap = bootstrap
-        self.config = config or {}
-
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> _TopicsPartition:
-        producer = Producer(
+        self._producer = Producer(
             {
-                "bootstrap.servers": self.bootstrap,
+                "bootstrap.servers": bootstrap,
                 "enable.idempotence": True,
                 "linger.ms": 5,
                 "compression.type": "lz4",
                 "message.max.bytes": 4 * 1024 * 1024,
-                **self.config,
+                **(config or {}),
             }
         )
-        return _TopicsPartition(producer)
-
-
-class _TopicsPartition(StatelessSinkPartition[KafkaSinkMessage]):
-    """One producer; dead letters a topic refuses as too large are cut to fit and sent again.
-
-    A dead letter carries someone else's bytes, so its size is not ours to promise: when the
-    producer or the broker refuses one as too large, it is sent again alone (the broker
-    refuses a whole record batch for one large record), then, while still refused, with its
-    value halved (down to nothing, then the key goes too); the header
-    ``airis.truncated.from`` gives the original length. Any other refusal fails the batch
-    (a restart replays it) rather than lose it.
-    """
-
-    def __init__(self, producer: Producer) -> None:
-        self._producer = producer
         self._failures: list[str] = []
         self._too_large: list[KafkaSinkMessage] = []
+        self._shutdown = False
+        #: Why the last FAILURE happened.
+        self.last_error = ""
 
-    def write_batch(self, items: list[KafkaSinkMessage]) -> None:
-        started = time.perf_counter()
-        self._send(items)
+    def export(self, batch: Sequence[KafkaSinkMessage]) -> ExportResult:
+        """Publish ``batch``; SUCCESS once the broker acknowledged all of it."""
+        if self._shutdown:
+            logger.warning("export of %d messages after shutdown: rejected", len(batch))
+            self.last_error = "the exporter is shut down"
+            return ExportResult.FAILURE
+        if not self._send(batch):
+            return ExportResult.FAILURE
         # The broker refuses a whole record batch for one large record: each refused dead
         # letter is sent again alone, as it was, and cut only if it is refused alone too.
         refused, self._too_large = self._too_large, []
         for msg in refused:
             while msg is not None:
-                self._send([msg])
+                if not self._send([msg]):
+                    return ExportResult.FAILURE
                 if not self._too_large:
                     break
                 self._too_large = []
                 msg = _cut(msg)
-        telemetry.SINK_SECONDS.labels(sink="kafka").observe(time.perf_counter() - started)
-        telemetry.SINK_BATCH.labels(sink="kafka").observe(len(items))
+        return ExportResult.SUCCESS
 
-    def _send(self, items: list[KafkaSinkMessage]) -> None:
+    def force_flush(self) -> bool:
+        """Wait for every queued message's acknowledgement; True if none is left."""
+        return self._producer.flush(DELIVERY_TIMEOUT_S) == 0
+
+    def shutdown(self) -> None:
+        """Flush; later exports fail fast. A second call only warns."""
+        if self._shutdown:
+            logger.warning("KafkaTopicsExporter.shutdown called again: ignored")
+            return
+        self._shutdown = True
+        self.force_flush()
+
+    def _send(self, items: Sequence[KafkaSinkMessage]) -> bool:
         for msg in items:
             self._produce(msg)
         remaining = self._producer.flush(DELIVERY_TIMEOUT_S)
         if self._failures or remaining:
             failures, self._failures = self._failures, []
             self._too_large = []
-            raise RuntimeError(
+            self.last_error = (
                 f"Kafka did not acknowledge {len(failures) + remaining} of {len(items)} "
                 f"messages: {failures[:3]}"
             )
+            return False
+        return True
 
     def _produce(self, msg: KafkaSinkMessage) -> None:
         def on_delivery(err: KafkaError | None, _record: Any) -> None:
@@ -207,8 +217,66 @@ class _TopicsPartition(StatelessSinkPartition[KafkaSinkMessage]):
         else:
             self._failures.append(str(err))
 
+
+class InMemoryTopicsExporter(Exporter):
+    """`KafkaTopicsExporter`'s twin: keeps the messages it is given, per topic."""
+
+    def __init__(self) -> None:
+        self.messages: dict[str, list[KafkaSinkMessage]] = {}
+        self._shutdown = False
+        self.last_error = ""
+
+    def export(self, batch: Sequence[KafkaSinkMessage]) -> ExportResult:
+        """Keep ``batch``; FAILURE after shutdown."""
+        if self._shutdown:
+            logger.warning("export of %d messages after shutdown: rejected", len(batch))
+            self.last_error = "the exporter is shut down"
+            return ExportResult.FAILURE
+        for msg in batch:
+            self.messages.setdefault(msg.topic, []).append(msg)
+        return ExportResult.SUCCESS
+
+    def force_flush(self) -> bool:
+        """Nothing is queued: always True."""
+        return True
+
+    def shutdown(self) -> None:
+        """Stop accepting messages; a second call only warns."""
+        if self._shutdown:
+            logger.warning("InMemoryTopicsExporter.shutdown called again: ignored")
+        self._shutdown = True
+
+
+class KafkaTopicsSink(DynamicSink[KafkaSinkMessage]):
+    """Publish messages to the topics they name, one `KafkaTopicsExporter` per worker.
+
+    Delivery: ``write_batch`` returns only once the broker has acknowledged every message of
+    the batch, so Bytewax's snapshot after it never covers an unpublished message
+    (at-least-once; duplicates after a restart carry the same ``id``). A batch the exporter
+    could not deliver (past `DELIVERY_TIMEOUT_S`) fails the flow rather than lose a message.
+    """
+
+    def __init__(self, bootstrap: str, config: dict[str, str] | None = None) -> None:
+        self.bootstrap = bootstrap
+        self.config = config or {}
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _TopicsPartition:
+        return _TopicsPartition(KafkaTopicsExporter(self.bootstrap, self.config))
+
+
+class _TopicsPartition(StatelessSinkPartition[KafkaSinkMessage]):
+    def __init__(self, exporter: KafkaTopicsExporter | InMemoryTopicsExporter) -> None:
+        self._exporter = exporter
+
+    def write_batch(self, items: list[KafkaSinkMessage]) -> None:
+        started = time.perf_counter()
+        if self._exporter.export(items) is ExportResult.FAILURE:
+            raise RuntimeError(self._exporter.last_error)
+        telemetry.SINK_SECONDS.labels(sink="kafka").observe(time.perf_counter() - started)
+        telemetry.SINK_BATCH.labels(sink="kafka").observe(len(items))
+
     def close(self) -> None:
-        self._producer.flush(DELIVERY_TIMEOUT_S)
+        self._exporter.shutdown()
 
 
 def _is_dead_letter(msg: KafkaSinkMessage) -> bool:

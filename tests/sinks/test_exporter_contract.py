@@ -1,0 +1,64 @@
+"""Every delivery client of `airis.sinks` keeps the exporter contract (`airis.sinks.exporter`):
+export returns a result and never raises, force_flush says whether anything is left, export
+after shutdown fails fast, and a second shutdown is harmless. Each backend runs for real (the
+embedded ClickHouse; the Kafka broker, as an integration test) beside its in-memory twin."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from bytewax.connectors.kafka import KafkaSinkMessage
+
+from airis.events import MetricPoint
+from airis.sinks.clickhouse_writer import ClickHouseWriter, InMemoryWriter
+from airis.sinks.exporter import Exporter, ExportResult
+from airis.sinks.kafka_output import InMemoryTopicsExporter, KafkaTopicsExporter
+
+# A recent time: the metrics table drops rows older than its 30-day TTL.
+POINT = MetricPoint(ts=datetime.now(UTC), service="api", signal="cpu", value=1.0)
+
+
+def _check_contract(exporter: Exporter, batch: list[Any], caplog) -> None:
+    assert isinstance(exporter, Exporter)
+    assert exporter.export(batch) is ExportResult.SUCCESS
+    assert exporter.force_flush() is True
+    exporter.shutdown()
+    assert exporter.export(batch) is ExportResult.FAILURE  # fails fast, does not raise
+    with caplog.at_level(logging.WARNING):
+        exporter.shutdown()  # harmless, says so
+    assert "called again" in caplog.text
+
+
+@pytest.mark.parametrize("twin", [False, True], ids=["chdb", "in_memory"])
+def test_the_clickhouse_writers(twin: bool, migrated_store, caplog) -> None:
+    writer = InMemoryWriter() if twin else ClickHouseWriter(migrated_store, batch_rows=1)
+    _check_contract(writer, [POINT], caplog)
+    if not twin:
+        assert migrated_store.query("SELECT count() AS n FROM metrics")[0]["n"] == 1
+
+
+def test_the_in_memory_topics_exporter(caplog) -> None:
+    exporter = InMemoryTopicsExporter()
+    _check_contract(exporter, [KafkaSinkMessage(b"k", b"v", "alerts")], caplog)
+    assert [m.value for m in exporter.messages["alerts"]] == [b"v"]
+
+
+def test_the_kafka_topics_exporter(
+    kafka_bootstrap: str, kafka_topic: Callable[..., str], caplog
+) -> None:
+    topic = kafka_topic("exporter")
+    exporter = KafkaTopicsExporter(kafka_bootstrap)
+    _check_contract(exporter, [KafkaSinkMessage(b"k", b"v", topic)], caplog)
+
+
+def test_an_unacknowledged_batch_is_a_failure_not_an_exception(kafka_bootstrap: str) -> None:
+    # A topic name the broker refuses (invalid characters): the delivery fails for real.
+    exporter = KafkaTopicsExporter(kafka_bootstrap, {"message.timeout.ms": "3000"})
+    result = exporter.export([KafkaSinkMessage(b"k", b"v", "no spaces allowed")])
+    assert result is ExportResult.FAILURE
+    assert "did not acknowledge" in exporter.last_error
+    exporter.shutdown()

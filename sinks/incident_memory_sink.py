@@ -18,22 +18,96 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
 from airis import telemetry
 from airis.events import Incident
 from airis.settings import Settings
+from airis.sinks.exporter import Exporter, ExportResult
 from airis.sinks.incident_memory import IncidentMemory
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MAX_PENDING", "IncidentMemorySink"]
+__all__ = [
+    "MAX_PENDING",
+    "InMemoryIncidentExporter",
+    "IncidentMemoryExporter",
+    "IncidentMemorySink",
+]
 
 #: Incidents kept while the memory cannot be written.
 MAX_PENDING = 10_000
 SINK = "incident_memory"
+
+
+class IncidentMemoryExporter(Exporter):
+    """Upsert incidents into the incident memory (`airis.sinks.exporter.Exporter`); the memory
+    is opened at the first export (Qdrant's local mode serves one process), and a write that
+    fails is a FAILURE with `last_error`, the incidents left to the caller to keep."""
+
+    def __init__(self, open_memory: Callable[[], IncidentMemory]) -> None:
+        self._open_memory = open_memory
+        self._memory: IncidentMemory | None = None
+        self._shutdown = False
+        self.last_error = ""
+
+    def export(self, batch: Sequence[Incident]) -> ExportResult:
+        """Upsert ``batch`` (one embedding call, one write)."""
+        if self._shutdown:
+            logger.warning("export of %d incidents after shutdown: rejected", len(batch))
+            self.last_error = "the exporter is shut down"
+            return ExportResult.FAILURE
+        try:
+            if self._memory is None:
+                self._memory = self._open_memory()
+            self._memory.upsert_many([(incident, (), (), ()) for incident in batch])
+        except Exception as exc:  # a memory that cannot be written must not stop the flow
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            return ExportResult.FAILURE
+        return ExportResult.SUCCESS
+
+    def force_flush(self) -> bool:
+        """Every export is written when it returns: always True."""
+        return True
+
+    def shutdown(self) -> None:
+        """Close the memory; a second call only warns."""
+        if self._shutdown:
+            logger.warning("IncidentMemoryExporter.shutdown called again: ignored")
+            return
+        self._shutdown = True
+        if self._memory is not None:
+            self._memory.close()
+
+
+class InMemoryIncidentExporter(Exporter):
+    """`IncidentMemoryExporter`'s twin: keeps the last version of each incident by id."""
+
+    def __init__(self) -> None:
+        self.incidents: dict[str, Incident] = {}
+        self._shutdown = False
+        self.last_error = ""
+
+    def export(self, batch: Sequence[Incident]) -> ExportResult:
+        """Keep ``batch``; FAILURE after shutdown."""
+        if self._shutdown:
+            logger.warning("export of %d incidents after shutdown: rejected", len(batch))
+            self.last_error = "the exporter is shut down"
+            return ExportResult.FAILURE
+        self.incidents.update((incident.id, incident) for incident in batch)
+        return ExportResult.SUCCESS
+
+    def force_flush(self) -> bool:
+        """Nothing is buffered: always True."""
+        return True
+
+    def shutdown(self) -> None:
+        """Stop accepting incidents; a second call only warns."""
+        if self._shutdown:
+            logger.warning("InMemoryIncidentExporter.shutdown called again: ignored")
+        self._shutdown = True
 
 
 class IncidentMemorySink(FixedPartitionedSink[Incident, None]):
@@ -52,13 +126,15 @@ class IncidentMemorySink(FixedPartitionedSink[Incident, None]):
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _MemoryPartition:
         factory = self.memory_factory or (lambda: IncidentMemory(self.settings or Settings()))
-        return _MemoryPartition(factory)
+        return _MemoryPartition(IncidentMemoryExporter(factory))
 
 
 class _MemoryPartition(StatefulSinkPartition[Incident, None]):
-    def __init__(self, open_memory: Callable[[], IncidentMemory]) -> None:
-        self._open_memory = open_memory
-        self._memory: IncidentMemory | None = None
+    """Keeps what the exporter could not write (up to `MAX_PENDING`) for the next batch or
+    snapshot: the retry policy is the sink's, the writing the exporter's."""
+
+    def __init__(self, exporter: Exporter) -> None:
+        self._exporter = exporter
         self._pending: deque[Incident] = deque()
         self._failing = False
 
@@ -79,24 +155,19 @@ class _MemoryPartition(StatefulSinkPartition[Incident, None]):
 
     def close(self) -> None:
         self._flush()
-        if self._memory is not None:
-            self._memory.close()
+        self._exporter.shutdown()
 
     def _flush(self) -> None:
         if not self._pending:
             return
         started = time.perf_counter()
         batch = list(self._pending)
-        try:
-            if self._memory is None:
-                self._memory = self._open_memory()
-            self._memory.upsert_many([(incident, (), (), ()) for incident in batch])
-        except Exception as exc:  # a memory that cannot be written must not stop the flow
+        if self._exporter.export(batch) is ExportResult.FAILURE:
             telemetry.SINK_FAILURES.labels(sink=SINK).inc()
             if not self._failing:
                 logger.warning(
                     "incident memory: write failed, %d incidents kept for a retry: %s",
-                    len(batch), exc,
+                    len(batch), getattr(self._exporter, "last_error", ""),
                 )  # fmt: skip
             self._failing = True
             return

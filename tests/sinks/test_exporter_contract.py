@@ -1,7 +1,8 @@
 """Every delivery client of `airis.sinks` keeps the exporter contract (`airis.sinks.exporter`):
 export returns a result and never raises, force_flush says whether anything is left, export
 after shutdown fails fast, and a second shutdown is harmless. Each backend runs for real (the
-embedded ClickHouse; the Kafka broker, as an integration test) beside its in-memory twin."""
+embedded ClickHouse; the Kafka broker, as an integration test; Qdrant in local mode) beside
+its in-memory twin."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ from typing import Any
 import pytest
 from bytewax.connectors.kafka import KafkaSinkMessage
 
-from airis.events import MetricPoint
+from airis.events import Incident, MetricPoint
+from airis.settings import Settings
 from airis.sinks.clickhouse_writer import ClickHouseWriter, InMemoryWriter
 from airis.sinks.exporter import Exporter, ExportResult
+from airis.sinks.incident_memory import IncidentMemory
+from airis.sinks.incident_memory_sink import IncidentMemoryExporter, InMemoryIncidentExporter
 from airis.sinks.kafka_output import InMemoryTopicsExporter, KafkaTopicsExporter
 
 # A recent time: the metrics table drops rows older than its 30-day TTL.
@@ -62,3 +66,32 @@ def test_an_unacknowledged_batch_is_a_failure_not_an_exception(kafka_bootstrap: 
     assert result is ExportResult.FAILURE
     assert "did not acknowledge" in exporter.last_error
     exporter.shutdown()
+
+
+INCIDENT = Incident(
+    id="inc-1", status="resolved", started_at=POINT.ts, updated_at=POINT.ts,
+    services=["api"], signals=["api/cpu"], anomaly_count=1, root_cause="api",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("twin", [False, True], ids=["qdrant_local", "in_memory"])
+def test_the_incident_memory_exporters(twin: bool, tmp_path, caplog) -> None:
+    settings = Settings(data_dir=tmp_path, qdrant_url=None, ollama_url=None)
+    exporter = InMemoryIncidentExporter() if twin else IncidentMemoryExporter(
+        lambda: IncidentMemory(settings)
+    )  # fmt: skip
+    _check_contract(exporter, [INCIDENT], caplog)
+    if twin:
+        assert list(exporter.incidents) == ["inc-1"]
+    else:
+        with IncidentMemory(settings) as memory:  # the exporter closed it: it reopens
+            assert memory.count() == 1
+
+
+def test_a_memory_that_cannot_open_is_a_failure_not_an_exception() -> None:
+    def refuse() -> IncidentMemory:
+        raise RuntimeError("already open elsewhere")
+
+    exporter = IncidentMemoryExporter(refuse)
+    assert exporter.export([INCIDENT]) is ExportResult.FAILURE
+    assert "already open elsewhere" in exporter.last_error

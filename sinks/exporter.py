@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import abc
 import enum
+import logging
 from collections.abc import Sequence
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["ExportResult", "Exporter"]
 
@@ -43,3 +46,24 @@ class Exporter(abc.ABC):
     @abc.abstractmethod
     def shutdown(self) -> None:
         """Flush and release the client; a second call only warns."""
+
+    # Helpers for the contract's fail-fast rules; subclasses set ``_shutdown`` and
+    # ``last_error`` in ``__init__``.
+    _shutdown: bool
+    last_error: str
+
+    def _refused(self, count: int) -> ExportResult:
+        """The FAILURE of an export after `shutdown` (logged, with `last_error`)."""
+        logger.warning(
+            "%s: export of %d items after shutdown: rejected", type(self).__name__, count
+        )
+        self.last_error = "the exporter is shut down"
+        return ExportResult.FAILURE
+
+    def _shutting_down(self) -> bool:
+        """Mark the exporter shut down; False (with a warning) if it already was."""
+        if self._shutdown:
+            logger.warning("%s.shutdown called again: ignored", type(self).__name__)
+            return False
+        self._shutdown = True
+        return True

@@ -56,9 +56,7 @@ class IncidentMemoryExporter(Exporter):
     def export(self, batch: Sequence[Incident]) -> ExportResult:
         """Upsert ``batch`` (one embedding call, one write)."""
         if self._shutdown:
-            logger.warning("export of %d incidents after shutdown: rejected", len(batch))
-            self.last_error = "the exporter is shut down"
-            return ExportResult.FAILURE
+            return self._refused(len(batch))
         try:
             if self._memory is None:
                 self._memory = self._open_memory()
@@ -74,10 +72,8 @@ class IncidentMemoryExporter(Exporter):
 
     def shutdown(self) -> None:
         """Close the memory; a second call only warns."""
-        if self._shutdown:
-            logger.warning("IncidentMemoryExporter.shutdown called again: ignored")
+        if not self._shutting_down():
             return
-        self._shutdown = True
         if self._memory is not None:
             self._memory.close()
 
@@ -93,9 +89,7 @@ class InMemoryIncidentExporter(Exporter):
     def export(self, batch: Sequence[Incident]) -> ExportResult:
         """Keep ``batch``; FAILURE after shutdown."""
         if self._shutdown:
-            logger.warning("export of %d incidents after shutdown: rejected", len(batch))
-            self.last_error = "the exporter is shut down"
-            return ExportResult.FAILURE
+            return self._refused(len(batch))
         self.incidents.update((incident.id, incident) for incident in batch)
         return ExportResult.SUCCESS
 
@@ -105,9 +99,7 @@ class InMemoryIncidentExporter(Exporter):
 
     def shutdown(self) -> None:
         """Stop accepting incidents; a second call only warns."""
-        if self._shutdown:
-            logger.warning("InMemoryIncidentExporter.shutdown called again: ignored")
-        self._shutdown = True
+        self._shutting_down()
 
 
 class IncidentMemorySink(FixedPartitionedSink[Incident, None]):

@@ -148,9 +148,7 @@ class KafkaTopicsExporter(Exporter):
     def export(self, batch: Sequence[KafkaSinkMessage]) -> ExportResult:
         """Publish ``batch``; SUCCESS once the broker acknowledged all of it."""
         if self._shutdown:
-            logger.warning("export of %d messages after shutdown: rejected", len(batch))
-            self.last_error = "the exporter is shut down"
-            return ExportResult.FAILURE
+            return self._refused(len(batch))
         if not self._send(batch):
             return ExportResult.FAILURE
         # The broker refuses a whole record batch for one large record: each refused dead
@@ -172,10 +170,8 @@ class KafkaTopicsExporter(Exporter):
 
     def shutdown(self) -> None:
         """Flush; later exports fail fast. A second call only warns."""
-        if self._shutdown:
-            logger.warning("KafkaTopicsExporter.shutdown called again: ignored")
+        if not self._shutting_down():
             return
-        self._shutdown = True
         self.force_flush()
 
     def _send(self, items: Sequence[KafkaSinkMessage]) -> bool:
@@ -229,9 +225,7 @@ class InMemoryTopicsExporter(Exporter):
     def export(self, batch: Sequence[KafkaSinkMessage]) -> ExportResult:
         """Keep ``batch``; FAILURE after shutdown."""
         if self._shutdown:
-            logger.warning("export of %d messages after shutdown: rejected", len(batch))
-            self.last_error = "the exporter is shut down"
-            return ExportResult.FAILURE
+            return self._refused(len(batch))
         for msg in batch:
             self.messages.setdefault(msg.topic, []).append(msg)
         return ExportResult.SUCCESS
@@ -242,9 +236,7 @@ class InMemoryTopicsExporter(Exporter):
 
     def shutdown(self) -> None:
         """Stop accepting messages; a second call only warns."""
-        if self._shutdown:
-            logger.warning("InMemoryTopicsExporter.shutdown called again: ignored")
-        self._shutdown = True
+        self._shutting_down()
 
 
 class KafkaTopicsSink(DynamicSink[KafkaSinkMessage]):

@@ -159,7 +159,7 @@ class _MemoryPartition(StatefulSinkPartition[Incident, None]):
             if not self._failing:
                 logger.warning(
                     "incident memory: write failed, %d incidents kept for a retry: %s",
-                    len(batch), getattr(self._exporter, "last_error", ""),
+                    len(batch), self._exporter.last_error,
                 )  # fmt: skip
             self._failing = True
             return

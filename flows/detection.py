@@ -25,6 +25,7 @@ from airis.batches import MetricBatch, unbatched
 from airis.events import (
     Alert,
     Anomaly,
+    CapacityWarning,
     DeadLetter,
     DependencyEdge,
     Incident,
@@ -91,8 +92,8 @@ def detect_and_alert(
 
     The closed windows are also scored by the registered ONNX model (``AIRIS_ONNX_MODEL``;
     its anomalies join incidents, never open them) and planned for (forecasts, exhaustion
-    warnings raised as alerts, replica advice; ``AIRIS_FORECAST_SIGNALS``): see
-    `airis.flows.model_ops`.
+    warnings, replica advice; ``AIRIS_FORECAST_SIGNALS``): see `airis.flows.model_ops`. The
+    alert manager turns the exhaustion warnings into alerts, as it does the windows.
 
     ``topology`` (caller → callees) lets incidents follow the call graph and lets the ranking
     use it; without one, the call graph is learned from the dependency ``edges`` of traces
@@ -106,18 +107,20 @@ def detect_and_alert(
     closed = split.trues  # (service, ServiceWindow)
     late = op.map("late_dead_letters", split.falses, lambda kv: kv[1])  # DeadLetter
 
-    alerts = op.stateful_map("alert", closed, _alert_manager(settings))  # (service, [Alert])
-    alerts = op.flat_map("flatten_alerts", alerts, lambda kv: kv[1])  # Alert
     anomalies = op.flat_map("anomalies", closed, lambda kv: kv[1].anomalies)  # Anomaly
     store_only: list[Stream[Any]] = []
     if settings.onnx_model:
         model = score_with_model("model", closed, settings)
         anomalies = op.merge("with_model_anomalies", anomalies, model.anomalies)
         store_only += [model.scores, model.drift]
+    to_alert: Stream[tuple[str, ServiceWindow | CapacityWarning]] = closed
     if settings.forecast_signals:
         plan = plan_capacity("planning", closed, settings)
-        alerts = op.merge("with_capacity_alerts", alerts, plan.alerts)
         store_only += [plan.forecasts, plan.warnings, plan.advice]
+        warned = op.map("key_capacity_warnings", plan.warnings, lambda w: (w.service, w))
+        to_alert = op.merge("windows_and_capacity_warnings", closed, warned)
+    alerts = op.stateful_map("alert", to_alert, _alert_manager(settings))  # (service, [Alert])
+    alerts = op.flat_map("flatten_alerts", alerts, lambda kv: kv[1])  # Alert
     alerts = op.inspect("count_alerts", alerts, _count_alert)
     anomalies = op.inspect("count_anomalies", anomalies, lambda _s, _a: telemetry.ANOMALIES.inc())
 
@@ -393,11 +396,15 @@ def _incidents(
 
 
 def _alert_manager(settings: Settings):
-    def alert(manager: AlertManager | None, window) -> tuple[AlertManager, list]:
+    def alert(
+        manager: AlertManager | None, item: ServiceWindow | CapacityWarning
+    ) -> tuple[AlertManager, list[Alert]]:
         manager = manager or AlertManager(
             open_after=settings.alert_open_after, resolve_after=settings.alert_resolve_after
         )
-        return manager, manager.update_one(window)
+        if isinstance(item, CapacityWarning):
+            return manager, manager.update_warning(item)
+        return manager, manager.update_one(item)
 
     return alert
 

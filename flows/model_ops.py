@@ -3,8 +3,8 @@
 - `score_with_model`: all services' windows of a batch, scored at once by the registered
   ONNX model's production version (`ModelServer`: hot reload between batches), with a KS
   drift test of the live rows against the training reference;
-- `plan_capacity`: per service, forecasts with intervals, exhaustion warnings (also raised
-  as alerts) and replica advice (`ServicePlanner`).
+- `plan_capacity`: per service, forecasts with intervals, exhaustion warnings (which the
+  alert manager turns into alerts) and replica advice (`ServicePlanner`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from bytewax.dataflow import Stream, operator
 from bytewax.operators import StatefulBatchLogic
 
 from airis.events import (
-    Alert,
     Anomaly,
     CapacityWarning,
     DriftEvent,
@@ -28,7 +27,7 @@ from airis.events import (
 )
 from airis.models.model_events import model_events
 from airis.models.serving import ModelServer
-from airis.operators.planning.events import capacity_alert, plan_events
+from airis.operators.planning.events import plan_events
 from airis.operators.planning.service_planner import ServicePlanner
 from airis.operators.types import ServiceWindow, WindowValues
 from airis.settings import Settings
@@ -101,7 +100,6 @@ class PlanOut:
 
     forecasts: Stream[ForecastPoint]
     warnings: Stream[CapacityWarning]
-    alerts: Stream[Alert]
     advice: Stream[ScalingAdvice]
 
 
@@ -109,14 +107,13 @@ class PlanOut:
 def plan_capacity(
     step_id: str, closed: Stream[tuple[str, ServiceWindow]], settings: Settings
 ) -> PlanOut:
-    """Per service: forecasts, exhaustion warnings (and their alerts), replica advice."""
+    """Per service: forecasts, exhaustion warnings, replica advice."""
     metric_windows = op.filter("plan_metric_windows", closed, lambda kv: "/" not in kv[0])
     plans = op.stateful_map("plan", metric_windows, _planning(settings))  # (service, [event])
     events = op.flat_map("plan_events", plans, lambda kv: kv[1])
     forecasts = op.branch("split_forecasts", events, lambda e: isinstance(e, ForecastPoint))
     warned = op.branch("split_warnings", forecasts.falses, lambda e: isinstance(e, CapacityWarning))
-    alerts = op.map("capacity_alerts", warned.trues, capacity_alert)
-    return PlanOut(forecasts.trues, warned.trues, alerts, warned.falses)
+    return PlanOut(forecasts.trues, warned.trues, warned.falses)
 
 
 def _planning(settings: Settings):

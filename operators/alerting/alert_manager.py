@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from airis.events import Alert, Anomaly, Severity, event_id
+from airis.events import Alert, Anomaly, CapacityWarning, Severity, event_id, fingerprint
 from airis.operators.types import ServiceWindow
 
 __all__ = [
@@ -64,6 +65,15 @@ class _Track:
     prev_end: datetime | None = None
 
 
+@dataclass
+class _Exhaustion:
+    """A firing exhaustion alert: its episode's start and the crossing it warns of."""
+
+    started: datetime
+    due: datetime
+    warning: CapacityWarning
+
+
 class AlertManager:
     """Hysteresis, de-duplication and flap suppression for one service's anomalies.
 
@@ -105,6 +115,15 @@ class AlertManager:
     **Severity.** ``"critical"`` when the episode's peak score is ``>= critical_score``, or
     when the signal name contains one of ``critical_spikes`` and the kind is a spike, or one
     of ``critical_dips`` and the kind is a dip; ``"warning"`` otherwise.
+
+    **Exhaustion.** `update_warning` takes the capacity planner's `CapacityWarning` events (a
+    resource expected to cross its threshold): the forecast already weighed the evidence, so
+    the first warning fires an ``exhaustion`` alert at once, with ``ends_at`` = the expected
+    crossing (Alertmanager expires it then). While it fires, a warning of an earlier
+    crossing updates it (a new ``firing`` event of the same episode); one of a later
+    crossing changes nothing. It resolves when a window ends at or after the crossing it
+    last warned of, without a newer warning: the resource crossed or the trend turned, and
+    either way the window signals' own alerts say which.
 
     **Time.** Only event time is used (window bounds); each event's ``updated_at`` is the
     end of the window that decided it. A window that ends at or before the
@@ -189,8 +208,14 @@ class AlertManager:
         self.escalate = escalate
         self._validate_arguments()
         self._tracks: dict[str, _Track] = {}
+        self._exhaustions: dict[str, _Exhaustion] = {}
         self._last_end: datetime | None = None
         self._skipped = 0
+
+    def __setstate__(self, state: dict) -> None:
+        # Snapshots taken before exhaustion alerts went through the manager lack the field.
+        state.setdefault("_exhaustions", {})
+        self.__dict__.update(state)
 
     def _validate_arguments(self) -> None:
         if self.open_after < 1:
@@ -236,7 +261,24 @@ class AlertManager:
                 alerts.extend(self._quiet(fp, track, 1, window.end, window.end, normal))
             if self._idle(track, window.end):
                 del self._tracks[fp]
-        return alerts
+        return alerts + self._expire_exhaustions(window.end)
+
+    def update_warning(self, warning: CapacityWarning) -> list[Alert]:
+        """Take one exhaustion warning of the service; return the alert events it causes."""
+        fp = fingerprint(warning.service, warning.signal, "exhaustion")
+        alerts = self._expire_exhaustions(warning.ts)
+        due = warning.ts + timedelta(seconds=warning.eta_seconds)
+        current = self._exhaustions.get(fp)
+        if current is not None and due >= current.due:
+            return alerts
+        started = warning.ts if current is None else current.started
+        episode = _Exhaustion(started, due, warning)
+        self._exhaustions[fp] = episode
+        return [*alerts, _exhaustion_alert(fp, episode, "firing", warning.ts)]
+
+    def _expire_exhaustions(self, now: datetime) -> list[Alert]:
+        due = [fp for fp, e in self._exhaustions.items() if e.due <= now]
+        return [_exhaustion_alert(fp, self._exhaustions.pop(fp), "resolved", now) for fp in due]
 
     def _order(self, fp: str) -> tuple[str, str, str]:
         track = self._tracks[fp]
@@ -343,6 +385,37 @@ class AlertManager:
             summary=f"{what}: {evidence}" if firing else f"{what} resolved; peak {evidence}",
             labels=labels,
         )
+
+
+def _exhaustion_alert(fp: str, episode: _Exhaustion, status: str, decided_at: datetime) -> Alert:
+    w = episode.warning
+    minutes = w.eta_seconds / 60
+    low, high = w.eta_low_seconds / 60, w.eta_high_seconds / 60
+    band = f"{low:.0f}–{high:.0f} min" if math.isfinite(high) else f"≥ {low:.0f} min"
+    firing = status == "firing"
+    summary = (
+        f"{w.signal} of {w.service} at {w.value:.1f}% is expected to reach "
+        f"{w.threshold:.0f}% in about {minutes:.0f} min ({band})"
+    )
+    return Alert(
+        # A firing event's id includes the crossing it warns of, so an update is distinct.
+        id=event_id(fp, episode.started, status, "warning", episode.due)
+        if firing
+        else event_id(fp, episode.started, status),
+        fingerprint=fp,
+        status="firing" if firing else "resolved",
+        service=w.service,
+        signal=w.signal,
+        kind="exhaustion",
+        severity="warning",
+        starts_at=episode.started,
+        ends_at=episode.due,
+        updated_at=decided_at,
+        score=w.confidence,
+        summary=summary if firing else f"{w.service} {w.signal} exhaustion resolved; {summary}",
+        # Labels identify an alert in Alertmanager: stable ones only (the ETA is in the text).
+        labels={"alertname": "ResourceExhaustion", "threshold": f"{w.threshold:g}"},
+    )
 
 
 def _fmt(value: float) -> str:

@@ -1,4 +1,4 @@
-"""Forecasts, exhaustion warnings (and their alerts) and replica advice as the events the
+"""Forecasts, exhaustion warnings and replica advice as the events the
 sinks write.
 
 Pure functions from the planning operators' records (`airis.operators.planning.forecaster`,
@@ -9,20 +9,18 @@ tables (migration 7).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from airis.events import Alert, CapacityWarning, ForecastPoint, ScalingAdvice, event_id, fingerprint
+from airis.events import CapacityWarning, ForecastPoint, ScalingAdvice
 from airis.operators.planning.capacity import ExhaustionWarning
 from airis.operators.planning.forecaster import Forecast
 from airis.operators.planning.scaling import ScalingRecommendation
 from airis.operators.planning.service_planner import Plan
 
 __all__ = [
-    "capacity_alert",
     "capacity_warning",
     "forecast_points",
     "plan_events",
@@ -93,31 +91,3 @@ def plan_events(service: str, plan: Plan, steps: list[int]) -> list[Any]:
         signal, recommendation = plan.advice
         out.append(scaling_advice(plan.ts, service, signal, recommendation))
     return out
-
-
-def capacity_alert(warning: CapacityWarning) -> Alert:
-    """A firing alert for an exhaustion warning; it expires when the crossing is due."""
-    w = warning
-    minutes = w.eta_seconds / 60
-    low, high = w.eta_low_seconds / 60, w.eta_high_seconds / 60
-    band = f"{low:.0f}–{high:.0f} min" if math.isfinite(high) else f"≥ {low:.0f} min"
-    fp = fingerprint(w.service, w.signal, "exhaustion")
-    return Alert(
-        id=event_id(fp, w.ts, "firing", "warning"),
-        fingerprint=fp,
-        status="firing",
-        service=w.service,
-        signal=w.signal,
-        kind="exhaustion",
-        severity="warning",
-        starts_at=w.ts,
-        ends_at=w.ts + timedelta(seconds=w.eta_seconds),
-        updated_at=w.ts,
-        score=w.confidence,
-        summary=(
-            f"{w.signal} of {w.service} at {w.value:.1f}% is expected to reach "
-            f"{w.threshold:.0f}% in about {minutes:.0f} min ({band})"
-        ),
-        # Labels identify an alert in Alertmanager: stable ones only (the ETA is in the text).
-        labels={"alertname": "ResourceExhaustion", "threshold": f"{w.threshold:g}"},
-    )

@@ -160,6 +160,8 @@ def test_a_memory_leak_is_warned_before_it_crosses_the_threshold_and_forecasts_a
     assert "expected to reach 90%" in alerts[0].summary
     assert alerts[0].labels["alertname"] == "ResourceExhaustion"
     assert alerts[0].ends_at is not None and alerts[0].ends_at > alerts[0].starts_at
+    # Through the alert manager: the warnings of one leak are one episode.
+    assert {a.starts_at for a in alerts} == {first}
 
     forecasts = [e for e in out if isinstance(e, ForecastPoint)]
     assert {f.horizon_seconds for f in forecasts} == {300, 600, 900}

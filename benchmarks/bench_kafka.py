@@ -182,7 +182,7 @@ def ceiling(bootstrap: str, hours: float, wire: str) -> dict:
     topic, points = fill_topic(bootstrap, hours, wire)
     settings = Settings(kafka_bootstrap=bootstrap, kafka_metrics_topic=topic, kafka_tail=False)
     flow = Dataflow("bench_ceiling")
-    messages = op.input("read", flow, kafka_source(settings, topic))
+    messages = op.input("read", flow, kafka_source(settings.kafka, topic))
     seen: list[float] = []
 
     def decode(batch):

@@ -47,7 +47,14 @@ from airis.operators.incidents.ranking import rank_open_incident, to_incident
 from airis.operators.signals.otlp_metrics import DERIVED_LABEL
 from airis.operators.types import ServiceWindow
 from airis.operators.windowing.windowed_detector import ServiceWindowDetector
-from airis.settings import Settings
+from airis.settings import (
+    AlertingConfig,
+    DetectionConfig,
+    EventTimeConfig,
+    ModelConfig,
+    PlanningConfig,
+    Settings,
+)
 from airis.signals import LOG_SIGNALS, TRACE_SIGNALS
 from airis.sources.decode import dead_letter
 
@@ -78,11 +85,27 @@ class Detected:
     warnings and replica advice (none when the model and planning are off)."""
 
 
+def detection_configs(settings: Settings) -> dict[str, Any]:
+    """The config groups `detect_and_alert` takes, from ``settings``."""
+    return {
+        "event_time": settings.event_time,
+        "detection": settings.detection,
+        "alerting": settings.alerting,
+        "model": settings.model,
+        "planning": settings.planning,
+    }
+
+
 @operator
 def detect_and_alert(
     step_id: str,
     points: Stream[MetricPoint],
-    settings: Settings,
+    *,
+    event_time: EventTimeConfig,
+    detection: DetectionConfig,
+    alerting: AlertingConfig,
+    model: ModelConfig,
+    planning: PlanningConfig,
     topology: Mapping[str, Iterable[str]] | None = None,
     changes: Sequence[tuple[str, datetime]] = (),
     edges: Stream[DependencyEdge] | None = None,
@@ -90,9 +113,10 @@ def detect_and_alert(
 ) -> Detected:
     """Detect per series, window per service, alert, group into incidents and rank causes.
 
-    The closed windows are also scored by the registered ONNX model (``AIRIS_ONNX_MODEL``;
-    its anomalies join incidents, never open them) and planned for (forecasts, exhaustion
-    warnings, replica advice; ``AIRIS_FORECAST_SIGNALS``): see `airis.flows.model_ops`. The
+    The closed windows are also scored by the registered ONNX model (``model.name``, unless
+    None; its anomalies join incidents, never open them) and planned for (forecasts,
+    exhaustion warnings, replica advice; unless ``planning.signals`` is empty): see
+    `airis.flows.model_ops`. The
     alert manager turns the exhaustion warnings into alerts, as it does the windows.
 
     ``topology`` (caller → callees) lets incidents follow the call graph and lets the ranking
@@ -102,24 +126,24 @@ def detect_and_alert(
     """
     by_service = op.flat_map_batch("batch_by_service", points, batch_by_key)  # (key, MetricBatch)
     batches = op.map("metric_batches", by_service, lambda kv: kv[1])  # MetricBatch
-    windowed = op.stateful_batch("detect_and_window", by_service, _windowing(settings))
+    windowed = op.stateful_batch("detect_and_window", by_service, _windowing(event_time, detection))
     split = op.branch("split_late", windowed, lambda kv: isinstance(kv[1], ServiceWindow))
     closed = split.trues  # (service, ServiceWindow)
     late = op.map("late_dead_letters", split.falses, lambda kv: kv[1])  # DeadLetter
 
     anomalies = op.flat_map("anomalies", closed, lambda kv: kv[1].anomalies)  # Anomaly
     store_only: list[Stream[Any]] = []
-    if settings.onnx_model:
-        model = score_with_model("model", closed, settings)
-        anomalies = op.merge("with_model_anomalies", anomalies, model.anomalies)
-        store_only += [model.scores, model.drift]
+    if model.name:
+        scored = score_with_model("model", closed, model, detection.anomaly_threshold)
+        anomalies = op.merge("with_model_anomalies", anomalies, scored.anomalies)
+        store_only += [scored.scores, scored.drift]
     to_alert: Stream[tuple[str, ServiceWindow | CapacityWarning]] = closed
-    if settings.forecast_signals:
-        plan = plan_capacity("planning", closed, settings)
+    if planning.signals:
+        plan = plan_capacity("planning", closed, planning)
         store_only += [plan.forecasts, plan.warnings, plan.advice]
         warned = op.map("key_capacity_warnings", plan.warnings, lambda w: (w.service, w))
         to_alert = op.merge("windows_and_capacity_warnings", closed, warned)
-    alerts = op.stateful_map("alert", to_alert, _alert_manager(settings))  # (service, [Alert])
+    alerts = op.stateful_map("alert", to_alert, _alert_manager(alerting))  # (service, [Alert])
     alerts = op.flat_map("flatten_alerts", alerts, lambda kv: kv[1])  # Alert
     alerts = op.inspect("count_alerts", alerts, _count_alert)
     anomalies = op.inspect("count_anomalies", anomalies, lambda _s, _a: telemetry.ANOMALIES.inc())
@@ -136,7 +160,7 @@ def detect_and_alert(
     if templates is not None:
         incident_inputs = op.merge("anomalies_and_templates", incident_inputs, templates)
     one_key = op.key_on("key_incidents", incident_inputs, lambda _a: "incidents")
-    grouped = op.stateful_batch("incidents", one_key, _incidents(settings, topology, changes))
+    grouped = op.stateful_batch("incidents", one_key, _incidents(alerting, topology, changes))
     incidents = op.map("incident_events", grouped, lambda kv: kv[1])  # Incident
     candidates = op.flat_map("rca_candidates", incidents, lambda i: i.candidates)
     if store_only:
@@ -280,27 +304,27 @@ class DetectAndWindow(StatefulBatchLogic[MetricBatch, Any, ServiceWindowDetector
 _LONGEST_WAIT_S = 30 * 86400.0
 
 
-def _bank(settings: Settings) -> Callable[[], DetectorBank]:
+def _bank(detection: DetectionConfig) -> Callable[[], DetectorBank]:
     return partial(
         DetectorBank,
-        priors=None if settings.cold_start_priors else {},
-        idle_after=timedelta(seconds=settings.state_idle_seconds),
-        max_signals=settings.max_signals_per_service,
+        priors=None if detection.cold_start_priors else {},
+        idle_after=timedelta(seconds=detection.state_idle_seconds),
+        max_signals=detection.max_signals_per_service,
     )
 
 
-def _windowing(settings: Settings):
+def _windowing(event_time: EventTimeConfig, detection: DetectionConfig):
     def build(resume: ServiceWindowDetector | None) -> DetectAndWindow:
-        idle = settings.state_idle_seconds
+        idle = detection.state_idle_seconds
         if resume is not None:
             return DetectAndWindow(resume, resumed=True, idle_seconds=idle)
         return DetectAndWindow(
             ServiceWindowDetector(
-                window_seconds=settings.window_seconds,
-                lateness_seconds=settings.allowed_lateness_seconds,
-                threshold=settings.anomaly_threshold,
-                bank=_bank(settings),
-                idle_grace_seconds=settings.idle_grace_seconds,
+                window_seconds=event_time.window_seconds,
+                lateness_seconds=event_time.allowed_lateness_seconds,
+                threshold=detection.anomaly_threshold,
+                bank=_bank(detection),
+                idle_grace_seconds=event_time.idle_grace_seconds,
             ),
             idle_seconds=idle,
         )
@@ -381,26 +405,26 @@ class GroupIncidents(StatefulBatchLogic[Any, Incident, IncidentState]):
 
 
 def _incidents(
-    settings: Settings,
+    alerting: AlertingConfig,
     topology: Mapping[str, Iterable[str]] | None,
     changes: Sequence[tuple[str, datetime]],
 ):
     def build(resume: IncidentState | None) -> GroupIncidents:
         state = resume or IncidentState(
             # The flow tells it which services have metrics (`MetricService`), from none.
-            IncidentGrouper(topology, confirm_after=settings.alert_open_after, metric_services=())
+            IncidentGrouper(topology, confirm_after=alerting.open_after, metric_services=())
         )
         return GroupIncidents(state, topology, changes)
 
     return build
 
 
-def _alert_manager(settings: Settings):
+def _alert_manager(alerting: AlertingConfig):
     def alert(
         manager: AlertManager | None, item: ServiceWindow | CapacityWarning
     ) -> tuple[AlertManager, list[Alert]]:
         manager = manager or AlertManager(
-            open_after=settings.alert_open_after, resolve_after=settings.alert_resolve_after
+            open_after=alerting.open_after, resolve_after=alerting.resolve_after
         )
         if isinstance(item, CapacityWarning):
             return manager, manager.update_warning(item)

@@ -20,7 +20,7 @@ from airis.batches import MetricBatch, PointRow
 from airis.events import MetricPoint
 from airis.flows.batching import group_by
 from airis.operators.windowing.partition_aligner import PartitionAligner
-from airis.settings import Settings
+from airis.settings import EventTimeConfig, KafkaConfig
 from airis.sources.kafka_input import (
     KafkaDeadLetter,
     PartitionEvents,
@@ -44,7 +44,8 @@ def read_topic(
     flow: Dataflow,
     signal: str,
     topic: str,
-    settings: Settings,
+    kafka: KafkaConfig,
+    event_time: EventTimeConfig,
     source: Source | None = None,
 ) -> TopicEvents:
     """One topic's events, each service's in event-time order across the topic's partitions
@@ -54,13 +55,13 @@ def read_topic(
     in one partition, already in order (and its events cross no process boundary here).
     ``source``: what to read instead of the topic (items as our Kafka source gives them:
     `RawMessage` or `KafkaError`), for a flow without a broker."""
-    source = source or kafka_source(settings, topic)
+    source = source or kafka_source(kafka, topic)
     messages = op.input(f"read_{signal}", flow, source)
     decode = partial(
         decode_partitions,
         signal=signal,
-        input_format=settings.kafka_input_format,
-        max_ahead_seconds=settings.max_ahead_seconds,
+        input_format=kafka.input_format,
+        max_ahead_seconds=event_time.max_ahead_seconds,
     )
     decoded = op.flat_map_batch(f"decode_{signal}", messages, decode)
     split = op.branch(f"split_{signal}", decoded, lambda e: isinstance(e, PartitionEvents))
@@ -70,8 +71,8 @@ def read_topic(
     align = partial(
         AlignPartitions,
         spread=_partitions(source),
-        idle_grace=settings.idle_grace_seconds,
-        disorder=settings.partition_disorder_seconds,
+        idle_grace=event_time.idle_grace_seconds,
+        disorder=event_time.partition_disorder_seconds,
     )
     aligned = op.stateful_batch(f"align_{signal}_partitions", by_service, align)
     aligned = op.flat_map(f"{signal}_in_time_order", aligned, _released)

@@ -27,7 +27,7 @@ from bytewax.outputs import Sink
 
 from airis.events import AggregatePoint
 from airis.flows.batching import group_by
-from airis.flows.detection import detect_and_alert, remember
+from airis.flows.detection import detect_and_alert, detection_configs, remember
 from airis.flows.kafka_ingest import read_topic
 from airis.flows.publish import publish
 from airis.flows.signals import log_signals, otlp_points, trace_signals
@@ -58,31 +58,28 @@ def build_flow(
     tune_gc()  # a flow's process holds long-lived state: see airis.runtime
     flow = Dataflow("airis_kafka_metrics")
 
-    topics = {
-        "metrics": settings.kafka_metrics_topic,
-        "logs": settings.kafka_logs_topic,
-        "traces": settings.kafka_traces_topic,
-    }
+    kafka, event_time = settings.kafka, settings.event_time
     metrics, logs_in, traces_in = (
-        read_topic(f"{signal}_topic", flow, signal, topic, settings, (sources or {}).get(signal))
-        for signal, topic in topics.items()
+        read_topic(f"{kind}_topic", flow, kind, topic, kafka, event_time, (sources or {}).get(kind))
+        for kind, topic in kafka.input_topics.items()
     )
     records, spans = logs_in.events, traces_in.events
     is_aggregate = lambda e: isinstance(e, AggregatePoint)  # noqa: E731
     aggregate = op.branch("split_aggregates", metrics.events, is_aggregate)
-    derived = otlp_points("otlp", aggregate.trues, settings)  # Sums, Histograms → rates, p95…
+    derived = otlp_points("otlp", aggregate.trues, event_time)  # Sums, Histograms → rates, p95…
     points = op.merge("with_otlp_points", aggregate.falses, derived.points)  # MetricPoint
     dead = op.merge("dead_letters", metrics.dead, logs_in.dead, traces_in.dead)
-    logs = log_signals("logs", records, settings)
-    traces = trace_signals("traces", spans, settings)
+    logs = log_signals("logs", records, event_time)
+    traces = trace_signals("traces", spans, event_time)
     signals = op.merge("with_log_and_trace_signals", points, logs.points, traces.points)
 
     detected = detect_and_alert(
-        "detect", signals, settings, edges=traces.edges, templates=logs.templates
-    )
+        "detect", signals, **detection_configs(settings), edges=traces.edges,
+        templates=logs.templates,
+    )  # fmt: skip
     publish(
-        "publish", detected.alerts, detected.anomalies, detected.incidents, dead, settings,
-        topics_sink or KafkaTopicsSink(settings.kafka_bootstrap),
+        "publish", detected.alerts, detected.anomalies, detected.incidents, dead, kafka,
+        settings.alerting, topics_sink or KafkaTopicsSink(kafka.bootstrap),
     )  # fmt: skip
 
     letters = op.map("dead_letter_rows", dead, lambda d: d.letter)
@@ -92,9 +89,9 @@ def build_flow(
         detected.incidents, detected.candidates, derived.refused, detected.store_only,
     )  # fmt: skip
     keyed = op.flat_map_batch("route_to_store", stored, _store_batches(store_partitions))
-    sink = store_sink or PartitionedClickHouseSink(settings, partitions=store_partitions)
+    sink = store_sink or PartitionedClickHouseSink(settings.store, partitions=store_partitions)
     op.output("store", keyed, sink)
-    remember("remember", detected.incidents, memory_sink or IncidentMemorySink(settings))
+    remember("remember", detected.incidents, memory_sink or IncidentMemorySink(settings.memory))
     return flow
 
 

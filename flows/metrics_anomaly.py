@@ -23,7 +23,7 @@ from airis.events import (
     DependencyEdge,
     LogTemplate,
 )
-from airis.flows.detection import SOURCE, detect_and_alert, remember
+from airis.flows.detection import SOURCE, detect_and_alert, detection_configs, remember
 from airis.flows.signals import log_signals, otlp_points, trace_signals
 from airis.runtime import tune_gc
 from airis.settings import Settings
@@ -67,8 +67,8 @@ def build_flow(
         topology = topology or sim.topology.call_graph()
         changes = changes or [(d.service, d.ts) for d in sim.deploys]
     if sink is None:
-        sink = ClickHouseSink(settings)
-        memory = memory or IncidentMemorySink(settings)
+        sink = ClickHouseSink(settings.store)
+        memory = memory or IncidentMemorySink(settings.memory)
     flow = Dataflow("airis_metrics")
 
     raw = op.input("read", flow, source)  # dict | bytes | AggregatePoint
@@ -76,7 +76,7 @@ def build_flow(
     aggregate = op.branch("split_aggregates", decoded, lambda e: isinstance(e, AggregatePoint))
     valid = op.branch("split_invalid", aggregate.falses, lambda e: not isinstance(e, DeadLetter))
     invalid = op.inspect("count_invalid", valid.falses, _count_dead("invalid"))  # DeadLetter
-    derived = otlp_points("otlp", aggregate.trues, settings)
+    derived = otlp_points("otlp", aggregate.trues, settings.event_time)
     points = op.merge("with_otlp_points", valid.trues, derived.points)  # MetricBatch | Point
 
     extra: list[Stream[Any]] = [derived.refused]
@@ -84,17 +84,20 @@ def build_flow(
     templates: Stream[LogTemplate] | None = None
     if logs is not None:
         records = op.input("read_logs", flow, logs)  # LogRecord
-        signals = log_signals("logs", records, settings)
+        signals = log_signals("logs", records, settings.event_time)
         points = op.merge("with_log_signals", points, signals.points)
         templates = signals.templates
         extra += [records, signals.templates, signals.late]
     if traces is not None:
         spans = op.input("read_traces", flow, traces)  # Span
-        red = trace_signals("traces", spans, settings)
+        red = trace_signals("traces", spans, settings.event_time)
         points = op.merge("with_trace_signals", points, red.points)
         edges = red.edges
         extra += [spans, red.edges, red.late]
-    detected = detect_and_alert("detect", points, settings, topology, changes, edges, templates)
+    detected = detect_and_alert(
+        "detect", points, **detection_configs(settings), topology=topology, changes=changes,
+        edges=edges, templates=templates,
+    )  # fmt: skip
     stored = op.merge(
         "collect", *extra, detected.store_only, detected.batches, detected.anomalies,
         detected.alerts, invalid, detected.late, detected.incidents, detected.candidates

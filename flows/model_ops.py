@@ -30,7 +30,7 @@ from airis.models.serving import ModelServer
 from airis.operators.planning.events import plan_events
 from airis.operators.planning.service_planner import ServicePlanner
 from airis.operators.types import ServiceWindow, WindowValues
-from airis.settings import Settings
+from airis.settings import ModelConfig, PlanningConfig
 
 __all__ = ["ModelOut", "PlanOut", "plan_capacity", "score_with_model"]
 
@@ -46,15 +46,15 @@ class ModelOut:
 
 @operator
 def score_with_model(
-    step_id: str, closed: Stream[tuple[str, ServiceWindow]], settings: Settings
+    step_id: str, closed: Stream[tuple[str, ServiceWindow]], model: ModelConfig, threshold: float
 ) -> ModelOut:
-    """Score every metrics window with the production model, one batch at a time."""
-    name = settings.onnx_model or ""
+    """Score every metrics window with the production model, one batch at a time; a score at
+    or above ``threshold`` is an anomaly."""
+    name = model.name or ""
     metric_windows = op.filter("model_metric_windows", closed, lambda kv: "/" not in kv[0])
     one_key = op.map("key_model", metric_windows, lambda kv: (name, WindowValues.of(kv[1])))
-    threshold = settings.anomaly_threshold
     scored = op.stateful_batch(
-        "score_model", one_key, lambda r: ScoreWindows(r or _server(settings), threshold)
+        "score_model", one_key, lambda r: ScoreWindows(r or _server(model), threshold)
     )
     events = op.map("model_events", scored, lambda kv: kv[1])  # ModelScore | Anomaly | DriftEvent
     split = op.branch("split_model_scores", events, lambda e: isinstance(e, ModelScore))
@@ -62,15 +62,15 @@ def score_with_model(
     return ModelOut(split.trues, rest.trues, rest.falses)
 
 
-def _server(settings: Settings) -> ModelServer:
+def _server(model: ModelConfig) -> ModelServer:
     return ModelServer(
-        settings.resolved_model_dir,
-        settings.onnx_model or "",
-        providers=settings.onnx_providers,
-        require_gpu=settings.onnx_require_gpu,
-        drift_window=settings.drift_window_rows,
-        drift_p_threshold=settings.drift_p_threshold,
-        drift_sample_every=settings.drift_sample_every,
+        model.model_dir,
+        model.name or "",
+        providers=model.providers,
+        require_gpu=model.require_gpu,
+        drift_window=model.drift_window_rows,
+        drift_p_threshold=model.drift_p_threshold,
+        drift_sample_every=model.drift_sample_every,
     )
 
 
@@ -105,44 +105,44 @@ class PlanOut:
 
 @operator
 def plan_capacity(
-    step_id: str, closed: Stream[tuple[str, ServiceWindow]], settings: Settings
+    step_id: str, closed: Stream[tuple[str, ServiceWindow]], planning: PlanningConfig
 ) -> PlanOut:
     """Per service: forecasts, exhaustion warnings, replica advice."""
     metric_windows = op.filter("plan_metric_windows", closed, lambda kv: "/" not in kv[0])
-    plans = op.stateful_map("plan", metric_windows, _planning(settings))  # (service, [event])
+    plans = op.stateful_map("plan", metric_windows, _planning(planning))  # (service, [event])
     events = op.flat_map("plan_events", plans, lambda kv: kv[1])
     forecasts = op.branch("split_forecasts", events, lambda e: isinstance(e, ForecastPoint))
     warned = op.branch("split_warnings", forecasts.falses, lambda e: isinstance(e, CapacityWarning))
     return PlanOut(forecasts.trues, warned.trues, warned.falses)
 
 
-def _planning(settings: Settings):
-    horizon = max(1, math.ceil(settings.forecast_horizon_seconds / settings.forecast_step_seconds))
-    every = settings.forecast_report_every
+def _planning(planning: PlanningConfig):
+    horizon = max(1, math.ceil(planning.horizon_seconds / planning.step_seconds))
+    every = planning.report_every
     steps = [s for s in range(every, horizon + 1, every)] or [horizon]
     if steps[-1] != horizon:
         steps.append(horizon)
 
     def plan(planner: ServicePlanner | None, window: ServiceWindow):
-        planner = planner or _planner(settings, window.service, horizon)
+        planner = planner or _planner(planning, window.service, horizon)
         values = {s: v.assessment.observed for s, v in window.signals.items()}
         return planner, plan_events(window.service, planner.update_one(window.end, values), steps)
 
     return plan
 
 
-def _planner(settings: Settings, service: str, horizon: int) -> ServicePlanner:
-    signals = settings.forecast_signals
+def _planner(planning: PlanningConfig, service: str, horizon: int) -> ServicePlanner:
+    signals = planning.signals
     return ServicePlanner(
-        step_seconds=settings.forecast_step_seconds,
+        step_seconds=planning.step_seconds,
         horizon_steps=horizon,
-        season_steps=round(86_400 / settings.forecast_step_seconds),
-        report_every=settings.forecast_report_every,
+        season_steps=round(86_400 / planning.step_seconds),
+        report_every=planning.report_every,
         forecast_signals=signals,
         capacity_signals=[s for s in ("memory", "disk") if s in signals] or ("memory", "disk"),
-        threshold=settings.capacity_threshold_percent,
-        warn_within_seconds=settings.capacity_warn_within_seconds,
+        threshold=planning.capacity_threshold_percent,
+        warn_within_seconds=planning.capacity_warn_within_seconds,
         scaling_signal="cpu" if "cpu" in signals else "",
-        scaling_target=settings.scaling_target_percent,
-        replicas=settings.scaling_replicas.get(service, 1),
+        scaling_target=planning.scaling_target_percent,
+        replicas=planning.scaling_replicas.get(service, 1),
     )

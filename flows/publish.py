@@ -8,7 +8,7 @@ from bytewax.dataflow import Stream, operator
 from bytewax.outputs import Sink
 
 from airis.events import Alert, Anomaly, Incident
-from airis.settings import Settings
+from airis.settings import AlertingConfig, KafkaConfig
 from airis.sinks.kafka_output import alert_message, anomaly_message, incident_message
 from airis.sources.kafka_input import KafkaDeadLetter, to_dead_letter_message
 
@@ -20,7 +20,8 @@ def publish(
     anomalies: Stream[Anomaly],
     incidents: Stream[Incident],
     dead: Stream[KafkaDeadLetter],
-    settings: Settings,
+    kafka: KafkaConfig,
+    alerting: AlertingConfig,
     sink: Sink,
 ) -> None:
     """Alerts (Alertmanager's shape, keyed by fingerprint), anomalies, resolved incidents
@@ -28,22 +29,22 @@ def publish(
     alert_messages = op.map(
         "alert_messages",
         alerts,
-        lambda a: alert_message(a, settings.kafka_alerts_topic, settings.generator_url),
+        lambda a: alert_message(a, kafka.alerts_topic, alerting.generator_url),
     )
     anomaly_messages = op.map(
         "anomaly_messages",
         anomalies,
-        lambda a: anomaly_message(a, settings.kafka_anomalies_topic),
+        lambda a: anomaly_message(a, kafka.anomalies_topic),
     )
     incident_messages = op.map(
         "incident_messages",
         incidents,
-        lambda i: incident_message(i, settings.kafka_incidents_topic),
+        lambda i: incident_message(i, kafka.incidents_topic),
     )
     letter_messages = op.map(
         "dead_letter_messages",
         dead,
-        lambda d: to_dead_letter_message(d, settings.kafka_dead_letter_topic),
+        lambda d: to_dead_letter_message(d, kafka.dead_letter_topic),
     )
     messages = op.merge(
         "publish", alert_messages, anomaly_messages, incident_messages, letter_messages

@@ -36,7 +36,7 @@ from airis.operators.signals.log_signals import LogWindow, ServiceLogSignals
 from airis.operators.signals.otlp_metrics import OtlpMetricPoints
 from airis.operators.signals.trace_signals import ServiceTraceSignals, TraceWindow
 from airis.operators.windowing.windowed_detector import DEFAULT_IDLE_GRACE_SECONDS
-from airis.settings import Settings
+from airis.settings import EventTimeConfig
 from airis.sources.decode import dead_letter
 
 
@@ -49,12 +49,16 @@ class OtlpPoints:
 
 
 @operator
-def otlp_points(step_id: str, aggregates: Stream[AggregatePoint], settings: Settings) -> OtlpPoints:
+def otlp_points(
+    step_id: str, aggregates: Stream[AggregatePoint], event_time: EventTimeConfig
+) -> OtlpPoints:
     """Per service, turn OTLP Sums, Histograms and Summaries' counts into per-interval rates,
     means and percentiles (`OtlpMetricPoints`), one slot per window; refused points (out of
     order, over the series cap) become dead letters."""
     by_service = op.flat_map_batch("batch_otlp_by_service", aggregates, grouped_by_service)
-    derived = op.stateful_batch("otlp_points", by_service, partial(DeriveOtlpPoints, settings))
+    derived = op.stateful_batch(
+        "otlp_points", by_service, partial(DeriveOtlpPoints, event_time.window_seconds)
+    )
     split = op.branch("split_refused_otlp", derived, lambda kv: isinstance(kv[1], MetricPoint))
     points = op.map("otlp_metric_points", split.trues, lambda kv: kv[1])
     refused = op.map("otlp_dead_letters", split.falses, lambda kv: kv[1])
@@ -65,8 +69,8 @@ class DeriveOtlpPoints(StatefulBatchLogic[AggregatePoint, Any, OtlpMetricPoints]
     """Bytewax's side of `OtlpMetricPoints`: one service's aggregates in; derived points, and
     refused aggregates as dead letters, out. The open slot is emitted at EOF."""
 
-    def __init__(self, settings: Settings, resume: OtlpMetricPoints | None) -> None:
-        self.derive = resume or OtlpMetricPoints(slot_seconds=settings.window_seconds)
+    def __init__(self, slot_seconds: float, resume: OtlpMetricPoints | None) -> None:
+        self.derive = resume or OtlpMetricPoints(slot_seconds=slot_seconds)
 
     def on_batch(self, values: list[list[AggregatePoint]]) -> tuple[list[Any], bool]:
         points, refused = self.derive.update_many(flatten(values))
@@ -94,16 +98,18 @@ class LogSignals:
 
 
 @operator
-def log_signals(step_id: str, records: Stream[LogRecord], settings: Settings) -> LogSignals:
+def log_signals(
+    step_id: str, records: Stream[LogRecord], event_time: EventTimeConfig
+) -> LogSignals:
     """Mine templates per service and turn each window of logs into log signal points."""
 
     def count(resume: ServiceLogSignals | None) -> ServiceLogSignals:
         return resume or ServiceLogSignals(
-            window_seconds=settings.window_seconds,
-            lateness_seconds=settings.allowed_lateness_seconds,
+            window_seconds=event_time.window_seconds,
+            lateness_seconds=event_time.allowed_lateness_seconds,
         )
 
-    windows, late = _service_windows("logs", records, count, LogWindow, settings)
+    windows, late = _service_windows("logs", records, count, LogWindow, event_time)
     points = op.flat_map("log_signal_points", windows, lambda w: w.points)
     templates = op.flat_map("log_templates", windows, lambda w: w.templates)
     return LogSignals(points, templates, late)
@@ -119,16 +125,16 @@ class TraceSignals:
 
 
 @operator
-def trace_signals(step_id: str, spans: Stream[Span], settings: Settings) -> TraceSignals:
+def trace_signals(step_id: str, spans: Stream[Span], event_time: EventTimeConfig) -> TraceSignals:
     """Turn each window of a service's spans into RED signal points and dependency edges."""
 
     def count(resume: ServiceTraceSignals | None) -> ServiceTraceSignals:
         return resume or ServiceTraceSignals(
-            window_seconds=settings.trace_window_seconds,
-            lateness_seconds=settings.allowed_lateness_seconds,
+            window_seconds=event_time.trace_window_seconds,
+            lateness_seconds=event_time.allowed_lateness_seconds,
         )
 
-    windows, late = _service_windows("traces", spans, count, TraceWindow, settings)
+    windows, late = _service_windows("traces", spans, count, TraceWindow, event_time)
     points = op.flat_map("trace_signal_points", windows, lambda w: w.points)
     edges = op.flat_map("dependency_edges", windows, lambda w: w.edges)
     return TraceSignals(points, edges, late)
@@ -139,12 +145,12 @@ def _service_windows(
     events: Stream[Any],
     count: Callable[[Any], Any],
     window_type: type,
-    settings: Settings,
+    event_time: EventTimeConfig,
 ) -> tuple[Stream[Any], Stream[DeadLetter]]:
     """Per service, ``count(resume)``'s windowing operator over ``events``: its closed
     windows, and its late events as dead letters."""
     by_service = op.flat_map_batch(f"batch_{source}_by_service", events, grouped_by_service)
-    logic = partial(CountWindows, source=source, idle_grace=settings.idle_grace_seconds)
+    logic = partial(CountWindows, source=source, idle_grace=event_time.idle_grace_seconds)
     windowed = op.stateful_batch(f"{source}_windows", by_service, lambda r: logic(count(r)))
     split = op.branch(f"split_late_{source}", windowed, lambda kv: isinstance(kv[1], window_type))
     windows = op.map(f"{source}_window", split.trues, lambda kv: kv[1])

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from airis.operators.incidents.incident_embedding import Embedder, HashingEmbedder
-from airis.settings import Settings, redact
+from airis.settings import MemoryConfig, redact
 
 logger = logging.getLogger(__name__)
 
@@ -52,20 +52,20 @@ _warned: set[str] = set()
 _warned_lock = threading.Lock()
 
 
-def make_embedder(settings: Settings, **ollama_kwargs: Any) -> Embedder:
-    """The embedder the settings ask for: Ollama when ``AIRIS_OLLAMA_URL`` is set and the
+def make_embedder(config: MemoryConfig, **ollama_kwargs: Any) -> Embedder:
+    """The embedder ``config`` asks for: Ollama when ``AIRIS_OLLAMA_URL`` is set and the
     server answers, else `HashingEmbedder` (with one warning per process and server).
 
-    >>> make_embedder(Settings(ollama_url=None)).name
+    >>> make_embedder(MemoryConfig(ollama_url=None)).name
     'hashing-v1-256'
     """
-    if not settings.ollama_url:
+    if not config.ollama_url:
         return HashingEmbedder()
     try:
-        return OllamaEmbedder(settings.ollama_url, settings.ollama_model, **ollama_kwargs)
+        return OllamaEmbedder(config.ollama_url, config.ollama_model, **ollama_kwargs)
     except Exception as exc:  # ConnectionError, httpx errors, ResponseError (model not pulled)
         # Broad on purpose: any failure of an optional model server must not stop the engine.
-        key = f"{settings.ollama_url}|{settings.ollama_model}"
+        key = f"{config.ollama_url}|{config.ollama_model}"
         with _warned_lock:
             first = key not in _warned
             _warned.add(key)
@@ -73,8 +73,8 @@ def make_embedder(settings: Settings, **ollama_kwargs: Any) -> Embedder:
             logger.warning(
                 "Ollama at %s (model %s) is not usable (%s: %s); falling back to hashing "
                 "embeddings, which are not comparable with vectors stored by the model",
-                redact(settings.ollama_url),
-                settings.ollama_model,
+                redact(config.ollama_url),
+                config.ollama_model,
                 type(exc).__name__,
                 exc,
             )

@@ -1,6 +1,6 @@
 """A file-based model registry: immutable versions, stages, promote/rollback, lineage.
 
-Layout under the root (default ``$AIRIS_DATA_DIR/models``, see `Settings.resolved_model_dir`)::
+Layout under the root (default ``$AIRIS_DATA_DIR/models``, see `ModelConfig.model_dir`)::
 
     <root>/<name>/registry.json      stages, production history, stage-change log (mutable)
     <root>/<name>/v<N>/manifest.json lineage of version N: params, metrics, data fingerprint,

@@ -22,7 +22,7 @@ from bytewax.outputs import (
 from pydantic import BaseModel
 
 from airis import telemetry
-from airis.settings import Settings
+from airis.settings import Settings, StoreConfig
 from airis.sinks.clickhouse_store import ClickHouseStore, open_store
 from airis.sinks.clickhouse_writer import MIN_FLUSH_INTERVAL, ClickHouseWriter
 from airis.sinks.migrations import migrate
@@ -59,9 +59,9 @@ class ClickHouseSink(DynamicSink[BaseModel]):
 
     Parameters
     ----------
-    settings
+    config
         Where to write and how to batch; ``None`` reads ``AIRIS_*`` from the environment at
-        build time.
+        build time (``Settings().store``).
     store_factory
         Opens the store for a worker instead of `open_store` (tests, custom backends).
     migrate_schema
@@ -72,20 +72,21 @@ class ClickHouseSink(DynamicSink[BaseModel]):
 
     def __init__(
         self,
-        settings: Settings | None = None,
+        config: StoreConfig | None = None,
         *,
         store_factory: Callable[[], ClickHouseStore] | None = None,
         migrate_schema: bool = True,
         flush_every_batch: bool = False,
     ) -> None:
-        self.settings = settings
+        self.config = config
         self.store_factory = store_factory
         self.migrate_schema = migrate_schema
         self.flush_every_batch = flush_every_batch
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _ClickHouseSinkPartition:
         """Open a store for this worker and wrap a writer around it."""
-        writer = _open_writer(self.settings, self.store_factory, self.migrate_schema)
+        config = self.config if self.config is not None else Settings().store
+        writer = _open_writer(config, self.store_factory, self.migrate_schema)
         logger.info(
             "%s: worker %d/%d writes to %s", step_id, worker_index, worker_count, writer.store
         )
@@ -93,12 +94,11 @@ class ClickHouseSink(DynamicSink[BaseModel]):
 
 
 def _open_writer(
-    settings: Settings | None,
+    config: StoreConfig,
     store_factory: Callable[[], ClickHouseStore] | None,
     migrate_schema: bool,
 ) -> ClickHouseWriter:
-    settings = settings if settings is not None else Settings()
-    store = store_factory() if store_factory else open_store(settings)
+    store = store_factory() if store_factory else open_store(config)
     try:
         if migrate_schema:
             migrate(store)
@@ -107,9 +107,9 @@ def _open_writer(
         raise
     return ClickHouseWriter(
         store,
-        batch_rows=settings.sink_batch_rows,
-        batch_seconds=settings.sink_batch_seconds,
-        flush_interval=max(settings.sink_batch_seconds / 4, MIN_FLUSH_INTERVAL),
+        batch_rows=config.batch_rows,
+        batch_seconds=config.batch_seconds,
+        flush_interval=max(config.batch_seconds / 4, MIN_FLUSH_INTERVAL),
         close_store=True,
     )
 
@@ -154,7 +154,7 @@ class PartitionedClickHouseSink(FixedPartitionedSink[list[BaseModel], None]):
 
     def __init__(
         self,
-        settings: Settings | None = None,
+        config: StoreConfig | None = None,
         *,
         partitions: int = 1,
         store_factory: Callable[[], ClickHouseStore] | None = None,
@@ -163,7 +163,7 @@ class PartitionedClickHouseSink(FixedPartitionedSink[list[BaseModel], None]):
     ) -> None:
         if partitions < 1:
             raise ValueError(f"partitions must be at least 1, got {partitions}")
-        self.settings = settings
+        self.config = config
         self.partitions = partitions
         self.store_factory = store_factory
         self.migrate_schema = migrate_schema
@@ -175,12 +175,10 @@ class PartitionedClickHouseSink(FixedPartitionedSink[list[BaseModel], None]):
     def build_part(
         self, step_id: str, for_part: str, resume_state: None
     ) -> _SnapshotFlushingPartition:
-        settings = self.settings if self.settings is not None else Settings()
-        writer = _open_writer(settings, self.store_factory, self.migrate_schema)
+        config = self.config if self.config is not None else Settings().store
+        writer = _open_writer(config, self.store_factory, self.migrate_schema)
         if self.spill:
-            writer.spill = RowSpill(
-                settings.resolved_sink_spill_dir / for_part, settings.sink_spill_max_bytes
-            )
+            writer.spill = RowSpill(config.spill_dir / for_part, config.spill_max_bytes)
         logger.info("%s: partition %s writes to %s", step_id, for_part, writer.store)
         return _SnapshotFlushingPartition(writer)
 

@@ -1,9 +1,9 @@
 """One small interface to ClickHouse, with two backends: embedded chdb and a server.
 
-`open_store` picks the backend from `airis.settings.Settings`:
+`open_store` picks the backend from `airis.settings.StoreConfig`:
 
 - ``AIRIS_CLICKHOUSE_URL`` unset (the default): embedded ClickHouse (chdb) persisted in
-  ``Settings.resolved_chdb_path`` (`airis.sinks.chdb_store.ChdbStore`). No server to run, but
+  ``StoreConfig.chdb_path`` (`airis.sinks.chdb_store.ChdbStore`). No server to run, but
   **one process per directory**, and **one directory per process** at a time (see that module).
 - ``AIRIS_CLICKHOUSE_URL=clickhouse://user:password@host:9000/db``: a ClickHouse server over the
   native protocol (`airis.sinks.clickhouse_server.ClickHouseServerStore`). Any number of
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
-from airis.settings import Settings, redact
+from airis.settings import Settings, StoreConfig, redact
 
 logger = logging.getLogger(__name__)
 
@@ -97,25 +97,27 @@ class ClickHouseStore(abc.ABC):
         self.close()
 
 
-def open_store(settings: Settings | None = None, *, database: str | None = None) -> ClickHouseStore:
-    """Open the store ``settings`` point at (``Settings()``, i.e. the environment, if omitted).
+def open_store(
+    config: StoreConfig | None = None, *, database: str | None = None
+) -> ClickHouseStore:
+    """Open the store ``config`` points at (``Settings().store``, the environment's, if omitted).
 
-    A server when ``settings.clickhouse_url`` is set, else embedded chdb in
-    ``settings.resolved_chdb_path``. ``database`` overrides the URL's database (server) or
+    A server when ``config.clickhouse_url`` is set, else embedded chdb in
+    ``config.chdb_path``. ``database`` overrides the URL's database (server) or
     ``default`` (chdb); it is created if missing. Raises `StoreOpenError` (or
     `StoreLockedError`) with a message naming the path or the redacted URL.
     """
-    settings = settings if settings is not None else Settings()
-    if settings.clickhouse_url is not None:
+    config = config if config is not None else Settings().store
+    if config.clickhouse_url is not None:
         from airis.sinks.clickhouse_server import ClickHouseServerStore
 
-        url = settings.clickhouse_url.get_secret_value()
+        url = config.clickhouse_url.get_secret_value()
         logger.info("opening ClickHouse server store at %s", redact(url))
         return ClickHouseServerStore(url, database=database)
 
     from airis.sinks.chdb_store import ChdbStore
 
-    path = settings.resolved_chdb_path
+    path = config.chdb_path
     logger.info("opening embedded ClickHouse (chdb) store at %s", path)
     return ChdbStore(path, database=database)
 

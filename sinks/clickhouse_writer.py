@@ -18,7 +18,7 @@ from typing import Any
 from prometheus_client import REGISTRY, Counter
 from pydantic import BaseModel
 
-from airis.settings import Settings
+from airis.settings import Settings, StoreConfig
 from airis.sinks.clickhouse_encoding import TABLES, Row, TableSpec, encode_batch, encode_blocks
 from airis.sinks.clickhouse_store import ClickHouseStore, open_store
 from airis.sinks.column_block import Block, BlockBuffer, block_rows
@@ -166,21 +166,22 @@ class ClickHouseWriter(Exporter):
             self._flusher.start()
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None, **kwargs: Any) -> ClickHouseWriter:
-        """Open the store ``settings`` name, migrate it, and write to it (closing it at shutdown).
+    def from_config(cls, config: StoreConfig | None = None, **kwargs: Any) -> ClickHouseWriter:
+        """Open the store ``config`` names (default: ``Settings().store``), migrate it, and
+        write to it (closing it at shutdown).
 
-        Batch size and age come from ``settings`` (``AIRIS_SINK_BATCH_ROWS``,
+        Batch size and age come from ``config`` (``AIRIS_SINK_BATCH_ROWS``,
         ``AIRIS_SINK_BATCH_SECONDS``) unless given in ``kwargs``.
         """
-        settings = settings if settings is not None else Settings()
-        store = open_store(settings)
+        config = config if config is not None else Settings().store
+        store = open_store(config)
         try:
             migrate(store)
         except Exception:
             store.close()
             raise
-        kwargs.setdefault("batch_rows", settings.sink_batch_rows)
-        kwargs.setdefault("batch_seconds", settings.sink_batch_seconds)
+        kwargs.setdefault("batch_rows", config.batch_rows)
+        kwargs.setdefault("batch_seconds", config.batch_seconds)
         kwargs.setdefault("close_store", True)
         return cls(store, **kwargs)
 

@@ -23,7 +23,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlsplit, urlunsplit
@@ -41,7 +40,7 @@ from airis.operators.incidents.incident_embedding import (
     incident_signature,
     sparse_terms,
 )
-from airis.settings import Settings, redact
+from airis.settings import MemoryConfig, redact
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +104,9 @@ class IncidentMemory:
     ...     return Incident(id=i, status="resolved", started_at=t, updated_at=t,
     ...                     services=services, signals=[f"{rc}/errors"], anomaly_count=1,
     ...                     root_cause=rc)
+    >>> from pathlib import Path
     >>> d = tempfile.mkdtemp()
-    >>> with IncidentMemory(Settings(data_dir=d, qdrant_url=None, ollama_url=None)) as mem:
+    >>> with IncidentMemory(MemoryConfig(qdrant_path=Path(d))) as mem:
     ...     mem.upsert(inc("a", ["cart", "db"], "db"))
     ...     mem.upsert(inc("b", ["search"], "search"))
     ...     mem.upsert(inc("c", ["cart", "db", "web"], "db"))
@@ -115,10 +115,10 @@ class IncidentMemory:
     >>> import shutil; shutil.rmtree(d)
     """
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
-        self._embedder = embedder if embedder is not None else make_embedder(settings)
-        if settings.qdrant_url is not None:
-            url = settings.qdrant_url.get_secret_value()
+    def __init__(self, config: MemoryConfig, embedder: Embedder | None = None) -> None:
+        self._embedder = embedder if embedder is not None else make_embedder(config)
+        if config.qdrant_url is not None:
+            url = config.qdrant_url.get_secret_value()
             self._where = redact(url)
             base, api_key = _split_api_key(url)
             # No version check: it runs in a background thread and only warns (at a random
@@ -126,7 +126,7 @@ class IncidentMemory:
             self._client = QdrantClient(url=base, api_key=api_key, check_compatibility=False)
             self._local = False
         else:
-            path = _default_path(settings)
+            path = config.qdrant_path
             path.mkdir(parents=True, exist_ok=True)
             self._where = str(path)
             try:
@@ -441,7 +441,3 @@ def format_similar(results: Sequence[SimilarIncident], console: Console) -> None
             r.summary,
         )
     console.print(table)
-
-
-def _default_path(settings: Settings) -> Path:
-    return settings.qdrant_path or settings.data_dir / "qdrant"

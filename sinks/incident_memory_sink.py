@@ -24,7 +24,7 @@ from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
 from airis import telemetry
 from airis.events import Incident
-from airis.settings import Settings
+from airis.settings import MemoryConfig, Settings
 from airis.sinks.exporter import Exporter, ExportResult
 from airis.sinks.incident_memory import IncidentMemory
 
@@ -107,17 +107,19 @@ class IncidentMemorySink(FixedPartitionedSink[Incident, None]):
 
     def __init__(
         self,
-        settings: Settings | None = None,
+        config: MemoryConfig | None = None,
         memory_factory: Callable[[], IncidentMemory] | None = None,
     ) -> None:
-        self.settings = settings
+        self.config = config
         self.memory_factory = memory_factory
 
     def list_parts(self) -> list[str]:
         return [SINK]
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _MemoryPartition:
-        factory = self.memory_factory or (lambda: IncidentMemory(self.settings or Settings()))
+        factory = self.memory_factory or (
+            lambda: IncidentMemory(self.config if self.config is not None else Settings().memory)
+        )
         return _MemoryPartition(IncidentMemoryExporter(factory))
 
 

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from airis import telemetry
 from airis.batches import MetricBatch, PointRow
 from airis.events import MAX_TEXT, DeadLetter, LogRecord, MetricPoint, Span, validation_reason
-from airis.settings import Settings
+from airis.settings import KafkaConfig
 from airis.sources import otlp
 from airis.sources.fast_point import PointColumns, fields_from_json, point_from_json
 from airis.sources.kafka_polls import KafkaPollSource, RawMessage
@@ -158,7 +158,7 @@ def produced_at(message: Message) -> float | None:
     return stamp
 
 
-def kafka_source(settings: Settings, topic: str) -> KafkaPollSource:
+def kafka_source(kafka: KafkaConfig, topic: str) -> KafkaPollSource:
     """A Kafka source over ``topic`` (`KafkaPollSource`): one input partition per topic
     partition, `RawMessage` items.
 
@@ -167,12 +167,12 @@ def kafka_source(settings: Settings, topic: str) -> KafkaPollSource:
     reads from the beginning of the topic.
     """
     return KafkaPollSource(
-        brokers=settings.kafka_bootstrap.split(","),
+        brokers=kafka.brokers,
         topics=[topic],
-        tail=settings.kafka_tail,
+        tail=kafka.tail,
         starting_offset=OFFSET_BEGINNING,
-        batch_size=settings.kafka_batch_size,
-        max_poll_bytes=settings.kafka_poll_max_bytes,
+        batch_size=kafka.batch_size,
+        max_poll_bytes=kafka.poll_max_bytes,
     )
 
 

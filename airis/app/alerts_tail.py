@@ -10,7 +10,7 @@ import orjson
 from rich.console import Console
 from rich.markup import escape
 
-from airis.settings import Settings
+from airis.settings import KafkaConfig
 from airis.sinks.kafka_output import consume_topic
 
 __all__ = ["format_alert", "tail_alerts"]
@@ -42,7 +42,7 @@ def format_alert(body: dict[str, Any]) -> str:
 
 
 def tail_alerts(
-    settings: Settings,
+    kafka: KafkaConfig,
     console: Console,
     *,
     from_beginning: bool = False,
@@ -60,8 +60,8 @@ def tail_alerts(
     group = group or f"airis-tail-{os.environ.get('USER', 'user')}"
     count = 0
     messages = consume_topic(
-        settings.kafka_bootstrap,
-        settings.kafka_alerts_topic,
+        kafka.bootstrap,
+        kafka.alerts_topic,
         group=group,
         from_beginning=from_beginning,
         idle_timeout=idle_timeout,

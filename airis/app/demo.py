@@ -131,7 +131,7 @@ def run_file(path: Path, console: Console) -> int:
         None,
         lambda on_batch: jsonl_source(path, on_batch),
         settings,
-        memory=IncidentMemorySink(settings),
+        memory=IncidentMemorySink(settings.memory),
     )
     stored = _read_results(settings)
     console.print(f"run: done in {elapsed:.1f} s; stored {stored['counts']}")
@@ -156,7 +156,7 @@ def _run_with_progress(
         source = make_source(lambda n: progress.update(task, completed=n))
         flow = build_flow(
             source,
-            ClickHouseSink(settings),
+            ClickHouseSink(settings.store),
             settings,
             topology,
             changes or (),
@@ -176,7 +176,7 @@ def _expected_points(sim: Simulator) -> int:
 
 
 def _read_results(settings: Settings) -> dict[str, Any]:
-    with open_store(settings) as store:
+    with open_store(settings.store) as store:
         rows = store.query(
             "SELECT * FROM alerts FINAL ORDER BY starts_at, fingerprint, status"
             " SETTINGS date_time_output_format = 'iso'"
@@ -203,7 +203,7 @@ def _read_results(settings: Settings) -> dict[str, Any]:
 
 def _read_incidents(settings: Settings) -> list[Incident]:
     """The stored incidents with their ranked candidates, oldest first."""
-    with open_store(settings) as store:
+    with open_store(settings.store) as store:
         rows = store.query(
             "SELECT * FROM incidents FINAL ORDER BY started_at"
             " SETTINGS date_time_output_format = 'iso'"
@@ -250,7 +250,7 @@ def _remember(
     with the call graph's edges among their services in their signatures."""
     from airis.sinks.incident_memory import IncidentMemory
 
-    with IncidentMemory(settings) as memory:
+    with IncidentMemory(settings.memory) as memory:
         memory.upsert_many([(incident, (), (), edges) for incident in incidents])
         return memory.count()
 

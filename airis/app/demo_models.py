@@ -28,7 +28,7 @@ EXHAUSTION_FAULTS = {"memory_leak": "memory", "disk_fill": "disk"}
 
 def prepare_model(settings: Settings, sim: Simulator, seed: int, console: Console) -> int:
     """Train on the day before ``sim`` starts, promote it; return the version."""
-    registry = ModelRegistry(settings.resolved_model_dir)
+    registry = ModelRegistry(settings.model.model_dir)
     name = settings.onnx_model or DEFAULT_MODEL_NAME
     run = train_and_register(registry, name, hours=24.0, seed=seed, end=sim.start, promote=True)
     auc = run.held_out["auc"]
@@ -43,7 +43,7 @@ def prepare_model(settings: Settings, sim: Simulator, seed: int, console: Consol
 def summarise(settings: Settings, sim: Simulator) -> dict[str, Any]:
     """What the model and planning steps stored (see the module docstring)."""
     threshold = settings.capacity_threshold_percent
-    with open_store(settings) as store:
+    with open_store(settings.store) as store:
 
         def one(sql: str) -> dict[str, Any]:
             return store.query(sql)[0]

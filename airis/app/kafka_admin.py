@@ -7,23 +7,21 @@ import logging
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from airis.settings import Settings
+from airis.settings import KafkaConfig
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["ensure_topics", "flow_topics"]
 
 
-def flow_topics(settings: Settings) -> list[str]:
+def flow_topics(kafka: KafkaConfig) -> list[str]:
     """Every topic the metrics flow reads or writes."""
     return [
-        settings.kafka_metrics_topic,
-        settings.kafka_logs_topic,
-        settings.kafka_traces_topic,
-        settings.kafka_alerts_topic,
-        settings.kafka_anomalies_topic,
-        settings.kafka_incidents_topic,
-        settings.kafka_dead_letter_topic,
+        *kafka.input_topics.values(),
+        kafka.alerts_topic,
+        kafka.anomalies_topic,
+        kafka.incidents_topic,
+        kafka.dead_letter_topic,
     ]
 
 

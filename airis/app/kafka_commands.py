@@ -35,7 +35,7 @@ def simulate_to_kafka(args: argparse.Namespace, console: Console) -> int:
     truth_path = args.truth or settings.data_dir / DEFAULT_TRUTH
     truth_path.parent.mkdir(parents=True, exist_ok=True)
     truth_path.write_bytes(orjson.dumps(sim.ground_truth(), option=orjson.OPT_INDENT_2))
-    ensure_topics(settings.kafka_bootstrap, flow_topics(settings), args.partitions)
+    ensure_topics(settings.kafka_bootstrap, flow_topics(settings.kafka), args.partitions)
     total = sim.n_ticks * len(sim.services) * 8
     pace = "as fast as possible" if args.rate is None else f"at {args.rate:,.0f} points/s"
     topics = ", ".join(_topic(settings, s) for s in signals)
@@ -129,7 +129,7 @@ def run_kafka(args: argparse.Namespace, console: Console) -> int:
     settings = Settings()
     if args.processes < 1 or args.workers < 1:
         raise ValueError("--processes and --workers must be at least 1")
-    ensure_topics(settings.kafka_bootstrap, flow_topics(settings), DEFAULT_PARTITIONS)
+    ensure_topics(settings.kafka_bootstrap, flow_topics(settings.kafka), DEFAULT_PARTITIONS)
     workers = args.processes * args.workers
     embedded = settings.clickhouse_url is None
     if args.recovery_dir is not None and init_recovery(args.recovery_dir, max(workers, 1)):
@@ -146,7 +146,7 @@ def run_kafka(args: argparse.Namespace, console: Console) -> int:
         data_dir=settings.data_dir,
         settings_overrides=overrides,
     )
-    store = f"embedded chdb at {settings.resolved_chdb_path}" if embedded else "ClickHouse server"
+    store = f"embedded chdb at {settings.store.chdb_path}" if embedded else "ClickHouse server"
     ports = (
         "off"
         if settings.metrics_port is None

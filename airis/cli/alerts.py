@@ -25,7 +25,7 @@ def _tail(args: argparse.Namespace) -> int:
 
     with contextlib.suppress(KeyboardInterrupt):
         tail_alerts(
-            Settings(),
+            Settings().kafka,
             Console(),
             from_beginning=args.from_beginning,
             group=args.group,

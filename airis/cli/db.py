@@ -19,7 +19,7 @@ def _migrate(args: argparse.Namespace) -> int:
     from airis.sinks.clickhouse_store import open_store
     from airis.sinks.migrations import migrate
 
-    store = open_store(Settings())
+    store = open_store(Settings().store)
     try:
         applied = migrate(store)
     finally:

@@ -26,7 +26,7 @@ def _similar(args: argparse.Namespace) -> int:
     from airis.settings import Settings
     from airis.sinks.incident_memory import IncidentMemory, format_similar
 
-    memory = IncidentMemory(Settings())
+    memory = IncidentMemory(Settings().memory)
     try:
         found = memory.similar(
             args.incident_id,

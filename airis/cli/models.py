@@ -77,7 +77,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def registry_root(args: argparse.Namespace) -> Path:
     """``--registry`` if given, else the settings' model directory."""
-    return args.registry or Settings().resolved_model_dir
+    return args.registry or Settings().model.model_dir
 
 
 def run_models(args: argparse.Namespace, out: Console) -> int:

@@ -182,7 +182,7 @@ def test_bytewax_runner_runs_the_default_flow_into_the_configured_store(tmp_path
     subprocess.run(run, env=env, check=True, timeout=600, capture_output=True)
     count = (
         "from airis.settings import Settings; from airis.sinks.clickhouse_store import open_store\n"
-        "with open_store(Settings()) as s:\n"
+        "with open_store(Settings().store) as s:\n"
         '    print(s.query("SELECT count() AS n FROM metrics FINAL"\n'
         "                  \" WHERE NOT startsWith(signal, 'log_')\"\n"
         "                  \" AND NOT startsWith(signal, 'trace_')\")[0]['n'])\n"

@@ -297,7 +297,7 @@ def query_store(data_dir: Path, sql: str) -> list[dict]:
         "import sys, orjson\n"
         "from airis.settings import Settings\n"
         "from airis.sinks.clickhouse_store import open_store\n"
-        f"store = open_store(Settings(data_dir={str(data_dir)!r}))\n"
+        f"store = open_store(Settings(data_dir={str(data_dir)!r}).store)\n"
         "sys.stdout.buffer.write(orjson.dumps(store.query(sys.argv[1]), default=str))\n"
     )
     done = subprocess.run(

@@ -13,7 +13,7 @@ from airis.settings import Settings
 
 
 def test_without_ollama_url_the_embedder_is_hashing():
-    assert isinstance(make_embedder(Settings(ollama_url=None)), HashingEmbedder)
+    assert isinstance(make_embedder(Settings(ollama_url=None).memory), HashingEmbedder)
 
 
 def _closed_port() -> int:
@@ -31,8 +31,8 @@ def test_unreachable_ollama_falls_back_to_hashing_and_warns_once(caplog):
 
     settings = Settings(ollama_url=url, ollama_model="nomic-embed-text")
     with caplog.at_level(logging.WARNING, logger="airis.models.embedders"):
-        first = make_embedder(settings, timeout=5.0)
-        second = make_embedder(settings, timeout=5.0)
+        first = make_embedder(settings.memory, timeout=5.0)
+        second = make_embedder(settings.memory, timeout=5.0)
     assert isinstance(first, HashingEmbedder)
     assert isinstance(second, HashingEmbedder)
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]

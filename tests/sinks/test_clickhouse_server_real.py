@@ -173,7 +173,7 @@ def points(n: int, start: int = 0) -> list[MetricPoint]:
 
 def test_open_store_connects_to_the_real_server(clickhouse18_url: str, database: str) -> None:
     settings = Settings(clickhouse_url=SecretStr(clickhouse18_url))
-    with open_store(settings, database=database) as store:
+    with open_store(settings.store, database=database) as store:
         assert isinstance(store, ClickHouseServerStore)
         assert store.server_version == SERVER_VERSION
         assert store.database == database
@@ -181,7 +181,7 @@ def test_open_store_connects_to_the_real_server(clickhouse18_url: str, database:
             {"one": 1, "db": database}
         ]
         store.execute(f"DROP DATABASE {database}")
-    with open_store(settings) as default:
+    with open_store(settings.store) as default:
         assert default.database == "default"
 
 
@@ -291,7 +291,7 @@ def test_migrations_fail_on_18_16_naming_the_version(server_store: ClickHouseSer
 
 def test_writer_from_settings_fails_on_18_16(clickhouse18_url: str) -> None:
     with pytest.raises(ServerVersionError, match=r"older than 22\.3"):
-        ClickHouseWriter.from_settings(Settings(clickhouse_url=SecretStr(clickhouse18_url)))
+        ClickHouseWriter.from_config(Settings(clickhouse_url=SecretStr(clickhouse18_url)).store)
 
 
 # --- inserts and queries ----------------------------------------------------------------------

@@ -34,7 +34,7 @@ from airis.events import (
     event_id,
     fingerprint,
 )
-from airis.settings import Settings
+from airis.settings import StoreConfig
 from airis.sinks.chdb_store import ChdbStore
 from airis.sinks.clickhouse_encoding import (
     TABLES,
@@ -458,7 +458,7 @@ def test_bytewax_sink_writes_a_mixed_stream(
         "out",
         items,
         ClickHouseSink(
-            Settings(chdb_path=chdb_dir, sink_batch_rows=10, sink_batch_seconds=60),
+            StoreConfig(chdb_path=chdb_dir, batch_rows=10, batch_seconds=60),
             store_factory=lambda: ChdbStore(chdb_dir, database=database),
         ),
     )
@@ -474,7 +474,7 @@ def test_bytewax_partition_flushes_per_batch_only_if_asked(
     store: ChdbStore, chdb_dir: Path, database: str, flush_every_batch: bool
 ) -> None:
     sink = ClickHouseSink(
-        Settings(chdb_path=chdb_dir, sink_batch_rows=1000, sink_batch_seconds=60),
+        StoreConfig(chdb_path=chdb_dir, batch_rows=1000, batch_seconds=60),
         store_factory=lambda: ChdbStore(chdb_dir, database=database),
         flush_every_batch=flush_every_batch,
     )

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pytest
 from pydantic import SecretStr
 
-from airis.settings import Settings
+from airis.settings import StoreConfig
 from airis.sinks.chdb_store import ChdbStore, arrow_type
 from airis.sinks.clickhouse_server import ClickHouseServerStore, normalize_value
 from airis.sinks.clickhouse_store import (
@@ -134,7 +134,7 @@ def test_closed_store_raises_and_close_twice_is_harmless(chdb_dir: Path) -> None
 
 
 def test_open_store_defaults_to_chdb(chdb_dir: Path) -> None:
-    with open_store(Settings(chdb_path=chdb_dir, clickhouse_url=None), database="via_open") as s:
+    with open_store(StoreConfig(chdb_path=chdb_dir), database="via_open") as s:
         assert isinstance(s, ChdbStore)
         assert s.path == chdb_dir
         assert s.query("SELECT currentDatabase() AS d") == [{"d": "via_open"}]
@@ -348,7 +348,7 @@ def test_open_store_picks_the_server_when_a_url_is_set(
 
     monkeypatch.setattr(clickhouse_driver.Client, "from_url", staticmethod(from_url))
     caplog.set_level(logging.DEBUG)
-    store = open_store(Settings(clickhouse_url=SecretStr(URL)))
+    store = open_store(StoreConfig(clickhouse_url=SecretStr(URL)))
     assert isinstance(store, ClickHouseServerStore) and isinstance(store, ClickHouseStore)
     assert seen == [URL]
     assert "s3cr3t-pw" not in caplog.text and "db.example" in caplog.text

@@ -78,13 +78,13 @@ INCIDENT = Incident(
 def test_the_incident_memory_exporters(twin: bool, tmp_path, caplog) -> None:
     settings = Settings(data_dir=tmp_path, qdrant_url=None, ollama_url=None)
     exporter = InMemoryIncidentExporter() if twin else IncidentMemoryExporter(
-        lambda: IncidentMemory(settings)
+        lambda: IncidentMemory(settings.memory)
     )  # fmt: skip
     _check_contract(exporter, [INCIDENT], caplog)
     if twin:
         assert list(exporter.incidents) == ["inc-1"]
     else:
-        with IncidentMemory(settings) as memory:  # the exporter closed it: it reopens
+        with IncidentMemory(settings.memory) as memory:  # the exporter closed it: it reopens
             assert memory.count() == 1
 
 

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from airis.events import Anomaly, Incident
 from airis.operators.incidents.incident_embedding import HashingEmbedder, incident_signature
-from airis.settings import Settings
+from airis.settings import MemoryConfig, Settings
 from airis.sinks.incident_memory import (
     CollectionMismatchError,
     IncidentMemory,
@@ -94,9 +94,9 @@ SEARCH_DIP = make_incident(
 )
 
 
-def settings(path: Path) -> Settings:
+def settings(path: Path) -> MemoryConfig:
     # Explicit None: an AIRIS_QDRANT_URL or AIRIS_OLLAMA_URL in the environment must not leak in.
-    return Settings(data_dir=path, qdrant_url=None, qdrant_path=None, ollama_url=None)
+    return Settings(data_dir=path, qdrant_url=None, qdrant_path=None, ollama_url=None).memory
 
 
 def store_all(mem: IncidentMemory) -> None:
@@ -245,7 +245,7 @@ def test_reopening_the_path_keeps_the_data(tmp_path: Path):
 def test_explicit_qdrant_path(tmp_path: Path):
     where = tmp_path / "elsewhere"
     s = Settings(data_dir=tmp_path / "data", qdrant_path=where, qdrant_url=None, ollama_url=None)
-    with IncidentMemory(s) as mem:
+    with IncidentMemory(s.memory) as mem:
         mem.upsert(DB_SLOW)
         assert mem.count() == 1
     assert where.is_dir()
@@ -281,7 +281,7 @@ def test_another_process_is_refused_while_the_path_is_open(memory: IncidentMemor
         "import sys; from airis.settings import Settings;"
         "from airis.sinks.incident_memory import IncidentMemory\n"
         "try:\n"
-        "    IncidentMemory(Settings(data_dir=sys.argv[1], qdrant_url=None, ollama_url=None))\n"
+        "    IncidentMemory(Settings(data_dir=sys.argv[1], qdrant_url=None).memory)\n"
         "except RuntimeError as e:\n"
         "    print(e)\n"
     )
@@ -307,6 +307,6 @@ def test_an_unreachable_server_is_reported_without_its_api_key(tmp_path: Path, c
         pytest.warns(UserWarning, match="insecure"),  # qdrant-client: an API key over http
         pytest.raises(ConnectionError, match=rf"Qdrant at http://:\*\*\*@127.0.0.1:{port}") as err,
     ):
-        IncidentMemory(cfg)
+        IncidentMemory(cfg.memory)
     assert "s3cret" not in str(err.value)
     assert "s3cret" not in caplog.text

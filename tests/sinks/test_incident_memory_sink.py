@@ -34,9 +34,9 @@ def run(incidents: list[Incident], sink: IncidentMemorySink) -> None:
 
 def test_every_incident_is_remembered_once_even_when_replayed(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
-    run([incident(i) for i in range(5)], IncidentMemorySink(settings))
-    run([incident(i) for i in range(3, 7)], IncidentMemorySink(settings))  # 3, 4 again
-    with IncidentMemory(settings) as memory:
+    run([incident(i) for i in range(5)], IncidentMemorySink(settings.memory))
+    run([incident(i) for i in range(3, 7)], IncidentMemorySink(settings.memory))  # 3, 4 again
+    with IncidentMemory(settings.memory) as memory:
         assert memory.count() == 7
         [best, *_] = memory.similar("inc-1", k=3)
         assert best.incident_id in {f"inc-{i}" for i in range(7)}
@@ -52,11 +52,11 @@ def test_a_memory_that_fails_keeps_the_incidents_and_writes_them_later(tmp_path:
         attempts.append(1)
         if len(attempts) <= 2:
             raise ConnectionError("qdrant unavailable")
-        return IncidentMemory(settings)
+        return IncidentMemory(settings.memory)
 
     failures = telemetry.SINK_FAILURES.labels(sink="incident_memory")
     before = failures._value.get()
     run([incident(i) for i in range(6)], IncidentMemorySink(memory_factory=flaky))
     assert failures._value.get() - before == 2
-    with IncidentMemory(settings) as memory:
+    with IncidentMemory(settings.memory) as memory:
         assert memory.count() == 6

@@ -1,8 +1,10 @@
 """Kafka topics in: Bytewax's Kafka source, and bulk decoding of its messages into events.
 
-Every message is decoded on its own terms (``AIRIS_KAFKA_INPUT_FORMAT=auto`` sniffs each one):
-our JSON events (one event per message), or OTLP as the OpenTelemetry Collector's Kafka
-exporter writes it (``otlp_proto``, its default, or ``otlp_json``; many points per message).
+Every message is decoded on its own terms (``AIRIS_KAFKA_INPUT_FORMAT=auto`` sniffs each one)
+by its format's decoder (`airis.sources.formats`): our JSON events (one event per message),
+or OTLP as the OpenTelemetry Collector's Kafka exporter writes it (``otlp_proto``, its
+default, or ``otlp_json``; many points per message). Our JSON metric events, the common
+case, are decoded inline, without a call per message.
 Whatever cannot be used becomes a `KafkaDeadLetter`: the whole message when it cannot be
 decoded (original bytes kept), or the offending item of a batch whose other items were fine.
 Nothing is dropped silently, and everything is counted.
@@ -19,14 +21,20 @@ from typing import Any, Literal
 import orjson
 from bytewax.connectors.kafka import KafkaError, KafkaSinkMessage, KafkaSourceMessage
 from confluent_kafka import OFFSET_BEGINNING, TIMESTAMP_NOT_AVAILABLE
-from pydantic import BaseModel, ValidationError
 
 from airis import telemetry
 from airis.batches import MetricBatch, PointRow
-from airis.events import MAX_TEXT, DeadLetter, LogRecord, MetricPoint, Span, validation_reason
+from airis.events import MAX_TEXT, DeadLetter, Span
 from airis.settings import KafkaConfig
 from airis.sources import otlp
 from airis.sources.fast_point import PointColumns, fields_from_json, point_from_json
+from airis.sources.formats import (
+    MAX_JSON_EVENT_BYTES,
+    FormatError,
+    Signal,
+    decoder_for,
+    sniff_format,
+)
 from airis.sources.kafka_polls import KafkaPollSource, RawMessage
 
 __all__ = [
@@ -43,7 +51,6 @@ __all__ = [
     "to_dead_letter_message",
 ]
 
-Signal = Literal["metrics", "logs", "traces"]
 #: What a decoder reads: our source's `RawMessage`, or Bytewax's own message type.
 Message = RawMessage | KafkaSourceMessage
 
@@ -58,13 +65,6 @@ DEAD_LETTER_VALUE_LIMIT = 900 * 1024
 #: huge one (measured: a 5 MiB key) would make the copy larger than the topic takes, fail the
 #: batch and, after every restart, fail it again.
 DEAD_LETTER_KEY_LIMIT = 1024
-
-_MODELS: dict[Signal, type[BaseModel]] = {"metrics": MetricPoint, "logs": LogRecord, "traces": Span}
-_OTLP_DECODERS: dict[Signal, Callable[[bytes, Any], otlp.Decoded]] = {
-    "metrics": otlp.decode_metrics,
-    "logs": otlp.decode_logs,
-    "traces": otlp.decode_traces,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +233,7 @@ def decode_messages(
             fast
             and type(value) is bytes
             and value[:1] == b"{"
-            and len(value) <= MAX_TEXT * 16
+            and len(value) <= MAX_JSON_EVENT_BYTES
             and not (sniff and value.find(b'"resource', 0, otlp.SNIFF_BYTES) >= 0)
         ):
             # Else (None, or too far ahead) the general way says why.
@@ -313,48 +313,23 @@ def _after(event: Any, limit: datetime) -> bool:
 def _decode_one(
     message: Message, signal: Signal, input_format: str, out: list[Any], columns: bool = False
 ) -> int:
-    """Decode ``message`` into ``out``; the number of events (a batch's points each)."""
+    """Decode ``message`` into ``out`` with its format's decoder (`airis.sources.formats`);
+    the number of events (a batch's points each)."""
     value = message.value
     if not value:
         out.append(_dead(message, signal, "empty message"))
         return 0
-    encoding = otlp.sniff_encoding(value) if input_format == "auto" else input_format
-    if encoding == "json":
-        return _decode_json(message, signal, out)
+    name = sniff_format(value) if input_format == "auto" else input_format
     try:
-        if signal == "metrics":
-            decoded = otlp.decode_metrics(value, encoding, columns=columns)
-        else:
-            decoded = _OTLP_DECODERS[signal](value, encoding)
-    except otlp.OtlpDecodeError as exc:
-        out.append(_dead(message, signal, f"undecodable {encoding}: {exc}"))
-        return 0
-    if not decoded.events and not decoded.rejected:  # garbage can parse as an empty request
-        out.append(_dead(message, signal, f"no data in {encoding} message"))
+        decoded = decoder_for(name)(value, signal, columns=columns)
+    except FormatError as exc:
+        out.append(_dead(message, signal, str(exc)))
         return 0
     out.extend(decoded.events)
     for rejected in decoded.rejected:
         item = orjson.dumps(rejected.item, default=str, option=orjson.OPT_NON_STR_KEYS)
         out.append(_dead(message, signal, rejected.reason, value=item, scope="item"))
     return sum(len(e) if isinstance(e, MetricBatch) else 1 for e in decoded.events)
-
-
-def _decode_json(message: Message, signal: Signal, out: list[Any]) -> int:
-    if len(message.value) > MAX_TEXT * 16:
-        out.append(_dead(message, signal, f"JSON event of {len(message.value):,} bytes"))
-        return 0
-    fast = point_from_json(message.value) if signal == "metrics" else None
-    if fast is not None:
-        out.append(fast)
-        return 1
-    try:
-        out.append(_MODELS[signal].model_validate_json(message.value))
-        return 1
-    except ValidationError as exc:
-        out.append(_dead(message, signal, validation_reason(exc)))
-    except (ValueError, TypeError, RecursionError) as exc:
-        out.append(_dead(message, signal, f"undecodable: {exc}"))
-    return 0
 
 
 def _dead(

@@ -26,6 +26,7 @@ __all__ = [
     "AlertingConfig",
     "DetectionConfig",
     "EventTimeConfig",
+    "InputFormat",
     "KafkaConfig",
     "MemoryConfig",
     "ModelConfig",

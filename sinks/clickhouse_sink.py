@@ -23,8 +23,9 @@ from pydantic import BaseModel
 
 from airis import telemetry
 from airis.settings import Settings, StoreConfig
+from airis.sinks.batching import MIN_FLUSH_INTERVAL
 from airis.sinks.clickhouse_store import ClickHouseStore, open_store
-from airis.sinks.clickhouse_writer import MIN_FLUSH_INTERVAL, ClickHouseWriter
+from airis.sinks.clickhouse_writer import ClickHouseWriter
 from airis.sinks.migrations import migrate
 from airis.sinks.spill import RowSpill
 

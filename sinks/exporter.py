@@ -9,7 +9,9 @@ exporter): ``export(batch) -> ExportResult``, ``force_flush() -> bool``, ``shutd
 What to do about a failure is the caller's decision, not the exporter's: the ClickHouse sink
 keeps its rows and retries while the flow goes on, the Kafka topics sink fails the batch so
 that a restart replays it. Every backend has an in-memory twin keeping the same contract, for
-tests and dry runs; ``tests/sinks/test_exporter_contract.py`` holds all of them to it.
+tests and dry runs; ``tests/sinks/test_exporter_contract.py`` holds all of them to it. Where
+a backend wants batches larger than the flow's, a batching processor sits beside the exporter
+(`airis.sinks.batching.BlockBatcher`, as the ClickHouse writer uses it).
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ Validating a point with pydantic costs about as much as everything else a flow d
 it. `valid_point_fields` is an exact pre-check: for the inputs it accepts (UTC datetimes,
 strings, finite floats, dicts of strings) `MetricPoint.model_validate` would accept the same
 fields and keep them unchanged, so `construct_point` may build the point directly. Anything it
-declines goes through pydantic, which decides and says why. tests/sources/test_otlp.py proves
-the equivalence with hypothesis.
+declines goes through pydantic, which decides and says why.
+``tests/sources/otlp/test_fast_path_and_sniffing.py`` proves the equivalence with hypothesis.
 
 >>> raw = b'{"ts": "2026-01-01T00:00:00Z", "service": "api", "signal": "cpu", "value": 2.5}'
 >>> point_from_json(raw) == MetricPoint.model_validate_json(raw)
@@ -45,8 +45,9 @@ _TS_CACHE_MAX = 4096
 # Validating a MetricPoint costs about as much as all the rest of decoding it, so points whose
 # fields pass the exact checks below are built without pydantic's validation. The verdict of
 # `valid_point_fields` equals the model's for the inputs we give it (UTC datetimes, strings,
-# floats, dicts of strings): tests/sources/test_otlp.py proves that with hypothesis. Anything
-# it declines goes through `MetricPoint.model_validate`, which decides and gives the reason.
+# floats, dicts of strings): tests/sources/otlp/test_fast_path_and_sniffing.py proves that
+# with hypothesis. Anything it declines goes through `MetricPoint.model_validate`, which
+# decides and gives the reason.
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_.:/-]{1,128}")  # `Name`: the pattern, 1 to 128 characters
 _SURROGATES = re.compile("[\ud800-\udfff]")  # pydantic refuses strings with lone surrogates

@@ -115,9 +115,22 @@ MAX_MODULE_LINES = 500
 
 def test_no_module_is_over_500_lines():
     paths = [path for _, path in _modules()] + sorted((ROOT / "benchmarks").glob("*.py"))
+    paths += sorted((ROOT / "tests").rglob("*.py"))
     long = {
         str(path.relative_to(ROOT)): lines
         for path in paths
         if (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
     }
     assert long == {}
+
+
+def test_the_tests_mirror_the_packages():
+    """``tests/X/Y`` tests the package directory ``X/Y`` (the application's ``airis/X/Y``;
+    the foundation's modules at the top of ``tests/``), so a module's tests are where its
+    path says."""
+    packages = {p.relative_to(ROOT) for d in PACKAGES for p in [ROOT / d, *(ROOT / d).rglob("*")]}
+    packages = {p for p in packages if (ROOT / p).is_dir() and p.name != "__pycache__"}
+    packages |= {p.relative_to("airis") for p in packages if p.parts[0] == "airis"}
+    packages.add(Path("deploy"))
+    test_dirs = {p.parent.relative_to(ROOT / "tests") for p in (ROOT / "tests").rglob("test_*.py")}
+    assert {d for d in test_dirs if d != Path(".") and d not in packages} == set()

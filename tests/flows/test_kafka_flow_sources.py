@@ -2,7 +2,7 @@
 
 The same simulation as JSON messages, read from a Bytewax testing source instead of Kafka,
 gives exactly the alerts of the simulator flow (`metrics_anomaly`), as the broker tests in
-tests/kafka/test_metrics_flow.py check against a real broker.
+tests/flows/test_kafka_metrics.py check against a real broker.
 """
 
 from __future__ import annotations

@@ -249,7 +249,8 @@ _OWN_KEY_SIGNALS = LOG_SIGNAL_SET | TRACE_SIGNAL_SET
 class DetectAndWindow(StatefulBatchLogic[MetricBatch, Any, ServiceWindowDetector]):
     """Bytewax's side of `ServiceWindowDetector`: one service's batches in, windows out.
 
-    System time comes from ``time.monotonic``; Bytewax wakes the logic (``notify_at``) when
+    System time comes from ``clock`` (``time.monotonic``; tests inject their own); Bytewax
+    wakes the logic (``notify_at``) when
     the oldest open window is due, so a service that goes quiet still has it closed. A
     service with no point for ``idle_seconds`` of system time, once its windows are closed,
     has its whole state discarded (a later point starts it afresh): the flow's memory
@@ -257,16 +258,21 @@ class DetectAndWindow(StatefulBatchLogic[MetricBatch, Any, ServiceWindowDetector
     """
 
     def __init__(
-        self, detector: ServiceWindowDetector, resumed: bool = False, idle_seconds: float = 1e18
+        self,
+        detector: ServiceWindowDetector,
+        resumed: bool = False,
+        idle_seconds: float = 1e18,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.detector = detector
         self.idle_seconds = idle_seconds
-        self._last_batch = time.monotonic()
+        self.clock = clock
+        self._last_batch = clock()
         if resumed:  # downtime must not count as waiting time (see `resume`)
-            detector.resume(time.monotonic())
+            detector.resume(clock())
 
     def on_batch(self, values: list[MetricBatch]) -> tuple[list[Any], bool]:
-        started = self._last_batch = time.monotonic()
+        started = self._last_batch = self.clock()
         out: list[Any] = []
         points = 0
         for batch in values:
@@ -274,12 +280,12 @@ class DetectAndWindow(StatefulBatchLogic[MetricBatch, Any, ServiceWindowDetector
             out += closed
             out += map(_late_dead_letter, late)
             points += len(batch)
-        telemetry.DETECT_SECONDS.observe((time.monotonic() - started) / max(points, 1))
+        telemetry.DETECT_SECONDS.observe((self.clock() - started) / max(points, 1))
         out += map(_over_cap_dead_letter, self.detector.take_refused())
         return out, self.RETAIN
 
     def on_notify(self) -> tuple[list[Any], bool]:
-        now = time.monotonic()
+        now = self.clock()
         closed = self.detector.close_due(now)
         idle = self.detector.next_close_in(now) is None
         if idle and now - self._last_batch >= self.idle_seconds:
@@ -290,7 +296,7 @@ class DetectAndWindow(StatefulBatchLogic[MetricBatch, Any, ServiceWindowDetector
         return self.detector.close_all(), self.RETAIN
 
     def notify_at(self) -> datetime | None:
-        now = time.monotonic()
+        now = self.clock()
         wait = self.detector.next_close_in(now)
         if wait is None:  # nothing open: wake up when the service counts as gone
             wait = max(self._last_batch + self.idle_seconds - now, 0.0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -134,28 +135,35 @@ def _service_of_item(item: tuple[tuple[datetime, Any], float | None]) -> str:
 class AlignPartitions(StatefulBatchLogic[PartitionEvents, list[Any], PartitionAligner]):
     """Bytewax's side of `PartitionAligner`: one service's polls of unkeyed messages in (which
     may spread it over all ``spread`` partitions of the topic), its events out in event-time
-    order (one list per activation)."""
+    order (one list per activation). System time comes from ``clock`` (``time.monotonic``;
+    tests inject their own)."""
 
     def __init__(
-        self, resume: PartitionAligner | None, spread: int, idle_grace: float, disorder: float
+        self,
+        resume: PartitionAligner | None,
+        spread: int,
+        idle_grace: float,
+        disorder: float,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.aligner = resume or PartitionAligner(spread, idle_grace, disorder)
+        self.clock = clock
         if resume is not None:
-            resume.resume(time.monotonic())
+            resume.resume(clock())
 
     def on_batch(self, values: list[PartitionEvents]) -> tuple[list[list[Any]], bool]:
-        now = time.monotonic()
+        now = self.clock()
         out: list[Any] = []
         for polled in values:
             out += self.aligner.update(polled.partition, polled.events, now, polled.produced)
         return ([out] if out else []), self.RETAIN
 
     def on_notify(self) -> tuple[list[list[Any]], bool]:
-        out = self.aligner.release(time.monotonic())
+        out = self.aligner.release(self.clock())
         return ([out] if out else []), self.RETAIN
 
     def notify_at(self) -> datetime | None:
-        wait = self.aligner.next_release_in(time.monotonic())
+        wait = self.aligner.next_release_in(self.clock())
         return None if wait is None else datetime.now(UTC) + timedelta(seconds=wait)
 
     def on_eof(self) -> tuple[list[list[Any]], bool]:

@@ -47,6 +47,7 @@ def build_flow(
     logs: Source | None = None,
     traces: Source | None = None,
     memory: Sink | None = None,
+    simulated_hours: float = DEFAULT_SIMULATED_HOURS,
 ) -> Dataflow:
     r"""The metrics anomaly dataflow; defaults come from ``AIRIS_*`` settings.
 
@@ -56,11 +57,14 @@ def build_flow(
     whose per-window RED signals (`trace_signals`) join them too, and whose dependency edges
     are stored. ``memory``: where resolved incidents are remembered (`IncidentMemorySink`;
     by default there when the sink is the default store, else nowhere).
+    ``simulated_hours``: how much the built-in simulator replays when there is no source, at
+    least 4 (its fault schedule needs them):
+    ``python -m bytewax.run "airis.flows.metrics_anomaly:build_flow(simulated_hours=4)"``.
     """
     settings = settings or Settings()
     tune_gc()  # a flow's process holds long-lived state: see airis.runtime
     if source is None:
-        sim = recent_simulation(DEFAULT_SIMULATED_HOURS, DEFAULT_SIMULATOR_SEED)
+        sim = recent_simulation(simulated_hours, DEFAULT_SIMULATOR_SEED)
         source = simulated.simulator_source(sim)
         logs = logs or simulated.simulated_logs_source(sim)
         traces = traces or simulated.simulated_traces_source(sim)

@@ -163,23 +163,29 @@ class CountWindows(StatefulBatchLogic[Any, Any, Any]):
     `ServiceTraceSignals`): events in; closed windows, and late events as dead letters, out.
     Windows close on event time, at EOF, and, once the service has sent nothing for
     ``idle_grace`` seconds of system time, as that time passes (empty windows included: a
-    service that stops logging shows a log rate of 0)."""
+    service that stops logging shows a log rate of 0). System time comes from ``clock``
+    (``time.monotonic``; tests inject their own)."""
 
     def __init__(
-        self, windows: Any, source: str, idle_grace: float = DEFAULT_IDLE_GRACE_SECONDS
+        self,
+        windows: Any,
+        source: str,
+        idle_grace: float = DEFAULT_IDLE_GRACE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.windows = windows
         self.source = source
         self.idle_grace = idle_grace
-        self._last_batch = time.monotonic()
+        self.clock = clock
+        self._last_batch = clock()
 
     def on_batch(self, values: list[list[Any]]) -> tuple[list[Any], bool]:
-        self._last_batch = time.monotonic()
+        self._last_batch = self.clock()
         closed, late = self.windows.update_many(flatten(values))
         return [*closed, *(self._late(event) for event in late)], self.RETAIN
 
     def on_notify(self) -> tuple[list[Any], bool]:
-        waited = max(time.monotonic() - self._last_batch - self.idle_grace, 0.0)
+        waited = max(self.clock() - self._last_batch - self.idle_grace, 0.0)
         return self.windows.advance(self.windows.watermark(waited)), self.RETAIN
 
     def notify_at(self) -> datetime | None:
@@ -187,7 +193,7 @@ class CountWindows(StatefulBatchLogic[Any, Any, Any]):
         if end is None or watermark is None:
             return None
         needed = max((end - watermark).total_seconds(), 0.0)  # system time past the grace
-        wait = self._last_batch + self.idle_grace + needed - time.monotonic()
+        wait = self._last_batch + self.idle_grace + needed - self.clock()
         return datetime.now(UTC) + timedelta(seconds=max(wait, 0.0))
 
     def on_eof(self) -> tuple[list[Any], bool]:

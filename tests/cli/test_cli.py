@@ -178,7 +178,9 @@ def test_bytewax_runner_runs_the_default_flow_into_the_configured_store(tmp_path
     env = {**os.environ, "AIRIS_DATA_DIR": str(tmp_path)}
     env.pop("AIRIS_CLICKHOUSE_URL", None)
     env.pop("AIRIS_CHDB_PATH", None)
-    run = [sys.executable, "-m", "bytewax.run", "airis.flows.metrics_anomaly:build_flow()"]
+    # The default flow (the built-in simulator), its shortest run with faults: 4 hours.
+    flow = "airis.flows.metrics_anomaly:build_flow(simulated_hours=4)"
+    run = [sys.executable, "-m", "bytewax.run", flow]
     subprocess.run(run, env=env, check=True, timeout=600, capture_output=True)
     count = (
         "from airis.settings import Settings; from airis.sinks.clickhouse_store import open_store\n"
@@ -190,7 +192,7 @@ def test_bytewax_runner_runs_the_default_flow_into_the_configured_store(tmp_path
     done = subprocess.run(
         [sys.executable, "-c", count], env=env, check=True, capture_output=True, text=True
     )
-    assert int(done.stdout) == 24 * 360 * 15 * 8
+    assert int(done.stdout) == 4 * 360 * 15 * 8
 
 
 def test_demo_refuses_an_end_the_store_would_drop_or_that_lies_ahead(tmp_path):

@@ -125,18 +125,19 @@ def test_a_service_past_its_signal_cap_dead_letters_the_new_signals_with_the_rea
 
 
 def test_a_service_gone_quiet_has_its_windows_closed_then_its_state_discarded() -> None:
-    import time
-
     from airis.flows.detection import DetectAndWindow
     from airis.operators.windowing.windowed_detector import ServiceWindowDetector
 
-    window = ServiceWindowDetector("api", 0.05, 0.0, idle_grace_seconds=0.0)
-    logic = DetectAndWindow(window, idle_seconds=0.2)
+    now = [1000.0]  # system time, in our hands
+    window = ServiceWindowDetector("api", 10.0, 0.0, idle_grace_seconds=60.0)
+    logic = DetectAndWindow(window, idle_seconds=3600.0, clock=lambda: now[0])
     point = MetricPoint(ts=T0, service="api", signal="cpu", value=1.0)
     assert logic.on_batch([MetricBatch.from_points("api", [point])]) == ([], logic.RETAIN)
-    time.sleep(0.06)
+    now[0] += 59.0
+    assert logic.on_notify() == ([], logic.RETAIN)  # within the idle grace: nothing closes
+    now[0] += 11.0
     closed, keep = logic.on_notify()
     assert len(closed) == 1 and keep == logic.RETAIN  # the window closes; the service stays
     assert logic.notify_at() is not None  # ...and it will be woken when it counts as gone
-    time.sleep(0.2)
+    now[0] += 3600.0
     assert logic.on_notify() == ([], logic.DISCARD)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 from airis.events import LogRecord, Span
-from airis.flows.signals import CountWindows
 from airis.operators.signals.log_signals import ServiceLogSignals
 from airis.operators.signals.trace_signals import ServiceTraceSignals
 
@@ -53,18 +51,3 @@ def test_spans_stopping_show_as_a_trace_rate_of_zero() -> None:
                 start=T0 + timedelta(seconds=5), duration_ms=3.0)  # fmt: skip
     traces.update_many([span])
     assert rates(traces.advance(traces.watermark(waited=600))) == [(0, 1 / 60), (60, 0), (120, 0)]
-
-
-def test_the_flow_closes_a_quiet_service_s_windows_after_the_grace_and_not_before() -> None:
-    logs = ServiceLogSignals(window_seconds=0.05, lateness_seconds=0, quiet_seconds=0.1)
-    logic = CountWindows(logs, source="logs", idle_grace=0.3)
-    now = datetime.now(UTC)
-    first = line(0).model_copy(update={"ts": now})
-    assert logic.on_batch([[first]]) == ([], logic.RETAIN)  # one group: this service's batch
-    wake = logic.notify_at()
-    assert wake is not None and wake >= now + timedelta(seconds=0.3)  # not before the grace
-    assert logic.on_notify() == ([], logic.RETAIN)
-    time.sleep(0.5)
-    closed, _ = logic.on_notify()
-    assert [p.value for w in closed for p in w.points if p.signal == "log_rate"] == [20.0, 0, 0]
-    assert logic.notify_at() is None

@@ -33,6 +33,7 @@ from airis.events import (
     ScalingAdvice,
     Span,
 )
+from airis.otel_codes import SEVERITY_NUMBER, SPAN_KIND_NAMES, STATUS_CODE_NAMES
 from airis.sinks.column_block import Block, rows_to_block
 
 __all__ = [
@@ -107,14 +108,11 @@ def encode_rca_candidate(candidate: RcaCandidate) -> Row:
     return (c.incident_id, c.rank, c.service, c.score, c.evidence, c.features)
 
 
-_SEVERITY_NUMBER = {"TRACE": 1, "DEBUG": 5, "INFO": 9, "WARN": 13, "ERROR": 17, "FATAL": 21}
-
-
 def encode_log(record: LogRecord) -> Row:
     """A `LogRecord` as an ``otel_logs`` row (the Collector exporter's columns)."""
     r = record
     return (
-        r.ts, r.trace_id or "", r.span_id or "", r.severity, _SEVERITY_NUMBER[r.severity],
+        r.ts, r.trace_id or "", r.span_id or "", r.severity, SEVERITY_NUMBER[r.severity],
         r.service, r.body, {"service.name": r.service}, r.attributes,
     )  # fmt: skip
 
@@ -124,13 +122,6 @@ def encode_log_template(t: LogTemplate) -> Row:
     return (t.service, t.template_id, t.template, t.first_seen, t.last_seen, t.count)
 
 
-_SPAN_KIND = {
-    "server": "SPAN_KIND_SERVER", "client": "SPAN_KIND_CLIENT", "producer": "SPAN_KIND_PRODUCER",
-    "consumer": "SPAN_KIND_CONSUMER", "internal": "SPAN_KIND_INTERNAL",
-}  # fmt: skip
-_STATUS_CODE = {"ok": "STATUS_CODE_OK", "error": "STATUS_CODE_ERROR", "unset": "STATUS_CODE_UNSET"}
-
-
 def encode_span(span: Span) -> Row:
     """A `Span` as an ``otel_traces`` row (the Collector exporter's columns and values; its
     ``Events`` and ``Links`` stay empty: our spans carry neither)."""
@@ -138,11 +129,11 @@ def encode_span(span: Span) -> Row:
     attributes = s.attributes
     if s.peer_service and "peer.service" not in attributes:
         attributes = {**attributes, "peer.service": s.peer_service}
-    kind = _SPAN_KIND.get(attributes.get("span.kind", ""), "SPAN_KIND_UNSPECIFIED")
+    kind = SPAN_KIND_NAMES.get(attributes.get("span.kind", ""), "SPAN_KIND_UNSPECIFIED")
     return (
         s.start, s.trace_id, s.span_id, s.parent_span_id or "", "", s.name, kind, s.service,
         {"service.name": s.service}, "", "", attributes, round(s.duration_ms * 1e6),
-        _STATUS_CODE[s.status], "",
+        STATUS_CODE_NAMES[s.status], "",
     )  # fmt: skip
 
 

@@ -27,6 +27,7 @@ PACKAGES = {
 FOUNDATION = (
     "airis.batches",
     "airis.events",
+    "airis.otel_codes",
     "airis.runtime",
     "airis.settings",
     "airis.signals",

@@ -17,13 +17,9 @@ from airis.events import (
     MetricPoint,
     Span,
 )
+from airis.otel_codes import SEVERITY_NUMBER, SPAN_KIND_NUMBERS, STATUS_CODE
 from airis.sources.otlp._decode import _encoding
-from airis.sources.otlp._mapping import (
-    _SEVERITY_NUMBER,
-    _SPAN_KIND_NUMBERS,
-    _STATUS_CODE,
-    _datetime_to_ns,
-)
+from airis.sources.otlp._mapping import _datetime_to_ns
 from airis.sources.otlp._types import SCOPE_NAME, OtlpEncoding
 
 # --- encoders (for the simulator) ---------------------------------------------------------
@@ -73,7 +69,7 @@ def encode_logs(records: Sequence[LogRecord], encoding: OtlpEncoding) -> bytes:
         for r in group:
             record = scope.log_records.add(
                 time_unix_nano=_datetime_to_ns(r.ts),
-                severity_number=_SEVERITY_NUMBER[r.severity],
+                severity_number=SEVERITY_NUMBER[r.severity],
                 severity_text=r.severity,
                 trace_id=bytes.fromhex(r.trace_id or ""),
                 span_id=bytes.fromhex(r.span_id or ""),
@@ -110,8 +106,8 @@ def encode_traces(spans: Sequence[Span], encoding: OtlpEncoding) -> bytes:
                 start_time_unix_nano=start_ns,
                 end_time_unix_nano=end_ns,
             )
-            span.status.code = _STATUS_CODE[s.status]  # type: ignore[assignment]
-            span.kind = _SPAN_KIND_NUMBERS.get(s.attributes.get("span.kind", ""), 0)
+            span.status.code = STATUS_CODE[s.status]  # type: ignore[assignment]
+            span.kind = SPAN_KIND_NUMBERS.get(s.attributes.get("span.kind", ""), 0)
             _proto_kvs(span.attributes, _span_attributes(s))
     return request.SerializeToString()
 
@@ -185,7 +181,7 @@ def _json_log_records(records: list[LogRecord]) -> list[dict[str, Any]]:
 def _json_log_record(r: LogRecord) -> dict[str, Any]:
     record: dict[str, Any] = {
         "timeUnixNano": str(_datetime_to_ns(r.ts)),
-        "severityNumber": _SEVERITY_NUMBER[r.severity],
+        "severityNumber": SEVERITY_NUMBER[r.severity],
         "severityText": r.severity,
         "body": {"stringValue": r.body},
         "attributes": _json_kvs(r.attributes),
@@ -209,10 +205,10 @@ def _json_span_record(s: Span) -> dict[str, Any]:
         "name": s.name,
         "startTimeUnixNano": str(start_ns),
         "endTimeUnixNano": str(end_ns),
-        "status": {"code": _STATUS_CODE[s.status]},
+        "status": {"code": STATUS_CODE[s.status]},
         "attributes": _json_kvs(_span_attributes(s)),
     }
-    kind = _SPAN_KIND_NUMBERS.get(s.attributes.get("span.kind", ""))
+    kind = SPAN_KIND_NUMBERS.get(s.attributes.get("span.kind", ""))
     if kind:
         span["kind"] = kind
     if s.parent_span_id:
@@ -229,7 +225,7 @@ def _span_attributes(s: Span) -> dict[str, str]:
     """The span's attributes as OTLP carries them: its kind is a field of its own (when OTLP
     has a number for it), and its peer service the attribute ``peer.service``."""
     attributes = s.attributes
-    if attributes.get("span.kind") in _SPAN_KIND_NUMBERS:
+    if attributes.get("span.kind") in SPAN_KIND_NUMBERS:
         attributes = {k: v for k, v in attributes.items() if k != "span.kind"}
     if s.peer_service and "peer.service" not in attributes:
         attributes = {**attributes, "peer.service": s.peer_service}

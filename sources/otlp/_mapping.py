@@ -86,33 +86,6 @@ def _hex_id(raw: bytes) -> str | None:
     return raw.hex() if raw.strip(b"\x00") else None
 
 
-_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
-#: Severity numbers 1-24 come in runs of four per level.
-_SEVERITY_BY_NUMBER = tuple(level for level in _LEVELS for _ in range(4))
-_SEVERITY_BY_TEXT = {
-    "TRACE": "TRACE",
-    "DEBUG": "DEBUG",
-    "INFO": "INFO",
-    "WARN": "WARN",
-    "WARNING": "WARN",
-    "ERROR": "ERROR",
-    "FATAL": "FATAL",
-    "CRITICAL": "FATAL",
-}
-_SEVERITY_NUMBER = {level: 1 + 4 * i for i, level in enumerate(_LEVELS)}
-
-
-def _severity(number: int, text: str) -> str:
-    if 1 <= number <= 24:
-        return _SEVERITY_BY_NUMBER[number - 1]
-    return _SEVERITY_BY_TEXT.get(text.strip().upper(), "INFO")
-
-
-_STATUS = {2: "error", 1: "ok"}
-_STATUS_CODE = {"error": 2, "ok": 1, "unset": 0}
-#: OTLP's SpanKind numbers ↔ the ``span.kind`` attribute of a `Span` (UNSPECIFIED: none).
-_SPAN_KINDS = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
-_SPAN_KIND_NUMBERS = {name: number for number, name in _SPAN_KINDS.items()}
 _PEER_KEYS = ("peer.service", "server.address", "net.peer.name")
 
 

@@ -21,18 +21,16 @@ from airis.events import (
     aggregate_problem,
     validation_reason,
 )
+from airis.otel_codes import SPAN_KINDS, STATUS_OF_CODE, severity_of
 from airis.sources.fast_point import FAST_CONSTRUCT, construct_point, valid_point_fields
 from airis.sources.otlp._mapping import (
     _NO_TS,
     _NO_VALUE_FLAG,
-    _SPAN_KINDS,
-    _STATUS,
     _finite_or_text,
     _limit,
     _Out,
     _peer_service,
     _sanitise,
-    _severity,
     _with_suffix,
 )
 from airis.sources.otlp._types import MAX_ITEM_BUCKETS, MAX_LABEL_VALUE, MAX_SPAN_NAME, MAX_UNIT
@@ -303,7 +301,7 @@ class _RawLog(NamedTuple):
 def _emit_log(out: _Out, service: str, raw: _RawLog) -> None:
     fields: dict[str, Any] = {
         "service": service,
-        "severity": _severity(raw.severity_number, raw.severity_text),
+        "severity": severity_of(raw.severity_number, raw.severity_text),
         "body": raw.body[:MAX_TEXT],
         "trace_id": raw.trace_id,
         "span_id": raw.span_id,
@@ -341,7 +339,7 @@ class _RawSpan(NamedTuple):
 
 def _emit_span(out: _Out, service: str, raw: _RawSpan) -> None:
     attributes = raw.attributes
-    kind = _SPAN_KINDS.get(raw.kind)
+    kind = SPAN_KINDS.get(raw.kind)
     if kind is not None and "span.kind" not in attributes:
         attributes = {**attributes, "span.kind": kind}
     fields: dict[str, Any] = {
@@ -351,7 +349,7 @@ def _emit_span(out: _Out, service: str, raw: _RawSpan) -> None:
         "service": service,
         "name": raw.name[:MAX_SPAN_NAME],
         "duration_ms": (raw.end_ns - raw.start_ns) / 1e6,
-        "status": _STATUS.get(raw.status, "unset"),
+        "status": STATUS_OF_CODE.get(raw.status, "unset"),
         "peer_service": _peer_service(attributes),
         "attributes": _limit(attributes),
     }

@@ -102,22 +102,12 @@ class ClickHouseWriter(Exporter):
     ----------
     store
         Where rows go; its tables must exist (`airis.sinks.migrations.migrate`).
-    batch_rows
-        Rows of one table that trigger an insert.
-    batch_seconds
-        Longest a row waits in the buffer (as seen by ``now``).
-    max_buffered_rows
-        Bound on one table's buffer while inserts fail (at least ``batch_rows``).
     tables
         Event type → table registry (`TABLES`).
-    now
-        Clock in seconds (monotonic); tests inject a fake one.
-    flush_interval
-        If set, a daemon thread checks for due buffers this often (seconds).
     close_store
         Close ``store`` at `shutdown` (set when the writer opened it).
-    spill
-        Where rows go while the store is down and memory is full (None: they are dropped).
+    batch_rows, batch_seconds, max_buffered_rows, now, flush_interval, spill
+        The batching's: see `BlockBatcher`.
     """
 
     def __init__(

@@ -19,6 +19,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
@@ -26,7 +27,9 @@ from airis import telemetry
 from airis.events import Incident
 from airis.settings import MemoryConfig, Settings
 from airis.sinks.exporter import Exporter, ExportResult
-from airis.sinks.incident_memory import IncidentMemory
+
+if TYPE_CHECKING:  # the Qdrant client costs 0.35 s to import: only a worker that writes does
+    from airis.sinks.incident_memory import IncidentMemory
 
 logger = logging.getLogger(__name__)
 
@@ -117,9 +120,7 @@ class IncidentMemorySink(FixedPartitionedSink[Incident, None]):
         return [SINK]
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _MemoryPartition:
-        factory = self.memory_factory or (
-            lambda: IncidentMemory(self.config if self.config is not None else Settings().memory)
-        )
+        factory = self.memory_factory or (lambda: _open_memory(self.config))
         return _MemoryPartition(IncidentMemoryExporter(factory))
 
 
@@ -171,3 +172,9 @@ class _MemoryPartition(StatefulSinkPartition[Incident, None]):
         self._pending.clear()
         telemetry.SINK_SECONDS.labels(sink=SINK).observe(time.perf_counter() - started)
         telemetry.SINK_BATCH.labels(sink=SINK).observe(len(batch))
+
+
+def _open_memory(config: MemoryConfig | None) -> IncidentMemory:
+    from airis.sinks.incident_memory import IncidentMemory
+
+    return IncidentMemory(config if config is not None else Settings().memory)

@@ -11,7 +11,6 @@ import math
 from collections import deque
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 __all__ = ["PotThreshold"]
 
@@ -213,6 +212,9 @@ def _fit_gpd(excess: np.ndarray) -> tuple[float, float]:
     i = int(np.argmin(values))
     theta = float(grid[i])
     if 0 < i < len(grid) - 1:
+        # scipy.optimize costs 0.15 s to import: paid at the first fit, not by every flow.
+        from scipy.optimize import minimize_scalar
+
         found = minimize_scalar(
             neg_loglik, bounds=(float(grid[i - 1]), float(grid[i + 1])), method="bounded"
         )

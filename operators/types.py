@@ -52,13 +52,24 @@ class ScoredPoint:
     assessment: Assessment
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class SignalSummary:
-    """One signal inside one service window: its most anomalous point, and how many it saw."""
+    """One signal inside one service window: its most anomalous point, and how many it saw
+    (never changed after).
+
+    Not ``frozen`` for the reason `Assessment` is not: the windowing makes one per point.
+    """
 
     ts: datetime
     assessment: Assessment
     count: int
+
+    def __getstate__(self) -> list:
+        return [getattr(self, name) for name in self.__slots__]  # as when it was frozen
+
+    def __setstate__(self, state: list) -> None:
+        for name, value in zip(self.__slots__, state, strict=True):
+            setattr(self, name, value)
 
 
 @dataclass(frozen=True, slots=True)

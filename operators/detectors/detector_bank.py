@@ -24,6 +24,9 @@ __all__ = [
     "metrics_detector",
 ]
 
+_STATE_NAMES = np.array(kernel.STATES, dtype=object)
+_COMPONENT_NAMES = np.array(kernel.COMPONENTS, dtype=object)
+
 #: How long a signal may stay silent before its detector is dropped (`DetectorBank`).
 DEFAULT_IDLE_AFTER = timedelta(days=2)
 #: Detectors one service may hold (`DetectorBank`).
@@ -215,48 +218,118 @@ class DetectorBank:
         return self.assess_many((signal,), (ts,), (value,))[0]
 
     def assess_many(
-        self, signals: Sequence[str], stamps: Sequence[datetime], values: Sequence[float]
+        self,
+        signals: Sequence[str],
+        stamps: Sequence[datetime],
+        values: Sequence[float],
+        seconds: Sequence[float] | None = None,
     ) -> list[Assessment | None]:
-        """`assess` of each point in order (None where refused), rows in one compiled call."""
+        """`assess` of each point in order (None where refused), rows in one compiled call.
+
+        ``seconds``: the stamps as epoch seconds, when the caller has them already.
+        """
         if not signals:
             return []
-        first = stamps[0].timestamp()
-        if first >= self._next_sweep and self.idle_after is not None:
-            self._evict_idle(first)
+        if seconds is None:
+            seconds = [ts.timestamp() for ts in stamps]
+        if seconds[0] >= self._next_sweep and self.idle_after is not None:
+            self._evict_idle(seconds[0])
+        rows_of = self._rows
+        refused: set[str] = set()
+        for signal in dict.fromkeys(signals):  # new signals get detectors in order of arrival
+            if signal not in rows_of and signal not in self._detectors and not self._create(signal):
+                refused.add(signal)
+        if self._detectors and not self._detectors.keys().isdisjoint(signals):
+            return self._assess_each(signals, stamps, values, seconds, refused)
+        size = len(signals)
+        kept = range(size)
+        if refused:
+            kept = [i for i, signal in enumerate(signals) if signal not in refused]
+            self.refused += len(signals) - len(kept) - len(refused)  # one per point, as before
+            signals = [signals[i] for i in kept]
+            stamps = [stamps[i] for i in kept]
+            values = [values[i] for i in kept]
+            seconds = [seconds[i] for i in kept]
+        results: list[Assessment | None] = [None] * size
+        if signals:
+            assessments = self._assess_rows(signals, stamps, values, seconds)
+            if not refused:
+                return assessments  # type: ignore[return-value]
+            for i, assessment in zip(kept, assessments, strict=True):
+                results[i] = assessment
+        return results
+
+    def _assess_rows(
+        self,
+        signals: Sequence[str],
+        stamps: Sequence[datetime],
+        values: Sequence[float],
+        seconds: Sequence[float],
+    ) -> list[Assessment]:
+        """Every point's row through the compiled kernel at once, in order."""
+        rows_of, last_seen = self._rows, self._last_seen
+        rows = np.fromiter(map(rows_of.__getitem__, signals), np.int64, len(signals))
+        at = np.asarray(seconds, dtype=np.float64)
+        if len(at) < 2 or bool((at[1:] >= at[:-1]).all()):
+            newest = dict(zip(signals, seconds, strict=True))  # in time order: the last is newest
+        else:
+            newest = {}
+            for signal, t in zip(signals, seconds, strict=True):
+                newest[signal] = max(t, newest.get(signal, -math.inf))
+        for signal, latest in newest.items():
+            if latest > last_seen.get(signal, -math.inf):
+                last_seen[signal] = latest
+        out = kernel.update_rows(self._state, rows, at, np.asarray(values, dtype=np.float64))
+        score, expected, lower, upper, state, component, confidence = out.T
+        assessments = list(
+            map(
+                Assessment,
+                score.tolist(),
+                values,
+                expected.tolist(),
+                lower.tolist(),
+                upper.tolist(),
+                _STATE_NAMES[state.astype(np.intp)].tolist(),
+                _COMPONENT_NAMES[component.astype(np.intp)].tolist(),
+                confidence.tolist(),
+            )
+        )
+        if self._priors:
+            for i, signal in enumerate(signals):
+                if signal in self._priors:
+                    assessments[i] = self._with_prior(signal, stamps[i], values[i], assessments[i])
+        return assessments
+
+    def _assess_each(
+        self,
+        signals: Sequence[str],
+        stamps: Sequence[datetime],
+        values: Sequence[float],
+        seconds: Sequence[float],
+        refused: set[str],
+    ) -> list[Assessment | None]:
+        """`assess_many` point by point: the batch has detectors kept as objects."""
         results: list[Assessment | None] = [None] * len(signals)
-        at_rows, rows, seconds = [], [], []
-        last_seen = self._last_seen
+        at_rows: list[int] = []
         for i, signal in enumerate(signals):
-            row = self._rows.get(signal)
-            if row is None:
-                if signal not in self._detectors and not self._create(signal):
-                    continue
-                row = self._rows.get(signal)
-            ts = stamps[i]
-            now = ts.timestamp()
-            if now > last_seen.get(signal, -math.inf):
-                last_seen[signal] = now
-            if row is None:  # a detector kept as its object
-                assessment = self._detectors[signal].update_one(ts, values[i])
-                results[i] = self._with_prior(signal, ts, values[i], assessment)
-            else:
+            if signal in refused:
+                self.refused += i != signals.index(signal)  # one per point, as before
+                continue
+            now = seconds[i]
+            if now > self._last_seen.get(signal, -math.inf):
+                self._last_seen[signal] = now
+            if signal in self._rows:
                 at_rows.append(i)
-                rows.append(row)
-                seconds.append(now)
+                continue
+            assessment = self._detectors[signal].update_one(stamps[i], values[i])
+            results[i] = self._with_prior(signal, stamps[i], values[i], assessment)
         if at_rows:
-            batch = [values[i] for i in at_rows]
-            out = kernel.update_rows(
-                self._state, np.array(rows, dtype=np.int64), np.array(seconds),
-                np.array(batch, dtype=np.float64),
-            ).tolist()  # fmt: skip
-            states, components = kernel.STATES, kernel.COMPONENTS
-            for i, value, (score, expected, lower, upper, state, component, confidence) in zip(
-                at_rows, batch, out, strict=True
-            ):
-                assessment = Assessment(score, value, expected, lower, upper, states[int(state)],
-                                        components[int(component)], confidence)  # fmt: skip
-                if self._priors:
-                    assessment = self._with_prior(signals[i], stamps[i], value, assessment)
+            pick = at_rows.__iter__
+            batch = self._assess_rows(
+                [signals[i] for i in pick()], [stamps[i] for i in pick()],
+                [values[i] for i in pick()], [seconds[i] for i in pick()],
+            )  # fmt: skip
+            for i, assessment in zip(at_rows, batch, strict=True):
                 results[i] = assessment
         return results
 

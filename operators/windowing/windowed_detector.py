@@ -37,6 +37,7 @@ True
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from itertools import islice
@@ -128,47 +129,55 @@ class ServiceWindowDetector:
         point: Callable[[int], MetricPoint],
         now: float,
     ) -> tuple[list[ServiceWindow], list[MetricPoint]]:
-        late: list[MetricPoint] = []
-        watermark = self.watermark(now)  # only moves when a newer point raises it, below
-        accepted: list[int] = []
-        window_ids: list[int] = []
+        if not stamps:
+            return self.close_due(now), []
+        if self.service is None:
+            self.service = point(0).service
         # A batch arrived at once, so its own order is no evidence of lateness: an OTLP
         # message lists each metric's points over its whole span, one metric after another.
         order: Sequence[int] = range(len(stamps))
         if any(b < a for a, b in zip(stamps, islice(stamps, 1, None), strict=False)):
             order = sorted(order, key=stamps.__getitem__)  # stable: ties keep their order
-        for i in order:
-            ts = stamps[i]
-            if self.service is None:
-                self.service = point(i).service
-            if watermark is not None and ts < watermark:
-                late.append(point(i))
-                continue
-            window_id = (ts - ALIGN_TO) // self.window
-            if window_id < self._closed_before:
-                late.append(point(i))
-                continue
-            accepted.append(i)
-            window_ids.append(window_id)
-            # A point the bank refuses below (its service at the cap of signals) still
-            # moves the watermark: its timestamp is as much evidence of event time.
-            base = ts - self.lateness
-            if watermark is None or base > watermark:  # never let the watermark go back
-                self._base, self._base_seen_at = base, now
-                watermark = base
+            stamps = [stamps[i] for i in order]
+            signals = [signals[i] for i in order]
+            values = [values[i] for i in order]
+        # In time order, the late points are a prefix: those before the watermark or in a
+        # window already closed. A point of this batch cannot make a later one late.
+        watermark = self.watermark(now)
+        if self._closed_before > -math.inf:
+            reopened = self._window_start(int(self._closed_before))
+            watermark = reopened if watermark is None else max(watermark, reopened)
+        first = 0 if watermark is None else bisect_left(stamps, watermark)
+        late = [point(order[i]) for i in range(first)]
+        if first == len(stamps):
+            return self.close_due(now), late
+        # A point the bank refuses below (its service at the cap of signals) still moves the
+        # watermark: its timestamp is as much evidence of event time.
+        base = stamps[-1] - self.lateness
+        if self._base is None or base > self.watermark(now):  # type: ignore[operator]
+            self._base, self._base_seen_at = base, now
+        stamps, signals, values = stamps[first:], signals[first:], values[first:]
+        seconds = [ts.timestamp() for ts in stamps]
         # One call for the whole batch: the bank scores each signal's points in order.
-        assessments = self.bank.assess_many(
-            [signals[i] for i in accepted], [stamps[i] for i in accepted],
-            [values[i] for i in accepted],
-        )  # fmt: skip
-        for i, window_id, assessment in zip(accepted, window_ids, assessments, strict=True):
+        assessments = self.bank.assess_many(signals, stamps, values, seconds)
+        summaries: dict[str, SignalSummary] | None = None
+        next_start: datetime | None = None
+        for i, ts, signal, assessment in zip(
+            range(first, len(order)), stamps, signals, assessments, strict=True
+        ):
             if assessment is None:  # the service is at its cap of signals (`DetectorBank`)
-                self._refused.append(point(i))
+                self._refused.append(point(order[i]))
                 continue
-            summaries = self._open.get(window_id)
-            if summaries is None:
-                summaries = self._open[window_id] = {}
-            add_assessment(summaries, signals[i], stamps[i], assessment)
+            if next_start is None or ts >= next_start:
+                window_id = (ts - ALIGN_TO) // self.window
+                next_start = self._window_start(window_id + 1)
+                summaries = self._open.setdefault(window_id, {})
+            assert summaries is not None
+            prev = summaries.get(signal)
+            if prev is None:
+                summaries[signal] = SignalSummary(ts, assessment, 1)
+            else:
+                add_assessment(summaries, signal, ts, assessment)
         return self.close_due(now), late
 
     def __setstate__(self, state: dict) -> None:

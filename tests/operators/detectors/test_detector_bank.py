@@ -3,6 +3,9 @@ from __future__ import annotations
 import pickle
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from airis.events import MetricPoint
 from airis.operators.detectors.detector_bank import DEFAULT_MIN_SCALES, DetectorBank
 from airis.operators.detectors.ensemble_detector import EnsembleDetector
@@ -105,3 +108,33 @@ def test_a_snapshot_from_before_eviction_resumes_and_evicts():
     later = MetricPoint(ts=T0 + timedelta(days=3), service="db", signal="memory", value=1.0)
     assert old.update_one(later) is not None
     assert old.signals == ["memory"]  # cpu, unseen for 3 days, is gone
+
+
+_SIGNALS = st.sampled_from(["cpu", "memory", "error_rate", "latency_p99", "disk"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(_SIGNALS, st.integers(0, 400), st.floats(-1e3, 1e3, allow_nan=False)),
+        max_size=120,
+    ),
+    st.integers(1, 120),
+    st.integers(1, 5),
+)
+def test_a_batch_is_assessed_as_its_points_one_by_one(points, size, max_signals) -> None:
+    """The batch path (one kernel call, detectors made once per batch) against `assess`:
+    any order, the cap of signals reached or not, cold-start priors on."""
+    one_by_one, batched = (
+        DetectorBank(max_signals=max_signals),
+        DetectorBank(max_signals=max_signals),
+    )
+    rows = [(s, T0 + timedelta(seconds=10 * i), v) for s, i, v in points]
+    expected = [one_by_one.assess(*row) for row in rows]
+    got = []
+    for start in range(0, len(rows), size):
+        batch = rows[start : start + size]
+        got += batched.assess_many(*zip(*batch, strict=True)) if batch else []
+    assert got == expected
+    assert batched.refused == one_by_one.refused
+    assert batched._last_seen == one_by_one._last_seen

@@ -28,7 +28,7 @@ from airis.events import Incident
 from airis.settings import MemoryConfig, Settings
 from airis.sinks.exporter import Exporter, ExportResult
 
-if TYPE_CHECKING:  # the Qdrant client costs 0.35 s to import: only a worker that writes does
+if TYPE_CHECKING:  # the Qdrant client costs 0.35 s to import: only the worker that writes does
     from airis.sinks.incident_memory import IncidentMemory
 
 logger = logging.getLogger(__name__)
@@ -120,6 +120,9 @@ class IncidentMemorySink(FixedPartitionedSink[Incident, None]):
         return [SINK]
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _MemoryPartition:
+        # The Qdrant client is imported here, when the flow starts, not at its first incident.
+        import airis.sinks.incident_memory  # noqa: F401
+
         factory = self.memory_factory or (lambda: _open_memory(self.config))
         return _MemoryPartition(IncidentMemoryExporter(factory))
 

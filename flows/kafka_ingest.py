@@ -54,8 +54,9 @@ def read_topic(
 
     Keyed messages pass straight through: a producer that keys by service keeps each service
     in one partition, already in order (and its events cross no process boundary here).
-    ``source``: what to read instead of the topic (items as our Kafka source gives them:
-    `RawMessage` or `KafkaError`), for a flow without a broker."""
+    ``source``: what to read instead of the topic (items as our Kafka source gives them, a
+    `Poll` per poll, or messages one by one: `RawMessage` or `KafkaError`), for a flow
+    without a broker."""
     source = source or kafka_source(kafka, topic)
     messages = op.input(f"read_{signal}", flow, source)
     decode = partial(

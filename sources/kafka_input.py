@@ -35,7 +35,7 @@ from airis.sources.formats import (
     decoder_for,
     sniff_format,
 )
-from airis.sources.kafka_polls import KafkaPollSource, RawMessage
+from airis.sources.kafka_polls import KafkaPollSource, Poll, RawMessage
 
 __all__ = [
     "DEAD_LETTER_KEY_LIMIT",
@@ -106,9 +106,12 @@ def event_time(event: Any) -> datetime:
     return event.start if isinstance(event, Span) else event.ts
 
 
-def decode_partitions(messages: Sequence[Message | KafkaError], signal: Signal, **kw: Any) -> list:
-    """`decode_messages` per partition of a poll: a `PartitionEvents` per partition with
-    events, and the `KafkaDeadLetter` items (``kw``: `decode_messages`' options).
+def decode_partitions(
+    messages: Sequence[Poll | Message | KafkaError], signal: Signal, **kw: Any
+) -> list:
+    """`decode_messages` per poll of a partition (a `Poll` item, or the messages of one
+    partition in a list of them): a `PartitionEvents` per partition with events, and the
+    `KafkaDeadLetter` items (``kw``: `decode_messages`' options).
 
     >>> from bytewax.connectors.kafka import KafkaSourceMessage
     >>> good = b'{"ts": "2026-01-01T00:00:00Z", "service": "api", "signal": "cpu", "value": 1}'
@@ -118,34 +121,50 @@ def decode_partitions(messages: Sequence[Message | KafkaError], signal: Signal, 
     >>> [type(e).__name__ for e in out], out[1].partition, out[1].keyed
     (['KafkaDeadLetter', 'PartitionEvents'], '2', False)
     """
-    groups: dict[int, list[Message | KafkaError]] = {}
-    for message in messages:
-        origin = message.msg if isinstance(message, KafkaError) else message
-        groups.setdefault(origin.partition if origin.partition is not None else -1, []).append(
-            message
-        )
     out: list[Any] = []
+    groups: dict[int, list[Message | KafkaError]] = {}
+    for item in messages:
+        if type(item) is Poll:
+            keyed = not item.errors and None not in item.keys
+            out += _partition_events(item, str(item.partition), keyed, signal, kw)
+            continue
+        origin = item.msg if isinstance(item, KafkaError) else item
+        partition = origin.partition if origin.partition is not None else -1
+        groups.setdefault(partition, []).append(item)
     for partition, group in groups.items():
-        events = []
-        # A keyed partition's events go on as they are, so its metric points may stay columns;
-        # an unkeyed one's are put in time order one by one (`PartitionAligner`), which needs
-        # when each event's message was produced.
         keyed = all(getattr(m, "key", None) is not None for m in group)
-        stamps: list[float | None] | None = None if keyed else []
-        produced: list[float | None] | None = None if keyed else []
-        items = decode_messages(group, signal, columns=keyed, produced=stamps, rows=not keyed, **kw)
-        for i, item in enumerate(items):
-            if isinstance(item, KafkaDeadLetter):
-                out.append(item)
-                continue
-            if isinstance(item, MetricBatch):
-                events.append((item.ts[0], item))
-            else:
-                events.append((event_time(item), item))
-            if produced is not None and stamps is not None:
-                produced.append(stamps[i])
-        if events:
-            out.append(PartitionEvents(str(partition), keyed, events, produced))
+        out += _partition_events(group, str(partition), keyed, signal, kw)
+    return out
+
+
+def _partition_events(
+    messages: Sequence[Message | KafkaError] | Poll,
+    partition: str,
+    keyed: bool,
+    signal: Signal,
+    kw: dict[str, Any],
+) -> list[Any]:
+    """One partition's decoded events as a `PartitionEvents`, after its dead letters."""
+    out: list[Any] = []
+    events = []
+    # A keyed partition's events go on as they are, so its metric points may stay columns;
+    # an unkeyed one's are put in time order one by one (`PartitionAligner`), which needs
+    # when each event's message was produced.
+    stamps: list[float | None] | None = None if keyed else []
+    produced: list[float | None] | None = None if keyed else []
+    items = decode_messages(messages, signal, columns=keyed, produced=stamps, rows=not keyed, **kw)
+    for i, item in enumerate(items):
+        if isinstance(item, KafkaDeadLetter):
+            out.append(item)
+            continue
+        if isinstance(item, MetricBatch):
+            events.append((item.ts[0], item))
+        else:
+            events.append((event_time(item), item))
+        if produced is not None and stamps is not None:
+            produced.append(stamps[i])
+    if events:
+        out.append(PartitionEvents(partition, keyed, events, produced))
     return out
 
 
@@ -177,7 +196,7 @@ def kafka_source(kafka: KafkaConfig, topic: str) -> KafkaPollSource:
 
 
 def decode_messages(
-    messages: Sequence[Message | KafkaError],
+    messages: Sequence[Message | KafkaError] | Poll,
     signal: Signal,
     input_format: str = "auto",
     max_ahead_seconds: float = DEFAULT_MAX_AHEAD_SECONDS,
@@ -186,7 +205,8 @@ def decode_messages(
     produced: list[float | None] | None = None,
     rows: bool = False,
 ) -> list[Any]:
-    """Decode a batch of messages into events and `KafkaDeadLetter` items, in order.
+    """Decode a batch of messages (a `Poll`, or a list) into events and `KafkaDeadLetter`
+    items, in order.
 
     An event stamped more than ``max_ahead_seconds`` after ``now()`` (its arrival, seconds
     since the epoch) becomes an item dead letter instead (reason ``ts: … ahead of arrival``).
@@ -217,18 +237,18 @@ def decode_messages(
     sniff = input_format == "auto"
     if columns and produced is not None:
         raise ValueError("produced times are per item: not with columns")
+    values, topics, message_at, errors = _columns(messages)
+    times = _produced_times(messages) if produced is not None else []
     pending = PointColumns() if columns else None
-    previous: Message | None = None
-    for message in messages:
-        if produced is not None and previous is not None:  # the previous message's items
-            produced.extend([produced_at(previous)] * (len(out) - len(produced)))
-        previous = message.msg if isinstance(message, KafkaError) else message
-        if isinstance(message, KafkaError):
+    for i, value in enumerate(values):
+        if produced is not None and i:  # the previous message's items
+            produced.extend([times[i - 1]] * (len(out) - len(produced)))
+        if errors and i in errors:
             if pending:
                 pending.flush(out)
-            out.append(_dead(message.msg, signal, f"kafka error: {message.err}"))
+            failed = message_at(i)
+            out.append(_dead(failed.msg, signal, f"kafka error: {failed.err}"))
             continue
-        value = message.value
         if (
             fast
             and type(value) is bytes
@@ -250,22 +270,50 @@ def decode_messages(
                 if accepted := point is not None and point.ts <= limit:
                     out.append(point)
             if accepted:
-                topic = message.topic or ""
+                topic = topics[i]
                 events_in[topic] = events_in.get(topic, 0) + 1
                 continue
         if pending:
             pending.flush(out)
+        message = message_at(i)
         first = len(out)
         decoded = _decode_one(message, signal, input_format, out, columns)
         decoded -= _reject_ahead(message, signal, out, first, arrival, limit)
-        events_in[message.topic or ""] = events_in.get(message.topic or "", 0) + decoded
+        events_in[topics[i]] = events_in.get(topics[i], 0) + decoded
     if pending:
         pending.flush(out)
-    if produced is not None and previous is not None:
-        produced.extend([produced_at(previous)] * (len(out) - len(produced)))
+    if produced is not None and values:
+        produced.extend([times[-1]] * (len(out) - len(produced)))
     for topic, count in events_in.items():
         telemetry.EVENTS_IN.labels(source=topic).inc(count)
     return out
+
+
+def _columns(
+    messages: Sequence[Message | KafkaError] | Poll,
+) -> tuple[Sequence[bytes | None], Sequence[str], Callable[[int], Any], dict[int, Any]]:
+    """``(values, topics, message i, failed positions)`` of a poll or a list of messages."""
+    if type(messages) is Poll:
+        return messages.values, [messages.topic] * len(messages), messages.message, messages.errors
+    values: list[bytes | None] = []
+    topics: list[str] = []
+    errors: dict[int, Any] = {}
+    for i, message in enumerate(messages):
+        if isinstance(message, KafkaError):
+            errors[i] = message.err
+            values.append(None)
+            topics.append(message.msg.topic or "")
+        else:
+            values.append(message.value)
+            topics.append(message.topic or "")
+    return values, topics, messages.__getitem__, errors
+
+
+def _produced_times(messages: Sequence[Message | KafkaError] | Poll) -> Sequence[float | None]:
+    """When each message was produced (`produced_at`)."""
+    if type(messages) is Poll:
+        return messages.produced
+    return [produced_at(m.msg if isinstance(m, KafkaError) else m) for m in messages]
 
 
 def _reject_ahead(

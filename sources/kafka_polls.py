@@ -4,9 +4,10 @@ Bytewax's own partition builds a frozen `KafkaSourceMessage` of eight fields per
 (headers, latency and timestamp included, each a call into librdkafka): about a tenth of a
 whole metrics flow's time. `KafkaPollSource` keeps its topic partitions, its offsets in the
 recovery snapshots (the same state, so a flow resumes from snapshots taken with Bytewax's
-source) and its ``bytewax_kafka_consumer_lag`` gauge, and yields `RawMessage` items: key,
-value, topic, partition, offset and timestamp, which is all the decoders and the partition
-alignment read.
+source) and its ``bytewax_kafka_consumer_lag`` gauge, and yields one `Poll` item per poll:
+the messages' keys, values, offsets and produced times as columns, which is all the decoders
+and the partition alignment read, with no object per message (a message becomes a
+`RawMessage` only where a decoder needs one: a dead letter, a format other than our JSON).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from bytewax.inputs import StatefulSourcePartition
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, TopicPartition
 from confluent_kafka import KafkaError as ConfluentKafkaError
 
-__all__ = ["DEFAULT_MAX_POLL_BYTES", "KafkaPollSource", "RawMessage"]
+__all__ = ["DEFAULT_MAX_POLL_BYTES", "KafkaPollSource", "Poll", "RawMessage"]
 
 #: Bytes of message values one poll of a partition may hold (about).
 DEFAULT_MAX_POLL_BYTES = 8 * 1024 * 1024
@@ -43,9 +44,42 @@ class RawMessage:
     timestamp: float | None = None
 
 
+@dataclass(slots=True)
+class Poll:
+    """What one poll of one topic partition gave, as columns (position ``i`` is one message).
+
+    ``errors``: the positions whose message failed, with librdkafka's error (its key and
+    value are None unless the message carried them).
+    """
+
+    topic: str
+    partition: int
+    keys: list[bytes | None]
+    values: list[bytes | None]
+    offsets: list[int]
+    produced: list[float | None]
+    errors: dict[int, Any]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def message(self, i: int) -> RawMessage | KafkaError:
+        """Message ``i`` as an object (a `KafkaError` wrapping it where it failed)."""
+        raw = RawMessage(
+            self.keys[i], self.values[i], self.topic, self.offsets[i], self.partition,
+            self.produced[i],
+        )  # fmt: skip
+        error = self.errors.get(i)
+        return raw if error is None else KafkaError(error, raw)
+
+    def messages(self) -> list[RawMessage | KafkaError]:
+        """Every message as an object."""
+        return [self.message(i) for i in range(len(self))]
+
+
 class KafkaPollSource(KafkaSource):
-    """`KafkaSource` (same arguments, partitions and snapshots) whose items are `RawMessage`
-    or `KafkaError` wrapping one; errors are always items (``raise_on_errors`` is ignored).
+    """`KafkaSource` (same arguments, partitions and snapshots) whose items are a `Poll` per
+    poll of a partition; errors are always in them (``raise_on_errors`` is ignored).
 
     ``max_poll_bytes`` bounds a poll by the bytes of its values as well as by ``batch_size``
     messages: 5,000 single-point JSON events are 0.5 MB, 5,000 OTLP batches of 1,000 points
@@ -77,7 +111,7 @@ class KafkaPollSource(KafkaSource):
         )
 
 
-class _PollPartition(StatefulSourcePartition[RawMessage | KafkaError, int | None]):
+class _PollPartition(StatefulSourcePartition[Poll, int | None]):
     def __init__(
         self,
         step_id: str,
@@ -104,29 +138,34 @@ class _PollPartition(StatefulSourcePartition[RawMessage | KafkaError, int | None
         if self._offset > 0:  # not a logical offset (beginning, end)
             self._lag.set(partition["ls_offset"] - self._offset)
 
-    def next_batch(self) -> list[RawMessage | KafkaError]:
+    def next_batch(self) -> list[Poll]:
         if self._eof:
             raise StopIteration()
-        batch: list[RawMessage | KafkaError] = []
-        topic, index = self._topic, self._index
+        poll = Poll(self._topic, self._index, [], [], [], [], {})
+        keys, values, offsets, produced = poll.keys, poll.values, poll.offsets, poll.produced
         size = 0
         for msg in self._consumer.consume(self._poll_count(), 0.001):
             error = msg.error()
-            if error is not None and error.code() == ConfluentKafkaError._PARTITION_EOF:
-                self._eof = True  # stop at the next call, after this batch's messages
-                break
-            offset = msg.offset()
-            size += len(msg) if error is None else 0
+            if error is not None:
+                if error.code() == ConfluentKafkaError._PARTITION_EOF:
+                    self._eof = True  # stop at the next call, after this batch's messages
+                    break
+                poll.errors[len(values)] = error
+            value = msg.value()
+            size += len(value) if error is None and value is not None else 0
             kind, millis = msg.timestamp()
-            produced = None if kind == TIMESTAMP_NOT_AVAILABLE else millis / 1000
-            item = RawMessage(msg.key(), msg.value(), topic, offset, index, produced)
-            batch.append(item if error is None else KafkaError(error, item))
+            keys.append(msg.key())
+            values.append(value)
+            offset = msg.offset()
+            offsets.append(offset)
+            produced.append(None if kind == TIMESTAMP_NOT_AVAILABLE else millis / 1000)
             if offset is not None and offset >= 0:  # an error may carry no real offset
                 self._offset = offset + 1  # resume after it
-        if batch:
-            mean = size / len(batch)
-            self._mean_size = mean if self._mean_size is None else (self._mean_size + mean) / 2
-        return batch
+        if not values:
+            return []
+        mean = size / len(values)
+        self._mean_size = mean if self._mean_size is None else (self._mean_size + mean) / 2
+        return [poll]
 
     def _poll_count(self) -> int:
         """Messages to ask for: ``batch_size``, or fewer if they would hold more bytes."""

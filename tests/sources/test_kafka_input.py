@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import orjson
+import pytest
 from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
 from confluent_kafka import KafkaError as ConfluentKafkaError
 from hypothesis import given, settings
@@ -24,7 +25,7 @@ from airis.sources.kafka_input import (
     decode_partitions,
     to_dead_letter_message,
 )
-from airis.sources.kafka_polls import RawMessage
+from airis.sources.kafka_polls import Poll, RawMessage
 
 T0 = datetime(2026, 11, 25, tzinfo=UTC)
 
@@ -264,6 +265,43 @@ def test_an_unkeyed_partition_s_events_carry_when_their_message_was_produced() -
     assert decode_partitions([stamped], "metrics")[0].produced == [7.0]
     keyed = [RawMessage(b"api", one, "in", 0, 1, 100.0)]
     assert decode_partitions(keyed, "metrics")[0].produced is None
+
+
+def _as_poll(messages: list[RawMessage], errors: dict[int, str]) -> Poll:
+    return Poll(
+        "in", 1, [m.key for m in messages], [m.value for m in messages],
+        [m.offset for m in messages], [m.timestamp for m in messages], errors,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("keyed", [True, False])
+def test_a_poll_of_columns_decodes_as_its_messages_would(keyed: bool) -> None:
+    """What our Kafka source yields (one `Poll` per poll, no object per message) against the
+    same messages one by one: the same events, dead letters and produced times."""
+    one = b'{"ts": "2026-11-25T00:00:09Z", "service": "api", "signal": "cpu", "value": 4}'
+    other = one.replace(b"cpu", b"mem")
+    points = [MetricPoint(ts=T0, service="db", signal="cpu", value=2.0)]
+    values = [one, b"?", otlp.encode_metrics(points, "otlp_proto"), None, other, one]
+    messages = [
+        RawMessage(b"k" if keyed else None, v, "in", i, 1, 100.0 + i) for i, v in enumerate(values)
+    ]
+    failed = messages[3]
+    expected_in = [*messages[:3], KafkaError("broker gone", failed), *messages[4:]]
+    expected = decode_partitions(expected_in, "metrics", now=lambda: T0.timestamp())
+    got = decode_partitions(
+        [_as_poll(messages, {3: "broker gone"})], "metrics", now=lambda: T0.timestamp()
+    )
+
+    def comparable(items: list) -> list:
+        return [
+            (type(i).__name__, i.letter.reason, i.offset)
+            if isinstance(i, KafkaDeadLetter)
+            else (i.partition, i.keyed, [(t, repr(e)) for t, e in i.events], i.produced)
+            for i in items
+        ]
+
+    assert comparable(got) == comparable(expected)
+    assert [type(i).__name__ for i in got].count("KafkaDeadLetter") == 2
 
 
 _OTLP_VALUES = [1.0, -2.5, math.inf, 0.0]

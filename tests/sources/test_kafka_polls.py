@@ -1,5 +1,6 @@
-"""`KafkaPollSource` against the real broker: every message once, where it came from, and a
-resume from a snapshot's offset (the state Bytewax's own Kafka source keeps)."""
+"""`KafkaPollSource` against the real broker: every message once, where it came from, in one
+`Poll` of columns per poll, and a resume from a snapshot's offset (the state Bytewax's own
+Kafka source keeps)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Callable
 from bytewax.connectors.kafka import BYTEWAX_CONSUMER_LAG_GAUGE, KafkaError
 from confluent_kafka import OFFSET_BEGINNING, Producer
 
-from airis.sources.kafka_polls import KafkaPollSource, RawMessage
+from airis.sources.kafka_polls import KafkaPollSource, Poll, RawMessage
 
 
 def _produce(bootstrap: str, topic: str, partitions: int, per_partition: int) -> None:
@@ -26,7 +27,9 @@ def _drain(source: KafkaPollSource, part: str, resume: int | None = None) -> tup
     items: list[RawMessage | KafkaError] = []
     try:
         while True:
-            items += partition.next_batch()
+            for poll in partition.next_batch():
+                assert isinstance(poll, Poll) and len(poll) > 0
+                items += poll.messages()
     except StopIteration:
         pass
     state = partition.snapshot()
@@ -100,8 +103,7 @@ def test_large_messages_make_smaller_polls_and_every_message_still_comes_once(
     polls: list[list] = []
     try:
         while True:
-            if batch := partition.next_batch():
-                polls.append(batch)
+            polls += [poll.messages() for poll in partition.next_batch()]
     except StopIteration:
         pass
     partition.close()

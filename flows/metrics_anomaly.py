@@ -17,12 +17,7 @@ from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
 from airis import telemetry
-from airis.events import (
-    AggregatePoint,
-    DeadLetter,
-    DependencyEdge,
-    LogTemplate,
-)
+from airis.events import AggregatePoint, DeadLetter, DependencyEdge, LogTemplate
 from airis.flows.detection import SOURCE, detect_and_alert, detection_configs, remember
 from airis.flows.signals import log_signals, otlp_points, trace_signals
 from airis.runtime import tune_gc
@@ -57,9 +52,8 @@ def build_flow(
     whose per-window RED signals (`trace_signals`) join them too, and whose dependency edges
     are stored. ``memory``: where resolved incidents are remembered (`IncidentMemorySink`;
     by default there when the sink is the default store, else nowhere).
-    ``simulated_hours``: how much the built-in simulator replays when there is no source, at
-    least 4 (its fault schedule needs them):
-    ``python -m bytewax.run "airis.flows.metrics_anomaly:build_flow(simulated_hours=4)"``.
+    ``simulated_hours``: how much the built-in simulator replays when there is no source (at
+    least 4: its fault schedule needs them).
     """
     settings = settings or Settings()
     tune_gc()  # a flow's process holds long-lived state: see airis.runtime

@@ -135,3 +135,14 @@ def test_the_tests_mirror_the_packages():
     packages.add(Path("deploy"))
     test_dirs = {p.parent.relative_to(ROOT / "tests") for p in (ROOT / "tests").rglob("test_*.py")}
     assert {d for d in test_dirs if d != Path(".") and d not in packages} == set()
+
+
+#: A dataflow reads top to bottom as the pipeline (issue 13): its file stays short.
+MAX_FLOW_LINES = 120
+
+
+def test_each_dataflow_file_is_under_120_lines():
+    flows = [p for p in sorted((ROOT / "flows").glob("*.py")) if "def build_flow(" in p.read_text()]
+    assert [p.name for p in flows] == ["kafka_metrics.py", "metrics_anomaly.py"]
+    long = {p.name: n for p in flows if (n := len(p.read_text().splitlines())) >= MAX_FLOW_LINES}
+    assert long == {}

@@ -116,8 +116,8 @@ def detect_and_alert(
     The closed windows are also scored by the registered ONNX model (``model.name``, unless
     None; its anomalies join incidents, never open them) and planned for (forecasts,
     exhaustion warnings, replica advice; unless ``planning.signals`` is empty): see
-    `airis.flows.model_ops`. The
-    alert manager turns the exhaustion warnings into alerts, as it does the windows.
+    `airis.flows.model_ops`. The alert manager turns the exhaustion warnings into alerts, as
+    it does the windows.
 
     ``topology`` (caller → callees) lets incidents follow the call graph and lets the ranking
     use it; without one, the call graph is learned from the dependency ``edges`` of traces

@@ -239,23 +239,28 @@ class DetectorBank:
         for signal in dict.fromkeys(signals):  # new signals get detectors in order of arrival
             if signal not in rows_of and signal not in self._detectors and not self._create(signal):
                 refused.add(signal)
-        if self._detectors and not self._detectors.keys().isdisjoint(signals):
-            return self._assess_each(signals, stamps, values, seconds, refused)
         size = len(signals)
-        kept = range(size)
+        kept: Sequence[int] = range(size)
         if refused:
             kept = [i for i, signal in enumerate(signals) if signal not in refused]
-            self.refused += len(signals) - len(kept) - len(refused)  # one per point, as before
-            signals = [signals[i] for i in kept]
-            stamps = [stamps[i] for i in kept]
-            values = [values[i] for i in kept]
-            seconds = [seconds[i] for i in kept]
+            self.refused += size - len(kept) - len(refused)  # one per refused point, as before
+        at_rows = kept
         results: list[Assessment | None] = [None] * size
-        if signals:
-            assessments = self._assess_rows(signals, stamps, values, seconds)
-            if not refused:
-                return assessments  # type: ignore[return-value]
-            for i, assessment in zip(kept, assessments, strict=True):
+        if self._detectors and not self._detectors.keys().isdisjoint(signals):
+            at_rows = [i for i in kept if signals[i] in rows_of]
+            for i in kept:  # detectors kept as objects, point by point
+                signal = signals[i]
+                if signal in rows_of:
+                    continue
+                if seconds[i] > self._last_seen.get(signal, -math.inf):
+                    self._last_seen[signal] = seconds[i]
+                assessment = self._detectors[signal].update_one(stamps[i], values[i])
+                results[i] = self._with_prior(signal, stamps[i], values[i], assessment)
+        if len(at_rows) == size:  # the common case: every point a row, in one kernel call
+            return self._assess_rows(signals, stamps, values, seconds)  # type: ignore[return-value]
+        if at_rows:
+            picked = ([col[i] for i in at_rows] for col in (signals, stamps, values, seconds))
+            for i, assessment in zip(at_rows, self._assess_rows(*picked), strict=True):
                 results[i] = assessment
         return results
 
@@ -299,39 +304,6 @@ class DetectorBank:
                 if signal in self._priors:
                     assessments[i] = self._with_prior(signal, stamps[i], values[i], assessments[i])
         return assessments
-
-    def _assess_each(
-        self,
-        signals: Sequence[str],
-        stamps: Sequence[datetime],
-        values: Sequence[float],
-        seconds: Sequence[float],
-        refused: set[str],
-    ) -> list[Assessment | None]:
-        """`assess_many` point by point: the batch has detectors kept as objects."""
-        results: list[Assessment | None] = [None] * len(signals)
-        at_rows: list[int] = []
-        for i, signal in enumerate(signals):
-            if signal in refused:
-                self.refused += i != signals.index(signal)  # one per point, as before
-                continue
-            now = seconds[i]
-            if now > self._last_seen.get(signal, -math.inf):
-                self._last_seen[signal] = now
-            if signal in self._rows:
-                at_rows.append(i)
-                continue
-            assessment = self._detectors[signal].update_one(stamps[i], values[i])
-            results[i] = self._with_prior(signal, stamps[i], values[i], assessment)
-        if at_rows:
-            pick = at_rows.__iter__
-            batch = self._assess_rows(
-                [signals[i] for i in pick()], [stamps[i] for i in pick()],
-                [values[i] for i in pick()], [seconds[i] for i in pick()],
-            )  # fmt: skip
-            for i, assessment in zip(at_rows, batch, strict=True):
-                results[i] = assessment
-        return results
 
     def _with_prior(
         self, signal: str, ts: datetime, value: float, assessment: Assessment

@@ -144,17 +144,18 @@ class ServiceWindowDetector:
         # In time order, the late points are a prefix: those before the watermark or in a
         # window already closed. A point of this batch cannot make a later one late.
         watermark = self.watermark(now)
+        on_time_from = watermark
         if self._closed_before > -math.inf:
             reopened = self._window_start(int(self._closed_before))
-            watermark = reopened if watermark is None else max(watermark, reopened)
-        first = 0 if watermark is None else bisect_left(stamps, watermark)
+            on_time_from = reopened if watermark is None else max(watermark, reopened)
+        first = 0 if on_time_from is None else bisect_left(stamps, on_time_from)
         late = [point(order[i]) for i in range(first)]
         if first == len(stamps):
             return self.close_due(now), late
         # A point the bank refuses below (its service at the cap of signals) still moves the
         # watermark: its timestamp is as much evidence of event time.
         base = stamps[-1] - self.lateness
-        if self._base is None or base > self.watermark(now):  # type: ignore[operator]
+        if watermark is None or base > watermark:  # never let the watermark go back
             self._base, self._base_seen_at = base, now
         stamps, signals, values = stamps[first:], signals[first:], values[first:]
         seconds = [ts.timestamp() for ts in stamps]

@@ -7,7 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from airis.events import MetricPoint
-from airis.operators.detectors.detector_bank import DEFAULT_MIN_SCALES, DetectorBank
+from airis.operators.detectors.detector_bank import (
+    DEFAULT_MIN_SCALES,
+    DetectorBank,
+    metrics_detector,
+)
 from airis.operators.detectors.ensemble_detector import EnsembleDetector
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
@@ -121,14 +125,15 @@ _SIGNALS = st.sampled_from(["cpu", "memory", "error_rate", "latency_p99", "disk"
     ),
     st.integers(1, 120),
     st.integers(1, 5),
+    st.booleans(),
 )
-def test_a_batch_is_assessed_as_its_points_one_by_one(points, size, max_signals) -> None:
+def test_a_batch_is_assessed_as_its_points_one_by_one(points, size, max_signals, compiled) -> None:
     """The batch path (one kernel call, detectors made once per batch) against `assess`:
-    any order, the cap of signals reached or not, cold-start priors on."""
-    one_by_one, batched = (
-        DetectorBank(max_signals=max_signals),
-        DetectorBank(max_signals=max_signals),
-    )
+    any order, the cap of signals reached or not, cold-start priors on, detectors as
+    compiled rows or kept as objects."""
+    make = metrics_detector if compiled else (lambda **kw: EnsembleDetector(**kw))
+    one_by_one = DetectorBank(make_detector=make, max_signals=max_signals)
+    batched = DetectorBank(make_detector=make, max_signals=max_signals)
     rows = [(s, T0 + timedelta(seconds=10 * i), v) for s, i, v in points]
     expected = [one_by_one.assess(*row) for row in rows]
     got = []

@@ -12,13 +12,14 @@ and the partition alignment read, with no object per message (a message becomes 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from bytewax.connectors.kafka import BYTEWAX_CONSUMER_LAG_GAUGE, KafkaError, KafkaSource
 from bytewax.inputs import StatefulSourcePartition
-from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, TopicPartition
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaException, TopicPartition
 from confluent_kafka import KafkaError as ConfluentKafkaError
 
 __all__ = ["DEFAULT_MAX_POLL_BYTES", "KafkaPollSource", "Poll", "RawMessage"]
@@ -27,6 +28,10 @@ __all__ = ["DEFAULT_MAX_POLL_BYTES", "KafkaPollSource", "Poll", "RawMessage"]
 DEFAULT_MAX_POLL_BYTES = 8 * 1024 * 1024
 #: Messages in a partition's first poll, before their size is known.
 _FIRST_POLL = 100
+#: ``fetch.wait.max.ms`` of a source that stops at the end of its partitions.
+_EOF_FETCH_WAIT_MS = 10
+#: Seconds to wait for the topic's metadata before a partition is assigned.
+_METADATA_TIMEOUT_S = 2.0
 
 
 @dataclass(slots=True)
@@ -103,6 +108,9 @@ class KafkaPollSource(KafkaSource):
             "bootstrap.servers": ",".join(self._brokers),
             "enable.partition.eof": str(not self._tail),
             "statistics.interval.ms": 1000,  # feeds bytewax_kafka_consumer_lag
+            # The broker holds a fetch at the end of a partition this long (default 500 ms)
+            # before it answers: a run that stops at the end need not wait for that.
+            **({} if self._tail else {"fetch.wait.max.ms": _EOF_FETCH_WAIT_MS}),
             **self._add_config,
         }
         start = self._starting_offset if resume_state is None else resume_state
@@ -131,11 +139,21 @@ class _PollPartition(StatefulSourcePartition[Poll, int | None]):
         self._eof = False
         self._lag = BYTEWAX_CONSUMER_LAG_GAUGE.labels(step_id=step_id, topic=topic, partition=index)
         self._consumer = Consumer({**config, "stats_cb": self._stats})
+        if offset < 0:
+            # A logical offset (beginning, end) is looked up at the partition's leader; one
+            # assigned before the consumer knows the leader waits for librdkafka's retry
+            # timer (500 ms, measured) before the first fetch. Metadata first: no wait. A
+            # broker that does not answer in time changes nothing: librdkafka keeps trying.
+            with contextlib.suppress(KafkaException):
+                self._consumer.list_topics(topic, timeout=_METADATA_TIMEOUT_S)
         self._consumer.assign([TopicPartition(topic, index, offset)])
 
     def _stats(self, stats: str) -> None:
-        partition = json.loads(stats)["topics"][self._topic]["partitions"][str(self._index)]
-        if self._offset > 0:  # not a logical offset (beginning, end)
+        # Statistics sent before the consumer knows the partition (its broker down, the topic
+        # absent) do not list it; an exception here would surface from the next poll.
+        topic = json.loads(stats)["topics"].get(self._topic, {})
+        partition = topic.get("partitions", {}).get(str(self._index))
+        if partition is not None and self._offset > 0:  # not a logical offset
             self._lag.set(partition["ls_offset"] - self._offset)
 
     def next_batch(self) -> list[Poll]:

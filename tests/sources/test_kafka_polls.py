@@ -110,3 +110,17 @@ def test_large_messages_make_smaller_polls_and_every_message_still_comes_once(
     assert [m.value for poll in polls for m in poll] == values
     assert max(len(poll) for poll in polls[1:]) <= 10  # 200 kB of 20-kB messages
     assert all(m.timestamp and m.timestamp > 1.7e9 for poll in polls for m in poll)
+
+
+def test_a_partition_starts_while_its_broker_is_down() -> None:
+    """The metadata looked up before a logical offset is assigned is only a head start: a
+    broker that does not answer leaves librdkafka to retry, as it would without it."""
+    source = KafkaPollSource(
+        ["127.0.0.1:1"], ["absent"], tail=False, starting_offset=OFFSET_BEGINNING
+    )
+    partition = source.build_part("read", "0-absent", None)
+    try:
+        assert partition.next_batch() == []  # nothing yet, and no error raised
+        assert partition.snapshot() == OFFSET_BEGINNING
+    finally:
+        partition.close()

@@ -170,7 +170,10 @@ class ExhaustionPredictor:
 
     def update_one(self, ts: datetime, value: float) -> ExhaustionWarning | None:
         """Add one point; return a warning when one is due (at most one per bucket)."""
-        t = ts.timestamp()
+        return self.update_at(ts.timestamp(), ts, value)
+
+    def update_at(self, t: float, ts: datetime, value: float) -> ExhaustionWarning | None:
+        """`update_one` with ``ts`` in epoch seconds (``t``) as well, for a caller that has it."""
         if not math.isfinite(value) or t < self._last_ts:
             return None
         self._last_ts = t

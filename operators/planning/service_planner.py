@@ -137,23 +137,30 @@ class ServicePlanner:
 
     def update_one(self, ts: datetime, values: Mapping[str, float]) -> Plan:
         """Learn one window's values (signal → value) at ``ts``; what that produced."""
+        t = ts.timestamp()
         warnings = {}
         for signal, predictor in self._predictors.items():
             value = values.get(signal)
-            if value is not None and math.isfinite(value):
-                warning = predictor.update_one(ts, value)
+            if value is not None:
+                warning = predictor.update_at(t, ts, value)
                 if warning is not None:
                     warnings[signal] = warning
-        step = math.floor((ts - _EPOCH).total_seconds() / self.step_seconds)
+        step = math.floor(t / self.step_seconds)
         plan_ts, forecasts, advice = None, {}, None
-        if self._step is not None and step > self._step:
-            plan_ts, forecasts, advice = self._close_step()
-        self._step = step if self._step is None else max(step, self._step)
+        if self._step is None or step > self._step:
+            if self._step is not None:
+                plan_ts, forecasts, advice = self._close_step()
+            self._step = step
+        sums, counts = self._sums, self._counts
         for signal in self.forecast_signals:
             value = values.get(signal)
             if value is not None and math.isfinite(value):
-                self._sums[signal] = self._sums.get(signal, 0.0) + value
-                self._counts[signal] = self._counts.get(signal, 0) + 1
+                if signal in sums:
+                    sums[signal] += value
+                    counts[signal] += 1
+                else:
+                    sums[signal] = value
+                    counts[signal] = 1
         if not warnings and not forecasts and advice is None:
             return _NOTHING
         return Plan(plan_ts or ts, self.step_seconds, forecasts, warnings, advice)

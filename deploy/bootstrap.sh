@@ -5,8 +5,9 @@
 #   deploy/bootstrap.sh setup                       only the environment
 # Re-running is cheap: the install is skipped while pyproject.toml is unchanged.
 # `test` also fetches what the integration tests start (once, cached): the Apache Kafka broker's
-# jars through Maven (deploy/kafka), Debian's clickhouse-server 18.16 (deploy/clickhouse) and
-# an OpenTelemetry Collector built with Go from the Go module proxy (deploy/otelcol).
+# jars through Maven (deploy/kafka), Debian's clickhouse-server 18.16 (deploy/clickhouse), and
+# built with Go from the Go module proxy an OpenTelemetry Collector (deploy/otelcol) and the
+# dashboards' schema checker (deploy/grafana/checker).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,6 +42,7 @@ fetch_test_services() {
   bash deploy/kafka/kafka.sh fetch
   bash deploy/clickhouse/clickhouse18.sh fetch
   bash deploy/otelcol/build.sh >/dev/null
+  bash deploy/grafana/build-checker.sh >/dev/null
 }
 
 task=${1:-setup}

@@ -12,12 +12,24 @@ from __future__ import annotations
 import argparse
 import logging
 
-from airis.cli import alerts, db, demo, detect, evaluate, incidents, logs, models, run, simulate
+from airis.cli import (
+    alerts,
+    dashboards,
+    db,
+    demo,
+    detect,
+    evaluate,
+    incidents,
+    logs,
+    models,
+    run,
+    simulate,
+)
 from airis.cli.common import console
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
-COMMANDS = (demo, detect, simulate, run, alerts, logs, evaluate, incidents, models, db)
+COMMANDS = (demo, detect, simulate, run, alerts, logs, evaluate, incidents, models, dashboards, db)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,8 +38,8 @@ migrate:
     {{venv}}/airis db migrate
 
 # Everything behind BENCHMARKS.md: the demo, `airis detect` on NAB, the detector, ONNX scoring,
-# forecasting and drift, then Kafka.
-bench: && bench-kafka
+# forecasting and drift, then the dashboards' queries and Kafka.
+bench: && bench-dashboards bench-kafka
     mkdir -p var/bench
     {{venv}}/airis demo --json var/bench/demo.json
     {{venv}}/airis detect --input ../shared/data/nab/data/realKnownCause/machine_temperature_system_failure.csv --output var/bench/machine_temperature_system_failure.csv
@@ -47,6 +47,10 @@ bench: && bench-kafka
     {{venv}}/python benchmarks/bench_onnx.py --json var/bench/onnx.json
     {{venv}}/python benchmarks/bench_forecast.py
     {{venv}}/python benchmarks/bench_model_ops.py
+
+# Every dashboard query on a demo store plus 10M metric rows: p50/p95/max (issue 15).
+bench-dashboards *args:
+    {{venv}}/python benchmarks/bench_dashboards.py --json var/bench/dashboards.json "$@"
 
 # Kafka (a)-(d): decode ceiling, flow on 1 and 2 processes, latency, memory (--only bc: some).
 bench-kafka *args:

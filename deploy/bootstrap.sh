@@ -7,7 +7,8 @@
 # `test` also fetches what the integration tests start (once, cached): the Apache Kafka broker's
 # jars through Maven (deploy/kafka), Debian's clickhouse-server 18.16 (deploy/clickhouse), and
 # built with Go from the Go module proxy an OpenTelemetry Collector (deploy/otelcol) and the
-# dashboards' schema checker (deploy/grafana/checker).
+# dashboards' schema checker (deploy/grafana/checker), and Debian's chromium for the report's
+# screenshot test (deploy/chromium.sh; apt-get, as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,6 +44,7 @@ fetch_test_services() {
   bash deploy/clickhouse/clickhouse18.sh fetch
   bash deploy/otelcol/build.sh >/dev/null
   bash deploy/grafana/build-checker.sh >/dev/null
+  bash deploy/chromium.sh >/dev/null
 }
 
 task=${1:-setup}

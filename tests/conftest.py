@@ -204,3 +204,42 @@ def migrated_store(store: Any) -> Any:
 
     migrate(store)
     return store
+
+
+# --- a demo's stores, for the tests of what reads them (dashboards, reports) -----------------
+
+
+def _airis_cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    """``airis ARGS`` in a subprocess on the embedded stores under ``data_dir``."""
+    import sys
+
+    env = {**os.environ, "AIRIS_DATA_DIR": str(data_dir)}
+    for name in (
+        "AIRIS_CLICKHOUSE_URL",
+        "AIRIS_CHDB_PATH",
+        "AIRIS_QDRANT_PATH",
+        "AIRIS_QDRANT_URL",
+    ):
+        env.pop(name, None)
+    return subprocess.run([sys.executable, "-m", "airis.cli", *args], capture_output=True,
+                          text=True, env=env, timeout=900)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def airis_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``airis_cli(*args, data_dir=D)``: the command line in a subprocess, stores under D."""
+    return _airis_cli
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The directory of an 8-hour demo's stores (``chdb``, ``qdrant``, ``report.html``), the
+    same simulated day whenever this runs (it ends at midnight UTC of the latest Monday)."""
+    from datetime import UTC, datetime, timedelta
+
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    monday = (today - timedelta(days=today.weekday())).isoformat()
+    data = tmp_path_factory.mktemp("demo")
+    done = _airis_cli("demo", "--hours", "8", "--seed", "3", "--end", monday, data_dir=data)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return data / "demo"

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from airis.app.demo_models import prepare_model, print_summary, summarise
+from airis.app.html_report.write import write_demo_report
 from airis.app.report import RunReport, score_alerts
 from airis.events import Alert, Incident, RcaCandidate
 from airis.flows.metrics_anomaly import build_flow
@@ -106,6 +107,8 @@ def run_demo(
     _print_report(console, report, summary)
     _print_incidents(console, incidents, rca, data_dir)
     print_summary(Console(width=max(console.width, 120)), operations)
+    page = write_demo_report(settings, data_dir / "report.html")
+    console.print(f"demo: report → {page} (open it in a browser; `airis report demo` rewrites it)")
     if json_path is not None:
         json_path.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
         console.print(f"demo: summary → {json_path}")

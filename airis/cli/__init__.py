@@ -22,6 +22,7 @@ from airis.cli import (
     incidents,
     logs,
     models,
+    report,
     run,
     simulate,
 )
@@ -29,7 +30,20 @@ from airis.cli.common import console
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
-COMMANDS = (demo, detect, simulate, run, alerts, logs, evaluate, incidents, models, dashboards, db)
+COMMANDS = (
+    demo,
+    detect,
+    simulate,
+    run,
+    alerts,
+    logs,
+    evaluate,
+    incidents,
+    report,
+    models,
+    dashboards,
+    db,
+)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,11 +5,8 @@ and every query runs on the embedded ClickHouse after a demo and returns what it
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -69,34 +66,18 @@ def test_the_schema_check_refuses_an_unknown_field_and_a_missing_option(checker,
     assert "reduceOptions" in results[1]["errors"][0]
 
 
-def _last_monday() -> str:
-    """Midnight (UTC) of the latest Monday: the same simulated day whenever this runs."""
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return (today - timedelta(days=today.weekday())).isoformat()
-
-
-def _airis(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "AIRIS_DATA_DIR": str(data_dir)}
-    env.pop("AIRIS_CLICKHOUSE_URL", None)
-    env.pop("AIRIS_CHDB_PATH", None)
-    return subprocess.run([sys.executable, "-m", "airis.cli", *args], capture_output=True,
-                          text=True, env=env, timeout=900)  # fmt: skip
-
-
 @pytest.fixture(scope="module")
-def demo_checks(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """`airis dashboards check` over a store an 8-hour demo filled (its whole range)."""
-    data = tmp_path_factory.mktemp("dashboards")
-    demo = _airis("demo", "--hours", "8", "--seed", "3", "--end", _last_monday(), data_dir=data)
-    assert demo.returncode == 0, demo.stderr
-    out = data / "checks.json"
-    checked = _airis("dashboards", "check", "--json", str(out), data_dir=data / "demo")
+def demo_checks(demo_dir: Path, airis_cli, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """`airis dashboards check` over the stores of the suite's demo (its whole range)."""
+    out = tmp_path_factory.mktemp("dashboards") / "checks.json"
+    checked = airis_cli("dashboards", "check", "--json", str(out), data_dir=demo_dir)
+    assert out.exists(), checked.stderr[-3000:]
     result = json.loads(out.read_text())
     result["returncode"], result["stderr"] = checked.returncode, checked.stderr
     from airis.sinks.chdb_store import ChdbStore
 
     tables = {t for q in result["queries"] for t in re.findall(r"\bFROM (\w+)", q["sql"])}
-    with ChdbStore(data / "demo" / "chdb") as store:  # the subprocesses are done with it
+    with ChdbStore(demo_dir / "chdb") as store:  # the subprocesses are done with it
         result["rows"] = {
             t: store.query(f"SELECT count() AS n FROM {t}")[0]["n"] for t in sorted(tables)
         }

@@ -42,7 +42,8 @@ ALERTS = Annotation(
     """,
 )
 
-#: Series drawn as a band (``lower`` → ``upper``) and as red points (``anomaly``).
+#: Series drawn as bands (the forecast's ``lower`` → ``upper``, the detector's
+#: ``expected_low`` → ``expected_high``) and as red points (``anomaly``).
 BAND = (
     {
         "matcher": {"id": "byName", "options": "upper"},
@@ -61,6 +62,22 @@ BAND = (
         ],
     },
     {
+        "matcher": {"id": "byName", "options": "expected_high"},
+        "properties": [
+            {"id": "custom.fillBelowTo", "value": "expected_low"},
+            {"id": "custom.lineWidth", "value": 0},
+            {"id": "custom.fillOpacity", "value": 25},
+            {"id": "color", "value": {"mode": "fixed", "fixedColor": "orange"}},
+        ],
+    },
+    {
+        "matcher": {"id": "byName", "options": "expected_low"},
+        "properties": [
+            {"id": "custom.lineWidth", "value": 0},
+            {"id": "color", "value": {"mode": "fixed", "fixedColor": "orange"}},
+        ],
+    },
+    {
         "matcher": {"id": "byName", "options": "anomaly"},
         "properties": [
             {"id": "custom.drawStyle", "value": "points"},
@@ -71,12 +88,15 @@ BAND = (
 )
 
 # One signal of one service per interval: the observed mean, the one-step-ahead forecast
-# interval made for that time (the smallest horizon), and the anomalous windows' values.
+# interval made for that time (the smallest horizon), the anomalous windows' values and the
+# band the detector expected there.
 _SIGNAL_WITH_BAND = """
 SELECT time,
        avgOrNullIf(v, k = 'observed') AS observed,
        avgOrNullIf(v, k = 'lower') AS lower,
        avgOrNullIf(v, k = 'upper') AS upper,
+       minOrNullIf(v, k = 'expected_low') AS expected_low,
+       maxOrNullIf(v, k = 'expected_high') AS expected_high,
        maxOrNullIf(v, k = 'anomaly') AS anomaly
 FROM (
     SELECT $__timeInterval(ts) AS time, 'observed' AS k, value AS v
@@ -94,8 +114,10 @@ FROM (
               WHERE service = '${service}' AND signal = '${signal}')
     )
     UNION ALL
-    SELECT $__timeInterval(window_start) AS time, 'anomaly' AS k, observed AS v
+    SELECT $__timeInterval(window_start) AS time, value.1 AS k, value.2 AS v
     FROM anomalies
+    ARRAY JOIN [('anomaly', observed), ('expected_low', lower), ('expected_high', upper)]
+          AS value
     WHERE service = '${service}' AND signal = '${signal}' AND $__timeFilter(window_start)
 )
 GROUP BY time
@@ -172,7 +194,8 @@ def service_overview() -> Dashboard:
                 (Query(_SIGNAL_WITH_BAND, "timeSeries"),),
                 repeat="signal",
                 description="Observed (mean per interval), the forecast interval for that time "
-                "made one step earlier, and the anomalous windows (red).",
+                "made one step earlier (blue), and the anomalous windows (red) with the band "
+                "the detector expected there (orange).",
                 overrides=BAND,
                 custom={"spanNulls": True, "fillOpacity": 0},
                 needs="time",

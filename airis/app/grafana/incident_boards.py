@@ -33,6 +33,10 @@ ORDER BY started_at DESC
 """
 
 
+# An incident as a person names it: when it started and what most likely caused it.
+_INCIDENT_NAME = "concat(formatDateTime(started_at, '%m-%d %H:%i'), ' ', root_cause)"
+
+
 def _count(title: str, sql: str, width: int = 6) -> Panel:
     return Panel("stat", title, (Query(sql),), width=width, height=4, needs="number")
 
@@ -86,13 +90,43 @@ def alerts_and_incidents() -> Dashboard:
                 needs="time",
             ),
             Panel(
+                "state-timeline",
+                "Incidents: open → resolved",
+                (
+                    Query(
+                        f"""
+                        SELECT time, incident, state FROM (
+                            SELECT started_at AS time, {_INCIDENT_NAME} AS incident, 1 AS state
+                            FROM incidents FINAL WHERE $__timeFilter(started_at)
+                            UNION ALL
+                            SELECT assumeNotNull(ended_at) AS time, {_INCIDENT_NAME} AS incident,
+                                   0 AS state
+                            FROM incidents FINAL
+                            WHERE $__timeFilter(started_at) AND ended_at IS NOT NULL
+                        ) ORDER BY time
+                        """,
+                        "timeSeries",
+                    ),
+                ),
+                width=24,
+                mappings=(
+                    {
+                        "type": "value",
+                        "options": {
+                            "1": {"text": "open", "color": "red"},
+                            "0": {"text": "resolved", "color": "green"},
+                        },
+                    },
+                ),
+                needs="time",
+            ),
+            Panel(
                 "barchart",
                 "Alerts per incident",
                 (
                     Query(
                         f"""
-                        SELECT concat(formatDateTime(started_at, '%m-%d %H:%i'), ' ',
-                                      root_cause) AS incident, alerts
+                        SELECT {_INCIDENT_NAME} AS incident, alerts
                         FROM ({_INCIDENT_ALERTS}) ORDER BY started_at
                         """
                     ),

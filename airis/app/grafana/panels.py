@@ -127,6 +127,8 @@ class Panel:
     repeat: str | None = None
     overrides: tuple[dict[str, Any], ...] = ()
     custom: dict[str, Any] = field(default_factory=dict)
+    #: Value → text and colour (a state timeline's states).
+    mappings: tuple[dict[str, Any], ...] = ()
     needs: Literal["time", "number", "rows", "graph", "logs", ""] = "rows"
 
     def model(self, panel_id: int, x: int, y: int) -> dict[str, Any]:
@@ -136,6 +138,8 @@ class Panel:
         defaults: dict[str, Any] = {"custom": dict(self.custom)} if self.custom else {}
         if self.unit:
             defaults["unit"] = self.unit
+        if self.mappings:
+            defaults["mappings"] = list(self.mappings)
         out: dict[str, Any] = {
             "id": panel_id,
             "type": self.type,

@@ -17,12 +17,14 @@ from typing import Any
 from airis.models.model_events import MODEL_SIGNAL_PREFIX
 from airis.sinks.clickhouse_store import ClickHouseStore, quote_literal
 
-__all__ = ["MARGIN", "MAX_SIGNALS", "demo_view", "incident_view"]
+__all__ = ["MARGIN", "MAX_INCIDENTS", "MAX_SIGNALS", "demo_view", "incident_view"]
 
 #: How long before and after an incident its signals are drawn.
 MARGIN = timedelta(minutes=30)
 #: The incident's signals drawn at most (the most anomalous first).
 MAX_SIGNALS = 6
+#: Incidents a whole-store page shows at most (the latest): each adds its charts' points.
+MAX_INCIDENTS = 50
 
 Similar = Callable[[str], list[dict[str, Any]]]
 
@@ -40,7 +42,8 @@ def incident_view(
     if not rows:
         raise ValueError(f"no incident {incident_id!r} in the store")
     incident = rows[0]
-    start, end = incident["start"] - MARGIN.seconds, incident["end"] + MARGIN.seconds
+    margin = MARGIN.total_seconds()
+    start, end = incident["start"] - margin, incident["end"] + margin
     services = list(incident["services"])
     return {
         "incident": incident,
@@ -67,15 +70,21 @@ def demo_view(store: ClickHouseStore, similar: Similar | None = None) -> dict[st
     start, end = float(bounds["start"]), float(bounds["end"])
     totals = {
         table: store.query(f"SELECT count() AS n FROM {table}")[0]["n"]
-        for table in ("metrics", "otel_logs", "otel_traces", "anomalies", "incidents")
+        for table in ("metrics", "otel_logs", "otel_traces", "anomalies")
     }
+    # An incident is rewritten as it grows: count each once.
+    totals["incidents"] = store.query("SELECT uniqExact(id) AS n FROM incidents")[0]["n"]
     totals["alerts"] = store.query("SELECT count() AS n FROM alerts WHERE status = 'firing'")[0][
         "n"
     ]
-    ids = [r["id"] for r in store.query("SELECT id FROM incidents FINAL ORDER BY started_at")]
+    latest = store.query(
+        f"SELECT id FROM incidents FINAL ORDER BY started_at DESC LIMIT {MAX_INCIDENTS}"
+    )
+    ids = [r["id"] for r in reversed(latest)]
     return {
         "range": [start, end],
         "totals": totals,
+        "incidents_left_out": max(0, totals["incidents"] - len(ids)),
         "alerts": _alerts(store, start, end, None),
         "graph": _graph(store, start, end, focus=None, root=None),
         "incidents": [incident_view(store, i, similar) for i in ids],

@@ -226,6 +226,10 @@
       timeline(summary, data.view.alerts, data.view.range);
       el("h3", {}, summary, "Service graph (the redder, the more anomalous windows in the run)");
       graph(summary, data.view.graph);
+      if (data.view.incidents_left_out > 0) {
+        el("p", { class: "note" }, summary, `The ${data.view.incidents.length} latest incidents follow; ` +
+           `${data.view.incidents_left_out} earlier ones are left out (airis report incident ID shows any).`);
+      }
       for (const view of data.view.incidents) incidentSection(main, view);
     }
     // uPlot paints on its next frame: count the ink once it has.

@@ -81,3 +81,25 @@ def test_layers_follow_the_longest_call_path_and_cycles_are_cut():
     }  # fmt: skip
     cyclic = _depths(["x", "y"], [("x", "y"), ("y", "x")])
     assert sorted(cyclic.values()) == [0, 1]
+
+
+def test_a_whole_store_page_keeps_the_latest_incidents_and_says_how_many_it_left_out(
+    migrated_store, monkeypatch
+):
+    from airis.app.html_report import data
+
+    _store_incident(migrated_store)
+    later = NOW + timedelta(hours=1)
+    migrated_store.insert(
+        "incidents",
+        ["id", "status", "started_at", "updated_at", "services", "signals", "anomaly_count",
+         "root_cause", "summary"],
+        [("inc2", "open", later, later, ["api"], ["api/error_rate"], 3, "api", "1 service"),
+         ("inc2", "open", later, later + timedelta(minutes=1), ["api"], ["api/error_rate"], 4,
+          "api", "1 service")],  # the same incident rewritten as it grew
+    )  # fmt: skip
+    monkeypatch.setattr(data, "MAX_INCIDENTS", 1)
+    view = data.demo_view(migrated_store)
+    assert view["totals"]["incidents"] == 2
+    assert [v["incident"]["id"] for v in view["incidents"]] == ["inc2"]
+    assert view["incidents_left_out"] == 1

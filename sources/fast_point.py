@@ -22,7 +22,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
+import msgspec
 
 from airis.batches import MetricBatch
 from airis.events import MAX_LABELS, MAX_TS, MIN_TS, MetricPoint, constructed
@@ -54,6 +54,7 @@ _SURROGATES = re.compile("[\ud800-\udfff]")  # pydantic refuses strings with lon
 _KNOWN_NAMES: set[str] = set()  # names already checked; cleared when full
 _SEEN_TIMESTAMPS: dict[str, datetime] = {}  # timestamps already parsed; cleared when full
 _POINT_FIELDS = ("ts", "service", "signal", "value", "labels")
+_JSON_KEYS = frozenset(_POINT_FIELDS)
 # Building without validation is what `model_construct` does; it is only right for a plain
 # model (no extras allowed, no post-init hook, not a root model).
 FAST_CONSTRUCT = (
@@ -117,7 +118,6 @@ def construct_point(fields: dict[str, Any], fields_set: set[str] | None = None) 
 
 #: ISO 8601 in UTC that `datetime.fromisoformat` and pydantic read identically.
 _UTC_ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|\+00:00)")
-_JSON_KEYS = frozenset(_POINT_FIELDS)
 
 
 def point_from_json(raw: bytes) -> MetricPoint | None:
@@ -134,26 +134,45 @@ def point_from_json(raw: bytes) -> MetricPoint | None:
     return construct_point(ordered, set(given))
 
 
-def fields_from_json(raw: bytes) -> tuple[datetime, str, str, float, dict, dict] | None:
-    """``(ts, service, signal, value, labels, the parsed object)`` of the point in ``raw`` if
+class _JsonPoint(msgspec.Struct, forbid_unknown_fields=True):
+    """Our JSON metric event as decoded in C: the types checked, unknown keys refused. The
+    timestamp stays text (`_utc_timestamp` decides, as for any event), and an integer value
+    stays an integer (the fast path takes floats only: pydantic decides for the rest)."""
+
+    ts: str
+    service: str
+    signal: str
+    value: float | int
+    labels: dict[str, str] | msgspec.UnsetType = msgspec.UNSET
+
+
+_DECODE_POINT = msgspec.json.Decoder(_JsonPoint).decode
+_GIVEN = ("ts", "service", "signal", "value")
+
+
+def fields_from_json(
+    raw: bytes,
+) -> tuple[datetime, str, str, float, dict, tuple[str, ...]] | None:
+    """``(ts, service, signal, value, labels, the fields given)`` of the point in ``raw`` if
     the fast path can vouch for it (as `point_from_json`), else None: the fields without the
     model, for a decoder that builds columns."""
     if not FAST_CONSTRUCT:
         return None
     try:
-        fields = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        event = _DECODE_POINT(raw)
+    except msgspec.DecodeError:  # malformed, a wrong type, a missing or unknown key
         return None
-    if type(fields) is not dict or not fields.keys() <= _JSON_KEYS or len(fields) < 4:
-        return None
-    ts = _utc_timestamp(fields.get("ts"))
+    ts = _utc_timestamp(event.ts)
     if ts is None:
         return None
-    service, signal, value = fields.get("service"), fields.get("signal"), fields.get("value")
-    labels = fields.get("labels", {})
-    if not valid_point_fields(ts, service, signal, value, labels):
+    labels, given = event.labels, _GIVEN
+    if labels is msgspec.UNSET:
+        labels = {}
+    else:
+        given = (*_GIVEN, "labels")
+    if not valid_point_fields(ts, event.service, event.signal, event.value, labels):
         return None
-    return ts, service, signal, value, labels, fields
+    return ts, event.service, event.signal, event.value, labels, given  # type: ignore[return-value]
 
 
 def _utc_timestamp(text: object) -> datetime | None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -28,6 +27,8 @@ from pathlib import Path
 import orjson
 
 REPO = Path(__file__).resolve().parent.parent
+
+from bench_kafka import machine  # noqa: E402  (a sibling script, by path)
 
 
 def main() -> int:
@@ -53,8 +54,7 @@ def main() -> int:
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
-    result.update(date=datetime.now(UTC).isoformat(timespec="seconds"), cpu=_cpu(),
-                  cores=os.cpu_count(), python=platform.python_version())  # fmt: skip
+    result.update(date=datetime.now(UTC).isoformat(timespec="seconds"), **machine())
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
@@ -117,16 +117,6 @@ def _add_points(store, rows: int, start: datetime, end: datetime) -> None:
 def _slowest(checks) -> list[str]:
     ranked = sorted(checks, key=lambda c: -c.ms)[:3]
     return [f"{c.dashboard}/{c.panel}: {c.ms:.0f} ms" for c in ranked]
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ _INCIDENT_NAME = "concat(formatDateTime(started_at, '%m-%d %H:%i'), ' ', root_ca
 
 
 def _count(title: str, sql: str, width: int = 6) -> Panel:
-    return Panel("stat", title, (Query(sql),), width=width, height=4, needs="number")
+    return Panel("stat", title, (Query(sql),), width=width, height=4)
 
 
 def alerts_and_incidents() -> Dashboard:
@@ -82,12 +82,10 @@ def alerts_and_incidents() -> Dashboard:
                         WHERE status = 'firing' AND $__timeFilter(starts_at)
                         GROUP BY time ORDER BY time
                         """,
-                        "timeSeries",
                     ),
                 ),
                 width=24,
                 custom={"drawStyle": "bars", "stacking": {"mode": "normal", "group": "A"}},
-                needs="time",
             ),
             Panel(
                 "state-timeline",
@@ -105,7 +103,6 @@ def alerts_and_incidents() -> Dashboard:
                             WHERE $__timeFilter(started_at) AND ended_at IS NOT NULL
                         ) ORDER BY time
                         """,
-                        "timeSeries",
                     ),
                 ),
                 width=24,
@@ -118,7 +115,6 @@ def alerts_and_incidents() -> Dashboard:
                         },
                     },
                 ),
-                needs="time",
             ),
             Panel(
                 "barchart",
@@ -131,7 +127,6 @@ def alerts_and_incidents() -> Dashboard:
                         """
                     ),
                 ),
-                needs="number",
             ),
             Panel("table", "Incidents", (Query(_INCIDENT_ALERTS),)),
             Panel(
@@ -218,10 +213,8 @@ def incident_detail() -> Dashboard:
                                                       + INTERVAL 30 MINUTE FROM {_INCIDENT})
                         GROUP BY time, service ORDER BY time
                         """,
-                        "timeSeries",
                     ),
                 ),
-                needs="time",
             ),
             Panel(
                 "table",
@@ -285,10 +278,8 @@ def pipeline_health() -> Dashboard:
                         FROM model_scores WHERE $__timeFilter(window_start)
                         GROUP BY time, service ORDER BY time
                         """,
-                        "timeSeries",
                     ),
                 ),
-                needs="time",
             ),
             Panel(
                 "table",
@@ -316,11 +307,9 @@ def pipeline_health() -> Dashboard:
                         FROM drift_events WHERE $__timeFilter(ts)
                         GROUP BY time ORDER BY time
                         """,
-                        "timeSeries",
                     ),
                 ),
                 custom={"drawStyle": "bars"},
-                needs="time",
             ),
             Panel(
                 "table",
@@ -346,10 +335,8 @@ def pipeline_health() -> Dashboard:
                         FROM metrics WHERE $__timeFilter(ts)
                         GROUP BY time ORDER BY time
                         """,
-                        "timeSeries",
                     ),
                 ),
-                needs="time",
             ),
             Panel(
                 "table",

@@ -32,6 +32,20 @@ _FORMATS: dict[str, int] = {"timeSeries": 0, "table": 1, "logs": 2, "traces": 3}
 PanelType = Literal[
     "timeseries", "table", "stat", "barchart", "logs", "state-timeline", "text", "nodeGraph"
 ]
+Needs = Literal["time", "number", "rows", "graph", "logs", ""]
+
+#: What each panel type asks its queries for (their ``queryType``), and what its result must
+#: hold to draw (`Panel.needs`).
+_DRAWS: dict[str, tuple[QueryType, Needs]] = {
+    "timeseries": ("timeSeries", "time"),
+    "state-timeline": ("timeSeries", "time"),
+    "stat": ("table", "number"),
+    "barchart": ("table", "number"),
+    "logs": ("logs", "logs"),
+    "nodeGraph": ("table", "graph"),
+    "table": ("table", "rows"),
+    "text": ("table", ""),
+}
 
 _LEGEND = {"displayMode": "list", "placement": "bottom", "showLegend": True, "calcs": []}
 _TOOLTIP = {"mode": "multi", "sort": "desc"}
@@ -92,16 +106,16 @@ class Query:
     """One ClickHouse query of a panel: raw SQL (macros and ``${variables}`` allowed)."""
 
     sql: str
-    query_type: QueryType = "table"
     ref_id: str = "A"
 
-    def model(self) -> dict[str, Any]:
+    def model(self, query_type: QueryType = "table") -> dict[str, Any]:
+        """The query's JSON, shaped as ``query_type`` (what its panel type asks for)."""
         return {
             "refId": self.ref_id,
             "datasource": DATASOURCE,
             "editorType": "sql",
-            "queryType": self.query_type,
-            "format": _FORMATS[self.query_type],
+            "queryType": query_type,
+            "format": _FORMATS[query_type],
             "rawSql": " ".join(self.sql.split()),
         }
 
@@ -110,10 +124,8 @@ class Query:
 class Panel:
     """One panel: its type, title, queries and size (grid columns of 24, rows of 30 px).
 
-    ``needs`` says what the panel's result must hold to draw, for the SQL checks
-    (`airis.app.grafana.check`): ``time`` (a time column and a number), ``number``, ``rows``,
-    ``graph`` (a node frame with ``id`` and an edge frame with ``id``, ``source``,
-    ``target``), ``logs`` (a time and a body) or nothing (a text panel).
+    The panel type decides how its queries' results are shaped and what they must hold to
+    draw (`needs`).
     """
 
     type: PanelType
@@ -129,7 +141,14 @@ class Panel:
     custom: dict[str, Any] = field(default_factory=dict)
     #: Value → text and colour (a state timeline's states).
     mappings: tuple[dict[str, Any], ...] = ()
-    needs: Literal["time", "number", "rows", "graph", "logs", ""] = "rows"
+
+    @property
+    def needs(self) -> Needs:
+        """What the panel's result must hold to draw, for the SQL checks
+        (`airis.app.grafana.check`): ``time`` (a time column and a number), ``number``,
+        ``rows``, ``graph`` (a node frame with ``id`` and an edge frame with ``id``,
+        ``source``, ``target``), ``logs`` (a time and a body) or nothing (a text panel)."""
+        return _DRAWS[self.type][1]
 
     def model(self, panel_id: int, x: int, y: int) -> dict[str, Any]:
         options = dict(_OPTIONS[self.type])
@@ -152,7 +171,7 @@ class Panel:
             out["description"] = self.description
         if self.queries:
             out["datasource"] = DATASOURCE
-            out["targets"] = [q.model() for q in self.queries]
+            out["targets"] = [q.model(_DRAWS[self.type][0]) for q in self.queries]
         if self.repeat:
             out.update(repeat=self.repeat, repeatDirection="h", maxPerRow=2)
         return out

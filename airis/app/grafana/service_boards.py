@@ -140,7 +140,6 @@ def _last(signal: str, title: str, unit: str) -> Panel:
         width=4,
         height=4,
         unit=unit,
-        needs="number",
     )
 
 
@@ -167,7 +166,6 @@ def service_overview() -> Dashboard:
                 ),
                 width=4,
                 height=4,
-                needs="number",
             ),
             Panel(
                 "stat",
@@ -182,7 +180,6 @@ def service_overview() -> Dashboard:
                 ),
                 width=4,
                 height=4,
-                needs="number",
             ),
             _last("request_rate", "Requests (last)", "reqps"),
             _last("error_rate", "Errors (last)", "percentunit"),
@@ -191,14 +188,13 @@ def service_overview() -> Dashboard:
             Panel(
                 "timeseries",
                 "${signal}",
-                (Query(_SIGNAL_WITH_BAND, "timeSeries"),),
+                (Query(_SIGNAL_WITH_BAND),),
                 repeat="signal",
                 description="Observed (mean per interval), the forecast interval for that time "
                 "made one step earlier (blue), and the anomalous windows (red) with the band "
                 "the detector expected there (orange).",
                 overrides=BAND,
                 custom={"spanNulls": True, "fillOpacity": 0},
-                needs="time",
             ),
         ),
         variables=(SERVICE, SIGNALS),
@@ -261,7 +257,6 @@ def topology() -> Dashboard:
                         ],
                     },
                 ),
-                needs="graph",
             ),
             Panel(
                 "table",
@@ -294,13 +289,11 @@ def topology() -> Dashboard:
                         FROM service_edges WHERE $__timeFilter(window_start)
                         GROUP BY time, edge ORDER BY time
                         """,
-                        "timeSeries",
                     ),
                 ),
                 width=12,
                 height=10,
                 unit="percentunit",
-                needs="time",
             ),
         ),
     )
@@ -323,11 +316,10 @@ def capacity() -> Dashboard:
             Panel(
                 "timeseries",
                 "${signal}: observed and forecast",
-                (Query(_SIGNAL_WITH_BAND, "timeSeries"),),
+                (Query(_SIGNAL_WITH_BAND),),
                 repeat="signal",
                 overrides=BAND,
                 custom={"spanNulls": True, "fillOpacity": 0},
-                needs="time",
             ),
             Panel(
                 "table",
@@ -390,10 +382,8 @@ def logs_and_traces() -> Dashboard:
                         WHERE $__timeFilter(Timestamp) AND ServiceName IN ({services})
                         GROUP BY time ORDER BY time
                         """,
-                        "timeSeries",
                     ),
                 ),
-                needs="time",
             ),
             Panel(
                 "timeseries",
@@ -410,10 +400,8 @@ def logs_and_traces() -> Dashboard:
                           AND $__timeFilter(ts)
                         GROUP BY time ORDER BY time
                         """,
-                        "timeSeries",
                     ),
                 ),
-                needs="time",
             ),
             Panel(
                 "table",
@@ -442,11 +430,9 @@ def logs_and_traces() -> Dashboard:
                         WHERE ServiceName IN ({services}) AND $__timeFilter(Timestamp)
                         GROUP BY time, service ORDER BY time
                         """,
-                        "timeSeries",
                     ),
                 ),
                 unit="ms",
-                needs="time",
             ),
             Panel(
                 "table",
@@ -478,12 +464,10 @@ def logs_and_traces() -> Dashboard:
                           AND SeverityText IN ('ERROR', 'FATAL')
                         ORDER BY Timestamp DESC LIMIT 500
                         """,
-                        "logs",
                     ),
                 ),
                 width=24,
                 height=10,
-                needs="logs",
             ),
         ),
         variables=(SERVICES,),

@@ -20,14 +20,12 @@ def test_a_panel_whose_result_it_cannot_draw_is_flagged(migrated_store):
     checks = check_dashboards(
         migrated_store,
         _board(
-            Panel("timeseries", "good", (Query("SELECT now() AS time, 1.5 AS v"),), needs="time"),
-            Panel("timeseries", "no time", (Query("SELECT 1.5 AS v"),), needs="time"),
-            Panel("stat", "no number", (Query("SELECT 'x' AS s"),), needs="number"),
-            Panel("logs", "no body", (Query("SELECT now() AS time"),), needs="logs"),
+            Panel("timeseries", "good", (Query("SELECT now() AS time, 1.5 AS v"),)),
+            Panel("timeseries", "no time", (Query("SELECT 1.5 AS v"),)),
+            Panel("stat", "no number", (Query("SELECT 'x' AS s"),)),
+            Panel("logs", "no body", (Query("SELECT now() AS time"),)),
             Panel("table", "broken", (Query("SELECT * FROM no_such_table"),)),
-            Panel(
-                "nodeGraph", "graph", (Query("SELECT 'a' AS id", ref_id="edges"),), needs="graph"
-            ),
+            Panel("nodeGraph", "graph", (Query("SELECT 'a' AS id", ref_id="edges"),)),
         ),
         *DAY,
     )
@@ -63,7 +61,6 @@ def test_variables_come_from_their_queries_and_a_repeated_panel_runs_per_value(m
             ),
         ),
         repeat="signal",
-        needs="number",
     )
     day = at - timedelta(hours=12), at + timedelta(hours=12)
     checks = check_dashboards(migrated_store, _board(panel, variables=(service, signal)), *day)

@@ -139,3 +139,8 @@ def _rgb(png: bytes) -> tuple[int, int, bytes]:
     if channels == 4:
         flat = b"".join(flat[i : i + 3] for i in range(0, len(flat), 4))
     return width, height, flat
+
+
+def test_the_demo_writes_its_own_report(demo_dir):
+    page = (demo_dir / "report.html").read_text()
+    assert '<script id="report-data" type="application/json">{"kind":"demo"' in page

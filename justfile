@@ -52,7 +52,7 @@ bench: && bench-dashboards bench-kafka
 bench-dashboards *args:
     {{venv}}/python benchmarks/bench_dashboards.py --json var/bench/dashboards.json "$@"
 
-# Kafka (a)-(d): decode ceiling, flow on 1 and 2 processes, latency, memory (--only bc: some).
+# Kafka (a)-(e): decode ceiling, flow on 1 and 2 processes, latency, memory; (f), the store's share of the flow, with --only f.
 bench-kafka *args:
     {{venv}}/python benchmarks/bench_kafka.py --json var/bench/kafka.json "$@"
 

@@ -27,7 +27,10 @@ seed 7, with its faults):
     the flow (no Kafka) over 12,500 services × 8 signals, and pickled detector state/series
     (run by `benchmarks/bench_memory.py`, as is (e));
 (e) where that memory goes: the same run over 500 services under ``tracemalloc``, the bytes
-    per series still allocated at the end of the input, by source file.
+    per series still allocated at the end of the input, by source file;
+(f) what the store costs (not in the default set: ``--only f``): (b)'s JSON flow on one
+    process, with and without storing (a sink that drops what it would store), alternating
+    on one topic, two runs each.
 """
 
 from __future__ import annotations
@@ -95,6 +98,8 @@ def main() -> int:
         if "c" in args.only:
             rate = results.get("b_flow", {}).get("1_process", {}).get("steady_points_per_s")
             results["c_latency"] = latency(bootstrap, rate or 30_000.0)
+        if "f" in args.only:
+            results["f_store_cost"] = store_cost(bootstrap, args.hours)
         if "d" in args.only:
             results["d_memory"] = memory()
         if "e" in args.only:
@@ -263,13 +268,34 @@ def _sum_metric(text: str, prefix: str) -> float:
 
 
 def whole_flow(
-    bootstrap: str, hours: float, processes: int, wire: str = "json", keyed: bool = True
+    bootstrap: str,
+    hours: float,
+    processes: int,
+    wire: str = "json",
+    keyed: bool = True,
+    filled: tuple[str, int] | None = None,
+    store: bool = True,
 ) -> dict:
-    topic, points = fill_topic(bootstrap, hours, wire, keyed=keyed)
+    """(b) on a new topic, or on ``filled`` (topic, points); without ``store``, the same flow
+    with a sink that drops what it would store, in one process (what (f) compares)."""
+    topic, points = filled or fill_topic(bootstrap, hours, wire, keyed=keyed)
     data_dir = Path(tempfile.mkdtemp(prefix="airis-bench-flow-"))
     port = free_port()
     env = flow_env(bootstrap, topic, data_dir, port)
     cmd = [sys.executable, "-m", "airis.cli", "run", "--kafka", "--no-tail", "-p", str(processes)]
+    if not store:
+        from airis.app.kafka_admin import ensure_topics  # what `airis run` does first
+
+        ensure_topics(bootstrap, [v for k, v in env.items() if k.endswith("_TOPIC")], 4)
+        (data_dir / "bytewax-0").mkdir()
+        env.update(
+            AIRIS_KAFKA_TAIL="false",
+            PYTHONPATH=str(REPO / "benchmarks"),
+            BYTEWAX_DATAFLOW_API_ENABLED="true",  # /metrics, as `airis run` serves it
+            BYTEWAX_DATAFLOW_API_PORT=str(port),
+            BYTEWAX_DATAFLOW_API_CACHE_PATH=str(data_dir / "bytewax-0"),
+        )
+        cmd = [sys.executable, "-m", "bytewax.run", "bench_kafka:flow_without_store()"]
     started = time.perf_counter()
     proc = subprocess.Popen(
         cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
@@ -312,7 +338,34 @@ def whole_flow(
         # items handed to the keyed detection step (the exchange between processes) per point
         "exchanged_per_point": round(exchanged[0] / exchanged[1], 5) if exchanged[1] else None,
     }
-    print(f"(b) whole flow, {wire}, {processes} process(es): {result}", flush=True)
+    what = "(b) whole flow" if store else "(f) whole flow without the store"
+    print(f"{what}, {wire}, {processes} process(es): {result}", flush=True)
+    return result
+
+
+def flow_without_store():
+    """The Kafka metrics flow with a store sink that drops everything ((f))."""
+    from airis.flows.kafka_metrics import build_flow
+
+    return build_flow(store_sink=null_sink())
+
+
+# --- (f) ---------------------------------------------------------------------------------------
+
+
+def store_cost(bootstrap: str, hours: float, pairs: int = 2) -> dict:
+    """(f) the whole flow (JSON, 1 process) with and without the store, alternating on one
+    topic: the share of the run the store takes (its inserts' Python under the flow's GIL,
+    and the embedded engine's work on the same cores)."""
+    filled = fill_topic(bootstrap, hours, "json")
+    runs: dict[str, list[float]] = {"with_store_s": [], "without_store_s": []}
+    for _ in range(pairs):
+        for store, name in ((True, "with_store_s"), (False, "without_store_s")):
+            result = whole_flow(bootstrap, hours, 1, filled=filled, store=store)
+            runs[name].append(result["seconds"])
+    share = 1 - sum(runs["without_store_s"]) / sum(runs["with_store_s"])
+    result = {**runs, "points": filled[1], "store_share_of_run": round(share, 3)}
+    print(f"(f) the store's cost: {result}", flush=True)
     return result
 
 

@@ -254,6 +254,18 @@ class PointColumns:
         columns[2].append(value)
         columns[3].append(labels)
 
+    def extend(
+        self, service: str, ts: list[datetime], signal: str, values: list[float], labels: dict
+    ) -> None:
+        """`add` of many points of one signal, each with a copy of ``labels`` of its own."""
+        columns = self._by_service.get(service)
+        if columns is None:
+            columns = self._by_service[service] = ([], [], [], [])
+        columns[0].extend(ts)
+        columns[1].extend([signal] * len(ts))
+        columns[2].extend(values)
+        columns[3].extend([labels.copy() for _ in ts])
+
     def flush(self, out: list[Any]) -> None:
         """Append a `MetricBatch` per service (in order of first point) to ``out``; empty."""
         for service, (ts, signal, value, labels) in self._by_service.items():

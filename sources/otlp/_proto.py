@@ -93,6 +93,8 @@ def _proto_metric(out: _Out, service: str, base: dict[str, str], metric: Any) ->
             _proto_aggregate(target, kind, _temporality_of(kind, data), dp)
         return
     counter = kind == "sum" and data.is_monotonic
+    if not counter and _plain(target, data.data_points):
+        return
     temporality = _temporality(data.aggregation_temporality) if counter else ""
     for dp in data.data_points:
         which = dp.WhichOneof("value")
@@ -107,6 +109,17 @@ def _proto_metric(out: _Out, service: str, base: dict[str, str], metric: Any) ->
         else:
             ts_ns, start_ns = dp.time_unix_nano, dp.start_time_unix_nano
             target.data_point(attrs, ts_ns, start_ns, dp.flags, (("", value),))
+
+
+def _plain(target: _Metric, points: Sequence[Any]) -> bool:
+    """`_Metric.plain_points` when each data point holds a time and a double, nothing else
+    (what a gauge's points mostly are): no call per point (False: none was added)."""
+    if target.out.columns is None or any(
+        dp.flags or dp.attributes or dp.WhichOneof("value") != "as_double" for dp in points
+    ):
+        return False
+    times = [dp.time_unix_nano for dp in points]
+    return target.plain_points(times, [dp.as_double for dp in points])
 
 
 def _temporality_of(kind: str, data: Any) -> str:

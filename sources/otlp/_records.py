@@ -26,6 +26,7 @@ from airis.sources.fast_point import FAST_CONSTRUCT, construct_point, valid_poin
 from airis.sources.otlp._mapping import (
     _NO_TS,
     _NO_VALUE_FLAG,
+    _datetime_to_ns,
     _finite_or_text,
     _limit,
     _Out,
@@ -34,6 +35,9 @@ from airis.sources.otlp._mapping import (
     _with_suffix,
 )
 from airis.sources.otlp._types import MAX_ITEM_BUCKETS, MAX_LABEL_VALUE, MAX_SPAN_NAME, MAX_UNIT
+
+#: The times (ns since the epoch) a point may have: [MIN_TS, MAX_TS).
+_MIN_NS, _MAX_NS = _datetime_to_ns(MIN_TS), _datetime_to_ns(MAX_TS)
 
 
 # Points whose fields pass `valid_point_fields` are built without pydantic's validation (see
@@ -85,6 +89,31 @@ class _Metric:
         if len(values) > 1:
             for suffix, value in values[1:]:
                 self.emit(ts, ns, suffix, value, dict(labels))  # points must not share a dict
+
+    def plain_points(self, times_ns: list[int], values: list[float]) -> bool:
+        """`data_point` for each of many data points that hold a time and a double and
+        nothing else (no attributes, no flags), in one go: True when each would have added its
+        point to the columns, and they were added; False, with nothing added, when the caller
+        must go point by point (no columns, a value or time that needs a reason, a name or
+        resource label that needs validating)."""
+        columns = self.out.columns
+        if columns is None or not FAST_CONSTRUCT or not times_ns:
+            return False
+        if not (min(times_ns) >= _MIN_NS and max(times_ns) < _MAX_NS):
+            return False
+        if not all(map(math.isfinite, values)):
+            return False
+        labels = dict(self.base)
+        if len(labels) > MAX_LABELS:
+            labels = _limit(labels)
+        out = self.out
+        times = out.times
+        stamps = [times.get(ns) or out.ts(ns) for ns in times_ns]
+        # The service, the signal and the labels are the same for every point: checked once.
+        if not valid_point_fields(stamps[0], self.service, self.signal, values[0], labels):
+            return False
+        columns.extend(self.service, stamps, self.signal, values, labels)
+        return True
 
     def emit(
         self, ts: datetime, ns: int, suffix: str, value: float | None, labels: dict[str, str]

@@ -119,6 +119,106 @@ def test_decoded_points_take_the_fast_path() -> None:
     assert fast_point.valid_point_fields(T0, "api", "cpu", 1.0, labels)
 
 
+# A metric of plain points (a time and a double each), some spoilt by what the fast path
+# must leave to the general way: another value, a flag, an attribute, a time out of range.
+_SPOILERS = {
+    "flag": {"flags": 1},
+    "other flag": {"flags": 2},
+    "attribute": {"attributes": {"region": "eu"}},
+    "int": {"value": ("int", 3)},
+    "no value": {"value": ("none", None)},
+    "nan": {"value": ("double", math.nan)},
+    "inf": {"value": ("double", -math.inf)},
+    "no time": {"time_unix_nano": 0},
+    "1990": {"time_unix_nano": 631_152_000_000_000_000},
+    "2150": {"time_unix_nano": 5_680_281_600_000_000_000},
+}
+
+
+@st.composite
+def _metric(draw: st.DrawFn) -> tuple[str, str, list[dict[str, Any]]]:
+    values = draw(st.lists(st.sampled_from([0.5, -3.25, 1e308, 7.0]), min_size=1, max_size=6))
+    points = [
+        {
+            "time_unix_nano": 1_767_225_600_000_000_000 + i * 10_000_001_500,  # µs truncated
+            "start_time_unix_nano": draw(st.sampled_from([0, 1_767_225_500_000_000_000])),
+            "flags": 0,
+            "value": ("double", value),
+            "attributes": {},
+        }
+        for i, value in enumerate(values)
+    ]
+    for _ in range(draw(st.integers(0, 2))):
+        i = draw(st.integers(0, len(points) - 1))
+        points[i] = {**points[i], **_SPOILERS[draw(st.sampled_from(sorted(_SPOILERS)))]}
+    kind = draw(st.sampled_from(["gauge", "updown", "counter"]))
+    return kind, draw(st.sampled_from(["cpu", "queue.size", "bad name!"])), points
+
+
+_RESOURCES = st.sampled_from(
+    [{"service.name": "api"}, {"service.name": "api", "host.name": "h1"}, {"service.name": "a b"}]
+)
+
+
+def _request(metrics: list[tuple[str, str, list[dict[str, Any]]]], resource: dict) -> bytes:
+    from opentelemetry.proto.metrics.v1 import metrics_pb2 as m
+    from otlp_helpers import kv, metrics_request
+
+    built = []
+    for kind, name, points in metrics:
+        metric = m.Metric(name=name)
+        data = metric.gauge if kind == "gauge" else metric.sum
+        if kind != "gauge":
+            data.aggregation_temporality = 2
+            data.is_monotonic = kind == "counter"
+        for point in points:
+            dp = data.data_points.add(
+                time_unix_nano=point["time_unix_nano"],
+                start_time_unix_nano=point["start_time_unix_nano"],
+                flags=point["flags"],
+            )
+            kind_of_value, value = point["value"]
+            if kind_of_value == "double":
+                dp.as_double = value
+            elif kind_of_value == "int":
+                dp.as_int = value
+            dp.attributes.extend(kv(k, v) for k, v in point["attributes"].items())
+        built.append(metric)
+    return metrics_request(*built, resource=resource).SerializeToString()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_metric(), min_size=1, max_size=3), _RESOURCES)
+def test_a_metric_of_plain_points_decodes_at_once_as_point_by_point(metrics, resource) -> None:
+    """`_plain`, a gauge's points in one go, gives the columns and rejections the general way
+    gives, whatever the times, values, flags, attributes, names and resource labels."""
+    from unittest.mock import patch
+
+    from airis.sources.otlp import decode_metrics
+
+    payload = _request(metrics, resource)
+    at_once = decode_metrics(payload, "otlp_proto", columns=True)
+    with patch.object(_proto, "_plain", return_value=False):  # the general way only
+        one_by_one = decode_metrics(payload, "otlp_proto", columns=True)
+    assert at_once.events == one_by_one.events
+    assert at_once.rejected == one_by_one.rejected
+
+
+def test_a_gauge_of_plain_points_takes_no_call_per_point() -> None:
+    from unittest.mock import patch
+
+    from airis.sources.otlp import _records, decode_metrics
+
+    point = {"time_unix_nano": 1_767_225_600_000_000_000, "start_time_unix_nano": 0, "flags": 0,
+             "value": ("double", 0.5), "attributes": {}}  # fmt: skip
+    payload = _request([("gauge", "cpu", [point, point])], {"service.name": "api"})
+    with patch.object(_records._Metric, "data_point", side_effect=AssertionError("per point")):
+        (batch,) = decode_metrics(payload, "otlp_proto", columns=True).events
+    assert (batch.service, batch.signal, batch.value, batch.labels) == (
+        "api", ("cpu", "cpu"), (0.5, 0.5), ()
+    )  # fmt: skip
+
+
 # --- sniffing -----------------------------------------------------------------------------
 
 

@@ -42,41 +42,32 @@ ALERTS = Annotation(
     """,
 )
 
+
+def _band(high: str, low: str, opacity: int, colour: str) -> tuple[dict, dict]:
+    """Overrides that fill from series ``high`` down to ``low``, neither drawn as a line."""
+    fixed = {"id": "color", "value": {"mode": "fixed", "fixedColor": colour}}
+    return (
+        {
+            "matcher": {"id": "byName", "options": high},
+            "properties": [
+                {"id": "custom.fillBelowTo", "value": low},
+                {"id": "custom.lineWidth", "value": 0},
+                {"id": "custom.fillOpacity", "value": opacity},
+                fixed,
+            ],
+        },
+        {
+            "matcher": {"id": "byName", "options": low},
+            "properties": [{"id": "custom.lineWidth", "value": 0}, fixed],
+        },
+    )
+
+
 #: Series drawn as bands (the forecast's ``lower`` → ``upper``, the detector's
 #: ``expected_low`` → ``expected_high``) and as red points (``anomaly``).
 BAND = (
-    {
-        "matcher": {"id": "byName", "options": "upper"},
-        "properties": [
-            {"id": "custom.fillBelowTo", "value": "lower"},
-            {"id": "custom.lineWidth", "value": 0},
-            {"id": "custom.fillOpacity", "value": 20},
-            {"id": "color", "value": {"mode": "fixed", "fixedColor": "blue"}},
-        ],
-    },
-    {
-        "matcher": {"id": "byName", "options": "lower"},
-        "properties": [
-            {"id": "custom.lineWidth", "value": 0},
-            {"id": "color", "value": {"mode": "fixed", "fixedColor": "blue"}},
-        ],
-    },
-    {
-        "matcher": {"id": "byName", "options": "expected_high"},
-        "properties": [
-            {"id": "custom.fillBelowTo", "value": "expected_low"},
-            {"id": "custom.lineWidth", "value": 0},
-            {"id": "custom.fillOpacity", "value": 25},
-            {"id": "color", "value": {"mode": "fixed", "fixedColor": "orange"}},
-        ],
-    },
-    {
-        "matcher": {"id": "byName", "options": "expected_low"},
-        "properties": [
-            {"id": "custom.lineWidth", "value": 0},
-            {"id": "color", "value": {"mode": "fixed", "fixedColor": "orange"}},
-        ],
-    },
+    *_band("upper", "lower", 20, "blue"),
+    *_band("expected_high", "expected_low", 25, "orange"),
     {
         "matcher": {"id": "byName", "options": "anomaly"},
         "properties": [

@@ -10,6 +10,11 @@ Storage: every write to ClickHouse goes through one sink partition, which Bytewa
 exactly one process; so the embedded chdb store works with any number of processes (only that
 process opens it). A ClickHouse server (``AIRIS_CLICKHOUSE_URL``) gets one partition per
 process instead.
+
+The processes of one cluster end together: the dataflow is done when every worker is. So
+when one process has ended well and another is still running ``straggler_seconds`` later
+(time for the last inserts of the store's partition at close), the cluster is stuck, not
+busy: `run_cluster` stops the rest and fails, rather than waiting forever.
 """
 
 from __future__ import annotations
@@ -29,6 +34,10 @@ logger = logging.getLogger(__name__)
 __all__ = ["ClusterPlan", "init_recovery", "run_cluster"]
 
 FLOW = "airis.flows.kafka_metrics:build_flow"
+#: How long the others may outlive a process that ended well (seconds).
+STRAGGLER_SECONDS = 300.0
+#: `run_cluster`'s status when it stopped processes that outlived a finished one.
+STRAGGLER_STATUS = 3
 
 
 @dataclass(frozen=True)
@@ -88,11 +97,14 @@ def init_recovery(directory: Path, partitions: int) -> bool:
     return True
 
 
-def run_cluster(plan: ClusterPlan, poll_seconds: float = 0.5) -> int:
-    """Run every process until all exit; stop the rest as soon as one fails.
+def run_cluster(
+    plan: ClusterPlan, poll_seconds: float = 0.5, straggler_seconds: float = STRAGGLER_SECONDS
+) -> int:
+    """Run every process until all exit; stop the rest as soon as one fails, or when they
+    outlive one that ended well by ``straggler_seconds`` (see the module docstring).
 
     Ctrl-C (SIGINT) and SIGTERM are passed on to the processes. Returns the first non-zero
-    exit status, or 0.
+    exit status, `STRAGGLER_STATUS` for stragglers stopped, or 0.
     """
     plan.data_dir.mkdir(parents=True, exist_ok=True)
     procs = [
@@ -106,6 +118,7 @@ def run_cluster(plan: ClusterPlan, poll_seconds: float = 0.5) -> int:
                 proc.send_signal(signum)
 
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    first_ended: float | None = None  # when the first process ended well
     try:
         while True:
             codes = [p.poll() for p in procs]
@@ -115,6 +128,17 @@ def run_cluster(plan: ClusterPlan, poll_seconds: float = 0.5) -> int:
                 return failed[0]
             if all(c == 0 for c in codes):
                 return 0
+            if 0 in codes:
+                first_ended = first_ended or time.monotonic()
+                if time.monotonic() - first_ended > straggler_seconds:
+                    running = [i for i, c in enumerate(codes) if c is None]
+                    logger.error(
+                        "process(es) %s still running %.0f s after process %d ended well: "
+                        "the cluster is stuck; stopping them",
+                        running, straggler_seconds, codes.index(0),
+                    )  # fmt: skip
+                    _stop(procs)
+                    return STRAGGLER_STATUS
             time.sleep(poll_seconds)
     finally:
         for s, handler in previous.items():

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from airis.app.cluster import ClusterPlan
+from airis.app.cluster import STRAGGLER_STATUS, ClusterPlan, run_cluster
 
 
 def test_settings_reach_the_processes_explicitly_and_leave_this_process_alone(tmp_path: Path):
@@ -29,3 +32,29 @@ def test_two_processes_form_one_cluster(tmp_path: Path):
     assert second[second.index("-i") + 1] == "1"
     assert first[first.index("-a") + 1] == second[second.index("-a") + 1]
     assert "-r" in first and first[first.index("-r") + 1] == str(tmp_path / "r")
+
+
+@dataclass(frozen=True)
+class ScriptedPlan(ClusterPlan):
+    """Processes that run the given Python code instead of the dataflow."""
+
+    scripts: tuple[str, ...] = ()
+
+    def commands(self) -> list[list[str]]:
+        return [[sys.executable, "-c", code] for code in self.scripts]
+
+
+def test_processes_that_outlive_one_that_ended_well_are_stopped(tmp_path: Path):
+    alive = tmp_path / "alive"
+    stuck = f"import pathlib, time; pathlib.Path({str(alive)!r}).touch(); time.sleep(120)"
+    plan = ScriptedPlan(processes=2, data_dir=tmp_path, scripts=("pass", stuck))
+    started = time.monotonic()
+    assert run_cluster(plan, poll_seconds=0.1, straggler_seconds=2) == STRAGGLER_STATUS
+    assert alive.exists() and time.monotonic() - started < 30
+
+
+def test_a_cluster_whose_processes_end_together_ends_well(tmp_path: Path):
+    plan = ScriptedPlan(
+        processes=2, data_dir=tmp_path, scripts=("import time; time.sleep(1)", "pass")
+    )
+    assert run_cluster(plan, poll_seconds=0.1, straggler_seconds=10) == 0

@@ -9,6 +9,15 @@ does not slow every batch of the flow. While deliveries fail, a table keeps at m
 ``max_buffered_rows`` rows in memory; beyond that they go to ``spill`` (a `RowSpill` on
 disk, delivered first once the backend is back) or, without one, the oldest are dropped and
 reported to ``on_dropped``. Thread-safe.
+
+With ``background=True`` a due table is handed to a delivery thread of the batcher's own and
+`add` returns at once, so the caller (the flow) goes on while the backend inserts: a
+ClickHouse insert, embedded or over the network, spends most of its time outside the GIL.
+A table has at most one delivery in flight, so its rows still arrive in order; a table that
+fills ``batch_rows`` again meanwhile waits for it (memory stays bounded). A failed
+background delivery puts its rows back in front of the buffer, as a failed delivery in
+`add` would. `force_flush`, `flush_or_spill` and `close` first wait for the deliveries in
+flight, so what they report holds for every row given to `add` before them.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from airis.sinks.column_block import Block, BlockBuffer, block_rows
 from airis.sinks.spill import RowSpill
@@ -66,6 +76,8 @@ class BlockBatcher:
         Where rows go while deliveries fail and memory is full (None: they are dropped).
     on_delivered, on_dropped
         Told ``(table, rows)`` of every successful delivery and of every row given up on.
+    background
+        Deliver due tables on a thread of the batcher's own (see the module docstring).
     """
 
     def __init__(
@@ -80,6 +92,7 @@ class BlockBatcher:
         spill: RowSpill | None = None,
         on_delivered: Callable[[str, int], None] = lambda _table, _rows: None,
         on_dropped: Callable[[str, int], None] = lambda _table, _rows: None,
+        background: bool = False,
     ) -> None:
         _validate_arguments(batch_rows, batch_seconds, max_buffered_rows, flush_interval)
         self.deliver = deliver
@@ -96,6 +109,13 @@ class BlockBatcher:
         self._buffers: dict[str, BlockBuffer] = {}
         self._since: dict[str, float] = {}
         self._lock = threading.RLock()
+        self._idle = threading.Condition(self._lock)  # notified when a delivery in flight ends
+        self._in_flight: dict[str, int] = {}  # table -> rows being delivered in the background
+        self._sender = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="airis-deliver")
+            if background
+            else None
+        )
         self._closed = False
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
@@ -107,9 +127,13 @@ class BlockBatcher:
 
     @property
     def buffered_rows(self) -> dict[str, int]:
-        """Rows waiting per table (tables with none are left out)."""
+        """Rows waiting per table, those being delivered included (tables with none are left
+        out)."""
         with self._lock:
-            return {table: len(rows) for table, rows in self._buffers.items() if rows}
+            waiting = {table: len(rows) for table, rows in self._buffers.items()}
+            for table, rows in self._in_flight.items():
+                waiting[table] = waiting.get(table, 0) + rows
+            return {table: rows for table, rows in waiting.items() if rows}
 
     def tables_seen(self) -> list[str]:
         """Tables that have had rows buffered since the batcher started."""
@@ -132,6 +156,7 @@ class BlockBatcher:
     def force_flush(self) -> bool:
         """Deliver every buffered and spilled row now; True if nothing is left."""
         with self._lock:
+            self._wait_idle()
             return all([self._flush_table(table) for table in self._pending_tables()])
 
     def flush_or_spill(self) -> bool:
@@ -141,6 +166,7 @@ class BlockBatcher:
         afterwards no row lives only in memory (when there is a spill).
         """
         with self._lock:
+            self._wait_idle()
             now = self.now()
             ok = all(
                 [
@@ -166,18 +192,19 @@ class BlockBatcher:
         if self._flusher is not None and self._flusher is not threading.current_thread():
             self._flusher.join()
         with self._lock:
-            if self.force_flush():
-                return
-            for table, rows in self._buffers.items():
-                if rows:
-                    logger.error(
-                        "shutdown: %d rows for table %s could not be written and are lost",
-                        len(rows),
-                        table,
-                    )
-                    self.on_dropped(table, len(rows))
-            self._buffers.clear()
-            self._since.clear()
+            if not self.force_flush():
+                for table, rows in self._buffers.items():
+                    if rows:
+                        logger.error(
+                            "shutdown: %d rows for table %s could not be written and are lost",
+                            len(rows),
+                            table,
+                        )
+                        self.on_dropped(table, len(rows))
+                self._buffers.clear()
+                self._since.clear()
+        if self._sender is not None:
+            self._sender.shutdown()
 
     def _pending_tables(self) -> list[str]:
         tables = [t for t, rows in self._buffers.items() if rows]
@@ -194,8 +221,55 @@ class BlockBatcher:
                 ok = False  # the backend failed lately: wait for the backoff
                 self._bound(table)
             elif len(rows) >= self.batch_rows or now - self._since[table] >= self.batch_seconds:
-                ok = self._flush_table(table) and ok
+                if self._sender is not None and not self._closed and not self._spilled(table):
+                    ok = self._send(table) and ok
+                else:
+                    ok = self._flush_table(table) and ok
         return ok
+
+    def _spilled(self, table: str) -> bool:
+        return self.spill is not None and self.spill.rows(table) > 0
+
+    def _send(self, table: str) -> bool:
+        """Hand ``table``'s rows to the delivery thread (after the one in flight, if any)."""
+        assert self._sender is not None
+        buffer = self._buffers[table]
+        while table in self._in_flight:
+            if len(buffer) < self.batch_rows:
+                return True  # due by age only: it goes at a later check
+            self._idle.wait()
+        if self._retry_at.get(table, 0.0) > self.now():
+            return False  # the delivery waited for failed: its rows are back in the buffer
+        data = buffer.take()
+        self._in_flight[table] = block_rows(data)
+        since = self._since.pop(table, self.now())
+        self._sender.submit(self._deliver_in_background, table, data, since)
+        return True
+
+    def _deliver_in_background(self, table: str, data: Block, since: float) -> None:
+        error: Exception | None = None
+        try:
+            self.deliver(table, data)
+        except Exception as exc:
+            error = exc
+        with self._lock:
+            try:
+                if error is None:
+                    self._delivered(table, block_rows(data))
+                else:
+                    self._failed(table, block_rows(data), error)
+                    self._buffers[table].add_oldest(data)
+                    self._since[table] = since  # the oldest row's, as before it was sent
+                    self._bound(table)
+            except Exception:
+                logger.exception("after a background delivery to %s", table)
+            finally:
+                del self._in_flight[table]
+                self._idle.notify_all()
+
+    def _wait_idle(self) -> None:
+        while self._in_flight:
+            self._idle.wait()
 
     def _flush_table(self, table: str) -> bool:
         # Spilled rows are older than the buffered ones: they go first.
@@ -217,24 +291,28 @@ class BlockBatcher:
         return True
 
     def _deliver(self, table: str, data: Block, spilled: bool = False) -> bool:
-        rows = block_rows(data)
         try:
             self.deliver(table, data)
         except Exception as exc:
-            failures = self._failures.get(table, 0) + 1
-            self._failures[table] = failures
-            delay = min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** (failures - 1))
-            self._retry_at[table] = self.now() + delay
-            where = "spilled " if spilled else ""
-            logger.error(
-                "insert of %d %srows into %s failed (kept; retry in %.1f s): %s",
-                rows, where, table, delay, exc,
-            )  # fmt: skip
+            self._failed(table, block_rows(data), exc, "spilled " if spilled else "")
             return False
+        self._delivered(table, block_rows(data))
+        return True
+
+    def _delivered(self, table: str, rows: int) -> None:
         self._failures.pop(table, None)
         self._retry_at.pop(table, None)
         self.on_delivered(table, rows)
-        return True
+
+    def _failed(self, table: str, rows: int, exc: Exception, where: str = "") -> None:
+        failures = self._failures.get(table, 0) + 1
+        self._failures[table] = failures
+        delay = min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** (failures - 1))
+        self._retry_at[table] = self.now() + delay
+        logger.error(
+            "insert of %d %srows into %s failed (kept; retry in %.1f s): %s",
+            rows, where, table, delay, exc,
+        )  # fmt: skip
 
     def _bound(self, table: str) -> None:
         """Keep at most ``max_buffered_rows`` of ``table`` in memory: spill or drop the rest."""

@@ -112,6 +112,7 @@ def _open_writer(
         batch_seconds=config.batch_seconds,
         flush_interval=max(config.batch_seconds / 4, MIN_FLUSH_INTERVAL),
         close_store=True,
+        background=True,  # the flow goes on while the store inserts
     )
 
 
@@ -139,10 +140,12 @@ class PartitionedClickHouseSink(FixedPartitionedSink[list[BaseModel], None]):
     embedded store (a chdb directory serves one process) from a multi-process flow. With a
     ClickHouse server, more partitions spread the inserts.
 
-    Delivery: at the end of every epoch Bytewax asks for a snapshot, and the snapshot first
-    inserts everything buffered; so rows are in ClickHouse before the input offsets of their
-    epoch are committed, and a crash (even ``kill -9``) loses nothing: the restart replays
-    the epoch, and ReplacingMergeTree keys absorb the repeated rows.
+    Delivery: inserts run on the writer's own thread while the flow goes on (see
+    `BlockBatcher`'s ``background``). At the end of every epoch Bytewax asks for a snapshot,
+    and the snapshot first waits for the inserts in flight and inserts everything buffered;
+    so rows are in ClickHouse before the input offsets of their epoch are committed, and a
+    crash (even ``kill -9``) loses nothing: the restart replays the epoch, and
+    ReplacingMergeTree keys absorb the repeated rows.
 
     When ClickHouse is down the flow goes on (detection, the alert topics): at a snapshot the
     rows that could not be inserted are written to the partition's spill directory

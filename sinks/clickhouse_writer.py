@@ -106,8 +106,9 @@ class ClickHouseWriter(Exporter):
         Event type → table registry (`TABLES`).
     close_store
         Close ``store`` at `shutdown` (set when the writer opened it).
-    batch_rows, batch_seconds, max_buffered_rows, now, flush_interval, spill
-        The batching's: see `BlockBatcher`.
+    batch_rows, batch_seconds, max_buffered_rows, now, flush_interval, spill, background
+        The batching's: see `BlockBatcher` (``background``: inserts run on a thread of the
+        writer's own while `export` returns).
     """
 
     def __init__(
@@ -122,6 +123,7 @@ class ClickHouseWriter(Exporter):
         flush_interval: float | None = None,
         close_store: bool = False,
         spill: RowSpill | None = None,
+        background: bool = False,
     ) -> None:
         self.store = store
         self.tables = tables
@@ -141,6 +143,7 @@ class ClickHouseWriter(Exporter):
             spill=spill,
             on_delivered=self._written,
             on_dropped=self._dropped,
+            background=background,
         )
 
     @classmethod

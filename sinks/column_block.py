@@ -55,6 +55,13 @@ class BlockBuffer:
             self.blocks.append(block)
             self._rows += rows
 
+    def add_oldest(self, block: Block) -> None:
+        """Put ``block`` back in front, older than every row pending (a failed delivery's)."""
+        rows = block_rows(block)
+        if rows:
+            self.blocks.insert(0, block)
+            self._rows += rows
+
     def take(self) -> list[list[Any]]:
         """Every pending row as one block (each column a list), and empty the buffer."""
         blocks, self.blocks, self._rows = self.blocks, [], 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from airis.sinks.batching import RETRY_FIRST_S, BlockBatcher
@@ -106,6 +108,64 @@ def test_close_delivers_what_is_left_and_reports_what_cannot_be() -> None:
     assert dropped == [1] and batcher.buffered_rows == {}
     batcher.close()  # only the first call does anything
     assert dropped == [1]
+
+
+class GatedBackend(Backend):
+    """Holds every delivery until ``gate`` opens (a slow insert); fails it then if ``down``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+
+    def __call__(self, table: str, block: Block) -> None:
+        assert self.gate.wait(5), "the gate was never opened"
+        super().__call__(table, block)
+
+
+def test_in_the_background_add_returns_while_the_backend_is_still_inserting() -> None:
+    backend = GatedBackend()
+    batcher = BlockBatcher(backend, batch_rows=2, background=True)
+    assert batcher.add(rows(1, 2))  # due: handed to the delivery thread
+    assert batcher.add(rows(3))
+    assert backend.delivered == [] and batcher.buffered_rows == {"t": 3}  # in flight counts
+    backend.gate.set()
+    assert batcher.force_flush()  # waits for the one in flight, then delivers the rest
+    assert backend.delivered == [("t", [(1, "r1"), (2, "r2")]), ("t", [(3, "r3")])]
+    assert batcher.buffered_rows == {}
+    batcher.close()
+
+
+def test_a_failed_background_delivery_puts_its_rows_back_before_the_newer_ones() -> None:
+    backend, clock, delivered = GatedBackend(), Clock(), []
+    batcher = BlockBatcher(
+        backend,
+        batch_rows=2,
+        now=clock,
+        background=True,
+        on_delivered=lambda t, n: delivered.append(n),
+    )
+    backend.down = True
+    batcher.add(rows(1, 2))
+    batcher.add(rows(3))  # arrives while 1 and 2 are in flight
+    backend.gate.set()
+    assert not batcher.flush_or_spill()  # the failure is known; the backoff is not over
+    assert batcher.buffered_rows == {"t": 3} and delivered == []
+    assert not batcher.add(rows(4))  # within the backoff: not tried
+    backend.down = False
+    clock.t = RETRY_FIRST_S
+    batcher.close()
+    assert backend.delivered == [("t", [(1, "r1"), (2, "r2"), (3, "r3"), (4, "r4")])]
+    assert delivered == [4]
+
+
+def test_a_table_due_again_waits_for_its_delivery_in_flight() -> None:
+    backend = GatedBackend()
+    batcher = BlockBatcher(backend, batch_rows=1, background=True)
+    batcher.add(rows(1))
+    threading.Timer(0.2, backend.gate.set).start()
+    batcher.add(rows(2))  # due while 1 is in flight: waits for it, so 2 follows 1
+    batcher.close()
+    assert backend.delivered == [("t", [(1, "r1")]), ("t", [(2, "r2")])]
 
 
 @pytest.mark.parametrize(

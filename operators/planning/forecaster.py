@@ -7,46 +7,21 @@ and wraps the result in intervals from its own past errors (conformal-style, per
 
 from __future__ import annotations
 
-import functools
-import math
-import statistics
-from array import array
-from collections import deque
-from dataclasses import dataclass
-from statistics import NormalDist
+import numpy as np
 
-from airis.operators.gaussian import MEAN_AD_TO_SIGMA
+from airis.operators.planning.forecaster_rows import (
+    _ANCHORS,
+    _COUNT,
+    _LEVELS,
+    _PLAIN,
+    _RECENT,
+    _RECENT_AT,
+    _RECENT_N,
+    Forecast,
+    ForecasterRows,
+)
 
 __all__ = ["Forecast", "IntervalForecaster"]
-
-
-#: Smoothing weights of the level of each component: 1.0 is the naive "last value" forecast,
-#: the smaller ones revert to a recent mean (what a noisy, stationary series wants).
-_LEVEL_RATES = (1.0, 0.3, 0.05)
-#: Floor of every tracked error, relative to the series' typical magnitude: stops a component
-#: that was exact for a while (a flat stretch) from taking all the weight forever.
-_ERROR_FLOOR = 1e-9
-#: Sharpness of the blend: weights are (error floor / error) ** _POWER (measured on NAB:
-#: 2 blends too evenly, 6 and 20 do about equally well).
-_POWER = 6
-_MEDIAN_OF = 5
-_WEIGHTED_MEDIAN = True
-
-
-@dataclass(frozen=True, slots=True)
-class Forecast:
-    """Forecasts for the next ``len(mean)`` steps, with a prediction interval around each.
-
-    ``lower[i] <= mean[i] <= upper[i]``; the interval of step ``i + 1`` is meant to hold the
-    value with probability ``coverage`` (empirically calibrated on past errors, not assumed).
-    ``ready`` is False during warm-up, while the intervals still rest on too few errors.
-    """
-
-    mean: tuple[float, ...]
-    lower: tuple[float, ...]
-    upper: tuple[float, ...]
-    coverage: float
-    ready: bool
 
 
 class IntervalForecaster:
@@ -80,7 +55,8 @@ class IntervalForecaster:
 
     State: ``bins`` profile and ``bins`` seasonal-naive floats plus about
     ``9 * sum(anchors)`` pending forecasts (a few KiB at the defaults; pickled about 5 KiB for
-    ``horizon=12, season=288``). Points are assumed regularly spaced (a gap shifts the seasonal
+    ``horizon=12, season=288``), as one row of a `ForecasterRows`, whose compiled code does
+    the learning. Points are assumed regularly spaced (a gap shifts the seasonal
     phase). The first ``warmup`` points only learn: `forecast` works from the first point on,
     but its ``ready`` flag is False until then. Non-finite values are ignored.
 
@@ -151,6 +127,9 @@ class IntervalForecaster:
             raise ValueError(f"IntervalForecaster: coverage must be in (0, 1), got {coverage}")
         if bins < 1:
             raise ValueError(f"IntervalForecaster: bins must be >= 1, got {bins}")
+        self._rows = ForecasterRows(
+            1, horizon, season, coverage, bins, season_rate, error_rate, quantile_rate, warmup
+        )
         self.horizon = horizon
         self.season = season
         self.coverage = coverage
@@ -160,185 +139,57 @@ class IntervalForecaster:
         self.quantile_rate = quantile_rate
         self.warmup = warmup
 
-        anchors = sorted({min(2**k, horizon) for k in range(horizon.bit_length() + 1)})
-        self._anchors = tuple(anchors)
-        self._n_bins = min(season, bins) if season else 0
-        self._n_comp = len(_LEVEL_RATES) * (2 if season else 1) + (1 if self._n_bins else 0) + 1
-        self._recent: deque[float] = deque(maxlen=_MEDIAN_OF)
-        self._last_season = array("f", [math.nan] * self._n_bins)
-        # Single precision where the state scales with the season or horizon: half the bytes.
-        self._profile = array("f", [0.0] * self._n_bins)
-        self._seen = array("B", [0] * self._n_bins)
-        self._levels = array("d", [math.nan] * len(_LEVEL_RATES))
-        self._plain = array("d", [math.nan] * len(_LEVEL_RATES))
-        self._count = 0
-        self._scale = 0.0  # mean absolute value: the floor of errors and quantile steps
-        # Per anchor: the pending component forecasts (a ring of `anchor` vectors) and the
-        # pending blended forecasts, each stored when made and scored `anchor` points later.
-        self._pending_comp = [array("f") for _ in anchors]
-        self._pending_mean = [array("f") for _ in anchors]
-        self._comp_error = [array("d", [math.nan] * self._n_comp) for _ in anchors]
-        self._abs_error = array("d", [math.nan] * len(anchors))
-        self._means: list[float] | None = None  # cache of the latest blended forecast
-        # Interval half-widths in mean absolute errors, starting where a Gaussian's would be.
-        z = NormalDist().inv_cdf(0.5 + coverage / 2)
-        self._width = array("d", [z * MEAN_AD_TO_SIGMA] * len(anchors))
-
-    # ---- learning --------------------------------------------------------------------------
-
     def learn_one(self, y: float) -> None:
         """Learn the next value of the series (score the pending forecasts, then update)."""
-        if not math.isfinite(y):
-            return
-        self._score_pending(y)
-        self._update_state(y)
-        self._count += 1
-        self._store_pending()
-
-    def _score_pending(self, y: float) -> None:
-        rate = self.error_rate
-        for i, anchor in enumerate(self._anchors):
-            comp, mean = self._pending_comp[i], self._pending_mean[i]
-            if len(mean) < anchor:
-                continue
-            errors = self._comp_error[i]
-            for c in range(self._n_comp):
-                err = abs(y - comp[c])
-                errors[c] = err if math.isnan(errors[c]) else errors[c] + rate * (err - errors[c])
-            del comp[: self._n_comp]
-            err = abs(y - mean[0])
-            del mean[:1]
-            prev = self._abs_error[i]
-            if not math.isnan(prev):
-                # Adaptive conformal step on the interval's width in mean absolute errors: up
-                # by `coverage` * rate when missed, down by (1 - coverage) * rate when covered,
-                # so the long-run miss rate settles at 1 - coverage.
-                miss = 1.0 if err > self._width[i] * max(prev, self._floor()) else 0.0
-                step = self.quantile_rate * (miss - (1 - self.coverage))
-                self._width[i] = max(0.0, self._width[i] + step)
-            self._abs_error[i] = err if math.isnan(prev) else prev + rate * (err - prev)
-
-    def _update_state(self, y: float) -> None:
-        self._recent.append(y)
-        self._scale += (abs(y) - self._scale) / min(self._count + 1, 1000)
-        offset = 0.0
-        b = -1
-        if self._n_bins:
-            b = self._bin(self._count)
-            offset = self._profile[b] if self._seen[b] else 0.0
-        for k, a in enumerate(_LEVEL_RATES):
-            for levels, value in ((self._levels, y - offset), (self._plain, y)):
-                prev = levels[k]
-                levels[k] = value if math.isnan(prev) else prev + a * (value - prev)
-        if b >= 0:
-            base = self._levels[-1]
-            rate = self.season_rate if self._seen[b] else 1.0
-            self._profile[b] += rate * (y - base - self._profile[b])
-            self._seen[b] = 1
-            # The latest season, bin by bin (exactly the values when season <= bins): the
-            # seasonal-naive forecast, best where each day repeats the previous one.
-            self._last_season[b] = y
-
-    def _store_pending(self) -> None:
-        comps = self._components()
-        self._means = self._blend(comps)
-        for i, anchor in enumerate(self._anchors):
-            self._pending_comp[i].extend(comps[anchor - 1])
-            self._pending_mean[i].append(self._means[anchor - 1])
-
-    # ---- forecasting -----------------------------------------------------------------------
+        self._rows.learn((0,), (y,))
 
     def forecast(self) -> Forecast:
         """The next ``horizon`` values with their intervals (all zeros before the first value)."""
-        if self._count == 0:
-            zeros = (0.0,) * self.horizon
-            return Forecast(zeros, zeros, zeros, self.coverage, False)
-        if self._means is None:  # just unpickled: the cache is rebuilt from the state
-            self._means = self._blend(self._components())
-        half_widths = [w * e for w, e in zip(self._width, self._abs_error, strict=True)]
-        means, lows, highs = [], [], []
-        for h, (lo, hi, x) in enumerate(_plan(self._anchors, self.horizon)):
-            mean = self._means[h]
-            q = _between(half_widths[lo], half_widths[hi], x)
-            q = 0.0 if math.isnan(q) else q
-            means.append(mean)
-            lows.append(mean - q)
-            highs.append(mean + q)
-        ready = self._count >= self.warmup and not math.isnan(self._abs_error[-1])
-        return Forecast(tuple(means), tuple(lows), tuple(highs), self.coverage, ready)
+        return self._rows.forecast(0)
 
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state["_means"] = None  # a cache: not worth its bytes in every snapshot
-        return state
+    @property
+    def count(self) -> int:
+        """Values learned (the non-finite ones not counted)."""
+        return self._rows.learned(0)
 
-    def _components(self) -> list[list[float]]:
-        """Per step 1..horizon, the forecast of every component."""
-        plain = list(self._plain)
-        plain.append(statistics.median(self._recent))
-        if not self._n_bins:
-            return [plain] * self.horizon
-        out = []
-        for h in range(1, self.horizon + 1):
-            b = self._bin(self._count - 1 + h)
-            offset = self._profile[b] if self._seen[b] else 0.0
-            last = self._last_season[b]
-            out.append(
-                plain
-                + [level + offset for level in self._levels]
-                + [self._plain[0] if math.isnan(last) else last]
-            )
-        return out
+    @property
+    def rows(self) -> ForecasterRows:
+        """This forecaster's state: one row."""
+        return self._rows
 
-    def _blend(self, comps: list[list[float]]) -> list[float]:
-        """Per step, the weighted median of the components' forecasts."""
-        floor = self._floor()
-        errors = self._comp_error
-        means = []
-        for h, (lo, hi, x) in enumerate(_plan(self._anchors, self.horizon)):
-            weights = []
-            for c in range(self._n_comp):
-                err = _between(errors[lo][c], errors[hi][c], x)
-                weights.append(1.0 if math.isnan(err) else (floor / max(err, floor)) ** _POWER)
-            # A median, not a mean: it returns one component's value, so a series that is
-            # mostly exactly 0 gets exactly 0 (measured on NAB: the weighted mean lost to
-            # seasonal-naive on sMAPE there, and did no better elsewhere).
-            half = sum(weights) / 2
-            acc = 0.0
-            pairs = sorted(zip(comps[h], weights, strict=True))
-            value = pairs[-1][0]
-            for v, w in pairs:
-                acc += w
-                if acc >= half:
-                    value = v
-                    break
-            means.append(value)
-        return means
-
-    def _bin(self, position: int) -> int:
-        season = self.season or 1
-        return (position % season) * self._n_bins // season
-
-    def _floor(self) -> float:
-        return max(_ERROR_FLOOR, 1e-6 * self._scale)
+    def __setstate__(self, state: dict) -> None:
+        if "_rows" not in state:  # pickled before the state was a row
+            state = {**state, "_rows": _row_from_objects(state)}
+        self.__dict__.update({k: v for k, v in state.items() if not k.startswith("_")})
+        self._rows = state["_rows"]
 
 
-@functools.cache
-def _plan(anchors: tuple[int, ...], horizon: int) -> tuple[tuple[int, int, float], ...]:
-    """Per step 1..horizon: the anchors around it and its position between them in log-step."""
-    plan = []
-    for h in range(1, horizon + 1):
-        hi = next(i for i, a in enumerate(anchors) if a >= h)
-        lo = hi if anchors[hi] == h else hi - 1
-        x = 0.0 if lo == hi else math.log(h / anchors[lo]) / math.log(anchors[hi] / anchors[lo])
-        plan.append((lo, hi, x))
-    return tuple(plan)
-
-
-def _between(a: float, b: float, x: float) -> float:
-    """Linear interpolation from ``a`` (x = 0) to ``b`` (x = 1); one side if the other is nan."""
-    if math.isnan(a):
-        return b
-    if math.isnan(b):
-        return a
-    return a + x * (b - a)
+def _row_from_objects(old: dict) -> ForecasterRows:
+    """The row of a forecaster pickled when it kept its state in Python objects."""
+    parameters = ("horizon", "season", "coverage", "bins", "season_rate", "error_rate")
+    rows = ForecasterRows(1, *(old[k] for k in parameters), old["quantile_rate"], old["warmup"])
+    s, n_comp = rows._state[0], rows._n_comp
+    s[_COUNT], s[1] = old["_count"], old["_scale"]
+    s[_LEVELS : _LEVELS + 3], s[_PLAIN : _PLAIN + 3] = old["_levels"], old["_plain"]
+    recent = list(old["_recent"])
+    s[_RECENT : _RECENT + len(recent)] = recent
+    s[_RECENT_N], s[_RECENT_AT] = len(recent), len(recent) % 5
+    ring = 0
+    for i, anchor in enumerate(rows._anchors):
+        base = _ANCHORS + i * (n_comp + 4)
+        s[base : base + n_comp] = old["_comp_error"][i]
+        s[base + n_comp], s[base + n_comp + 1] = old["_abs_error"][i], old["_width"][i]
+        comps, means = old["_pending_comp"][i], old["_pending_mean"][i]
+        s[base + n_comp + 2], s[base + n_comp + 3] = len(means), 0
+        for k, mean in enumerate(means):
+            slot = ring + k * (n_comp + 1)
+            rows._pending[0, slot : slot + n_comp] = comps[k * n_comp : (k + 1) * n_comp]
+            rows._pending[0, slot + n_comp] = mean
+        ring += anchor * (n_comp + 1)
+    n_bins = rows._n_bins
+    if n_bins:
+        rows._season_state[0, :n_bins] = np.frombuffer(old["_profile"], dtype=np.float32)
+        rows._season_state[0, n_bins:] = np.frombuffer(old["_last_season"], dtype=np.float32)
+        rows._seen[0] = np.frombuffer(old["_seen"], dtype=np.uint8)
+    rows.refresh()
+    return rows

@@ -10,6 +10,7 @@ from typing import Any
 
 from airis.operators.planning.capacity import ExhaustionPredictor, ExhaustionWarning
 from airis.operators.planning.forecaster import Forecast, IntervalForecaster
+from airis.operators.planning.forecaster_rows import ForecasterRows
 from airis.operators.planning.scaling import ScalingAdvisor, ScalingRecommendation
 
 __all__ = ["Plan", "ServicePlanner"]
@@ -41,7 +42,8 @@ class ServicePlanner:
     warns when the threshold is expected within its horizon. Forecast signals are averaged
     into steps of ``step_seconds`` (forecasting every 10-s window would cost far more, and
     hold more state, than planning needs); each closed step teaches that signal's
-    `IntervalForecaster`. Every ``report_every`` steps, once the forecasts are ready, the
+    `IntervalForecaster` (the service's forecasters are rows of one `ForecasterRows`, taught
+    in one call). Every ``report_every`` steps, once the forecasts are ready, the
     plan carries them (the flow writes the ``report_steps`` of them), and the upper bound of
     ``scaling_signal``'s forecast over the horizon goes through a `ScalingAdvisor`: the
     advice is reported when its desired replicas change.
@@ -120,10 +122,10 @@ class ServicePlanner:
         self.scaling_signal = scaling_signal
         self.scaling_target = scaling_target
         self.replicas = replicas
-        self._forecasters = {
-            s: IntervalForecaster(horizon=horizon_steps, season=season_steps)
-            for s in self.forecast_signals
-        }
+        self._forecasters = ForecasterRows(
+            len(self.forecast_signals), horizon=horizon_steps, season=season_steps
+        )
+        self._rows = {s: i for i, s in enumerate(self.forecast_signals)}
         self._predictors = {
             s: ExhaustionPredictor(threshold=threshold, warn_within_seconds=warn_within_seconds)
             for s in self.capacity_signals
@@ -168,14 +170,16 @@ class ServicePlanner:
     def _close_step(self) -> tuple[datetime, dict[str, Forecast], Any]:
         assert self._step is not None
         end = _EPOCH + timedelta(seconds=(self._step + 1) * self.step_seconds)
-        for signal, total in self._sums.items():
-            self._forecasters[signal].learn_one(total / self._counts[signal])
+        self._forecasters.learn(
+            [self._rows[s] for s in self._sums],
+            [total / self._counts[s] for s, total in self._sums.items()],
+        )
         self._sums.clear()
         self._counts.clear()
         self._steps_seen += 1
         if self._steps_seen % self.report_every:
             return end, {}, None
-        forecasts = {s: f.forecast() for s, f in self._forecasters.items()}
+        forecasts = {s: self._forecasters.forecast(r) for s, r in self._rows.items()}
         forecasts = {s: f for s, f in forecasts.items() if f.ready}
         return end, forecasts, self._advise(forecasts)
 
@@ -188,6 +192,18 @@ class ServicePlanner:
             return None
         self._advised = advice.desired_replicas
         return self.scaling_signal, advice
+
+    def __setstate__(self, state: dict) -> None:
+        forecasters = state["_forecasters"]
+        if isinstance(forecasters, dict):  # pickled when each signal had its own object
+            state = {
+                **state,
+                "_forecasters": ForecasterRows.stacked(
+                    [f.rows for f in forecasters.values() if isinstance(f, IntervalForecaster)]
+                ),
+                "_rows": {s: i for i, s in enumerate(forecasters)},
+            }
+        self.__dict__.update(state)
 
 
 _NOTHING = Plan()

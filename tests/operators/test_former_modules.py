@@ -27,7 +27,10 @@ def _as_before_the_move(state: object) -> bytes:
         f"airis.operators.{new}": f"airis.operators.{old}" for old, new in FORMER_MODULES.items()
     }
     new_to_old["airis.operators.incidents.grouping"] = "airis.operators.incidents"
-    pattern = re.compile("|".join(re.escape(n) for n in sorted(new_to_old, key=len, reverse=True)))
+    # Whole module names only (a GLOBAL opcode ends its module name with a newline): a module
+    # added since the move, such as ``planning.forecaster_rows``, keeps its path.
+    names = "|".join(re.escape(n) for n in sorted(new_to_old, key=len, reverse=True))
+    pattern = re.compile(f"(?:{names})(?=\n)")
     old = pattern.sub(lambda m: new_to_old[m.group(0)], data.decode("latin-1"))
     assert old != data.decode("latin-1")
     return old.encode("latin-1")

@@ -81,7 +81,7 @@ def test_warm_up_is_flagged_and_non_finite_values_are_ignored() -> None:
     model.learn_one(math.inf)
     f = model.forecast()
     assert not f.ready and f.mean[0] == pytest.approx(5.0)
-    assert model._count == 10
+    assert model.count == 10
 
 
 def test_state_pickles_small_and_round_trips() -> None:

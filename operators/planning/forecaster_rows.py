@@ -155,6 +155,9 @@ class ForecasterRows:
     def __len__(self) -> int:
         return len(self._state)
 
+    def __repr__(self) -> str:
+        return f"ForecasterRows({len(self)}, horizon={self.horizon}, season={self.season})"
+
     def learn(self, rows: Sequence[int] | np.ndarray, values: Sequence[float] | np.ndarray) -> None:
         """Learn ``values[i]`` as the next value of forecaster ``rows[i]``, in order
         (non-finite values are ignored)."""

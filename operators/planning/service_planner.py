@@ -196,11 +196,12 @@ class ServicePlanner:
     def __setstate__(self, state: dict) -> None:
         forecasters = state["_forecasters"]
         if isinstance(forecasters, dict):  # pickled when each signal had its own object
+            rows = [f.rows for f in forecasters.values() if isinstance(f, IntervalForecaster)]
             state = {
                 **state,
-                "_forecasters": ForecasterRows.stacked(
-                    [f.rows for f in forecasters.values() if isinstance(f, IntervalForecaster)]
-                ),
+                "_forecasters": ForecasterRows.stacked(rows)
+                if rows
+                else ForecasterRows(0, state["horizon_steps"], state["season_steps"]),
                 "_rows": {s: i for i, s in enumerate(forecasters)},
             }
         self.__dict__.update(state)

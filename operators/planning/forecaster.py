@@ -7,6 +7,8 @@ and wraps the result in intervals from its own past errors (conformal-style, per
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from airis.operators.planning.forecaster_rows import (
@@ -17,6 +19,7 @@ from airis.operators.planning.forecaster_rows import (
     _RECENT,
     _RECENT_AT,
     _RECENT_N,
+    PARAMETERS,
     Forecast,
     ForecasterRows,
 )
@@ -119,25 +122,14 @@ class IntervalForecaster:
         quantile_rate: float = 0.05,
         warmup: int = 50,
     ) -> None:
-        if horizon < 1:
-            raise ValueError(f"IntervalForecaster: horizon must be >= 1, got {horizon}")
-        if season is not None and season < 2:
-            raise ValueError(f"IntervalForecaster: season must be None or >= 2, got {season}")
-        if not 0 < coverage < 1:
-            raise ValueError(f"IntervalForecaster: coverage must be in (0, 1), got {coverage}")
-        if bins < 1:
-            raise ValueError(f"IntervalForecaster: bins must be >= 1, got {bins}")
         self._rows = ForecasterRows(
             1, horizon, season, coverage, bins, season_rate, error_rate, quantile_rate, warmup
         )
-        self.horizon = horizon
-        self.season = season
-        self.coverage = coverage
-        self.bins = bins
-        self.season_rate = season_rate
-        self.error_rate = error_rate
-        self.quantile_rate = quantile_rate
-        self.warmup = warmup
+
+    def __getattr__(self, name: str) -> Any:
+        if name in PARAMETERS:  # horizon, season, ...: the rows hold them
+            return getattr(self._rows, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def learn_one(self, y: float) -> None:
         """Learn the next value of the series (score the pending forecasts, then update)."""
@@ -158,16 +150,13 @@ class IntervalForecaster:
         return self._rows
 
     def __setstate__(self, state: dict) -> None:
-        if "_rows" not in state:  # pickled before the state was a row
-            state = {**state, "_rows": _row_from_objects(state)}
-        self.__dict__.update({k: v for k, v in state.items() if not k.startswith("_")})
-        self._rows = state["_rows"]
+        # Pickled before the state was a row: its objects become the row.
+        self._rows = state["_rows"] if "_rows" in state else _row_from_objects(state)
 
 
 def _row_from_objects(old: dict) -> ForecasterRows:
     """The row of a forecaster pickled when it kept its state in Python objects."""
-    parameters = ("horizon", "season", "coverage", "bins", "season_rate", "error_rate")
-    rows = ForecasterRows(1, *(old[k] for k in parameters), old["quantile_rate"], old["warmup"])
+    rows = ForecasterRows(1, *(old[k] for k in PARAMETERS))
     s, n_comp = rows._state[0], rows._n_comp
     s[_COUNT], s[1] = old["_count"], old["_scale"]
     s[_LEVELS : _LEVELS + 3], s[_PLAIN : _PLAIN + 3] = old["_levels"], old["_plain"]

@@ -28,7 +28,13 @@ import numpy as np
 
 from airis.operators.gaussian import MEAN_AD_TO_SIGMA
 
-__all__ = ["Forecast", "ForecasterRows", "anchors_of", "plan_of"]
+__all__ = ["PARAMETERS", "Forecast", "ForecasterRows", "anchors_of", "plan_of"]
+
+#: A forecaster's parameters, in the order `ForecasterRows` takes them after ``rows``.
+PARAMETERS = (
+    "horizon", "season", "coverage", "bins", "season_rate", "error_rate", "quantile_rate",
+    "warmup",
+)  # fmt: skip
 
 #: Smoothing weights of the level of each component: 1.0 is the naive "last value" forecast,
 #: the smaller ones revert to a recent mean (what a noisy, stationary series wants).
@@ -110,6 +116,14 @@ class ForecasterRows:
         quantile_rate: float = 0.05,
         warmup: int = 50,
     ) -> None:
+        if horizon < 1:
+            raise ValueError(f"IntervalForecaster: horizon must be >= 1, got {horizon}")
+        if season is not None and season < 2:
+            raise ValueError(f"IntervalForecaster: season must be None or >= 2, got {season}")
+        if not 0 < coverage < 1:
+            raise ValueError(f"IntervalForecaster: coverage must be in (0, 1), got {coverage}")
+        if bins < 1:
+            raise ValueError(f"IntervalForecaster: bins must be >= 1, got {bins}")
         self.horizon = horizon
         self.season = season
         self.coverage = coverage

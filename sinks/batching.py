@@ -162,8 +162,9 @@ class BlockBatcher:
     def flush_or_spill(self) -> bool:
         """Deliver what is pending unless a retry is not due yet; spill what stays in memory.
 
-        True if everything is delivered. It never waits for a backend that is down, and
-        afterwards no row lives only in memory (when there is a spill).
+        True if everything is delivered. Beyond a delivery already in flight, it never waits
+        for a backend that is down, and afterwards no row lives only in memory (when there is a
+        spill).
         """
         with self._lock:
             self._wait_idle()
@@ -240,6 +241,8 @@ class BlockBatcher:
             self._idle.wait()
         if self._retry_at.get(table, 0.0) > self.now():
             return False  # the delivery waited for failed: its rows are back in the buffer
+        if not buffer:  # another thread sent them while this one waited
+            return True
         data = buffer.take()
         self._in_flight[table] = block_rows(data)
         since = self._since.pop(table, self.now())

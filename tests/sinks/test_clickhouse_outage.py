@@ -87,11 +87,12 @@ def partition(outage: Outage, spill_dir: Path, clock: Clock, **kw: Any):
     return _SnapshotFlushingPartition(writer)
 
 
+@pytest.mark.parametrize("background", [False, True], ids=["inline", "background"])
 def test_a_60_s_outage_spills_backs_off_and_then_stores_every_row_once(
-    store: ChdbStore, tmp_path: Path
+    store: ChdbStore, tmp_path: Path, background: bool
 ) -> None:
     outage, clock = Outage(store), Clock()
-    part = partition(outage, tmp_path, clock, max_buffered_rows=200)
+    part = partition(outage, tmp_path, clock, max_buffered_rows=200, background=background)
     part.write_batch([points(0, 100)])
     part.snapshot()
     assert stored(store) == (100, 100)
@@ -117,18 +118,20 @@ def test_a_60_s_outage_spills_backs_off_and_then_stores_every_row_once(
     assert spill.tables() == [] and part._writer.buffered_rows == {}
 
 
+@pytest.mark.parametrize("background", [False, True], ids=["inline", "background"])
 def test_rows_spilled_before_a_crash_are_stored_after_the_restart(
-    store: ChdbStore, tmp_path: Path
+    store: ChdbStore, tmp_path: Path, background: bool
 ) -> None:
     outage, clock = Outage(store), Clock()
     outage.down = True
-    before = partition(outage, tmp_path, clock)
+    before = partition(outage, tmp_path, clock, background=background)
     before.write_batch([points(0, 300)])
     before.snapshot()  # spilled; then the process dies without closing anything
     assert stored(store) == (0, 0)
 
     outage.down = False
-    after = partition(outage, tmp_path, Clock())  # a new process on the same spill directory
+    # A new process on the same spill directory.
+    after = partition(outage, tmp_path, Clock(), background=background)
     after.write_batch([points(300, 10)])
     after.snapshot()
     assert stored(store) == (310, 310)

@@ -9,20 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from airis.operators.planning.forecaster_rows import (
-    _ANCHORS,
-    _COUNT,
-    _LEVELS,
-    _PLAIN,
-    _RECENT,
-    _RECENT_AT,
-    _RECENT_N,
-    PARAMETERS,
-    Forecast,
-    ForecasterRows,
-)
+from airis.operators.planning.forecaster_rows import PARAMETERS, Forecast, ForecasterRows
 
 __all__ = ["Forecast", "IntervalForecaster"]
 
@@ -151,34 +138,4 @@ class IntervalForecaster:
 
     def __setstate__(self, state: dict) -> None:
         # Pickled before the state was a row: its objects become the row.
-        self._rows = state["_rows"] if "_rows" in state else _row_from_objects(state)
-
-
-def _row_from_objects(old: dict) -> ForecasterRows:
-    """The row of a forecaster pickled when it kept its state in Python objects."""
-    rows = ForecasterRows(1, *(old[k] for k in PARAMETERS))
-    s, n_comp = rows._state[0], rows._n_comp
-    s[_COUNT], s[1] = old["_count"], old["_scale"]
-    s[_LEVELS : _LEVELS + 3], s[_PLAIN : _PLAIN + 3] = old["_levels"], old["_plain"]
-    recent = list(old["_recent"])
-    s[_RECENT : _RECENT + len(recent)] = recent
-    s[_RECENT_N], s[_RECENT_AT] = len(recent), len(recent) % 5
-    ring = 0
-    for i, anchor in enumerate(rows._anchors):
-        base = _ANCHORS + i * (n_comp + 4)
-        s[base : base + n_comp] = old["_comp_error"][i]
-        s[base + n_comp], s[base + n_comp + 1] = old["_abs_error"][i], old["_width"][i]
-        comps, means = old["_pending_comp"][i], old["_pending_mean"][i]
-        s[base + n_comp + 2], s[base + n_comp + 3] = len(means), 0
-        for k, mean in enumerate(means):
-            slot = ring + k * (n_comp + 1)
-            rows._pending[0, slot : slot + n_comp] = comps[k * n_comp : (k + 1) * n_comp]
-            rows._pending[0, slot + n_comp] = mean
-        ring += anchor * (n_comp + 1)
-    n_bins = rows._n_bins
-    if n_bins:
-        rows._season_state[0, :n_bins] = np.frombuffer(old["_profile"], dtype=np.float32)
-        rows._season_state[0, n_bins:] = np.frombuffer(old["_last_season"], dtype=np.float32)
-        rows._seen[0] = np.frombuffer(old["_seen"], dtype=np.uint8)
-    rows.refresh()
-    return rows
+        self._rows = state["_rows"] if "_rows" in state else ForecasterRows.from_objects(state)

@@ -217,6 +217,38 @@ class ForecasterRows:
         out._setup()
         return out
 
+    @classmethod
+    def from_objects(cls, old: dict) -> ForecasterRows:
+        """The row of an `IntervalForecaster` pickled when it kept its state in Python
+        objects (``old`` is that pickle's state)."""
+        rows = cls(1, *(old[k] for k in PARAMETERS))
+        s, n_comp = rows._state[0], rows._n_comp
+        s[_COUNT], s[_SCALE] = old["_count"], old["_scale"]
+        s[_LEVELS : _LEVELS + 3], s[_PLAIN : _PLAIN + 3] = old["_levels"], old["_plain"]
+        recent = list(old["_recent"])
+        s[_RECENT : _RECENT + len(recent)] = recent
+        s[_RECENT_N], s[_RECENT_AT] = len(recent), len(recent) % MEDIAN_OF
+        ring = 0
+        for i, anchor in enumerate(rows._anchors):
+            base = _ANCHORS + i * (n_comp + 4)
+            at = base + n_comp
+            s[base:at] = old["_comp_error"][i]
+            s[at + _ABS], s[at + _WIDTH] = old["_abs_error"][i], old["_width"][i]
+            comps, means = old["_pending_comp"][i], old["_pending_mean"][i]
+            s[at + _RING_N], s[at + _RING_AT] = len(means), 0
+            for k, mean in enumerate(means):
+                slot = ring + k * (n_comp + 1)
+                rows._pending[0, slot : slot + n_comp] = comps[k * n_comp : (k + 1) * n_comp]
+                rows._pending[0, slot + n_comp] = mean
+            ring += anchor * (n_comp + 1)
+        n_bins = rows._n_bins
+        if n_bins:
+            rows._season_state[0, :n_bins] = np.frombuffer(old["_profile"], dtype=np.float32)
+            rows._season_state[0, n_bins:] = np.frombuffer(old["_last_season"], dtype=np.float32)
+            rows._seen[0] = np.frombuffer(old["_seen"], dtype=np.uint8)
+        rows.refresh()
+        return rows
+
     def __getstate__(self) -> dict:
         # The blended means are a cache (rebuilt from the state); the config follows from the
         # parameters.

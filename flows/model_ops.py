@@ -29,7 +29,7 @@ from airis.models.model_events import model_events
 from airis.models.serving import ModelServer
 from airis.operators.planning.events import plan_events
 from airis.operators.planning.service_planner import ServicePlanner
-from airis.operators.types import ServiceWindow, WindowValues
+from airis.operators.types import ServiceWindow, WindowValues, observed_values
 from airis.settings import ModelConfig, PlanningConfig
 
 __all__ = ["ModelOut", "PlanOut", "plan_capacity", "score_with_model"]
@@ -125,7 +125,7 @@ def _planning(planning: PlanningConfig):
 
     def plan(planner: ServicePlanner | None, window: ServiceWindow):
         planner = planner or _planner(planning, window.service, horizon)
-        values = {s: v.assessment.observed for s, v in window.signals.items()}
+        values = observed_values(window.signals)
         return planner, plan_events(window.service, planner.update_one(window.end, values), steps)
 
     return plan

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NamedTuple
+
+import numpy as np
 
 from airis.events import Anomaly, DetectorState, MetricPoint
 
-__all__ = ["Assessment", "ScoredPoint", "ServiceWindow", "SignalSummary", "WindowValues"]
+__all__ = [
+    "Assessment",
+    "ScoredPoint",
+    "ServiceWindow",
+    "SignalColumns",
+    "SignalSummary",
+    "WindowValues",
+]
 
 
 @dataclass(slots=True, unsafe_hash=True)
@@ -72,6 +82,107 @@ class SignalSummary:
             setattr(self, name, value)
 
 
+#: The columns of `SignalColumns.cells`: the worst point's assessment, its time after the
+#: window's start (µs) and the count of the signal's points.
+SCORE, OBSERVED, EXPECTED, LOWER, UPPER, STATE, COMPONENT, CONFIDENCE, OFFSET, COUNT = range(10)
+CELL_WIDTH = 10
+#: The codes of ``STATE``.
+STATE_NAMES: tuple[DetectorState, ...] = ("warming", "recent", "seasonal", "prior")
+
+
+class SignalColumns(Mapping[str, SignalSummary]):
+    """A closed window's signals as columns: what `SignalSummary` per signal holds, one row
+    per signal in ``cells``, with a `SignalSummary` made only for a signal asked for.
+
+    What the windowing makes (`airis.operators.windowing.open_windows`): a flow's steps read
+    the columns (`observed`, `flagged`), so no object is made per signal and window.
+    ``components`` names the codes of ``COMPONENT``.
+
+    >>> cells = np.array([[0.2, 5.0, 4.0, 3.0, 6.0, 1, 2, 0.9, 1e6, 3]])
+    >>> columns = SignalColumns(("cpu",), cells, datetime(2026, 1, 1), ["warming", "x", "level"])
+    >>> summary = columns["cpu"]
+    >>> summary.ts.second, summary.count, summary.assessment.state, summary.assessment.component
+    (1, 3, 'recent', 'level')
+    >>> columns.observed(), columns.flagged(threshold=0.1, extreme=0.9)
+    ({'cpu': 5.0}, ['cpu'])
+    """
+
+    __slots__ = ("_rows", "cells", "components", "names", "start", "worst")
+
+    def __init__(
+        self,
+        names: tuple[str, ...],
+        cells: np.ndarray,
+        start: datetime,
+        components: list[str],
+        worst: float | None = None,
+    ) -> None:
+        self.names = names
+        self.cells = cells
+        self.start = start
+        self.components = components
+        #: The highest score of all (None: not known yet).
+        self.worst = worst
+        self._rows: dict[str, int] | None = None  # made on the first lookup
+
+    def __getstate__(self) -> tuple:
+        return self.names, self.cells, self.start, self.components, self.worst
+
+    def __setstate__(self, state: tuple) -> None:
+        self.__init__(*state)  # type: ignore[misc]
+
+    def __getitem__(self, signal: str) -> SignalSummary:
+        if self._rows is None:
+            self._rows = {name: i for i, name in enumerate(self.names)}
+        row = self._rows[signal]
+        (score, observed, expected, lower, upper, state, component, confidence, offset, count) = (
+            self.cells[row].tolist()
+        )
+        verdict = Assessment(
+            score,
+            observed,
+            expected,
+            lower,
+            upper,
+            STATE_NAMES[int(state)],
+            self.components[int(component)],
+            confidence,
+        )
+        return SignalSummary(self.start + timedelta(microseconds=offset), verdict, int(count))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __contains__(self, signal: object) -> bool:
+        return signal in self.names
+
+    def __repr__(self) -> str:
+        return f"SignalColumns({dict(self)!r})"
+
+    def observed(self) -> dict[str, float]:
+        """Each signal's observed value (of its worst point)."""
+        return dict(zip(self.names, self.cells[:, OBSERVED].tolist(), strict=True))
+
+    def flagged(self, threshold: float, extreme: float) -> list[str]:
+        """The signals, by name, whose worst score is ``>= extreme``, or ``>= threshold``
+        with a detector past its warm-up (the rule of `close_window`)."""
+        if self.worst is not None and not self.worst >= threshold:  # the usual case
+            return []
+        score = self.cells[:, SCORE]
+        counts = (score >= extreme) | ((score >= threshold) & (self.cells[:, STATE] != 0))
+        return sorted(self.names[i] for i in np.flatnonzero(counts).tolist())
+
+
+def observed_values(signals: Mapping[str, SignalSummary]) -> dict[str, float]:
+    """Each signal's observed value, from columns where the window has them."""
+    if type(signals) is SignalColumns:
+        return signals.observed()
+    return {signal: s.assessment.observed for signal, s in signals.items()}
+
+
 @dataclass(frozen=True, slots=True)
 class ServiceWindow:
     """All signals of one service during one event-time window, and the anomalies found."""
@@ -79,7 +190,7 @@ class ServiceWindow:
     service: str
     start: datetime
     end: datetime
-    signals: dict[str, SignalSummary]
+    signals: Mapping[str, SignalSummary]
     anomalies: tuple[Anomaly, ...] = field(default=())
 
 
@@ -98,5 +209,4 @@ class WindowValues(NamedTuple):
 
     @classmethod
     def of(cls, window: ServiceWindow) -> WindowValues:
-        observed = {signal: s.assessment.observed for signal, s in window.signals.items()}
-        return cls(window.service, window.start, window.end, observed)
+        return cls(window.service, window.start, window.end, observed_values(window.signals))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import numpy as np
 
@@ -21,6 +22,7 @@ __all__ = [
     "DEFAULT_MIN_SCALES",
     "DEFAULT_PRIORS",
     "DetectorBank",
+    "Verdicts",
     "metrics_detector",
 ]
 
@@ -63,6 +65,40 @@ DEFAULT_PRIORS: dict[str, str] = {
     "memory": "utilisation",
     "disk": "utilisation",
 }
+
+
+class Verdicts(NamedTuple):
+    """A batch's assessments as columns (`DetectorBank.assess_columns`).
+
+    ``table`` has one row per point in `ensemble_kernel.update_rows`' layout (score,
+    expected, lower, upper, state and component codes, confidence); the observed value is
+    the point's. ``objects`` overrides it where an `Assessment` was made anyway (a prior's
+    verdict, a detector kept as an object), or says None where the point was refused; those
+    rows of ``table`` mean nothing.
+    """
+
+    table: np.ndarray
+    objects: dict[int, Assessment | None]
+
+    def assessments(self, values: Sequence[float]) -> list[Assessment | None]:
+        """One `Assessment` per point (None where refused)."""
+        score, expected, lower, upper, state, component, confidence = self.table.T
+        out: list[Assessment | None] = list(
+            map(
+                Assessment,
+                score.tolist(),
+                values,
+                expected.tolist(),
+                lower.tolist(),
+                upper.tolist(),
+                _STATE_NAMES[state.astype(np.intp)].tolist(),
+                _COMPONENT_NAMES[component.astype(np.intp)].tolist(),
+                confidence.tolist(),
+            )
+        )
+        for i, verdict in self.objects.items():
+            out[i] = verdict
+        return out
 
 
 def metrics_detector(min_scale: float = 1e-9) -> EnsembleDetector:
@@ -228,8 +264,20 @@ class DetectorBank:
 
         ``seconds``: the stamps as epoch seconds, when the caller has them already.
         """
-        if not signals:
-            return []
+        return self.assess_columns(signals, stamps, values, seconds).assessments(values)
+
+    def assess_columns(
+        self,
+        signals: Sequence[str],
+        stamps: Sequence[datetime],
+        values: Sequence[float],
+        seconds: Sequence[float] | None = None,
+    ) -> Verdicts:
+        """`assess_many` as columns: no `Assessment` per point but where one was made anyway
+        (a prior's verdict, a detector kept as an object) or none could be (refused)."""
+        size = len(signals)
+        if not size:
+            return Verdicts(np.zeros((0, kernel.VERDICT_WIDTH)), {})
         if seconds is None:
             seconds = [ts.timestamp() for ts in stamps]
         if seconds[0] >= self._next_sweep and self.idle_after is not None:
@@ -239,30 +287,29 @@ class DetectorBank:
         for signal in dict.fromkeys(signals):  # new signals get detectors in order of arrival
             if signal not in rows_of and signal not in self._detectors and not self._create(signal):
                 refused.add(signal)
-        size = len(signals)
-        kept: Sequence[int] = range(size)
+        objects: dict[int, Assessment | None] = {}
         if refused:
-            kept = [i for i, signal in enumerate(signals) if signal not in refused]
-            self.refused += size - len(kept) - len(refused)  # one per refused point, as before
-        at_rows = kept
-        results: list[Assessment | None] = [None] * size
+            objects = {i: None for i, signal in enumerate(signals) if signal in refused}
+            self.refused += len(objects) - len(refused)  # one per refused point, as before
         if self._detectors and not self._detectors.keys().isdisjoint(signals):
-            at_rows = [i for i in kept if signals[i] in rows_of]
-            for i in kept:  # detectors kept as objects, point by point
-                signal = signals[i]
-                if signal in rows_of:
+            for i, signal in enumerate(signals):  # detectors kept as objects, point by point
+                detector = self._detectors.get(signal)
+                if detector is None or i in objects:
                     continue
                 if seconds[i] > self._last_seen.get(signal, -math.inf):
                     self._last_seen[signal] = seconds[i]
-                assessment = self._detectors[signal].update_one(stamps[i], values[i])
-                results[i] = self._with_prior(signal, stamps[i], values[i], assessment)
-        if len(at_rows) == size:  # the common case: every point a row, in one kernel call
-            return self._assess_rows(signals, stamps, values, seconds)  # type: ignore[return-value]
+                assessment = detector.update_one(stamps[i], values[i])
+                objects[i] = self._with_prior(signal, stamps[i], values[i], assessment)
+        if not objects:  # the common case: every point a row, in one kernel call
+            return self._assess_rows(signals, stamps, values, seconds)
+        table = np.zeros((size, kernel.VERDICT_WIDTH))
+        at_rows = [i for i in range(size) if i not in objects]
         if at_rows:
             picked = ([col[i] for i in at_rows] for col in (signals, stamps, values, seconds))
-            for i, assessment in zip(at_rows, self._assess_rows(*picked), strict=True):
-                results[i] = assessment
-        return results
+            scored = self._assess_rows(*picked)
+            table[at_rows] = scored.table
+            objects.update((at_rows[i], verdict) for i, verdict in scored.objects.items())
+        return Verdicts(table, objects)
 
     def _assess_rows(
         self,
@@ -270,7 +317,7 @@ class DetectorBank:
         stamps: Sequence[datetime],
         values: Sequence[float],
         seconds: Sequence[float],
-    ) -> list[Assessment]:
+    ) -> Verdicts:
         """Every point's row through the compiled kernel at once, in order."""
         rows_of, last_seen = self._rows, self._last_seen
         rows = np.fromiter(map(rows_of.__getitem__, signals), np.int64, len(signals))
@@ -284,26 +331,21 @@ class DetectorBank:
         for signal, latest in newest.items():
             if latest > last_seen.get(signal, -math.inf):
                 last_seen[signal] = latest
-        out = kernel.update_rows(self._state, rows, at, np.asarray(values, dtype=np.float64))
-        score, expected, lower, upper, state, component, confidence = out.T
-        assessments = list(
-            map(
-                Assessment,
-                score.tolist(),
-                values,
-                expected.tolist(),
-                lower.tolist(),
-                upper.tolist(),
-                _STATE_NAMES[state.astype(np.intp)].tolist(),
-                _COMPONENT_NAMES[component.astype(np.intp)].tolist(),
-                confidence.tolist(),
-            )
-        )
-        if self._priors:
+        table = kernel.update_rows(self._state, rows, at, np.asarray(values, dtype=np.float64))
+        objects: dict[int, Assessment | None] = {}
+        if self._priors and not self._priors.keys().isdisjoint(newest):
+            warming = kernel.STATES.index("warming")
             for i, signal in enumerate(signals):
-                if signal in self._priors:
-                    assessments[i] = self._with_prior(signal, stamps[i], values[i], assessments[i])
-        return assessments
+                prior = self._priors.get(signal)
+                if prior is None:
+                    continue
+                if table[i, kernel.VERDICT_STATE] != warming:
+                    del self._priors[signal]  # the detector is warm: the prior is done
+                    continue
+                verdict = prior.update_one(stamps[i], values[i])
+                if verdict.score > table[i, kernel.VERDICT_SCORE]:
+                    objects[i] = verdict
+        return Verdicts(table, objects)
 
     def _with_prior(
         self, signal: str, ts: datetime, value: float, assessment: Assessment

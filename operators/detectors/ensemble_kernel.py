@@ -38,6 +38,7 @@ __all__ = [
     "COMPONENTS",
     "ROW_WIDTH",
     "STATES",
+    "VERDICT_WIDTH",
     "detector_from_row",
     "new_row",
     "row_from_detector",
@@ -48,6 +49,10 @@ __all__ = [
 #: The codes of an assessment's ``state`` and ``component`` in `update_rows`' output.
 STATES = ("warming", "recent", "seasonal")
 COMPONENTS = ("warming", "invalid", "level", "drift", "profile")
+#: The columns of `update_rows`' output, one row per point.
+VERDICT_SCORE, VERDICT_EXPECTED, VERDICT_LOWER, VERDICT_UPPER = 0, 1, 2, 3
+VERDICT_STATE, VERDICT_COMPONENT, VERDICT_CONFIDENCE = 4, 5, 6
+VERDICT_WIDTH = 7
 
 # Columns of a row. The warm-up's values live where the hour bins will be: the bins are
 # untouched until the warm-up ends, and `_start` clears them then.
@@ -160,11 +165,11 @@ def update_rows(
     """Assess, then learn, each point in order: point ``i`` is ``values[i]`` at
     ``seconds[i]`` (since the epoch) of the series in row ``rows[i]`` of ``state``.
 
-    Returns a ``(len(values), 7)`` array, one assessment per point (its observed value is
-    ``values[i]``): score, expected, lower, upper, the codes of state and component
-    (`STATES`, `COMPONENTS`), confidence.
+    Returns a ``(len(values), VERDICT_WIDTH)`` array, one assessment per point (its observed
+    value is ``values[i]``): score, expected, lower, upper, the codes of state and component
+    (`STATES`, `COMPONENTS`), confidence (the ``VERDICT_*`` columns).
     """
-    out = np.empty((len(values), 7))
+    out = np.empty((len(values), VERDICT_WIDTH))
     _update_rows(state, rows, seconds, values, _PARAMS, out)
     return out
 

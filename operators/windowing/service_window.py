@@ -47,12 +47,19 @@ Examples
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 
 from pydantic import ValidationError
 
 from airis.events import Anomaly, event_id, validation_reason
-from airis.operators.types import Assessment, ScoredPoint, ServiceWindow, SignalSummary
+from airis.operators.types import (
+    Assessment,
+    ScoredPoint,
+    ServiceWindow,
+    SignalColumns,
+    SignalSummary,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +134,7 @@ def close_window(
     service: str,
     start: datetime,
     end: datetime,
-    summaries: dict[str, SignalSummary],
+    summaries: Mapping[str, SignalSummary],
     threshold: float = DEFAULT_THRESHOLD,
     extreme: float = DEFAULT_EXTREME,
     detector: str = DEFAULT_DETECTOR,
@@ -147,7 +154,8 @@ def close_window(
     start, end
         The window's event-time bounds (timezone-aware).
     summaries
-        The window's accumulator, as built by `add_point`; copied, not kept.
+        The window's accumulator, as built by `add_point` (copied, not kept), or the
+        `SignalColumns` of `OpenWindows` (kept: nothing changes them).
     threshold
         Score at or above which a signal counts as anomalous.
     extreme
@@ -160,12 +168,17 @@ def close_window(
             f"close_window: need 0 < threshold <= extreme <= 1, got threshold={threshold!r}, "
             f"extreme={extreme!r}"
         )
+    if type(summaries) is SignalColumns:
+        flagged = summaries.flagged(threshold, extreme)
+    else:
+        summaries = dict(summaries)
+        flagged = [
+            s for s in sorted(summaries) if _counts(summaries[s].assessment, threshold, extreme)
+        ]
     anomalies = []
-    for signal in sorted(summaries):
+    for signal in flagged:
         verdict = summaries[signal].assessment
         score = verdict.score
-        if not (score >= extreme or (score >= threshold and verdict.state != "warming")):
-            continue
         kind = verdict.direction
         try:
             anomaly = Anomaly(
@@ -193,7 +206,13 @@ def close_window(
             )
             continue
         anomalies.append(anomaly)
-    return ServiceWindow(service, start, end, dict(summaries), tuple(anomalies))
+    return ServiceWindow(service, start, end, summaries, tuple(anomalies))
+
+
+def _counts(verdict: Assessment, threshold: float, extreme: float) -> bool:
+    """Whether a signal's worst verdict makes it anomalous (`close_window`)."""
+    score = verdict.score
+    return score >= extreme or (score >= threshold and verdict.state != "warming")
 
 
 def _beats(score: float, ts: datetime, incumbent: SignalSummary) -> bool:

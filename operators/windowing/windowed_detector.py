@@ -1,10 +1,10 @@
 """One service's points in, its closed event-time windows out: detection and windowing in one pass.
 
 `ServiceWindowDetector` scores every point with the service's `DetectorBank` and folds the scores
-into tumbling event-time windows (`add_assessment`), closing a window once the watermark passes its
-end (`close_window`). It exists so that a flow can hand a whole batch of a service's points to
-one plain Python loop instead of paying an engine's per-item overhead twice (a keyed map for
-detection, then a window fold): on CPython that overhead is most of the cost of a point.
+into tumbling event-time windows (`OpenWindows`, as columns), closing a window once the watermark
+passes its end (`close_window`). It exists so that a flow can hand a whole batch of a service's
+points to a few array calls instead of paying an engine's per-item overhead twice (a keyed map
+for detection, then a window fold): on CPython that overhead is most of the cost of a point.
 
 The watermark follows the usual event-time rule (Bytewax's ``EventClock``, Flink's bounded
 out-of-orderness): the newest timestamp seen minus the allowed lateness; it never moves back.
@@ -37,22 +37,46 @@ True
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta
-from itertools import islice
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
 
 from airis.batches import MetricBatch
 from airis.events import MetricPoint
 from airis.operators.detectors.detector_bank import DetectorBank
-from airis.operators.types import ServiceWindow, SignalSummary
+from airis.operators.types import ServiceWindow
 from airis.operators.windowing.event_windows import ALIGN_TO
-from airis.operators.windowing.service_window import DEFAULT_THRESHOLD, add_assessment, close_window
+from airis.operators.windowing.open_windows import OpenWindows
+from airis.operators.windowing.service_window import DEFAULT_THRESHOLD, close_window
 
 __all__ = ["ALIGN_TO", "DEFAULT_IDLE_GRACE_SECONDS", "ServiceWindowDetector"]
 
 #: System time a service must be quiet before system time moves its watermark on.
 DEFAULT_IDLE_GRACE_SECONDS = 60.0
+
+_MICROSECOND = timedelta(microseconds=1)
+_ALIGN_TO_US = (ALIGN_TO - datetime(1970, 1, 1, tzinfo=UTC)) // _MICROSECOND
+
+
+def _micros_after_align(seconds: np.ndarray, stamps: Sequence[datetime]) -> np.ndarray:
+    """Each stamp as whole µs after `ALIGN_TO`, exactly, from its `datetime.timestamp`.
+
+    A timestamp is its µs since the epoch divided by 10^6, correctly rounded; between 1970
+    and 2100 two µs apart never round to the same float, so the one whose division gives the
+    timestamp back is the stamp's. Where none does (outside those years), the datetimes say.
+    """
+    guess = np.rint(seconds * 1e6)
+    found = guess.copy()
+    for step in (-1.0, 1.0):
+        near = guess + step
+        found = np.where(near / 1e6 == seconds, near, found)
+    exact = found / 1e6 == seconds
+    at = found.astype(np.int64) - _ALIGN_TO_US
+    if not exact.all():
+        for i in np.flatnonzero(~exact).tolist():
+            at[i] = (stamps[i] - ALIGN_TO) // _MICROSECOND
+    return at
 
 
 class ServiceWindowDetector:
@@ -97,7 +121,7 @@ class ServiceWindowDetector:
         self.detector = detector
         self.bank = bank()
         self.idle_grace = idle_grace_seconds
-        self._open: dict[int, dict[str, SignalSummary]] = {}
+        self._windows = OpenWindows(self.window // _MICROSECOND)
         self._closed_before = -math.inf  # windows with a smaller id are closed
         self._refused: list[MetricPoint] = []
         # The watermark is _base plus the system time since _base was set (seconds).
@@ -133,11 +157,14 @@ class ServiceWindowDetector:
             return self.close_due(now), []
         if self.service is None:
             self.service = point(0).service
+        seconds = np.array([ts.timestamp() for ts in stamps])
+        at = _micros_after_align(seconds, stamps)
         # A batch arrived at once, so its own order is no evidence of lateness: an OTLP
         # message lists each metric's points over its whole span, one metric after another.
         order: Sequence[int] = range(len(stamps))
-        if any(b < a for a, b in zip(stamps, islice(stamps, 1, None), strict=False)):
-            order = sorted(order, key=stamps.__getitem__)  # stable: ties keep their order
+        if len(at) > 1 and bool((at[1:] < at[:-1]).any()):
+            order = np.argsort(at, kind="stable").tolist()  # stable: ties keep their order
+            at, seconds = at[order], seconds[order]
             stamps = [stamps[i] for i in order]
             signals = [signals[i] for i in order]
             values = [values[i] for i in order]
@@ -148,7 +175,9 @@ class ServiceWindowDetector:
         if self._closed_before > -math.inf:
             reopened = self._window_start(int(self._closed_before))
             on_time_from = reopened if watermark is None else max(watermark, reopened)
-        first = 0 if on_time_from is None else bisect_left(stamps, on_time_from)
+        first = 0
+        if on_time_from is not None:
+            first = int(np.searchsorted(at, (on_time_from - ALIGN_TO) // _MICROSECOND))
         late = [point(order[i]) for i in range(first)]
         if first == len(stamps):
             return self.close_due(now), late
@@ -157,33 +186,29 @@ class ServiceWindowDetector:
         base = stamps[-1] - self.lateness
         if watermark is None or base > watermark:  # never let the watermark go back
             self._base, self._base_seen_at = base, now
-        stamps, signals, values = stamps[first:], signals[first:], values[first:]
-        seconds = [ts.timestamp() for ts in stamps]
+        at, stamps, signals, values = at[first:], stamps[first:], signals[first:], values[first:]
         # One call for the whole batch: the bank scores each signal's points in order.
-        assessments = self.bank.assess_many(signals, stamps, values, seconds)
-        summaries: dict[str, SignalSummary] | None = None
-        next_start: datetime | None = None
-        for i, ts, signal, assessment in zip(
-            range(first, len(order)), stamps, signals, assessments, strict=True
-        ):
-            if assessment is None:  # the service is at its cap of signals (`DetectorBank`)
-                self._refused.append(point(order[i]))
-                continue
-            if next_start is None or ts >= next_start:
-                window_id = (ts - ALIGN_TO) // self.window
-                next_start = self._window_start(window_id + 1)
-                summaries = self._open.setdefault(window_id, {})
-            assert summaries is not None
-            prev = summaries.get(signal)
-            if prev is None:
-                summaries[signal] = SignalSummary(ts, assessment, 1)
-            else:
-                add_assessment(summaries, signal, ts, assessment)
+        verdicts = self.bank.assess_columns(signals, stamps, values, seconds[first:].tolist())
+        table, objects, observed = verdicts.table, verdicts.objects, np.asarray(values, float)
+        refused = [i for i, verdict in objects.items() if verdict is None]
+        if refused:  # the service is at its cap of signals (`DetectorBank`)
+            self._refused += [point(order[first + i]) for i in sorted(refused)]
+            kept = np.ones(len(at), dtype=bool)
+            kept[refused] = False
+            at, table, observed = at[kept], table[kept], observed[kept]
+            signals = [signal for signal, keep in zip(signals, kept.tolist(), strict=True) if keep]
+            index = (np.cumsum(kept) - 1).tolist()
+            objects = {index[i]: verdict for i, verdict in objects.items() if verdict is not None}
+        self._windows.fold(at, signals, table, observed, objects)  # type: ignore[arg-type]
         return self.close_due(now), late
 
     def __setstate__(self, state: dict) -> None:
-        # Snapshots from before the signal cap and the idle grace.
+        # Snapshots from before the signal cap, the idle grace and the windows as columns.
         self.__dict__.update({"_refused": [], "idle_grace": DEFAULT_IDLE_GRACE_SECONDS, **state})
+        if "_open" in state:
+            self._windows = OpenWindows(self.window // _MICROSECOND)
+            for window_id, summaries in sorted(self.__dict__.pop("_open").items()):
+                self._windows.restore(window_id, self._window_start(window_id), summaries)
 
     def take_refused(self) -> list[MetricPoint]:
         """Points refused since the last call: new signals beyond the bank's ``max_signals``."""
@@ -210,9 +235,10 @@ class ServiceWindowDetector:
 
     def next_close_in(self, now: float) -> float | None:
         """Seconds of system time until the oldest open window closes if nothing arrives."""
-        if not self._open or self._base is None:
+        open_ids = self._windows.ids()
+        if not open_ids or self._base is None:
             return None
-        end = self._window_start(min(self._open)) + self.window
+        end = self._window_start(open_ids[0]) + self.window
         needed = (end - self._base).total_seconds()  # system time past the grace it takes
         if needed <= 0:
             return 0.0
@@ -224,12 +250,12 @@ class ServiceWindowDetector:
 
     def _close(self, due: Callable[[datetime], bool]) -> list[ServiceWindow]:
         closed = []
-        for window_id in sorted(self._open):
+        for window_id in self._windows.ids():
             start = self._window_start(window_id)
             end = start + self.window
             if not due(end):
                 break
-            summaries = self._open.pop(window_id)
+            summaries = self._windows.close(window_id, start)
             self._closed_before = window_id + 1
             closed.append(
                 close_window(

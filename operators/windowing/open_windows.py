@@ -1,0 +1,252 @@
+"""A service's open event-time windows as columns: scored points folded in, a batch at a time.
+
+Per window and signal, `OpenWindows` keeps what `SignalSummary` holds: the point with the
+highest score (on a tie, the earlier one), its assessment, and how many points there were.
+It keeps them as one row of floats per signal in one array per window (the columns of
+`SignalColumns`), and folds a whole batch in one compiled call, so that no object is made per
+point, and closing a window hands its rows over as a `SignalColumns` without one per signal.
+
+Signals get a slot (a row of every window's array) on first sight. Slots are only for the
+windows open now, so they are given up once a service holds many more than its open windows
+use (`compact`).
+
+Examples
+--------
+>>> from datetime import UTC, datetime
+>>> import numpy as np
+>>> windows = OpenWindows(window_us=10_000_000)
+>>> verdicts = np.array([[0.1, 9, 8, 10, 1, 2, 0.9], [0.8, 9, 8, 10, 1, 2, 0.9]])
+>>> at = np.array([70_001_000, 70_002_000])  # µs after ALIGN_TO: window 7
+>>> windows.fold(at, ["cpu", "cpu"], verdicts, np.array([9.0, 30.0]), {})
+>>> windows.ids()
+[7]
+>>> cpu = windows.close(7, datetime(2026, 1, 1, tzinfo=UTC))["cpu"]
+>>> cpu.count, cpu.assessment.score, cpu.assessment.observed, cpu.ts.microsecond
+(2, 0.8, 30.0, 2000)
+>>> windows.ids()
+[]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+
+import numba
+import numpy as np
+
+from airis.operators.detectors import ensemble_kernel as kernel
+from airis.operators.types import (
+    CELL_WIDTH,
+    COMPONENT,
+    CONFIDENCE,
+    COUNT,
+    EXPECTED,
+    LOWER,
+    OBSERVED,
+    OFFSET,
+    SCORE,
+    STATE,
+    STATE_NAMES,
+    UPPER,
+    Assessment,
+    SignalColumns,
+    SignalSummary,
+)
+
+__all__ = ["OpenWindows"]
+
+assert STATE_NAMES[: len(kernel.STATES)] == kernel.STATES  # the kernel's codes hold as they are
+
+_MICROSECOND = timedelta(microseconds=1)
+#: Slots a service may hold beyond what its open windows use before they are compacted.
+_SPARE_SLOTS = 64
+
+
+class OpenWindows:
+    """The open windows of one service, each an array with one row (slot) per signal."""
+
+    def __init__(self, window_us: int) -> None:
+        if window_us <= 0:
+            raise ValueError(f"window_us must be > 0, got {window_us}")
+        self.window_us = window_us
+        self._slot_of: dict[str, int] = {}
+        self._names: list[str] = []  # slot -> signal
+        self._at: dict[int, int] = {}  # window id -> its array in _cells
+        self._free: list[int] = []  # arrays of _cells no window holds
+        self._cells = np.zeros((0, 0, CELL_WIDTH))
+        self._used = np.zeros(0, dtype=np.int64)  # per array: slots with a point
+        self._worst = np.zeros(0)  # per array: the highest score folded in
+        self._all_names: tuple[str, ...] | None = ()  # tuple(_names), None when out of date
+        #: Names of the ``COMPONENT`` codes: the kernel's, then others as they come.
+        self.components: list[str] = list(kernel.COMPONENTS)
+
+    def ids(self) -> list[int]:
+        """The open windows' ids, oldest first."""
+        return sorted(self._at)
+
+    def fold(
+        self,
+        at: np.ndarray,
+        signals: Sequence[str],
+        verdicts: np.ndarray,
+        observed: np.ndarray,
+        objects: Mapping[int, Assessment],
+    ) -> None:
+        """Fold scored points, in the order given, into their windows.
+
+        Point ``i`` is at ``at[i]`` µs after `ALIGN_TO` (so in window ``at[i] //
+        window_us``); its assessment is row ``i`` of ``verdicts``
+        (`ensemble_kernel.update_rows`' layout) with ``observed[i]``, or ``objects[i]``
+        where given.
+        """
+        if not len(signals):
+            return
+        for i, verdict in objects.items():
+            verdicts[i] = self._cells_of(verdict)[
+                [SCORE, EXPECTED, LOWER, UPPER, STATE, COMPONENT, CONFIDENCE]
+            ]
+            observed[i] = verdict.observed
+        slots = self._slots(signals)
+        # Points in time order fall into a few runs of one window each.
+        starts, window_ids = _runs(at, self.window_us)
+        arrays = np.array(list(map(self._array_of, window_ids.tolist())), dtype=np.int64)
+        cells, used, worst = self._cells, self._used, self._worst
+        _fold(cells, used, worst, at, self.window_us, starts, arrays, slots, verdicts, observed)
+
+    def close(self, window_id: int, start: datetime) -> SignalColumns:
+        """Take window ``window_id`` (which starts at ``start``) out, as columns."""
+        at = self._at.pop(window_id)
+        block = self._cells[at, : len(self._names)]
+        if self._used[at] == len(block):  # the usual case: every signal had a point
+            if self._all_names is None:
+                self._all_names = tuple(self._names)
+            names, cells = self._all_names, block.copy()
+        else:
+            rows = np.flatnonzero(block[:, COUNT])
+            names, cells = tuple(self._names[slot] for slot in rows.tolist()), block[rows]
+        closed = SignalColumns(names, cells, start, self.components, float(self._worst[at]))
+        block[:, COUNT] = 0
+        self._used[at], self._worst[at] = 0, -np.inf
+        self._free.append(at)
+        if len(self._names) > _SPARE_SLOTS:
+            self.compact()
+        return closed
+
+    def restore(self, window_id: int, start: datetime, summaries: Mapping[str, SignalSummary]):
+        """Open window ``window_id`` with ``summaries`` in it (a snapshot from before columns)."""
+        slots = self._slots(list(summaries)).tolist()
+        at = self._array_of(window_id)
+        for slot, summary in zip(slots, summaries.values(), strict=True):
+            self._cells[at, slot] = self._cells_of(summary.assessment)
+            self._cells[at, slot, OFFSET] = (summary.ts - start) // _MICROSECOND
+            self._cells[at, slot, COUNT] = summary.count
+            self._used[at] += 1
+            self._worst[at] = max(self._worst[at], summary.assessment.score)
+
+    def compact(self) -> None:
+        """Give up the slots that no open window uses, if they are many."""
+        arrays = list(self._at.values())
+        in_use = np.flatnonzero(self._cells[arrays, : len(self._names), COUNT].any(axis=0))
+        if len(self._names) - len(in_use) <= _SPARE_SLOTS:
+            return
+        kept = np.zeros((len(self._cells), max(len(in_use), 8), CELL_WIDTH))
+        kept[:, : len(in_use)] = self._cells[:, in_use]
+        self._cells = kept
+        self._names = [self._names[slot] for slot in in_use.tolist()]
+        self._all_names = None
+        self._slot_of = {name: slot for slot, name in enumerate(self._names)}
+
+    def _slots(self, signals: Sequence[str]) -> np.ndarray:
+        slot_of = self._slot_of
+        for signal in dict.fromkeys(signals):
+            if signal not in slot_of:
+                slot_of[signal] = len(self._names)
+                self._names.append(signal)
+                self._all_names = None
+        if len(self._names) > self._cells.shape[1]:
+            self._grow(len(self._cells), max(8, 2 * len(self._names)))
+        return np.fromiter(map(slot_of.__getitem__, signals), np.int64, len(signals))
+
+    def _array_of(self, window_id: int) -> int:
+        at = self._at.get(window_id)
+        if at is None:
+            if not self._free:
+                used = len(self._cells)
+                self._grow(max(2, 2 * used), self._cells.shape[1])
+                self._free = list(range(len(self._cells) - 1, used - 1, -1))
+            at = self._at[window_id] = self._free.pop()
+        return at
+
+    def _grow(self, arrays: int, slots: int) -> None:
+        old = len(self._cells)
+        grown = np.zeros((arrays, slots, CELL_WIDTH))
+        grown[:old, : self._cells.shape[1]] = self._cells
+        self._cells = grown
+        self._used = np.concatenate((self._used, np.zeros(arrays - old, dtype=np.int64)))
+        self._worst = np.concatenate((self._worst, np.full(arrays - old, -np.inf)))
+
+    def _cells_of(self, verdict: Assessment) -> np.ndarray:
+        if verdict.component not in self.components:
+            self.components.append(verdict.component)
+        cells = np.zeros(CELL_WIDTH)
+        cells[[SCORE, OBSERVED, EXPECTED, LOWER, UPPER, CONFIDENCE]] = (
+            verdict.score,
+            verdict.observed,
+            verdict.expected,
+            verdict.lower,
+            verdict.upper,
+            verdict.confidence,
+        )
+        cells[STATE] = STATE_NAMES.index(verdict.state)
+        cells[COMPONENT] = self.components.index(verdict.component)
+        return cells
+
+
+@numba.njit(cache=True)
+def _runs(at, window_us):  # pragma: no cover - compiled
+    """Where each run of points of one window starts, and its window."""
+    starts = np.empty(len(at), np.int64)
+    ids = np.empty(len(at), np.int64)
+    n = 0
+    for i in range(len(at)):
+        window_id = at[i] // window_us
+        if n == 0 or window_id != ids[n - 1]:
+            starts[n] = i
+            ids[n] = window_id
+            n += 1
+    return starts[:n], ids[:n]
+
+
+@numba.njit(cache=True)
+def _fold(
+    cells, used, worst, at, window_us, starts, arrays, slots, verdicts, observed
+):  # pragma: no cover
+    run = -1
+    array = 0
+    start_us = 0
+    for i in range(len(slots)):
+        if run + 1 < len(starts) and i == starts[run + 1]:
+            run += 1
+            array = arrays[run]
+            start_us = (at[i] // window_us) * window_us
+        offset = float(at[i] - start_us)
+        cell = cells[array, slots[i]]
+        score = verdicts[i, 0]
+        count = cell[COUNT]
+        if count == 0:
+            used[array] += 1
+        if score > worst[array]:
+            worst[array] = score
+        # The rule of `add_assessment`: a higher score wins; on a tie, the earlier point.
+        if count == 0 or score > cell[SCORE] or (score == cell[SCORE] and offset < cell[OFFSET]):
+            cell[SCORE] = score
+            cell[OBSERVED] = observed[i]
+            cell[EXPECTED] = verdicts[i, 1]
+            cell[LOWER] = verdicts[i, 2]
+            cell[UPPER] = verdicts[i, 3]
+            cell[STATE] = verdicts[i, 4]
+            cell[COMPONENT] = verdicts[i, 5]
+            cell[CONFIDENCE] = verdicts[i, 6]
+            cell[OFFSET] = offset
+        cell[COUNT] = count + 1

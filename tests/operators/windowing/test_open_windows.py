@@ -1,0 +1,119 @@
+"""`OpenWindows` folds as `add_assessment` does, one point at a time, and stays bounded."""
+
+from __future__ import annotations
+
+import math
+import pickle
+import random
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from airis.operators.types import Assessment, SignalColumns
+from airis.operators.windowing.open_windows import OpenWindows
+from airis.operators.windowing.service_window import add_assessment, close_window
+
+START = datetime(2026, 1, 5, tzinfo=UTC)
+WINDOW_US = 10_000_000
+STATES = ("warming", "recent", "seasonal")
+COMPONENTS = ("warming", "invalid", "level", "drift", "profile")
+
+
+def _points(rng: random.Random, n: int) -> list[tuple[int, str, float, tuple]]:
+    """(µs after START, signal, observed, kernel verdict row): few distinct scores, so ties
+    are common; some NaN scores; times within three windows, not in order."""
+    points = []
+    for _ in range(n):
+        at = rng.randrange(0, 3 * WINDOW_US, 250_000)
+        score = rng.choice([0.1, 0.5, 0.5, 0.95, math.nan])
+        verdict = (score, rng.random(), 0.0, 2.0, rng.randrange(3), rng.randrange(5), 0.9)
+        points.append((at, rng.choice("abcde"), rng.gauss(0, 1), verdict))
+    return points
+
+
+def _assessment(observed: float, verdict: tuple) -> Assessment:
+    score, expected, lower, upper, state, component, confidence = verdict
+    return Assessment(
+        score, observed, expected, lower, upper, STATES[state], COMPONENTS[component], confidence
+    )
+
+
+def _by_add_assessment(points) -> dict[int, dict]:
+    windows: dict[int, dict] = {}
+    for at, signal, observed, verdict in points:
+        ts = START + timedelta(microseconds=at)
+        acc = windows.setdefault(at // WINDOW_US, {})
+        add_assessment(acc, signal, ts, _assessment(observed, verdict))
+    return windows
+
+
+def _by_open_windows(points, batch: int) -> dict[int, SignalColumns]:
+    windows = OpenWindows(WINDOW_US)
+    for i in range(0, len(points), batch):
+        chunk = points[i : i + batch]
+        windows.fold(
+            np.array([at for at, *_ in chunk], dtype=np.int64),
+            [signal for _, signal, *_ in chunk],
+            np.array([verdict for *_, verdict in chunk], dtype=float),
+            np.array([observed for _, _, observed, _ in chunk]),
+            {},
+        )
+    return {
+        w: windows.close(w, START + timedelta(microseconds=w * WINDOW_US)) for w in windows.ids()
+    }
+
+
+def _plain(summaries) -> dict[str, str]:
+    return {signal: repr(summary) for signal, summary in summaries.items()}  # NaN == NaN
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("batch", [1, 7, 400])
+def test_columns_keep_what_add_assessment_keeps(seed: int, batch: int) -> None:
+    points = _points(random.Random(seed), 400)
+    expected = _by_add_assessment(points)
+    got = _by_open_windows(points, batch)
+    assert sorted(got) == sorted(expected)
+    for window_id, summaries in expected.items():
+        assert _plain(got[window_id]) == _plain(summaries)
+
+
+def test_a_verdict_given_as_an_object_is_kept_with_its_own_names() -> None:
+    windows = OpenWindows(WINDOW_US)
+    prior = Assessment(0.99, 7.0, 1.0, 1.0, 1.0, "prior", "prior/ratio", 0.8)
+    table = np.array([[0.2, 1.0, 0.0, 2.0, 1, 2, 0.9], [0.0] * 7])
+    windows.fold(np.array([1, 2]), ["a", "b"], table, np.array([5.0, 0.0]), {1: prior})
+    closed = windows.close(0, START)
+    assert closed["b"].assessment == prior
+    assert closed["a"].assessment.component == "level"
+    assert closed.flagged(threshold=0.9, extreme=0.999) == ["b"]
+
+
+def test_slots_of_signals_gone_are_given_up() -> None:
+    windows = OpenWindows(WINDOW_US)
+    many = [f"s{i}" for i in range(500)]
+    table = np.zeros((500, 7))
+    windows.fold(np.zeros(500, dtype=np.int64), many, table, np.zeros(500), {})
+    assert len(windows.close(0, START)) == 500
+    windows.fold(np.array([WINDOW_US]), ["s7"], table[:1], np.array([3.0]), {})
+    windows.fold(np.array([2 * WINDOW_US]), ["new"], table[:1], np.array([4.0]), {})
+    assert windows.close(1, START)["s7"].assessment.observed == 3.0
+    assert len(windows._names) < 100  # the 500 slots were given up
+    assert dict(windows.close(2, START).observed()) == {"new": 4.0}
+
+
+def test_columns_behave_as_the_mapping_they_replace() -> None:
+    points = _points(random.Random(1), 60)
+    columns = _by_open_windows(points, 60)[0]
+    as_dict = dict(columns)
+    assert list(columns) == list(as_dict) and len(columns) == len(as_dict)
+    assert all(signal in columns for signal in as_dict) and "zzz" not in columns
+    with pytest.raises(KeyError):
+        columns["zzz"]
+    again = pickle.loads(pickle.dumps(columns))
+    assert _plain(again) == _plain(as_dict)
+    assert columns.observed() == {s: v.assessment.observed for s, v in as_dict.items()}
+    window = close_window("api", START, START + timedelta(seconds=10), columns, threshold=0.5)
+    from_dict = close_window("api", START, START + timedelta(seconds=10), as_dict, threshold=0.5)
+    assert window.anomalies == from_dict.anomalies and window.anomalies

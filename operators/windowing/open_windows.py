@@ -129,6 +129,8 @@ class OpenWindows:
         block[:, COUNT] = 0
         self._used[at], self._worst[at] = 0, -np.inf
         self._free.append(at)
+        if len(self._cells) > 4 and len(self._at) <= len(self._cells) // 4:
+            self._repack()  # a burst of windows is over: give their arrays back
         if len(self._names) > _SPARE_SLOTS:
             self.compact()
         return closed
@@ -157,6 +159,21 @@ class OpenWindows:
         self._all_names = None
         self._slot_of = {name: slot for slot, name in enumerate(self._names)}
 
+    def _repack(self) -> None:
+        """Move the open windows to the first arrays and drop the rest."""
+        open_ = list(self._at.items())
+        kept = [at for _, at in open_]
+        arrays = max(2, 2 * len(open_))
+        cells = np.zeros((arrays, self._cells.shape[1], CELL_WIDTH))
+        cells[: len(kept)] = self._cells[kept]
+        used = np.zeros(arrays, dtype=np.int64)
+        used[: len(kept)] = self._used[kept]
+        worst = np.full(arrays, -np.inf)
+        worst[: len(kept)] = self._worst[kept]
+        self._cells, self._used, self._worst = cells, used, worst
+        self._at = {window_id: i for i, (window_id, _) in enumerate(open_)}
+        self._free = list(range(arrays - 1, len(kept) - 1, -1))
+
     def _slots(self, signals: Sequence[str]) -> np.ndarray:
         slot_of = self._slot_of
         for signal in dict.fromkeys(signals):
@@ -165,7 +182,9 @@ class OpenWindows:
                 self._names.append(signal)
                 self._all_names = None
         if len(self._names) > self._cells.shape[1]:
-            self._grow(len(self._cells), max(8, 2 * len(self._names)))
+            # Up to a whole eight, not double: most services have a handful of signals.
+            slots = max(-(-len(self._names) // 8) * 8, self._cells.shape[1] * 5 // 4)
+            self._grow(len(self._cells), slots)
         return np.fromiter(map(slot_of.__getitem__, signals), np.int64, len(signals))
 
     def _array_of(self, window_id: int) -> int:

@@ -117,3 +117,17 @@ def test_columns_behave_as_the_mapping_they_replace() -> None:
     window = close_window("api", START, START + timedelta(seconds=10), columns, threshold=0.5)
     from_dict = close_window("api", START, START + timedelta(seconds=10), as_dict, threshold=0.5)
     assert window.anomalies == from_dict.anomalies and window.anomalies
+
+
+def test_arrays_of_a_burst_of_windows_are_given_back() -> None:
+    windows = OpenWindows(WINDOW_US)
+    at = np.arange(0, 200 * WINDOW_US, WINDOW_US // 2, dtype=np.int64)  # 200 windows at once
+    table = np.zeros((len(at), 7))
+    windows.fold(at, ["cpu"] * len(at), table, np.arange(len(at), dtype=float), {})
+    assert len(windows._cells) >= 200
+    closed = [windows.close(w, START) for w in windows.ids()[:-1]]
+    assert [c["cpu"].count for c in closed] == [2] * 199
+    assert len(windows._cells) <= 4
+    last = windows.ids()[0]
+    windows.fold(np.array([last * WINDOW_US + 5]), ["cpu"], table[:1], np.array([-1.0]), {})
+    assert windows.close(last, START)["cpu"].count == 3

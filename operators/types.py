@@ -107,7 +107,7 @@ class SignalColumns(Mapping[str, SignalSummary]):
     ({'cpu': 5.0}, ['cpu'])
     """
 
-    __slots__ = ("_rows", "cells", "components", "names", "start", "worst")
+    __slots__ = ("_observed", "_rows", "cells", "components", "names", "start", "worst")
 
     def __init__(
         self,
@@ -124,6 +124,7 @@ class SignalColumns(Mapping[str, SignalSummary]):
         #: The highest score of all (None: not known yet).
         self.worst = worst
         self._rows: dict[str, int] | None = None  # made on the first lookup
+        self._observed: dict[str, float] | None = None  # made on the first call
 
     def __getstate__(self) -> tuple:
         return self.names, self.cells, self.start, self.components, self.worst
@@ -163,8 +164,11 @@ class SignalColumns(Mapping[str, SignalSummary]):
         return f"SignalColumns({dict(self)!r})"
 
     def observed(self) -> dict[str, float]:
-        """Each signal's observed value (of its worst point)."""
-        return dict(zip(self.names, self.cells[:, OBSERVED].tolist(), strict=True))
+        """Each signal's observed value (of its worst point). The same dict every call: the
+        planning and the model both ask, and nothing may change it."""
+        if self._observed is None:
+            self._observed = dict(zip(self.names, self.cells[:, OBSERVED].tolist(), strict=True))
+        return self._observed
 
     def flagged(self, threshold: float, extreme: float) -> list[str]:
         """The signals, by name, whose worst score is ``>= extreme``, or ``>= threshold``

@@ -272,9 +272,13 @@ class DetectorBank:
         stamps: Sequence[datetime],
         values: Sequence[float],
         seconds: Sequence[float] | None = None,
+        in_order: bool = False,
     ) -> Verdicts:
         """`assess_many` as columns: no `Assessment` per point but where one was made anyway
-        (a prior's verdict, a detector kept as an object) or none could be (refused)."""
+        (a prior's verdict, a detector kept as an object) or none could be (refused).
+
+        ``in_order``: the caller knows the points are in time order (else it is checked).
+        """
         size = len(signals)
         if not size:
             return Verdicts(np.zeros((0, kernel.VERDICT_WIDTH)), {})
@@ -301,12 +305,12 @@ class DetectorBank:
                 assessment = detector.update_one(stamps[i], values[i])
                 objects[i] = self._with_prior(signal, stamps[i], values[i], assessment)
         if not objects:  # the common case: every point a row, in one kernel call
-            return self._assess_rows(signals, stamps, values, seconds)
+            return self._assess_rows(signals, stamps, values, seconds, in_order)
         table = np.zeros((size, kernel.VERDICT_WIDTH))
         at_rows = [i for i in range(size) if i not in objects]
         if at_rows:
             picked = ([col[i] for i in at_rows] for col in (signals, stamps, values, seconds))
-            scored = self._assess_rows(*picked)
+            scored = self._assess_rows(*picked, in_order)
             table[at_rows] = scored.table
             objects.update((at_rows[i], verdict) for i, verdict in scored.objects.items())
         return Verdicts(table, objects)
@@ -317,12 +321,13 @@ class DetectorBank:
         stamps: Sequence[datetime],
         values: Sequence[float],
         seconds: Sequence[float],
+        in_order: bool,
     ) -> Verdicts:
         """Every point's row through the compiled kernel at once, in order."""
         rows_of, last_seen = self._rows, self._last_seen
         rows = np.fromiter(map(rows_of.__getitem__, signals), np.int64, len(signals))
         at = np.asarray(seconds, dtype=np.float64)
-        if len(at) < 2 or bool((at[1:] >= at[:-1]).all()):
+        if in_order or len(at) < 2 or bool((at[1:] >= at[:-1]).all()):
             newest = dict(zip(signals, seconds, strict=True))  # in time order: the last is newest
         else:
             newest = {}

@@ -59,6 +59,7 @@ __all__ = ["OpenWindows"]
 assert STATE_NAMES[: len(kernel.STATES)] == kernel.STATES  # the kernel's codes hold as they are
 
 _MICROSECOND = timedelta(microseconds=1)
+_ONE_RUN = np.zeros(1, dtype=np.int64)
 #: Slots a service may hold beyond what its open windows use before they are compacted.
 _SPARE_SLOTS = 64
 
@@ -92,13 +93,14 @@ class OpenWindows:
         verdicts: np.ndarray,
         observed: np.ndarray,
         objects: Mapping[int, Assessment],
+        in_order: bool = False,
     ) -> None:
         """Fold scored points, in the order given, into their windows.
 
         Point ``i`` is at ``at[i]`` µs after `ALIGN_TO` (so in window ``at[i] //
         window_us``); its assessment is row ``i`` of ``verdicts``
         (`ensemble_kernel.update_rows`' layout) with ``observed[i]``, or ``objects[i]``
-        where given.
+        where given. ``in_order``: the caller knows ``at`` does not decrease.
         """
         if not len(signals):
             return
@@ -108,9 +110,13 @@ class OpenWindows:
             ]
             observed[i] = verdict.observed
         slots = self._slots(signals)
-        # Points in time order fall into a few runs of one window each.
-        starts, window_ids = _runs(at, self.window_us)
-        arrays = np.array(list(map(self._array_of, window_ids.tolist())), dtype=np.int64)
+        # Points in time order fall into a few runs of one window each; often just one.
+        first, last = int(at[0]) // self.window_us, int(at[-1]) // self.window_us
+        if first == last and in_order:
+            starts, arrays = _ONE_RUN, np.array([self._array_of(first)], dtype=np.int64)
+        else:
+            starts, window_ids = _runs(at, self.window_us)
+            arrays = np.array(list(map(self._array_of, window_ids.tolist())), dtype=np.int64)
         cells, used, worst = self._cells, self._used, self._worst
         _fold(cells, used, worst, at, self.window_us, starts, arrays, slots, verdicts, observed)
 

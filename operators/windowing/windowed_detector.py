@@ -40,6 +40,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
+import numba
 import numpy as np
 
 from airis.batches import MetricBatch
@@ -59,24 +60,45 @@ _MICROSECOND = timedelta(microseconds=1)
 _ALIGN_TO_US = (ALIGN_TO - datetime(1970, 1, 1, tzinfo=UTC)) // _MICROSECOND
 
 
-def _micros_after_align(seconds: np.ndarray, stamps: Sequence[datetime]) -> np.ndarray:
-    """Each stamp as whole µs after `ALIGN_TO`, exactly, from its `datetime.timestamp`.
+def _micros_after_align(
+    seconds: list[float], stamps: Sequence[datetime]
+) -> tuple[np.ndarray, bool]:
+    """Each stamp as whole µs after `ALIGN_TO`, exactly, from its `datetime.timestamp`; and
+    whether they are in time order.
 
     A timestamp is its µs since the epoch divided by 10^6, correctly rounded; between 1970
     and 2100 two µs apart never round to the same float, so the one whose division gives the
     timestamp back is the stamp's. Where none does (outside those years), the datetimes say.
     """
-    guess = np.rint(seconds * 1e6)
-    found = guess.copy()
-    for step in (-1.0, 1.0):
-        near = guess + step
-        found = np.where(near / 1e6 == seconds, near, found)
-    exact = found / 1e6 == seconds
-    at = found.astype(np.int64) - _ALIGN_TO_US
-    if not exact.all():
-        for i in np.flatnonzero(~exact).tolist():
+    at, inexact, in_order = _exact_micros(np.array(seconds), _ALIGN_TO_US)
+    if inexact:
+        for i in np.flatnonzero(at == _NOT_FOUND).tolist():
             at[i] = (stamps[i] - ALIGN_TO) // _MICROSECOND
-    return at
+        in_order = bool((at[1:] >= at[:-1]).all())
+    return at, in_order
+
+
+_NOT_FOUND = np.iinfo(np.int64).min
+
+
+@numba.njit(cache=True)
+def _exact_micros(seconds, align_us):  # pragma: no cover - compiled
+    at = np.empty(len(seconds), np.int64)
+    inexact = False
+    in_order = True
+    for i in range(len(seconds)):
+        guess = np.rint(seconds[i] * 1e6)
+        found = _NOT_FOUND
+        for near in (guess, guess - 1.0, guess + 1.0):
+            if near / 1e6 == seconds[i]:
+                found = np.int64(near) - align_us
+                break
+        if found == _NOT_FOUND:
+            inexact = True
+        elif i and found < at[i - 1]:
+            in_order = False
+        at[i] = found
+    return at, inexact, in_order
 
 
 class ServiceWindowDetector:
@@ -157,14 +179,14 @@ class ServiceWindowDetector:
             return self.close_due(now), []
         if self.service is None:
             self.service = point(0).service
-        seconds = np.array([ts.timestamp() for ts in stamps])
-        at = _micros_after_align(seconds, stamps)
+        seconds = [ts.timestamp() for ts in stamps]
+        at, in_order = _micros_after_align(seconds, stamps)
         # A batch arrived at once, so its own order is no evidence of lateness: an OTLP
         # message lists each metric's points over its whole span, one metric after another.
         order: Sequence[int] = range(len(stamps))
-        if len(at) > 1 and bool((at[1:] < at[:-1]).any()):
+        if not in_order:
             order = np.argsort(at, kind="stable").tolist()  # stable: ties keep their order
-            at, seconds = at[order], seconds[order]
+            at, seconds = at[order], [seconds[i] for i in order]
             stamps = [stamps[i] for i in order]
             signals = [signals[i] for i in order]
             values = [values[i] for i in order]
@@ -177,7 +199,9 @@ class ServiceWindowDetector:
             on_time_from = reopened if watermark is None else max(watermark, reopened)
         first = 0
         if on_time_from is not None:
-            first = int(np.searchsorted(at, (on_time_from - ALIGN_TO) // _MICROSECOND))
+            on_time_us = (on_time_from - ALIGN_TO) // _MICROSECOND
+            if at[0] < on_time_us:  # else the usual case: nothing late
+                first = int(np.searchsorted(at, on_time_us))
         late = [point(order[i]) for i in range(first)]
         if first == len(stamps):
             return self.close_due(now), late
@@ -188,7 +212,7 @@ class ServiceWindowDetector:
             self._base, self._base_seen_at = base, now
         at, stamps, signals, values = at[first:], stamps[first:], signals[first:], values[first:]
         # One call for the whole batch: the bank scores each signal's points in order.
-        verdicts = self.bank.assess_columns(signals, stamps, values, seconds[first:].tolist())
+        verdicts = self.bank.assess_columns(signals, stamps, values, seconds[first:], in_order=True)
         table, objects, observed = verdicts.table, verdicts.objects, np.asarray(values, float)
         refused = [i for i, verdict in objects.items() if verdict is None]
         if refused:  # the service is at its cap of signals (`DetectorBank`)
@@ -199,7 +223,7 @@ class ServiceWindowDetector:
             signals = [signal for signal, keep in zip(signals, kept.tolist(), strict=True) if keep]
             index = (np.cumsum(kept) - 1).tolist()
             objects = {index[i]: verdict for i, verdict in objects.items() if verdict is not None}
-        self._windows.fold(at, signals, table, observed, objects)  # type: ignore[arg-type]
+        self._windows.fold(at, signals, table, observed, objects, in_order=True)  # type: ignore[arg-type]
         return self.close_due(now), late
 
     def __setstate__(self, state: dict) -> None:

@@ -48,7 +48,7 @@ def _by_add_assessment(points) -> dict[int, dict]:
     return windows
 
 
-def _by_open_windows(points, batch: int) -> dict[int, SignalColumns]:
+def _by_open_windows(points, batch: int, in_order: bool = False) -> dict[int, SignalColumns]:
     windows = OpenWindows(WINDOW_US)
     for i in range(0, len(points), batch):
         chunk = points[i : i + batch]
@@ -58,6 +58,7 @@ def _by_open_windows(points, batch: int) -> dict[int, SignalColumns]:
             np.array([verdict for *_, verdict in chunk], dtype=float),
             np.array([observed for _, _, observed, _ in chunk]),
             {},
+            in_order=in_order,
         )
     return {
         w: windows.close(w, START + timedelta(microseconds=w * WINDOW_US)) for w in windows.ids()
@@ -70,10 +71,14 @@ def _plain(summaries) -> dict[str, str]:
 
 @pytest.mark.parametrize("seed", range(8))
 @pytest.mark.parametrize("batch", [1, 7, 400])
-def test_columns_keep_what_add_assessment_keeps(seed: int, batch: int) -> None:
+@pytest.mark.parametrize("in_order", [False, True])
+def test_columns_keep_what_add_assessment_keeps(seed: int, batch: int, in_order: bool) -> None:
     points = _points(random.Random(seed), 400)
+    if in_order:  # each batch in time order (a NaN score keeps its place: order matters)
+        parts = [points[i : i + batch] for i in range(0, len(points), batch)]
+        points = [point for part in parts for point in sorted(part, key=lambda p: p[0])]
     expected = _by_add_assessment(points)
-    got = _by_open_windows(points, batch)
+    got = _by_open_windows(points, batch, in_order)
     assert sorted(got) == sorted(expected)
     for window_id, summaries in expected.items():
         assert _plain(got[window_id]) == _plain(summaries)

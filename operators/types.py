@@ -173,7 +173,7 @@ class SignalColumns(Mapping[str, SignalSummary]):
     def flagged(self, threshold: float, extreme: float) -> list[str]:
         """The signals, by name, whose worst score is ``>= extreme``, or ``>= threshold``
         with a detector past its warm-up (the rule of `close_window`)."""
-        if self.worst is not None and not self.worst >= threshold:  # the usual case
+        if self.worst is not None and not self.worst >= min(threshold, extreme):  # the usual case
             return []
         score = self.cells[:, SCORE]
         counts = (score >= extreme) | ((score >= threshold) & (self.cells[:, STATE] != 0))

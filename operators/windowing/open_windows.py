@@ -141,7 +141,9 @@ class OpenWindows:
             self.compact()
         return closed
 
-    def restore(self, window_id: int, start: datetime, summaries: Mapping[str, SignalSummary]):
+    def restore(
+        self, window_id: int, start: datetime, summaries: Mapping[str, SignalSummary]
+    ) -> None:
         """Open window ``window_id`` with ``summaries`` in it (a snapshot from before columns)."""
         slots = self._slots(list(summaries)).tolist()
         at = self._array_of(window_id)

@@ -36,6 +36,16 @@ import numba
 import numpy as np
 
 from airis.operators.detectors import ensemble_kernel as kernel
+from airis.operators.detectors.ensemble_kernel import (
+    VERDICT_COMPONENT,
+    VERDICT_CONFIDENCE,
+    VERDICT_EXPECTED,
+    VERDICT_LOWER,
+    VERDICT_SCORE,
+    VERDICT_STATE,
+    VERDICT_UPPER,
+    VERDICT_WIDTH,
+)
 from airis.operators.types import (
     CELL_WIDTH,
     COMPONENT,
@@ -60,6 +70,19 @@ assert STATE_NAMES[: len(kernel.STATES)] == kernel.STATES  # the kernel's codes 
 
 _MICROSECOND = timedelta(microseconds=1)
 _ONE_RUN = np.zeros(1, dtype=np.int64)
+#: For each column of the kernel's verdicts, the column of a cell that holds it.
+_CELLS_OF_VERDICT = np.empty(VERDICT_WIDTH, dtype=np.intp)
+_CELLS_OF_VERDICT[[VERDICT_SCORE, VERDICT_EXPECTED, VERDICT_LOWER, VERDICT_UPPER]] = (
+    SCORE,
+    EXPECTED,
+    LOWER,
+    UPPER,
+)
+_CELLS_OF_VERDICT[[VERDICT_STATE, VERDICT_COMPONENT, VERDICT_CONFIDENCE]] = (
+    STATE,
+    COMPONENT,
+    CONFIDENCE,
+)
 #: Slots a service may hold beyond what its open windows use before they are compacted.
 _SPARE_SLOTS = 64
 
@@ -105,9 +128,7 @@ class OpenWindows:
         if not len(signals):
             return
         for i, verdict in objects.items():
-            verdicts[i] = self._cells_of(verdict)[
-                [SCORE, EXPECTED, LOWER, UPPER, STATE, COMPONENT, CONFIDENCE]
-            ]
+            verdicts[i] = self._cells_of(verdict)[_CELLS_OF_VERDICT]
             observed[i] = verdict.observed
         slots = self._slots(signals)
         # Points in time order fall into a few runs of one window each; often just one.
@@ -259,7 +280,7 @@ def _fold(
             start_us = (at[i] // window_us) * window_us
         offset = float(at[i] - start_us)
         cell = cells[array, slots[i]]
-        score = verdicts[i, 0]
+        score = verdicts[i, VERDICT_SCORE]
         count = cell[COUNT]
         if count == 0:
             used[array] += 1
@@ -269,11 +290,11 @@ def _fold(
         if count == 0 or score > cell[SCORE] or (score == cell[SCORE] and offset < cell[OFFSET]):
             cell[SCORE] = score
             cell[OBSERVED] = observed[i]
-            cell[EXPECTED] = verdicts[i, 1]
-            cell[LOWER] = verdicts[i, 2]
-            cell[UPPER] = verdicts[i, 3]
-            cell[STATE] = verdicts[i, 4]
-            cell[COMPONENT] = verdicts[i, 5]
-            cell[CONFIDENCE] = verdicts[i, 6]
+            cell[EXPECTED] = verdicts[i, VERDICT_EXPECTED]
+            cell[LOWER] = verdicts[i, VERDICT_LOWER]
+            cell[UPPER] = verdicts[i, VERDICT_UPPER]
+            cell[STATE] = verdicts[i, VERDICT_STATE]
+            cell[COMPONENT] = verdicts[i, VERDICT_COMPONENT]
+            cell[CONFIDENCE] = verdicts[i, VERDICT_CONFIDENCE]
             cell[OFFSET] = offset
         cell[COUNT] = count + 1

@@ -45,7 +45,7 @@ from airis.operators.incidents.grouping import (
 )
 from airis.operators.incidents.ranking import rank_open_incident, to_incident
 from airis.operators.signals.otlp_metrics import DERIVED_LABEL
-from airis.operators.types import ServiceWindow
+from airis.operators.types import ClosedWindows, ServiceWindow
 from airis.operators.windowing.windowed_detector import ServiceWindowDetector
 from airis.settings import (
     AlertingConfig,
@@ -127,17 +127,17 @@ def detect_and_alert(
     by_service = op.flat_map_batch("batch_by_service", points, batch_by_key)  # (key, MetricBatch)
     batches = op.map("metric_batches", by_service, lambda kv: kv[1])  # MetricBatch
     windowed = op.stateful_batch("detect_and_window", by_service, _windowing(event_time, detection))
-    split = op.branch("split_late", windowed, lambda kv: isinstance(kv[1], ServiceWindow))
-    closed = split.trues  # (service, ServiceWindow)
+    split = op.branch("split_late", windowed, lambda kv: type(kv[1]) is tuple)
+    closed = split.trues  # (service, ClosedWindows)
     late = op.map("late_dead_letters", split.falses, lambda kv: kv[1])  # DeadLetter
 
-    anomalies = op.flat_map("anomalies", closed, lambda kv: kv[1].anomalies)  # Anomaly
+    anomalies = op.flat_map("anomalies", closed, _anomalies)  # Anomaly
     store_only: list[Stream[Any]] = []
     if model.name:
         scored = score_with_model("model", closed, model, detection.anomaly_threshold)
         anomalies = op.merge("with_model_anomalies", anomalies, scored.anomalies)
         store_only += [scored.scores, scored.drift]
-    to_alert: Stream[tuple[str, ServiceWindow | CapacityWarning]] = closed
+    to_alert: Stream[tuple[str, ClosedWindows | CapacityWarning]] = closed
     if planning.signals:
         plan = plan_capacity("planning", closed, planning)
         store_only += [plan.forecasts, plan.warnings, plan.advice]
@@ -170,12 +170,16 @@ def detect_and_alert(
     return Detected(anomalies, alerts, late, incidents, candidates, batches, stored)
 
 
+def _anomalies(item: tuple[str, ClosedWindows]) -> list[Anomaly]:
+    return [anomaly for window in item[1] for anomaly in window.anomalies]
+
+
 def _first_metric_window(
-    seen: bool | None, window: ServiceWindow
+    seen: bool | None, windows: ClosedWindows
 ) -> tuple[bool | None, list[MetricService]]:
-    if seen or all(s.startswith(AUXILIARY_PREFIXES) for s in window.signals):
+    if seen or all(s.startswith(AUXILIARY_PREFIXES) for w in windows for s in w.signals):
         return seen, []
-    return True, [MetricService(window.service)]
+    return True, [MetricService(windows[0].service)]
 
 
 def _count_alert(_step: str, alert: Alert) -> None:
@@ -273,27 +277,28 @@ class DetectAndWindow(StatefulBatchLogic[MetricBatch, Any, ServiceWindowDetector
 
     def on_batch(self, values: list[MetricBatch]) -> tuple[list[Any], bool]:
         started = self._last_batch = self.clock()
-        out: list[Any] = []
+        windows: list[ServiceWindow] = []
+        letters: list[DeadLetter] = []
         points = 0
         for batch in values:
             closed, late = self.detector.update_batch(batch, started)
-            out += closed
-            out += map(_late_dead_letter, late)
+            windows += closed
+            letters += map(_late_dead_letter, late)
             points += len(batch)
         telemetry.DETECT_SECONDS.observe((self.clock() - started) / max(points, 1))
-        out += map(_over_cap_dead_letter, self.detector.take_refused())
-        return out, self.RETAIN
+        letters += map(_over_cap_dead_letter, self.detector.take_refused())
+        return _closed_windows(windows) + letters, self.RETAIN
 
     def on_notify(self) -> tuple[list[Any], bool]:
         now = self.clock()
-        closed = self.detector.close_due(now)
+        closed = _closed_windows(self.detector.close_due(now))
         idle = self.detector.next_close_in(now) is None
         if idle and now - self._last_batch >= self.idle_seconds:
             return closed, self.DISCARD
         return closed, self.RETAIN
 
     def on_eof(self) -> tuple[list[Any], bool]:
-        return self.detector.close_all(), self.RETAIN
+        return _closed_windows(self.detector.close_all()), self.RETAIN
 
     def notify_at(self) -> datetime | None:
         now = self.clock()
@@ -304,6 +309,11 @@ class DetectAndWindow(StatefulBatchLogic[MetricBatch, Any, ServiceWindowDetector
 
     def snapshot(self) -> ServiceWindowDetector:
         return copy.deepcopy(self.detector)
+
+
+def _closed_windows(windows: list[ServiceWindow]) -> list[ClosedWindows]:
+    """The windows one call closed, as one item (none if none closed)."""
+    return [tuple(windows)] if windows else []
 
 
 #: Longest sleep asked of Bytewax (a wake-up time must stay a valid datetime).
@@ -427,14 +437,14 @@ def _incidents(
 
 def _alert_manager(alerting: AlertingConfig):
     def alert(
-        manager: AlertManager | None, item: ServiceWindow | CapacityWarning
+        manager: AlertManager | None, item: ClosedWindows | CapacityWarning
     ) -> tuple[AlertManager, list[Alert]]:
         manager = manager or AlertManager(
             open_after=alerting.open_after, resolve_after=alerting.resolve_after
         )
         if isinstance(item, CapacityWarning):
             return manager, manager.update_warning(item)
-        return manager, manager.update_one(item)
+        return manager, [alert for window in item for alert in manager.update_one(window)]
 
     return alert
 

@@ -25,11 +25,12 @@ from airis.events import (
     ModelScore,
     ScalingAdvice,
 )
+from airis.flows.batching import flatten
 from airis.models.model_events import model_events
 from airis.models.serving import ModelServer
 from airis.operators.planning.events import plan_events
 from airis.operators.planning.service_planner import ServicePlanner
-from airis.operators.types import ServiceWindow, WindowValues, observed_values
+from airis.operators.types import ClosedWindows, WindowValues, observed_values
 from airis.settings import ModelConfig, PlanningConfig
 
 __all__ = ["ModelOut", "PlanOut", "plan_capacity", "score_with_model"]
@@ -46,13 +47,13 @@ class ModelOut:
 
 @operator
 def score_with_model(
-    step_id: str, closed: Stream[tuple[str, ServiceWindow]], model: ModelConfig, threshold: float
+    step_id: str, closed: Stream[tuple[str, ClosedWindows]], model: ModelConfig, threshold: float
 ) -> ModelOut:
     """Score every metrics window with the production model, one batch at a time; a score at
     or above ``threshold`` is an anomaly."""
     name = model.name or ""
     metric_windows = op.filter("model_metric_windows", closed, lambda kv: "/" not in kv[0])
-    one_key = op.map("key_model", metric_windows, lambda kv: (name, WindowValues.of(kv[1])))
+    one_key = op.map("key_model", metric_windows, lambda kv: (name, _window_values(kv[1])))
     scored = op.stateful_batch(
         "score_model", one_key, lambda r: ScoreWindows(r or _server(model), threshold)
     )
@@ -60,6 +61,10 @@ def score_with_model(
     split = op.branch("split_model_scores", events, lambda e: isinstance(e, ModelScore))
     rest = op.branch("split_model_anomalies", split.falses, lambda e: isinstance(e, Anomaly))
     return ModelOut(split.trues, rest.trues, rest.falses)
+
+
+def _window_values(windows: ClosedWindows) -> list[WindowValues]:
+    return [WindowValues.of(window) for window in windows]
 
 
 def _server(model: ModelConfig) -> ModelServer:
@@ -74,15 +79,17 @@ def _server(model: ModelConfig) -> ModelServer:
     )
 
 
-class ScoreWindows(StatefulBatchLogic[WindowValues, Any, ModelServer]):
-    """Bytewax's side of `ModelServer`: a batch of windows in, one score per window out, plus
-    anomalies (score at or above the threshold) and drift events."""
+class ScoreWindows(StatefulBatchLogic[list[WindowValues], Any, ModelServer]):
+    """Bytewax's side of `ModelServer`: windows in (a list per service and batch of input),
+    one score per window out, plus anomalies (score at or above the threshold) and drift
+    events."""
 
     def __init__(self, server: ModelServer, threshold: float) -> None:
         self.server = server
         self.threshold = threshold
 
-    def on_batch(self, values: list[WindowValues]) -> tuple[list[Any], bool]:
+    def on_batch(self, groups: list[list[WindowValues]]) -> tuple[list[Any], bool]:
+        values = flatten(groups)
         batch = self.server.score([w.values for w in values], [w.service for w in values])
         if batch is None:
             return [], self.RETAIN
@@ -105,7 +112,7 @@ class PlanOut:
 
 @operator
 def plan_capacity(
-    step_id: str, closed: Stream[tuple[str, ServiceWindow]], planning: PlanningConfig
+    step_id: str, closed: Stream[tuple[str, ClosedWindows]], planning: PlanningConfig
 ) -> PlanOut:
     """Per service: forecasts, exhaustion warnings, replica advice."""
     metric_windows = op.filter("plan_metric_windows", closed, lambda kv: "/" not in kv[0])
@@ -123,10 +130,15 @@ def _planning(planning: PlanningConfig):
     if steps[-1] != horizon:
         steps.append(horizon)
 
-    def plan(planner: ServicePlanner | None, window: ServiceWindow):
-        planner = planner or _planner(planning, window.service, horizon)
-        values = observed_values(window.signals)
-        return planner, plan_events(window.service, planner.update_one(window.end, values), steps)
+    def plan(planner: ServicePlanner | None, windows: ClosedWindows):
+        service = windows[0].service
+        planner = planner or _planner(planning, service, horizon)
+        events: list[Any] = []
+        for window in windows:
+            plan = planner.update_one(window.end, observed_values(window.signals))
+            if plan.ts is not None:  # most windows plan nothing
+                events += plan_events(service, plan, steps)
+        return planner, events
 
     return plan
 

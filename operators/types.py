@@ -13,6 +13,7 @@ from airis.events import Anomaly, DetectorState, MetricPoint
 
 __all__ = [
     "Assessment",
+    "ClosedWindows",
     "ScoredPoint",
     "ServiceWindow",
     "SignalColumns",
@@ -196,6 +197,12 @@ class ServiceWindow:
     end: datetime
     signals: Mapping[str, SignalSummary]
     anomalies: tuple[Anomaly, ...] = field(default=())
+
+
+#: One service's windows that one batch of input (or one wake-up) closed, in time order: what
+#: a flow moves as one item, so that the steps after detection run once per batch, not once
+#: per window.
+ClosedWindows = tuple[ServiceWindow, ...]
 
 
 class WindowValues(NamedTuple):

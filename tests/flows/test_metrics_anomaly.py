@@ -137,7 +137,8 @@ def test_a_service_gone_quiet_has_its_windows_closed_then_its_state_discarded() 
     assert logic.on_notify() == ([], logic.RETAIN)  # within the idle grace: nothing closes
     now[0] += 11.0
     closed, keep = logic.on_notify()
-    assert len(closed) == 1 and keep == logic.RETAIN  # the window closes; the service stays
+    assert keep == logic.RETAIN  # the window closes, as one item; the service stays
+    assert [[(w.service, w.start) for w in windows] for windows in closed] == [[("api", T0)]]
     assert logic.notify_at() is not None  # ...and it will be woken when it counts as gone
     now[0] += 3600.0
     assert logic.on_notify() == ([], logic.DISCARD)

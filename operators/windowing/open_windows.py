@@ -102,6 +102,9 @@ class OpenWindows:
         self._used = np.zeros(0, dtype=np.int64)  # per array: slots with a point
         self._worst = np.zeros(0)  # per array: the highest score folded in
         self._all_names: tuple[str, ...] | None = ()  # tuple(_names), None when out of date
+        # The most windows open at once lately, and the window until which that counts: the
+        # arrays stay sized for it, so batches that each open a few windows reuse them.
+        self._peak, self._peak_until = 0, -1
         #: Names of the ``COMPONENT`` codes: the kernel's, then others as they come.
         self.components: list[str] = list(kernel.COMPONENTS)
 
@@ -137,7 +140,11 @@ class OpenWindows:
             starts, arrays = _ONE_RUN, np.array([self._array_of(first)], dtype=np.int64)
         else:
             starts, window_ids = _runs(at, self.window_us)
-            arrays = np.array(list(map(self._array_of, window_ids.tolist())), dtype=np.int64)
+            ids = window_ids.tolist()
+            self._reserve(len(set(ids).difference(self._at)))
+            arrays = np.array(list(map(self._array_of, ids)), dtype=np.int64)
+        if len(self._at) >= self._peak:
+            self._peak, self._peak_until = len(self._at), max(first, last) + len(self._at)
         cells, used, worst = self._cells, self._used, self._worst
         _fold(cells, used, worst, at, self.window_us, starts, arrays, slots, verdicts, observed)
 
@@ -156,7 +163,9 @@ class OpenWindows:
         block[:, COUNT] = 0
         self._used[at], self._worst[at] = 0, -np.inf
         self._free.append(at)
-        if len(self._cells) > 4 and len(self._at) <= len(self._cells) // 4:
+        if window_id > self._peak_until:  # as many windows again have passed since the peak
+            self._peak = len(self._at)
+        if len(self._cells) > 4 and max(self._peak, len(self._at)) <= len(self._cells) // 4:
             self._repack()  # a burst of windows is over: give their arrays back
         if len(self._names) > _SPARE_SLOTS:
             self.compact()
@@ -219,12 +228,21 @@ class OpenWindows:
     def _array_of(self, window_id: int) -> int:
         at = self._at.get(window_id)
         if at is None:
-            if not self._free:
-                used = len(self._cells)
-                self._grow(max(2, 2 * used), self._cells.shape[1])
-                self._free = list(range(len(self._cells) - 1, used - 1, -1))
+            self._reserve(1)
             at = self._at[window_id] = self._free.pop()
         return at
+
+    def _reserve(self, windows: int) -> None:
+        """Make sure ``windows`` more windows have free arrays, growing at most once."""
+        if windows > len(self._free):
+            used = len(self._cells)
+            arrays = max(2, 2 * used, 2 * (used + windows - len(self._free)))
+            self._grow(arrays, self._cells.shape[1])
+            self._free = list(range(arrays - 1, used - 1, -1)) + self._free
+
+    def __setstate__(self, state: dict) -> None:
+        # Snapshots from before the peak was kept.
+        self.__dict__.update({"_peak": 0, "_peak_until": -1, **state})
 
     def _grow(self, arrays: int, slots: int) -> None:
         old = len(self._cells)

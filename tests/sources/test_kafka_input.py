@@ -172,7 +172,56 @@ _KINDS = [
     b'{"ts": "2026-11-25T00:00:00Z", "service": "api"',
     b"\x0a\x00",
     b"",
+    # Kinds for `batches_from_json`, which decodes a whole poll at once: good ones...
+    b'{"ts":"2026-11-25T00:00:10+00:00","service":"db","signal":"cpu","value":-0.5}',
+    b'{"ts": "2026-11-25T00:00:10Z", "service": "db", "signal": "disk", "value": 2.0,'
+    b' "labels": {"mount": "/"}}',
+    b'{"ts": "2026-11-25T00:00:20Z", "service": "api", "signal": "mem", "value": 1.0,'
+    b' "labels": {}}',
+    # ...and what must not pass for one event: two in one message, a message that would
+    # close another's object, a space first, a value too large for a float, no value, a bad
+    # label key, a label that reads like OTLP to the sniffing.
+    b'{"ts": "2026-11-25T00:00:00Z", "service": "api", "signal": "cpu", "value": 1.0},'
+    b'{"ts": "2026-11-25T00:00:00Z", "service": "db", "signal": "cpu", "value": 1.0}',
+    b'"signal": "cpu", "value": 1.0}',
+    b' {"ts": "2026-11-25T00:00:00Z", "service": "api", "signal": "cpu", "value": 6.0}',
+    b'{"ts": "2026-11-25T00:00:00Z", "service": "api", "signal": "cpu", "value": 1e999}',
+    b'{"ts": "2026-11-25T00:00:00Z", "service": "api", "signal": "cpu", "value": null}',
+    b'{"ts": "2026-11-25T00:00:00Z", "service": "api", "signal": "cpu", "value": 7.0,'
+    b' "labels": {"a b": "x"}}',
+    b'{"ts": "2026-11-25T00:00:00Z", "service": "api", "signal": "cpu", "value": 8.0,'
+    b' "labels": {"k": "\\"resource"}}',
 ]
+#: The kinds above that `batches_from_json` takes as they are (the last one too: sniffing for
+#: OTLP is `decode_messages`' business, before it).
+_WHOLE_POLL_KINDS = [0, 10, 11, 12, len(_KINDS) - 1]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    good=st.lists(st.sampled_from(_WHOLE_POLL_KINDS), min_size=1, max_size=12),
+    bad=st.sampled_from([k for k in range(len(_KINDS)) if k not in _WHOLE_POLL_KINDS]),
+    at=st.integers(0, 12),
+)
+def test_a_poll_of_our_events_is_decoded_at_once_unless_one_message_is_not_one(
+    good, bad, at
+) -> None:
+    """`batches_from_json` takes a poll whose every message is one event the fast path vouches
+    for, and refuses the whole poll for any one message that is not (then they are decoded
+    one by one: the tests around this one prove that this gives the same items)."""
+    from airis.batches import MetricBatch
+    from airis.sources.fast_point import batches_from_json
+
+    limit = datetime(2026, 11, 25, 0, 10, tzinfo=UTC)
+    values = [_KINDS[k] for k in good]
+    batches = batches_from_json(values, limit, 4096)
+    assert batches is not None
+    expected = [MetricPoint.model_validate_json(v) for v in values]
+    by_service = {p.service: [q for q in expected if q.service == p.service] for p in expected}
+    assert [b.key for b in batches] == list(by_service)
+    assert [list(b.points()) for b in batches] == list(by_service.values())
+    assert batches_from_json([*values[:at], _KINDS[bad], *values[at:]], limit, 4096) is None
+    assert batches_from_json(values, limit, max(map(len, values)) - 1) is None
 
 
 @settings(max_examples=200, deadline=None)

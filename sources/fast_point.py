@@ -186,12 +186,12 @@ _DECODE_POINTS = msgspec.json.Decoder(list[_JsonPoint]).decode
 
 
 def batches_from_json(
-    values: Sequence[bytes | None], limit: datetime, max_bytes: int
+    values: Sequence[bytes | None], limit: datetime, max_bytes: int, refuse: bytes = b""
 ) -> list[MetricBatch] | None:
     """The points of ``values`` (one JSON event each, as `fields_from_json` reads them), as a
     `MetricBatch` per service in order of first point, if the fast path vouches for every
-    one of them, none is stamped after ``limit`` and no value is longer than ``max_bytes``;
-    else None (decode them one by one).
+    one of them, none is stamped after ``limit``, no value is longer than ``max_bytes`` and
+    none holds ``refuse`` (if given); else None (decode them one by one).
 
     One decoding call for all of them and checks per distinct timestamp and name: most of a
     poll of single-point messages shares a few of each.
@@ -208,8 +208,11 @@ def batches_from_json(
         return None
     if any(value[:1] != b"{" or len(value) > max_bytes for value in raw):
         return None
+    joined = b"[" + b",".join(raw) + b"]"
+    if refuse and refuse in joined:
+        return None
     try:  # a value starting with "{" that is not one whole event fails here, or the count does
-        events = _DECODE_POINTS(b"[" + b",".join(raw) + b"]")
+        events = _DECODE_POINTS(joined)
     except msgspec.DecodeError:
         return None
     if len(events) != len(values):

@@ -201,6 +201,10 @@ def kafka_source(kafka: KafkaConfig, topic: str) -> KafkaPollSource:
     )
 
 
+#: What OTLP JSON holds near its start (``"resourceMetrics"``, ``"resourceSpans"``…).
+_OTLP_JSON_MARK = b'"resource'
+
+
 def decode_messages(
     messages: Sequence[Message | KafkaError] | Poll,
     signal: Signal,
@@ -244,8 +248,10 @@ def decode_messages(
     if columns and produced is not None:
         raise ValueError("produced times are per item: not with columns")
     values, topics, message_at, errors = _columns(messages)
-    if fast and columns and not errors and values and not sniff_otlp(values, sniff):
-        batches = batches_from_json(values, limit, MAX_JSON_EVENT_BYTES)
+    if fast and columns and not errors and values:
+        # What may be OTLP JSON (when sniffing) goes the general way, as below.
+        otlp_like = _OTLP_JSON_MARK if sniff else b""
+        batches = batches_from_json(values, limit, MAX_JSON_EVENT_BYTES, otlp_like)
         if batches is not None:  # every message one of our events: no loop over them
             for topic, count in Counter(topics).items():
                 telemetry.EVENTS_IN.labels(source=topic).inc(count)
@@ -266,7 +272,7 @@ def decode_messages(
             and type(value) is bytes
             and value[:1] == b"{"
             and len(value) <= MAX_JSON_EVENT_BYTES
-            and not (sniff and value.find(b'"resource', 0, otlp.SNIFF_BYTES) >= 0)
+            and not (sniff and value.find(_OTLP_JSON_MARK, 0, otlp.SNIFF_BYTES) >= 0)
         ):
             # Else (None, or too far ahead) the general way says why.
             if pending is not None:
@@ -299,14 +305,6 @@ def decode_messages(
     for topic, count in events_in.items():
         telemetry.EVENTS_IN.labels(source=topic).inc(count)
     return out
-
-
-def sniff_otlp(values: Sequence[bytes | None], sniff: bool) -> bool:
-    """Whether any of ``values`` may be OTLP JSON (when ``sniff``ing): those go the general way."""
-    return sniff and any(
-        type(value) is bytes and value.find(b'"resource', 0, otlp.SNIFF_BYTES) >= 0
-        for value in values
-    )
 
 
 def _columns(

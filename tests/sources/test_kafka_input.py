@@ -192,9 +192,10 @@ _KINDS = [
     b'{"ts": "2026-11-25T00:00:00Z", "service": "api", "signal": "cpu", "value": 8.0,'
     b' "labels": {"k": "\\"resource"}}',
 ]
-#: The kinds above that `batches_from_json` takes as they are (the last one too: sniffing for
-#: OTLP is `decode_messages`' business, before it).
-_WHOLE_POLL_KINDS = [0, 10, 11, 12, len(_KINDS) - 1]
+#: The kinds above that `batches_from_json` takes as they are (the last one too, unless told to
+#: refuse what reads like OTLP JSON).
+_RESOURCE_LABEL = len(_KINDS) - 1
+_WHOLE_POLL_KINDS = [0, 10, 11, 12, _RESOURCE_LABEL]
 
 
 @settings(max_examples=100, deadline=None)
@@ -209,7 +210,6 @@ def test_a_poll_of_our_events_is_decoded_at_once_unless_one_message_is_not_one(
     """`batches_from_json` takes a poll whose every message is one event the fast path vouches
     for, and refuses the whole poll for any one message that is not (then they are decoded
     one by one: the tests around this one prove that this gives the same items)."""
-    from airis.batches import MetricBatch
     from airis.sources.fast_point import batches_from_json
 
     limit = datetime(2026, 11, 25, 0, 10, tzinfo=UTC)
@@ -222,6 +222,9 @@ def test_a_poll_of_our_events_is_decoded_at_once_unless_one_message_is_not_one(
     assert [list(b.points()) for b in batches] == list(by_service.values())
     assert batches_from_json([*values[:at], _KINDS[bad], *values[at:]], limit, 4096) is None
     assert batches_from_json(values, limit, max(map(len, values)) - 1) is None
+    assert batches_from_json(values, limit, 4096, b'"service"') is None
+    otlp_like = batches_from_json(values, limit, 4096, b'"resource')
+    assert (otlp_like is None) == (_RESOURCE_LABEL in good)
 
 
 @settings(max_examples=200, deadline=None)

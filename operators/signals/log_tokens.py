@@ -80,10 +80,12 @@ _TRIGGERS: dict[str, tuple[str, ...]] = {
     "kv_empty": ("=",),
     "empty": ("()", "[]", "{}"),
 }
+_HEX_PAIRS = re.compile(r"[0-9A-Fa-f]{2}[:-][0-9A-Fa-f]{2}[:-]").search
 # Cheaper tests than the regex that a mask can match, past its trigger.
 _PRECHECKS: dict[str, Callable[[str], object]] = {
     "ipv6": lambda line: line.count(":") >= 2,
-    "hexbytes": re.compile(r"[0-9A-Fa-f]{2}[:-][0-9A-Fa-f]{2}[:-]").search,
+    # At least three separators before the search for two pairs.
+    "hexbytes": lambda line: line.count(":") + line.count("-") >= 3 and _HEX_PAIRS(line),
     "hexid": re.compile(r"[0-9a-fA-F]{8}").search,
 }
 
@@ -94,14 +96,25 @@ def _applies(name: str) -> Callable[[str], object] | None:
     triggers, precheck = _TRIGGERS.get(name), _PRECHECKS.get(name)
     if triggers is None:
         return precheck
-    if len(triggers) == 1:
-        (trigger,) = triggers
-        if precheck is None:
-            return lambda line: trigger in line
-        return lambda line: trigger in line and precheck(line)
+    found = _any_in(triggers)
     if precheck is None:
-        return lambda line: any(t in line for t in triggers)
-    return lambda line: any(t in line for t in triggers) and precheck(line)
+        return found
+    return lambda line: found(line) and precheck(line)
+
+
+def _any_in(triggers: tuple[str, ...]) -> Callable[[str], bool]:
+    """Whether a line holds one of ``triggers`` (written out: a generator costs more than the
+    searches themselves)."""
+    if len(triggers) == 1:
+        (a,) = triggers
+        return lambda line: a in line
+    if len(triggers) == 2:
+        a, b = triggers
+        return lambda line: a in line or b in line
+    if len(triggers) == 3:
+        a, b, c = triggers
+        return lambda line: a in line or b in line or c in line
+    return lambda line: any(t in line for t in triggers)
 
 
 _MASK_STEPS = tuple((_applies(name), re.compile(pattern).sub) for name, pattern in MASKS)

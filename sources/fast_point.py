@@ -194,7 +194,8 @@ def batches_from_json(
     none holds ``refuse`` (if given); else None (decode them one by one).
 
     One decoding call for all of them and checks per distinct timestamp and name: most of a
-    poll of single-point messages shares a few of each.
+    poll of single-point messages shares a few of each. An integer value becomes the float
+    that `MetricPoint` validation makes of it.
 
     >>> raw = [b'{"ts":"2026-01-01T00:00:00Z","service":"api","signal":"cpu","value":0.5}',
     ...        b'{"ts":"2026-01-01T00:00:00Z","service":"db","signal":"cpu","value":0.7}']
@@ -224,10 +225,10 @@ def batches_from_json(
             return None
         stamps[text] = ts
     by_service: dict[str, list[_JsonPoint]] = {}
-    labelled = False
+    labelled = whole = False
     for event in events:
         if type(event.value) is not float:
-            return None
+            whole = True  # an integer: pydantic takes it as its float, and so do we below
         if event.labels is not msgspec.UNSET:
             if event.labels and not _valid_labels(event.labels):
                 return None
@@ -242,7 +243,10 @@ def batches_from_json(
         return None
     out = []
     for service, group in by_service.items():
-        value = tuple([event.value for event in group])
+        try:
+            value = tuple([float(e.value) if whole else e.value for e in group])
+        except OverflowError:  # an integer beyond any float: pydantic says why
+            return None
         if not all(map(math.isfinite, value)):
             return None
         ts = tuple([stamps[event.ts] for event in group])

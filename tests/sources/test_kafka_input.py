@@ -192,10 +192,31 @@ _KINDS = [
     b'{"ts": "2026-11-25T00:00:00Z", "service": "api", "signal": "cpu", "value": 8.0,'
     b' "labels": {"k": "\\"resource"}}',
 ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=st.one_of(st.integers(), st.integers(-(10**400), 10**400)))
+def test_an_integer_value_of_a_poll_decoded_at_once_is_the_float_pydantic_makes_of_it(
+    value: int,
+) -> None:
+    from airis.sources.fast_point import batches_from_json
+
+    raw = b'{"ts":"2026-11-25T00:00:00Z","service":"api","signal":"cpu","value":%d}' % value
+    batches = batches_from_json([raw], datetime(2026, 11, 26, tzinfo=UTC), 4096)
+    try:
+        expected = MetricPoint.model_validate_json(raw).value
+    except ValueError:  # beyond any float: dead-lettered one by one, with pydantic's reason
+        assert batches is None
+        return
+    assert batches is not None
+    (got,) = batches[0].value
+    assert type(got) is float and got == expected
+
+
 #: The kinds above that `batches_from_json` takes as they are (the last one too, unless told to
 #: refuse what reads like OTLP JSON).
 _RESOURCE_LABEL = len(_KINDS) - 1
-_WHOLE_POLL_KINDS = [0, 10, 11, 12, _RESOURCE_LABEL]
+_WHOLE_POLL_KINDS = [0, 1, 10, 11, 12, _RESOURCE_LABEL]
 
 
 @settings(max_examples=100, deadline=None)
@@ -220,6 +241,7 @@ def test_a_poll_of_our_events_is_decoded_at_once_unless_one_message_is_not_one(
     by_service = {p.service: [q for q in expected if q.service == p.service] for p in expected}
     assert [b.key for b in batches] == list(by_service)
     assert [list(b.points()) for b in batches] == list(by_service.values())
+    assert all(type(value) is float for b in batches for value in b.value)
     assert batches_from_json([*values[:at], _KINDS[bad], *values[at:]], limit, 4096) is None
     assert batches_from_json(values, limit, max(map(len, values)) - 1) is None
     assert batches_from_json(values, limit, 4096, b'"service"') is None

@@ -15,6 +15,7 @@ Run: ``.venv/bin/python benchmarks/bench_detection_flow.py [hours, default 24]``
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -72,18 +73,20 @@ def as_polls(ticks: list[list[dict]], per_poll: int) -> list[list[MetricBatch]]:
 
 def run(polls: list[list[MetricBatch]]) -> float:
     """Seconds to run the detection steps over ``polls`` (one Bytewax batch each)."""
-    flow = Dataflow("bench_detection")
-    batches = [batch for poll in polls for batch in poll]
-    source = op.input("in", flow, TestingSource(batches, batch_size=len(polls[0])))
-    detected = detect_and_alert("detect", source, **detection_configs(Settings()))
-    everything = op.merge(
-        "all", detected.anomalies, detected.alerts, detected.late, detected.incidents,
-        detected.candidates, detected.store_only,
-    )  # fmt: skip
-    op.output("drop", everything, null_sink())
-    started = time.perf_counter()
-    run_main(flow)
-    return time.perf_counter() - started
+    with tempfile.TemporaryDirectory(prefix="airis-bench-") as models:  # none registered
+        flow = Dataflow("bench_detection")
+        batches = [batch for poll in polls for batch in poll]
+        source = op.input("in", flow, TestingSource(batches, batch_size=len(polls[0])))
+        settings = Settings(model_dir=Path(models))
+        detected = detect_and_alert("detect", source, **detection_configs(settings))
+        everything = op.merge(
+            "all", detected.anomalies, detected.alerts, detected.late, detected.incidents,
+            detected.candidates, detected.store_only,
+        )  # fmt: skip
+        op.output("drop", everything, null_sink())
+        started = time.perf_counter()
+        run_main(flow)
+        return time.perf_counter() - started
 
 
 if __name__ == "__main__":

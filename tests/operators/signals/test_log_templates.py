@@ -61,7 +61,11 @@ def _ga(lines: list[tuple[str, str]], miner: LogTemplateMiner | None = None) -> 
         ("at Jun 14 15:16:01 up", "at <*> up"),  # syslog date
         ("at 2017-05-16 00:00:00.008 up", "at <*> <*> up"),  # ISO date and time
         ("mac FF:F2:9F:16:E2:23:00:0D up", "mac <*> up"),  # hex byte run
+        ("mac aa-bb-cc-dd up", "mac <*> up"),  # ... of three separators, the fewest
+        ("mac aa-bb-cc up", "mac aa-bb-cc up"),  # two are no run (and no digit: a word)
         ("from 1.2.3.4 () at", "from <*> <*> at"),  # empty brackets are a value
+        ("from host [] at", "from host <*> at"),  # of every kind
+        ("from host {} at", "from host <*> at"),
         ("hosts 10.0.0.1,10.0.0.2,10.0.0.3 up", "hosts <*> <*> <*> up"),  # one per item
         ("check......................0", "check <*>"),  # dot leader
         ("[instance: 96abccce] Claim successful", "instance <*> Claim successful"),

@@ -84,7 +84,7 @@ def valid_point_fields(
     ts: object, service: object, signal: object, value: object, labels: object
 ) -> bool:
     """Whether `MetricPoint.model_validate` accepts these fields and keeps them unchanged."""
-    if not (type(ts) is datetime and ts.tzinfo is UTC and MIN_TS <= ts < MAX_TS):
+    if not _valid_stamp(ts):
         return False
     if not (type(value) is float and math.isfinite(value)):
         return False
@@ -94,6 +94,10 @@ def valid_point_fields(
     if not (type(signal) is str and (signal in known or _is_name(signal))):
         return False
     return type(labels) is dict and (not labels or _valid_labels(labels))
+
+
+def _valid_stamp(ts: object) -> bool:
+    return type(ts) is datetime and ts.tzinfo is UTC and MIN_TS <= ts < MAX_TS
 
 
 def _valid_labels(labels: dict) -> bool:
@@ -218,10 +222,10 @@ def batches_from_json(
         return None
     if len(events) != len(values):
         return None
-    stamps: dict[str, datetime | None] = {}
+    stamps: dict[str, datetime] = {}
     for text in {event.ts for event in events}:
         ts = _utc_timestamp(text)
-        if ts is None or ts.tzinfo is not UTC or not MIN_TS <= ts < MAX_TS or ts > limit:
+        if ts is None or not _valid_stamp(ts) or ts > limit:
             return None
         stamps[text] = ts
     by_service: dict[str, list[_JsonPoint]] = {}

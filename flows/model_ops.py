@@ -136,8 +136,7 @@ def _planning(planning: PlanningConfig):
         events: list[Any] = []
         for window in windows:
             plan = planner.update_one(window.end, observed_values(window.signals))
-            if plan.ts is not None:  # most windows plan nothing
-                events += plan_events(service, plan, steps)
+            events += plan_events(service, plan, steps)
         return planner, events
 
     return plan

@@ -41,29 +41,44 @@ def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 
 def simulator_source(
-    sim: Simulator, on_batch: Callable[[int], None] | None = None, own_process: bool = False
+    sim: Simulator,
+    on_batch: Callable[[int], None] | None = None,
+    own_process: bool = False,
+    batch_seconds: float | None = None,
 ) -> BatchIterSource:
-    """The simulator's metric events, ``TICKS_PER_BATCH`` ticks per batch (made in a child
-    process with ``own_process``: `airis.sources.simulator.process`)."""
-    return BatchIterSource("simulator", _simulated("metrics", sim, own_process), on_batch)
+    """The simulator's metric events, ``TICKS_PER_BATCH`` ticks per batch, or as many as
+    ``batch_seconds`` of simulated time hold (made in a child process with ``own_process``:
+    `airis.sources.simulator.process`)."""
+    batches = _simulated("metrics", sim, own_process, batch_seconds)
+    return BatchIterSource("simulator", batches, on_batch)
 
 
-def simulated_logs_source(sim: Simulator, own_process: bool = False) -> BatchIterSource:
-    """The simulator's log lines (`airis.sources.simulator.logs`), ``TICKS_PER_BATCH`` ticks a
-    batch."""
-    return BatchIterSource("simulator-logs", _simulated("logs", sim, own_process))
+def simulated_logs_source(
+    sim: Simulator, own_process: bool = False, batch_seconds: float | None = None
+) -> BatchIterSource:
+    """The simulator's log lines (`airis.sources.simulator.logs`), batched as
+    `simulator_source` batches."""
+    return BatchIterSource("simulator-logs", _simulated("logs", sim, own_process, batch_seconds))
 
 
-def simulated_traces_source(sim: Simulator, own_process: bool = False) -> BatchIterSource:
-    """The simulator's spans (`airis.sources.simulator.traces`), ``TICKS_PER_BATCH`` ticks a
-    batch."""
-    return BatchIterSource("simulator-traces", _simulated("traces", sim, own_process))
+def simulated_traces_source(
+    sim: Simulator, own_process: bool = False, batch_seconds: float | None = None
+) -> BatchIterSource:
+    """The simulator's spans (`airis.sources.simulator.traces`), batched as
+    `simulator_source` batches."""
+    batches = _simulated("traces", sim, own_process, batch_seconds)
+    return BatchIterSource("simulator-traces", batches)
 
 
-def _simulated(kind: Kind, sim: Simulator, own_process: bool) -> Callable[[], Iterator[list[Any]]]:
+def _simulated(
+    kind: Kind, sim: Simulator, own_process: bool, batch_seconds: float | None
+) -> Callable[[], Iterator[list[Any]]]:
+    ticks = TICKS_PER_BATCH
+    if batch_seconds is not None:
+        ticks = max(1, round(batch_seconds / sim.interval_seconds))
     if own_process:
-        return batches_from_child(kind, sim, TICKS_PER_BATCH)
-    return lambda: simulated_batches(kind, sim, TICKS_PER_BATCH)
+        return batches_from_child(kind, sim, ticks)
+    return lambda: simulated_batches(kind, sim, ticks)
 
 
 def jsonl_source(path: Path, on_batch: Callable[[int], None] | None = None) -> BatchIterSource:

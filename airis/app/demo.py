@@ -36,7 +36,13 @@ from airis.sources.jsonl import write_jsonl
 from airis.sources.simulator import Simulator, recent_simulation
 from airis.sources.simulator.ground_truth import incident_of
 
-__all__ = ["run_demo", "run_file", "write_simulation"]
+__all__ = ["DEMO_BATCH_SECONDS", "run_demo", "run_file", "write_simulation"]
+
+#: Simulated time per source batch in the demo. It replays its day as fast as it can, so its
+#: producers send five simulated minutes at a time: every step's per-batch work (Bytewax's
+#: calls, a batch's windows per service, the producers' queue) comes a third as often as with
+#: 100-s batches, for the same windows, alerts and summary (every rule is on event time).
+DEMO_BATCH_SECONDS = 300.0
 
 
 def run_demo(
@@ -72,12 +78,14 @@ def run_demo(
         console,
         source_total,
         # The simulators run in processes of their own, as producers would (sim_process).
-        lambda on_batch: simulator_source(sim, on_batch, own_process=True),
+        lambda on_batch: simulator_source(
+            sim, on_batch, own_process=True, batch_seconds=DEMO_BATCH_SECONDS
+        ),
         settings,
         sim.topology.call_graph(),
         [(d.service, d.ts) for d in sim.deploys],
-        simulated_logs_source(sim, own_process=True),
-        simulated_traces_source(sim, own_process=True),
+        simulated_logs_source(sim, own_process=True, batch_seconds=DEMO_BATCH_SECONDS),
+        simulated_traces_source(sim, own_process=True, batch_seconds=DEMO_BATCH_SECONDS),
     )
     stored = _read_results(settings)
     incidents = _read_incidents(settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from itertools import islice
@@ -9,7 +10,12 @@ from typing import Any
 
 import pytest
 
-from airis.sources.iterable_source import simulated_traces_source
+from airis.sources.iterable_source import (
+    TICKS_PER_BATCH,
+    simulated_logs_source,
+    simulated_traces_source,
+    simulator_source,
+)
 from airis.sources.simulator import Simulator
 from airis.sources.simulator.process import batches_from_child, simulated_batches
 
@@ -37,6 +43,26 @@ def test_a_resumed_source_skips_the_batches_before_its_snapshot() -> None:
     batches = [first.next_batch() for _ in range(3)]
     resumed = source.build_part("read", "simulator-traces", first.snapshot() - 1)
     assert resumed.next_batch() == batches[2]
+
+
+def _all_batches(source: Any) -> list[list[Any]]:
+    part = source.build_part("read", source.list_parts()[0], None)
+    batches = []
+    with contextlib.suppress(StopIteration):
+        while True:
+            batches.append(part.next_batch())
+    return batches
+
+
+@pytest.mark.parametrize("make", [simulator_source, simulated_logs_source, simulated_traces_source])
+def test_batches_of_simulated_time_hold_the_same_events_in_the_same_order(make: Any) -> None:
+    """``batch_seconds`` (the demo's 300) changes how many ticks a batch holds, nothing else."""
+    sim = _sim()  # 180 ticks of 10 s
+    default = _all_batches(make(sim))
+    five_minutes = _all_batches(make(sim, own_process=True, batch_seconds=300.0))
+    assert len(default) == 180 // TICKS_PER_BATCH
+    assert len(five_minutes) == 180 // 30
+    assert [e for b in five_minutes for e in b] == [e for b in default for e in b]
 
 
 def test_a_reader_that_stops_early_stops_the_child() -> None:

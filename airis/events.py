@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -47,6 +47,7 @@ __all__ = [
     "Span",
     "aggregate_problem",
     "constructed",
+    "constructed_rows",
     "event_id",
     "trusted",
     "validation_reason",
@@ -432,6 +433,34 @@ def constructed(cls: type[_E], values: dict[str, Any], fields_set: set[str]) -> 
     _SET_ATTRIBUTE(event, "__pydantic_extra__", None)
     _SET_ATTRIBUTE(event, "__pydantic_private__", None)
     return event
+
+
+def constructed_rows(cls: type[_E], rows: Iterable[Sequence[Any]]) -> list[_E]:
+    """`constructed` for many events of a frozen model: each row holds every field's value,
+    in the model's order, known valid (what our own producer process sent).
+
+    The events share one set of the field names set: a frozen model never changes it, and
+    pydantic's copies copy it. A set per event would cost half as much as all the rest.
+
+    >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> row = ("0" * 32, "1" * 16, None, "api", "GET /", t, 1.0, "ok", None, {})
+    >>> constructed_rows(Span, [row])[0] == Span(**dict(zip(Span.model_fields, row)))
+    True
+    """
+    if not cls.model_config.get("frozen"):
+        raise TypeError(f"{cls.__name__} is not frozen: its events may not share a field set")
+    names = tuple(cls.model_fields)
+    fields_set = set(names)
+    new, set_attribute = cls.__new__, _SET_ATTRIBUTE
+    events = []
+    for row in rows:
+        event = new(cls)
+        set_attribute(event, "__dict__", dict(zip(names, row, strict=True)))
+        set_attribute(event, "__pydantic_fields_set__", fields_set)
+        set_attribute(event, "__pydantic_extra__", None)
+        set_attribute(event, "__pydantic_private__", None)
+        events.append(event)
+    return events
 
 
 @functools.cache

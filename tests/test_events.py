@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from datetime import UTC, datetime
 
@@ -9,8 +10,17 @@ import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import BaseModel, ValidationError
 
-from airis.events import MAX_TEXT, DeadLetter, LogRecord, MetricPoint, Span, event_id
+from airis.events import (
+    MAX_TEXT,
+    DeadLetter,
+    LogRecord,
+    MetricPoint,
+    Span,
+    constructed_rows,
+    event_id,
+)
 from airis.sources.decode import decode_metric
 
 GOOD = {"ts": "2026-03-01T12:00:00Z", "service": "checkout", "signal": "cpu", "value": 12.5}
@@ -122,3 +132,29 @@ def test_arbitrary_objects_never_raise(raw):
 def test_arbitrary_bytes_never_raise(raw):
     out = decode_metric(raw, "fuzz")
     assert isinstance(out, (MetricPoint, DeadLetter))
+
+
+def test_events_built_from_rows_share_a_field_set_that_no_copy_changes() -> None:
+    t = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [("0" * 32, f"{i:016x}", None, "api", "GET /", t, 1.0, "ok", None, {}) for i in range(3)]
+    spans = constructed_rows(Span, rows)
+    assert spans == [Span(**dict(zip(Span.model_fields, row, strict=True))) for row in rows]
+    assert spans[0].model_fields_set == set(Span.model_fields)
+    changed = spans[0].model_copy(update={"name": "POST /"})
+    deep = copy.deepcopy(spans[1])
+    assert changed.name == "POST /" and deep == spans[1]
+    with pytest.raises(ValidationError, match="frozen"):
+        spans[0].name = "x"
+    # Every field is in the shared set, so nothing pydantic adds to a set can change it.
+    assert spans[2].model_fields_set == set(Span.model_fields)
+    assert [s.name for s in spans] == ["GET /"] * 3
+
+
+def test_rows_of_a_model_that_is_not_frozen_or_of_the_wrong_length_are_refused() -> None:
+    class Loose(BaseModel):
+        a: int
+
+    with pytest.raises(TypeError, match="not frozen"):
+        constructed_rows(Loose, [(1,)])
+    with pytest.raises(ValueError):
+        constructed_rows(Span, [("0" * 32, "1" * 16)])

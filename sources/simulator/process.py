@@ -17,10 +17,11 @@ import multiprocessing
 import queue
 import traceback
 from collections.abc import Callable, Iterator
+from functools import partial
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Literal
 
-from airis.events import LogRecord, Span, constructed
+from airis.events import LogRecord, Span, constructed_rows
 
 if TYPE_CHECKING:
     from airis.sources.simulator.metrics import Simulator
@@ -111,9 +112,4 @@ def _rebuilder(kind: Kind) -> Callable[[list[Any]], list[Any]]:
     model = _MODELS.get(kind)
     if model is None:
         return lambda batch: batch  # metric events are dicts: validated by the flow
-    names = tuple(model.model_fields)
-
-    def rebuild(rows: list[tuple[Any, ...]]) -> list[Any]:
-        return [constructed(model, dict(zip(names, row, strict=True)), set(names)) for row in rows]
-
-    return rebuild
+    return partial(constructed_rows, model)

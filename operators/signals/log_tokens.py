@@ -31,7 +31,17 @@ _MARK = "\x00"
 
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
 _WEEKDAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*"
-_UNITS = r"(?:[KMGTP]i?B|B|bytes|ms|us|µs|ns|s|sec|secs|min|h)"
+_UNIT_WORDS = (r"[KMGTP]i?B", "B", "bytes", "ms", "us", "µs", "ns", "s", "sec", "secs", "min", "h")
+_UNITS = rf"(?:{'|'.join(_UNIT_WORDS)})"
+
+
+def _starts(unit: str) -> str:
+    """The characters a unit's pattern starts with: its leading class, or its first letter."""
+    return unit[1 : unit.index("]")] if unit[0] == "[" else unit[0]
+
+
+# What a unit starts with: a cheap test before its alternatives are tried.
+_UNIT_STARTS = "".join(sorted({c for unit in _UNIT_WORDS for c in _starts(unit)}))
 _VALUE_END = r"[\s,;)\]}&]"
 
 #: (name, pattern) of the values masked whole, in order, before the line is split.
@@ -83,10 +93,14 @@ _TRIGGERS: dict[str, tuple[str, ...]] = {
 _HEX_PAIRS = re.compile(r"[0-9A-Fa-f]{2}[:-][0-9A-Fa-f]{2}[:-]").search
 # Cheaper tests than the regex that a mask can match, past its trigger.
 _PRECHECKS: dict[str, Callable[[str], object]] = {
-    "ipv6": lambda line: line.count(":") >= 2,
+    # A month's name; searched for alone, a regex finds its first letters fast.
+    "date": re.compile(_MONTH).search,
+    # Two colons with at most four hex digits between them: both forms of the mask have them.
+    "ipv6": re.compile(r":[0-9A-Fa-f]{0,4}:").search,
     # At least three separators before the search for two pairs.
     "hexbytes": lambda line: line.count(":") + line.count("-") >= 3 and _HEX_PAIRS(line),
     "hexid": re.compile(r"[0-9a-fA-F]{8}").search,
+    "kv_empty": re.compile(rf"=(?:{_VALUE_END}|$)").search,
 }
 
 
@@ -118,7 +132,8 @@ def _any_in(triggers: tuple[str, ...]) -> Callable[[str], bool]:
 
 
 _MASK_STEPS = tuple((_applies(name), re.compile(pattern).sub) for name, pattern in MASKS)
-_UNIT_RE = re.compile(rf"(\d)\s*{_UNITS}\b")
+# After a digit (behind: the regex is tried where a unit may start, not at every digit).
+_UNIT_RE = re.compile(rf"(?<=\d)\s*(?=[{_UNIT_STARTS}]){_UNITS}\b")
 # "=" is not split on here: it stays on its key ("uid=") until the token loop (see _token).
 _SPLIT = str.maketrans(dict.fromkeys(":,;()[]{}\"'<>|+", " "))
 _DOTS_RE = re.compile(r"\.{2,}")
@@ -167,7 +182,7 @@ def tokenise(line: str) -> tuple[str, ...]:
     for applies, sub in _MASK_STEPS:
         if applies is None or applies(line):
             line = sub(_MARK, line)
-    text = _UNIT_RE.sub(r"\1 ", line).replace("=", "= ").translate(_SPLIT)
+    text = _UNIT_RE.sub(" ", line).replace("=", "= ").translate(_SPLIT)
     if ".." in text:
         text = _DOTS_RE.sub(" ", text)
     raw = text.split()

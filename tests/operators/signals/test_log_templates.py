@@ -7,11 +7,15 @@ import csv
 import itertools
 import pickle
 import random
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from airis.evals.logs import grouping_accuracy, mine_templates, templates_csv
+from airis.operators.signals import log_tokens
 from airis.operators.signals.log_templates import PARAM, LogTemplateMiner, normalise
 
 
@@ -59,6 +63,8 @@ def _ga(lines: list[tuple[str, str]], miner: LogTemplateMiner | None = None) -> 
         ("block blk_-6952295868487656571 up", "block <*> up"),  # block id
         ("at Sun Jul  3 10:05:25 2005 up", "at <*> up"),  # date with weekday
         ("at Jun 14 15:16:01 up", "at <*> up"),  # syslog date
+        ("at Dec 4 09:16 up", "at <*> up"),  # ... of any month
+        ("took 3µs up", "took <*> up"),  # a unit of any first letter
         ("at 2017-05-16 00:00:00.008 up", "at <*> <*> up"),  # ISO date and time
         ("mac FF:F2:9F:16:E2:23:00:0D up", "mac <*> up"),  # hex byte run
         ("mac aa-bb-cc-dd up", "mac <*> up"),  # ... of three separators, the fewest
@@ -77,6 +83,34 @@ def _ga(lines: list[tuple[str, str]], miner: LogTemplateMiner | None = None) -> 
 )
 def test_masking(line: str, expected: str) -> None:
     assert normalise(line) == expected
+
+
+_PIECES = [
+    *"0123456789abcdefxyzABCDEFKMGTPBimsunhµ:-=.,;()[]{}/\\@<>|+'\" \t",
+    "Jan", "Sep", "Mon, ", "Dec 24 ", "12:30:45", "::", "fe80::1", "::ffff", "5 KiB", "3µs",
+    "12 ms", " secs", "min", "=", "=,", "uid=", "a=b", "http://x", "0x7ffe12ab", "()", "[]",
+    "aa-bb-cc-dd", "123e4567-e89b-12d3-a456-426614174000", "/var/lib", "C:\\x", "bob@x.io",
+]  # fmt: skip
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=14).map("".join))
+def test_the_cheap_tests_before_each_rule_only_save_time(line: str) -> None:
+    """Every mask tried on every line, and units looked for after every digit, give the same
+    tokens: a trigger or precheck that is too strict fails here."""
+    everything = tuple((None, sub) for _, sub in log_tokens._MASK_STEPS)
+    unit_after_any_digit = re.compile(rf"(\d)\s*{log_tokens._UNITS}\b")
+
+    class _Units:
+        def sub(self, _replacement: str, text: str) -> str:
+            return unit_after_any_digit.sub(r"\1 ", text)
+
+    fast = log_tokens.tokenise(line)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(log_tokens, "_MASK_STEPS", everything)
+        patch.setattr(log_tokens, "_UNIT_RE", _Units())
+        patch.setattr(log_tokens, "_TOKENS", type(log_tokens._TOKENS)())
+        assert log_tokens.tokenise(line) == fast
 
 
 def test_words_stay_constant() -> None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pickle
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from airis.events import MetricPoint
-from airis.operators.windowing.windowed_detector import ServiceWindowDetector
+from airis.operators.windowing.windowed_detector import ServiceWindowDetector, _epoch_seconds
 
 T0 = datetime(2026, 11, 25, tzinfo=UTC)
 
@@ -104,3 +107,16 @@ def test_a_batch_listing_each_signal_over_its_span_is_not_late_against_itself() 
         runs.append((late, [(w.start, sorted(w.signals), w.signals["mem"].count) for w in closed]))
     assert runs[0] == runs[1]
     assert runs[0][0] == [] and len(runs[0][1]) == 119
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.integers(0, 40), max_size=60),
+    st.sampled_from([UTC, timezone(timedelta(hours=-5))]),
+)
+def test_epoch_seconds_are_each_stamps_timestamp(offsets: list[int], zone: timezone) -> None:
+    """Shared stamps are worked out once, equal ones built apart too; mostly distinct ones
+    each (both ways of `_epoch_seconds`)."""
+    t0 = datetime(2026, 12, 4, 1, 2, 3, 456789, tzinfo=UTC)
+    stamps = [(t0 + timedelta(seconds=10 * k, microseconds=k)).astimezone(zone) for k in offsets]
+    assert _epoch_seconds(stamps) == [ts.timestamp() for ts in stamps]

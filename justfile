@@ -45,6 +45,7 @@ bench: && bench-dashboards bench-kafka
     {{venv}}/airis detect --input ../shared/data/nab/data/realKnownCause/machine_temperature_system_failure.csv --output var/bench/machine_temperature_system_failure.csv
     {{venv}}/python benchmarks/bench_detector.py
     {{venv}}/python benchmarks/bench_detection_flow.py
+    {{venv}}/python benchmarks/bench_signals.py
     {{venv}}/python benchmarks/bench_onnx.py --json var/bench/onnx.json
     {{venv}}/python benchmarks/bench_forecast.py
     {{venv}}/python benchmarks/bench_model_ops.py

@@ -1,0 +1,104 @@
+"""Per-event cost of the log and trace paths, in one process, without Bytewax or a store.
+
+In `airis demo` the log and trace windows are about a third of the dataflow's thread and the
+simulators' spans and log records another sixth, one pydantic object per event. This measures
+each of those steps alone on the simulator's telemetry (15 services, seed 7, default 6 hours
+ending 2026-12-05T00:00Z): the rebuild of the producers' rows into events
+(`constructed_rows`), the log tokens (`tokenise`), the log windows with template mining
+(`ServiceLogSignals`) and the span windows (`ServiceTraceSignals`), per service in batches of
+five simulated minutes (the demo's), and the store's encoding of the events into blocks
+(`encode_blocks`). Every step runs once unmeasured first (imports, caches, the regexes).
+
+Run: ``.venv/bin/python benchmarks/bench_signals.py [hours, default 6]``.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from operator import itemgetter
+from typing import Any
+
+from airis.events import LogRecord, Span, constructed_rows
+from airis.operators.signals.log_signals import ServiceLogSignals
+from airis.operators.signals.log_tokens import tokenise
+from airis.operators.signals.trace_signals import ServiceTraceSignals
+from airis.runtime import tune_gc
+from airis.settings import Settings
+from airis.sinks.clickhouse_encoding import encode_blocks
+from airis.sources.simulator import recent_simulation
+from airis.sources.simulator.process import simulated_batches
+
+END = datetime(2026, 12, 5, tzinfo=UTC)
+TICKS_PER_BATCH = 30  # five simulated minutes: the demo's `DEMO_BATCH_SECONDS`
+EVENT_TIME = Settings().event_time  # the flows' windows and lateness
+
+
+def main() -> None:
+    hours = float(sys.argv[1]) if len(sys.argv) > 1 else 6.0
+    tune_gc()  # as the flows do
+    sim = recent_simulation(hours, 7, END)
+    logs = list(simulated_batches("logs", sim, TICKS_PER_BATCH))
+    spans = list(simulated_batches("traces", sim, TICKS_PER_BATCH))
+    for name, model, batches in (("log records", LogRecord, logs), ("spans", Span, spans)):
+        fields = itemgetter(*model.model_fields)
+        rows = [[fields(event.__dict__) for event in batch] for batch in batches]
+        report(f"rebuild {name} (constructed_rows)", count(batches), lambda r=rows, m=model: [
+            constructed_rows(m, batch) for batch in r
+        ])  # fmt: skip
+        report(f"encode {name} (encode_blocks)", count(batches), lambda b=batches: [
+            encode_blocks(batch) for batch in b
+        ])  # fmt: skip
+    lines = [record.body for batch in logs for record in batch]
+    report("log tokens (tokenise)", len(lines), lambda: [tokenise(line) for line in lines])
+    report("log windows (ServiceLogSignals)", count(logs), lambda: windows(logs, _log_windows))
+    report("span windows (ServiceTraceSignals)", count(spans), lambda: windows(spans, _spans))
+
+
+def count(batches: list[list[Any]]) -> int:
+    return sum(len(batch) for batch in batches)
+
+
+def report(what: str, events: int, step: Callable[[], object]) -> None:
+    """The second run of ``step`` (the first warms it up), in µs per event."""
+    step()
+    gc.collect()
+    started = time.perf_counter()
+    step()
+    seconds = time.perf_counter() - started
+    print(f"{what}: {seconds / events * 1e6:.2f} us/event ({events:,} events in {seconds:.2f} s)")
+
+
+def windows(batches: list[list[Any]], make: Callable[[], Any]) -> int:
+    """Every batch through one windowing operator per service, as the flow keys them."""
+    by_service: dict[str, Any] = {}
+    closed = 0
+    for batch in batches:
+        groups: dict[str, list[Any]] = {}
+        for event in batch:
+            groups.setdefault(event.service, []).append(event)
+        for service, events in groups.items():
+            operator = by_service.get(service) or by_service.setdefault(service, make())
+            closed += len(operator.update_many(events)[0])
+    return closed + sum(len(operator.close_all()) for operator in by_service.values())
+
+
+def _log_windows() -> ServiceLogSignals:
+    return ServiceLogSignals(
+        window_seconds=EVENT_TIME.window_seconds,
+        lateness_seconds=EVENT_TIME.allowed_lateness_seconds,
+    )
+
+
+def _spans() -> ServiceTraceSignals:
+    return ServiceTraceSignals(
+        window_seconds=EVENT_TIME.trace_window_seconds,
+        lateness_seconds=EVENT_TIME.allowed_lateness_seconds,
+    )
+
+
+if __name__ == "__main__":
+    main()

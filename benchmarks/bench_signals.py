@@ -23,6 +23,7 @@ from operator import itemgetter
 from typing import Any
 
 from airis.events import LogRecord, Span, constructed_rows
+from airis.flows.batching import grouped_by_service
 from airis.operators.signals.log_signals import ServiceLogSignals
 from airis.operators.signals.log_tokens import tokenise
 from airis.operators.signals.trace_signals import ServiceTraceSignals
@@ -77,12 +78,10 @@ def windows(batches: list[list[Any]], make: Callable[[], Any]) -> int:
     by_service: dict[str, Any] = {}
     closed = 0
     for batch in batches:
-        groups: dict[str, list[Any]] = {}
-        for event in batch:
-            groups.setdefault(event.service, []).append(event)
-        for service, events in groups.items():
-            operator = by_service.get(service) or by_service.setdefault(service, make())
-            closed += len(operator.update_many(events)[0])
+        for service, events in grouped_by_service(batch):
+            if service not in by_service:
+                by_service[service] = make()
+            closed += len(by_service[service].update_many(events)[0])
     return closed + sum(len(operator.close_all()) for operator in by_service.values())
 
 

@@ -242,8 +242,8 @@ def batches_from_json(
             by_service[event.service] = [event]
         else:
             group.append(event)
-    signals = {event.signal for event in events}
-    if not all(map(_is_name, signals.union(by_service))):
+    names = {event.signal for event in events}.union(by_service)
+    if not all(map(_is_name, names)):
         return None
     out = []
     for service, group in by_service.items():

@@ -1,8 +1,9 @@
-"""Metric points as columns: what crosses between workers and partitions in bulk.
+"""Events as columns: what crosses between workers and partitions in bulk.
 
 A `MetricBatch` holds many already-validated points of one detection key as one tuple per
-field; a `PointRow` is one point's validated fields without the model. Both exist so that the
-data path moves and pickles plain values instead of a model per point.
+field; a `PointRow` is one point's validated fields without the model. A `SpanBatch` and a
+`LogBatch` hold one service's spans and log lines the same way (`EventBatch`). They exist so
+that the data path moves and pickles plain values instead of a model per event.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from functools import cache
+from operator import itemgetter
+from typing import Any, ClassVar, NamedTuple, Self
 
-from airis.events import MetricPoint
+from airis.events import LogRecord, MetricPoint, Span, constructed_rows
 
-__all__ = ["MetricBatch", "PointRow", "unbatched"]
+__all__ = ["EventBatch", "LogBatch", "MetricBatch", "PointRow", "SpanBatch", "unbatched"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +91,117 @@ class PointRow(NamedTuple):
     labels: dict[str, str]
 
 
+@dataclass(frozen=True, slots=True)
+class EventBatch:
+    """Many already-validated events of one model (``model``) and one service, as one tuple
+    per field of the model, in its order (the service's column included, so a row is an
+    event's fields). Subclasses name the model: `SpanBatch`, `LogBatch`."""
+
+    model: ClassVar[type[Any]]
+    service: str
+    columns: tuple[tuple[Any, ...], ...]
+
+    @classmethod
+    def from_events(cls, events: Sequence[Any]) -> Self:
+        """``events`` (validated, all of one service, at least one) as one batch."""
+        fields = itemgetter(*cls.model.model_fields)
+        return cls(
+            events[0].service, tuple(zip(*(fields(e.__dict__) for e in events), strict=True))
+        )
+
+    @classmethod
+    def per_service(cls, events: Iterable[Any]) -> list[Self]:
+        """``events`` (validated, of any services) as one batch per service, in the order of
+        each service's first event."""
+        runs: dict[str, list[Any]] = {}
+        for event in events:
+            run = runs.get(event.service)
+            if run is None:
+                runs[event.service] = [event]
+            else:
+                run.append(event)
+        return [cls.from_events(run) for run in runs.values()]
+
+    @classmethod
+    def joined(cls, batches: Sequence[Self]) -> Self:
+        """Batches of one service as one, in order."""
+        if len(batches) == 1:
+            return batches[0]
+        columns = zip(*(b.columns for b in batches), strict=True)
+        return cls(
+            batches[0].service, tuple(tuple(c for part in col for c in part) for col in columns)
+        )
+
+    @classmethod
+    def of(cls, items: Sequence[Any]) -> Self:
+        """Events and batches of this model and one service (at least one), in order, as one
+        batch: what a keyed step was given, from a simulator's batches or decoded events."""
+        batches: list[Self] = []
+        run: list[Any] = []
+        for item in items:
+            if isinstance(item, cls):
+                if run:
+                    batches.append(cls.from_events(run))
+                    run = []
+                batches.append(item)
+            else:
+                run.append(item)
+        if run:
+            batches.append(cls.from_events(run))
+        return cls.joined(batches)
+
+    def __len__(self) -> int:
+        return len(self.columns[0])
+
+    def column(self, name: str) -> tuple[Any, ...]:
+        """The values of field ``name``."""
+        return self.columns[_field_index(self.model)[name]]
+
+    def events(self, indices: Iterable[int] | None = None) -> list[Any]:
+        """The events again (those at ``indices``, or all), without validating them anew."""
+        rows = zip(*self.columns, strict=True)
+        if indices is not None:
+            rows = (tuple(c[i] for c in self.columns) for i in indices)
+        return constructed_rows(self.model, rows)
+
+
+@dataclass(frozen=True, slots=True)
+class SpanBatch(EventBatch):
+    """Spans of one service as columns (`EventBatch`).
+
+    >>> from datetime import UTC, datetime
+    >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> spans = [Span(trace_id="0" * 32, span_id=f"{i:016x}", service="api", name="GET /",
+    ...               start=t, duration_ms=float(i)) for i in (1, 2)]
+    >>> batch = SpanBatch.from_events(spans)
+    >>> len(batch), batch.column("duration_ms"), batch.events() == spans
+    (2, (1.0, 2.0), True)
+    """
+
+    model = Span
+
+
+@dataclass(frozen=True, slots=True)
+class LogBatch(EventBatch):
+    """Log lines of one service as columns (`EventBatch`)."""
+
+    model = LogRecord
+
+
+@cache
+def _field_index(model: type[Any]) -> dict[str, int]:
+    return {name: i for i, name in enumerate(model.model_fields)}
+
+
 def unbatched(items: Iterable[Any]) -> list[Any]:
-    """``items`` with each `MetricBatch` replaced by its points, in order (what a flow stored,
-    read point by point)."""
-    return [p for item in items for p in (item.points() if type(item) is MetricBatch else (item,))]
+    """``items`` with each batch (`MetricBatch`, `EventBatch`) replaced by its events, in
+    order (what a flow stored, read event by event)."""
+    out: list[Any] = []
+    for item in items:
+        if type(item) is MetricBatch:
+            out.extend(item.points())
+        elif isinstance(item, EventBatch):
+            out.extend(item.events())
+        else:
+            out.append(item)
+    return out

@@ -21,6 +21,7 @@ from bytewax.dataflow import Stream, operator
 from bytewax.operators import StatefulBatchLogic
 
 from airis import telemetry
+from airis.batches import EventBatch, LogBatch, SpanBatch
 from airis.events import (
     AggregatePoint,
     DeadLetter,
@@ -109,7 +110,7 @@ def log_signals(
             lateness_seconds=event_time.allowed_lateness_seconds,
         )
 
-    windows, late = _service_windows("logs", records, count, LogWindow, event_time)
+    windows, late = _service_windows("logs", records, count, LogBatch, LogWindow, event_time)
     points = op.flat_map("log_signal_points", windows, lambda w: w.points)
     templates = op.flat_map("log_templates", windows, lambda w: w.templates)
     return LogSignals(points, templates, late)
@@ -134,7 +135,7 @@ def trace_signals(step_id: str, spans: Stream[Span], event_time: EventTimeConfig
             lateness_seconds=event_time.allowed_lateness_seconds,
         )
 
-    windows, late = _service_windows("traces", spans, count, TraceWindow, event_time)
+    windows, late = _service_windows("traces", spans, count, SpanBatch, TraceWindow, event_time)
     points = op.flat_map("trace_signal_points", windows, lambda w: w.points)
     edges = op.flat_map("dependency_edges", windows, lambda w: w.edges)
     return TraceSignals(points, edges, late)
@@ -144,13 +145,17 @@ def _service_windows(
     source: str,
     events: Stream[Any],
     count: Callable[[Any], Any],
+    batch_type: type[EventBatch],
     window_type: type,
     event_time: EventTimeConfig,
 ) -> tuple[Stream[Any], Stream[DeadLetter]]:
-    """Per service, ``count(resume)``'s windowing operator over ``events``: its closed
-    windows, and its late events as dead letters."""
+    """Per service, ``count(resume)``'s windowing operator over ``events`` (objects, or
+    ``batch_type`` batches): its closed windows, and its late events as dead letters."""
     by_service = op.flat_map_batch(f"batch_{source}_by_service", events, grouped_by_service)
-    logic = partial(CountWindows, source=source, idle_grace=event_time.idle_grace_seconds)
+    logic = partial(
+        CountWindows, source=source, batch_type=batch_type,
+        idle_grace=event_time.idle_grace_seconds,
+    )  # fmt: skip
     windowed = op.stateful_batch(f"{source}_windows", by_service, lambda r: logic(count(r)))
     split = op.branch(f"split_late_{source}", windowed, lambda kv: isinstance(kv[1], window_type))
     windows = op.map(f"{source}_window", split.trues, lambda kv: kv[1])
@@ -160,7 +165,8 @@ def _service_windows(
 
 class CountWindows(StatefulBatchLogic[Any, Any, Any]):
     """Bytewax's side of a service's windowing operator (`ServiceLogSignals`,
-    `ServiceTraceSignals`): events in; closed windows, and late events as dead letters, out.
+    `ServiceTraceSignals`): events in, as ``batch_type`` batches or one by one; closed
+    windows, and late events as dead letters, out.
     Windows close on event time, at EOF, and, once the service has sent nothing for
     ``idle_grace`` seconds of system time, as that time passes (empty windows included: a
     service that stops logging shows a log rate of 0). System time comes from ``clock``
@@ -170,18 +176,20 @@ class CountWindows(StatefulBatchLogic[Any, Any, Any]):
         self,
         windows: Any,
         source: str,
+        batch_type: type[EventBatch],
         idle_grace: float = DEFAULT_IDLE_GRACE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.windows = windows
         self.source = source
+        self.batch_type = batch_type
         self.idle_grace = idle_grace
         self.clock = clock
         self._last_batch = clock()
 
     def on_batch(self, values: list[list[Any]]) -> tuple[list[Any], bool]:
         self._last_batch = self.clock()
-        closed, late = self.windows.update_many(flatten(values))
+        closed, late = self.windows.update(self.batch_type.of(flatten(values)))
         return [*closed, *(self._late(event) for event in late)], self.RETAIN
 
     def on_notify(self) -> tuple[list[Any], bool]:

@@ -1,9 +1,10 @@
 """Events as rows and column blocks of their ClickHouse tables (pure functions).
 
 `TABLES` maps each event type to its table, columns and encoder, so a batch may mix event
-types; `encode_blocks` turns a batch into one column block per table (a `MetricBatch` without
-building rows). Rows carry their natural identity (the ``ORDER BY`` keys of ReplacingMergeTree
-tables, see `airis.sinks.migrations`), so writing a batch twice leaves one copy after merges.
+types; `encode_blocks` turns a batch into one column block per table (a `MetricBatch`,
+`SpanBatch` or `LogBatch` without building rows). Rows carry their natural identity (the
+``ORDER BY`` keys of ReplacingMergeTree tables, see `airis.sinks.migrations`), so writing a
+batch twice leaves one copy after merges.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from airis.batches import MetricBatch
+from airis.batches import LogBatch, MetricBatch, SpanBatch
 from airis.events import (
     Alert,
     Anomaly,
@@ -49,11 +50,13 @@ __all__ = [
     "encode_fields",
     "encode_incident",
     "encode_log",
+    "encode_log_batch",
     "encode_log_template",
     "encode_metric",
     "encode_metric_batch",
     "encode_rca_candidate",
     "encode_span",
+    "encode_span_batch",
 ]
 
 Row = tuple[Any, ...]
@@ -117,6 +120,18 @@ def encode_log(record: LogRecord) -> Row:
     )  # fmt: skip
 
 
+def encode_log_batch(batch: LogBatch) -> Block:
+    """A `LogBatch` as an ``otel_logs`` block: `encode_log`'s values, column by column."""
+    column, n = batch.column, len(batch)
+    severities = column("severity")
+    return (
+        column("ts"), tuple(t or "" for t in column("trace_id")),
+        tuple(s or "" for s in column("span_id")), severities,
+        tuple(SEVERITY_NUMBER[s] for s in severities), column("service"), column("body"),
+        ({"service.name": batch.service},) * n, column("attributes"),
+    )  # fmt: skip
+
+
 def encode_log_template(t: LogTemplate) -> Row:
     """A `LogTemplate` as a ``log_templates`` row."""
     return (t.service, t.template_id, t.template, t.first_seen, t.last_seen, t.count)
@@ -134,6 +149,24 @@ def encode_span(span: Span) -> Row:
         s.start, s.trace_id, s.span_id, s.parent_span_id or "", "", s.name, kind, s.service,
         {"service.name": s.service}, "", "", attributes, round(s.duration_ms * 1e6),
         STATUS_CODE_NAMES[s.status], "",
+    )  # fmt: skip
+
+
+def encode_span_batch(batch: SpanBatch) -> Block:
+    """A `SpanBatch` as an ``otel_traces`` block: `encode_span`'s values, column by column."""
+    column, n = batch.column, len(batch)
+    attributes = tuple(
+        {**a, "peer.service": peer} if peer and "peer.service" not in a else a
+        for a, peer in zip(column("attributes"), column("peer_service"), strict=True)
+    )
+    unspecified = "SPAN_KIND_UNSPECIFIED"
+    return (
+        column("start"), column("trace_id"), column("span_id"),
+        tuple(p or "" for p in column("parent_span_id")), ("",) * n, column("name"),
+        tuple(SPAN_KIND_NAMES.get(a.get("span.kind", ""), unspecified) for a in attributes),
+        column("service"), ({"service.name": batch.service},) * n, ("",) * n, ("",) * n,
+        attributes, tuple(round(d * 1e6) for d in column("duration_ms")),
+        tuple(STATUS_CODE_NAMES[s] for s in column("status")), ("",) * n,
     )  # fmt: skip
 
 
@@ -232,12 +265,10 @@ TABLES: Mapping[type, TableSpec] = MappingProxyType(
             ("incident_id", "rank", "service", "score", "evidence", "features"),
             encode_rca_candidate,
         ),
-        LogRecord: TableSpec(
-            "otel_logs",
-            _OTEL_LOG_COLUMNS,
-            encode_log,
-        ),
+        LogRecord: TableSpec("otel_logs", _OTEL_LOG_COLUMNS, encode_log),
+        LogBatch: TableSpec("otel_logs", _OTEL_LOG_COLUMNS, encode_log_batch, columnar=True),
         Span: TableSpec("otel_traces", _OTEL_TRACE_COLUMNS, encode_span),
+        SpanBatch: TableSpec("otel_traces", _OTEL_TRACE_COLUMNS, encode_span_batch, columnar=True),
         DependencyEdge: TableSpec("service_edges", _EDGE_COLUMNS, encode_edge),
         LogTemplate: TableSpec(
             "log_templates",

@@ -1,12 +1,13 @@
-"""Batches moved from `airis.events` to `airis.batches`; snapshots pickled before still load."""
+"""Events as columns (`airis.batches`): the events they hold, in order; and snapshots pickled
+before the batches moved from `airis.events` still load."""
 
 from __future__ import annotations
 
 import pickle
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from airis.batches import MetricBatch, PointRow
-from airis.events import MetricPoint
+from airis.batches import LogBatch, MetricBatch, PointRow, SpanBatch, unbatched
+from airis.events import LogRecord, MetricPoint, Span
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 
@@ -21,3 +22,31 @@ def test_batches_pickled_under_their_former_module_load() -> None:
         former = data.replace(b"airis.batches", b"airis.events")
         assert former != data
         assert pickle.loads(former) == state
+
+
+def _span(i: int, service: str = "api") -> Span:
+    return Span(trace_id="a" * 32, span_id=f"{i:016x}", service=service, name="GET /",
+                start=T0 + timedelta(seconds=i), duration_ms=float(i),
+                attributes={"span.kind": "server"})  # fmt: skip
+
+
+def test_events_and_batches_of_a_service_become_one_batch_in_order() -> None:
+    spans = [_span(i) for i in range(7)]
+    items = [spans[0], SpanBatch.from_events(spans[1:3]), spans[3], spans[4],
+             SpanBatch.from_events(spans[5:])]  # fmt: skip
+    batch = SpanBatch.of(items)
+    assert batch == SpanBatch.from_events(spans)
+    assert batch.events() == spans and unbatched([batch]) == spans
+    assert batch.events([4, 1]) == [spans[4], spans[1]]
+    assert SpanBatch.of([batch]) is batch  # nothing copied for a single batch
+    assert pickle.loads(pickle.dumps(batch)) == batch
+
+
+def test_a_batch_s_events_are_the_validated_ones_and_behave_like_them() -> None:
+    lines = [LogRecord(ts=T0, service="api", body=f"line {i}", severity="WARN") for i in range(3)]
+    batch = LogBatch.from_events(lines)
+    assert batch.column("body") == ("line 0", "line 1", "line 2")
+    again = batch.events()
+    assert again == lines
+    assert [e.model_dump() for e in again] == [e.model_dump() for e in lines]
+    assert unbatched(["x", batch, "y"]) == ["x", *lines, "y"]

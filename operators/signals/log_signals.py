@@ -42,9 +42,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from airis.batches import LogBatch
 from airis.events import LogRecord, LogTemplate, MetricPoint, trusted
 from airis.operators.signals.log_templates import LogTemplateMiner
-from airis.operators.windowing.event_windows import ALIGN_TO, TumblingWindows
+from airis.operators.windowing.event_windows import TumblingWindows
 from airis.signals import LOG_SIGNALS
 
 __all__ = ["LOG_SIGNALS", "LogWindow", "ServiceLogSignals", "TemplateStats"]
@@ -104,35 +105,48 @@ class ServiceLogSignals(TumblingWindows[_Counts, LogWindow]):
 
     def update_many(self, records: Iterable[LogRecord]) -> tuple[list[LogWindow], list[LogRecord]]:
         """Count ``records`` (arrival order); return ``(closed windows, late records)``."""
+        records = list(records)
+        if not records:
+            return self.advance(self.watermark()), []
+        return self.update(LogBatch.from_events(records))
+
+    def update(self, batch: LogBatch) -> tuple[list[LogWindow], list[LogRecord]]:
+        """`update_many` for log lines as columns: only late lines become `LogRecord` objects."""
+        self.service = self.service or batch.service
+        column = batch.column
+        stamps = column("ts")
         late = []
-        for record in records:
-            self.service = self.service or record.service
-            counts = self._accumulator(record.ts)
+        rows = zip(
+            self._accumulators(stamps), stamps, column("severity"), column("body"), strict=True
+        )
+        for i, ((window_id, counts), ts, severity, body) in enumerate(rows):
             if counts is None:
-                late.append(record)
+                late.append(i)
                 continue
-            self._count(record, counts, (record.ts - ALIGN_TO) // self.window)
-        return self.advance(self.watermark()), late
+            self._count(ts, severity, body, counts, window_id)
+        return self.advance(self.watermark()), batch.events(late) if late else []
 
     def _empty(self) -> _Counts:
         return _Counts()
 
-    def _count(self, record: LogRecord, counts: _Counts, window_id: int) -> None:
+    def _count(
+        self, ts: datetime, severity: str, body: str, counts: _Counts, window_id: int
+    ) -> None:
         if self._first_window is None:
             self._first_window = window_id
         warm = window_id - self._first_window >= self.warmup_windows
-        match = self.miner.add_one(record.body)
+        match = self.miner.add_one(body)
         stats = self.templates.get(match.template_id)
         if stats is None:
-            stats = TemplateStats(match.template_id, match.template, record.ts, record.ts)
+            stats = TemplateStats(match.template_id, match.template, ts, ts)
             self.templates[match.template_id] = stats
             counts.new += warm
         stats.template = match.template
-        stats.last_seen = max(stats.last_seen, record.ts)
+        stats.last_seen = max(stats.last_seen, ts)
         counts.rare += warm and stats.count < self.rare_below
         stats.count += 1
         counts.lines += 1
-        counts.errors += record.severity in _ERRORS
+        counts.errors += severity in _ERRORS
         counts.touched.add(match.template_id)
 
     def _report(self, start: datetime, counts: _Counts) -> LogWindow:

@@ -53,6 +53,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from airis.batches import SpanBatch
 from airis.events import DependencyEdge, MetricPoint, Span, trusted
 from airis.operators.windowing.event_windows import TumblingWindows
 from airis.signals import TRACE_SIGNALS
@@ -66,13 +67,16 @@ _SERVED_KINDS = frozenset({"server", "consumer"})
 def is_call(span: Span) -> bool | None:
     """True for a call to another service, False for a served request, None for neither
     (an ``internal`` span: work inside the service, not a request)."""
-    kind = span.attributes.get("span.kind")
+    return _is_call(span.attributes.get("span.kind"), span.peer_service)
+
+
+def _is_call(kind: str | None, peer_service: str | None) -> bool | None:
     if kind in _CALL_KINDS:
-        return span.peer_service is not None
+        return peer_service is not None
     if kind in _SERVED_KINDS:
         return False
     if kind is None:
-        return span.peer_service is not None
+        return peer_service is not None
     return None
 
 
@@ -108,29 +112,37 @@ class ServiceTraceSignals(TumblingWindows[_Window, TraceWindow]):
 
     def update_many(self, spans: Iterable[Span]) -> tuple[list[TraceWindow], list[Span]]:
         """Count ``spans`` (arrival order); return ``(closed windows, late spans)``."""
+        spans = list(spans)
+        if not spans:
+            return self.advance(self.watermark()), []
+        return self.update(SpanBatch.from_events(spans))
+
+    def update(self, batch: SpanBatch) -> tuple[list[TraceWindow], list[Span]]:
+        """`update_many` for spans as columns: only late spans become `Span` objects."""
+        self.service = self.service or batch.service
+        column = batch.column
         late = []
-        for span in spans:
-            self.service = self.service or span.service
-            window = self._accumulator(span.start)
+        rows = zip(
+            self._accumulators(column("start")), column("duration_ms"), column("status"),
+            column("peer_service"), column("attributes"), strict=True,
+        )  # fmt: skip
+        for i, ((_, window), duration, status, peer, attributes) in enumerate(rows):
             if window is None:
-                late.append(span)
+                late.append(i)
                 continue
-            self._count(span, window)
-        return self.advance(self.watermark()), late
+            call = _is_call(attributes.get("span.kind"), peer)
+            failed = status == "error"
+            if call is False:
+                window.served.append(duration)
+                window.served_errors += failed
+            elif call:
+                callee = peer or ""
+                window.calls.setdefault(callee, []).append(duration)
+                window.call_errors[callee] = window.call_errors.get(callee, 0) + failed
+        return self.advance(self.watermark()), batch.events(late) if late else []
 
     def _empty(self) -> _Window:
         return _Window()
-
-    def _count(self, span: Span, window: _Window) -> None:
-        call = is_call(span)
-        failed = span.status == "error"
-        if call is False:
-            window.served.append(span.duration_ms)
-            window.served_errors += failed
-        elif call:
-            callee = span.peer_service or ""
-            window.calls.setdefault(callee, []).append(span.duration_ms)
-            window.call_errors[callee] = window.call_errors.get(callee, 0) + failed
 
     def _report(self, start: datetime, window: _Window) -> TraceWindow:
         service = self.service or "unknown_service"

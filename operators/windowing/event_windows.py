@@ -31,6 +31,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
 
@@ -90,6 +91,28 @@ class TumblingWindows(Generic[A, R]):
         if acc is None:
             acc = self._open[window_id] = self._empty()
         return acc
+
+    def _accumulators(self, stamps: Sequence[datetime]) -> list[tuple[int, A | None]]:
+        """`_accumulator` of each of ``stamps`` in order, with its window's id (one call for a
+        batch: the loop's lookups are made once)."""
+        window, closed_before, open_windows, empty = (
+            self.window, self._closed_before, self._open, self._empty
+        )  # fmt: skip
+        newest = self._newest
+        out: list[tuple[int, A | None]] = []
+        for ts in stamps:
+            window_id = (ts - ALIGN_TO) // window
+            if window_id < closed_before:
+                out.append((window_id, None))
+                continue
+            if newest is None or ts > newest:
+                newest = ts
+            acc = open_windows.get(window_id)
+            if acc is None:
+                acc = open_windows[window_id] = empty()
+            out.append((window_id, acc))
+        self._newest = newest
+        return out
 
     def watermark(self, waited: float = 0.0) -> datetime | None:
         """The newest timestamp minus the lateness, plus ``waited`` seconds of system time."""

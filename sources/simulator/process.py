@@ -3,9 +3,9 @@
 In `airis demo` the simulators (metric points, log lines, spans) ran on the dataflow's one
 core: about a fifth of its time. `batches_from_child` runs one of them in a child process
 (spawned, so no thread state of the parent is inherited) that sends each batch through a
-bounded queue; the flow's process only rebuilds the events. Log records and spans travel as
-tuples of their fields (pickling a pydantic model costs more than making it) and are
-rebuilt without validation (`airis.events.trusted`'s rule: our simulator made them).
+bounded queue. Log records and spans are sent as they flow, one `LogBatch` or `SpanBatch` of
+columns per service (pickling a pydantic model costs more than making it); metric events are
+dicts, validated by the flow.
 
 The batches are the ones the simulator gives in-process, in the same order
 (``tests/sources/test_sim_process.py``), so a resumed source skips the same ones.
@@ -17,11 +17,9 @@ import multiprocessing
 import queue
 import traceback
 from collections.abc import Callable, Iterator
-from functools import partial
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Literal
 
-from airis.events import LogRecord, Span, constructed_rows
+from airis.batches import LogBatch, SpanBatch
 
 if TYPE_CHECKING:
     from airis.sources.simulator.metrics import Simulator
@@ -33,11 +31,13 @@ Kind = Literal["metrics", "logs", "traces"]
 DEPTH = 8
 _END = "end"
 _FAILED = "failed"
-_MODELS: dict[str, type] = {"logs": LogRecord, "traces": Span}
+_BATCHES: dict[str, type[LogBatch] | type[SpanBatch]] = {"logs": LogBatch, "traces": SpanBatch}
 
 
 def simulated_batches(kind: Kind, sim: Simulator, ticks_per_batch: int) -> Iterator[list[Any]]:
-    """The simulator's events of ``kind``, ``ticks_per_batch`` ticks a batch (in-process)."""
+    """The simulator's events of ``kind``, ``ticks_per_batch`` ticks a batch (in-process):
+    metric events one by one, log lines and spans as one `LogBatch` or `SpanBatch` per
+    service (in order of each service's first event)."""
     from airis.sources.iterable_source import batched
     from airis.sources.simulator.logs import LogSimulator
     from airis.sources.simulator.traces import TraceSimulator
@@ -48,8 +48,13 @@ def simulated_batches(kind: Kind, sim: Simulator, ticks_per_batch: int) -> Itera
         ticks = LogSimulator(sim).ticks()
     else:
         ticks = TraceSimulator(sim).ticks()
+    columns = _BATCHES.get(kind)
     for chunk in batched(ticks, ticks_per_batch):
-        yield [event for tick in chunk for event in tick]
+        events = [event for tick in chunk for event in tick]
+        if columns is None:
+            yield events
+        else:
+            yield columns.per_service(events)
 
 
 def batches_from_child(
@@ -65,7 +70,6 @@ def batches_from_child(
             name=f"airis-sim-{kind}",
         )  # fmt: skip
         child.start()
-        rebuild = _rebuilder(kind)
         try:
             while True:
                 tag, payload = _receive(channel, child)
@@ -73,7 +77,7 @@ def batches_from_child(
                     break
                 if tag == _FAILED:
                     raise RuntimeError(f"the {kind} simulator's process failed:\n{payload}")
-                yield rebuild(payload)
+                yield payload
             child.join()
         finally:
             if child.is_alive():  # the flow stopped reading early
@@ -94,22 +98,11 @@ def _receive(channel: Any, child: Any) -> tuple[str, Any]:
 
 
 def _produce(kind: Kind, sim: Simulator, ticks_per_batch: int, channel: Any) -> None:
-    """The child: every batch as plain values, then the end (or why it failed)."""
+    """The child: every batch, then the end (or why it failed)."""
     try:
-        model = _MODELS.get(kind)
-        fields = None if model is None else itemgetter(*model.model_fields)
         for batch in simulated_batches(kind, sim, ticks_per_batch):
-            if fields is not None:
-                batch = [fields(event.__dict__) for event in batch]
             channel.put(("batch", batch))
         channel.put((_END, None))
     except BaseException:  # the parent must hear of it, not wait forever
         channel.put((_FAILED, traceback.format_exc()))
         raise
-
-
-def _rebuilder(kind: Kind) -> Callable[[list[Any]], list[Any]]:
-    model = _MODELS.get(kind)
-    if model is None:
-        return lambda batch: batch  # metric events are dicts: validated by the flow
-    return partial(constructed_rows, model)

@@ -30,7 +30,7 @@ def test_simulated_logs_become_signals_templates_and_anomalies_during_faults() -
     )  # fmt: skip
     run_main(flow)
 
-    records = [e for e in out if isinstance(e, LogRecord)]
+    records = [e for e in unbatched(out) if isinstance(e, LogRecord)]
     signals = [e for e in unbatched(out) if isinstance(e, MetricPoint) and e.signal in LOG_SIGNALS]
     templates = [e for e in out if isinstance(e, LogTemplate)]
     assert records and templates and signals

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from airis.batches import LogBatch
 from airis.events import LogRecord
 from airis.flows.signals import CountWindows
 from airis.operators.signals.log_signals import ServiceLogSignals
@@ -18,7 +19,9 @@ def line(second: float) -> LogRecord:
 def test_the_flow_closes_a_quiet_service_s_windows_after_the_grace_and_not_before() -> None:
     now = [500.0]  # system time, in our hands
     logs = ServiceLogSignals(window_seconds=10, lateness_seconds=0, quiet_seconds=20)
-    logic = CountWindows(logs, source="logs", idle_grace=60, clock=lambda: now[0])
+    logic = CountWindows(
+        logs, source="logs", batch_type=LogBatch, idle_grace=60, clock=lambda: now[0]
+    )
     assert logic.on_batch([[line(0), line(1)]]) == ([], logic.RETAIN)  # this service's batch
     asked = datetime.now(UTC)
     wake = logic.notify_at()  # the grace (60 s), then the window's end past the last line (9 s)

@@ -41,7 +41,7 @@ def test_simulated_traces_become_red_signals_edges_and_anomalies_during_faults()
     )  # fmt: skip
     run_main(flow)
 
-    spans = [e for e in out if isinstance(e, Span)]
+    spans = [e for e in unbatched(out) if isinstance(e, Span)]
     assert len(spans) == sum(len(b) for b in TraceSimulator(sim).ticks())  # all stored
     assert not [e for e in out if isinstance(e, DeadLetter)]
     edges = [e for e in out if isinstance(e, DependencyEdge)]

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from airis.batches import EventBatch, unbatched
+from airis.flows.batching import group_by
 from airis.sources.iterable_source import (
     TICKS_PER_BATCH,
     simulated_logs_source,
@@ -17,7 +19,9 @@ from airis.sources.iterable_source import (
     simulator_source,
 )
 from airis.sources.simulator import Simulator
+from airis.sources.simulator.logs import LogSimulator
 from airis.sources.simulator.process import batches_from_child, simulated_batches
+from airis.sources.simulator.traces import TraceSimulator
 
 START = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -33,8 +37,18 @@ def test_a_child_gives_the_batches_made_in_process(kind: str) -> None:
     there = list(batches_from_child(kind, sim, 10)())  # type: ignore[arg-type]
     assert len(there) == len(here) > 0
     assert there == here
-    if kind != "metrics":  # rebuilt models, not tuples
-        assert type(there[0][0]) is type(here[0][0])
+
+
+@pytest.mark.parametrize("kind", ["logs", "traces"])
+def test_log_lines_and_spans_come_as_one_batch_per_service_of_the_simulator_s_events(
+    kind: str,
+) -> None:
+    sim = _sim()
+    made = [event for batch in simulated_batches(kind, sim, 10) for event in batch]  # type: ignore[arg-type]
+    assert all(isinstance(b, EventBatch) and set(b.column("service")) == {b.service} for b in made)
+    ticks = LogSimulator(sim).ticks() if kind == "logs" else TraceSimulator(sim).ticks()
+    events = [event for tick in ticks for event in tick]
+    assert _by_service(made) == _by_service(events)
 
 
 def test_a_resumed_source_skips_the_batches_before_its_snapshot() -> None:
@@ -62,7 +76,16 @@ def test_batches_of_simulated_time_hold_the_same_events_in_the_same_order(make: 
     five_minutes = _all_batches(make(sim, own_process=True, batch_seconds=300.0))
     assert len(default) == 180 // TICKS_PER_BATCH
     assert len(five_minutes) == 180 // 30
-    assert [e for b in five_minutes for e in b] == [e for b in default for e in b]
+    made, made_by_default = ([e for b in bs for e in b] for bs in (five_minutes, default))
+    if make is simulator_source:
+        assert made == made_by_default
+    else:  # a batch per service: each service's events in the same order
+        assert _by_service(made) == _by_service(made_by_default)
+
+
+def _by_service(items: list[Any]) -> dict[str, list[Any]]:
+    """Each service's events, in order (a batch holds one service's log lines or spans)."""
+    return group_by(unbatched(items), lambda e: e["service"] if isinstance(e, dict) else e.service)
 
 
 def test_a_reader_that_stops_early_stops_the_child() -> None:

@@ -1,13 +1,13 @@
 """Per-event cost of the log and trace paths, in one process, without Bytewax or a store.
 
-In `airis demo` the log and trace windows are about a third of the dataflow's thread and the
-simulators' spans and log records another sixth, one pydantic object per event. This measures
-each of those steps alone on the simulator's telemetry (15 services, seed 7, default 6 hours
-ending 2026-12-05T00:00Z): the rebuild of the producers' rows into events
-(`constructed_rows`), the log tokens (`tokenise`), the log windows with template mining
-(`ServiceLogSignals`) and the span windows (`ServiceTraceSignals`), per service in batches of
-five simulated minutes (the demo's), and the store's encoding of the events into blocks
-(`encode_blocks`). Every step runs once unmeasured first (imports, caches, the regexes).
+In `airis demo` the log and trace windows are about a third of the dataflow's thread. Spans
+and log lines travel as columns, one `SpanBatch` or `LogBatch` per service and batch of five
+simulated minutes (the demo's). This measures each step of their path alone on the
+simulator's telemetry (15 services, seed 7, default 6 hours ending 2026-12-05T00:00Z): the
+receipt of the producers' batches (unpickling them, what the flow's process pays), the store's
+encoding of them into blocks (`encode_blocks`), the log tokens (`tokenise`), the log windows
+with template mining (`ServiceLogSignals`) and the span windows (`ServiceTraceSignals`). Every
+step runs once unmeasured first (imports, caches, the regexes).
 
 Run: ``.venv/bin/python benchmarks/bench_signals.py [hours, default 6]``.
 """
@@ -15,15 +15,14 @@ Run: ``.venv/bin/python benchmarks/bench_signals.py [hours, default 6]``.
 from __future__ import annotations
 
 import gc
+import pickle
 import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from operator import itemgetter
 from typing import Any
 
-from airis.events import LogRecord, Span, constructed_rows
-from airis.flows.batching import grouped_by_service
+from airis.batches import EventBatch
 from airis.operators.signals.log_signals import ServiceLogSignals
 from airis.operators.signals.log_tokens import tokenise
 from airis.operators.signals.trace_signals import ServiceTraceSignals
@@ -44,23 +43,22 @@ def main() -> None:
     sim = recent_simulation(hours, 7, END)
     logs = list(simulated_batches("logs", sim, TICKS_PER_BATCH))
     spans = list(simulated_batches("traces", sim, TICKS_PER_BATCH))
-    for name, model, batches in (("log records", LogRecord, logs), ("spans", Span, spans)):
-        fields = itemgetter(*model.model_fields)
-        rows = [[fields(event.__dict__) for event in batch] for batch in batches]
-        report(f"rebuild {name} (constructed_rows)", count(batches), lambda r=rows, m=model: [
-            constructed_rows(m, batch) for batch in r
+    for name, batches in (("log records", logs), ("spans", spans)):
+        sent = [pickle.dumps(batch, pickle.HIGHEST_PROTOCOL) for batch in batches]
+        report(f"receive {name} (unpickle)", count(batches), lambda s=sent: [
+            pickle.loads(batch) for batch in s
         ])  # fmt: skip
         report(f"encode {name} (encode_blocks)", count(batches), lambda b=batches: [
             encode_blocks(batch) for batch in b
         ])  # fmt: skip
-    lines = [record.body for batch in logs for record in batch]
+    lines = [body for batch in logs for part in batch for body in part.column("body")]
     report("log tokens (tokenise)", len(lines), lambda: [tokenise(line) for line in lines])
     report("log windows (ServiceLogSignals)", count(logs), lambda: windows(logs, _log_windows))
     report("span windows (ServiceTraceSignals)", count(spans), lambda: windows(spans, _spans))
 
 
-def count(batches: list[list[Any]]) -> int:
-    return sum(len(batch) for batch in batches)
+def count(batches: list[list[EventBatch]]) -> int:
+    return sum(len(part) for batch in batches for part in batch)
 
 
 def report(what: str, events: int, step: Callable[[], object]) -> None:
@@ -73,15 +71,15 @@ def report(what: str, events: int, step: Callable[[], object]) -> None:
     print(f"{what}: {seconds / events * 1e6:.2f} us/event ({events:,} events in {seconds:.2f} s)")
 
 
-def windows(batches: list[list[Any]], make: Callable[[], Any]) -> int:
+def windows(batches: list[list[EventBatch]], make: Callable[[], Any]) -> int:
     """Every batch through one windowing operator per service, as the flow keys them."""
     by_service: dict[str, Any] = {}
     closed = 0
     for batch in batches:
-        for service, events in grouped_by_service(batch):
-            if service not in by_service:
-                by_service[service] = make()
-            closed += len(by_service[service].update_many(events)[0])
+        for part in batch:
+            if part.service not in by_service:
+                by_service[part.service] = make()
+            closed += len(by_service[part.service].update(part)[0])
     return closed + sum(len(operator.close_all()) for operator in by_service.values())
 
 

@@ -192,8 +192,9 @@ def batch_by_key(items: list[MetricPoint | MetricBatch]) -> list[tuple[str, Metr
 
     A decoder's batch of one service (keyed by the service) stays columns; should it hold a
     signal with a key of its own (a log or trace signal, a labelled point), its points are
-    grouped one by one like the rest."""
-    if any(type(item) is MetricBatch and not _of_service_alone(item) for item in items):
+    grouped one by one like the rest. A batch keyed apart from its service by its maker (the
+    log and trace windows' signals, `detection_key`) stays columns too."""
+    if any(type(item) is MetricBatch and not _keyed_as_a_whole(item) for item in items):
         items = [point for item in items for point in _regrouped(item)]
     groups = group_by(items, _item_key)
     keyed = [(key, _joined(key, group)) for key, group in groups.items()]
@@ -201,13 +202,16 @@ def batch_by_key(items: list[MetricPoint | MetricBatch]) -> list[tuple[str, Metr
     return keyed
 
 
-def _of_service_alone(batch: MetricBatch) -> bool:
-    """Whether every point of ``batch`` has the service itself as its detection key."""
+def _keyed_as_a_whole(batch: MetricBatch) -> bool:
+    """Whether every point of ``batch`` has its key as detection key: the service itself, or
+    the key its maker gave it."""
+    if batch.key != batch.service:
+        return True
     return not batch.labels and _OWN_KEY_SIGNALS.isdisjoint(batch.signal)
 
 
 def _regrouped(item: MetricPoint | MetricBatch) -> Iterable[MetricPoint | MetricBatch]:
-    if type(item) is MetricBatch and not _of_service_alone(item):
+    if type(item) is MetricBatch and not _keyed_as_a_whole(item):
         return item.points()
     return (item,)
 
@@ -232,17 +236,23 @@ def _joined(key: str, group: list[MetricPoint | MetricBatch]) -> MetricBatch:
 
 
 def _detection_key(point: MetricPoint) -> str:
+    """`detection_key`, and ``service/otlp`` for the points derived from OTLP aggregates: they
+    come one collection interval after the points beside them."""
+    key = detection_key(point.service, point.signal)
+    if key == point.service and point.labels.get(DERIVED_LABEL):
+        return f"{point.service}/otlp"
+    return key
+
+
+def detection_key(service: str, signal: str) -> str:
     """The service, or ``service/logs`` and ``service/traces`` for log and trace signals: they
     come from other inputs, whose event time runs apart from the metrics', so they get windows
-    and detectors of their own; so do the points derived from OTLP aggregates
-    (``service/otlp``), which come one collection interval after the points beside them."""
-    if point.signal in LOG_SIGNAL_SET:
-        return f"{point.service}/logs"
-    if point.signal in TRACE_SIGNAL_SET:
-        return f"{point.service}/traces"
-    if point.labels.get(DERIVED_LABEL):
-        return f"{point.service}/otlp"
-    return point.service
+    and detectors of their own."""
+    if signal in LOG_SIGNAL_SET:
+        return f"{service}/logs"
+    if signal in TRACE_SIGNAL_SET:
+        return f"{service}/traces"
+    return service
 
 
 LOG_SIGNAL_SET = frozenset(LOG_SIGNALS)

@@ -21,7 +21,7 @@ from bytewax.dataflow import Stream, operator
 from bytewax.operators import StatefulBatchLogic
 
 from airis import telemetry
-from airis.batches import EventBatch, LogBatch, SpanBatch
+from airis.batches import EventBatch, LogBatch, MetricBatch, SpanBatch
 from airis.events import (
     AggregatePoint,
     DeadLetter,
@@ -31,8 +31,8 @@ from airis.events import (
     MetricPoint,
     Span,
 )
-from airis.flows.batching import flatten, grouped_by_service
-from airis.flows.detection import SOURCE
+from airis.flows.batching import flatten, group_by, grouped_by_service
+from airis.flows.detection import SOURCE, detection_key
 from airis.operators.signals.log_signals import LogWindow, ServiceLogSignals
 from airis.operators.signals.otlp_metrics import OtlpMetricPoints
 from airis.operators.signals.trace_signals import ServiceTraceSignals, TraceWindow
@@ -93,7 +93,7 @@ def _otlp_refused_dead_letter(point: AggregatePoint, reason: str) -> DeadLetter:
 class LogSignals:
     """The streams `log_signals` adds to a flow."""
 
-    points: Stream[MetricPoint]
+    points: Stream[MetricBatch]
     templates: Stream[LogTemplate]
     late: Stream[DeadLetter]
 
@@ -111,7 +111,7 @@ def log_signals(
         )
 
     windows, late = _service_windows("logs", records, count, LogBatch, LogWindow, event_time)
-    points = op.flat_map("log_signal_points", windows, lambda w: w.points)
+    points = op.flat_map_batch("log_signal_points", windows, signal_batches)
     templates = op.flat_map("log_templates", windows, lambda w: w.templates)
     return LogSignals(points, templates, late)
 
@@ -120,7 +120,7 @@ def log_signals(
 class TraceSignals:
     """The streams `trace_signals` adds to a flow."""
 
-    points: Stream[MetricPoint]
+    points: Stream[MetricBatch]
     edges: Stream[DependencyEdge]
     late: Stream[DeadLetter]
 
@@ -136,7 +136,7 @@ def trace_signals(step_id: str, spans: Stream[Span], event_time: EventTimeConfig
         )
 
     windows, late = _service_windows("traces", spans, count, SpanBatch, TraceWindow, event_time)
-    points = op.flat_map("trace_signal_points", windows, lambda w: w.points)
+    points = op.flat_map_batch("trace_signal_points", windows, signal_batches)
     edges = op.flat_map("dependency_edges", windows, lambda w: w.edges)
     return TraceSignals(points, edges, late)
 
@@ -161,6 +161,27 @@ def _service_windows(
     windows = op.map(f"{source}_window", split.trues, lambda kv: kv[1])
     late = op.map(f"late_{source}_dead_letters", split.falses, lambda kv: kv[1])
     return windows, late
+
+
+def signal_batches(windows: list[LogWindow] | list[TraceWindow]) -> list[MetricBatch]:
+    """The closed windows' signals as one `MetricBatch` per service (keyed for detection, see
+    `detection_key`), in order: no point is made one by one."""
+    batches = []
+    for service, group in group_by(windows, _service).items():
+        stamps, signals, values = [], [], []
+        for window in group:
+            for signal, value in window.values:
+                stamps.append(window.start)
+                signals.append(signal)
+                values.append(value)
+        if signals:
+            key = detection_key(service, signals[0])
+            batches.append(MetricBatch(key, service, tuple(stamps), tuple(signals), tuple(values)))
+    return batches
+
+
+def _service(window: LogWindow | TraceWindow) -> str:
+    return window.service
 
 
 class CountWindows(StatefulBatchLogic[Any, Any, Any]):

@@ -1,9 +1,10 @@
 """Signals: telemetry that is not a metric point turned into metric points, per service.
 
 The contract: each class takes one service's events in arrival order and returns, per closed
-event-time window, `MetricPoint`\\ s stamped at the window's start (so they go through the same
-detectors, alerts and incidents as any metric), plus what the window learned (templates,
-dependency edges); events for closed windows come back as late, never dropped.
+event-time window, signal values that become `MetricPoint`\\ s stamped at the window's start
+(so they go through the same detectors, alerts and incidents as any metric), plus what the
+window learned (templates, dependency edges); events for closed windows come back as late,
+never dropped.
 
 - `ServiceLogSignals`: log lines → ``log_rate``, ``log_error_ratio``, ``log_new_templates``,
   ``log_rare_lines``, with templates mined online by `LogTemplateMiner`;

@@ -45,7 +45,7 @@ from datetime import datetime
 from airis.batches import LogBatch
 from airis.events import LogRecord, LogTemplate, MetricPoint, trusted
 from airis.operators.signals.log_templates import LogTemplateMiner
-from airis.operators.windowing.event_windows import TumblingWindows
+from airis.operators.windowing.event_windows import TumblingWindows, signal_points
 from airis.signals import LOG_SIGNALS
 
 __all__ = ["LOG_SIGNALS", "LogWindow", "ServiceLogSignals", "TemplateStats"]
@@ -75,12 +75,18 @@ class _Counts:
 
 @dataclass(frozen=True, slots=True)
 class LogWindow:
-    """A closed window of one service's logs: its signal points and the templates it touched."""
+    """A closed window of one service's logs: its signals, as ``(signal, value)`` pairs
+    stamped at the window's start (`points` as events), and the templates it touched."""
 
     service: str
     start: datetime
-    points: tuple[MetricPoint, ...]
+    values: tuple[tuple[str, float], ...]
     templates: tuple[LogTemplate, ...]
+
+    @property
+    def points(self) -> tuple[MetricPoint, ...]:
+        """The signals as metric points."""
+        return signal_points(self.service, self.start, self.values)
 
 
 class ServiceLogSignals(TumblingWindows[_Counts, LogWindow]):
@@ -158,11 +164,8 @@ class ServiceLogSignals(TumblingWindows[_Counts, LogWindow]):
             "log_rare_lines": float(counts.rare),
         }
         service = self.service or "unknown_service"
-        points = tuple(
-            trusted(MetricPoint, ts=start, service=service, signal=signal, value=value)
-            for signal, value in values.items()
-            if value is not None  # a ratio of no lines is not a value
-        )
+        # a ratio of no lines is not a value
+        present = tuple((signal, value) for signal, value in values.items() if value is not None)
         touched = tuple(
             trusted(
                 LogTemplate,
@@ -175,4 +178,4 @@ class ServiceLogSignals(TumblingWindows[_Counts, LogWindow]):
             )
             for s in (self.templates[t] for t in sorted(counts.touched))
         )
-        return LogWindow(service, start, points, touched)
+        return LogWindow(service, start, present, touched)

@@ -55,10 +55,16 @@ from datetime import datetime
 
 from airis.batches import SpanBatch
 from airis.events import DependencyEdge, MetricPoint, Span, trusted
-from airis.operators.windowing.event_windows import TumblingWindows
+from airis.operators.windowing.event_windows import TumblingWindows, signal_points
 from airis.signals import TRACE_SIGNALS
 
-__all__ = ["TRACE_SIGNALS", "ServiceTraceSignals", "TraceWindow", "is_call", "quantile"]
+__all__ = [
+    "TRACE_SIGNALS",
+    "ServiceTraceSignals",
+    "TraceWindow",
+    "is_call",
+    "quantile",
+]
 
 _CALL_KINDS = frozenset({"client", "producer"})
 _SERVED_KINDS = frozenset({"server", "consumer"})
@@ -90,12 +96,18 @@ class _Window:
 
 @dataclass(frozen=True, slots=True)
 class TraceWindow:
-    """A closed window of one service's spans: its RED points and its outgoing edges."""
+    """A closed window of one service's spans: its RED signals, as ``(signal, value)``
+    pairs stamped at the window's start (`points` as events), and its outgoing edges."""
 
     service: str
     start: datetime
-    points: tuple[MetricPoint, ...]
+    values: tuple[tuple[str, float], ...]
     edges: tuple[DependencyEdge, ...]
+
+    @property
+    def points(self) -> tuple[MetricPoint, ...]:
+        """The RED signals as metric points."""
+        return signal_points(self.service, self.start, self.values)
 
 
 class ServiceTraceSignals(TumblingWindows[_Window, TraceWindow]):
@@ -152,21 +164,18 @@ class ServiceTraceSignals(TumblingWindows[_Window, TraceWindow]):
         if served:
             values.append(("trace_error_ratio", window.served_errors / len(served)))
             values.append(("trace_p95_ms", quantile(served, 0.95)))
-        points = tuple(
-            trusted(MetricPoint, ts=start, service=service, signal=signal, value=value)
-            for signal, value in values
-        )
         edges = tuple(
             _edge(service, callee, sorted(durations), window.call_errors[callee], start, end)
             for callee, durations in sorted(window.calls.items())
         )
-        return TraceWindow(service, start, points, edges)
+        return TraceWindow(service, start, tuple(values), edges)
 
 
 def _edge(
     caller: str, callee: str, durations: list[float], errors: int, start: datetime, end: datetime
 ) -> DependencyEdge:
-    return DependencyEdge(
+    return trusted(
+        DependencyEdge,
         window_start=start,
         window_end=end,
         caller=caller,

@@ -11,7 +11,9 @@ after the last one, closes as an *empty* window (a log rate of 0 is what a crash
 looks like), for at most ``quiet_seconds`` after the last window with events; beyond that the
 service counts as gone and nothing more is reported until it sends again.
 
-Subclasses say what a window accumulates (`_empty`) and what a closed one reports (`_report`).
+Subclasses say what a window accumulates (`_empty`) and what a closed one reports (`_report`):
+signal values, kept as ``(signal, value)`` pairs until they are needed as points
+(`signal_points`).
 
 Examples
 --------
@@ -31,11 +33,13 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
 
-__all__ = ["ALIGN_TO", "TumblingWindows"]
+from airis.events import MetricPoint, trusted
+
+__all__ = ["ALIGN_TO", "TumblingWindows", "signal_points"]
 
 #: Windows are aligned to this instant (whole multiples of the window length after it).
 ALIGN_TO = datetime(2000, 1, 1, tzinfo=UTC)
@@ -165,3 +169,13 @@ class TumblingWindows(Generic[A, R]):
 
     def _start(self, window_id: int) -> datetime:
         return ALIGN_TO + self.window * window_id
+
+
+def signal_points(
+    service: str, start: datetime, values: Iterable[tuple[str, float]]
+) -> tuple[MetricPoint, ...]:
+    """A window's ``(signal, value)`` pairs as metric points stamped at its ``start``."""
+    return tuple(
+        trusted(MetricPoint, ts=start, service=service, signal=signal, value=value)
+        for signal, value in values
+    )

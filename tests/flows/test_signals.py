@@ -1,19 +1,22 @@
-"""The Bytewax side of the log and trace windowing (`CountWindows`), on system time we hold."""
+"""The Bytewax side of the log and trace windowing: `CountWindows` on system time we hold, and
+the closed windows' signals as batches (`signal_batches`)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 from airis.batches import LogBatch
-from airis.events import LogRecord
-from airis.flows.signals import CountWindows
+from airis.events import LogRecord, Span
+from airis.flows.detection import _detection_key, batch_by_key
+from airis.flows.signals import CountWindows, signal_batches
 from airis.operators.signals.log_signals import ServiceLogSignals
+from airis.operators.signals.trace_signals import ServiceTraceSignals
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 
 
-def line(second: float) -> LogRecord:
-    return LogRecord(ts=T0 + timedelta(seconds=second), service="api", body="GET / took 3 ms")
+def line(second: float, service: str = "api") -> LogRecord:
+    return LogRecord(ts=T0 + timedelta(seconds=second), service=service, body="GET / took 3 ms")
 
 
 def test_the_flow_closes_a_quiet_service_s_windows_after_the_grace_and_not_before() -> None:
@@ -35,3 +38,27 @@ def test_the_flow_closes_a_quiet_service_s_windows_after_the_grace_and_not_befor
     closed, _ = logic.on_notify()
     assert [p.value for w in closed for p in w.points if p.signal == "log_rate"] == [0, 0]
     assert logic.notify_at() is None
+
+
+def test_closed_windows_signals_become_one_keyed_batch_per_service_as_their_points() -> None:
+    logs = {s: ServiceLogSignals(window_seconds=10, lateness_seconds=0) for s in ("api", "db")}
+    traces = ServiceTraceSignals(window_seconds=10, lateness_seconds=0)
+    closed: list = []
+    for second in (0, 1, 12, 25):
+        for service, windows in logs.items():
+            closed += windows.update_many([line(second, service)])[0]
+    spans = [Span(trace_id="a" * 32, span_id=f"{s:016x}", service="api", name="GET /",
+                  start=T0 + timedelta(seconds=s), duration_ms=s + 1.0,
+                  attributes={"span.kind": "server"}) for s in (0, 3, 14, 31)]  # fmt: skip
+    red = traces.update_many(spans)[0]
+    for windows in (closed, red):
+        batches = signal_batches(windows)
+        assert [b.service for b in batches] == list(dict.fromkeys(w.service for w in windows))
+        points = [p for w in windows for p in w.points]
+        assert len(points) > len(windows) > 1
+        for batch in batches:
+            assert list(batch.points()) == [p for p in points if p.service == batch.service]
+            assert {batch.key} == {_detection_key(p) for p in batch.points()} != {batch.service}
+            # keyed by its maker: the detection exchange moves it as it is
+            assert batch_by_key([batch]) == [(batch.key, batch)]
+            assert batch_by_key([batch])[0][1] is batch

@@ -112,7 +112,7 @@ def log_signals(
 
     windows, late = _service_windows("logs", records, count, LogBatch, LogWindow, event_time)
     points = op.flat_map_batch("log_signal_points", windows, signal_batches)
-    templates = op.flat_map("log_templates", windows, lambda w: w.templates)
+    templates = op.flat_map_batch("log_templates", windows, reported_templates)
     return LogSignals(points, templates, late)
 
 
@@ -178,6 +178,19 @@ def signal_batches(windows: list[LogWindow] | list[TraceWindow]) -> list[MetricB
             key = detection_key(service, signals[0])
             batches.append(MetricBatch(key, service, tuple(stamps), tuple(signals), tuple(values)))
     return batches
+
+
+def reported_templates(windows: list[LogWindow]) -> list[LogTemplate]:
+    """The templates the windows report, in order, each event once: windows closed together
+    report one event of a template that did not change between them."""
+    seen: set[int] = set()
+    out = []
+    for window in windows:
+        for template in window.templates:
+            if id(template) not in seen:
+                seen.add(id(template))
+                out.append(template)
+    return out
 
 
 def _service(window: LogWindow | TraceWindow) -> str:

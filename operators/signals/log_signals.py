@@ -62,6 +62,9 @@ class TemplateStats:
     first_seen: datetime
     last_seen: datetime
     count: int = 0
+    #: Its `LogTemplate` event as last reported, until it is seen again: the windows closed
+    #: after one line of it report one event, not a copy each.
+    reported: LogTemplate | None = None
 
 
 @dataclass(slots=True)
@@ -149,6 +152,7 @@ class ServiceLogSignals(TumblingWindows[_Counts, LogWindow]):
             counts.new += warm
         stats.template = match.template
         stats.last_seen = max(stats.last_seen, ts)
+        stats.reported = None
         counts.rare += warm and stats.count < self.rare_below
         stats.count += 1
         counts.lines += 1
@@ -166,16 +170,21 @@ class ServiceLogSignals(TumblingWindows[_Counts, LogWindow]):
         service = self.service or "unknown_service"
         # a ratio of no lines is not a value
         present = tuple((signal, value) for signal, value in values.items() if value is not None)
-        touched = tuple(
-            trusted(
-                LogTemplate,
-                service=service,
-                template_id=s.template_id,
-                template=s.template,
-                first_seen=s.first_seen,
-                last_seen=s.last_seen,
-                count=s.count,
-            )
-            for s in (self.templates[t] for t in sorted(counts.touched))
-        )
+        touched = tuple(_event(service, self.templates[t]) for t in sorted(counts.touched))
         return LogWindow(service, start, present, touched)
+
+
+def _event(service: str, stats: TemplateStats) -> LogTemplate:
+    """The template's `LogTemplate` as its stats stand (made once until they change)."""
+    event = getattr(stats, "reported", None)  # snapshots from before it lack the slot
+    if event is None:
+        event = stats.reported = trusted(
+            LogTemplate,
+            service=service,
+            template_id=stats.template_id,
+            template=stats.template,
+            first_seen=stats.first_seen,
+            last_seen=stats.last_seen,
+            count=stats.count,
+        )
+    return event

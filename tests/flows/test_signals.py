@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from airis.batches import LogBatch
 from airis.events import LogRecord, Span
 from airis.flows.detection import _detection_key, batch_by_key
-from airis.flows.signals import CountWindows, signal_batches
+from airis.flows.signals import CountWindows, reported_templates, signal_batches
 from airis.operators.signals.log_signals import ServiceLogSignals
 from airis.operators.signals.trace_signals import ServiceTraceSignals
 
@@ -62,3 +62,15 @@ def test_closed_windows_signals_become_one_keyed_batch_per_service_as_their_poin
             # keyed by its maker: the detection exchange moves it as it is
             assert batch_by_key([batch]) == [(batch.key, batch)]
             assert batch_by_key([batch])[0][1] is batch
+
+
+def test_windows_closed_together_report_a_template_once_until_it_changes() -> None:
+    logs = ServiceLogSignals(window_seconds=10, lateness_seconds=0)
+    closed = logs.update_many([line(0), line(11), line(31)])[0]  # [0, 10), [10, 20), [20, 30)
+    assert [len(w.templates) for w in closed] == [1, 1, 0]
+    first, second = (w.templates[0] for w in closed[:2])
+    assert first is second  # the template did not change in between: one event
+    assert reported_templates(closed) == [first]
+    later = logs.update_many([line(45)])[0]  # [30, 40): seen again: a new event
+    assert (first.count, later[0].templates[0].count) == (3, 4)
+    assert reported_templates([*closed, *later]) == [first, later[0].templates[0]]

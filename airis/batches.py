@@ -17,7 +17,15 @@ from typing import Any, ClassVar, NamedTuple, Self
 
 from airis.events import LogRecord, MetricPoint, Span, constructed_rows
 
-__all__ = ["EventBatch", "LogBatch", "MetricBatch", "PointRow", "SpanBatch", "unbatched"]
+__all__ = [
+    "EventBatch",
+    "LogBatch",
+    "MetricBatch",
+    "PointRow",
+    "SpanBatch",
+    "event_count",
+    "unbatched",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,3 +213,9 @@ def unbatched(items: Iterable[Any]) -> list[Any]:
         else:
             out.append(item)
     return out
+
+
+def event_count(items: Iterable[Any]) -> int:
+    """How many events ``items`` hold: a batch (`MetricBatch`, `EventBatch`) its own, any
+    other item one."""
+    return sum(len(item) if isinstance(item, MetricBatch | EventBatch) else 1 for item in items)

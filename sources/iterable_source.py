@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from airis import telemetry
+from airis.batches import event_count
 from airis.sources.jsonl import read_jsonl
 from airis.sources.simulator.process import Kind, batches_from_child, simulated_batches
 
@@ -102,9 +103,10 @@ class BatchIterSource(FixedPartitionedSource[Any, int]):
     name
         The partition's name (and the ``source`` label of ``airis_events_in_total``).
     open_batches
-        Returns a fresh iterator of batches (lists of events).
+        Returns a fresh iterator of batches (lists of events, or of batches of events such
+        as a `SpanBatch`).
     on_batch
-        Called with the running count of emitted items after each batch (progress output).
+        Called with the running count of emitted events after each batch (progress output).
     """
 
     def __init__(
@@ -137,8 +139,9 @@ class _BatchIterPartition(StatefulSourcePartition[Any, int]):
     def next_batch(self) -> list[Any]:
         batch = next(self._batches)  # StopIteration ends the partition
         self._position += 1
-        self._emitted += len(batch)
-        self._counter.inc(len(batch))
+        events = event_count(batch)
+        self._emitted += events
+        self._counter.inc(events)
         if self._on_batch is not None:
             self._on_batch(self._emitted)
         return batch

@@ -17,6 +17,7 @@ from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
 from airis import telemetry
+from airis.batches import MetricBatch
 from airis.events import AggregatePoint, DeadLetter, DependencyEdge, LogTemplate
 from airis.flows.detection import SOURCE, detect_and_alert, detection_configs, remember
 from airis.flows.signals import log_signals, otlp_points, trace_signals
@@ -107,8 +108,9 @@ def build_flow(
 
 
 def _validate(items: list[Any]) -> list[Any]:  # MetricBatch | MetricPoint | DeadLetter | …
-    """OTLP aggregates (already validated where they were decoded) pass as they are."""
-    return decode_metrics(items, SOURCE, passthrough=(AggregatePoint,))
+    """What a source decoded already (OTLP aggregates, the simulator's batches and dead
+    letters) passes as it is."""
+    return decode_metrics(items, SOURCE, passthrough=(AggregatePoint, MetricBatch, DeadLetter))
 
 
 def _count_dead(kind: str):

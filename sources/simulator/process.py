@@ -3,9 +3,10 @@
 In `airis demo` the simulators (metric points, log lines, spans) ran on the dataflow's one
 core: about a fifth of its time. `batches_from_child` runs one of them in a child process
 (spawned, so no thread state of the parent is inherited) that sends each batch through a
-bounded queue. Log records and spans are sent as they flow, one `LogBatch` or `SpanBatch` of
-columns per service (pickling a pydantic model costs more than making it); metric events are
-dicts, validated by the flow.
+bounded queue. Events are sent as they flow, as columns: the metric events validated there
+as a decoder validates its partition's (`decode_metrics`: one `MetricBatch` per service, and
+a dead letter for an invalid one), log records and spans one `LogBatch` or `SpanBatch` per
+service (pickling a pydantic model costs more than making it).
 
 The batches are the ones the simulator gives in-process, in the same order
 (``tests/sources/test_sim_process.py``), so a resumed source skips the same ones.
@@ -20,6 +21,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
 from airis.batches import LogBatch, SpanBatch
+from airis.sources.decode import decode_metrics
 
 if TYPE_CHECKING:
     from airis.sources.simulator.metrics import Simulator
@@ -31,13 +33,16 @@ Kind = Literal["metrics", "logs", "traces"]
 DEPTH = 8
 _END = "end"
 _FAILED = "failed"
+#: The ``source`` of an invalid metric event's dead letter.
+_SOURCE = "simulator"
 _BATCHES: dict[str, type[LogBatch] | type[SpanBatch]] = {"logs": LogBatch, "traces": SpanBatch}
 
 
 def simulated_batches(kind: Kind, sim: Simulator, ticks_per_batch: int) -> Iterator[list[Any]]:
-    """The simulator's events of ``kind``, ``ticks_per_batch`` ticks a batch (in-process):
-    metric events one by one, log lines and spans as one `LogBatch` or `SpanBatch` per
-    service (in order of each service's first event)."""
+    """The simulator's events of ``kind``, ``ticks_per_batch`` ticks a batch (in-process), as
+    columns per service, in order of each service's first event: metric events validated
+    (`decode_metrics`: a `MetricBatch` each), log lines and spans as a `LogBatch` or
+    `SpanBatch` each."""
     from airis.sources.iterable_source import batched
     from airis.sources.simulator.logs import LogSimulator
     from airis.sources.simulator.traces import TraceSimulator
@@ -52,7 +57,7 @@ def simulated_batches(kind: Kind, sim: Simulator, ticks_per_batch: int) -> Itera
     for chunk in batched(ticks, ticks_per_batch):
         events = [event for tick in chunk for event in tick]
         if columns is None:
-            yield events
+            yield decode_metrics(events, _SOURCE)
         else:
             yield columns.per_service(events)
 

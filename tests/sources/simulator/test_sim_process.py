@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from airis.batches import EventBatch, unbatched
+from airis.batches import EventBatch, MetricBatch, unbatched
+from airis.events import MetricPoint
 from airis.flows.batching import group_by
 from airis.sources.iterable_source import (
     TICKS_PER_BATCH,
@@ -39,15 +40,19 @@ def test_a_child_gives_the_batches_made_in_process(kind: str) -> None:
     assert there == here
 
 
-@pytest.mark.parametrize("kind", ["logs", "traces"])
-def test_log_lines_and_spans_come_as_one_batch_per_service_of_the_simulator_s_events(
-    kind: str,
-) -> None:
+@pytest.mark.parametrize("kind", ["metrics", "logs", "traces"])
+def test_events_come_as_one_batch_per_service_of_the_simulator_s_events(kind: str) -> None:
     sim = _sim()
     made = [event for batch in simulated_batches(kind, sim, 10) for event in batch]  # type: ignore[arg-type]
-    assert all(isinstance(b, EventBatch) and set(b.column("service")) == {b.service} for b in made)
-    ticks = LogSimulator(sim).ticks() if kind == "logs" else TraceSimulator(sim).ticks()
-    events = [event for tick in ticks for event in tick]
+    if kind == "metrics":  # validated: as MetricPoint(**event) would be
+        assert all(type(b) is MetricBatch and b.key == b.service for b in made)
+        events = [MetricPoint(**event) for tick in sim.ticks() for event in tick]
+    else:
+        assert all(isinstance(b, EventBatch) for b in made)
+        assert all(set(b.column("service")) == {b.service} for b in made)
+        ticks = LogSimulator(sim).ticks() if kind == "logs" else TraceSimulator(sim).ticks()
+        events = [event for tick in ticks for event in tick]
+    assert len({b.service for b in made}) == len(sim.services) > 1
     assert _by_service(made) == _by_service(events)
 
 
@@ -77,15 +82,13 @@ def test_batches_of_simulated_time_hold_the_same_events_in_the_same_order(make: 
     assert len(default) == 180 // TICKS_PER_BATCH
     assert len(five_minutes) == 180 // 30
     made, made_by_default = ([e for b in bs for e in b] for bs in (five_minutes, default))
-    if make is simulator_source:
-        assert made == made_by_default
-    else:  # a batch per service: each service's events in the same order
-        assert _by_service(made) == _by_service(made_by_default)
+    # a batch per service: each service's events in the same order
+    assert _by_service(made) == _by_service(made_by_default)
 
 
 def _by_service(items: list[Any]) -> dict[str, list[Any]]:
-    """Each service's events, in order (a batch holds one service's log lines or spans)."""
-    return group_by(unbatched(items), lambda e: e["service"] if isinstance(e, dict) else e.service)
+    """Each service's events, in order (a batch holds one service's)."""
+    return group_by(unbatched(items), lambda e: e.service)
 
 
 def test_a_reader_that_stops_early_stops_the_child() -> None:

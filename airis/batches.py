@@ -121,14 +121,23 @@ class EventBatch:
     def per_service(cls, events: Iterable[Any]) -> list[Self]:
         """``events`` (validated, of any services) as one batch per service, in the order of
         each service's first event."""
-        runs: dict[str, list[Any]] = {}
-        for event in events:
-            run = runs.get(event.service)
+        fields = itemgetter(*cls.model.model_fields)
+        return cls.per_service_rows(fields(e.__dict__) for e in events)
+
+    @classmethod
+    def per_service_rows(cls, rows: Iterable[tuple[Any, ...]]) -> list[Self]:
+        """Events given as rows (every field's value, in the model's order, known valid: what
+        our own producer made), of any services, as one batch per service, in the order of
+        each service's first row."""
+        at = _field_index(cls.model)["service"]
+        runs: dict[str, list[tuple[Any, ...]]] = {}
+        for row in rows:
+            run = runs.get(row[at])
             if run is None:
-                runs[event.service] = [event]
+                runs[row[at]] = [row]
             else:
-                run.append(event)
-        return [cls.from_events(run) for run in runs.values()]
+                run.append(row)
+        return [cls(service, tuple(zip(*run, strict=True))) for service, run in runs.items()]
 
     @classmethod
     def joined(cls, batches: Sequence[Self]) -> Self:

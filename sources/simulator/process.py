@@ -35,7 +35,6 @@ _END = "end"
 _FAILED = "failed"
 #: The ``source`` of an invalid metric event's dead letter.
 _SOURCE = "simulator"
-_BATCHES: dict[str, type[LogBatch] | type[SpanBatch]] = {"logs": LogBatch, "traces": SpanBatch}
 
 
 def simulated_batches(kind: Kind, sim: Simulator, ticks_per_batch: int) -> Iterator[list[Any]]:
@@ -51,15 +50,16 @@ def simulated_batches(kind: Kind, sim: Simulator, ticks_per_batch: int) -> Itera
         ticks: Iterator[list[Any]] = sim.ticks()
     elif kind == "logs":
         ticks = LogSimulator(sim).ticks()
-    else:
-        ticks = TraceSimulator(sim).ticks()
-    columns = _BATCHES.get(kind)
+    else:  # rows of fields, not a `Span` per span
+        ticks = TraceSimulator(sim).tick_rows()
     for chunk in batched(ticks, ticks_per_batch):
         events = [event for tick in chunk for event in tick]
-        if columns is None:
+        if kind == "metrics":
             yield decode_metrics(events, _SOURCE)
+        elif kind == "logs":
+            yield LogBatch.per_service(events)
         else:
-            yield columns.per_service(events)
+            yield SpanBatch.per_service_rows(events)
 
 
 def batches_from_child(

@@ -52,12 +52,16 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from airis.events import Span, trusted
+from airis.events import Span, constructed_rows
 from airis.sources.simulator.metrics import ServiceState, Simulator
 from airis.sources.simulator.schedule import stream_rng
 from airis.sources.simulator.topology import Topology
 
-__all__ = ["DEFAULT_TRACES_PER_TICK", "TraceSimulator"]
+__all__ = ["DEFAULT_TRACES_PER_TICK", "SpanRow", "TraceSimulator"]
+
+#: A span's fields, in `Span`'s order: trace_id, span_id, parent_span_id, service, name,
+#: start, duration_ms, status, peer_service, attributes.
+SpanRow = tuple[str, str, str | None, str, str, datetime, float, str, str | None, dict[str, str]]
 
 DEFAULT_TRACES_PER_TICK = 5.0
 #: Mean external load of a weekday as a fraction of its peak (mean of `seasonality`).
@@ -218,6 +222,12 @@ class TraceSimulator:
 
     def ticks(self) -> Iterator[list[Span]]:
         """One list of `Span` per tick of the simulator, in time order."""
+        for rows in self.tick_rows():
+            yield constructed_rows(Span, rows)
+
+    def tick_rows(self) -> Iterator[list[SpanRow]]:
+        """`ticks` as rows: each span's fields, in `Span`'s order (what `SpanBatch` columns
+        are made of, without a `Span` per span)."""
         rng = stream_rng(self.seed, _STREAM_TRACES)
         rnd = random.Random(int(rng.integers(2**63)))
         for st in self.sim.states():
@@ -228,7 +238,9 @@ class TraceSimulator:
         for batch in self.ticks():
             yield from batch
 
-    def _tick(self, st: ServiceState, rng: np.random.Generator, rnd: random.Random) -> list[Span]:
+    def _tick(
+        self, st: ServiceState, rng: np.random.Generator, rnd: random.Random
+    ) -> list[SpanRow]:
         topo, interval = self.sim.topology, self.sim.interval_seconds
         rate = st.request_rate
         sent = topo._calls.T @ rate  # what the callers send each service
@@ -246,7 +258,7 @@ class TraceSimulator:
             reach=reach.tolist(),
             own_error=self._own_error(st.error_rate, reach).tolist(),
         )
-        spans: list[Span] = []
+        spans: list[SpanRow] = []
         for entry in np.flatnonzero(starts).tolist():
             for _ in range(int(starts[entry])):
                 root = self._serve(entry, rnd.choice(self._ops[entry]), tick, rnd)
@@ -312,46 +324,27 @@ class TraceSimulator:
         trace_id: str,
         parent: str | None,
         rnd: random.Random,
-        out: list[Span],
+        out: list[SpanRow],
     ) -> None:
         """Append ``server`` and its subtree to ``out`` with ids and absolute times."""
         span_id = f"{rnd.getrandbits(64):016x}"
         service = self._names[server.service]
-        out.append(
-            trusted(
-                Span,
-                trace_id=trace_id,
-                span_id=span_id,
-                parent_span_id=parent,
-                service=service,
-                name=server.name,
-                start=tick_ts + timedelta(milliseconds=start_ms),
-                duration_ms=server.duration,
-                status="error" if server.error else "ok",
-                attributes={"span.kind": "server"},
-            )
-        )
+        out.append((
+            trace_id, span_id, parent, service, server.name,
+            tick_ts + timedelta(milliseconds=start_ms), server.duration,
+            "error" if server.error else "ok", None, {"span.kind": "server"},
+        ))  # fmt: skip
         for offset, call in server.calls:
             client_id = f"{rnd.getrandbits(64):016x}"
             callee = self._names[call.callee]
             attributes = {"span.kind": "client", "peer.service": callee}
             if call.server is None:
                 attributes["error.type"] = "connection_refused"
-            out.append(
-                trusted(
-                    Span,
-                    trace_id=trace_id,
-                    span_id=client_id,
-                    parent_span_id=span_id,
-                    service=service,
-                    name=call.name,
-                    start=tick_ts + timedelta(milliseconds=start_ms + offset),
-                    duration_ms=call.duration,
-                    status="error" if call.error else "ok",
-                    peer_service=callee,
-                    attributes=attributes,
-                )
-            )
+            out.append((
+                trace_id, client_id, span_id, service, call.name,
+                tick_ts + timedelta(milliseconds=start_ms + offset), call.duration,
+                "error" if call.error else "ok", callee, attributes,
+            ))  # fmt: skip
             if call.server is not None:
                 at = start_ms + offset + call.lag
                 self._emit(call.server, tick_ts, at, trace_id, client_id, rnd, out)

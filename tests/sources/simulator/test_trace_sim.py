@@ -77,6 +77,15 @@ def test_batches_align_with_ticks_and_validate() -> None:
     assert len({s.span_id for s in spans}) == len(spans)
 
 
+def test_rows_are_valid_spans_in_span_s_field_order() -> None:
+    sim = Simulator(start=T0, hours=0.5, seed=4, faults=[])
+    rows = [row for tick in TraceSimulator(sim).tick_rows() for row in tick]
+    spans = [s for tick in TraceSimulator(sim).ticks() for s in tick]
+    assert len(rows) == len(spans) > 100
+    for row, span in zip(rows, spans, strict=True):
+        assert Span.model_validate(dict(zip(Span.model_fields, row, strict=True))) == span
+
+
 def test_parents_exist_in_the_same_trace_and_contain_their_children() -> None:
     spans = [s for b in faulty_spans() for s in b]
     by_id = {(s.trace_id, s.span_id): s for s in spans}

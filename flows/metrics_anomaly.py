@@ -48,11 +48,12 @@ def build_flow(
     r"""The metrics anomaly dataflow; defaults come from ``AIRIS_*`` settings.
 
     ``topology`` and ``changes``: see `detect_and_alert` (the built-in simulator's are used
-    when the source is the default one). ``logs``: a source of `LogRecord`\ s whose per-window
-    log signals (`log_signals`) join the metric points. ``traces``: a source of `Span`\ s
-    whose per-window RED signals (`trace_signals`) join them too, and whose dependency edges
-    are stored. ``memory``: where resolved incidents are remembered (`IncidentMemorySink`;
-    by default there when the sink is the default store, else nowhere).
+    when the source is the default one). ``logs``: a source of `LogRecord`\ s (or `LogBatch`
+    columns) whose per-window log signals (`log_signals`) join the metric points. ``traces``:
+    a source of `Span`\ s (or `SpanBatch` columns) whose per-window RED signals
+    (`trace_signals`) join them too, and whose dependency edges are stored. ``memory``: where
+    resolved incidents are remembered (`IncidentMemorySink`; by default there when the sink
+    is the default store, else nowhere).
     ``simulated_hours``: how much the built-in simulator replays when there is no source (at
     least 4: its fault schedule needs them).
     """
@@ -82,13 +83,13 @@ def build_flow(
     edges: Stream[DependencyEdge] | None = None
     templates: Stream[LogTemplate] | None = None
     if logs is not None:
-        records = op.input("read_logs", flow, logs)  # LogRecord
+        records = op.input("read_logs", flow, logs)  # LogRecord | LogBatch
         signals = log_signals("logs", records, settings.event_time)
         points = op.merge("with_log_signals", points, signals.points)
         templates = signals.templates
         extra += [records, signals.templates, signals.late]
     if traces is not None:
-        spans = op.input("read_traces", flow, traces)  # Span
+        spans = op.input("read_traces", flow, traces)  # Span | SpanBatch
         red = trace_signals("traces", spans, settings.event_time)
         points = op.merge("with_trace_signals", points, red.points)
         edges = red.edges

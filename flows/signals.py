@@ -4,6 +4,9 @@ percentiles (`otlp_points`), log lines into per-window log signals and templates
 
 Each keys its input by service with `grouped_by_service`, so that an exchange moves one item
 per service and batch of input, and wraps a pure windowing operator from `airis.operators`.
+Log lines and spans come as objects (decoded from Kafka) or as columns (`LogBatch`,
+`SpanBatch`: the simulator's); the windows count columns either way, and the signals of the
+windows closed in a batch leave as one `MetricBatch` per service (`signal_batches`).
 """
 
 from __future__ import annotations
@@ -100,7 +103,7 @@ class LogSignals:
 
 @operator
 def log_signals(
-    step_id: str, records: Stream[LogRecord], event_time: EventTimeConfig
+    step_id: str, records: Stream[LogRecord | LogBatch], event_time: EventTimeConfig
 ) -> LogSignals:
     """Mine templates per service and turn each window of logs into log signal points."""
 
@@ -126,7 +129,9 @@ class TraceSignals:
 
 
 @operator
-def trace_signals(step_id: str, spans: Stream[Span], event_time: EventTimeConfig) -> TraceSignals:
+def trace_signals(
+    step_id: str, spans: Stream[Span | SpanBatch], event_time: EventTimeConfig
+) -> TraceSignals:
     """Turn each window of a service's spans into RED signal points and dependency edges."""
 
     def count(resume: ServiceTraceSignals | None) -> ServiceTraceSignals:

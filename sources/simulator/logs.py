@@ -33,10 +33,11 @@ import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import itemgetter
 
 import numpy as np
 
-from airis.events import LogRecord, trusted
+from airis.events import LogRecord, constructed_rows
 from airis.sources.simulator.ground_truth import Deploy, Fault
 from airis.sources.simulator.log_messages import (
     FAULT_TEMPLATES,
@@ -54,6 +55,7 @@ __all__ = [
     "DEFAULT_LINES_PER_TICK",
     "ERROR_WEIGHT",
     "FAULT_TEMPLATES",
+    "LogRow",
     "LogSimulator",
     "fault_kind_of",
     "service_ip",
@@ -71,6 +73,13 @@ _ROUTINE_WARN = 0.02
 _FAULT_RATE = (0.5, 0.25)
 #: Far from the faults' (0-4) and the trace simulator's streams: independent draws.
 _STREAM_LOGS = 0x4C4F47
+#: A line's fields, in `LogRecord`'s order: ts, service, severity, body, trace_id, span_id,
+#: attributes.
+LogRow = tuple[datetime, str, str, str, str | None, str | None, dict[str, str]]
+_TS = itemgetter(0)
+# The attributes of a simulated line (none): one dict shared by every line, never changed,
+# so a batch pickles it once.
+_NO_ATTRIBUTES: dict[str, str] = {}
 
 # --------------------------------------------------------------------------------------------
 # Catalogues. Templates are str.format strings; fields come from the line's context (``ms``,
@@ -197,19 +206,29 @@ class LogSimulator:
         self._services = _services(sim)
         # Request rate at which a service logs ``lines_per_tick`` lines per tick.
         self._ref_rate = topo._base_rates * sim.peak_rate * _MEAN_LOAD
-        self._deploys = _deploy_lines(sim)
+        fields = itemgetter(*LogRecord.model_fields)
+        self._deploys = {
+            tick: [fields(record.__dict__) for record in records]
+            for tick, records in _deploy_lines(sim).items()
+        }
 
     def ticks(self) -> Iterator[list[LogRecord]]:
         """One list of `LogRecord` per tick of the simulator, in time order."""
+        for rows in self.tick_rows():
+            yield constructed_rows(LogRecord, rows)
+
+    def tick_rows(self) -> Iterator[list[LogRow]]:
+        """`ticks` as rows: each line's fields, in `LogRecord`'s order (what `LogBatch`
+        columns are made of, without a `LogRecord` per line)."""
         rng = stream_rng(self.seed, _STREAM_LOGS)
         rnd = random.Random(int(rng.integers(2**63)))
         sim = self.sim
         for st in sim.states():
-            records = self._requests(st, rng, rnd)
-            records += self._fault_lines(st, rng, rnd)
-            records += self._deploys.get(st.tick, [])
-            records.sort(key=lambda r: r.ts)
-            yield records
+            rows = self._requests(st, rng, rnd)
+            rows += self._fault_lines(st, rng, rnd)
+            rows += self._deploys.get(st.tick, [])
+            rows.sort(key=_TS)
+            yield rows
 
     def records(self) -> Iterator[LogRecord]:
         """The lines of `ticks`, one by one."""
@@ -220,14 +239,14 @@ class LogSimulator:
 
     def _requests(
         self, st: ServiceState, rng: np.random.Generator, rnd: random.Random
-    ) -> list[LogRecord]:
+    ) -> list[LogRow]:
         lam = self.lines_per_tick * st.request_rate / self._ref_rate
         err = st.error_rate
         n_ok = rng.poisson(lam * (1 - err))
         n_err = rng.poisson(lam * np.minimum(err * ERROR_WEIGHT, 1e6))
         n_warn = rng.poisson(lam * _ROUTINE_WARN)
         interval = self.sim.interval_seconds
-        out: list[LogRecord] = []
+        out: list[LogRow] = []
         for i, svc in enumerate(self._services):
             if not (n_ok[i] or n_err[i] or n_warn[i]):
                 continue
@@ -273,27 +292,21 @@ class LogSimulator:
         ctx: dict[str, str],
         rnd: random.Random,
         traced: bool = True,
-    ) -> LogRecord:
+    ) -> LogRow:
         body = render(rnd.choice(templates), rnd, ctx)
         ts = tick_ts + timedelta(seconds=rnd.random() * interval)
         if not traced:
-            return trusted(LogRecord, ts=ts, service=svc.name, severity=severity, body=body)
-        return trusted(
-            LogRecord,
-            ts=ts,
-            service=svc.name,
-            severity=severity,
-            body=body,
-            trace_id=f"{rnd.getrandbits(128):032x}",
-            span_id=f"{rnd.getrandbits(64):016x}",
-        )
+            return (ts, svc.name, severity, body, None, None, _NO_ATTRIBUTES)
+        trace_id = f"{rnd.getrandbits(128):032x}"
+        span_id = f"{rnd.getrandbits(64):016x}"
+        return (ts, svc.name, severity, body, trace_id, span_id, _NO_ATTRIBUTES)
 
     # -- fault lines
 
     def _fault_lines(
         self, st: ServiceState, rng: np.random.Generator, rnd: random.Random
-    ) -> list[LogRecord]:
-        out: list[LogRecord] = []
+    ) -> list[LogRow]:
+        out: list[LogRow] = []
         topo, interval = self.sim.topology, self.sim.interval_seconds
         for fault in st.faults:
             groups = FAULT_TEMPLATES[fault.kind]

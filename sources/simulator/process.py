@@ -48,16 +48,16 @@ def simulated_batches(kind: Kind, sim: Simulator, ticks_per_batch: int) -> Itera
 
     if kind == "metrics":
         ticks: Iterator[list[Any]] = sim.ticks()
-    elif kind == "logs":
-        ticks = LogSimulator(sim).ticks()
-    else:  # rows of fields, not a `Span` per span
+    elif kind == "logs":  # rows of fields, not an object per event
+        ticks = LogSimulator(sim).tick_rows()
+    else:
         ticks = TraceSimulator(sim).tick_rows()
     for chunk in batched(ticks, ticks_per_batch):
         events = [event for tick in chunk for event in tick]
         if kind == "metrics":
             yield decode_metrics(events, _SOURCE)
         elif kind == "logs":
-            yield LogBatch.per_service(events)
+            yield LogBatch.per_service_rows(events)
         else:
             yield SpanBatch.per_service_rows(events)
 

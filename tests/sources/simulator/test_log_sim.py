@@ -91,6 +91,20 @@ def test_batches_align_with_ticks_and_validate() -> None:
     assert all(len(r.trace_id) == 32 and len(r.span_id or "") == 16 for r in traced)
 
 
+def test_rows_are_valid_log_records_in_log_record_s_field_order() -> None:
+    bad = make_fault(
+        "bad_deploy", "cart-service", T0 + timedelta(minutes=5), T0 + timedelta(minutes=20)
+    )
+    sim = Simulator(start=T0, hours=0.5, seed=4, faults=[bad])  # fault and deploy lines too
+    rows = [row for tick in LogSimulator(sim).tick_rows() for row in tick]
+    records = [r for tick in LogSimulator(sim).ticks() for r in tick]
+    assert len(rows) == len(records) > 100
+    assert any(r.attributes for r in records) and any(r.trace_id for r in records)
+    for row, record in zip(rows, records, strict=True):
+        valid = LogRecord.model_validate(dict(zip(LogRecord.model_fields, row, strict=True)))
+        assert valid == record
+
+
 def test_volume_follows_request_rate() -> None:
     night = Simulator(start=T0.replace(hour=3), hours=0.5, seed=1, faults=[])
     peak = Simulator(start=T0.replace(hour=16), hours=0.5, seed=1, faults=[])

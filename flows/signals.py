@@ -24,7 +24,7 @@ from bytewax.dataflow import Stream, operator
 from bytewax.operators import StatefulBatchLogic
 
 from airis import telemetry
-from airis.batches import EventBatch, LogBatch, MetricBatch, SpanBatch
+from airis.batches import LogBatch, MetricBatch, SpanBatch
 from airis.events import (
     AggregatePoint,
     DeadLetter,
@@ -113,7 +113,7 @@ def log_signals(
             lateness_seconds=event_time.allowed_lateness_seconds,
         )
 
-    windows, late = _service_windows("logs", records, count, LogBatch, LogWindow, event_time)
+    windows, late = _service_windows("logs", records, count, LogWindow, event_time)
     points = op.flat_map_batch("log_signal_points", windows, signal_batches)
     templates = op.flat_map_batch("log_templates", windows, reported_templates)
     return LogSignals(points, templates, late)
@@ -140,7 +140,7 @@ def trace_signals(
             lateness_seconds=event_time.allowed_lateness_seconds,
         )
 
-    windows, late = _service_windows("traces", spans, count, SpanBatch, TraceWindow, event_time)
+    windows, late = _service_windows("traces", spans, count, TraceWindow, event_time)
     points = op.flat_map_batch("trace_signal_points", windows, signal_batches)
     edges = op.flat_map("dependency_edges", windows, lambda w: w.edges)
     return TraceSignals(points, edges, late)
@@ -150,17 +150,13 @@ def _service_windows(
     source: str,
     events: Stream[Any],
     count: Callable[[Any], Any],
-    batch_type: type[EventBatch],
     window_type: type,
     event_time: EventTimeConfig,
 ) -> tuple[Stream[Any], Stream[DeadLetter]]:
     """Per service, ``count(resume)``'s windowing operator over ``events`` (objects, or
-    ``batch_type`` batches): its closed windows, and its late events as dead letters."""
+    batches of them as columns): its closed windows, and its late events as dead letters."""
     by_service = op.flat_map_batch(f"batch_{source}_by_service", events, grouped_by_service)
-    logic = partial(
-        CountWindows, source=source, batch_type=batch_type,
-        idle_grace=event_time.idle_grace_seconds,
-    )  # fmt: skip
+    logic = partial(CountWindows, source=source, idle_grace=event_time.idle_grace_seconds)
     windowed = op.stateful_batch(f"{source}_windows", by_service, lambda r: logic(count(r)))
     split = op.branch(f"split_late_{source}", windowed, lambda kv: isinstance(kv[1], window_type))
     windows = op.map(f"{source}_window", split.trues, lambda kv: kv[1])
@@ -204,8 +200,8 @@ def _service(window: LogWindow | TraceWindow) -> str:
 
 class CountWindows(StatefulBatchLogic[Any, Any, Any]):
     """Bytewax's side of a service's windowing operator (`ServiceLogSignals`,
-    `ServiceTraceSignals`): events in, as ``batch_type`` batches or one by one; closed
-    windows, and late events as dead letters, out.
+    `ServiceTraceSignals`): events in, as batches of columns (the operator's ``batch_type``)
+    or one by one; closed windows, and late events as dead letters, out.
     Windows close on event time, at EOF, and, once the service has sent nothing for
     ``idle_grace`` seconds of system time, as that time passes (empty windows included: a
     service that stops logging shows a log rate of 0). System time comes from ``clock``
@@ -215,20 +211,18 @@ class CountWindows(StatefulBatchLogic[Any, Any, Any]):
         self,
         windows: Any,
         source: str,
-        batch_type: type[EventBatch],
         idle_grace: float = DEFAULT_IDLE_GRACE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.windows = windows
         self.source = source
-        self.batch_type = batch_type
         self.idle_grace = idle_grace
         self.clock = clock
         self._last_batch = clock()
 
     def on_batch(self, values: list[list[Any]]) -> tuple[list[Any], bool]:
         self._last_batch = self.clock()
-        closed, late = self.windows.update(self.batch_type.of(flatten(values)))
+        closed, late = self.windows.update(self.windows.batch_type.of(flatten(values)))
         return [*closed, *(self._late(event) for event in late)], self.RETAIN
 
     def on_notify(self) -> tuple[list[Any], bool]:

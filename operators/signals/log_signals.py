@@ -38,7 +38,6 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -95,6 +94,8 @@ class LogWindow:
 class ServiceLogSignals(TumblingWindows[_Counts, LogWindow]):
     """Log lines of one service → per-window log signal points (see the module docstring)."""
 
+    batch_type = LogBatch
+
     def __init__(
         self,
         window_seconds: float = 10.0,
@@ -112,15 +113,9 @@ class ServiceLogSignals(TumblingWindows[_Counts, LogWindow]):
         self.templates: dict[str, TemplateStats] = {}
         self._first_window: int | None = None
 
-    def update_many(self, records: Iterable[LogRecord]) -> tuple[list[LogWindow], list[LogRecord]]:
-        """Count ``records`` (arrival order); return ``(closed windows, late records)``."""
-        records = list(records)
-        if not records:
-            return self.advance(self.watermark()), []
-        return self.update(LogBatch.from_events(records))
-
     def update(self, batch: LogBatch) -> tuple[list[LogWindow], list[LogRecord]]:
-        """`update_many` for log lines as columns: only late lines become `LogRecord` objects."""
+        """Count ``batch``'s lines (arrival order); return ``(closed windows, late lines)``:
+        only late lines become `LogRecord` objects."""
         self.service = self.service or batch.service
         column = batch.column
         stamps = column("ts")

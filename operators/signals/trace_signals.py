@@ -49,7 +49,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -113,6 +113,8 @@ class TraceWindow:
 class ServiceTraceSignals(TumblingWindows[_Window, TraceWindow]):
     """Spans of one service → per-window RED points and edges (see the module docstring)."""
 
+    batch_type = SpanBatch
+
     def __init__(
         self,
         window_seconds: float = 60.0,
@@ -122,15 +124,9 @@ class ServiceTraceSignals(TumblingWindows[_Window, TraceWindow]):
         super().__init__(window_seconds, lateness_seconds, quiet_seconds)
         self.service: str | None = None
 
-    def update_many(self, spans: Iterable[Span]) -> tuple[list[TraceWindow], list[Span]]:
-        """Count ``spans`` (arrival order); return ``(closed windows, late spans)``."""
-        spans = list(spans)
-        if not spans:
-            return self.advance(self.watermark()), []
-        return self.update(SpanBatch.from_events(spans))
-
     def update(self, batch: SpanBatch) -> tuple[list[TraceWindow], list[Span]]:
-        """`update_many` for spans as columns: only late spans become `Span` objects."""
+        """Count ``batch``'s spans (arrival order); return ``(closed windows, late spans)``:
+        only late spans become `Span` objects."""
         self.service = self.service or batch.service
         column = batch.column
         late = []

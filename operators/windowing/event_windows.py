@@ -11,7 +11,8 @@ after the last one, closes as an *empty* window (a log rate of 0 is what a crash
 looks like), for at most ``quiet_seconds`` after the last window with events; beyond that the
 service counts as gone and nothing more is reported until it sends again.
 
-Subclasses say what a window accumulates (`_empty`) and what a closed one reports (`_report`):
+Subclasses count a batch of events as columns (`update`; `update_many` takes event objects)
+and say what a window accumulates (`_empty`) and what a closed one reports (`_report`):
 signal values, kept as ``(signal, value)`` pairs until they are needed as points
 (`signal_points`).
 
@@ -35,7 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from airis.events import MetricPoint, trusted
 
@@ -53,6 +54,8 @@ R = TypeVar("R")  # what a closed window reports
 class TumblingWindows(Generic[A, R]):
     """Open windows of one service and the rule that closes them (see the module docstring)."""
 
+    #: What `update` counts: events of one service as columns (`airis.batches.EventBatch`).
+    batch_type: ClassVar[type[Any]]
     #: Defaults for snapshots taken before quiet windows were reported.
     quiet = timedelta(hours=1)
     _last_data: int | None = None
@@ -95,6 +98,17 @@ class TumblingWindows(Generic[A, R]):
         if acc is None:
             acc = self._open[window_id] = self._empty()
         return acc
+
+    def update_many(self, events: Iterable[Any]) -> tuple[list[R], list[Any]]:
+        """Count ``events`` (one service's, arrival order); return ``(closed windows, late
+        events)``: `update` of them as one batch of ``batch_type``."""
+        events = list(events)
+        if not events:
+            return self.advance(self.watermark()), []
+        return self.update(self.batch_type.from_events(events))
+
+    def update(self, batch: Any) -> tuple[list[R], list[Any]]:
+        raise NotImplementedError
 
     def _accumulators(self, stamps: Sequence[datetime]) -> list[tuple[int, A | None]]:
         """`_accumulator` of each of ``stamps`` in order, with its window's id (one call for a

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from airis.batches import LogBatch
 from airis.events import LogRecord, Span
 from airis.flows.detection import _detection_key, batch_by_key
 from airis.flows.signals import CountWindows, reported_templates, signal_batches
@@ -22,9 +21,7 @@ def line(second: float, service: str = "api") -> LogRecord:
 def test_the_flow_closes_a_quiet_service_s_windows_after_the_grace_and_not_before() -> None:
     now = [500.0]  # system time, in our hands
     logs = ServiceLogSignals(window_seconds=10, lateness_seconds=0, quiet_seconds=20)
-    logic = CountWindows(
-        logs, source="logs", batch_type=LogBatch, idle_grace=60, clock=lambda: now[0]
-    )
+    logic = CountWindows(logs, source="logs", idle_grace=60, clock=lambda: now[0])
     assert logic.on_batch([[line(0), line(1)]]) == ([], logic.RETAIN)  # this service's batch
     asked = datetime.now(UTC)
     wake = logic.notify_at()  # the grace (60 s), then the window's end past the last line (9 s)

@@ -118,13 +118,6 @@ class EventBatch:
         )
 
     @classmethod
-    def per_service(cls, events: Iterable[Any]) -> list[Self]:
-        """``events`` (validated, of any services) as one batch per service, in the order of
-        each service's first event."""
-        fields = itemgetter(*cls.model.model_fields)
-        return cls.per_service_rows(fields(e.__dict__) for e in events)
-
-    @classmethod
     def per_service_rows(cls, rows: Iterable[tuple[Any, ...]]) -> list[Self]:
         """Events given as rows (every field's value, in the model's order, known valid: what
         our own producer made), of any services, as one batch per service, in the order of

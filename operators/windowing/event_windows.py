@@ -25,7 +25,7 @@ Examples
 >>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
 >>> w = Counts(window_seconds=10, lateness_seconds=2, quiet_seconds=20)
 >>> for s in (1, 2, 35):
-...     w._accumulator(t0 + timedelta(seconds=s)).append(s)
+...     w._accumulators([t0 + timedelta(seconds=s)])[0][1].append(s)
 >>> w.advance(w.watermark())  # newest 35 - 2: windows ending by 33 close, the gap as empties
 [(0, 2), (10, 0), (20, 0)]
 >>> w.advance(w.watermark(waited=100))  # quiet since: 20 s of empties after [30, 40), then none
@@ -87,18 +87,6 @@ class TumblingWindows(Generic[A, R]):
 
     # -- the rule ------------------------------------------------------------------------
 
-    def _accumulator(self, ts: datetime) -> A | None:
-        """The open window of ``ts`` (opened if needed), or None if it has closed (late)."""
-        window_id = (ts - ALIGN_TO) // self.window
-        if window_id < self._closed_before:
-            return None
-        if self._newest is None or ts > self._newest:
-            self._newest = ts
-        acc = self._open.get(window_id)
-        if acc is None:
-            acc = self._open[window_id] = self._empty()
-        return acc
-
     def update_many(self, events: Iterable[Any]) -> tuple[list[R], list[Any]]:
         """Count ``events`` (one service's, arrival order); return ``(closed windows, late
         events)``: `update` of them as one batch of ``batch_type``."""
@@ -111,8 +99,8 @@ class TumblingWindows(Generic[A, R]):
         raise NotImplementedError
 
     def _accumulators(self, stamps: Sequence[datetime]) -> list[tuple[int, A | None]]:
-        """`_accumulator` of each of ``stamps`` in order, with its window's id (one call for a
-        batch: the loop's lookups are made once)."""
+        """Each of ``stamps``' window id and open window (opened if needed), or None for a
+        window that has closed (a late event), in order."""
         window, closed_before, open_windows, empty = (
             self.window, self._closed_before, self._open, self._empty
         )  # fmt: skip

@@ -103,7 +103,7 @@ class StoreConfig:
 
     clickhouse_url: SecretStr | None = None
     chdb_path: Path = Path("var/chdb")
-    batch_rows: int = 20_000
+    batch_rows: int = 100_000
     batch_seconds: float = 2.0
     spill_dir: Path = Path("var/spill")
     spill_max_bytes: int = 2 * 1024**3
@@ -300,7 +300,9 @@ class Settings(BaseSettings):
     onnx_require_gpu: bool = Field(
         False, description="Refuse to serve a model that would not run on the GPU."
     )
-    sink_batch_rows: int = Field(20_000, ge=1, description="Rows buffered per table before insert.")
+    sink_batch_rows: int = Field(
+        100_000, ge=1, description="Rows buffered per table before insert."
+    )
     sink_batch_seconds: float = Field(2.0, gt=0, description="Longest a row waits before insert.")
     sink_spill_dir: Path | None = Field(
         None,

@@ -43,7 +43,9 @@ __all__ = [
     "BlockBatcher",
 ]
 
-DEFAULT_BATCH_ROWS = 20_000
+#: ClickHouse's advice: inserts of 10,000-100,000 rows, about one a second; each insert is a
+#: part that background merges rewrite, so many small ones cost CPU (in chdb, this process's).
+DEFAULT_BATCH_ROWS = 100_000
 DEFAULT_BATCH_SECONDS = 2.0
 #: Shortest period of the background flush check (seconds).
 MIN_FLUSH_INTERVAL = 0.05

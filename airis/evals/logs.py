@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import time
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
@@ -119,7 +120,11 @@ def grouping_accuracy(truth: Sequence[Hashable], predicted: Sequence[Hashable]) 
 def mine_templates(lines: Iterable[str], miner: LogTemplateMiner | None = None) -> list[str]:
     """Mine ``lines`` online, in order; return each line's final template."""
     miner = miner or LogTemplateMiner()
-    ids = [miner.add_one(line).template_id for line in lines]
+    ids: list[str] = []
+    rest = iter(lines)
+    chunks = iter(lambda: list(itertools.islice(rest, 10_000)), [])
+    for chunk in chunks:  # tokenised a chunk at a time (`LogTemplateMiner.add_many`)
+        ids.extend(match.template_id for match in miner.add_many(chunk))
     final = {template_id: miner.template(template_id) or "" for template_id in set(ids)}
     return [final[i] for i in ids]
 

@@ -43,7 +43,7 @@ from datetime import datetime
 
 from airis.batches import LogBatch
 from airis.events import LogRecord, LogTemplate, MetricPoint, trusted
-from airis.operators.signals.log_templates import LogTemplateMiner
+from airis.operators.signals.log_templates import LogTemplateMiner, TemplateMatch
 from airis.operators.windowing.event_windows import TumblingWindows, signal_points
 from airis.signals import LOG_SIGNALS
 
@@ -120,26 +120,27 @@ class ServiceLogSignals(TumblingWindows[_Counts, LogWindow]):
         column = batch.column
         stamps = column("ts")
         late = []
-        rows = zip(
-            self._accumulators(stamps), stamps, column("severity"), column("body"), strict=True
-        )
-        for i, ((window_id, counts), ts, severity, body) in enumerate(rows):
+        accumulators = self._accumulators(stamps)
+        bodies = zip(accumulators, column("body"), strict=True)
+        in_time = [body for (_, counts), body in bodies if counts is not None]
+        matches = iter(self.miner.add_many(in_time))
+        rows = zip(accumulators, stamps, column("severity"), strict=True)
+        for i, ((window_id, counts), ts, severity) in enumerate(rows):
             if counts is None:
                 late.append(i)
                 continue
-            self._count(ts, severity, body, counts, window_id)
+            self._count(ts, severity, next(matches), counts, window_id)
         return self.advance(self.watermark()), batch.events(late) if late else []
 
     def _empty(self) -> _Counts:
         return _Counts()
 
     def _count(
-        self, ts: datetime, severity: str, body: str, counts: _Counts, window_id: int
+        self, ts: datetime, severity: str, match: TemplateMatch, counts: _Counts, window_id: int
     ) -> None:
         if self._first_window is None:
             self._first_window = window_id
         warm = window_id - self._first_window >= self.warmup_windows
-        match = self.miner.add_one(body)
         stats = self.templates.get(match.template_id)
         if stats is None:
             stats = TemplateStats(match.template_id, match.template, ts, ts)

@@ -43,7 +43,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from airis.operators.signals.log_tokens import MASKS, PARAM, normalise, tokenise
+from airis.operators.signals.log_tokens import MASKS, PARAM, normalise, tokenise, tokenise_many
 
 __all__ = ["MASKS", "PARAM", "LogTemplateMiner", "TemplateMatch", "normalise"]
 
@@ -200,7 +200,14 @@ class LogTemplateMiner:
 
     def add_one(self, line: str) -> TemplateMatch:
         """Assign ``line`` to a template (creating, generalising or merging some) and say which."""
-        seq = tokenise(line)
+        return self.add_tokens(tokenise(line))
+
+    def add_many(self, lines: Sequence[str]) -> list[TemplateMatch]:
+        """`add_one` of each line in order (tokenised together: `tokenise_many`)."""
+        return [self.add_tokens(seq) for seq in tokenise_many(lines)]
+
+    def add_tokens(self, seq: tuple[str, ...]) -> TemplateMatch:
+        """`add_one` of a line already tokenised (`tokenise`, `tokenise_many`)."""
         cid = self._cache.get(seq)
         is_new = False
         if cid is None or cid not in self._parent:

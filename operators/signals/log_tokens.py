@@ -18,9 +18,9 @@ Used by `airis.operators.signals.log_templates.LogTemplateMiner`; `normalise` sh
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-__all__ = ["MASKS", "PARAM", "normalise", "tokenise"]
+__all__ = ["MASKS", "PARAM", "normalise", "tokenise", "tokenise_many"]
 
 
 #: The wildcard of a template; masked values become this token.
@@ -134,6 +134,8 @@ def _any_in(triggers: tuple[str, ...]) -> Callable[[str], bool]:
 _MASK_STEPS = tuple((_applies(name), re.compile(pattern).sub) for name, pattern in MASKS)
 # After a digit (behind: the regex is tried where a unit may start, not at every digit).
 _UNIT_RE = re.compile(rf"(?<=\d)\s*(?=[{_UNIT_STARTS}]){_UNITS}\b")
+# The same over lines joined by newlines (`tokenise_many`): blanks other than a newline.
+_UNIT_IN_LINES_RE = re.compile(rf"(?<=\d)[^\S\n]*(?=[{_UNIT_STARTS}]){_UNITS}\b")
 # "=" is not split on here: it stays on its key ("uid=") until the token loop (see _token).
 _SPLIT = str.maketrans(dict.fromkeys(":,;()[]{}\"'<>|+", " "))
 _DOTS_RE = re.compile(r"\.{2,}")
@@ -179,12 +181,43 @@ _TOKENS = _Tokens()
 
 def tokenise(line: str) -> tuple[str, ...]:
     """The token sequence a line is matched on (see the module docstring)."""
+    return _tokens(_split(_masked(line), _UNIT_RE.sub))
+
+
+def tokenise_many(lines: Sequence[str]) -> list[tuple[str, ...]]:
+    """`tokenise` of each line. The masks go line by line (each is tried only where its
+    trigger is); the steps after them run once over the lines joined by newlines, which
+    costs less than a call of each per line. A batch holding a line of several lines (a
+    stack trace) goes line by line.
+
+    >>> tokenise_many(["took 12 ms", "opened by (uid=0)", ""])
+    [('took', '<*>'), ('opened', 'by', 'uid', '<*>'), ()]
+    """
+    masked = [_masked(line) for line in lines]
+    if not masked or any("\n" in line for line in masked):
+        return [_tokens(_split(line, _UNIT_RE.sub)) for line in masked]
+    joined = _split("\n".join(masked), _UNIT_IN_LINES_RE.sub)
+    return [_tokens(text) for text in joined.split("\n")]
+
+
+def _masked(line: str) -> str:
+    """``line`` with the values of `MASKS` replaced by a mark."""
     for applies, sub in _MASK_STEPS:
         if applies is None or applies(line):
             line = sub(_MARK, line)
-    text = _UNIT_RE.sub(" ", line).replace("=", "= ").translate(_SPLIT)
+    return line
+
+
+def _split(text: str, drop_units: Callable[[str, str], str]) -> str:
+    """Masked ``text`` with units dropped and the separators made blanks."""
+    text = drop_units(" ", text).replace("=", "= ").translate(_SPLIT)
     if ".." in text:
         text = _DOTS_RE.sub(" ", text)
+    return text
+
+
+def _tokens(text: str) -> tuple[str, ...]:
+    """The tokens of one split line: words as they are, variables as `PARAM`."""
     raw = text.split()
     out = [t for t in map(_TOKENS.__getitem__, raw) if t]
     if out and all(t == PARAM for t in out):

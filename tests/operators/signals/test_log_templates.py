@@ -113,6 +113,18 @@ def test_the_cheap_tests_before_each_rule_only_save_time(line: str) -> None:
         assert log_tokens.tokenise(line) == fast
 
 
+_LINES = st.lists(st.sampled_from([*_PIECES, "\n", "\r", "\x85", "5\n", "\nms"]), max_size=10)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(_LINES.map("".join), max_size=8))
+def test_lines_tokenised_together_are_tokenised_as_each_alone(lines: list[str]) -> None:
+    """`tokenise_many` splits the lines joined by newlines: no step may reach across them (a
+    unit after the previous line's number, a date over two lines), and a line that holds a
+    newline itself still gets `tokenise`'s tokens."""
+    assert log_tokens.tokenise_many(lines) == [log_tokens.tokenise(line) for line in lines]
+
+
 def test_words_stay_constant() -> None:
     assert normalise("Kerberos authentication failed") == "Kerberos authentication failed"
     assert normalise("check pass; user unknown") == "check pass user unknown"
@@ -379,3 +391,18 @@ def test_grouping_accuracy() -> None:
     assert grouping_accuracy([], []) == 1.0
     with pytest.raises(ValueError):
         grouping_accuracy(["a"], [])
+
+
+def test_mining_in_chunks_gives_each_line_the_template_of_mining_line_by_line() -> None:
+    """`mine_templates` tokenises 10,000 lines at a time; a generator works as a list."""
+    rng = random.Random(5)
+    words = ["open", "close", "read", "write", "sync"]
+    lines = [
+        f"{rng.choice(words)} {rng.choice(words)} block {rng.randrange(10**6)} {rng.randrange(9)}"
+        for _ in range(25_000)
+    ]
+    one_by_one = LogTemplateMiner()
+    ids = [one_by_one.add_one(line).template_id for line in lines]
+    expected = [one_by_one.template(i) for i in ids]
+    assert mine_templates(iter(lines)) == expected
+    assert len(set(expected)) > 5

@@ -35,6 +35,27 @@ def test_windows_without_lines_report_a_log_rate_of_zero_and_no_error_ratio() ->
     }
 
 
+def test_a_late_line_among_lines_in_time_is_given_back_and_not_mined() -> None:
+    """The lines in time are tokenised together; each keeps its own template."""
+    logs = ServiceLogSignals(window_seconds=10, lateness_seconds=0, warmup_windows=0)
+    logs.update_many([line(50)])
+
+    def said(second: float, body: str) -> LogRecord:
+        return LogRecord(ts=T0 + timedelta(seconds=second), service="api", body=body)
+
+    _, late = logs.update_many(
+        [said(55, "cache warmed"), said(20, "late line here"), said(56, "index rebuilt in 4 s")]
+    )
+    assert [r.body for r in late] == ["late line here"]
+    (window,) = logs.close_all()
+    assert sorted(t.template for t in window.templates) == [
+        "GET / took <*>",
+        "cache warmed",
+        "index rebuilt in <*>",
+    ]
+    assert len(logs.miner.templates()) == 3  # the late line was not mined
+
+
 def test_a_service_that_stops_logging_drops_to_zero_for_the_quiet_allowance_only() -> None:
     logs = ServiceLogSignals(window_seconds=10, lateness_seconds=0, quiet_seconds=30)
     logs.update_many([line(1), line(2)])

@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 import re
 import string
-import uuid
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -188,7 +187,21 @@ PORTS = {"database": 5432, "cache": 6379, "queue": 9092}
 
 
 def _uuid(rnd: random.Random) -> str:
-    return str(uuid.UUID(int=rnd.getrandbits(128), version=4))
+    """A random version-4 UUID as text: ``str(uuid.UUID(int=bits, version=4))`` written out
+    (the same text from the same bits, at a third of the cost).
+
+    >>> import uuid
+    >>> _uuid(random.Random(3)) == str(uuid.UUID(int=random.Random(3).getrandbits(128), version=4))
+    True
+    """
+    bits = rnd.getrandbits(128) & _UUID_KEEP | _UUID_V4
+    h = f"{bits:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+# The bits `uuid.UUID(version=4)` sets: the variant (RFC 4122) and the version number.
+_UUID_KEEP = ~((0xC000 << 48) | (0xF000 << 64))
+_UUID_V4 = (0x8000 << 48) | (4 << 76)
 
 
 GENERATORS: dict[str, Callable[[random.Random], str]] = {

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -292,18 +292,21 @@ class TraceSimulator:
 
     def _serve(self, i: int, name: str, tick: _Tick, rnd: random.Random) -> _Server:
         """The server span of service ``i`` and everything below it (relative times)."""
+        draw = rnd.random
         latency = tick.latency[i] * math.exp(tick.sigma[i] * rnd.gauss(0.0, 1.0))
         calls: list[_Call] = []
         for j, whole, extra in self._callees[i]:
-            for _ in range(whole + (rnd.random() < extra)):
+            for _ in range(whole + (draw() < extra)):
                 calls.append(self._call(j, latency, tick, rnd))
-        failed = rnd.random() < tick.own_error[i]
+        failed = draw() < tick.own_error[i]
         if not failed and any(c.error for c in calls):
-            failed = rnd.random() < self.error_propagation
-        own = latency * rnd.uniform(*_OWN_WORK)
-        prefix = own * rnd.random()
-        total = sum(c.duration for c in calls)
+            failed = draw() < self.error_propagation
+        own = latency * _uniform(_OWN_WORK, draw)
+        prefix = own * draw()
         server = _Server(i, name, latency, failed)
+        if not calls:
+            return server
+        total = sum(c.duration for c in calls)
         if own + total <= latency:  # one after another, spread over the span
             gap = (latency - own - total) / (len(calls) + 1)
             at = prefix + gap
@@ -320,10 +323,10 @@ class TraceSimulator:
     def _call(self, j: int, caller_latency: float, tick: _Tick, rnd: random.Random) -> _Call:
         name = rnd.choice(self._ops[j])
         if rnd.random() >= tick.reach[j]:
-            wait = caller_latency * rnd.uniform(*_REFUSED_WAIT)
+            wait = caller_latency * _uniform(_REFUSED_WAIT, rnd.random)
             return _Call(j, name, wait, True, None, 0.0)
         server = self._serve(j, name, tick, rnd)
-        network = rnd.uniform(*_NETWORK_MS)
+        network = _uniform(_NETWORK_MS, rnd.random)
         return _Call(j, name, server.duration + network, server.error, server, network / 2)
 
     def _emit(
@@ -341,7 +344,7 @@ class TraceSimulator:
         service = self._names[server.service]
         out.append((
             trace_id, span_id, parent, service, server.name,
-            tick_ts + timedelta(milliseconds=start_ms), server.duration,
+            tick_ts + timedelta(0, 0, 0, start_ms), server.duration,
             "error" if server.error else "ok", None, self._server_attributes,
         ))  # fmt: skip
         for offset, call in server.calls:
@@ -350,9 +353,16 @@ class TraceSimulator:
             attributes = self._client_attributes[call.callee][call.server is None]
             out.append((
                 trace_id, client_id, span_id, service, call.name,
-                tick_ts + timedelta(milliseconds=start_ms + offset), call.duration,
+                tick_ts + timedelta(0, 0, 0, start_ms + offset), call.duration,
                 "error" if call.error else "ok", callee, attributes,
             ))  # fmt: skip
             if call.server is not None:
                 at = start_ms + offset + call.lag
                 self._emit(call.server, tick_ts, at, trace_id, client_id, rnd, out)
+
+
+def _uniform(bounds: tuple[float, float], draw: Callable[[], float]) -> float:
+    """`random.Random.uniform` of ``bounds`` (the same number from the same draw), without
+    its call and argument unpacking: millions of calls a simulated day."""
+    low, high = bounds
+    return low + (high - low) * draw()

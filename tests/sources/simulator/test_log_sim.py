@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import doctest
 import random
+import uuid
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
 import pytest
+from hypothesis import given, strategies
 
 import airis.sources.simulator.log_messages as log_messages
 import airis.sources.simulator.logs as log_sim
@@ -55,6 +57,12 @@ def tick_of(sim: Simulator, ts: datetime) -> int:
 def test_doctests() -> None:
     result = doctest.testmod(log_sim, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+@given(strategies.integers(min_value=0, max_value=2**32))
+def test_request_ids_are_the_uuid_module_s_version_4_text(seed: int) -> None:
+    expected = str(uuid.UUID(int=random.Random(seed).getrandbits(128), version=4))
+    assert log_messages._uuid(random.Random(seed)) == expected
 
 
 def test_every_role_has_a_full_catalogue() -> None:

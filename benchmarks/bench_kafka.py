@@ -23,9 +23,9 @@ seed 7, with its faults):
     that rate while the flow tails the topic; for each alert, the time from producing the
     first event after its deciding window's end (the event that lets the window close) to
     receiving the alert from the alerts topic;
-(d) peak memory with 100,000 active series, in a separate process: the detection steps of
-    the flow (no Kafka) over 12,500 services × 8 signals, and pickled detector state/series
-    (run by `benchmarks/bench_memory.py`, as is (e));
+(d) peak memory with 100,000 active series (``--series N`` for another count), in a separate
+    process: the detection steps of the flow (no Kafka) over 12,500 services × 8 signals, and
+    pickled detector state/series (run by `benchmarks/bench_memory.py`, as is (e));
 (e) where that memory goes: the same run over 500 services under ``tracemalloc``, the bytes
     per series still allocated at the end of the input, by source file;
 (f) what the store costs (not in the default set: ``--only f``): (b)'s JSON flow on one
@@ -57,7 +57,7 @@ import orjson
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench_memory import memory, null_sink  # noqa: E402  (a sibling script, by path)
+from bench_memory import SERIES, memory, null_sink  # noqa: E402  (a sibling script, by path)
 
 
 def main() -> int:
@@ -67,6 +67,9 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=REPO / "var/bench/kafka.json")
     parser.add_argument(
         "--only", default="abcde", help="which measurements to run (letters, default abcde)"
+    )
+    parser.add_argument(
+        "--series", type=int, default=SERIES, help=f"(d)'s active series (default {SERIES:,})"
     )
     args = parser.parse_args()
     results: dict = {"date": datetime.now(UTC).isoformat(timespec="seconds"), **machine()}
@@ -101,7 +104,7 @@ def main() -> int:
         if "f" in args.only:
             results["f_store_cost"] = store_cost(bootstrap, args.hours)
         if "d" in args.only:
-            results["d_memory"] = memory()
+            results["d_memory"] = memory(series=args.series)
         if "e" in args.only:
             results["e_memory_by_file"] = memory("--memory-by-file-child")
     finally:

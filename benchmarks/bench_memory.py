@@ -40,9 +40,11 @@ SIGNALS_PER_SERVICE = 8
 POINTS_PER_SERIES = 24
 
 
-def memory(child: str = "--memory-child") -> dict:
-    """Run a memory child in a fresh process so its memory is its own."""
-    done = subprocess.run([sys.executable, __file__, child], capture_output=True, text=True)
+def memory(child: str = "--memory-child", series: int = SERIES) -> dict:
+    """Run a memory child in a fresh process so its memory is its own; (d) over ``series``
+    active series."""
+    args = [child, str(series)] if child == "--memory-child" else [child]
+    done = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{child} exited {done.returncode}: {done.stderr[-2000:]}")
     result = orjson.loads(done.stdout.strip().splitlines()[-1])
@@ -113,7 +115,7 @@ def _short(filename: str) -> str:
     return filename
 
 
-def _memory_child() -> None:
+def _memory_child(series: int = SERIES) -> None:
     import pickle
 
     from bytewax.testing import TestingSource, run_main
@@ -122,7 +124,7 @@ def _memory_child() -> None:
     from airis.operators.detectors.detector_bank import DetectorBank
     from airis.settings import Settings
 
-    services = SERIES // SIGNALS_PER_SERVICE
+    services = series // SIGNALS_PER_SERVICE
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
     base_rss = _proc_status_kib("VmRSS")
 
@@ -150,12 +152,12 @@ def _memory_child() -> None:
             steady.update_one(MetricPoint(ts=ts, service="svc", signal=f"sig{k}", value=value))
     steady_bytes = len(pickle.dumps(steady)) / SIGNALS_PER_SERVICE
     print(orjson.dumps({
-        "series": SERIES,
-        "points": SERIES * POINTS_PER_SERIES,
+        "series": series,
+        "points": series * POINTS_PER_SERIES,
         "seconds": round(elapsed, 1),
         "peak_rss_mib": round(peak_rss / 1024),
         "rss_before_mib": round(base_rss / 1024),
-        "rss_growth_mib_per_100k_series": round((peak_rss - base_rss) / 1024 * 100_000 / SERIES),
+        "rss_growth_mib_per_100k_series": round((peak_rss - base_rss) / 1024 * 100_000 / series),
         "pickled_state_bytes_per_series": round(state_bytes),
         "pickled_state_bytes_per_series_past_warmup": round(steady_bytes),
     }).decode())  # fmt: skip
@@ -169,9 +171,9 @@ def _proc_status_kib(field: str) -> int:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--memory-child"]:
-        _memory_child()
+    if sys.argv[1:2] == ["--memory-child"] and len(sys.argv) <= 3:
+        _memory_child(*map(int, sys.argv[2:]))
     elif sys.argv[1:] == ["--memory-by-file-child"]:
         _memory_by_file_child()
     else:
-        sys.exit(f"usage: {sys.argv[0]} --memory-child | --memory-by-file-child")
+        sys.exit(f"usage: {sys.argv[0]} --memory-child [SERIES] | --memory-by-file-child")

@@ -145,10 +145,8 @@ def service_rows(sim: Simulator) -> ServiceRows:
     services = sim.services
     n_services = len(services)
     position = {s: i for i, s in enumerate(services)}
-    blocks = []
-    for batch in sim.ticks():
-        # A tick's events come service by service, signal by signal (`Simulator.ticks`).
-        blocks.append([e["value"] for e in batch])
+    # A tick's table has a row per service, a column per signal: the features' layout.
+    blocks = [table for _, table in sim.tables()]
     n_ticks = len(blocks)
     features = np.asarray(blocks, dtype=np.float32).reshape(n_ticks * n_services, len(SIGNALS))
     fault = np.zeros((n_ticks, n_services), dtype=bool)

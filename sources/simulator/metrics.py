@@ -385,7 +385,9 @@ class Simulator:
         for batch in self.ticks(speed):
             yield from batch
 
-    def _measure(self) -> Iterator[list[dict[str, Any]]]:
+    def tables(self) -> Iterator[tuple[datetime, np.ndarray]]:
+        """What `ticks` is made of: each tick's time and measured values, one row per service
+        and one column per signal of `SIGNALS` (for readers that want arrays, not events)."""
         rng = stream_rng(self.seed, STREAM_MEASURE)
         services, interval = self.topology.services, self.interval_seconds
         noise = _MEASURE_NOISE
@@ -411,11 +413,15 @@ class Simulator:
                     np.clip(st.memory + noise["memory"] * z[4], 0.0, 100.0),
                     np.clip(st.disk + noise["disk"] * z[5], 0.0, 100.0),
                 ]
-            ).T.tolist()
-            ts = st.ts
+            ).T
+            yield st.ts, table
+
+    def _measure(self) -> Iterator[list[dict[str, Any]]]:
+        services = self.topology.services
+        for ts, table in self.tables():
             yield [
                 {"ts": ts, "service": service, "signal": signal, "value": value}
-                for service, row in zip(services, table, strict=True)
+                for service, row in zip(services, table.tolist(), strict=True)
                 for signal, value in zip(SIGNALS, row, strict=True)
             ]
 

@@ -65,6 +65,16 @@ def test_events_validate_as_metric_points() -> None:
             assert point.ts == sim.start + timedelta(seconds=10 * i)
 
 
+def test_tables_hold_the_values_of_the_events_service_by_service() -> None:
+    sim = Simulator(start=WEDNESDAY, hours=0.5, seed=1, faults=[])
+    tables = list(sim.tables())
+    assert len(tables) == sim.n_ticks
+    for (ts, table), batch in zip(tables, sim.ticks(), strict=True):
+        assert table.shape == (len(sim.services), len(SIGNALS))
+        assert {e["ts"] for e in batch} == {ts}
+        assert table.ravel().tolist() == [e["value"] for e in batch]
+
+
 def test_values_are_in_range_and_percentiles_ordered(day) -> None:
     _, x = day
     assert np.isfinite(x).all()

@@ -294,7 +294,7 @@ class LogSimulator:
         traced: bool = True,
     ) -> LogRow:
         body = render(rnd.choice(templates), rnd, ctx)
-        ts = tick_ts + timedelta(0, rnd.random() * interval)
+        ts = tick_ts + timedelta(0, rnd.random() * interval)  # (days, seconds): no keyword
         if not traced:
             return (ts, svc.name, severity, body, None, None, _NO_ATTRIBUTES)
         trace_id = f"{rnd.getrandbits(128):032x}"

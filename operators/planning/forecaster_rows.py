@@ -54,6 +54,8 @@ _ANCHORS = _RECENT_AT + 1
 # Per anchor, after its components' errors: the blend's error, the width, the ring's length
 # and the position of its oldest forecast.
 _ABS, _WIDTH, _RING_N, _RING_AT = 0, 1, 2, 3
+#: The arrays that hold the rows, in `_blank`'s order.
+_ARRAYS = ("_state", "_season_state", "_seen", "_pending", "_means")
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,20 +135,32 @@ class ForecasterRows:
         self.quantile_rate = quantile_rate
         self.warmup = warmup
         self._setup()
+        self._state, self._season_state, self._seen, self._pending, self._means = self._blank(rows)
+
+    def _blank(self, rows: int) -> tuple[np.ndarray, ...]:
+        """The arrays of ``rows`` forecasters that have learned nothing."""
         n_bins, n_comp, anchors = self._n_bins, self._n_comp, self._anchors
-        self._state = np.zeros((rows, self._width), dtype=np.float64)
-        self._state[:, _LEVELS : _LEVELS + 6] = math.nan
+        state = np.zeros((rows, self._width), dtype=np.float64)
+        state[:, _LEVELS : _LEVELS + 6] = math.nan
         # Interval half-widths in mean absolute errors, starting where a Gaussian's would be.
-        z = NormalDist().inv_cdf(0.5 + coverage / 2) * MEAN_AD_TO_SIGMA
+        z = NormalDist().inv_cdf(0.5 + self.coverage / 2) * MEAN_AD_TO_SIGMA
         for i in range(len(anchors)):
             base = _ANCHORS + i * (n_comp + 4)
-            self._state[:, base : base + n_comp + 1] = math.nan
-            self._state[:, base + n_comp + _WIDTH] = z
-        self._season_state = np.zeros((rows, 2 * n_bins), dtype=np.float32)
-        self._season_state[:, n_bins:] = math.nan  # the latest season: none yet
-        self._seen = np.zeros((rows, n_bins), dtype=np.uint8)
-        self._pending = np.zeros((rows, sum(anchors) * (n_comp + 1)), dtype=np.float32)
-        self._means = np.zeros((rows, horizon), dtype=np.float64)
+            state[:, base : base + n_comp + 1] = math.nan
+            state[:, base + n_comp + _WIDTH] = z
+        season_state = np.zeros((rows, 2 * n_bins), dtype=np.float32)
+        season_state[:, n_bins:] = math.nan  # the latest season: none yet
+        seen = np.zeros((rows, n_bins), dtype=np.uint8)
+        pending = np.zeros((rows, sum(anchors) * (n_comp + 1)), dtype=np.float32)
+        means = np.zeros((rows, self.horizon), dtype=np.float64)
+        return state, season_state, seen, pending, means
+
+    def add_row(self) -> int:
+        """Add a forecaster that has learned nothing; return its row."""
+        row = len(self._state)
+        for name, blank in zip(_ARRAYS, self._blank(1), strict=True):
+            setattr(self, name, np.concatenate([getattr(self, name), blank]))
+        return row
 
     def _setup(self) -> None:
         """What follows from the parameters (not pickled)."""
@@ -212,7 +226,7 @@ class ForecasterRows:
         first = parts[0]
         out = cls.__new__(cls)
         out.__dict__.update({k: v for k, v in first.__getstate__().items()})
-        for name in ("_state", "_season_state", "_seen", "_pending", "_means"):
+        for name in _ARRAYS:
             setattr(out, name, np.concatenate([getattr(p, name) for p in parts]))
         out._setup()
         return out

@@ -122,14 +122,11 @@ class ServicePlanner:
         self.scaling_signal = scaling_signal
         self.scaling_target = scaling_target
         self.replicas = replicas
-        self._forecasters = ForecasterRows(
-            len(self.forecast_signals), horizon=horizon_steps, season=season_steps
-        )
-        self._rows = {s: i for i, s in enumerate(self.forecast_signals)}
-        self._predictors = {
-            s: ExhaustionPredictor(threshold=threshold, warn_within_seconds=warn_within_seconds)
-            for s in self.capacity_signals
-        }
+        # A signal gets its forecaster row and its predictor with its first value: a service
+        # that never reports one (most report some of the signals) holds nothing for it.
+        self._forecasters: ForecasterRows | None = None
+        self._rows: dict[str, int] = {}
+        self._predictors: dict[str, ExhaustionPredictor] = {}
         self._advisor = ScalingAdvisor(target=scaling_target) if scaling_signal else None
         self._step: int | None = None
         self._sums: dict[str, float] = {}
@@ -141,9 +138,10 @@ class ServicePlanner:
         """Learn one window's values (signal → value) at ``ts``; what that produced."""
         t = ts.timestamp()
         warnings = {}
-        for signal, predictor in self._predictors.items():
+        for signal in self.capacity_signals:
             value = values.get(signal)
             if value is not None:
+                predictor = self._predictors.get(signal) or self._predictor(signal)
                 warning = predictor.update_at(t, ts, value)
                 if warning is not None:
                     warnings[signal] = warning
@@ -170,18 +168,38 @@ class ServicePlanner:
     def _close_step(self) -> tuple[datetime, dict[str, Forecast], Any]:
         assert self._step is not None
         end = _EPOCH + timedelta(seconds=(self._step + 1) * self.step_seconds)
-        self._forecasters.learn(
-            [self._rows[s] for s in self._sums],
-            [total / self._counts[s] for s, total in self._sums.items()],
-        )
+        if self._sums:
+            self._learn_step()
         self._sums.clear()
         self._counts.clear()
         self._steps_seen += 1
-        if self._steps_seen % self.report_every:
+        forecasters, rows = self._forecasters, self._rows
+        if self._steps_seen % self.report_every or forecasters is None:
             return end, {}, None
-        forecasts = {s: self._forecasters.forecast(r) for s, r in self._rows.items()}
+        forecasts = {s: forecasters.forecast(rows[s]) for s in self.forecast_signals if s in rows}
         forecasts = {s: f for s, f in forecasts.items() if f.ready}
         return end, forecasts, self._advise(forecasts)
+
+    def _learn_step(self) -> None:
+        """Teach each signal's forecaster the mean of the step (a signal's first mean gives it
+        its row)."""
+        forecasters = self._forecasters
+        if forecasters is None:
+            forecasters = ForecasterRows(0, self.horizon_steps, self.season_steps)
+            self._forecasters = forecasters
+        rows, counts = self._rows, self._counts
+        for signal in self._sums:
+            if signal not in rows:
+                rows[signal] = forecasters.add_row()
+        forecasters.learn(
+            [rows[s] for s in self._sums], [total / counts[s] for s, total in self._sums.items()]
+        )
+
+    def _predictor(self, signal: str) -> ExhaustionPredictor:
+        predictor = self._predictors[signal] = ExhaustionPredictor(
+            threshold=self.threshold, warn_within_seconds=self.warn_within_seconds
+        )
+        return predictor
 
     def _advise(self, forecasts: dict[str, Forecast]) -> tuple[str, ScalingRecommendation] | None:
         load = forecasts.get(self.scaling_signal)

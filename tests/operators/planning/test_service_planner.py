@@ -1,0 +1,66 @@
+"""`ServicePlanner` holds a forecaster and a predictor only for the signals a service reports."""
+
+from __future__ import annotations
+
+import math
+import pickle
+import random
+from datetime import UTC, datetime, timedelta
+
+from airis.operators.planning.forecaster import Forecast
+from airis.operators.planning.service_planner import ServicePlanner
+
+T0 = datetime(2026, 1, 5, tzinfo=UTC)
+PLANNED = ("request_rate", "cpu", "memory", "disk")
+
+
+def _forecast(f: Forecast) -> tuple:
+    return f.mean, f.lower, f.upper, f.ready
+
+
+def _run(planner: ServicePlanner, windows: list[dict[str, float]]) -> list[dict[str, tuple]]:
+    plans = [planner.update_one(T0 + timedelta(seconds=10 * i), w) for i, w in enumerate(windows)]
+    return [{s: _forecast(f) for s, f in p.forecasts.items()} for p in plans if p.forecasts]
+
+
+def _windows(signals, hours: float, seed: int, starts: dict[str, int] | None = None):
+    rng = random.Random(seed)
+    starts = starts or {}
+    return [
+        {
+            s: 50 + 10 * math.sin(i / 300 + k) + rng.gauss(0, 1)
+            for k, s in enumerate(signals)
+            if i >= starts.get(s, 0)
+        }
+        for i in range(int(hours * 360))
+    ]
+
+
+def test_a_service_without_planned_signals_holds_no_forecasters() -> None:
+    planner = ServicePlanner(step_seconds=60)
+    reports = ServicePlanner(step_seconds=60)
+    assert _run(planner, _windows(["queue_depth", "gc_pause"], 6, seed=1)) == []
+    _run(reports, _windows(PLANNED, 6, seed=1))
+    # Four daily profiles (288 bins in single precision, and the latest day) take about
+    # 10 KB; none are held for signals that never came.
+    assert len(pickle.dumps(planner)) < 2_000 < 10_000 < len(pickle.dumps(reports))
+
+
+def test_a_signal_that_starts_late_is_forecast_as_by_a_planner_of_its_own() -> None:
+    starts = {"disk": 1_000, "cpu": 2_500, "request_rate": 0, "memory": 4_000}
+    windows = _windows(PLANNED, 24, seed=2, starts=starts)
+    together = _run(ServicePlanner(step_seconds=60), windows)
+    first, last = together[0], together[-1]
+    assert (list(first), list(last)) == (["request_rate"], list(PLANNED))
+    for signal, start in starts.items():
+        alone = ServicePlanner(step_seconds=60, forecast_signals=[signal], scaling_signal="")
+        own = [{signal: plan[signal]} for plan in together if signal in plan]
+        assert _run(alone, [{signal: w[signal]} if signal in w else {} for w in windows]) == own
+        assert start > 0 or own
+
+
+def test_forecasts_come_in_the_configured_order_whatever_order_signals_came_in() -> None:
+    starts = {"disk": 0, "memory": 600, "cpu": 1_200, "request_rate": 1_800}
+    plans = _run(ServicePlanner(step_seconds=60), _windows(PLANNED, 24, seed=3, starts=starts))
+    assert list(plans[-1]) == list(PLANNED)
+    assert all(list(plan) == [s for s in PLANNED if s in plan] for plan in plans)

@@ -236,7 +236,10 @@ class OpenWindows:
         """Make sure ``windows`` more windows have free arrays, growing at most once."""
         if windows > len(self._free):
             used = len(self._cells)
-            arrays = max(2, 2 * used, 2 * (used + windows - len(self._free)))
+            # Just what is missing: closed windows give their arrays back (`_free`), so after
+            # a service's first batches this rarely runs, and room to spare would be memory
+            # held for nothing by every service (a third of it when this doubled).
+            arrays = used + windows - len(self._free)
             self._grow(arrays, self._cells.shape[1])
             self._free = list(range(arrays - 1, used - 1, -1)) + self._free
 

@@ -152,3 +152,14 @@ def test_batches_that_each_open_a_few_windows_reuse_the_arrays() -> None:
         assert [windows.close(w, START)["cpu"].count for w in windows.ids()] == [2] * 8
         arrays.add(id(windows._cells))
     assert len(arrays) == 1
+
+
+def test_arrays_grow_to_the_windows_open_at_once_and_no_further() -> None:
+    windows = OpenWindows(WINDOW_US)
+    table = np.zeros((1, 7))
+    for window_id in range(100):  # three windows open at a time: each closes two later
+        windows.fold(np.array([window_id * WINDOW_US]), ["cpu"], table, np.ones(1), {})
+        if window_id >= 2:
+            assert windows.close(window_id - 2, START)["cpu"].count == 1
+    assert windows.ids() == [98, 99]
+    assert len(windows._cells) == 3

@@ -24,7 +24,8 @@ seed 7, with its faults):
     first event after its deciding window's end (the event that lets the window close) to
     receiving the alert from the alerts topic;
 (d) peak memory with 100,000 active series (``--series N`` for another count), in a separate
-    process: the detection steps of the flow (no Kafka) over 12,500 services × 8 signals, and
+    process: the detection steps of the flow (no Kafka) over 12,500 services × 8 signals
+    (``--signals golden``: the simulator's, four of them forecast by planning), and
     pickled detector state/series (run by `benchmarks/bench_memory.py`, as is (e));
 (e) where that memory goes: the same run over 500 services under ``tracemalloc``, the bytes
     per series still allocated at the end of the input, by source file;
@@ -57,7 +58,7 @@ import orjson
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench_memory import SERIES, memory, null_sink  # noqa: E402  (a sibling script, by path)
+from bench_memory import SERIES, SIGNAL_SETS, memory, null_sink  # noqa: E402  (a sibling script, by path)
 
 
 def main() -> int:
@@ -70,6 +71,13 @@ def main() -> int:
     )
     parser.add_argument(
         "--series", type=int, default=SERIES, help=f"(d)'s active series (default {SERIES:,})"
+    )
+    parser.add_argument(
+        "--signals",
+        choices=sorted(SIGNAL_SETS),
+        default="generic",
+        help="(d) and (e): each service's 8 signals: sig0..sig7, which planning does not "
+        "forecast (default), or the golden signals, four of them forecast",
     )
     args = parser.parse_args()
     results: dict = {"date": datetime.now(UTC).isoformat(timespec="seconds"), **machine()}
@@ -104,9 +112,9 @@ def main() -> int:
         if "f" in args.only:
             results["f_store_cost"] = store_cost(bootstrap, args.hours)
         if "d" in args.only:
-            results["d_memory"] = memory(series=args.series)
+            results["d_memory"] = memory(series=args.series, signals=args.signals)
         if "e" in args.only:
-            results["e_memory_by_file"] = memory("--memory-by-file-child")
+            results["e_memory_by_file"] = memory("--memory-by-file-child", signals=args.signals)
     finally:
         if broker_dir is not None:
             subprocess.run(

@@ -1,6 +1,10 @@
 """Kafka benchmarks (d) and (e), run by `benchmarks/bench_kafka.py`: peak memory with 100,000
 active series through the flow's detection steps (no Kafka), and where that memory goes.
 
+Each service has 8 signals: by default ``sig0``..``sig7`` (``generic``), which capacity
+planning does not forecast, or the simulator's golden signals (``golden``), four of which
+(request rate, cpu, memory, disk) it forecasts with a daily profile each.
+
 Each measurement runs in a child process of its own (``--memory-child``,
 ``--memory-by-file-child``), so that its memory is its own.
 """
@@ -17,6 +21,8 @@ import orjson
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from airis.signals import SERVICE_SIGNALS  # noqa: E402  (after the path above)
 
 
 def null_sink():
@@ -38,12 +44,18 @@ def null_sink():
 SERIES = 100_000
 SIGNALS_PER_SERVICE = 8
 POINTS_PER_SERIES = 24
+#: Each service's signals, by the name of the set.
+SIGNAL_SETS = {
+    "generic": tuple(f"sig{k}" for k in range(SIGNALS_PER_SERVICE)),
+    "golden": SERVICE_SIGNALS,
+}
 
 
-def memory(child: str = "--memory-child", series: int = SERIES) -> dict:
+def memory(child: str = "--memory-child", series: int = SERIES, signals: str = "generic") -> dict:
     """Run a memory child in a fresh process so its memory is its own; (d) over ``series``
-    active series."""
+    active series, each service with the signal set ``signals``."""
     args = [child, str(series)] if child == "--memory-child" else [child]
+    args.append(signals)
     done = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{child} exited {done.returncode}: {done.stderr[-2000:]}")
@@ -52,23 +64,23 @@ def memory(child: str = "--memory-child", series: int = SERIES) -> dict:
     return result
 
 
-def _series_events(services: int, start: datetime, at_end=None):
+def _series_events(services: int, start: datetime, names: tuple[str, ...], at_end=None):
     """Every series' ``POINTS_PER_SERIES`` points, 2 h apart; ``at_end()`` after the last."""
     for step in range(POINTS_PER_SERIES):
         ts = start + timedelta(hours=2 * step)
         for s in range(services):
-            for k in range(SIGNALS_PER_SERVICE):
+            for k, name in enumerate(names):
                 yield {
                     "ts": ts,
                     "service": f"svc-{s}",
-                    "signal": f"sig{k}",
+                    "signal": name,
                     "value": 50.0 + (s + k + step) % 7,
                 }
     if at_end is not None:
         at_end()
 
 
-def _memory_by_file_child(services: int = 500) -> None:
+def _memory_by_file_child(signals: str, services: int = 500) -> None:
     import gc
     import tracemalloc
 
@@ -92,7 +104,7 @@ def _memory_by_file_child(services: int = 500) -> None:
     gc.collect()
     tracemalloc.start()
     base = tracemalloc.take_snapshot()
-    events = _series_events(services, start, at_end)
+    events = _series_events(services, start, SIGNAL_SETS[signals], at_end)
     run_main(build_flow(TestingSource(events, batch_size=5000), null_sink(), Settings()))
     series = services * SIGNALS_PER_SERVICE
     stats = snapshots[0].compare_to(base, "filename")
@@ -103,6 +115,7 @@ def _memory_by_file_child(services: int = 500) -> None:
     }
     print(orjson.dumps({
         "series": series,
+        "signals": signals,
         "bytes_per_series": round(sum(s.size_diff for s in stats) / series),
         "bytes_per_series_by_file": by_file,
     }).decode())  # fmt: skip
@@ -115,7 +128,7 @@ def _short(filename: str) -> str:
     return filename
 
 
-def _memory_child(series: int = SERIES) -> None:
+def _memory_child(series: int, signals: str) -> None:
     import pickle
 
     from bytewax.testing import TestingSource, run_main
@@ -129,7 +142,8 @@ def _memory_child(series: int = SERIES) -> None:
     base_rss = _proc_status_kib("VmRSS")
 
     started = time.perf_counter()
-    events = _series_events(services, start)
+    names = SIGNAL_SETS[signals]
+    events = _series_events(services, start, names)
     run_main(build_flow(TestingSource(events, batch_size=5000), null_sink(), Settings()))
     elapsed = time.perf_counter() - started
     peak_rss = _proc_status_kib("VmHWM")  # the process's peak resident set
@@ -138,21 +152,22 @@ def _memory_child(series: int = SERIES) -> None:
     from airis.events import MetricPoint
 
     for step in range(POINTS_PER_SERIES):
-        for k in range(SIGNALS_PER_SERVICE):
+        for k, name in enumerate(names):
             bank.update_one(MetricPoint(ts=start + timedelta(hours=2 * step), service="svc",
-                                        signal=f"sig{k}", value=50.0 + (k + step) % 7))  # fmt: skip
+                                        signal=name, value=50.0 + (k + step) % 7))  # fmt: skip
     state_bytes = len(pickle.dumps(bank)) / SIGNALS_PER_SERVICE
     # The points above are fewer than a detector's warm-up: measure a series past it too
     # (two days of 5-minute points), which is what a running flow holds for almost every series.
     steady = DetectorBank()
     for step in range(576):
-        for k in range(SIGNALS_PER_SERVICE):
+        for k, name in enumerate(names):
             ts = start + timedelta(minutes=5 * step)
             value = 50.0 + (k + step) % 7
-            steady.update_one(MetricPoint(ts=ts, service="svc", signal=f"sig{k}", value=value))
+            steady.update_one(MetricPoint(ts=ts, service="svc", signal=name, value=value))
     steady_bytes = len(pickle.dumps(steady)) / SIGNALS_PER_SERVICE
     print(orjson.dumps({
         "series": series,
+        "signals": signals,
         "points": series * POINTS_PER_SERIES,
         "seconds": round(elapsed, 1),
         "peak_rss_mib": round(peak_rss / 1024),
@@ -171,9 +186,14 @@ def _proc_status_kib(field: str) -> int:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--memory-child"] and len(sys.argv) <= 3:
-        _memory_child(*map(int, sys.argv[2:]))
-    elif sys.argv[1:] == ["--memory-by-file-child"]:
-        _memory_by_file_child()
+    args = sys.argv[1:]
+    if args[:1] == ["--memory-child"] and len(args) == 3 and args[2] in SIGNAL_SETS:
+        _memory_child(int(args[1]), args[2])
+    elif args[:1] == ["--memory-by-file-child"] and len(args) == 2 and args[1] in SIGNAL_SETS:
+        _memory_by_file_child(args[1])
     else:
-        sys.exit(f"usage: {sys.argv[0]} --memory-child [SERIES] | --memory-by-file-child")
+        sets = "|".join(SIGNAL_SETS)
+        sys.exit(
+            f"usage: {sys.argv[0]} --memory-child SERIES {{{sets}}}"
+            f" | --memory-by-file-child {{{sets}}}"
+        )

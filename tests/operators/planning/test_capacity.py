@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import math
 import pickle
 import random
+import tracemalloc
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -175,3 +178,39 @@ def test_no_fit_is_needed_for_a_flat_series_far_from_the_threshold() -> None:
     now = (T0 + timedelta(seconds=4000)).timestamp()
     assert flat._surely_quiet(now)
     assert not leak._surely_quiet(now)
+
+
+def test_a_predictor_pickled_before_the_bucket_arrays_warns_as_it_would_have() -> None:
+    # Pickled by the code that kept its buckets as a deque of (mid, mean) pairs, 30 points
+    # before its first warning: that fit rests mostly on the buckets from before the pickle.
+    fixture = pickle.loads(
+        (Path(__file__).parent / "data/predictor-before-arrays.pickle").read_bytes()
+    )
+    predictor = pickle.loads(fixture["predictor"])
+    rng = random.Random(11)
+    values = [60 + max(0, i - 900) * 0.02 + rng.gauss(0, 0.3) for i in range(2400)]
+    cut, after = fixture["cut"], []
+    for i, value in enumerate(values[cut:], cut):
+        w = predictor.update_one(
+            datetime(2026, 1, 5, tzinfo=UTC) + timedelta(seconds=10 * i), value
+        )
+        if w is not None:
+            after.append((i, w.eta_seconds, w.value, w.confidence))
+    assert after == fixture["after"] and after[0][0] - cut == 30
+
+
+def test_a_full_lookback_of_buckets_takes_little_memory() -> None:
+    def held() -> int:
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        predictor = ExhaustionPredictor()
+        _feed(predictor, [60.0 + (i % 7) for i in range(1000)])  # 30 buckets held
+        gc.collect()
+        size = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        return size
+
+    held()  # the module's caches (pairs of buckets, ranks) fill on the first
+    # A deque of (mid, mean) pairs held about 4.9 KB.
+    assert held() < 2_000

@@ -7,7 +7,6 @@ into incidents with ranked root-cause candidates (`GroupIncidents`).
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from airis.events import (
 )
 from airis.flows.batching import group_by
 from airis.flows.model_ops import plan_capacity, score_with_model
+from airis.flows.snapshots import frozen, stateful_map, thawed
 from airis.operators.alerting.alert_manager import AlertManager
 from airis.operators.detectors.detector_bank import DetectorBank
 from airis.operators.incidents.call_graph import CallGraph
@@ -143,7 +143,7 @@ def detect_and_alert(
         store_only += [plan.forecasts, plan.warnings, plan.advice]
         warned = op.map("key_capacity_warnings", plan.warnings, lambda w: (w.service, w))
         to_alert = op.merge("windows_and_capacity_warnings", closed, warned)
-    alerts = op.stateful_map("alert", to_alert, _alert_manager(alerting))  # (service, [Alert])
+    alerts = stateful_map("alert", to_alert, _alert_manager(alerting))  # (service, [Alert])
     alerts = op.flat_map("flatten_alerts", alerts, lambda kv: kv[1])  # Alert
     alerts = op.inspect("count_alerts", alerts, _count_alert)
     anomalies = op.inspect("count_anomalies", anomalies, lambda _s, _a: telemetry.ANOMALIES.inc())
@@ -260,7 +260,7 @@ TRACE_SIGNAL_SET = frozenset(TRACE_SIGNALS)
 _OWN_KEY_SIGNALS = LOG_SIGNAL_SET | TRACE_SIGNAL_SET
 
 
-class DetectAndWindow(StatefulBatchLogic[MetricBatch, Any, ServiceWindowDetector]):
+class DetectAndWindow(StatefulBatchLogic[MetricBatch, Any, bytes]):
     """Bytewax's side of `ServiceWindowDetector`: one service's batches in, windows out.
 
     System time comes from ``clock`` (``time.monotonic``; tests inject their own); Bytewax
@@ -317,8 +317,8 @@ class DetectAndWindow(StatefulBatchLogic[MetricBatch, Any, ServiceWindowDetector
             wait = max(self._last_batch + self.idle_seconds - now, 0.0)
         return datetime.now(UTC) + timedelta(seconds=min(wait, _LONGEST_WAIT_S))
 
-    def snapshot(self) -> ServiceWindowDetector:
-        return copy.deepcopy(self.detector)
+    def snapshot(self) -> bytes:
+        return frozen(self.detector)
 
 
 def _closed_windows(windows: list[ServiceWindow]) -> list[ClosedWindows]:
@@ -340,8 +340,9 @@ def _bank(detection: DetectionConfig) -> Callable[[], DetectorBank]:
 
 
 def _windowing(event_time: EventTimeConfig, detection: DetectionConfig):
-    def build(resume: ServiceWindowDetector | None) -> DetectAndWindow:
+    def build(snapshot: ServiceWindowDetector | bytes | None) -> DetectAndWindow:
         idle = detection.state_idle_seconds
+        resume = thawed(snapshot)
         if resume is not None:
             return DetectAndWindow(resume, resumed=True, idle_seconds=idle)
         return DetectAndWindow(
@@ -366,7 +367,7 @@ class IncidentState:
     call_graph: CallGraph = field(default_factory=CallGraph)
 
 
-class GroupIncidents(StatefulBatchLogic[Any, Incident, IncidentState]):
+class GroupIncidents(StatefulBatchLogic[Any, Incident, bytes]):
     """Bytewax's side of `IncidentGrouper`: anomalies in, resolved, ranked incidents out.
 
     Incidents close on event time (a later anomaly shows the quiet gap has passed) or, when
@@ -417,8 +418,8 @@ class GroupIncidents(StatefulBatchLogic[Any, Incident, IncidentState]):
         waited = time.monotonic() - self._quiet_since
         return datetime.now(UTC) + self.grouper.gap - timedelta(seconds=waited)
 
-    def snapshot(self) -> IncidentState:
-        return copy.deepcopy(self.state)
+    def snapshot(self) -> bytes:
+        return frozen(self.state)
 
     def _ranked(self, closed: list) -> list[Incident]:
         topology = self.topology or self.state.call_graph.topology()
@@ -435,8 +436,8 @@ def _incidents(
     topology: Mapping[str, Iterable[str]] | None,
     changes: Sequence[tuple[str, datetime]],
 ):
-    def build(resume: IncidentState | None) -> GroupIncidents:
-        state = resume or IncidentState(
+    def build(snapshot: IncidentState | bytes | None) -> GroupIncidents:
+        state = thawed(snapshot) or IncidentState(
             # The flow tells it which services have metrics (`MetricService`), from none.
             IncidentGrouper(topology, confirm_after=alerting.open_after, metric_services=())
         )

@@ -4,7 +4,6 @@ event-time order across the partitions that carry them (`read_topic`).
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from bytewax.operators import StatefulBatchLogic
 from airis.batches import MetricBatch, PointRow
 from airis.events import MetricPoint
 from airis.flows.batching import group_by
+from airis.flows.snapshots import frozen, thawed
 from airis.operators.windowing.partition_aligner import PartitionAligner
 from airis.settings import EventTimeConfig, KafkaConfig
 from airis.sources.kafka_input import (
@@ -133,7 +133,7 @@ def _service_of_item(item: tuple[tuple[datetime, Any], float | None]) -> str:
     return item[0][1].service
 
 
-class AlignPartitions(StatefulBatchLogic[PartitionEvents, list[Any], PartitionAligner]):
+class AlignPartitions(StatefulBatchLogic[PartitionEvents, list[Any], bytes]):
     """Bytewax's side of `PartitionAligner`: one service's polls of unkeyed messages in (which
     may spread it over all ``spread`` partitions of the topic), its events out in event-time
     order (one list per activation). System time comes from ``clock`` (``time.monotonic``;
@@ -141,12 +141,13 @@ class AlignPartitions(StatefulBatchLogic[PartitionEvents, list[Any], PartitionAl
 
     def __init__(
         self,
-        resume: PartitionAligner | None,
+        snapshot: PartitionAligner | bytes | None,
         spread: int,
         idle_grace: float,
         disorder: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        resume = thawed(snapshot)
         self.aligner = resume or PartitionAligner(spread, idle_grace, disorder)
         self.clock = clock
         if resume is not None:
@@ -171,5 +172,5 @@ class AlignPartitions(StatefulBatchLogic[PartitionEvents, list[Any], PartitionAl
         out = self.aligner.close_all()
         return ([out] if out else []), self.RETAIN
 
-    def snapshot(self) -> PartitionAligner:
-        return copy.deepcopy(self.aligner)
+    def snapshot(self) -> bytes:
+        return frozen(self.aligner)

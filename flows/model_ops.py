@@ -26,6 +26,7 @@ from airis.events import (
     ScalingAdvice,
 )
 from airis.flows.batching import flatten
+from airis.flows.snapshots import stateful_map
 from airis.models.model_events import model_events
 from airis.models.serving import ModelServer
 from airis.operators.planning.events import plan_events
@@ -116,7 +117,7 @@ def plan_capacity(
 ) -> PlanOut:
     """Per service: forecasts, exhaustion warnings, replica advice."""
     metric_windows = op.filter("plan_metric_windows", closed, lambda kv: "/" not in kv[0])
-    plans = op.stateful_map("plan", metric_windows, _planning(planning))  # (service, [event])
+    plans = stateful_map("plan", metric_windows, _planning(planning))  # (service, [event])
     events = op.flat_map("plan_events", plans, lambda kv: kv[1])
     forecasts = op.branch("split_forecasts", events, lambda e: isinstance(e, ForecastPoint))
     warned = op.branch("split_warnings", forecasts.falses, lambda e: isinstance(e, CapacityWarning))

@@ -11,7 +11,6 @@ windows closed in a batch leave as one `MetricBatch` per service (`signal_batche
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from airis.events import (
 )
 from airis.flows.batching import flatten, group_by, grouped_by_service
 from airis.flows.detection import SOURCE, detection_key
+from airis.flows.snapshots import frozen, thawed
 from airis.operators.signals.log_signals import LogWindow, ServiceLogSignals
 from airis.operators.signals.otlp_metrics import OtlpMetricPoints
 from airis.operators.signals.trace_signals import ServiceTraceSignals, TraceWindow
@@ -69,12 +69,12 @@ def otlp_points(
     return OtlpPoints(points, refused)
 
 
-class DeriveOtlpPoints(StatefulBatchLogic[AggregatePoint, Any, OtlpMetricPoints]):
+class DeriveOtlpPoints(StatefulBatchLogic[AggregatePoint, Any, bytes]):
     """Bytewax's side of `OtlpMetricPoints`: one service's aggregates in; derived points, and
     refused aggregates as dead letters, out. The open slot is emitted at EOF."""
 
-    def __init__(self, slot_seconds: float, resume: OtlpMetricPoints | None) -> None:
-        self.derive = resume or OtlpMetricPoints(slot_seconds=slot_seconds)
+    def __init__(self, slot_seconds: float, resume: OtlpMetricPoints | bytes | None) -> None:
+        self.derive = thawed(resume) or OtlpMetricPoints(slot_seconds=slot_seconds)
 
     def on_batch(self, values: list[list[AggregatePoint]]) -> tuple[list[Any], bool]:
         points, refused = self.derive.update_many(flatten(values))
@@ -83,8 +83,8 @@ class DeriveOtlpPoints(StatefulBatchLogic[AggregatePoint, Any, OtlpMetricPoints]
     def on_eof(self) -> tuple[list[Any], bool]:
         return self.derive.close_all(), self.RETAIN
 
-    def snapshot(self) -> OtlpMetricPoints:
-        return copy.deepcopy(self.derive)
+    def snapshot(self) -> bytes:
+        return frozen(self.derive)
 
 
 def _otlp_refused_dead_letter(point: AggregatePoint, reason: str) -> DeadLetter:
@@ -157,7 +157,7 @@ def _service_windows(
     batches of them as columns): its closed windows, and its late events as dead letters."""
     by_service = op.flat_map_batch(f"batch_{source}_by_service", events, grouped_by_service)
     logic = partial(CountWindows, source=source, idle_grace=event_time.idle_grace_seconds)
-    windowed = op.stateful_batch(f"{source}_windows", by_service, lambda r: logic(count(r)))
+    windowed = op.stateful_batch(f"{source}_windows", by_service, lambda r: logic(count(thawed(r))))
     split = op.branch(f"split_late_{source}", windowed, lambda kv: isinstance(kv[1], window_type))
     windows = op.map(f"{source}_window", split.trues, lambda kv: kv[1])
     late = op.map(f"late_{source}_dead_letters", split.falses, lambda kv: kv[1])
@@ -198,7 +198,7 @@ def _service(window: LogWindow | TraceWindow) -> str:
     return window.service
 
 
-class CountWindows(StatefulBatchLogic[Any, Any, Any]):
+class CountWindows(StatefulBatchLogic[Any, Any, bytes]):
     """Bytewax's side of a service's windowing operator (`ServiceLogSignals`,
     `ServiceTraceSignals`): events in, as batches of columns (the operator's ``batch_type``)
     or one by one; closed windows, and late events as dead letters, out.
@@ -240,8 +240,8 @@ class CountWindows(StatefulBatchLogic[Any, Any, Any]):
     def on_eof(self) -> tuple[list[Any], bool]:
         return self.windows.close_all(), self.RETAIN
 
-    def snapshot(self) -> Any:
-        return copy.deepcopy(self.windows)
+    def snapshot(self) -> bytes:
+        return frozen(self.windows)
 
     def _late(self, event: Any) -> DeadLetter:
         telemetry.DEAD_LETTERS.labels(source=self.source, reason="late").inc()

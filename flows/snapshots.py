@@ -1,0 +1,75 @@
+"""Snapshots of a keyed step's state as pickled bytes, and a `stateful_map` that takes them.
+
+Bytewax asks every key's logic for a snapshot at the end of each epoch it touched (every 10 s,
+or the snapshot interval with recovery), with recovery or without, and needs a copy the
+step cannot change afterwards. `copy.deepcopy` walks the state object by object: about
+140 µs for one service's detector, and a quarter of the time of the flow over 100,000
+series (`benchmarks/bench_memory.py`). The pickle that recovery writes is such a copy too,
+made about three times faster; Bytewax then pickles the bytes as they are.
+
+Snapshots taken before this module were the state objects themselves: `thawed` takes both.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import bytewax.operators as op
+from bytewax.dataflow import Stream, operator
+from bytewax.operators import StatefulLogic
+
+S = TypeVar("S")
+V = TypeVar("V")
+W = TypeVar("W")
+
+__all__ = ["frozen", "stateful_map", "thawed"]
+
+
+def frozen(state: object) -> bytes:
+    """``state`` as a snapshot nothing can change: its pickle.
+
+    >>> thawed(frozen({"cpu": [1.0, 2.0]}))
+    {'cpu': [1.0, 2.0]}
+    """
+    return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def thawed(snapshot: S | bytes | None) -> S | None:
+    """The state of a snapshot: a `frozen` one, or one taken as the object itself."""
+    return pickle.loads(snapshot) if isinstance(snapshot, bytes) else snapshot
+
+
+@operator
+def stateful_map(
+    step_id: str,
+    up: Stream[tuple[str, V]],
+    mapper: Callable[[S | None, V], tuple[S | None, W]],
+) -> Stream[tuple[str, W]]:
+    """Bytewax's `stateful_map`, with `frozen` snapshots instead of deep copies. Its steps
+    inside have the same ids, so a snapshot of Bytewax's resumes here."""
+    return _stateful_flat_map("stateful_flat_map", up, mapper)
+
+
+@operator
+def _stateful_flat_map(
+    step_id: str, up: Stream[tuple[str, V]], mapper: Callable[[Any, V], tuple[Any, W]]
+) -> Stream[tuple[str, W]]:
+    return op.stateful("stateful", up, lambda resume: _MapLogic(mapper, thawed(resume)))
+
+
+class _MapLogic(StatefulLogic[Any, Any, Any]):
+    def __init__(self, mapper: Callable[[Any, Any], tuple[Any, Any]], state: Any) -> None:
+        self.mapper = mapper
+        self.state = state
+
+    def on_item(self, value: Any) -> tuple[Iterable[Any], bool]:
+        state, out = self.mapper(self.state, value)
+        if state is None:
+            return (out,), self.DISCARD
+        self.state = state
+        return (out,), self.RETAIN
+
+    def snapshot(self) -> bytes:
+        return frozen(self.state)

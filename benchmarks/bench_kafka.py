@@ -25,8 +25,9 @@ seed 7, with its faults):
     receiving the alert from the alerts topic;
 (d) peak memory with 100,000 active series (``--series N`` for another count), in a separate
     process: the detection steps of the flow (no Kafka) over 12,500 services × 8 signals
-    (``--signals golden``: the simulator's, four of them forecast by planning), and
-    pickled detector state/series (run by `benchmarks/bench_memory.py`, as is (e));
+    (``--signals golden``: the simulator's, four of them forecast by planning): the peak
+    while the input is read and the peak with its end (every open window closes at once),
+    and pickled detector state/series (run by `benchmarks/bench_memory.py`, as is (e));
 (e) where that memory goes: the same run over 500 services under ``tracemalloc``, the bytes
     per series still allocated at the end of the input, by source file;
 (f) what the store costs (not in the default set: ``--only f``): (b)'s JSON flow on one

@@ -34,7 +34,7 @@ from airis.events import (
 )
 from airis.flows.batching import group_by
 from airis.flows.model_ops import plan_capacity, score_with_model
-from airis.flows.snapshots import frozen, stateful_map, thawed
+from airis.flows.snapshots import frozen, snapshotter, stateful_map, thawed
 from airis.operators.alerting.alert_manager import AlertManager
 from airis.operators.detectors.detector_bank import DetectorBank
 from airis.operators.incidents.call_graph import CallGraph
@@ -277,8 +277,10 @@ class DetectAndWindow(StatefulBatchLogic[MetricBatch, Any, bytes]):
         resumed: bool = False,
         idle_seconds: float = 1e18,
         clock: Callable[[], float] = time.monotonic,
+        take_snapshot: Callable[[object], bytes | None] = frozen,
     ) -> None:
         self.detector = detector
+        self.take_snapshot = take_snapshot
         self.idle_seconds = idle_seconds
         self.clock = clock
         self._last_batch = clock()
@@ -317,8 +319,8 @@ class DetectAndWindow(StatefulBatchLogic[MetricBatch, Any, bytes]):
             wait = max(self._last_batch + self.idle_seconds - now, 0.0)
         return datetime.now(UTC) + timedelta(seconds=min(wait, _LONGEST_WAIT_S))
 
-    def snapshot(self) -> bytes:
-        return frozen(self.detector)
+    def snapshot(self) -> bytes | None:
+        return self.take_snapshot(self.detector)
 
 
 def _closed_windows(windows: list[ServiceWindow]) -> list[ClosedWindows]:
@@ -340,11 +342,13 @@ def _bank(detection: DetectionConfig) -> Callable[[], DetectorBank]:
 
 
 def _windowing(event_time: EventTimeConfig, detection: DetectionConfig):
+    take = snapshotter()
+
     def build(snapshot: ServiceWindowDetector | bytes | None) -> DetectAndWindow:
         idle = detection.state_idle_seconds
         resume = thawed(snapshot)
         if resume is not None:
-            return DetectAndWindow(resume, resumed=True, idle_seconds=idle)
+            return DetectAndWindow(resume, resumed=True, idle_seconds=idle, take_snapshot=take)
         return DetectAndWindow(
             ServiceWindowDetector(
                 window_seconds=event_time.window_seconds,
@@ -354,6 +358,7 @@ def _windowing(event_time: EventTimeConfig, detection: DetectionConfig):
                 idle_grace_seconds=event_time.idle_grace_seconds,
             ),
             idle_seconds=idle,
+            take_snapshot=take,
         )
 
     return build
@@ -381,8 +386,10 @@ class GroupIncidents(StatefulBatchLogic[Any, Incident, bytes]):
         state: IncidentState,
         topology: Mapping[str, Iterable[str]] | None,
         changes: Sequence[tuple[str, datetime]],
+        take_snapshot: Callable[[object], bytes | None] = frozen,
     ) -> None:
         self.state = state
+        self.take_snapshot = take_snapshot
         self.grouper = state.grouper
         self.topology = topology
         self.changes = changes
@@ -418,8 +425,8 @@ class GroupIncidents(StatefulBatchLogic[Any, Incident, bytes]):
         waited = time.monotonic() - self._quiet_since
         return datetime.now(UTC) + self.grouper.gap - timedelta(seconds=waited)
 
-    def snapshot(self) -> bytes:
-        return frozen(self.state)
+    def snapshot(self) -> bytes | None:
+        return self.take_snapshot(self.state)
 
     def _ranked(self, closed: list) -> list[Incident]:
         topology = self.topology or self.state.call_graph.topology()
@@ -436,12 +443,14 @@ def _incidents(
     topology: Mapping[str, Iterable[str]] | None,
     changes: Sequence[tuple[str, datetime]],
 ):
+    take = snapshotter()
+
     def build(snapshot: IncidentState | bytes | None) -> GroupIncidents:
         state = thawed(snapshot) or IncidentState(
             # The flow tells it which services have metrics (`MetricService`), from none.
             IncidentGrouper(topology, confirm_after=alerting.open_after, metric_services=())
         )
-        return GroupIncidents(state, topology, changes)
+        return GroupIncidents(state, topology, changes, take)
 
     return build
 

@@ -19,7 +19,7 @@ from bytewax.operators import StatefulBatchLogic
 from airis.batches import MetricBatch, PointRow
 from airis.events import MetricPoint
 from airis.flows.batching import group_by
-from airis.flows.snapshots import frozen, thawed
+from airis.flows.snapshots import frozen, snapshotter, thawed
 from airis.operators.windowing.partition_aligner import PartitionAligner
 from airis.settings import EventTimeConfig, KafkaConfig
 from airis.sources.kafka_input import (
@@ -75,6 +75,7 @@ def read_topic(
         spread=_partitions(source),
         idle_grace=event_time.idle_grace_seconds,
         disorder=event_time.partition_disorder_seconds,
+        take_snapshot=snapshotter(),
     )
     aligned = op.stateful_batch(f"align_{signal}_partitions", by_service, align)
     aligned = op.flat_map(f"{signal}_in_time_order", aligned, _released)
@@ -146,7 +147,9 @@ class AlignPartitions(StatefulBatchLogic[PartitionEvents, list[Any], bytes]):
         idle_grace: float,
         disorder: float,
         clock: Callable[[], float] = time.monotonic,
+        take_snapshot: Callable[[object], bytes | None] = frozen,
     ) -> None:
+        self.take_snapshot = take_snapshot
         resume = thawed(snapshot)
         self.aligner = resume or PartitionAligner(spread, idle_grace, disorder)
         self.clock = clock
@@ -172,5 +175,5 @@ class AlignPartitions(StatefulBatchLogic[PartitionEvents, list[Any], bytes]):
         out = self.aligner.close_all()
         return ([out] if out else []), self.RETAIN
 
-    def snapshot(self) -> bytes:
-        return frozen(self.aligner)
+    def snapshot(self) -> bytes | None:
+        return self.take_snapshot(self.aligner)

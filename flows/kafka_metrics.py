@@ -31,6 +31,7 @@ from airis.flows.detection import detect_and_alert, detection_configs, remember
 from airis.flows.kafka_ingest import read_topic
 from airis.flows.publish import publish
 from airis.flows.signals import log_signals, otlp_points, trace_signals
+from airis.flows.snapshots import kept
 from airis.runtime import tune_gc
 from airis.settings import Settings
 from airis.sinks.clickhouse_sink import PartitionedClickHouseSink
@@ -49,18 +50,28 @@ def build_flow(
     topics_sink: Sink | None = None,
     memory_sink: Sink | None = None,
     sources: Mapping[str, Source] | None = None,
+    snapshots: bool = True,
 ) -> Dataflow:
     """The Kafka metrics dataflow; everything not given comes from ``AIRIS_*`` settings.
 
     ``sources``: what to read instead of the ``"metrics"``, ``"logs"`` and ``"traces"``
-    topics (`read_topic`), so that the flow runs without a broker too."""
-    settings = settings or Settings()
+    topics (`read_topic`), so that the flow runs without a broker too. ``snapshots=False``
+    (what `airis run` passes without a recovery directory): its keyed steps take none."""
+    with kept(snapshots):
+        sinks = (store_sink, topics_sink, memory_sink)
+        return _flow(settings or Settings(), store_partitions, sinks, sources or {})
+
+
+def _flow(
+    settings: Settings, store_partitions: int, sinks: tuple, sources: Mapping[str, Source]
+) -> Dataflow:
+    store_sink, topics_sink, memory_sink = sinks
     tune_gc()  # a flow's process holds long-lived state: see airis.runtime
     flow = Dataflow("airis_kafka_metrics")
 
     kafka, event_time = settings.kafka, settings.event_time
     metrics, logs_in, traces_in = (
-        read_topic(f"{kind}_topic", flow, kind, topic, kafka, event_time, (sources or {}).get(kind))
+        read_topic(f"{kind}_topic", flow, kind, topic, kafka, event_time, sources.get(kind))
         for kind, topic in kafka.input_topics.items()
     )
     records, spans = logs_in.events, traces_in.events

@@ -35,7 +35,7 @@ from airis.events import (
 )
 from airis.flows.batching import flatten, group_by, grouped_by_service
 from airis.flows.detection import SOURCE, detection_key
-from airis.flows.snapshots import frozen, thawed
+from airis.flows.snapshots import frozen, snapshotter, thawed
 from airis.operators.signals.log_signals import LogWindow, ServiceLogSignals
 from airis.operators.signals.otlp_metrics import OtlpMetricPoints
 from airis.operators.signals.trace_signals import ServiceTraceSignals, TraceWindow
@@ -61,7 +61,9 @@ def otlp_points(
     order, over the series cap) become dead letters."""
     by_service = op.flat_map_batch("batch_otlp_by_service", aggregates, grouped_by_service)
     derived = op.stateful_batch(
-        "otlp_points", by_service, partial(DeriveOtlpPoints, event_time.window_seconds)
+        "otlp_points",
+        by_service,
+        partial(DeriveOtlpPoints, event_time.window_seconds, take_snapshot=snapshotter()),
     )
     split = op.branch("split_refused_otlp", derived, lambda kv: isinstance(kv[1], MetricPoint))
     points = op.map("otlp_metric_points", split.trues, lambda kv: kv[1])
@@ -73,8 +75,14 @@ class DeriveOtlpPoints(StatefulBatchLogic[AggregatePoint, Any, bytes]):
     """Bytewax's side of `OtlpMetricPoints`: one service's aggregates in; derived points, and
     refused aggregates as dead letters, out. The open slot is emitted at EOF."""
 
-    def __init__(self, slot_seconds: float, resume: OtlpMetricPoints | bytes | None) -> None:
+    def __init__(
+        self,
+        slot_seconds: float,
+        resume: OtlpMetricPoints | bytes | None,
+        take_snapshot: Callable[[object], bytes | None] = frozen,
+    ) -> None:
         self.derive = thawed(resume) or OtlpMetricPoints(slot_seconds=slot_seconds)
+        self.take_snapshot = take_snapshot
 
     def on_batch(self, values: list[list[AggregatePoint]]) -> tuple[list[Any], bool]:
         points, refused = self.derive.update_many(flatten(values))
@@ -83,8 +91,8 @@ class DeriveOtlpPoints(StatefulBatchLogic[AggregatePoint, Any, bytes]):
     def on_eof(self) -> tuple[list[Any], bool]:
         return self.derive.close_all(), self.RETAIN
 
-    def snapshot(self) -> bytes:
-        return frozen(self.derive)
+    def snapshot(self) -> bytes | None:
+        return self.take_snapshot(self.derive)
 
 
 def _otlp_refused_dead_letter(point: AggregatePoint, reason: str) -> DeadLetter:
@@ -156,7 +164,12 @@ def _service_windows(
     """Per service, ``count(resume)``'s windowing operator over ``events`` (objects, or
     batches of them as columns): its closed windows, and its late events as dead letters."""
     by_service = op.flat_map_batch(f"batch_{source}_by_service", events, grouped_by_service)
-    logic = partial(CountWindows, source=source, idle_grace=event_time.idle_grace_seconds)
+    logic = partial(
+        CountWindows,
+        source=source,
+        idle_grace=event_time.idle_grace_seconds,
+        take_snapshot=snapshotter(),
+    )
     windowed = op.stateful_batch(f"{source}_windows", by_service, lambda r: logic(count(thawed(r))))
     split = op.branch(f"split_late_{source}", windowed, lambda kv: isinstance(kv[1], window_type))
     windows = op.map(f"{source}_window", split.trues, lambda kv: kv[1])
@@ -213,8 +226,10 @@ class CountWindows(StatefulBatchLogic[Any, Any, bytes]):
         source: str,
         idle_grace: float = DEFAULT_IDLE_GRACE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        take_snapshot: Callable[[object], bytes | None] = frozen,
     ) -> None:
         self.windows = windows
+        self.take_snapshot = take_snapshot
         self.source = source
         self.idle_grace = idle_grace
         self.clock = clock
@@ -240,8 +255,8 @@ class CountWindows(StatefulBatchLogic[Any, Any, bytes]):
     def on_eof(self) -> tuple[list[Any], bool]:
         return self.windows.close_all(), self.RETAIN
 
-    def snapshot(self) -> bytes:
-        return frozen(self.windows)
+    def snapshot(self) -> bytes | None:
+        return self.take_snapshot(self.windows)
 
     def _late(self, event: Any) -> DeadLetter:
         telemetry.DEAD_LETTERS.labels(source=self.source, reason="late").inc()

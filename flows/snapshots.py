@@ -8,12 +8,15 @@ series (`benchmarks/bench_memory.py`). The pickle that recovery writes is such a
 made about three times faster; Bytewax then pickles the bytes as they are.
 
 Snapshots taken before this module were the state objects themselves: `thawed` takes both.
+Without recovery nothing reads them: steps built inside ``kept(False)`` take none.
 """
 
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import bytewax.operators as op
@@ -24,7 +27,9 @@ S = TypeVar("S")
 V = TypeVar("V")
 W = TypeVar("W")
 
-__all__ = ["frozen", "stateful_map", "thawed"]
+__all__ = ["frozen", "kept", "snapshotter", "stateful_map", "thawed"]
+
+_KEPT: ContextVar[bool] = ContextVar("airis_snapshots_kept", default=True)
 
 
 def frozen(state: object) -> bytes:
@@ -39,6 +44,32 @@ def frozen(state: object) -> bytes:
 def thawed(snapshot: S | bytes | None) -> S | None:
     """The state of a snapshot: a `frozen` one, or one taken as the object itself."""
     return pickle.loads(snapshot) if isinstance(snapshot, bytes) else snapshot
+
+
+@contextmanager
+def kept(snapshots: bool) -> Iterator[None]:
+    """Whether the steps built inside take snapshots: ``False`` only for a flow that runs
+    without recovery (a resumed run would start those steps afresh)."""
+    token = _KEPT.set(snapshots)
+    try:
+        yield
+    finally:
+        _KEPT.reset(token)
+
+
+def snapshotter() -> Callable[[object], bytes | None]:
+    """How a step built now takes its snapshots: `frozen`, or not at all (``kept(False)``).
+
+    >>> with kept(False):
+    ...     snapshot = snapshotter()
+    >>> snapshot({"cpu": 1.0}) is None, snapshotter() is frozen
+    (True, True)
+    """
+    return frozen if _KEPT.get() else _none
+
+
+def _none(_state: object) -> None:
+    return None
 
 
 @operator
@@ -56,13 +87,20 @@ def stateful_map(
 def _stateful_flat_map(
     step_id: str, up: Stream[tuple[str, V]], mapper: Callable[[Any, V], tuple[Any, W]]
 ) -> Stream[tuple[str, W]]:
-    return op.stateful("stateful", up, lambda resume: _MapLogic(mapper, thawed(resume)))
+    snapshot = snapshotter()
+    return op.stateful("stateful", up, lambda r: _MapLogic(mapper, thawed(r), snapshot))
 
 
 class _MapLogic(StatefulLogic[Any, Any, Any]):
-    def __init__(self, mapper: Callable[[Any, Any], tuple[Any, Any]], state: Any) -> None:
+    def __init__(
+        self,
+        mapper: Callable[[Any, Any], tuple[Any, Any]],
+        state: Any,
+        take_snapshot: Callable[[object], bytes | None],
+    ) -> None:
         self.mapper = mapper
         self.state = state
+        self.take_snapshot = take_snapshot
 
     def on_item(self, value: Any) -> tuple[Iterable[Any], bool]:
         state, out = self.mapper(self.state, value)
@@ -71,5 +109,5 @@ class _MapLogic(StatefulLogic[Any, Any, Any]):
         self.state = state
         return (out,), self.RETAIN
 
-    def snapshot(self) -> bytes:
-        return frozen(self.state)
+    def snapshot(self) -> bytes | None:
+        return self.take_snapshot(self.state)

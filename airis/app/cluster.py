@@ -57,7 +57,9 @@ class ClusterPlan:
 
     def commands(self) -> list[list[str]]:
         """The command line of every process."""
-        flow = f"{FLOW}(store_partitions={self.store_partitions})"
+        # Without recovery nothing reads the snapshots Bytewax asks for every epoch.
+        keep = self.recovery_dir is not None
+        flow = f"{FLOW}(store_partitions={self.store_partitions}, snapshots={keep})"
         base = [sys.executable, "-m", "bytewax.run", flow, "-w", str(self.workers)]
         if self.recovery_dir is not None:
             base += ["-r", str(self.recovery_dir), "-s", str(self.snapshot_seconds), "-b", "0"]

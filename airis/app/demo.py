@@ -22,6 +22,7 @@ from airis.app.html_report.write import write_demo_report
 from airis.app.report import RunReport, score_alerts
 from airis.events import Alert, Incident, RcaCandidate
 from airis.flows.metrics_anomaly import build_flow
+from airis.flows.snapshots import kept
 from airis.settings import Settings
 from airis.sinks.clickhouse_sink import ClickHouseSink
 from airis.sinks.clickhouse_store import open_store
@@ -165,16 +166,17 @@ def _run_with_progress(
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("dataflow", total=total)
         source = make_source(lambda n: progress.update(task, completed=n))
-        flow = build_flow(
-            source,
-            ClickHouseSink(settings.store),
-            settings,
-            topology,
-            changes or (),
-            logs,
-            traces,
-            memory,
-        )
+        with kept(False):  # it runs without recovery: no step needs snapshots
+            flow = build_flow(
+                source,
+                ClickHouseSink(settings.store),
+                settings,
+                topology,
+                changes or (),
+                logs,
+                traces,
+                memory,
+            )
         started = time.perf_counter()
         run_main(flow)
         return time.perf_counter() - started

@@ -58,3 +58,11 @@ def test_a_cluster_whose_processes_end_together_ends_well(tmp_path: Path):
         processes=2, data_dir=tmp_path, scripts=("import time; time.sleep(1)", "pass")
     )
     assert run_cluster(plan, poll_seconds=0.1, straggler_seconds=10) == 0
+
+
+def test_the_flow_takes_snapshots_only_when_recovery_keeps_them(tmp_path: Path):
+    without = ClusterPlan(data_dir=tmp_path).commands()[0]
+    kept = ClusterPlan(recovery_dir=tmp_path / "r", data_dir=tmp_path).commands()[0]
+    flow = "airis.flows.kafka_metrics:build_flow(store_partitions=1, snapshots={})"
+    assert (without[3], kept[3]) == (flow.format(False), flow.format(True))
+    assert "-r" not in without

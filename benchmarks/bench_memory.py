@@ -5,8 +5,9 @@ Each service has 8 signals: by default ``sig0``..``sig7`` (``generic``), which c
 planning does not forecast, or the simulator's golden signals (``golden``), four of which
 (request rate, cpu, memory, disk) it forecasts with a daily profile each.
 
-Each measurement runs in a child process of its own (``--memory-child``,
-``--memory-by-file-child``), so that its memory is its own.
+The flow runs without recovery, built as `airis run` builds it then: its keyed steps take no
+snapshots (`airis.flows.snapshots.kept`). Each measurement runs in a child process of its own
+(``--memory-child``, ``--memory-by-file-child``), so that its memory is its own.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ def _memory_by_file_child(signals: str, services: int = 500) -> None:
     from bytewax.testing import TestingSource, run_main
 
     from airis.flows.metrics_anomaly import build_flow
+    from airis.flows.snapshots import kept
     from airis.operators.detectors.detector_bank import DetectorBank
     from airis.settings import Settings
 
@@ -105,7 +107,9 @@ def _memory_by_file_child(signals: str, services: int = 500) -> None:
     tracemalloc.start()
     base = tracemalloc.take_snapshot()
     events = _series_events(services, start, SIGNAL_SETS[signals], at_end)
-    run_main(build_flow(TestingSource(events, batch_size=5000), null_sink(), Settings()))
+    with kept(False):  # run without recovery, as `airis run` without one: no snapshots
+        flow = build_flow(TestingSource(events, batch_size=5000), null_sink(), Settings())
+    run_main(flow)
     series = services * SIGNALS_PER_SERVICE
     stats = snapshots[0].compare_to(base, "filename")
     by_file = {
@@ -134,6 +138,7 @@ def _memory_child(series: int, signals: str) -> None:
     from bytewax.testing import TestingSource, run_main
 
     from airis.flows.metrics_anomaly import build_flow
+    from airis.flows.snapshots import kept
     from airis.operators.detectors.detector_bank import DetectorBank
     from airis.settings import Settings
 
@@ -147,7 +152,9 @@ def _memory_child(series: int, signals: str) -> None:
     # windows close at once (a flow that tails its topics never gets there).
     read: list[int] = []
     events = _series_events(services, start, names, lambda: read.append(_proc_status_kib("VmHWM")))
-    run_main(build_flow(TestingSource(events, batch_size=5000), null_sink(), Settings()))
+    with kept(False):  # run without recovery, as `airis run` without one: no snapshots
+        flow = build_flow(TestingSource(events, batch_size=5000), null_sink(), Settings())
+    run_main(flow)
     elapsed = time.perf_counter() - started
     peak_rss = _proc_status_kib("VmHWM")  # the process's peak resident set
 

@@ -78,8 +78,9 @@ def stateful_map(
     up: Stream[tuple[str, V]],
     mapper: Callable[[S | None, V], tuple[S | None, W]],
 ) -> Stream[tuple[str, W]]:
-    """Bytewax's `stateful_map`, with `frozen` snapshots instead of deep copies. Its steps
-    inside have the same ids, so a snapshot of Bytewax's resumes here."""
+    """Bytewax's `stateful_map`, with `frozen` snapshots instead of deep copies (none when
+    built inside ``kept(False)``). Its steps inside have the same ids, so a snapshot of
+    Bytewax's resumes here."""
     return _stateful_flat_map("stateful_flat_map", up, mapper)
 
 

@@ -34,7 +34,7 @@ from airis.events import (
 )
 from airis.flows.batching import group_by
 from airis.flows.model_ops import plan_capacity, score_with_model
-from airis.flows.snapshots import frozen, snapshotter, stateful_map, thawed
+from airis.flows.snapshots import TakeSnapshot, frozen, snapshotter, stateful_map, thawed
 from airis.operators.alerting.alert_manager import AlertManager
 from airis.operators.detectors.detector_bank import DetectorBank
 from airis.operators.incidents.call_graph import CallGraph
@@ -277,7 +277,7 @@ class DetectAndWindow(StatefulBatchLogic[MetricBatch, Any, bytes]):
         resumed: bool = False,
         idle_seconds: float = 1e18,
         clock: Callable[[], float] = time.monotonic,
-        take_snapshot: Callable[[object], bytes | None] = frozen,
+        take_snapshot: TakeSnapshot = frozen,
     ) -> None:
         self.detector = detector
         self.take_snapshot = take_snapshot
@@ -386,7 +386,7 @@ class GroupIncidents(StatefulBatchLogic[Any, Incident, bytes]):
         state: IncidentState,
         topology: Mapping[str, Iterable[str]] | None,
         changes: Sequence[tuple[str, datetime]],
-        take_snapshot: Callable[[object], bytes | None] = frozen,
+        take_snapshot: TakeSnapshot = frozen,
     ) -> None:
         self.state = state
         self.take_snapshot = take_snapshot

@@ -19,7 +19,7 @@ from bytewax.operators import StatefulBatchLogic
 from airis.batches import MetricBatch, PointRow
 from airis.events import MetricPoint
 from airis.flows.batching import group_by
-from airis.flows.snapshots import frozen, snapshotter, thawed
+from airis.flows.snapshots import TakeSnapshot, frozen, snapshotter, thawed
 from airis.operators.windowing.partition_aligner import PartitionAligner
 from airis.settings import EventTimeConfig, KafkaConfig
 from airis.sources.kafka_input import (
@@ -147,7 +147,7 @@ class AlignPartitions(StatefulBatchLogic[PartitionEvents, list[Any], bytes]):
         idle_grace: float,
         disorder: float,
         clock: Callable[[], float] = time.monotonic,
-        take_snapshot: Callable[[object], bytes | None] = frozen,
+        take_snapshot: TakeSnapshot = frozen,
     ) -> None:
         self.take_snapshot = take_snapshot
         resume = thawed(snapshot)

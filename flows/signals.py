@@ -35,7 +35,7 @@ from airis.events import (
 )
 from airis.flows.batching import flatten, group_by, grouped_by_service
 from airis.flows.detection import SOURCE, detection_key
-from airis.flows.snapshots import frozen, snapshotter, thawed
+from airis.flows.snapshots import TakeSnapshot, frozen, snapshotter, thawed
 from airis.operators.signals.log_signals import LogWindow, ServiceLogSignals
 from airis.operators.signals.otlp_metrics import OtlpMetricPoints
 from airis.operators.signals.trace_signals import ServiceTraceSignals, TraceWindow
@@ -79,7 +79,7 @@ class DeriveOtlpPoints(StatefulBatchLogic[AggregatePoint, Any, bytes]):
         self,
         slot_seconds: float,
         resume: OtlpMetricPoints | bytes | None,
-        take_snapshot: Callable[[object], bytes | None] = frozen,
+        take_snapshot: TakeSnapshot = frozen,
     ) -> None:
         self.derive = thawed(resume) or OtlpMetricPoints(slot_seconds=slot_seconds)
         self.take_snapshot = take_snapshot
@@ -226,7 +226,7 @@ class CountWindows(StatefulBatchLogic[Any, Any, bytes]):
         source: str,
         idle_grace: float = DEFAULT_IDLE_GRACE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
-        take_snapshot: Callable[[object], bytes | None] = frozen,
+        take_snapshot: TakeSnapshot = frozen,
     ) -> None:
         self.windows = windows
         self.take_snapshot = take_snapshot

@@ -4,8 +4,9 @@ Bytewax asks every key's logic for a snapshot at the end of each epoch it touche
 or the snapshot interval with recovery), with recovery or without, and needs a copy the
 step cannot change afterwards. `copy.deepcopy` walks the state object by object: about
 140 µs for one service's detector, and a quarter of the time of the flow over 100,000
-series (`benchmarks/bench_memory.py`). The pickle that recovery writes is such a copy too,
-made about three times faster; Bytewax then pickles the bytes as they are.
+series (BENCHMARKS.md, the row on keyed steps' snapshots). The pickle that recovery writes
+is such a copy too, made about three times faster; Bytewax then pickles the bytes as they
+are.
 
 Snapshots taken before this module were the state objects themselves: `thawed` takes both.
 Without recovery nothing reads them: steps built inside ``kept(False)`` take none.
@@ -27,7 +28,10 @@ S = TypeVar("S")
 V = TypeVar("V")
 W = TypeVar("W")
 
-__all__ = ["frozen", "kept", "snapshotter", "stateful_map", "thawed"]
+__all__ = ["TakeSnapshot", "frozen", "kept", "snapshotter", "stateful_map", "thawed"]
+
+#: How a step takes its snapshot of a state: `frozen`, or nothing (``kept(False)``).
+TakeSnapshot = Callable[[object], bytes | None]
 
 _KEPT: ContextVar[bool] = ContextVar("airis_snapshots_kept", default=True)
 
@@ -57,7 +61,7 @@ def kept(snapshots: bool) -> Iterator[None]:
         _KEPT.reset(token)
 
 
-def snapshotter() -> Callable[[object], bytes | None]:
+def snapshotter() -> TakeSnapshot:
     """How a step built now takes its snapshots: `frozen`, or not at all (``kept(False)``).
 
     >>> with kept(False):
@@ -97,7 +101,7 @@ class _MapLogic(StatefulLogic[Any, Any, Any]):
         self,
         mapper: Callable[[Any, Any], tuple[Any, Any]],
         state: Any,
-        take_snapshot: Callable[[object], bytes | None],
+        take_snapshot: TakeSnapshot,
     ) -> None:
         self.mapper = mapper
         self.state = state

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from airis.sources.otlp._mapping import (
@@ -93,7 +94,7 @@ def _proto_metric(out: _Out, service: str, base: dict[str, str], metric: Any) ->
             _proto_aggregate(target, kind, _temporality_of(kind, data), dp)
         return
     counter = kind == "sum" and data.is_monotonic
-    if not counter and _plain(target, data.data_points):
+    if not counter and _plain(target, data):
         return
     temporality = _temporality(data.aggregation_temporality) if counter else ""
     for dp in data.data_points:
@@ -111,15 +112,55 @@ def _proto_metric(out: _Out, service: str, base: dict[str, str], metric: Any) ->
             target.data_point(attrs, ts_ns, start_ns, dp.flags, (("", value),))
 
 
-def _plain(target: _Metric, points: Sequence[Any]) -> bool:
+def _plain(target: _Metric, data: Any) -> bool:
     """`_Metric.plain_points` when each data point holds a time and a double, nothing else
     (what a gauge's points mostly are): no call per point (False: none was added)."""
-    if target.out.columns is None or any(
-        dp.flags or dp.attributes or dp.WhichOneof("value") != "as_double" for dp in points
-    ):
+    if target.out.columns is None:
         return False
-    times = [dp.time_unix_nano for dp in points]
-    return target.plain_points(times, [dp.as_double for dp in points])
+    columns = _plain_columns(data)
+    if columns is None:
+        points = data.data_points
+        if any(dp.flags or dp.attributes or dp.WhichOneof("value") != "as_double" for dp in points):
+            return False
+        columns = [dp.time_unix_nano for dp in points], [dp.as_double for dp in points]
+    return target.plain_points(*columns)
+
+
+# A data point as the protobuf runtime writes it when it holds a time and a double (and
+# perhaps a start time) and nothing else: its fields in number order, defaults left out.
+# Field 1 of a Gauge or Sum, length, then fixed64 fields 2 (start), 3 (time), 4 (as_double).
+_TIME_AND_DOUBLE = np.dtype(
+    [("head", "<u2"), ("time_tag", "u1"), ("time", "<u8"), ("value_tag", "u1"), ("value", "<f8")]
+)
+_START_TIME_AND_DOUBLE = np.dtype([
+    ("head", "<u2"), ("start_tag", "u1"), ("start", "<u8"), ("time_tag", "u1"), ("time", "<u8"),
+    ("value_tag", "u1"), ("value", "<f8"),
+])  # fmt: skip
+
+
+def _plain_columns(data: Any) -> tuple[list[int], list[float]] | None:
+    """The times and values of a Gauge's or Sum's data points read from its bytes at once,
+    when every point is laid out as `_TIME_AND_DOUBLE` or every one as
+    `_START_TIME_AND_DOUBLE` (None otherwise: the caller looks at each point).
+
+    Each record's header gives its length, so record ``i`` starts where record ``i - 1``
+    said it ends: checking every header and tag at its fixed offset parses them exactly.
+    Serialising a parsed message is the runtime's own canonical layout, whatever the
+    sender's encoder did. Over 10 times cheaper than reading three fields per point."""
+    n = len(data.data_points)
+    raw = data.SerializeToString()
+    for layout in (_TIME_AND_DOUBLE, _START_TIME_AND_DOUBLE):
+        if len(raw) < n * layout.itemsize:
+            continue
+        records = np.frombuffer(raw, layout, n)
+        if (
+            (records["head"] == 0x0A | (layout.itemsize - 2) << 8).all()
+            and (records["time_tag"] == 0x19).all()
+            and (records["value_tag"] == 0x21).all()
+            and ("start_tag" not in layout.names or (records["start_tag"] == 0x11).all())
+        ):
+            return records["time"].tolist(), records["value"].tolist()
+    return None
 
 
 def _temporality_of(kind: str, data: Any) -> str:

@@ -132,6 +132,7 @@ _SPOILERS = {
     "no time": {"time_unix_nano": 0},
     "1990": {"time_unix_nano": 631_152_000_000_000_000},
     "2150": {"time_unix_nano": 5_680_281_600_000_000_000},
+    "exemplar": {"exemplar": 2.5},
 }
 
 
@@ -183,6 +184,10 @@ def _request(metrics: list[tuple[str, str, list[dict[str, Any]]]], resource: dic
             elif kind_of_value == "int":
                 dp.as_int = value
             dp.attributes.extend(kv(k, v) for k, v in point["attributes"].items())
+            if "exemplar" in point:
+                dp.exemplars.add(
+                    time_unix_nano=point["time_unix_nano"], as_double=point["exemplar"]
+                )
         built.append(metric)
     return metrics_request(*built, resource=resource).SerializeToString()
 
@@ -202,6 +207,59 @@ def test_a_metric_of_plain_points_decodes_at_once_as_point_by_point(metrics, res
         one_by_one = decode_metrics(payload, "otlp_proto", columns=True)
     assert at_once.events == one_by_one.events
     assert at_once.rejected == one_by_one.rejected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_metric(), min_size=1, max_size=3), _RESOURCES)
+def test_plain_points_read_from_bytes_decode_as_read_field_by_field(metrics, resource) -> None:
+    """`_plain_columns`, a metric's points read from its bytes at once, gives what reading
+    each point's fields gives, or leaves the metric to that."""
+    from unittest.mock import patch
+
+    from airis.sources.otlp import decode_metrics
+
+    payload = _request(metrics, resource)
+    from_bytes = decode_metrics(payload, "otlp_proto", columns=True)
+    with patch.object(_proto, "_plain_columns", return_value=None):  # field by field only
+        by_field = decode_metrics(payload, "otlp_proto", columns=True)
+    assert from_bytes.events == by_field.events
+    assert from_bytes.rejected == by_field.rejected
+
+
+@pytest.mark.parametrize("start", [0, 1_767_225_500_000_000_000])
+def test_plain_columns_read_times_and_doubles_from_bytes(start: int) -> None:
+    from opentelemetry.proto.metrics.v1 import metrics_pb2 as m
+
+    gauge = m.Gauge()
+    times = [1_767_225_600_000_000_000 + i * 10**10 for i in range(3)]
+    for ts, value in zip(times, [0.5, -0.0, 1e308], strict=True):
+        gauge.data_points.add(time_unix_nano=ts, start_time_unix_nano=start, as_double=value)
+    assert _proto._plain_columns(gauge) == (times, [0.5, -0.0, 1e308])
+    total = m.Sum(data_points=gauge.data_points, aggregation_temporality=2)
+    assert _proto._plain_columns(total) == (times, [0.5, -0.0, 1e308])
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda dp: setattr(dp, "flags", 1),
+        lambda dp: setattr(dp, "as_int", 3),
+        lambda dp: setattr(dp, "time_unix_nano", 0),
+        lambda dp: dp.attributes.add(key="region").value.__setattr__("string_value", "eu"),
+        lambda dp: dp.exemplars.add(as_double=1.0),
+        lambda dp: dp.MergeFromString(b"\x78\x01"),  # field 15, unknown to the schema
+    ],
+    ids=["flag", "int", "no time", "attribute", "exemplar", "unknown field"],
+)
+@pytest.mark.parametrize("which", [0, 1, 2])
+def test_plain_columns_leave_a_point_with_anything_else_to_the_caller(spoil, which) -> None:
+    from opentelemetry.proto.metrics.v1 import metrics_pb2 as m
+
+    gauge = m.Gauge()
+    for i in range(3):
+        gauge.data_points.add(time_unix_nano=1_767_225_600_000_000_000 + i, as_double=1.0)
+    spoil(gauge.data_points[which])
+    assert _proto._plain_columns(gauge) is None
 
 
 def test_a_gauge_of_plain_points_takes_no_call_per_point() -> None:

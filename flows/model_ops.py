@@ -134,10 +134,12 @@ def _planning(planning: PlanningConfig):
     def plan(planner: ServicePlanner | None, windows: ClosedWindows):
         service = windows[0].service
         planner = planner or _planner(planning, service, horizon)
+        ends = [window.end for window in windows]
+        plans = planner.update_many(ends, [observed_values(window.signals) for window in windows])
         events: list[Any] = []
-        for window in windows:
-            plan = planner.update_one(window.end, observed_values(window.signals))
-            events += plan_events(service, plan, steps)
+        for plan in plans:
+            if plan.ts is not None:
+                events += plan_events(service, plan, steps)
         return planner, events
 
     return plan

@@ -10,6 +10,7 @@ import bisect
 import functools
 import math
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from statistics import NormalDist
@@ -178,26 +179,42 @@ class ExhaustionPredictor:
 
     def update_at(self, t: float, ts: datetime, value: float) -> ExhaustionWarning | None:
         """`update_one` with ``ts`` in epoch seconds (``t``) as well, for a caller that has it."""
-        if not math.isfinite(value) or t < self._last_ts:
-            return None
-        self._last_ts = t
-        if math.isnan(self._bucket_start):
-            self._bucket_start = t
-        warning = None
-        if t >= self._bucket_start + self._width:
-            if self._count:
-                self._mids.append(self._bucket_start + self._width / 2)
-                self._means.append(self._sum / self._count)
-                if len(self._mids) > self.buckets:
-                    del self._mids[0], self._means[0]
-            # Buckets stay aligned to the first one; a gap skips the empty ones.
-            skipped = math.floor((t - self._bucket_start) / self._width)
-            self._bucket_start += skipped * self._width
-            self._sum, self._count = 0.0, 0
-            warning = self._assess(ts, t)
-        self._sum += value
-        self._count += 1
-        return warning
+        return self.update_many([t], [ts], [value]).get(0)
+
+    def update_many(
+        self, times: Sequence[float], stamps: Sequence[datetime], values: Sequence[float | None]
+    ) -> dict[int, ExhaustionWarning]:
+        """`update_at` for each point in order (``times`` in epoch seconds, ``stamps`` the
+        same as datetimes; a None value is no point); the warnings by the point's index.
+        One call for a service's batch of windows: most points only add to a bucket."""
+        warnings = {}
+        width = self._width
+        last_ts, start, total, count = self._last_ts, self._bucket_start, self._sum, self._count
+        for i, value in enumerate(values):
+            if value is None:
+                continue
+            t = times[i]
+            if not math.isfinite(value) or t < last_ts:
+                continue
+            last_ts = t
+            if math.isnan(start):
+                start = t
+            if t >= start + width:
+                if count:
+                    self._mids.append(start + width / 2)
+                    self._means.append(total / count)
+                    if len(self._mids) > self.buckets:
+                        del self._mids[0], self._means[0]
+                # Buckets stay aligned to the first one; a gap skips the empty ones.
+                start += math.floor((t - start) / width) * width
+                total, count = 0.0, 0
+                warning = self._assess(stamps[i], t)
+                if warning is not None:
+                    warnings[i] = warning
+            total += value
+            count += 1
+        self._last_ts, self._bucket_start, self._sum, self._count = last_ts, start, total, count
+        return warnings
 
     def _assess(self, ts: datetime, now: float) -> ExhaustionWarning | None:
         mids, means = self._mids, self._means

@@ -136,34 +136,46 @@ class ServicePlanner:
 
     def update_one(self, ts: datetime, values: Mapping[str, float]) -> Plan:
         """Learn one window's values (signal → value) at ``ts``; what that produced."""
-        t = ts.timestamp()
-        warnings = {}
-        for signal in self.capacity_signals:
-            value = values.get(signal)
-            if value is not None:
-                predictor = self._predictors.get(signal) or self._predictor(signal)
-                warning = predictor.update_at(t, ts, value)
-                if warning is not None:
-                    warnings[signal] = warning
-        step = math.floor(t / self.step_seconds)
-        plan_ts, forecasts, advice = None, {}, None
-        if self._step is None or step > self._step:
-            if self._step is not None:
-                plan_ts, forecasts, advice = self._close_step()
-            self._step = step
-        sums, counts = self._sums, self._counts
-        for signal in self.forecast_signals:
-            value = values.get(signal)
-            if value is not None and math.isfinite(value):
-                if signal in sums:
-                    sums[signal] += value
-                    counts[signal] += 1
-                else:
-                    sums[signal] = value
-                    counts[signal] = 1
-        if not warnings and not forecasts and advice is None:
-            return _NOTHING
-        return Plan(plan_ts or ts, self.step_seconds, forecasts, warnings, advice)
+        return self.update_many([ts], [values])[0]
+
+    def update_many(
+        self, stamps: Sequence[datetime], rows: Sequence[Mapping[str, float]]
+    ) -> list[Plan]:
+        """`update_one` for each window in order (its end, its values): one call for a
+        service's batch of windows."""
+        times = [ts.timestamp() for ts in stamps]
+        warned: dict[int, dict[str, ExhaustionWarning]] = {}
+        for signal in self.capacity_signals:  # the predictors learn apart from the forecasts
+            column = [row.get(signal) for row in rows]
+            if column.count(None) == len(column):
+                continue
+            predictor = self._predictors.get(signal) or self._predictor(signal)
+            for i, warning in predictor.update_many(times, stamps, column).items():
+                warned.setdefault(i, {})[signal] = warning
+        plans = []
+        sums, counts, step_seconds = self._sums, self._counts, self.step_seconds
+        for i, (ts, t, values) in enumerate(zip(stamps, times, rows, strict=True)):
+            step = math.floor(t / step_seconds)
+            plan_ts, forecasts, advice = None, {}, None
+            if self._step is None or step > self._step:
+                if self._step is not None:
+                    plan_ts, forecasts, advice = self._close_step()
+                self._step = step
+            for signal in self.forecast_signals:
+                value = values.get(signal)
+                if value is not None and math.isfinite(value):
+                    if signal in sums:
+                        sums[signal] += value
+                        counts[signal] += 1
+                    else:
+                        sums[signal] = value
+                        counts[signal] = 1
+            warnings = warned.get(i)
+            if not warnings and not forecasts and advice is None:
+                plans.append(_NOTHING)
+            else:
+                plans.append(Plan(plan_ts or ts, step_seconds, forecasts, warnings or {}, advice))
+        return plans
 
     def _close_step(self) -> tuple[datetime, dict[str, Forecast], Any]:
         assert self._step is not None

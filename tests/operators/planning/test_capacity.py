@@ -214,3 +214,30 @@ def test_a_full_lookback_of_buckets_takes_little_memory() -> None:
     held()  # the module's caches (pairs of buckets, ranks) fill on the first
     # A deque of (mid, mean) pairs held about 4.9 KB.
     assert held() < 2_000
+
+
+def test_a_batch_of_points_warns_as_the_points_one_by_one() -> None:
+    """`update_many` over batches of any size, with absent (None), non-finite and old
+    points among them, gives the warnings and the state of `update_one` point by point."""
+    warnings = 0
+    for seed in range(20):
+        rng = random.Random(seed)
+        spoilt = [None, math.nan, math.inf]
+        points = [(ts, rng.choice([v] * 20 + spoilt)) for ts, v in _shapes(seed)]
+        points[100:100] = [(points[50][0], 50.0)]  # older than the point before it: ignored
+        one_by_one, batched = ExhaustionPredictor(), ExhaustionPredictor()
+        expected = {}
+        for i, (ts, value) in enumerate(points):
+            if value is not None and (warning := one_by_one.update_one(ts, value)):
+                expected[i] = warning
+        got, i = {}, 0
+        while i < len(points):
+            batch = points[i : i + rng.choice([1, 2, 7, 90, 400])]
+            stamps, values = [ts for ts, _ in batch], [v for _, v in batch]
+            warned = batched.update_many([ts.timestamp() for ts in stamps], stamps, values)
+            got.update({i + j: w for j, w in warned.items()})
+            i += len(batch)
+        assert got == expected, seed
+        assert pickle.dumps(batched) == pickle.dumps(one_by_one), seed
+        warnings += len(expected)
+    assert warnings >= 5  # the shapes do warn

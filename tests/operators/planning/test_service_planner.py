@@ -64,3 +64,27 @@ def test_forecasts_come_in_the_configured_order_whatever_order_signals_came_in()
     plans = _run(ServicePlanner(step_seconds=60), _windows(PLANNED, 24, seed=3, starts=starts))
     assert list(plans[-1]) == list(PLANNED)
     assert all(list(plan) == [s for s in PLANNED if s in plan] for plan in plans)
+
+
+def test_a_batch_of_windows_plans_as_the_windows_one_by_one() -> None:
+    """`update_many` over batches of any size gives, window by window, the plans (forecasts,
+    capacity warnings, replica advice) of `update_one`, and the same state after."""
+    rng = random.Random(3)
+    windows = _windows(PLANNED, 6, seed=5, starts={"disk": 700})
+    for i, window in enumerate(windows):  # a leak and a climb: warnings and advice come too
+        window["memory"] = 40 + max(0, i - 900) / 12 + rng.gauss(0, 0.3)
+        window["cpu"] = 40 + i / 20
+        if i % 97 == 0:
+            del window["cpu"]
+    stamps = [T0 + timedelta(seconds=10 * i) for i in range(len(windows))]
+    one_by_one, batched = ServicePlanner(step_seconds=60), ServicePlanner(step_seconds=60)
+    expected = [one_by_one.update_one(ts, w) for ts, w in zip(stamps, windows, strict=True)]
+    got, i = [], 0
+    while i < len(windows):
+        size = rng.choice([1, 3, 50, 700])
+        got += batched.update_many(stamps[i : i + size], windows[i : i + size])
+        i += size
+    assert got == expected
+    assert sum(bool(p.warnings) for p in got) >= 1 and sum(bool(p.forecasts) for p in got) > 100
+    assert sum(p.advice is not None for p in got) >= 1
+    assert pickle.dumps(batched) == pickle.dumps(one_by_one)

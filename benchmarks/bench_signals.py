@@ -8,15 +8,20 @@ receipt of the producers' batches (unpickling them, what the flow's process pays
 encoding of them into blocks (`encode_blocks`), the log tokens (`tokenise` line by line, and
 `tokenise_many` over each batch's lines, as the windows call it), the log windows with template
 mining (`ServiceLogSignals`) and the span windows (`ServiceTraceSignals`). Every
-step runs once unmeasured first (imports, caches, the regexes).
+step runs once unmeasured first (imports, caches, the regexes). Last, the masks as they run
+(`_FAST_FORMS`) against `MASKS` as written, in turns within the process, 10 rounds each: on a
+noisy machine a difference of a few percent shows only so.
 
 Run: ``.venv/bin/python benchmarks/bench_signals.py [hours, default 6]``.
 """
 
 from __future__ import annotations
 
+import functools
 import gc
 import pickle
+import re
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -24,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airis.batches import EventBatch
+from airis.operators.signals import log_tokens
 from airis.operators.signals.log_signals import ServiceLogSignals
 from airis.operators.signals.log_tokens import tokenise, tokenise_many
 from airis.operators.signals.trace_signals import ServiceTraceSignals
@@ -60,6 +66,33 @@ def main() -> None:
     ])  # fmt: skip
     report("log windows (ServiceLogSignals)", count(logs), lambda: windows(logs, _log_windows))
     report("span windows (ServiceTraceSignals)", count(spans), lambda: windows(spans, _spans))
+    compare_masks(bodies, len(lines))
+
+
+def compare_masks(bodies: list[Any], events: int, rounds: int = 10) -> None:
+    """`tokenise_many` with the masks as they run and with `MASKS` as written, in turns."""
+    as_written = tuple(
+        (log_tokens._applies(name), functools.partial(re.compile(pattern).sub, log_tokens._MARK))
+        for name, pattern in log_tokens.MASKS
+    )
+    kinds = {"as they run": log_tokens._MASK_STEPS, "MASKS as written": as_written}
+    times: dict[str, list[float]] = {kind: [] for kind in kinds}
+    try:
+        for i in range(rounds):
+            for kind in sorted(kinds, reverse=bool(i % 2)):
+                log_tokens._MASK_STEPS = kinds[kind]
+                started = time.perf_counter()
+                for part in bodies:
+                    tokenise_many(part)
+                times[kind].append((time.perf_counter() - started) / events * 1e6)
+    finally:
+        log_tokens._MASK_STEPS = kinds["as they run"]
+    medians = {kind: statistics.median(t) for kind, t in times.items()}
+    print(
+        "log tokens per batch, masks "
+        + ", ".join(f"{kind} {median:.2f}" for kind, median in medians.items())
+        + f" us/event (median of {rounds} rounds in turns)"
+    )
 
 
 def count(batches: list[list[EventBatch]]) -> int:

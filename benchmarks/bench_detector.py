@@ -8,13 +8,17 @@ points per call: measured next, on the same points spread over 8 signals, 800 pe
 the flow's whole detection step (`ServiceWindowDetector`: the bank, the lateness rule and the
 10-s windows) on one simulated service's day, in batches of 1,000 points, in time order (a
 keyed JSON topic) and metric after metric (an OTLP message), then in batches of 8 (one tick
-of the service: what the demo hands it, and a topic with many services per poll).
+of the service: what the demo hands it, and a topic with many services per poll). Last, that
+step with each closed window's values read, as planning and the model read them, closing a
+batch's windows at once (`OpenWindows.close_many`) and one by one, in turns within the
+process (8 rounds each): on a noisy machine a difference of some percent shows only so.
 """
 
 from __future__ import annotations
 
 import pickle
 import random
+import statistics
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -23,6 +27,8 @@ from airis.events import MetricPoint
 from airis.operators.base import SeriesDetector
 from airis.operators.detectors.detector_bank import DetectorBank, metrics_detector
 from airis.operators.detectors.event_onset import EventOnset
+from airis.operators.types import observed_values
+from airis.operators.windowing.open_windows import OpenWindows
 from airis.operators.windowing.windowed_detector import ServiceWindowDetector
 from airis.sources.simulator import Simulator
 
@@ -38,6 +44,7 @@ def main() -> None:
     bench_bank(points, signals=8, batch=800)
     bench_window_step(batch=1_000)
     bench_window_step(batch=8)  # one tick of a service: the demo's batches, a busy topic's
+    compare_closing(batch=1_000)
 
 
 def bench(label: str, detector: SeriesDetector, points: list[tuple[datetime, float]]) -> None:
@@ -73,13 +80,7 @@ def bench_bank(points: list[tuple[datetime, float]], signals: int, batch: int) -
 
 
 def bench_window_step(batch: int) -> None:
-    sim = Simulator(start=datetime(2026, 3, 2, tzinfo=UTC), hours=24, seed=7, faults=[])
-    points = [
-        MetricPoint.model_validate(p)
-        for tick in sim.ticks()
-        for p in tick
-        if (p["service"] if isinstance(p, dict) else p.service) == "frontend"
-    ]
+    points = _day_points()
     for order in ("time order", "metric after metric"):
         batches = []
         for i in range(0, len(points), batch):
@@ -95,11 +96,59 @@ def bench_window_step(batch: int) -> None:
         )
 
 
-def _run_step(batches: list[MetricBatch]) -> float:
+def compare_closing(batch: int, rounds: int = 8) -> None:
+    batches = _day_batches(batch)
+    points = sum(map(len, batches))
+    at_once = OpenWindows.close_many
+
+    def one_by_one(self: OpenWindows, ids: list[int], starts: list[datetime]) -> list:
+        return [self.close(w, start) for w, start in zip(ids, starts, strict=True)]
+
+    kinds = {"at once": at_once, "one by one": one_by_one}
+    times: dict[str, list[float]] = {kind: [] for kind in kinds}
+    try:
+        for i in range(rounds + 1):  # the first round compiles the kernel
+            for kind in sorted(kinds, reverse=bool(i % 2)):
+                OpenWindows.close_many = kinds[kind]  # type: ignore[method-assign]
+                elapsed = _run_step(batches, read=True)
+                if i:
+                    times[kind].append(elapsed / points * 1e6)
+    finally:
+        OpenWindows.close_many = at_once  # type: ignore[method-assign]
+    medians = ", ".join(f"{kind} {statistics.median(t):.2f}" for kind, t in times.items())
+    print(
+        f"flow detection step with the windows' values read, {batch:,} points a batch, time "
+        f"order, windows closed {medians} us/point (median of {rounds} rounds in turns)"
+    )
+
+
+def _day_points() -> list[MetricPoint]:
+    """One simulated service's day of points."""
+    sim = Simulator(start=datetime(2026, 3, 2, tzinfo=UTC), hours=24, seed=7, faults=[])
+    return [
+        MetricPoint.model_validate(p)
+        for tick in sim.ticks()
+        for p in tick
+        if (p["service"] if isinstance(p, dict) else p.service) == "frontend"
+    ]
+
+
+def _day_batches(batch: int) -> list[MetricBatch]:
+    points = _day_points()
+    return [
+        MetricBatch.from_points("frontend", points[i : i + batch])
+        for i in range(0, len(points), batch)
+    ]
+
+
+def _run_step(batches: list[MetricBatch], read: bool = False) -> float:
     step = ServiceWindowDetector("frontend")
     started = time.perf_counter()
     for b in batches:
-        step.update_batch(b, now=0.0)
+        closed, _ = step.update_batch(b, now=0.0)
+        if read:  # as planning and the model do
+            for window in closed:
+                observed_values(window.signals)
     return time.perf_counter() - started
 
 

@@ -171,6 +171,10 @@ class SignalColumns(Mapping[str, SignalSummary]):
             self._observed = dict(zip(self.names, self.cells[:, OBSERVED].tolist(), strict=True))
         return self._observed
 
+    def set_observed(self, observed: dict[str, float]) -> None:
+        """What `observed` returns, worked out by the maker of the columns (for many at once)."""
+        self._observed = observed
+
     def flagged(self, threshold: float, extreme: float) -> list[str]:
         """The signals, by name, whose worst score is ``>= extreme``, or ``>= threshold``
         with a detector past its warm-up (the rule of `close_window`)."""

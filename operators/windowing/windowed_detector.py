@@ -284,25 +284,22 @@ class ServiceWindowDetector:
         self._base_seen_at = now
 
     def _close(self, due: Callable[[datetime], bool]) -> list[ServiceWindow]:
-        closed = []
+        window_ids, starts = [], []
         for window_id in self._windows.ids():
             start = self._window_start(window_id)
-            end = start + self.window
-            if not due(end):
+            if not due(start + self.window):
                 break
-            summaries = self._windows.close(window_id, start)
-            self._closed_before = window_id + 1
-            closed.append(
-                close_window(
-                    self.service or "",
-                    start,
-                    end,
-                    summaries,
-                    self.threshold,
-                    detector=self.detector,
-                )
-            )
-        return closed
+            window_ids.append(window_id)
+            starts.append(start)
+        if not window_ids:
+            return []
+        self._closed_before = window_ids[-1] + 1
+        service, window, threshold = self.service or "", self.window, self.threshold
+        closed = self._windows.close_many(window_ids, starts)
+        return [
+            close_window(service, start, start + window, columns, threshold, detector=self.detector)
+            for start, columns in zip(starts, closed, strict=True)
+        ]
 
     def _window_start(self, window_id: int) -> datetime:
         return ALIGN_TO + self.window * window_id

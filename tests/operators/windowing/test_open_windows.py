@@ -48,7 +48,9 @@ def _by_add_assessment(points) -> dict[int, dict]:
     return windows
 
 
-def _by_open_windows(points, batch: int, in_order: bool = False) -> dict[int, SignalColumns]:
+def _by_open_windows(
+    points, batch: int, in_order: bool = False, at_once: bool = False
+) -> dict[int, SignalColumns]:
     windows = OpenWindows(WINDOW_US)
     for i in range(0, len(points), batch):
         chunk = points[i : i + batch]
@@ -60,9 +62,11 @@ def _by_open_windows(points, batch: int, in_order: bool = False) -> dict[int, Si
             {},
             in_order=in_order,
         )
-    return {
-        w: windows.close(w, START + timedelta(microseconds=w * WINDOW_US)) for w in windows.ids()
-    }
+    ids = windows.ids()
+    starts = [START + timedelta(microseconds=w * WINDOW_US) for w in ids]
+    if at_once:
+        return dict(zip(ids, windows.close_many(ids, starts), strict=True))
+    return {w: windows.close(w, start) for w, start in zip(ids, starts, strict=True)}
 
 
 def _plain(summaries) -> dict[str, str]:
@@ -72,16 +76,21 @@ def _plain(summaries) -> dict[str, str]:
 @pytest.mark.parametrize("seed", range(8))
 @pytest.mark.parametrize("batch", [1, 7, 400])
 @pytest.mark.parametrize("in_order", [False, True])
-def test_columns_keep_what_add_assessment_keeps(seed: int, batch: int, in_order: bool) -> None:
+@pytest.mark.parametrize("at_once", [False, True], ids=["close", "close_many"])
+def test_columns_keep_what_add_assessment_keeps(
+    seed: int, batch: int, in_order: bool, at_once: bool
+) -> None:
     points = _points(random.Random(seed), 400)
     if in_order:  # each batch in time order (a NaN score keeps its place: order matters)
         parts = [points[i : i + batch] for i in range(0, len(points), batch)]
         points = [point for part in parts for point in sorted(part, key=lambda p: p[0])]
     expected = _by_add_assessment(points)
-    got = _by_open_windows(points, batch, in_order)
+    got = _by_open_windows(points, batch, in_order, at_once)
     assert sorted(got) == sorted(expected)
     for window_id, summaries in expected.items():
         assert _plain(got[window_id]) == _plain(summaries)
+        observed = {signal: s.assessment.observed for signal, s in summaries.items()}
+        assert repr(sorted(got[window_id].observed().items())) == repr(sorted(observed.items()))
 
 
 def test_a_verdict_given_as_an_object_is_kept_with_its_own_names() -> None:
@@ -124,13 +133,20 @@ def test_columns_behave_as_the_mapping_they_replace() -> None:
     assert window.anomalies == from_dict.anomalies and window.anomalies
 
 
-def test_arrays_of_a_burst_of_windows_are_given_back_once_as_many_windows_again_passed() -> None:
+@pytest.mark.parametrize("at_once", [False, True], ids=["close", "close_many"])
+def test_arrays_of_a_burst_of_windows_are_given_back_once_as_many_windows_again_passed(
+    at_once: bool,
+) -> None:
     windows = OpenWindows(WINDOW_US)
     at = np.arange(0, 200 * WINDOW_US, WINDOW_US // 2, dtype=np.int64)  # 200 windows at once
     table = np.zeros((len(at), 7))
     windows.fold(at, ["cpu"] * len(at), table, np.arange(len(at), dtype=float), {})
     assert len(windows._cells) >= 200
-    closed = [windows.close(w, START) for w in windows.ids()[:-1]]
+    ids = windows.ids()[:-1]
+    if at_once:
+        closed = windows.close_many(ids, [START] * len(ids))
+    else:
+        closed = [windows.close(w, START) for w in ids]
     assert [c["cpu"].count for c in closed] == [2] * 199
     assert len(windows._cells) >= 200  # another burst may come: kept for now
     last = windows.ids()[0]
@@ -149,7 +165,11 @@ def test_batches_that_each_open_a_few_windows_reuse_the_arrays() -> None:
     for batch in range(50):  # 8 windows per batch, two points each, closed after the batch
         at = np.arange(16, dtype=np.int64) * (WINDOW_US // 2) + batch * 8 * WINDOW_US
         windows.fold(at, ["cpu"] * 16, table, np.ones(16), {}, in_order=True)
-        assert [windows.close(w, START)["cpu"].count for w in windows.ids()] == [2] * 8
+        ids = windows.ids()
+        if batch % 2:
+            assert [c["cpu"].count for c in windows.close_many(ids, [START] * 8)] == [2] * 8
+        else:
+            assert [windows.close(w, START)["cpu"].count for w in ids] == [2] * 8
         arrays.add(id(windows._cells))
     assert len(arrays) == 1
 
@@ -163,3 +183,27 @@ def test_arrays_grow_to_the_windows_open_at_once_and_no_further() -> None:
             assert windows.close(window_id - 2, START)["cpu"].count == 1
     assert windows.ids() == [98, 99]
     assert len(windows._cells) == 3
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_closing_windows_at_once_keeps_the_arrays_closing_one_by_one_keeps(seed: int) -> None:
+    """Bursts and lulls of windows, each round's oldest windows closed: `close_many` gives
+    the columns `close` gives, and holds no more arrays (it gives a burst's back once, after
+    the last window, where `close` may do so halfway at a larger size)."""
+    rng = random.Random(seed)
+    at_once, one_by_one = OpenWindows(WINDOW_US), OpenWindows(WINDOW_US)
+    newest = 0
+    for _ in range(300):
+        spread = rng.choice([1, 1, 2, 3, 40, 250])  # windows a batch reaches
+        at = np.sort(np.array([newest + rng.randrange(spread * WINDOW_US) for _ in range(30)]))
+        newest = int(at[-1])
+        for windows in (at_once, one_by_one):
+            windows.fold(at, ["cpu"] * 30, np.zeros((30, 7)), np.ones(30), {}, in_order=True)
+        due = at_once.ids()[: rng.choice([0, 1, 2, 5, 100, 1000])]
+        starts = [START + timedelta(microseconds=w * WINDOW_US) for w in due]
+        many = at_once.close_many(due, starts)
+        single = [one_by_one.close(w, s) for w, s in zip(due, starts, strict=True)]
+        assert [_plain(c) for c in many] == [_plain(c) for c in single]
+        assert at_once.ids() == one_by_one.ids()
+        assert len(at_once._cells) <= len(one_by_one._cells)
+        assert at_once._peak == one_by_one._peak

@@ -192,9 +192,14 @@ def observed_values(signals: Mapping[str, SignalSummary]) -> dict[str, float]:
     return {signal: s.assessment.observed for signal, s in signals.items()}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ServiceWindow:
-    """All signals of one service during one event-time window, and the anomalies found."""
+    """All signals of one service during one event-time window, and the anomalies found
+    (never changed after).
+
+    Not ``frozen``: a frozen dataclass sets each field through ``object.__setattr__``, which
+    made one cost 1.1 µs against 0.3 µs, and every service's every window makes one.
+    """
 
     service: str
     start: datetime

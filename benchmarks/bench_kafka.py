@@ -19,10 +19,11 @@ seed 7, with its faults):
     2026-12-06; before, 80% of the input over that time, which a poll of OTLP batches
     holding a fifth of the input made swing by ±30%); the items exchanged per point (keyed
     batches of one service's points over points read);
-(c) event-to-alert latency at half of (b)'s 1-process rate: the simulator is produced at
-    that rate while the flow tails the topic; for each alert, the time from producing the
-    first event after its deciding window's end (the event that lets the window close) to
-    receiving the alert from the alerts topic;
+(c) event-to-alert latency at half of (b)'s 1-process rate (15,000 points/s without (b);
+    ``--rate R`` for another): the simulator is produced at that rate while the flow tails the
+    topic; for each alert, the time from producing the first event after its deciding
+    window's end (the event that lets the window close) to receiving the alert from the
+    alerts topic. The producer and the broker share the machine with the flow;
 (d) peak memory with 100,000 active series (``--series N`` for another count), in a separate
     process: the detection steps of the flow (no Kafka) over 12,500 services × 8 signals
     (``--signals golden``: the simulator's, four of them forecast by planning): the peak
@@ -74,6 +75,9 @@ def main() -> int:
         "--series", type=int, default=SERIES, help=f"(d)'s active series (default {SERIES:,})"
     )
     parser.add_argument(
+        "--rate", type=float, help="(c)'s points/s (default: half of (b)'s 1-process rate)"
+    )
+    parser.add_argument(
         "--signals",
         choices=sorted(SIGNAL_SETS),
         default="generic",
@@ -108,8 +112,9 @@ def main() -> int:
                 bootstrap, args.hours, 1, keyed=False
             )
         if "c" in args.only:
-            rate = results.get("b_flow", {}).get("1_process", {}).get("steady_points_per_s")
-            results["c_latency"] = latency(bootstrap, rate or 30_000.0)
+            steady = results.get("b_flow", {}).get("1_process", {}).get("steady_points_per_s")
+            rate = args.rate or (steady / 2 if steady else 15_000.0)
+            results["c_latency"] = latency(bootstrap, rate)
         if "f" in args.only:
             results["f_store_cost"] = store_cost(bootstrap, args.hours)
         if "d" in args.only:
@@ -384,15 +389,14 @@ def store_cost(bootstrap: str, hours: float, pairs: int = 2) -> dict:
 # --- (c) ---------------------------------------------------------------------------------------
 
 
-def latency(bootstrap: str, max_rate: float, minutes: float = 2.0) -> dict:
-    """Produce at half of ``max_rate`` while the flow tails; alert latency per alert."""
+def latency(bootstrap: str, rate: float, minutes: float = 2.0) -> dict:
+    """Produce at ``rate`` points/s while the flow tails; alert latency per alert."""
     from confluent_kafka import Consumer, Producer, TopicPartition
 
     from airis.app.kafka_admin import ensure_topics
     from airis.app.kafka_producer import encode_tick
     from airis.sources.simulator import recent_simulation
 
-    rate = max_rate / 2
     sim = recent_simulation(24, 7)
     per_tick = len(sim.services) * 8
     topic = f"bench-latency-{uuid.uuid4().hex[:8]}"

@@ -192,38 +192,30 @@ def _request(metrics: list[tuple[str, str, list[dict[str, Any]]]], resource: dic
     return metrics_request(*built, resource=resource).SerializeToString()
 
 
+@pytest.mark.parametrize(
+    ("shortcut", "declined"),
+    [("_plain", False), ("_plain_columns", None)],
+    ids=["at once against point by point", "from bytes against field by field"],
+)
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_metric(), min_size=1, max_size=3), _RESOURCES)
-def test_a_metric_of_plain_points_decodes_at_once_as_point_by_point(metrics, resource) -> None:
-    """`_plain`, a gauge's points in one go, gives the columns and rejections the general way
-    gives, whatever the times, values, flags, attributes, names and resource labels."""
+def test_a_shortcut_for_plain_points_decodes_as_the_way_without_it(
+    shortcut: str, declined: object, metrics, resource
+) -> None:
+    """`_plain` (a gauge's points in one go) against the general way, and `_plain_columns`
+    (its points read from the metric's bytes) against reading each point's fields: the same
+    columns and rejections, whatever the times, values, flags, attributes, exemplars, names
+    and resource labels."""
     from unittest.mock import patch
 
     from airis.sources.otlp import decode_metrics
 
     payload = _request(metrics, resource)
-    at_once = decode_metrics(payload, "otlp_proto", columns=True)
-    with patch.object(_proto, "_plain", return_value=False):  # the general way only
-        one_by_one = decode_metrics(payload, "otlp_proto", columns=True)
-    assert at_once.events == one_by_one.events
-    assert at_once.rejected == one_by_one.rejected
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.lists(_metric(), min_size=1, max_size=3), _RESOURCES)
-def test_plain_points_read_from_bytes_decode_as_read_field_by_field(metrics, resource) -> None:
-    """`_plain_columns`, a metric's points read from its bytes at once, gives what reading
-    each point's fields gives, or leaves the metric to that."""
-    from unittest.mock import patch
-
-    from airis.sources.otlp import decode_metrics
-
-    payload = _request(metrics, resource)
-    from_bytes = decode_metrics(payload, "otlp_proto", columns=True)
-    with patch.object(_proto, "_plain_columns", return_value=None):  # field by field only
-        by_field = decode_metrics(payload, "otlp_proto", columns=True)
-    assert from_bytes.events == by_field.events
-    assert from_bytes.rejected == by_field.rejected
+    with_it = decode_metrics(payload, "otlp_proto", columns=True)
+    with patch.object(_proto, shortcut, return_value=declined):
+        without_it = decode_metrics(payload, "otlp_proto", columns=True)
+    assert with_it.events == without_it.events
+    assert with_it.rejected == without_it.rejected
 
 
 @pytest.mark.parametrize("start", [0, 1_767_225_500_000_000_000])

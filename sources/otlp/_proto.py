@@ -147,7 +147,10 @@ def _plain_columns(data: Any) -> tuple[list[int], list[float]] | None:
     said it ends: checking every header and tag at its fixed offset parses them exactly.
     Serialising a parsed message is the runtime's own canonical layout, whatever the
     sender's encoder did. Over 10 times cheaper than reading three fields per point."""
-    n = len(data.data_points)
+    points = data.data_points
+    if not points or points[0].attributes or points[0].exemplars:
+        return None  # points with attributes (most beside gauges): not worth serialising
+    n = len(points)
     raw = data.SerializeToString()
     for layout in (_TIME_AND_DOUBLE, _START_TIME_AND_DOUBLE):
         if len(raw) < n * layout.itemsize:

@@ -138,8 +138,7 @@ def _planning(planning: PlanningConfig):
         plans = planner.update_many(ends, [observed_values(window.signals) for window in windows])
         events: list[Any] = []
         for plan in plans:
-            if plan.ts is not None:
-                events += plan_events(service, plan, steps)
+            events += plan_events(service, plan, steps)
         return planner, events
 
     return plan

@@ -165,10 +165,7 @@ class OpenWindows:
         self._free.append(at)
         if window_id > self._peak_until:  # as many windows again have passed since the peak
             self._peak = len(self._at)
-        if len(self._cells) > 4 and max(self._peak, len(self._at)) <= len(self._cells) // 4:
-            self._repack()  # a burst of windows is over: give their arrays back
-        if len(self._names) > _SPARE_SLOTS:
-            self.compact()
+        self._shrink()
         return closed
 
     def close_many(
@@ -206,11 +203,15 @@ class OpenWindows:
         for i, window_id in enumerate(window_ids):
             if window_id > self._peak_until:  # as many windows again have passed since the peak
                 self._peak = open_before - i - 1
+        self._shrink()
+        return closed
+
+    def _shrink(self) -> None:
+        """After windows closed: give back arrays and slots that are now many too many."""
         if len(self._cells) > 4 and max(self._peak, len(self._at)) <= len(self._cells) // 4:
             self._repack()  # a burst of windows is over: give their arrays back
         if len(self._names) > _SPARE_SLOTS:
             self.compact()
-        return closed
 
     def restore(
         self, window_id: int, start: datetime, summaries: Mapping[str, SignalSummary]

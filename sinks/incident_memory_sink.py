@@ -28,7 +28,7 @@ from airis.events import Incident
 from airis.settings import MemoryConfig, Settings
 from airis.sinks.exporter import Exporter, ExportResult
 
-if TYPE_CHECKING:  # the Qdrant client costs 0.35 s to import: only the worker that writes does
+if TYPE_CHECKING:  # the Qdrant client costs 0.6 s to import: only a flow that writes does
     from airis.sinks.incident_memory import IncidentMemory
 
 logger = logging.getLogger(__name__)
@@ -115,14 +115,17 @@ class IncidentMemorySink(FixedPartitionedSink[Incident, None]):
     ) -> None:
         self.config = config
         self.memory_factory = memory_factory
+        if memory_factory is None:
+            # Imported when the flow is built, not in `build_part`: Bytewax builds a sink's
+            # partition when its first item comes, and importing the Qdrant client (0.6 s)
+            # at the first resolved incident stalled the flow while alerts were in flight
+            # (1.2 s late at 30,000 points/s in `benchmarks/bench_kafka.py --only c`).
+            import airis.sinks.incident_memory  # noqa: F401
 
     def list_parts(self) -> list[str]:
         return [SINK]
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _MemoryPartition:
-        # The Qdrant client is imported here, when the flow starts, not at its first incident.
-        import airis.sinks.incident_memory  # noqa: F401
-
         factory = self.memory_factory or (lambda: _open_memory(self.config))
         return _MemoryPartition(IncidentMemoryExporter(factory))
 

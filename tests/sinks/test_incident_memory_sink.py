@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -60,3 +62,15 @@ def test_a_memory_that_fails_keeps_the_incidents_and_writes_them_later(tmp_path:
     assert failures._value.get() - before == 2
     with IncidentMemory(settings.memory) as memory:
         assert memory.count() == 6
+
+
+def test_the_qdrant_client_is_imported_when_the_flow_is_built_not_at_its_first_incident() -> None:
+    # Bytewax builds a sink's partition at its first item: an import there stalls the flow.
+    script = (
+        "import sys\n"
+        "from airis.sinks.incident_memory_sink import IncidentMemorySink\n"
+        "assert 'qdrant_client' not in sys.modules\n"
+        "IncidentMemorySink()\n"
+        "assert 'qdrant_client' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True)

@@ -261,7 +261,8 @@ class AlertManager:
                 alerts.extend(self._quiet(fp, track, 1, window.end, window.end, normal))
             if self._idle(track, window.end):
                 del self._tracks[fp]
-        return alerts + self._expire_exhaustions(window.end)
+        expired = self._expire_exhaustions(window.end)
+        return alerts + expired if expired else alerts
 
     def update_warning(self, warning: CapacityWarning) -> list[Alert]:
         """Take one exhaustion warning of the service; return the alert events it causes."""
@@ -277,6 +278,8 @@ class AlertManager:
         return [*alerts, _exhaustion_alert(fp, episode, "firing", warning.ts)]
 
     def _expire_exhaustions(self, now: datetime) -> list[Alert]:
+        if not self._exhaustions:  # the usual case, once per window
+            return []
         due = [fp for fp, e in self._exhaustions.items() if e.due <= now]
         return [_exhaustion_alert(fp, self._exhaustions.pop(fp), "resolved", now) for fp in due]
 

@@ -133,7 +133,7 @@ class ChdbStore(ClickHouseStore):
         if types is None:
             types = self._column_types(table, columns)
             self._arrow_types[key] = types
-        arrays = [pa.array(values, type=arrow) for values, arrow in zip(data, types, strict=True)]
+        arrays = [arrow_array(values, arrow) for values, arrow in zip(data, types, strict=True)]
         # chdb's Python() table function finds the object by this local name.
         airis_insert_batch = pa.Table.from_arrays(arrays, names=list(columns))  # noqa: F841
         names = ", ".join(quote_ident(c) for c in columns)
@@ -175,6 +175,37 @@ class ChdbStore(ClickHouseStore):
         if missing:
             raise ValueError(f"table {table} has no column(s) {', '.join(missing)}")
         return [arrow_type(found[c]) for c in columns]
+
+
+def arrow_array(values: Sequence[Any], arrow: pa.DataType | None) -> pa.Array:
+    """``pa.array(values, type=arrow)``, with a timestamp column's distinct values converted
+    once each where the column repeats them (a metrics block: one stamp per scrape).
+
+    pyarrow converts each datetime holding the GIL, which the flow's thread waits out: 32 ms
+    for a block of 100,000 metric rows into ``DateTime64(3)``. Taking the distinct stamps'
+    array by row positions gives the same array in 8 ms (a scratch timeit; a column of
+    distinct stamps, such as spans', is left to pyarrow: 31 ms either way).
+
+    >>> from datetime import UTC, datetime
+    >>> t = [datetime(2026, 1, 1, tzinfo=UTC), None, datetime(2026, 1, 1, tzinfo=UTC)]
+    >>> arrow_array(t, pa.timestamp("ms", tz="UTC")) == pa.array(t, pa.timestamp("ms", tz="UTC"))
+    True
+    """
+    if not isinstance(arrow, pa.TimestampType) or type(values) not in (list, tuple):
+        return pa.array(values, type=arrow)
+    sample = values[:_SAMPLE_ROWS]
+    try:
+        if 2 * len(set(sample)) > len(sample):  # mostly distinct (spans, log records)
+            return pa.array(values, type=arrow)
+        positions: dict[Any, int] = {}
+        rows = [positions.setdefault(value, len(positions)) for value in values]
+    except TypeError:  # an unhashable value: pyarrow says what it makes of it
+        return pa.array(values, type=arrow)
+    return pa.array(list(positions), type=arrow).take(pa.array(rows, type=pa.int32()))
+
+
+#: Rows a timestamp column is sampled on to see whether it repeats its values.
+_SAMPLE_ROWS = 1024
 
 
 def arrow_type(ch_type: str) -> pa.DataType | None:

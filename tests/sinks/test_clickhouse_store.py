@@ -13,16 +13,18 @@ import os
 import subprocess
 import sys
 import textwrap
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from airis.settings import StoreConfig
-from airis.sinks.chdb_store import ChdbStore, arrow_type
+from airis.sinks.chdb_store import ChdbStore, arrow_array, arrow_type
 from airis.sinks.clickhouse_server import ClickHouseServerStore, normalize_value
 from airis.sinks.clickhouse_store import (
     ClickHouseStore,
@@ -222,6 +224,42 @@ def test_data_persists_across_processes(tmp_path: Path) -> None:
 )
 def test_arrow_type(ch_type: str, expected: pa.DataType | None) -> None:
     assert arrow_type(ch_type) == expected
+
+
+_STAMPS = st.sampled_from(
+    [
+        None,
+        datetime(2026, 1, 1, tzinfo=UTC),
+        datetime(2026, 1, 1, 0, 0, 0, 123456, tzinfo=UTC),
+        datetime(2026, 1, 1, 1, tzinfo=timezone(timedelta(hours=1))),  # the first, elsewhere
+        datetime(2025, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2026, 1, 1),  # naive
+        datetime(1969, 12, 31, 23, 59, 59, 500000, tzinfo=UTC),  # before the epoch
+        "2026-01-01",  # not a datetime: pyarrow refuses it
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(_STAMPS, max_size=3000) | st.lists(st.datetimes(timezones=st.just(UTC))),
+    unit=st.sampled_from(["s", "ms", "us", "ns"]),
+    as_tuple=st.booleans(),
+)
+def test_timestamp_columns_converted_once_per_stamp_are_what_pyarrow_makes(
+    values: list[Any], unit: str, as_tuple: bool
+) -> None:
+    arrow = pa.timestamp(unit, tz="UTC")
+    column = tuple(values) if as_tuple else values
+    try:
+        expected = pa.array(column, type=arrow)
+    except (pa.ArrowException, TypeError, ValueError) as error:
+        with pytest.raises(type(error)):
+            arrow_array(column, arrow)
+        return
+    got = arrow_array(column, arrow)
+    assert got.type == expected.type
+    assert got.equals(expected)
 
 
 # --- server backend (fake clickhouse-driver client) -------------------------------------------

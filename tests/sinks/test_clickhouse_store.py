@@ -262,6 +262,32 @@ def test_timestamp_columns_converted_once_per_stamp_are_what_pyarrow_makes(
     assert got.equals(expected)
 
 
+_LABELS = st.sampled_from([None, {}, {"zone": "a"}, {"zone": "a", "pod": "p-1"}, "zone=a"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(_LABELS, max_size=200)
+    | st.builds(lambda label, n: [label] * n, _LABELS, st.integers(0, 500))
+    | st.builds(lambda n: ({},) * n, st.integers(0, 500)),
+    as_tuple=st.booleans(),
+)
+def test_map_columns_of_one_dict_throughout_are_what_pyarrow_makes(
+    values: list[Any], as_tuple: bool
+) -> None:
+    arrow = pa.map_(pa.string(), pa.string())
+    column = tuple(values) if as_tuple else list(values)
+    try:
+        expected = pa.array(column, type=arrow)
+    except (pa.ArrowException, TypeError, ValueError) as error:
+        with pytest.raises(type(error)):
+            arrow_array(column, arrow)
+        return
+    got = arrow_array(column, arrow)
+    assert got.type == expected.type
+    assert got.equals(expected)
+
+
 # --- server backend (fake clickhouse-driver client) -------------------------------------------
 # A mock, on purpose: no ClickHouse server that accepts our schema can run here (Debian only has
 # 18.16). The fake stands in for clickhouse-driver's Client (third-party code, not ours) to check

@@ -433,3 +433,19 @@ def test_otlp_points_as_columns_are_the_points_and_dead_letters_of_the_plain_way
     plain, columns = decode(False), decode(True)
     assert columns == plain
     assert sum(map(len, plain[0].values())) + len(plain[1]) >= sum(map(len, messages))
+
+
+@pytest.mark.parametrize("topics", [["a"] * 5, ["a", "b", "a", "a", "b"], ["b"] + ["a"] * 4])
+def test_events_read_are_counted_per_topic(topics: list[str]) -> None:
+    def read(topic: str) -> float:
+        return telemetry.EVENTS_IN.labels(source=topic)._value.get()
+
+    before = {topic: read(topic) for topic in set(topics)}
+    good = b'{"ts": "2026-11-25T00:00:00Z", "service": "api", "signal": "cpu", "value": 1}'
+    out = decode_messages(
+        [message(good, i, topic) for i, topic in enumerate(topics)], "metrics", columns=True,
+        now=lambda: T0.timestamp(),
+    )  # fmt: skip
+    assert sum(len(batch) for batch in out) == len(topics)  # the fast path: one batch
+    for topic in set(topics):
+        assert read(topic) - before[topic] == topics.count(topic)

@@ -6,10 +6,16 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
 from airis.events import CapacityWarning, ForecastPoint, ScalingAdvice
 from airis.operators.planning.capacity import ExhaustionPredictor
 from airis.operators.planning.events import capacity_warning, forecast_points, scaling_advice
-from airis.operators.planning.forecaster import IntervalForecaster
+from airis.operators.planning.forecaster import Forecast, IntervalForecaster
 from airis.operators.planning.scaling import ScalingAdvisor
 from airis.sinks.chdb_store import ChdbStore
 from airis.sinks.clickhouse_encoding import TABLES, encode_batch
@@ -84,3 +90,53 @@ def test_warning_and_scaling_rows_round_trip(store: ChdbStore) -> None:
     _insert(store, [scaling_advice(T0, "api", "cpu", rec)])
     row = store.query("SELECT * FROM scaling_recommendations")[0]
     assert (row["current_replicas"], row["desired_replicas"], row["action"]) == (4, 6, "scale_up")
+
+
+_VALUES = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-5, 5),
+    st.floats(-1e6, 1e6).map(np.float64),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@example(values=[(1.0, 0.5, 1.5)] * 3, step_seconds=0.2, steps=[3, 1])  # a later horizon of 0
+@example(values=[(1.0, 0.5, 1.5), (1.0, math.inf, 1.5)], step_seconds=60.0, steps=None)
+@given(
+    values=st.lists(st.tuples(_VALUES, _VALUES, _VALUES), min_size=1, max_size=12),
+    step_seconds=st.sampled_from([0.2, 0.6, 1.0, 60.0, 300.0]),
+    steps=st.none() | st.lists(st.integers(1, 12), min_size=1, max_size=4),
+)
+def test_forecast_points_are_the_validated_points(values, step_seconds, steps) -> None:
+    mean, lower, upper = (tuple(column) for column in zip(*values, strict=True))
+    forecast = Forecast(mean, lower, upper, 0.9, True)
+    steps = [s for s in steps if s <= len(values)] if steps else None
+
+    def validated() -> list[ForecastPoint]:
+        return [
+            ForecastPoint(
+                ts=T0,
+                service="api",
+                signal="cpu",
+                horizon_seconds=round(i * step_seconds),
+                forecast=mean[i - 1],
+                lower=lower[i - 1],
+                upper=upper[i - 1],
+                model="interval_forecaster",
+            )
+            for i in (steps or range(1, len(mean) + 1))
+        ]
+
+    try:
+        expected = validated()
+    except ValidationError:
+        with pytest.raises(ValidationError):
+            forecast_points(T0, "api", "cpu", forecast, step_seconds, steps)
+        return
+    got = forecast_points(T0, "api", "cpu", forecast, step_seconds, steps)
+    assert got == expected
+    for a, b in zip(got, expected, strict=True):
+        assert list(a.__dict__.items()) == list(b.__dict__.items())
+        assert [type(v) for v in a.__dict__.values()] == [type(v) for v in b.__dict__.values()]
+        assert a.model_fields_set == b.model_fields_set
+        assert a.model_dump_json() == b.model_dump_json()

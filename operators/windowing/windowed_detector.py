@@ -36,6 +36,7 @@ True
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -262,11 +263,13 @@ class ServiceWindowDetector:
         watermark = self.watermark(now)
         if watermark is None:
             return []
-        return self._close(lambda end: end <= watermark)
+        # A window's end, ALIGN_TO + window * (id + 1), is at or before the watermark: in µs.
+        passed = (watermark - ALIGN_TO) // _MICROSECOND // self._windows.window_us
+        return self._close(passed - 1)
 
     def close_all(self) -> list[ServiceWindow]:
         """Close every open window (end of input)."""
-        return self._close(lambda _end: True)
+        return self._close(None)
 
     def next_close_in(self, now: float) -> float | None:
         """Seconds of system time until the oldest open window closes if nothing arrives."""
@@ -283,16 +286,14 @@ class ServiceWindowDetector:
         """Restart the system-time allowance at ``now`` (after a restart from a snapshot)."""
         self._base_seen_at = now
 
-    def _close(self, due: Callable[[datetime], bool]) -> list[ServiceWindow]:
-        window_ids, starts = [], []
-        for window_id in self._windows.ids():
-            start = self._window_start(window_id)
-            if not due(start + self.window):
-                break
-            window_ids.append(window_id)
-            starts.append(start)
+    def _close(self, last_id: int | None) -> list[ServiceWindow]:
+        """Close the open windows up to id ``last_id`` (None: all), oldest first."""
+        window_ids = self._windows.ids()
+        if last_id is not None:
+            window_ids = window_ids[: bisect.bisect_right(window_ids, last_id)]
         if not window_ids:
             return []
+        starts = [self._window_start(window_id) for window_id in window_ids]
         self._closed_before = window_ids[-1] + 1
         service, window, threshold = self.service or "", self.window, self.threshold
         closed = self._windows.close_many(window_ids, starts)

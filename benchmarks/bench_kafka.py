@@ -285,12 +285,9 @@ def _sum_metric(text: str, prefix: str) -> float:
     )
 
 
-#: How often (b) reads the flow's ``/metrics``: every 50 ms near a mark of the steady rate
-#: (10 % and 90 % of the input read: an OTLP poll can move the count by a fifth of the input
-#: at once, so the mark is the first scrape after it), every 0.5 s in between. Each read
-#: holds the flow's GIL while our registry renders (about 1 ms, a scratch timeit of
-#: `generate_latest`; 4 % of the flow's GIL time in a py-spy profile with reads every 50 ms
-#: throughout, as (b) did until 2026-12-07), where Prometheus scrapes every 15-60 s.
+#: (b)'s reads of the flow's ``/metrics``: each holds the flow's GIL about 1 ms (BENCHMARKS.md,
+#: 2026-12-07), so every 50 ms only near the 10 % and 90 % marks (an OTLP poll can move the
+#: count by a fifth of the input), else every 0.5 s. Prometheus scrapes every 15-60 s.
 SCRAPE_NEAR_MARK_S = 0.05
 SCRAPE_EVERY_S = 0.5
 

@@ -117,9 +117,9 @@ class IncidentMemorySink(FixedPartitionedSink[Incident, None]):
         self.memory_factory = memory_factory
         if memory_factory is None:
             # Imported when the flow is built, not in `build_part`: Bytewax builds a sink's
-            # partition when its first item comes, and importing the Qdrant client (0.6 s)
-            # at the first resolved incident stalled the flow while alerts were in flight
-            # (1.2 s late at 30,000 points/s in `benchmarks/bench_kafka.py --only c`).
+            # partition when its first item comes, and importing the Qdrant client there
+            # stalled the flow's thread (0.6 s) at its first resolved incident, seconds into
+            # a stream (a py-spy timeline of `benchmarks/bench_kafka.py --only c`).
             import airis.sinks.incident_memory  # noqa: F401
 
     def list_parts(self) -> list[str]:

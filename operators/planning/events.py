@@ -67,7 +67,8 @@ def forecast_points(
             ts=ts, service=service, signal=signal, horizon_seconds=horizon,
             forecast=mean, lower=lower, upper=upper, model=model,
         )  # fmt: skip
-        first = first or point
+        if first is None:
+            first = point
         points.append(point)
     return points
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pytest
@@ -107,7 +108,9 @@ _VALUES = st.one_of(
     step_seconds=st.sampled_from([0.2, 0.6, 1.0, 60.0, 300.0]),
     steps=st.none() | st.lists(st.integers(1, 12), min_size=1, max_size=4),
 )
-def test_forecast_points_are_the_validated_points(values, step_seconds, steps) -> None:
+def test_forecast_points_are_the_validated_points(
+    values: list[tuple[Any, Any, Any]], step_seconds: float, steps: list[int] | None
+) -> None:
     mean, lower, upper = (tuple(column) for column in zip(*values, strict=True))
     forecast = Forecast(mean, lower, upper, 0.9, True)
     steps = [s for s in steps if s <= len(values)] if steps else None

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import pickle
 import random
-import statistics
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+
+from in_turns import in_turns  # a sibling script, by path
 
 from airis.batches import MetricBatch
 from airis.events import MetricPoint
@@ -104,21 +106,22 @@ def compare_closing(batch: int, rounds: int = 8) -> None:
     def one_by_one(self: OpenWindows, ids: list[int], starts: list[datetime]) -> list:
         return [self.close(w, start) for w, start in zip(ids, starts, strict=True)]
 
-    kinds = {"at once": at_once, "one by one": one_by_one}
-    times: dict[str, list[float]] = {kind: [] for kind in kinds}
-    try:
-        for i in range(rounds + 1):  # the first round compiles the kernel
-            for kind in sorted(kinds, reverse=bool(i % 2)):
-                OpenWindows.close_many = kinds[kind]  # type: ignore[method-assign]
-                elapsed = _run_step(batches, read=True)
-                if i:
-                    times[kind].append(elapsed / points * 1e6)
+    def closing(close_many: Callable[..., list]) -> Callable[[], float]:
+        def run() -> float:
+            OpenWindows.close_many = close_many  # type: ignore[method-assign]
+            return _run_step(batches, read=True) / points * 1e6
+
+        return run
+
+    try:  # the first round compiles the kernel
+        ways = {"at once": closing(at_once), "one by one": closing(one_by_one)}
+        medians = in_turns(ways, rounds, warmup=1)
     finally:
         OpenWindows.close_many = at_once  # type: ignore[method-assign]
-    medians = ", ".join(f"{kind} {statistics.median(t):.2f}" for kind, t in times.items())
+    closed = ", ".join(f"{way} {median:.2f}" for way, median in medians.items())
     print(
         f"flow detection step with the windows' values read, {batch:,} points a batch, time "
-        f"order, windows closed {medians} us/point (median of {rounds} rounds in turns)"
+        f"order, windows closed {closed} us/point (median of {rounds} rounds in turns)"
     )
 
 

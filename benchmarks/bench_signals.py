@@ -21,12 +21,13 @@ import functools
 import gc
 import pickle
 import re
-import statistics
 import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+
+from in_turns import in_turns  # a sibling script, by path
 
 from airis.batches import EventBatch
 from airis.operators.signals import log_tokens
@@ -75,19 +76,23 @@ def compare_masks(bodies: list[Any], events: int, rounds: int = 10) -> None:
         (log_tokens._applies(name), functools.partial(re.compile(pattern).sub, log_tokens._MARK))
         for name, pattern in log_tokens.MASKS
     )
-    kinds = {"as they run": log_tokens._MASK_STEPS, "MASKS as written": as_written}
-    times: dict[str, list[float]] = {kind: [] for kind in kinds}
+    as_they_run = log_tokens._MASK_STEPS
+
+    def masking(steps: tuple) -> Callable[[], float]:
+        def run() -> float:
+            log_tokens._MASK_STEPS = steps
+            started = time.perf_counter()
+            for part in bodies:
+                tokenise_many(part)
+            return (time.perf_counter() - started) / events * 1e6
+
+        return run
+
     try:
-        for i in range(rounds):
-            for kind in sorted(kinds, reverse=bool(i % 2)):
-                log_tokens._MASK_STEPS = kinds[kind]
-                started = time.perf_counter()
-                for part in bodies:
-                    tokenise_many(part)
-                times[kind].append((time.perf_counter() - started) / events * 1e6)
+        ways = {"as they run": masking(as_they_run), "MASKS as written": masking(as_written)}
+        medians = in_turns(ways, rounds)
     finally:
-        log_tokens._MASK_STEPS = kinds["as they run"]
-    medians = {kind: statistics.median(t) for kind, t in times.items()}
+        log_tokens._MASK_STEPS = as_they_run
     print(
         "log tokens per batch, masks "
         + ", ".join(f"{kind} {median:.2f}" for kind, median in medians.items())

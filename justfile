@@ -46,6 +46,7 @@ bench: && bench-dashboards bench-kafka
     {{venv}}/python benchmarks/bench_detector.py
     {{venv}}/python benchmarks/bench_detection_flow.py
     {{venv}}/python benchmarks/bench_signals.py
+    {{venv}}/python benchmarks/bench_per_call.py
     {{venv}}/python benchmarks/bench_onnx.py --json var/bench/onnx.json
     {{venv}}/python benchmarks/bench_forecast.py
     {{venv}}/python benchmarks/bench_model_ops.py

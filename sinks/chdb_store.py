@@ -185,9 +185,9 @@ def arrow_array(values: Sequence[Any], arrow: pa.DataType | None) -> pa.Array:
     (the metrics' labels, ``{}`` but for labelled points); the rows then take them.
 
     pyarrow converts each value holding the GIL, which the flow's thread waits out: for a
-    block of 100,000 metric rows, 32 ms for the ``DateTime64(3)`` column and 13 ms for the
-    labels; taken by row, 8 ms and 1 ms (a scratch timeit). A column of distinct stamps, such
-    as spans', is left to pyarrow: 31 ms either way.
+    block of 100,000 metric rows, 32-62 ms for the ``DateTime64(3)`` column and 9-13 ms for
+    the labels; taken by row, 8-17 ms and 1 ms (`benchmarks/bench_per_call.py`). A column of
+    distinct stamps, such as spans', is left to pyarrow.
 
     >>> from datetime import UTC, datetime
     >>> t = [datetime(2026, 1, 1, tzinfo=UTC), None, datetime(2026, 1, 1, tzinfo=UTC)]

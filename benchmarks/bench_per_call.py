@@ -1,0 +1,106 @@
+"""Per-call costs on the flow's hot paths, each way against the one it replaced, in turns.
+
+- a 100,000-row metrics block's timestamp and labels columns into Arrow (`arrow_array` against
+  ``pa.array``): what the store's thread holds the GIL for while the flow's thread waits;
+- counting a 5,000-message poll's topics (`_topic_counts` against a `Counter`);
+- a forecast's 3 points (`forecast_points` against validating every point);
+- the alert manager on a quiet window of 8 signals (no other way to compare: its cost alone).
+
+Run: ``.venv/bin/python benchmarks/bench_per_call.py``.
+"""
+
+from __future__ import annotations
+
+import time
+import timeit
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+from in_turns import in_turns  # a sibling script, by path
+
+from airis.events import ForecastPoint
+from airis.operators.alerting.alert_manager import AlertManager
+from airis.operators.planning.events import forecast_points
+from airis.operators.planning.forecaster import Forecast
+from airis.operators.types import Assessment, ServiceWindow, SignalSummary
+from airis.sinks.chdb_store import arrow_array
+from airis.sources.kafka_input import _topic_counts
+
+ROWS = 100_000
+T0 = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def main() -> None:
+    stamps = [T0 + timedelta(seconds=150 * (i // 1800)) for i in range(ROWS)]  # a stamp a tick
+    distinct = [T0 + timedelta(microseconds=137 * i) for i in range(ROWS)]  # as spans' are
+    labels = ({},) * ROWS
+    ms, labels_type = pa.timestamp("ms", tz="UTC"), pa.map_(pa.string(), pa.string())
+    compare("metrics timestamps, ms per 100,000 rows", 1e3, {
+        "pa.array": call(pa.array, stamps, type=ms), "arrow_array": call(arrow_array, stamps, ms),
+    })  # fmt: skip
+    compare("distinct timestamps, ms per 100,000 rows", 1e3, {
+        "pa.array": call(pa.array, distinct, type=ms),
+        "arrow_array": call(arrow_array, distinct, ms),
+    })  # fmt: skip
+    compare("metrics labels, ms per 100,000 rows", 1e3, {
+        "pa.array": call(pa.array, labels, type=labels_type),
+        "arrow_array": call(arrow_array, labels, labels_type),
+    })  # fmt: skip
+    topics = ["bench-json"] * 5_000
+    compare("topics of a 5,000-message poll, us", 1e6, {
+        "Counter": call(Counter, topics), "_topic_counts": call(_topic_counts, topics),
+    })  # fmt: skip
+    forecast = Forecast((40.0, 41.0, 42.0), (30.0, 31.0, 32.0), (50.0, 51.0, 52.0), 0.9, True)
+    compare("a forecast's 3 points, us", 1e6, {
+        "validating each": call(_validated_points, forecast),
+        "forecast_points": call(forecast_points, T0, "cart", "cpu", forecast, 300.0),
+    })  # fmt: skip
+    print(f"AlertManager.update_one on a quiet window: {_quiet_windows():.2f} us")
+
+
+def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:
+    return lambda: fn(*args, **kwargs)
+
+
+def compare(label: str, unit: float, ways: dict[str, Callable[[], Any]], rounds: int = 9) -> None:
+    """Each way's median time a call (``unit``: 1e3 for ms, 1e6 for µs), in turns."""
+
+    def timed(fn: Callable[[], Any]) -> Callable[[], float]:
+        number = max(1, round(0.05 / max(timeit.timeit(fn, number=1), 1e-7)))  # ~50 ms a round
+        return lambda: timeit.timeit(fn, number=number) / number * unit
+
+    medians = in_turns({way: timed(fn) for way, fn in ways.items()}, rounds, warmup=1)
+    print(f"{label}: " + ", ".join(f"{way} {median:.2f}" for way, median in medians.items()))
+
+
+def _validated_points(forecast: Forecast) -> list[ForecastPoint]:
+    return [
+        ForecastPoint(ts=T0, service="cart", signal="cpu", horizon_seconds=300 * i,
+                      forecast=forecast.mean[i - 1], lower=forecast.lower[i - 1],
+                      upper=forecast.upper[i - 1], model="interval_forecaster")
+        for i in range(1, 4)
+    ]  # fmt: skip
+
+
+def _quiet_windows(count: int = 20_000) -> float:
+    """µs per window, best of 7 runs over ``count`` quiet windows."""
+    verdict = Assessment(0.2, 1.0, 1.0, 0.5, 1.5, "recent", "level", 0.9)
+    windows = []
+    for i in range(count):
+        start = T0 + timedelta(seconds=10 * i)
+        signals = {f"s{k}": SignalSummary(start, verdict, 1) for k in range(8)}
+        windows.append(ServiceWindow("svc", start, start + timedelta(seconds=10), signals, ()))
+    best = float("inf")
+    for _ in range(7):
+        manager, started = AlertManager(), time.perf_counter()
+        for window in windows:
+            manager.update_one(window)
+        best = min(best, time.perf_counter() - started)
+    return best / count * 1e6
+
+
+if __name__ == "__main__":
+    main()

@@ -4,7 +4,9 @@
   ``pa.array``): what the store's thread holds the GIL for while the flow's thread waits;
 - counting a 5,000-message poll's topics (`_topic_counts` against a `Counter`);
 - a forecast's 3 points (`forecast_points` against validating every point);
-- the alert manager on a quiet window of 8 signals (no other way to compare: its cost alone).
+- the alert manager on a quiet window of 8 signals (no other way to compare: its cost alone);
+- a batch of log lines' tokens (`tokenise_many`, by the masked line's shape, against the steps
+  after the masks run on every line), over 4 hours of the simulator's log lines.
 
 Run: ``.venv/bin/python benchmarks/bench_per_call.py``.
 """
@@ -25,9 +27,12 @@ from airis.events import ForecastPoint
 from airis.operators.alerting.alert_manager import AlertManager
 from airis.operators.planning.events import forecast_points
 from airis.operators.planning.forecaster import Forecast
+from airis.operators.signals import log_tokens
 from airis.operators.types import Assessment, ServiceWindow, SignalSummary
 from airis.sinks.chdb_store import arrow_array
 from airis.sources.kafka_input import _topic_counts
+from airis.sources.simulator import recent_simulation
+from airis.sources.simulator.process import simulated_batches
 
 ROWS = 100_000
 T0 = datetime(2026, 12, 1, tzinfo=UTC)
@@ -59,6 +64,15 @@ def main() -> None:
         "forecast_points": call(forecast_points, T0, "cart", "cpu", forecast, 300.0),
     })  # fmt: skip
     print(f"AlertManager.update_one on a quiet window: {_quiet_windows():.2f} us")
+    sim = recent_simulation(4.0, 7, datetime(2026, 12, 5, tzinfo=UTC))
+    batches = [
+        part.column("body") for batch in simulated_batches("logs", sim, 30) for part in batch
+    ]
+    lines = sum(map(len, batches))
+    compare("log lines' tokens, us per line", 1e6 / lines, {
+        "every line": call(lambda: [_tokens_of_every_line(b) for b in batches]),
+        "tokenise_many": call(lambda: [log_tokens.tokenise_many(b) for b in batches]),
+    })  # fmt: skip
 
 
 def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:
@@ -83,6 +97,13 @@ def _validated_points(forecast: Forecast) -> list[ForecastPoint]:
                       upper=forecast.upper[i - 1], model="interval_forecaster")
         for i in range(1, 4)
     ]  # fmt: skip
+
+
+def _tokens_of_every_line(lines: list[str]) -> list[tuple[str, ...]]:
+    """`tokenise_many` before the shapes (2026-12-07): the steps after the masks on every line."""
+    masked = "\n".join(log_tokens._masked(line) for line in lines)
+    joined = log_tokens._split(masked, log_tokens._UNIT_IN_LINES_RE.sub)
+    return [log_tokens._tokens(text) for text in joined.split("\n")]
 
 
 def _quiet_windows(count: int = 20_000) -> float:

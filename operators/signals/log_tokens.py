@@ -209,18 +209,38 @@ def tokenise(line: str) -> tuple[str, ...]:
 
 def tokenise_many(lines: Sequence[str]) -> list[tuple[str, ...]]:
     """`tokenise` of each line. The masks go line by line (each is tried only where its
-    trigger is); the steps after them run once over the lines joined by newlines, which
-    costs less than a call of each per line. A batch holding a line of several lines (a
-    stack trace) goes line by line.
+    trigger is); the rest is looked up by the masked line's shape (`_SHAPES`), and worked
+    out for the shapes not seen yet once over them joined by newlines, which costs less
+    than a call of each per line. A batch holding a line of several lines (a stack trace)
+    goes line by line.
 
-    >>> tokenise_many(["took 12 ms", "opened by (uid=0)", ""])
-    [('took', '<*>'), ('opened', 'by', 'uid', '<*>'), ()]
+    >>> tokenise_many(["took 12 ms", "opened by (uid=0)", "took 7 ms", ""])
+    [('took', '<*>'), ('opened', 'by', 'uid', '<*>'), ('took', '<*>'), ()]
     """
     masked = [_masked(line) for line in lines]
     if not masked or any("\n" in line for line in masked):
         return [_tokens(_split(line, _UNIT_RE.sub)) for line in masked]
-    joined = _split("\n".join(masked), _UNIT_IN_LINES_RE.sub)
-    return [_tokens(text) for text in joined.split("\n")]
+    shapes = _NUMBERS.sub("0", "\n".join(masked)).split("\n")
+    known = _SHAPES
+    tokens = list(map(known.get, shapes))
+    if None in tokens:
+        new = list(dict.fromkeys(s for s, t in zip(shapes, tokens, strict=True) if t is None))
+        if len(known) + len(new) > _SHAPE_CACHE:  # full: start afresh with this batch's
+            known.clear()
+            new = list(dict.fromkeys(shapes))
+        joined = _split("\n".join(new), _UNIT_IN_LINES_RE.sub)
+        known.update(zip(new, map(_tokens, joined.split("\n")), strict=True))
+        tokens = list(map(known.__getitem__, shapes))
+    return tokens
+
+
+# A masked line's shape: every run of digits as "0", except in what "=" ends (a key names a
+# field: "r24=" stays "r24"). Lines of one shape have the same tokens (a digit run stays a
+# digit for every rule after the masks, and a token with one is a parameter either way), and
+# a service logs a few hundred shapes: the tokens are worked out once per shape.
+_NUMBERS = re.compile(r"\d+(?![^\s=:,;()\[\]{}\"'<>|+]*=)")
+_SHAPE_CACHE = 100_000
+_SHAPES: dict[str, tuple[str, ...]] = {}
 
 
 def _masked(line: str) -> str:

@@ -91,7 +91,8 @@ _PIECES = [
     "Jan", "Sep", "Mon, ", "Dec 24 ", "12:30:45", "::", "fe80::1", "::ffff", "5 KiB", "3µs",
     "12 ms", " secs", "min", "=", "=,", "uid=", "a=b", "http://x", "0x7ffe12ab", "()", "[]",
     "aa-bb-cc-dd", "123e4567-e89b-12d3-a456-426614174000", "/var/lib", "C:\\x", "bob@x.io",
-    "./a", "../", ".../x", "==", "() ", " {}",
+    "./a", "../", ".../x", "==", "() ", " {}", "7", "42", "0012", "\u0663", "r24=", "a.24=",
+    "x_1=", "1=", "v2", "3.5",
 ]  # fmt: skip
 
 
@@ -129,6 +130,39 @@ def test_lines_tokenised_together_are_tokenised_as_each_alone(lines: list[str]) 
     unit after the previous line's number, a date over two lines), and a line that holds a
     newline itself still gets `tokenise`'s tokens."""
     assert log_tokens.tokenise_many(lines) == [log_tokens.tokenise(line) for line in lines]
+
+
+_NUMBERS = ["0", "7", "42", "0012", "\u0663", "9\u0663", "3.5"]
+_SHAPED = st.lists(st.sampled_from([*_PIECES, *(["{}"] * 6)]), max_size=12).map("".join)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    shape=_SHAPED,
+    numbers=st.lists(
+        st.lists(st.sampled_from(_NUMBERS), min_size=6, max_size=6), min_size=2, max_size=4
+    ),
+)
+def test_lines_of_one_shape_get_the_tokens_each_gets_alone(shape, numbers) -> None:
+    """`tokenise_many` looks the tokens up by the masked line's shape (its digit runs as
+    "0"), worked out once per shape: lines that differ only in their numbers, wherever they
+    stand (in a key too), must still get `tokenise`'s tokens, the shape known or not."""
+    lines = [shape.replace("{}", "%s") % tuple(row[: shape.count("{}")]) for row in numbers]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(log_tokens, "_SHAPES", {})
+        alone = [log_tokens.tokenise(line) for line in lines]
+        assert log_tokens.tokenise_many(lines) == alone  # each shape new, then known
+        assert log_tokens.tokenise_many(lines[::-1]) == alone[::-1]  # every shape known
+
+
+def test_a_full_shape_cache_starts_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(log_tokens, "_SHAPES", {})
+    monkeypatch.setattr(log_tokens, "_SHAPE_CACHE", 3)
+    first = ["took 1 ms", "opened by (uid=0)", "gc ran"]
+    assert log_tokens.tokenise_many(first) == [log_tokens.tokenise(line) for line in first]
+    later = ["took 5 ms", "cache miss on a", "cache miss on b"]  # one known, two new: full
+    assert log_tokens.tokenise_many(later) == [log_tokens.tokenise(line) for line in later]
+    assert len(log_tokens._SHAPES) == 3
 
 
 def test_words_stay_constant() -> None:

@@ -6,7 +6,9 @@
 - a forecast's 3 points (`forecast_points` against validating every point);
 - the alert manager on a quiet window of 8 signals (no other way to compare: its cost alone);
 - a batch of log lines' tokens (`tokenise_many`, by the masked line's shape, against the steps
-  after the masks run on every line), over 4 hours of the simulator's log lines.
+  after the masks run on every line), over 4 hours of the simulator's log lines;
+- the same lines' templates (`LogTemplateMiner.add_many` keeping each template's match while
+  it stays unchanged, against making every line's match anew).
 
 Run: ``.venv/bin/python benchmarks/bench_per_call.py``.
 """
@@ -28,6 +30,7 @@ from airis.operators.alerting.alert_manager import AlertManager
 from airis.operators.planning.events import forecast_points
 from airis.operators.planning.forecaster import Forecast
 from airis.operators.signals import log_tokens
+from airis.operators.signals.log_templates import LogTemplateMiner
 from airis.operators.types import Assessment, ServiceWindow, SignalSummary
 from airis.sinks.chdb_store import arrow_array
 from airis.sources.kafka_input import _topic_counts
@@ -73,6 +76,10 @@ def main() -> None:
         "every line": call(lambda: [_tokens_of_every_line(b) for b in batches]),
         "tokenise_many": call(lambda: [log_tokens.tokenise_many(b) for b in batches]),
     })  # fmt: skip
+    compare("log lines' templates, us per line", 1e6 / lines, {
+        "made anew": call(lambda: _mined(batches, keep_matches=False)),
+        "kept": call(lambda: _mined(batches, keep_matches=True)),
+    })  # fmt: skip
 
 
 def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:
@@ -104,6 +111,21 @@ def _tokens_of_every_line(lines: list[str]) -> list[tuple[str, ...]]:
     masked = "\n".join(log_tokens._masked(line) for line in lines)
     joined = log_tokens._split(masked, log_tokens._UNIT_IN_LINES_RE.sub)
     return [log_tokens._tokens(text) for text in joined.split("\n")]
+
+
+class _NothingKept(dict):
+    def __setitem__(self, key: object, value: object) -> None:
+        pass
+
+
+def _mined(batches: list[list[str]], keep_matches: bool) -> LogTemplateMiner:
+    """A fresh miner over every batch (its matches made anew for each line unless kept)."""
+    miner = LogTemplateMiner()
+    if not keep_matches:
+        miner._shown = _NothingKept()
+    for lines in batches:
+        miner.add_many(lines)
+    return miner
 
 
 def _quiet_windows(count: int = 20_000) -> float:

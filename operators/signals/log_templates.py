@@ -195,6 +195,17 @@ class LogTemplateMiner:
         # Collapsed template → a cluster id with it; exact token sequence → cluster id.
         self._canonical: dict[tuple[str, ...], int] = {}
         self._cache: dict[tuple[str, ...], int] = {}
+        # Per root id: its template as its last line found it, and the match of a line of it
+        # while that stays so (most lines: `add_tokens` makes no text and no match for them).
+        # Derived from the rest: not in snapshots.
+        self._shown: dict[int, tuple[list[str], TemplateMatch]] = {}
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_shown"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._shown = {}
 
     # --- the public API ---------------------------------------------------------------
 
@@ -217,15 +228,28 @@ class LogTemplateMiner:
             self._cache[seq] = cid
         root = self._find(cid)
         self._lines[root] += 1
-        text = self._template_text(root)
-        is_new = is_new and root == cid
-        changed = not is_new and self._text.get(root, text) != text
-        self._text[root] = text
+        template = self._live[root].template
+        shown = self._shown.get(root)
+        if shown is not None and shown[0] is template and not is_new:
+            match = shown[1]  # the template has not changed since its last line: the same match
+        else:
+            match = self._shown_match(root, template, is_new and root == cid)
         if self.max_clusters is not None:
             self._recent[root] = None
             self._recent.move_to_end(root)
             self._evict()
-        return TemplateMatch(f"T{root}", text, is_new, changed)
+        return match
+
+    def _shown_match(self, root: int, template: list[str], is_new: bool) -> TemplateMatch:
+        """The match of a line of ``root`` whose template may have changed since its last
+        line; the match of its next lines, until the template changes, is kept (`_shown`)."""
+        text = " ".join(_collapse(template))
+        changed = not is_new and self._text.get(root, text) != text
+        self._text[root] = text
+        match = TemplateMatch(f"T{root}", text, is_new, changed)
+        same = match if not (is_new or changed) else TemplateMatch(f"T{root}", text, False, False)
+        self._shown[root] = (template, same)  # a template is replaced, never changed in place
+        return match
 
     def template(self, template_id: str) -> str | None:
         """The current template of an id, or ``None`` if unknown (or forgotten)."""
@@ -410,6 +434,7 @@ class LogTemplateMiner:
             self._lines[root] += self._lines.pop(other)
             self._members[root].extend(self._members.pop(other))
             self._text.pop(other, None)
+            self._shown.pop(other, None)
             self._recent.pop(other, None)
         return root
 
@@ -428,6 +453,7 @@ class LogTemplateMiner:
                 del self._parent[member]
             del self._lines[root]
             self._text.pop(root, None)
+            self._shown.pop(root, None)
         if len(self._canonical) > 4 * self.max_clusters:
             self._canonical = {k: v for k, v in self._canonical.items() if v in self._parent}
 

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from airis.evals.logs import grouping_accuracy, mine_templates, templates_csv
@@ -362,6 +362,49 @@ def test_pickle_round_trip_continues_the_same() -> None:
     copy = pickle.loads(pickle.dumps(miner))
     assert [miner.add_one(line) for line in lines[100:]] == [copy.add_one(x) for x in lines[100:]]
     assert miner.templates() == copy.templates()
+
+
+class _NothingKept(dict):
+    """A `_shown` that keeps nothing: every line takes the way that makes its match anew."""
+
+    def __setitem__(self, key: object, value: object) -> None:
+        pass
+
+
+_WORDS = ["start", "stop", "job", "user", "alice", "bob", "carol", "dave", "on", "7", "x=1"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(
+        st.lists(st.sampled_from(_WORDS), min_size=1, max_size=5).map(" ".join), max_size=60
+    ),
+    max_clusters=st.sampled_from([None, 1, 2, 4]),
+    cut=st.integers(0, 60),
+)
+@example(  # a third user makes the position a variable: three templates merge into one
+    lines=["job alice start", "job bob start", "job carol start", "job dave start"],
+    max_clusters=None,
+    cut=0,
+)
+@example(lines=["job start", "user stop on", "job start"], max_clusters=1, cut=0)  # forgotten
+def test_a_line_of_an_unchanged_template_gets_the_match_made_anew(lines, max_clusters, cut):
+    """`add_tokens` hands a line whose template has not changed since its last line that
+    line's match: every line's match, and the templates, are those of making each anew, also
+    as templates generalise, merge and are forgotten, and after a snapshot (which leaves the
+    kept matches out)."""
+    miner, anew = (
+        LogTemplateMiner(max_clusters=max_clusters),
+        LogTemplateMiner(max_clusters=max_clusters),
+    )
+    anew._shown = _NothingKept()
+    got = [miner.add_one(line) for line in lines[:cut]]
+    assert got == [anew.add_one(line) for line in lines[:cut]]
+    miner = pickle.loads(pickle.dumps(miner))
+    assert miner._shown == {}  # derived: not in the snapshot
+    assert [miner.add_one(line) for line in lines[cut:]] == [anew.add_one(x) for x in lines[cut:]]
+    assert miner.templates() == anew.templates()
+    assert miner._shown.keys() <= miner._lines.keys()  # none kept for a root merged or forgotten
 
 
 def test_max_clusters_forgets_the_least_recently_used() -> None:

@@ -50,7 +50,11 @@ from airis.operators.detectors.detector_bank import DetectorBank
 from airis.operators.types import ServiceWindow
 from airis.operators.windowing.event_windows import ALIGN_TO
 from airis.operators.windowing.open_windows import OpenWindows
-from airis.operators.windowing.service_window import DEFAULT_THRESHOLD, close_window
+from airis.operators.windowing.service_window import (
+    DEFAULT_EXTREME,
+    DEFAULT_THRESHOLD,
+    close_window,
+)
 
 __all__ = ["ALIGN_TO", "DEFAULT_IDLE_GRACE_SECONDS", "ServiceWindowDetector"]
 
@@ -293,12 +297,20 @@ class ServiceWindowDetector:
             window_ids = window_ids[: bisect.bisect_right(window_ids, last_id)]
         if not window_ids:
             return []
-        starts = [self._window_start(window_id) for window_id in window_ids]
-        self._closed_before = window_ids[-1] + 1
         service, window, threshold = self.service or "", self.window, self.threshold
+        starts = [ALIGN_TO + window * window_id for window_id in window_ids]
+        self._closed_before = window_ids[-1] + 1
         closed = self._windows.close_many(window_ids, starts)
+        # A window whose every score is under the threshold has no anomaly: `close_window`
+        # would only make its `ServiceWindow` (most windows; an invalid threshold still
+        # goes there, which says why).
+        quiet_under = threshold if 0.0 < threshold <= DEFAULT_EXTREME else -math.inf
         return [
-            close_window(service, start, start + window, columns, threshold, detector=self.detector)
+            ServiceWindow(service, start, start + window, columns)
+            if columns.worst < quiet_under
+            else close_window(
+                service, start, start + window, columns, threshold, detector=self.detector
+            )
             for start, columns in zip(starts, closed, strict=True)
         ]
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import pickle
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from airis.events import MetricPoint
+from airis.operators.windowing.service_window import close_window
 from airis.operators.windowing.windowed_detector import ServiceWindowDetector, _epoch_seconds
 
 T0 = datetime(2026, 11, 25, tzinfo=UTC)
@@ -81,6 +83,27 @@ def test_anomalous_windows_carry_their_anomalies() -> None:
     closed, _ = det.update_many([pt(3000, 500.0), pt(3010, 51.0)], now=0.0)
     spike = [w for w in closed if w.start == T0 + timedelta(seconds=3000)]
     assert spike and [a.kind for a in spike[0].anomalies] == ["spike"]
+
+
+@pytest.mark.parametrize("threshold", [0.05, 0.5, 0.9, 0.999])
+def test_every_closed_window_is_the_one_close_window_makes(threshold: float) -> None:
+    """The windows under the threshold skip `close_window`: each is still the window it
+    makes of the same signals, anomalies included, at every threshold."""
+    det = ServiceWindowDetector(window_seconds=10, lateness_seconds=0, threshold=threshold)
+    points = [pt(s, 50.0 + (s % 7) + (400.0 if s % 997 < 20 else 0.0)) for s in range(0, 6000, 5)]
+    closed = det.update_many(points, now=0.0)[0] + det.close_all()
+    assert len(closed) == 600
+    made = [close_window("api", w.start, w.end, w.signals, threshold, detector="ensemble")
+            for w in closed]  # fmt: skip
+    assert closed == made
+    assert any(w.anomalies for w in closed)
+
+
+def test_a_threshold_close_window_refuses_is_refused_at_the_first_close() -> None:
+    det = ServiceWindowDetector(window_seconds=10, lateness_seconds=0, threshold=1.5)
+    det.update_many([pt(0), pt(5)], now=0.0)
+    with pytest.raises(ValueError, match="threshold"):
+        det.close_all()
 
 
 def test_points_refused_by_the_signal_cap_are_handed_back_not_scored() -> None:

@@ -8,13 +8,16 @@
 - a batch of log lines' tokens (`tokenise_many`, by the masked line's shape, against the steps
   after the masks run on every line), over 4 hours of the simulator's log lines;
 - the same lines' templates (`LogTemplateMiner.add_many` keeping each template's match while
-  it stays unchanged, against making every line's match anew).
+  it stays unchanged, against making every line's match anew);
+- capacity exhaustion over the simulated day's memory and disk series in 125-point batches
+  (`ExhaustionPredictor` keeping its buckets' extremes, against working them out each bucket).
 
 Run: ``.venv/bin/python benchmarks/bench_per_call.py``.
 """
 
 from __future__ import annotations
 
+import math
 import time
 import timeit
 from collections import Counter
@@ -27,6 +30,7 @@ from in_turns import in_turns  # a sibling script, by path
 
 from airis.events import ForecastPoint
 from airis.operators.alerting.alert_manager import AlertManager
+from airis.operators.planning.capacity import ExhaustionPredictor
 from airis.operators.planning.events import forecast_points
 from airis.operators.planning.forecaster import Forecast
 from airis.operators.signals import log_tokens
@@ -80,6 +84,12 @@ def main() -> None:
         "made anew": call(lambda: _mined(batches, keep_matches=False)),
         "kept": call(lambda: _mined(batches, keep_matches=True)),
     })  # fmt: skip
+    series = _capacity_series()
+    points = sum(len(times) for times, _, _ in series)
+    compare("capacity exhaustion, us per point", 1e6 / points, {
+        "extremes each bucket": call(_predicted, series, _ExtremesEachBucket),
+        "extremes kept": call(_predicted, series, ExhaustionPredictor),
+    })  # fmt: skip
 
 
 def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:
@@ -126,6 +136,38 @@ def _mined(batches: list[list[str]], keep_matches: bool) -> LogTemplateMiner:
     for lines in batches:
         miner.add_many(lines)
     return miner
+
+
+class _ExtremesEachBucket(ExhaustionPredictor):
+    """`ExhaustionPredictor` before its extremes were kept (2026-12-07)."""
+
+    def _surely_quiet(self, now: float) -> bool:
+        self._high = math.nan
+        return super()._surely_quiet(now)
+
+
+def _capacity_series() -> list[tuple[list[float], list[datetime], list[float]]]:
+    sim = recent_simulation(24.0, 7, datetime(2026, 12, 5, tzinfo=UTC))
+    series: dict[tuple[str, str], tuple[list, list, list]] = {}
+    for tick in sim.ticks():
+        for event in tick:
+            if event["signal"] in ("memory", "disk"):
+                times, stamps, values = series.setdefault((event["service"], event["signal"]),
+                                                          ([], [], []))  # fmt: skip
+                times.append(event["ts"].timestamp())
+                stamps.append(event["ts"])
+                values.append(float(event["value"]))
+    return list(series.values())
+
+
+def _predicted(series: list, kind: type[ExhaustionPredictor]) -> int:
+    warnings = 0
+    for times, stamps, values in series:
+        predictor = kind()
+        for i in range(0, len(times), 125):
+            warnings += len(predictor.update_many(times[i : i + 125], stamps[i : i + 125],
+                                                  values[i : i + 125]))  # fmt: skip
+    return warnings
 
 
 def _quiet_windows(count: int = 20_000) -> float:

@@ -165,6 +165,9 @@ class ExhaustionPredictor:
         # mean) pairs of float objects it held 4.9 KB.
         self._mids = array("d")
         self._means = array("d")
+        # The highest and lowest of _means (nan: not known, worked out when next needed):
+        # kept as buckets come and go, since `_surely_quiet` asks at every bucket.
+        self._high = self._low = math.nan
         self._bucket_start = math.nan
         self._sum = 0.0
         self._count = 0
@@ -201,10 +204,15 @@ class ExhaustionPredictor:
                 start = t
             if t >= start + width:
                 if count:
+                    mean = total / count
                     self._mids.append(start + width / 2)
-                    self._means.append(total / count)
+                    self._means.append(mean)
+                    if mean > self._high:  # False while not known (nan): stays so
+                        self._high = mean
+                    if mean < self._low:
+                        self._low = mean
                     if len(self._mids) > self.buckets:
-                        del self._mids[0], self._means[0]
+                        self._forget(1)
                 # Buckets stay aligned to the first one; a gap skips the empty ones.
                 start += math.floor((t - start) / width) * width
                 total, count = 0.0, 0
@@ -220,7 +228,7 @@ class ExhaustionPredictor:
         mids, means = self._mids, self._means
         old = bisect.bisect_left(mids, now - self.lookback_seconds)  # mids only increase
         if old:
-            del mids[:old], means[:old]
+            self._forget(old)
         if len(mids) < self.min_buckets or mids[-1] - mids[0] < self.lookback_seconds / 2:
             return None
         if self._surely_quiet(now):
@@ -267,10 +275,17 @@ class ExhaustionPredictor:
 
     def __setstate__(self, state: dict) -> None:
         done = state.pop("_done", None)  # snapshots from before the arrays: (mid, mean) pairs
-        self.__dict__.update(state)
+        self.__dict__.update({"_high": math.nan, "_low": math.nan, **state})  # before extremes
         if done is not None:
             self._mids = array("d", [mid for mid, _ in done])
             self._means = array("d", [mean for _, mean in done])
+
+    def _forget(self, count: int) -> None:
+        """Drop the ``count`` oldest buckets; an extreme among them is no longer known."""
+        gone = self._means[:count]
+        if self._high in gone or self._low in gone:
+            self._high = self._low = math.nan
+        del self._mids[:count], self._means[:count]
 
     def _quiet_fit(self) -> None:
         """A fit with confidence under one half and the level below the threshold."""
@@ -290,10 +305,11 @@ class ExhaustionPredictor:
         threshold stays farther than the bound slope covers within the horizon, the slope
         is below the one needed and the confidence under one half.
         """
-        ys = self._means
-        high = max(ys)
+        ys, high, low = self._means, self._high, self._low
+        if math.isnan(high):
+            high, low = self._high, self._low = max(ys), min(ys)
         # 0.999: float rounding of the mid-times must not make the bound too tight.
-        slope_bound = (high - min(ys)) / (_span_rank(len(ys)) * self._width * 0.999)
+        slope_bound = (high - low) / (_span_rank(len(ys)) * self._width * 0.999)
         gap_low = self.threshold - (high + slope_bound * (now - self._mids[0]))
         return gap_low > 0 and slope_bound < 0.999 * gap_low / self.warn_within_seconds
 

@@ -241,3 +241,21 @@ def test_a_batch_of_points_warns_as_the_points_one_by_one() -> None:
         assert pickle.dumps(batched) == pickle.dumps(one_by_one), seed
         warnings += len(expected)
     assert warnings >= 5  # the shapes do warn
+
+
+def test_the_kept_extremes_are_the_buckets_or_not_known() -> None:
+    """`_surely_quiet` reads the buckets' highest and lowest mean as kept while buckets come
+    and go: whenever known, they are exactly those of the buckets (a bound too tight would
+    skip a fit that warns), over shapes that rise, fall, saw, pause and get restored."""
+    for seed in range(30):
+        predictor = ExhaustionPredictor()
+        shapes = list(_shapes(seed))
+        if seed % 3 == 1:  # falling as well: new lows as the old ones age out
+            shapes = [(ts, 180 - value) for ts, value in shapes]
+        for i, (ts, value) in enumerate(shapes):
+            predictor.update_one(ts, value)
+            if i % 97 == 0:
+                predictor = pickle.loads(pickle.dumps(predictor))
+            means = predictor._means
+            if means and not math.isnan(predictor._high):
+                assert (predictor._high, predictor._low) == (max(means), min(means)), (seed, i)

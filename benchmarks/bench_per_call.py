@@ -3,6 +3,8 @@
 - a 100,000-row metrics block's timestamp and labels columns into Arrow (`arrow_array` against
   ``pa.array``): what the store's thread holds the GIL for while the flow's thread waits;
 - counting a 5,000-message poll's topics (`_topic_counts` against a `Counter`);
+- decoding a 5,000-message poll of JSON events (`batches_from_json`'s structs untracked by
+  the garbage collector, against tracked: each tracked one counts towards a collection);
 - a forecast's 3 points (`forecast_points` against validating every point);
 - the alert manager on a quiet window of 8 signals (no other way to compare: its cost alone);
 - a batch of log lines' tokens (`tokenise_many`, by the masked line's shape, against the steps
@@ -25,6 +27,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 import pyarrow as pa
 from in_turns import in_turns  # a sibling script, by path
 
@@ -37,6 +40,7 @@ from airis.operators.signals import log_tokens
 from airis.operators.signals.log_templates import LogTemplateMiner
 from airis.operators.types import Assessment, ServiceWindow, SignalSummary
 from airis.sinks.chdb_store import arrow_array
+from airis.sources import fast_point
 from airis.sources.kafka_input import _topic_counts
 from airis.sources.simulator import recent_simulation
 from airis.sources.simulator.process import simulated_batches
@@ -65,6 +69,11 @@ def main() -> None:
     compare("topics of a 5,000-message poll, us", 1e6, {
         "Counter": call(Counter, topics), "_topic_counts": call(_topic_counts, topics),
     })  # fmt: skip
+    polled = b"[" + b",".join(_JSON_EVENT % (i % 8, i) for i in range(5_000)) + b"]"
+    compare("decoding a 5,000-event JSON poll, us", 1e6, {
+        "tracked": call(_DECODE_TRACKED, polled),
+        "untracked": call(fast_point._DECODE_POINTS, polled),
+    })  # fmt: skip
     forecast = Forecast((40.0, 41.0, 42.0), (30.0, 31.0, 32.0), (50.0, 51.0, 52.0), 0.9, True)
     compare("a forecast's 3 points, us", 1e6, {
         "validating each": call(_validated_points, forecast),
@@ -90,6 +99,16 @@ def main() -> None:
         "extremes each bucket": call(_predicted, series, _ExtremesEachBucket),
         "extremes kept": call(_predicted, series, ExhaustionPredictor),
     })  # fmt: skip
+
+
+_JSON_EVENT = b'{"ts":"2026-12-01T00:00:00+00:00","service":"cart","signal":"s%d","value":%d.5}'
+
+
+class _TrackedPoint(fast_point._JsonPoint, gc=True):
+    """`_JsonPoint` as before 2026-12-07: tracked by the garbage collector."""
+
+
+_DECODE_TRACKED = msgspec.json.Decoder(list[_TrackedPoint]).decode
 
 
 def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:

@@ -221,16 +221,16 @@ def tokenise_many(lines: Sequence[str]) -> list[tuple[str, ...]]:
     if not masked or any("\n" in line for line in masked):
         return [_tokens(_split(line, _UNIT_RE.sub)) for line in masked]
     shapes = _NUMBERS.sub("0", "\n".join(masked)).split("\n")
-    known = _SHAPES
+    known = _SHAPES  # shared by the process's workers: read once, never read back
     tokens = list(map(known.get, shapes))
     if None in tokens:
         new = list(dict.fromkeys(s for s, t in zip(shapes, tokens, strict=True) if t is None))
-        if len(known) + len(new) > _SHAPE_CACHE:  # full: start afresh with this batch's
-            known.clear()
-            new = list(dict.fromkeys(shapes))
         joined = _split("\n".join(new), _UNIT_IN_LINES_RE.sub)
-        known.update(zip(new, map(_tokens, joined.split("\n")), strict=True))
-        tokens = list(map(known.__getitem__, shapes))
+        made = dict(zip(new, map(_tokens, joined.split("\n")), strict=True))
+        if len(known) + len(made) > _SHAPE_CACHE:  # full: start afresh
+            known.clear()
+        known.update(made)
+        tokens = [made[s] if t is None else t for s, t in zip(shapes, tokens, strict=True)]
     return tokens
 
 

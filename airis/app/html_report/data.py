@@ -108,34 +108,56 @@ def _signals(
         "GROUP BY service, signal ORDER BY score DESC, windows DESC, service, signal "
         f"LIMIT {MAX_SIGNALS}"
     )
+    if not ranked:
+        return []
+    # Three queries for all the drawn signals (not three per signal): each grouped by signal.
+    drawn = ", ".join(
+        f"({quote_literal(r['service'])}, {quote_literal(r['signal'])})" for r in ranked
+    )
+    which = f"(service, signal) IN ({drawn})"
+    points = _by_signal(
+        store.query(
+            "SELECT service, signal, toUnixTimestamp64Milli(ts) / 1000 AS t, avg(value) AS v "
+            f"FROM metrics WHERE {which} AND {_between('ts', start, end)} "
+            "GROUP BY service, signal, t ORDER BY service, signal, t"
+        )
+    )
+    flagged = _by_signal(
+        store.query(
+            "SELECT service, signal, toUnixTimestamp64Milli(window_start) / 1000 AS t, "
+            "max(observed) AS v, min(lower) AS lo, max(upper) AS hi, max(score) AS score "
+            f"FROM anomalies WHERE {which} AND {window} "
+            "GROUP BY service, signal, t ORDER BY service, signal, t"
+        )
+    )
+    forecast = _by_signal(
+        store.query(
+            "SELECT service, signal, (toUnixTimestamp64Milli(ts) / 1000) + horizon_seconds AS t, "
+            f"avg(lower) AS lo, avg(upper) AS hi FROM forecasts WHERE {which} AND "
+            f"{_between('ts', start, end)} AND (service, signal, horizon_seconds) IN ("
+            f"SELECT service, signal, min(horizon_seconds) FROM forecasts WHERE {which} "
+            "GROUP BY service, signal) GROUP BY service, signal, t ORDER BY service, signal, t"
+        )
+    )
     out = []
     for row in ranked:
-        which = (
-            f"service = {quote_literal(row['service'])} AND signal = {quote_literal(row['signal'])}"
-        )
-        points = store.query(
-            "SELECT toUnixTimestamp64Milli(ts) / 1000 AS t, avg(value) AS v FROM metrics "
-            f"WHERE {which} AND {_between('ts', start, end)} GROUP BY t ORDER BY t"
-        )
-        flagged = store.query(
-            "SELECT toUnixTimestamp64Milli(window_start) / 1000 AS t, max(observed) AS v, "
-            "min(lower) AS lo, max(upper) AS hi, max(score) AS score FROM anomalies "
-            f"WHERE {which} AND {window} GROUP BY t ORDER BY t"
-        )
-        forecast = store.query(
-            "SELECT (toUnixTimestamp64Milli(ts) / 1000) + horizon_seconds AS t, "
-            "avg(lower) AS lo, avg(upper) AS hi FROM forecasts "
-            f"WHERE {which} AND {_between('ts', start, end)} AND horizon_seconds = "
-            f"(SELECT min(horizon_seconds) FROM forecasts WHERE {which}) GROUP BY t ORDER BY t"
-        )
+        key = (row["service"], row["signal"])
         out.append({
             "service": row["service"],
             "signal": row["signal"],
             "score": row["score"],
-            "points": [[p["t"], p["v"]] for p in points],
-            "anomalies": [[a["t"], a["v"], a["lo"], a["hi"]] for a in flagged],
-            "forecast": [[f["t"], f["lo"], f["hi"]] for f in forecast],
+            "points": [[p["t"], p["v"]] for p in points.get(key, ())],
+            "anomalies": [[a["t"], a["v"], a["lo"], a["hi"]] for a in flagged.get(key, ())],
+            "forecast": [[f["t"], f["lo"], f["hi"]] for f in forecast.get(key, ())],
         })  # fmt: skip
+    return out
+
+
+def _by_signal(rows: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Rows grouped by their ``(service, signal)``, in order."""
+    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        out.setdefault((row["service"], row["signal"]), []).append(row)
     return out
 
 

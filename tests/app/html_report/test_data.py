@@ -103,3 +103,34 @@ def test_a_whole_store_page_keeps_the_latest_incidents_and_says_how_many_it_left
     assert view["totals"]["incidents"] == 2
     assert [v["incident"]["id"] for v in view["incidents"]] == ["inc2"]
     assert view["incidents_left_out"] == 1
+
+
+def test_each_drawn_signal_gets_its_own_points_anomalies_and_nearest_forecast(migrated_store):
+    """The drawn signals' series are read together, grouped by signal: none may get
+    another's rows, and each its own nearest forecast horizon."""
+    _store_incident(migrated_store)
+    minutes = [NOW + timedelta(minutes=m) for m in range(-5, 15)]
+    migrated_store.insert("metrics", ["ts", "service", "signal", "value"],
+                          [(t, "api", "error_rate", 0.5) for t in minutes[:7]])  # fmt: skip
+    migrated_store.insert(
+        "anomalies",
+        ["id", "service", "signal", "kind", "window_start", "window_end", "score", "observed",
+         "expected", "lower", "upper", "state", "detector"],
+        [("e1", "api", "error_rate", "spike", minutes[3], minutes[3] + timedelta(seconds=10),
+          0.95, 0.5, 0.01, 0.0, 0.02, "anomalous", "ensemble")],
+    )  # fmt: skip
+    migrated_store.insert(
+        "forecasts",
+        ["ts", "service", "signal", "horizon_seconds", "forecast", "lower", "upper", "model"],
+        [(NOW, "db", "latency_p99", h, 10.0, 9.0 - h / 600, 11.0, "f") for h in (300, 600)]
+        + [(NOW, "api", "error_rate", h, 0.01, 0.0, 0.1 * h / 600, "f") for h in (600, 900)],
+    )  # fmt: skip
+    view = incident_view(migrated_store, "inc1")
+    series = {(s["service"], s["signal"]): s for s in view["signals"]}
+    assert list(series) == [("db", "latency_p99"), ("api", "error_rate")]  # by score
+    db, api = series[("db", "latency_p99")], series[("api", "error_rate")]
+    assert (len(db["points"]), len(db["anomalies"])) == (20, 6)
+    assert (len(api["points"]), len(api["anomalies"])) == (7, 1)
+    assert {v for _, v in api["points"]} == {0.5} and api["anomalies"][0][1:] == [0.5, 0.0, 0.02]
+    assert db["forecast"] == [[NOW.timestamp() + 300, 8.5, 11.0]]  # each its nearest horizon
+    assert api["forecast"] == [[NOW.timestamp() + 600, 0.0, 0.1]]

@@ -298,7 +298,7 @@ class ServiceWindowDetector:
         if not window_ids:
             return []
         service, window, threshold = self.service or "", self.window, self.threshold
-        starts = [ALIGN_TO + window * window_id for window_id in window_ids]
+        starts = [self._window_start(window_id) for window_id in window_ids]
         self._closed_before = window_ids[-1] + 1
         closed = self._windows.close_many(window_ids, starts)
         # A window whose every score is under the threshold has no anomaly: `close_window`

@@ -10,6 +10,7 @@ starts without loading every other command's dependencies.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 
 from airis.cli import (
@@ -28,7 +29,7 @@ from airis.cli import (
 )
 from airis.cli.common import console
 
-__all__ = ["COMMANDS", "build_parser", "main"]
+__all__ = ["COMMANDS", "build_parser", "entry", "main"]
 
 COMMANDS = (
     demo,
@@ -61,6 +62,19 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 1
+
+
+def entry() -> int:
+    """The ``airis`` program: `main`, then an exit without a collection of the garbage.
+
+    The interpreter's teardown would have the collector walk every object of every module
+    loaded (0.3-0.5 s once scikit-learn and Qdrant's client are: a tenth of a short command);
+    the process ends anyway, so they are frozen out of its collections (`gc.freeze`).
+    Objects are still freed as their references go, and exit handlers still run.
+    """
+    code = main()
+    gc.freeze()
+    return code
 
 
 def build_parser() -> argparse.ArgumentParser:

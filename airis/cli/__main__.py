@@ -2,6 +2,6 @@
 
 import sys
 
-from airis.cli import main
+from airis.cli import entry
 
-sys.exit(main())
+sys.exit(entry())

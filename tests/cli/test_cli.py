@@ -199,3 +199,18 @@ def test_demo_refuses_an_end_the_store_would_drop_or_that_lies_ahead(tmp_path):
     for end in ("2020-01-01T00:00:00Z", "2999-01-01T00:00:00Z", "yesterday"):
         done = airis("demo", "--end", end, data_dir=tmp_path, check=False)
         assert done.returncode == 2 and "--end" in done.stderr, end
+
+
+def test_the_program_returns_mains_code_and_leaves_its_objects_out_of_collections():
+    """`entry` (the ``airis`` script): the interpreter's teardown walks no module's objects."""
+    program = (
+        "import gc, sys\n"
+        "from airis.cli import entry\n"
+        "sys.argv = ['airis']\n"  # no command: the help, and code 2
+        "code = entry()\n"
+        "print(code, gc.get_freeze_count() > 0)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split()[-2:] == ["2", "True"]

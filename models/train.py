@@ -19,17 +19,22 @@ from typing import Any
 
 import numpy as np
 
+# The training libraries (scikit-learn, onnx: about 1.6 s) load with this module, not at the
+# first training: `airis demo` imports them while its rows are simulated elsewhere
+# (`airis.app.demo_rows`).
+import airis.models.autoencoder  # noqa: F401
 from airis.models.onnx_detector import OnnxDetector
 from airis.models.registry import ModelRegistry, ModelVersion, fingerprint_array
 from airis.models.service_features import (
     DEFAULT_SERVICE_HIDDEN,
     DEFAULT_SERVICE_MAX_ITER,
+    ServiceRows,
     separation,
     service_rows,
     train_service_autoencoder,
+    training_run,
 )
 from airis.models.serving import MODEL_FILE, REFERENCE_FILE
-from airis.sources.simulator import Simulator
 
 __all__ = ["DEFAULT_MODEL_NAME", "TrainingRun", "npy_bytes", "train_and_register"]
 
@@ -56,21 +61,21 @@ def train_and_register(
     hidden: tuple[int, ...] = DEFAULT_SERVICE_HIDDEN,
     max_iter: int = DEFAULT_SERVICE_MAX_ITER,
     promote: bool = False,
+    rows: ServiceRows | None = None,
 ) -> TrainingRun:
     """Train on the ``hours`` before ``end`` (default: now), check on the ``hours`` before
     that, register the model (its parent: the production version, else the latest) and
     optionally promote it to production. Train on at least a day: a model that never saw
-    the night flags it."""
+    the night flags it. ``rows``: `training_rows` of these ``hours``, ``seed`` and ``end``,
+    if already worked out (the simulated run's rows; its time counts as training time only
+    when worked out here)."""
     if hours <= 0:
         raise ValueError(f"train: hours must be > 0, got {hours}")
     end = (end or datetime.now(UTC)).replace(microsecond=0)
-    start = end - timedelta(hours=2 * hours)
-    # The simulator's fault schedule needs 4 h: a shorter run is checked on normal rows only.
-    faults = None if 2 * hours >= 4 else []
-    sim = Simulator(start=start, hours=2 * hours, seed=seed, faults=faults)
+    sim = training_run(hours, seed, end)
     split = round(hours * 3600 / sim.interval_seconds)
     started = time.perf_counter()
-    rows = service_rows(sim)
+    rows = rows if rows is not None else service_rows(sim)
     trained = train_service_autoencoder(
         sim, rows=rows, from_tick=split, hidden=hidden, max_iter=max_iter, seed=0, model_name=name
     )

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from airis.app.demo_models import prepare_model, print_summary, summarise
+from airis.app.demo_rows import TrainingRows
 from airis.app.html_report.write import write_demo_report
 from airis.app.report import RunReport, score_alerts
 from airis.events import Alert, Incident, RcaCandidate
@@ -53,9 +54,11 @@ def run_demo(
     data_dir: Path | None,
     console: Console,
     end: datetime | None = None,
+    training_rows: TrainingRows | None = None,
 ) -> int:
     """Simulate (``hours`` up to ``end``, default the last whole hour), run the metrics flow
-    into a fresh embedded store, score it, print it."""
+    into a fresh embedded store, score it, print it. ``training_rows``: the model's, started
+    before the demo's imports (`TrainingRows.start`)."""
     began = time.perf_counter()
     base = Settings()
     data_dir = data_dir or base.data_dir / "demo"
@@ -73,7 +76,7 @@ def run_demo(
     )
     if settings.onnx_model:
         settings = settings.model_copy(update={"model_dir": data_dir / "models"})
-        prepare_model(settings, sim, seed, console)
+        prepare_model(settings, sim, seed, console, training_rows)
     source_total = _expected_points(sim)
     elapsed = _run_with_progress(
         console,

@@ -14,6 +14,7 @@ from typing import Any
 
 from rich.console import Console
 
+from airis.app.demo_rows import MODEL_HOURS, TrainingRows
 from airis.models.registry import ModelRegistry
 from airis.models.train import DEFAULT_MODEL_NAME, train_and_register
 from airis.settings import Settings
@@ -26,11 +27,21 @@ __all__ = ["prepare_model", "print_summary", "summarise"]
 EXHAUSTION_FAULTS = {"memory_leak": "memory", "disk_fill": "disk"}
 
 
-def prepare_model(settings: Settings, sim: Simulator, seed: int, console: Console) -> int:
-    """Train on the day before ``sim`` starts, promote it; return the version."""
+def prepare_model(
+    settings: Settings,
+    sim: Simulator,
+    seed: int,
+    console: Console,
+    rows: TrainingRows | None = None,
+) -> int:
+    """Train on the day before ``sim`` starts, promote it; return the version. ``rows``: its
+    training rows, started before (`TrainingRows.start`)."""
     registry = ModelRegistry(settings.model.model_dir)
     name = settings.onnx_model or DEFAULT_MODEL_NAME
-    run = train_and_register(registry, name, hours=24.0, seed=seed, end=sim.start, promote=True)
+    ready = rows.rows_for(MODEL_HOURS, seed, sim.start) if rows is not None else None
+    run = train_and_register(
+        registry, name, hours=MODEL_HOURS, seed=seed, end=sim.start, promote=True, rows=ready
+    )
     auc = run.held_out["auc"]
     console.print(
         f"demo: ONNX model {name} v{run.version.version} trained on the simulated day before "

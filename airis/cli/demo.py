@@ -29,6 +29,13 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from airis.app.demo_rows import TrainingRows
+    from airis.settings import Settings
+
+    # Before the imports below (about 2 s): the model's rows are simulated meanwhile.
+    rows = TrainingRows.start(args.hours, args.seed, args.end) if Settings().onnx_model else None
     from airis.app.demo import run_demo
 
-    return run_demo(args.hours, args.seed, args.json, args.data_dir, console, end=args.end)
+    return run_demo(
+        args.hours, args.seed, args.json, args.data_dir, console, end=args.end, training_rows=rows
+    )

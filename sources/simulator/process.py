@@ -65,16 +65,15 @@ def simulated_batches(kind: Kind, sim: Simulator, ticks_per_batch: int) -> Itera
 def batches_from_child(
     kind: Kind, sim: Simulator, ticks_per_batch: int
 ) -> Callable[[], Iterator[list[Any]]]:
-    """`simulated_batches`, made in a child process each time the result is called."""
+    """`simulated_batches`, made in a child process each time the result is called.
+
+    The first child starts at once, not at the first call: a child takes about half a
+    second to send its first batch, which the flow's first read then need not wait out (the
+    demo's three start together, while its flow is built and its store opened)."""
+    ready = [_start(kind, sim, ticks_per_batch)]
 
     def open_batches() -> Iterator[list[Any]]:
-        context = multiprocessing.get_context("spawn")
-        channel = context.Queue(maxsize=DEPTH)
-        child = context.Process(
-            target=_produce, args=(kind, sim, ticks_per_batch, channel), daemon=True,
-            name=f"airis-sim-{kind}",
-        )  # fmt: skip
-        child.start()
+        child, channel = ready.pop() if ready else _start(kind, sim, ticks_per_batch)
         try:
             while True:
                 tag, payload = _receive(channel, child)
@@ -90,6 +89,18 @@ def batches_from_child(
                 child.join()
 
     return open_batches
+
+
+def _start(kind: Kind, sim: Simulator, ticks_per_batch: int) -> tuple[Any, Any]:
+    """A started child making ``kind``'s batches, and the queue it sends them through."""
+    context = multiprocessing.get_context("spawn")
+    channel = context.Queue(maxsize=DEPTH)
+    child = context.Process(
+        target=_produce, args=(kind, sim, ticks_per_batch, channel), daemon=True,
+        name=f"airis-sim-{kind}",
+    )  # fmt: skip
+    child.start()
+    return child, channel
 
 
 def _receive(channel: Any, child: Any) -> tuple[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from itertools import islice
@@ -38,6 +39,18 @@ def test_a_child_gives_the_batches_made_in_process(kind: str) -> None:
     there = list(batches_from_child(kind, sim, 10)())  # type: ignore[arg-type]
     assert len(there) == len(here) > 0
     assert there == here
+
+
+def test_the_first_child_starts_before_the_batches_are_asked_for() -> None:
+    open_batches = batches_from_child("metrics", _sim(), 10)
+
+    started = [p for p in multiprocessing.active_children() if p.name == "airis-sim-metrics"]
+    assert len(started) == 1 and started[0].is_alive()
+    assert list(open_batches()) == list(simulated_batches("metrics", _sim(), 10))
+    started[0].join(10)
+    assert started[0].exitcode == 0  # the batches came from it, then it ended
+    again = list(open_batches())  # a second read (a replay) has a child of its own
+    assert again == list(simulated_batches("metrics", _sim(), 10))
 
 
 @pytest.mark.parametrize("kind", ["metrics", "logs", "traces"])

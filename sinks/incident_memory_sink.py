@@ -16,9 +16,11 @@ a replay after a restart rewrites the same points.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
@@ -132,15 +134,46 @@ class IncidentMemorySink(FixedPartitionedSink[Incident, None]):
 
 class _MemoryPartition(StatefulSinkPartition[Incident, None]):
     """Keeps what the exporter could not write (up to `MAX_PENDING`) for the next batch or
-    snapshot: the retry policy is the sink's, the writing the exporter's."""
+    snapshot: the retry policy is the sink's, the writing the exporter's.
+
+    The writes run on a thread of the partition's own, in the order they were asked for, so
+    the flow goes on while they do: a Qdrant server that answers slowly, or local mode's
+    commit to disk of each incident (0.9 s of a 96-hour OTLP replay's main thread,
+    BENCHMARKS.md), does not hold up detection. `close` waits for them."""
 
     def __init__(self, exporter: Exporter) -> None:
         self._exporter = exporter
         self._pending: deque[Incident] = deque()
-        self._failing = False
+        self._lock = threading.Lock()  # `_pending` is shared with the writing thread
+        self._failing = False  # only the writing thread reads or sets it
+        self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="airis-memory")
+        self._queued = False  # a write is asked for and has not started
+
+    def _ask_for_write(self) -> None:
+        # One write waits at most: while a server is down each one waits out the client's
+        # timeout, and a write per batch would queue up for as long as the outage lasts.
+        with self._lock:
+            if self._queued:
+                return
+            self._queued = True
+        self._writes.submit(self._flush).add_done_callback(_log_failure)
 
     def write_batch(self, values: list[Incident]) -> None:
-        self._pending.extend(values)
+        with self._lock:
+            self._pending.extend(values)
+            self._drop_beyond_max()
+        self._ask_for_write()
+
+    def snapshot(self) -> None:
+        self._ask_for_write()  # a retry; the memory is derived data: no wait
+        return None
+
+    def close(self) -> None:
+        self._ask_for_write()
+        self._writes.submit(self._exporter.shutdown)
+        self._writes.shutdown(wait=True)
+
+    def _drop_beyond_max(self) -> None:
         dropped = [self._pending.popleft() for _ in range(len(self._pending) - MAX_PENDING)]
         if dropped:
             telemetry.SINK_FAILURES.labels(sink=SINK).inc(len(dropped))
@@ -148,22 +181,18 @@ class _MemoryPartition(StatefulSinkPartition[Incident, None]):
                 "incident memory: %d incidents dropped after failed writes (kept %d): %s",
                 len(dropped), MAX_PENDING, ", ".join(i.id for i in dropped),
             )  # fmt: skip
-        self._flush()
-
-    def snapshot(self) -> None:
-        self._flush()
-        return None
-
-    def close(self) -> None:
-        self._flush()
-        self._exporter.shutdown()
 
     def _flush(self) -> None:
-        if not self._pending:
+        with self._lock:
+            self._queued = False
+            batch, self._pending = list(self._pending), deque()
+        if not batch:
             return
         started = time.perf_counter()
-        batch = list(self._pending)
         if self._exporter.export(batch) is ExportResult.FAILURE:
+            with self._lock:  # kept, oldest first, before what came meanwhile
+                self._pending.extendleft(reversed(batch))
+                self._drop_beyond_max()
             telemetry.SINK_FAILURES.labels(sink=SINK).inc()
             if not self._failing:
                 logger.warning(
@@ -175,9 +204,15 @@ class _MemoryPartition(StatefulSinkPartition[Incident, None]):
         if self._failing:
             logger.info("incident memory: writing again (%d incidents caught up)", len(batch))
         self._failing = False
-        self._pending.clear()
         telemetry.SINK_SECONDS.labels(sink=SINK).observe(time.perf_counter() - started)
         telemetry.SINK_BATCH.labels(sink=SINK).observe(len(batch))
+
+
+def _log_failure(write: Future[None]) -> None:
+    # The exporter never raises; anything else the writing thread raises is logged here,
+    # not lost with its future.
+    if write.exception() is not None:
+        logger.error("incident memory: the write failed", exc_info=write.exception())
 
 
 def _open_memory(config: MemoryConfig | None) -> IncidentMemory:

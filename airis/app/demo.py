@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from bytewax.inputs import Source
@@ -24,10 +26,11 @@ from airis.app.report import RunReport, score_alerts
 from airis.events import Alert, Incident, RcaCandidate
 from airis.flows.metrics_anomaly import build_flow
 from airis.flows.snapshots import kept
-from airis.settings import Settings
+from airis.settings import Settings, StoreConfig
 from airis.sinks.clickhouse_sink import ClickHouseSink
 from airis.sinks.clickhouse_store import open_store
 from airis.sinks.incident_memory_sink import IncidentMemorySink
+from airis.sinks.migrations import migrate
 from airis.sources.iterable_source import (
     jsonl_source,
     simulated_logs_source,
@@ -45,6 +48,8 @@ __all__ = ["DEMO_BATCH_SECONDS", "run_demo", "run_file", "write_simulation"]
 #: calls, a batch's windows per service, the producers' queue) comes a third as often as with
 #: 100-s batches, for the same windows, alerts and summary (every rule is on event time).
 DEMO_BATCH_SECONDS = 300.0
+
+_T = TypeVar("_T")
 
 
 def run_demo(
@@ -74,9 +79,13 @@ def run_demo(
         f"demo: {len(truth['topology']['services'])} services, {hours:g} simulated hours from "
         f"{truth['start']}, {len(truth['faults'])} faults, seed {seed}"
     )
+    # The store's tables are made while the model trains: chdb works on a thread of its own,
+    # mostly without the GIL, and the flow's sink then finds them (0.5 s at its start before).
+    tables = _in_background(_make_tables, settings.store)
     if settings.onnx_model:
         settings = settings.model_copy(update={"model_dir": data_dir / "models"})
         prepare_model(settings, sim, seed, console, training_rows)
+    tables.result()
     source_total = _expected_points(sim)
     elapsed = _run_with_progress(
         console,
@@ -91,9 +100,12 @@ def run_demo(
         simulated_logs_source(sim, own_process=True, batch_seconds=DEMO_BATCH_SECONDS),
         simulated_traces_source(sim, own_process=True, batch_seconds=DEMO_BATCH_SECONDS),
     )
+    # Qdrant's client (0.5 s of imports) loads while the store is read, which waits on chdb.
+    memory_client = _in_background(importlib.import_module, "airis.sinks.incident_memory")
     stored = _read_results(settings)
     incidents = _read_incidents(settings)
     rca = _score_rca(sim, incidents)
+    memory_client.result()
     remembered = _remember(settings, incidents, sim.topology.edges)
     report = score_alerts(
         [_fault_times(f) for f in truth["faults"]], stored["alerts"], _quiet(truth)
@@ -183,6 +195,20 @@ def _run_with_progress(
         started = time.perf_counter()
         run_main(flow)
         return time.perf_counter() - started
+
+
+def _in_background(fn: Callable[..., _T], *args: Any) -> Future[_T]:
+    """``fn(*args)`` on a thread of its own: its result, or what it raised, from the future."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="airis-demo")
+    try:
+        return pool.submit(fn, *args)
+    finally:
+        pool.shutdown(wait=False)
+
+
+def _make_tables(config: StoreConfig) -> None:
+    with open_store(config) as store:
+        migrate(store)
 
 
 def _expected_points(sim: Simulator) -> int:

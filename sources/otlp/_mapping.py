@@ -97,16 +97,24 @@ def _peer_service(attributes: dict[str, str]) -> str | None:
     return None
 
 
+#: Timestamps already made, by their nanoseconds: shared by the messages of a process (a
+#: message's points share a handful, and so do the services that report at the same
+#: instants), emptied when full.
+_TIMES: dict[int, datetime] = {}
+_TIMES_KEPT = 100_000
+
+
 class _Out:
-    """Events and rejections of one message, with a per-message cache of timestamps (the
-    points of one batch mostly share a handful of them)."""
+    """Events and rejections of one message, and the timestamps made (`_TIMES`)."""
 
     __slots__ = ("columns", "events", "rejected", "times")
 
     def __init__(self, columns: PointColumns | None = None) -> None:
         self.events: list[Any] = []
         self.rejected: list[Rejected] = []
-        self.times: dict[int, datetime] = {}
+        if len(_TIMES) >= _TIMES_KEPT:
+            _TIMES.clear()
+        self.times = _TIMES
         self.columns = columns  # points go here instead of `events`, when given
 
     def ts(self, ns: int) -> datetime:

@@ -269,6 +269,32 @@ def test_a_gauge_of_plain_points_takes_no_call_per_point() -> None:
     )  # fmt: skip
 
 
+def test_the_timestamps_made_are_shared_by_messages_and_bounded(monkeypatch) -> None:
+    """Services that report at the same instants share their timestamps' objects across
+    messages; the cache is emptied once it holds `_TIMES_KEPT` (here 10), so a process that
+    decodes for months does not keep every instant it saw."""
+    from airis.sources.otlp import _mapping, decode_metrics
+
+    monkeypatch.setattr(_mapping, "_TIMES", {})
+    monkeypatch.setattr(_mapping, "_TIMES_KEPT", 10)
+
+    def message(first: int) -> bytes:
+        points = [{"time_unix_nano": 1_767_225_600_000_000_000 + 10**9 * (first + i),
+                   "start_time_unix_nano": 0, "flags": 0, "value": ("double", 0.5),
+                   "attributes": {}} for i in range(8)]  # fmt: skip
+        return _request([("gauge", "cpu", points)], {"service.name": "api"})
+
+    (one,) = decode_metrics(message(0), "otlp_proto", columns=True).events
+    (two,) = decode_metrics(message(0), "otlp_proto", columns=True).events
+    assert one.ts == two.ts and all(a is b for a, b in zip(one.ts, two.ts, strict=True))
+    for first in range(8, 64, 8):
+        (batch,) = decode_metrics(message(first), "otlp_proto", columns=True).events
+        assert batch.ts == tuple(
+            datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=first + i) for i in range(8)
+        )
+        assert len(_mapping._TIMES) <= 10 + 8  # what was kept, and one message's own
+
+
 # --- sniffing -----------------------------------------------------------------------------
 
 

@@ -170,7 +170,7 @@ class _MemoryPartition(StatefulSinkPartition[Incident, None]):
 
     def close(self) -> None:
         self._ask_for_write()
-        self._writes.submit(self._exporter.shutdown)
+        self._writes.submit(self._exporter.shutdown).add_done_callback(_log_failure)
         self._writes.shutdown(wait=True)
 
     def _drop_beyond_max(self) -> None:
@@ -209,10 +209,10 @@ class _MemoryPartition(StatefulSinkPartition[Incident, None]):
 
 
 def _log_failure(write: Future[None]) -> None:
-    # The exporter never raises; anything else the writing thread raises is logged here,
-    # not lost with its future.
+    # The exporter's writes never raise; anything the writing thread raises (closing the
+    # memory included) is logged here, not lost with its future.
     if write.exception() is not None:
-        logger.error("incident memory: the write failed", exc_info=write.exception())
+        logger.error("incident memory: its thread failed", exc_info=write.exception())
 
 
 def _open_memory(config: MemoryConfig | None) -> IncidentMemory:

@@ -132,3 +132,20 @@ def test_batches_given_while_a_write_fails_slowly_wait_for_one_retry(tmp_path: P
     release.set()
     part.close()
     assert len(attempts) <= 3  # the one under way, one for the batches meanwhile, close's
+
+
+def test_a_memory_that_fails_to_close_says_so(tmp_path: Path, caplog) -> None:
+    """Closing runs on the writing thread too: what it raises is logged, not lost there."""
+    settings = Settings(data_dir=tmp_path)
+
+    class FailsToClose(IncidentMemory):
+        def close(self) -> None:
+            super().close()
+            raise OSError("disk gone")
+
+    sink = IncidentMemorySink(memory_factory=lambda: FailsToClose(settings.memory))
+    part = sink.build_part("remember", "incident_memory", None)
+    part.write_batch([incident(0)])
+    with caplog.at_level("ERROR", logger="airis.sinks.incident_memory_sink"):
+        part.close()
+    assert "its thread failed" in caplog.text and "disk gone" in caplog.text

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from itertools import chain
 from typing import Any
 
 import bytewax.operators as op
@@ -228,9 +229,9 @@ def _joined(key: str, group: list[MetricPoint | MetricBatch]) -> MetricBatch:
         return MetricBatch(
             key,
             group[0].service,
-            tuple(t for batch in group for t in batch.ts),
-            tuple(s for batch in group for s in batch.signal),
-            tuple(v for batch in group for v in batch.value),
+            tuple(chain.from_iterable(batch.ts for batch in group)),
+            tuple(chain.from_iterable(batch.signal for batch in group)),
+            tuple(chain.from_iterable(batch.value for batch in group)),
         )
     return MetricBatch.from_points(key, unbatched(group))
 

@@ -360,12 +360,14 @@ class PointColumns:
         columns[0].extend(ts)
         columns[1].extend([signal] * len(ts))
         columns[2].extend(values)
-        columns[3].extend([labels.copy() for _ in ts])
+        # No labels (most points): None stands for the `{}` that `flush` makes only if another
+        # point of the service has labels; else the column is dropped.
+        columns[3].extend([labels.copy() for _ in ts] if labels else [None] * len(ts))
 
     def flush(self, out: list[Any]) -> None:
         """Append a `MetricBatch` per service (in order of first point) to ``out``; empty."""
         for service, (ts, signal, value, labels) in self._by_service.items():
-            has_labels = any(labels)
+            kept = tuple([{} if each is None else each for each in labels]) if any(labels) else ()
             out.append(MetricBatch(service, service, tuple(ts), tuple(signal), tuple(value),
-                                   tuple(labels) if has_labels else ()))  # fmt: skip
+                                   kept))  # fmt: skip
         self._by_service = {}

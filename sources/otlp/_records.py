@@ -108,7 +108,9 @@ class _Metric:
             labels = _limit(labels)
         out = self.out
         times = out.times
-        stamps = [times.get(ns) or out.ts(ns) for ns in times_ns]
+        stamps = list(map(times.get, times_ns))
+        if not all(stamps):  # a time not seen before (datetimes are all true)
+            stamps = [ts or out.ts(ns) for ts, ns in zip(stamps, times_ns, strict=True)]
         # The service, the signal and the labels are the same for every point: checked once.
         if not valid_point_fields(stamps[0], self.service, self.signal, values[0], labels):
             return False

@@ -95,3 +95,19 @@ def test_timestamps_seen_before_give_the_same_points_and_the_cache_stays_bounded
         assert fast_point._utc_timestamp(stamp) is not None
     assert len(fast_point._SEEN_TIMESTAMPS) <= fast_point._TS_CACHE_MAX
     assert fast_point._utc_timestamp("2026-13-01T00:00:00Z") is None  # pydantic decides
+
+
+def test_columns_give_each_point_its_own_labels_only_when_some_point_has_labels() -> None:
+    """`PointColumns.extend` of points without labels, beside points with labels, flushes
+    `{}` for each of them, one dict apiece; without any labels, no labels column."""
+    ts = [datetime(2026, 1, 1, tzinfo=UTC)] * 2
+    columns = fast_point.PointColumns()
+    columns.extend("api", ts, "cpu", [1.0, 2.0], {})
+    columns.extend("api", ts, "mem", [3.0, 4.0], {"pod": "a"})
+    columns.extend("db", ts, "cpu", [5.0, 6.0], {})
+    out: list = []
+    columns.flush(out)
+    api, db = out
+    assert api.labels == ({}, {}, {"pod": "a"}, {"pod": "a"}) and db.labels == ()
+    assert len({id(labels) for labels in api.labels}) == 4
+    assert [p.labels for p in api.points()] == [{}, {}, {"pod": "a"}, {"pod": "a"}]

@@ -37,6 +37,7 @@ from airis.flows.batching import group_by
 from airis.flows.model_ops import plan_capacity, score_with_model
 from airis.flows.snapshots import TakeSnapshot, frozen, snapshotter, stateful_map, thawed
 from airis.operators.alerting.alert_manager import AlertManager
+from airis.operators.closed_windows import ClosedWindows
 from airis.operators.detectors.detector_bank import DetectorBank
 from airis.operators.incidents.call_graph import CallGraph
 from airis.operators.incidents.grouping import (
@@ -46,7 +47,6 @@ from airis.operators.incidents.grouping import (
 )
 from airis.operators.incidents.ranking import rank_open_incident, to_incident
 from airis.operators.signals.otlp_metrics import DERIVED_LABEL
-from airis.operators.types import ClosedWindows, ServiceWindow
 from airis.operators.windowing.windowed_detector import ServiceWindowDetector
 from airis.settings import (
     AlertingConfig,
@@ -128,7 +128,7 @@ def detect_and_alert(
     by_service = op.flat_map_batch("batch_by_service", points, batch_by_key)  # (key, MetricBatch)
     batches = op.map("metric_batches", by_service, lambda kv: kv[1])  # MetricBatch
     windowed = op.stateful_batch("detect_and_window", by_service, _windowing(event_time, detection))
-    split = op.branch("split_late", windowed, lambda kv: type(kv[1]) is tuple)
+    split = op.branch("split_late", windowed, lambda kv: type(kv[1]) is ClosedWindows)
     closed = split.trues  # (service, ClosedWindows)
     late = op.map("late_dead_letters", split.falses, lambda kv: kv[1])  # DeadLetter
 
@@ -172,15 +172,15 @@ def detect_and_alert(
 
 
 def _anomalies(item: tuple[str, ClosedWindows]) -> list[Anomaly]:
-    return [anomaly for window in item[1] for anomaly in window.anomalies]
+    return item[1].anomalies()
 
 
 def _first_metric_window(
     seen: bool | None, windows: ClosedWindows
 ) -> tuple[bool | None, list[MetricService]]:
-    if seen or all(s.startswith(AUXILIARY_PREFIXES) for w in windows for s in w.signals):
+    if seen or all(s.startswith(AUXILIARY_PREFIXES) for s in windows.signal_names()):
         return seen, []
-    return True, [MetricService(windows[0].service)]
+    return True, [MetricService(windows.service)]
 
 
 def _count_alert(_step: str, alert: Alert) -> None:
@@ -290,17 +290,17 @@ class DetectAndWindow(StatefulBatchLogic[MetricBatch, Any, bytes]):
 
     def on_batch(self, values: list[MetricBatch]) -> tuple[list[Any], bool]:
         started = self._last_batch = self.clock()
-        windows: list[ServiceWindow] = []
+        out: list[Any] = []  # ClosedWindows, then DeadLetter
         letters: list[DeadLetter] = []
         points = 0
         for batch in values:
             closed, late = self.detector.update_batch(batch, started)
-            windows += closed
+            out += _closed_windows(closed)
             letters += map(_late_dead_letter, late)
             points += len(batch)
         telemetry.DETECT_SECONDS.observe((self.clock() - started) / max(points, 1))
         letters += map(_over_cap_dead_letter, self.detector.take_refused())
-        return _closed_windows(windows) + letters, self.RETAIN
+        return out + letters, self.RETAIN
 
     def on_notify(self) -> tuple[list[Any], bool]:
         now = self.clock()
@@ -324,9 +324,9 @@ class DetectAndWindow(StatefulBatchLogic[MetricBatch, Any, bytes]):
         return self.take_snapshot(self.detector)
 
 
-def _closed_windows(windows: list[ServiceWindow]) -> list[ClosedWindows]:
+def _closed_windows(windows: ClosedWindows) -> list[ClosedWindows]:
     """The windows one call closed, as one item (none if none closed)."""
-    return [tuple(windows)] if windows else []
+    return [windows] if windows else []
 
 
 #: Longest sleep asked of Bytewax (a wake-up time must stay a valid datetime).
@@ -465,7 +465,7 @@ def _alert_manager(alerting: AlertingConfig):
         )
         if isinstance(item, CapacityWarning):
             return manager, manager.update_warning(item)
-        return manager, [alert for window in item for alert in manager.update_one(window)]
+        return manager, manager.update_many(item)
 
     return alert
 

@@ -25,13 +25,12 @@ from airis.events import (
     ModelScore,
     ScalingAdvice,
 )
-from airis.flows.batching import flatten
 from airis.flows.snapshots import stateful_map
 from airis.models.model_events import model_events
 from airis.models.serving import ModelServer
+from airis.operators.closed_windows import ClosedWindows, ObservedWindows
 from airis.operators.planning.events import plan_events
 from airis.operators.planning.service_planner import ServicePlanner
-from airis.operators.types import ClosedWindows, WindowValues, observed_values
 from airis.settings import ModelConfig, PlanningConfig
 
 __all__ = ["ModelOut", "PlanOut", "plan_capacity", "score_with_model"]
@@ -54,7 +53,7 @@ def score_with_model(
     or above ``threshold`` is an anomaly."""
     name = model.name or ""
     metric_windows = op.filter("model_metric_windows", closed, lambda kv: "/" not in kv[0])
-    one_key = op.map("key_model", metric_windows, lambda kv: (name, _window_values(kv[1])))
+    one_key = op.map("key_model", metric_windows, lambda kv: (name, kv[1].observed()))
     scored = op.stateful_batch(
         "score_model", one_key, lambda r: ScoreWindows(r or _server(model), threshold)
     )
@@ -62,10 +61,6 @@ def score_with_model(
     split = op.branch("split_model_scores", events, lambda e: isinstance(e, ModelScore))
     rest = op.branch("split_model_anomalies", split.falses, lambda e: isinstance(e, Anomaly))
     return ModelOut(split.trues, rest.trues, rest.falses)
-
-
-def _window_values(windows: ClosedWindows) -> list[WindowValues]:
-    return [WindowValues.of(window) for window in windows]
 
 
 def _server(model: ModelConfig) -> ModelServer:
@@ -80,17 +75,19 @@ def _server(model: ModelConfig) -> ModelServer:
     )
 
 
-class ScoreWindows(StatefulBatchLogic[list[WindowValues], Any, ModelServer]):
-    """Bytewax's side of `ModelServer`: windows in (a list per service and batch of input),
-    one score per window out, plus anomalies (score at or above the threshold) and drift
-    events."""
+class ScoreWindows(StatefulBatchLogic[ObservedWindows, Any, ModelServer]):
+    """Bytewax's side of `ModelServer`: windows in (each service's closed windows of a batch
+    of input), one score per window out, plus anomalies (score at or above the threshold) and
+    drift events. Until a version is promoted, the windows are not even read."""
 
     def __init__(self, server: ModelServer, threshold: float) -> None:
         self.server = server
         self.threshold = threshold
 
-    def on_batch(self, groups: list[list[WindowValues]]) -> tuple[list[Any], bool]:
-        values = flatten(groups)
+    def on_batch(self, groups: list[ObservedWindows]) -> tuple[list[Any], bool]:
+        if not self.server.serving():
+            return [], self.RETAIN
+        values = [value for windows in groups for value in windows.values()]
         batch = self.server.score([w.values for w in values], [w.service for w in values])
         if batch is None:
             return [], self.RETAIN
@@ -132,10 +129,10 @@ def _planning(planning: PlanningConfig):
         steps.append(horizon)
 
     def plan(planner: ServicePlanner | None, windows: ClosedWindows):
-        service = windows[0].service
+        service = windows.service
         planner = planner or _planner(planning, service, horizon)
-        ends = [window.end for window in windows]
-        plans = planner.update_many(ends, [observed_values(window.signals) for window in windows])
+        columns = {signal: windows.observed_column(signal) for signal in planner.signals}
+        plans = planner.update_columns(windows.end_times(), windows.ends(), columns)
         events: list[Any] = []
         for plan in plans:
             events += plan_events(service, plan, steps)

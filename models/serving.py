@@ -120,6 +120,11 @@ class ModelServer:
         """The version serving now (None before one was loaded)."""
         return self._version
 
+    def serving(self) -> bool:
+        """Whether a version serves now (one promoted since the last call is loaded first)."""
+        self.reload_if_promoted()
+        return self._detector is not None and self._version is not None
+
     def score(
         self, rows: Sequence[Mapping[str, float]], keys: Sequence[str] | None = None
     ) -> ScoredBatch | None:

@@ -12,7 +12,8 @@ each a sub-package whose ``__init__`` states its contract and re-exports its cla
 - `airis.operators.planning`: forecasts, exhaustion warnings, replica advice;
 - `airis.operators.drift`: input drift of a model.
 
-`base` holds the detector protocol and `types` the records the families pass each other.
+`base` holds the detector protocol, `types` the records the families pass each other, and
+`closed_windows` the windows detection closes, as the columns the steps after it read.
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ from airis.events import Anomaly, DetectorState, MetricPoint
 
 __all__ = [
     "Assessment",
-    "ClosedWindows",
     "ScoredPoint",
     "ServiceWindow",
     "SignalColumns",
@@ -208,25 +207,14 @@ class ServiceWindow:
     anomalies: tuple[Anomaly, ...] = field(default=())
 
 
-#: One service's windows that one batch of input (or one wake-up) closed, in time order: what
-#: a flow moves as one item, so that the steps after detection run once per batch, not once
-#: per window.
-ClosedWindows = tuple[ServiceWindow, ...]
-
-
 class WindowValues(NamedTuple):
     """A closed window as a model scores it: its span and each signal's observed value.
 
-    Every service's windows cross to the one model step: a `ServiceWindow` would carry each
-    signal's assessment (dataclasses, pickled one by one between processes), a tuple of
-    plain values pickles at the cost of its values.
+    Made where the model step scores them (`ObservedWindows.values`), only while a model
+    version serves.
     """
 
     service: str
     start: datetime
     end: datetime
     values: dict[str, float]
-
-    @classmethod
-    def of(cls, window: ServiceWindow) -> WindowValues:
-        return cls(window.service, window.start, window.end, observed_values(window.signals))

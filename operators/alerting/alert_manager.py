@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from airis.events import Alert, Anomaly, CapacityWarning, Severity, event_id, fingerprint
+from airis.operators.closed_windows import ClosedWindows
 from airis.operators.types import ServiceWindow
 
 __all__ = [
@@ -263,6 +265,32 @@ class AlertManager:
                 del self._tracks[fp]
         expired = self._expire_exhaustions(window.end)
         return alerts + expired if expired else alerts
+
+    def update_many(self, windows: Sequence[ServiceWindow]) -> list[Alert]:
+        """`update_one` of each window in order (one batch's closed windows of the service)."""
+        if type(windows) is ClosedWindows and not (
+            windows.anomalous or self._tracks or self._exhaustions
+        ):
+            # Nothing new, nothing to resolve or expire (most batches): only the last end moves.
+            self._skip_to(windows)
+            return []
+        return [alert for window in windows for alert in self.update_one(window)]
+
+    def _skip_to(self, windows: ClosedWindows) -> None:
+        """What `update_one` does with each of ``windows`` when it has no anomaly and the
+        manager no track or exhaustion: count those that end before the last end seen."""
+        if not len(windows):
+            return
+        last = windows.end(len(windows) - 1)
+        if self._last_end is not None and last <= self._last_end:
+            self._skipped += len(windows)
+            return
+        if self._last_end is not None:  # the ends rise: the skipped ones come first
+            skipped = 0
+            while windows.end(skipped) <= self._last_end:
+                skipped += 1
+            self._skipped += skipped
+        self._last_end = last
 
     def update_warning(self, warning: CapacityWarning) -> list[Alert]:
         """Take one exhaustion warning of the service; return the alert events it causes."""

@@ -138,31 +138,49 @@ class ServicePlanner:
         """Learn one window's values (signal → value) at ``ts``; what that produced."""
         return self.update_many([ts], [values])[0]
 
+    @property
+    def signals(self) -> tuple[str, ...]:
+        """The signals the planner reads (forecast, then capacity)."""
+        return tuple(dict.fromkeys(self.forecast_signals + self.capacity_signals))
+
     def update_many(
         self, stamps: Sequence[datetime], rows: Sequence[Mapping[str, float]]
     ) -> list[Plan]:
         """`update_one` for each window in order (its end, its values): one call for a
         service's batch of windows."""
-        times = [ts.timestamp() for ts in stamps]
+        columns = {signal: [row.get(signal) for row in rows] for signal in self.signals}
+        return self.update_columns([ts.timestamp() for ts in stamps], stamps, columns)
+
+    def update_columns(
+        self,
+        times: Sequence[float],
+        stamps: Sequence[datetime],
+        columns: Mapping[str, Sequence[float | None] | None],
+    ) -> list[Plan]:
+        """`update_many` with the windows' values as columns: ``columns[signal][i]`` is the
+        value of window ``i`` (None: none; a signal missing or None: none in any window);
+        ``times`` are the ends in epoch seconds, ``stamps`` the same as datetimes (only
+        those a plan reports are read)."""
         warned: dict[int, dict[str, ExhaustionWarning]] = {}
         for signal in self.capacity_signals:  # the predictors learn apart from the forecasts
-            column = [row.get(signal) for row in rows]
-            if column.count(None) == len(column):
+            column = columns.get(signal)
+            if column is None or column.count(None) == len(column):
                 continue
             predictor = self._predictors.get(signal) or self._predictor(signal)
             for i, warning in predictor.update_many(times, stamps, column).items():
                 warned.setdefault(i, {})[signal] = warning
+        forecast = [(s, c) for s in self.forecast_signals if (c := columns.get(s)) is not None]
         plans = []
         sums, counts, step_seconds = self._sums, self._counts, self.step_seconds
-        for i, (ts, t, values) in enumerate(zip(stamps, times, rows, strict=True)):
+        for i, t in enumerate(times):
             step = math.floor(t / step_seconds)
             plan_ts, forecasts, advice = None, {}, None
             if self._step is None or step > self._step:
                 if self._step is not None:
                     plan_ts, forecasts, advice = self._close_step()
                 self._step = step
-            for signal in self.forecast_signals:
-                value = values.get(signal)
+            for signal, column in forecast:
+                value = column[i]
                 if value is not None and math.isfinite(value):
                     if signal in sums:
                         sums[signal] += value
@@ -174,7 +192,8 @@ class ServicePlanner:
             if not warnings and not forecasts and advice is None:
                 plans.append(_NOTHING)
             else:
-                plans.append(Plan(plan_ts or ts, step_seconds, forecasts, warnings or {}, advice))
+                ts = plan_ts or stamps[i]
+                plans.append(Plan(ts, step_seconds, forecasts, warnings or {}, advice))
         return plans
 
     def _close_step(self) -> tuple[datetime, dict[str, Forecast], Any]:

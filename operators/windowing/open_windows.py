@@ -169,42 +169,32 @@ class OpenWindows:
         return closed
 
     def close_many(
-        self, window_ids: Sequence[int], starts: Sequence[datetime]
-    ) -> list[SignalColumns]:
-        """`close` of each window of ``window_ids`` (starting at ``starts``), in order, with
-        one array call for them all (a batch of input closes many windows of a service),
-        each window's observed values (`SignalColumns.observed`) worked out at once."""
-        if len(window_ids) < 2:  # one window (a tick's batch): the arrays' calls cost more
-            return [self.close(w, start) for w, start in zip(window_ids, starts, strict=True)]
+        self, window_ids: Sequence[int]
+    ) -> tuple[tuple[str, ...], np.ndarray, list[int], list[float]]:
+        """Take the windows ``window_ids`` (open, in order) out at once, as the columns of a
+        `ClosedWindows`: every slot's name, the windows' cells (``window × slot × cell``, a
+        copy), and per window its signals with a point and its highest score."""
         open_before = len(self._at)
         arrays = [self._at.pop(window_id) for window_id in window_ids]
         n = len(self._names)
-        blocks = self._cells[arrays, :n]  # a copy: the arrays are reused below
-        used, worst = self._used[arrays].tolist(), self._worst[arrays].tolist()
-        observed = blocks[:, :, OBSERVED].tolist()
-        self._cells[arrays, :n, COUNT] = 0
+        if len(arrays) == 1:  # one window (a tick's batch): slices cost less than indexes
+            at = arrays[0]
+            cells = self._cells[at : at + 1, :n].copy()
+            used, worst = [int(self._used[at])], [float(self._worst[at])]
+            self._cells[at, :n, COUNT] = 0
+        else:
+            cells = self._cells[arrays, :n]  # a copy: the arrays are reused below
+            used, worst = self._used[arrays].tolist(), self._worst[arrays].tolist()
+            self._cells[arrays, :n, COUNT] = 0
         self._used[arrays], self._worst[arrays] = 0, -np.inf
         self._free += arrays
         if self._all_names is None:
             self._all_names = tuple(self._names)
-        every_name, components = self._all_names, self.components
-        closed = []
-        for i, start in enumerate(starts):
-            block, values = blocks[i], observed[i]
-            if used[i] == n:  # the usual case: every signal had a point
-                names = every_name
-            else:
-                rows = np.flatnonzero(block[:, COUNT]).tolist()
-                names, block = tuple(every_name[row] for row in rows), block[rows]
-                values = [values[row] for row in rows]
-            columns = SignalColumns(names, block, start, components, worst[i])
-            columns.set_observed(dict(zip(names, values, strict=True)))
-            closed.append(columns)
         for i, window_id in enumerate(window_ids):
             if window_id > self._peak_until:  # as many windows again have passed since the peak
                 self._peak = open_before - i - 1
         self._shrink()
-        return closed
+        return self._all_names, cells, used, worst
 
     def _shrink(self) -> None:
         """After windows closed: give back arrays and slots that are now many too many."""

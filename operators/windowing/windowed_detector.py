@@ -46,8 +46,8 @@ import numpy as np
 
 from airis.batches import MetricBatch
 from airis.events import MetricPoint
+from airis.operators.closed_windows import ClosedWindows
 from airis.operators.detectors.detector_bank import DetectorBank
-from airis.operators.types import ServiceWindow
 from airis.operators.windowing.event_windows import ALIGN_TO
 from airis.operators.windowing.open_windows import OpenWindows
 from airis.operators.windowing.service_window import (
@@ -84,6 +84,8 @@ def _micros_after_align(
 
 
 _NOT_FOUND = np.iinfo(np.int64).min
+#: What closing no window gives (one for all: nothing changes it).
+_NONE_CLOSED = ClosedWindows("", ALIGN_TO, 1, [], (), np.zeros((0, 0, 1)), [], [], [])
 
 
 def _epoch_seconds(stamps: Sequence[datetime]) -> list[float]:
@@ -168,7 +170,7 @@ class ServiceWindowDetector:
 
     def update_many(
         self, points: Iterable[MetricPoint], now: float
-    ) -> tuple[list[ServiceWindow], list[MetricPoint]]:
+    ) -> tuple[ClosedWindows, list[MetricPoint]]:
         """Score and fold ``points`` (arrival order); return ``(closed windows, late points)``.
 
         ``now`` is the system time in seconds (any monotonic clock, the same one every call).
@@ -179,7 +181,7 @@ class ServiceWindowDetector:
 
     def update_batch(
         self, batch: MetricBatch, now: float
-    ) -> tuple[list[ServiceWindow], list[MetricPoint]]:
+    ) -> tuple[ClosedWindows, list[MetricPoint]]:
         """`update_many` for a batch given as columns: no point object unless it is late."""
         return self._fold(batch.ts, batch.signal, batch.value, batch.point, now)
 
@@ -190,7 +192,7 @@ class ServiceWindowDetector:
         values: Sequence[float],
         point: Callable[[int], MetricPoint],
         now: float,
-    ) -> tuple[list[ServiceWindow], list[MetricPoint]]:
+    ) -> tuple[ClosedWindows, list[MetricPoint]]:
         if not stamps:
             return self.close_due(now), []
         if self.service is None:
@@ -262,16 +264,16 @@ class ServiceWindowDetector:
         waited = max(now - self._base_seen_at - self.idle_grace, 0.0)
         return self._base + timedelta(seconds=waited)
 
-    def close_due(self, now: float) -> list[ServiceWindow]:
+    def close_due(self, now: float) -> ClosedWindows:
         """Close, in order, every open window whose end the watermark has passed."""
         watermark = self.watermark(now)
         if watermark is None:
-            return []
+            return _NONE_CLOSED
         # A window's end, ALIGN_TO + window * (id + 1), is at or before the watermark: in µs.
         passed = (watermark - ALIGN_TO) // _MICROSECOND // self._windows.window_us
         return self._close(passed - 1)
 
-    def close_all(self) -> list[ServiceWindow]:
+    def close_all(self) -> ClosedWindows:
         """Close every open window (end of input)."""
         return self._close(None)
 
@@ -290,29 +292,34 @@ class ServiceWindowDetector:
         """Restart the system-time allowance at ``now`` (after a restart from a snapshot)."""
         self._base_seen_at = now
 
-    def _close(self, last_id: int | None) -> list[ServiceWindow]:
+    def _close(self, last_id: int | None) -> ClosedWindows:
         """Close the open windows up to id ``last_id`` (None: all), oldest first."""
         window_ids = self._windows.ids()
         if last_id is not None:
             window_ids = window_ids[: bisect.bisect_right(window_ids, last_id)]
         if not window_ids:
-            return []
-        service, window, threshold = self.service or "", self.window, self.threshold
-        starts = [self._window_start(window_id) for window_id in window_ids]
+            return _NONE_CLOSED
         self._closed_before = window_ids[-1] + 1
-        closed = self._windows.close_many(window_ids, starts)
-        # A window whose every score is under the threshold has no anomaly: `close_window`
-        # would only make its `ServiceWindow` (most windows; an invalid threshold still
-        # goes there, which says why).
+        names, cells, used, worst = self._windows.close_many(window_ids)
+        closed = ClosedWindows(
+            self.service or "", ALIGN_TO, self._windows.window_us, window_ids, names, cells,
+            used, worst, self._windows.components,
+        )  # fmt: skip
+        # A window whose every score is under the threshold has no anomaly (most windows):
+        # it stays columns. An invalid threshold still goes to `close_window`, which says why.
+        threshold = self.threshold
         quiet_under = threshold if 0.0 < threshold <= DEFAULT_EXTREME else -math.inf
-        return [
-            ServiceWindow(service, start, start + window, columns)
-            if columns.worst < quiet_under
-            else close_window(
-                service, start, start + window, columns, threshold, detector=self.detector
-            )
-            for start, columns in zip(starts, closed, strict=True)
-        ]
+        made = {}
+        for i, score in enumerate(worst):
+            if not score < quiet_under:
+                start = closed.start(i)
+                made[i] = close_window(
+                    closed.service, start, start + self.window, closed.columns(i), threshold,
+                    detector=self.detector,
+                )  # fmt: skip
+        if made:
+            closed.set_made(made)
+        return closed
 
     def _window_start(self, window_id: int) -> datetime:
         return ALIGN_TO + self.window * window_id

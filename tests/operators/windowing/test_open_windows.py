@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from airis.operators.closed_windows import ClosedWindows
 from airis.operators.types import Assessment, SignalColumns
 from airis.operators.windowing.open_windows import OpenWindows
 from airis.operators.windowing.service_window import add_assessment, close_window
@@ -65,8 +66,16 @@ def _by_open_windows(
     ids = windows.ids()
     starts = [START + timedelta(microseconds=w * WINDOW_US) for w in ids]
     if at_once:
-        return dict(zip(ids, windows.close_many(ids, starts), strict=True))
+        return dict(zip(ids, _close_many(windows, ids), strict=True))
     return {w: windows.close(w, start) for w, start in zip(ids, starts, strict=True)}
+
+
+def _close_many(windows: OpenWindows, ids: list[int]) -> list[SignalColumns]:
+    """`OpenWindows.close_many`, each window's columns as `ClosedWindows` gives them."""
+    closed = ClosedWindows(
+        "api", START, WINDOW_US, ids, *windows.close_many(ids), windows.components
+    )
+    return [closed.columns(i) for i in range(len(ids))]
 
 
 def _plain(summaries) -> dict[str, str]:
@@ -143,10 +152,7 @@ def test_arrays_of_a_burst_of_windows_are_given_back_once_as_many_windows_again_
     windows.fold(at, ["cpu"] * len(at), table, np.arange(len(at), dtype=float), {})
     assert len(windows._cells) >= 200
     ids = windows.ids()[:-1]
-    if at_once:
-        closed = windows.close_many(ids, [START] * len(ids))
-    else:
-        closed = [windows.close(w, START) for w in ids]
+    closed = _close_many(windows, ids) if at_once else [windows.close(w, START) for w in ids]
     assert [c["cpu"].count for c in closed] == [2] * 199
     assert len(windows._cells) >= 200  # another burst may come: kept for now
     last = windows.ids()[0]
@@ -167,7 +173,7 @@ def test_batches_that_each_open_a_few_windows_reuse_the_arrays() -> None:
         windows.fold(at, ["cpu"] * 16, table, np.ones(16), {}, in_order=True)
         ids = windows.ids()
         if batch % 2:
-            assert [c["cpu"].count for c in windows.close_many(ids, [START] * 8)] == [2] * 8
+            assert [c["cpu"].count for c in _close_many(windows, ids)] == [2] * 8
         else:
             assert [windows.close(w, START)["cpu"].count for w in ids] == [2] * 8
         arrays.add(id(windows._cells))
@@ -201,7 +207,7 @@ def test_closing_windows_at_once_keeps_the_arrays_closing_one_by_one_keeps(seed:
             windows.fold(at, ["cpu"] * 30, np.zeros((30, 7)), np.ones(30), {}, in_order=True)
         due = at_once.ids()[: rng.choice([0, 1, 2, 5, 100, 1000])]
         starts = [START + timedelta(microseconds=w * WINDOW_US) for w in due]
-        many = at_once.close_many(due, starts)
+        many = _close_many(at_once, due)
         single = [one_by_one.close(w, s) for w, s in zip(due, starts, strict=True)]
         assert [_plain(c) for c in many] == [_plain(c) for c in single]
         assert at_once.ids() == one_by_one.ids()

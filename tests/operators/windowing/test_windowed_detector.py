@@ -91,7 +91,7 @@ def test_every_closed_window_is_the_one_close_window_makes(threshold: float) -> 
     makes of the same signals, anomalies included, at every threshold."""
     det = ServiceWindowDetector(window_seconds=10, lateness_seconds=0, threshold=threshold)
     points = [pt(s, 50.0 + (s % 7) + (400.0 if s % 997 < 20 else 0.0)) for s in range(0, 6000, 5)]
-    closed = det.update_many(points, now=0.0)[0] + det.close_all()
+    closed = [*det.update_many(points, now=0.0)[0], *det.close_all()]
     assert len(closed) == 600
     made = [close_window("api", w.start, w.end, w.signals, threshold, detector="ensemble")
             for w in closed]  # fmt: skip

@@ -170,6 +170,13 @@ class ClosedWindows(Sequence[ServiceWindow]):
         columns = SignalColumns(names, cells, self.start(i), self.components, self.worst[i])
         return columns
 
+    def signals_of(self, i: int) -> tuple[str, ...]:
+        """The signals with a point in window ``i``."""
+        if self.used[i] == len(self.names):
+            return self.names
+        rows = np.flatnonzero(self.cells[i, :, COUNT]).tolist()
+        return tuple(self.names[row] for row in rows)
+
     def observed_column(self, signal: str) -> list[float | None] | None:
         """Each window's observed value of ``signal`` (None where it has no point), or None
         when the service holds no such signal now (none of its open windows had it)."""

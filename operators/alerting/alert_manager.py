@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -233,17 +233,23 @@ class AlertManager:
 
     def update_one(self, window: ServiceWindow) -> list[Alert]:
         """Take one closed window of the service; return the alert events it causes."""
-        if self._last_end is not None and window.end <= self._last_end:
+        return self._update(window.start, window.end, window.anomalies, window.signals)
+
+    def _update(
+        self, start: datetime, end: datetime, anomalies: Sequence[Anomaly], signals: Container[str]
+    ) -> list[Alert]:
+        """`update_one` of the window from ``start`` to ``end`` with ``signals``."""
+        if self._last_end is not None and end <= self._last_end:
             self._skipped += 1
             return []
         missing = 0
-        length = window.end - window.start
-        if self._last_end is not None and window.start > self._last_end and length > timedelta(0):
-            missing = (window.start - self._last_end) // length
-        self._last_end = window.end
+        length = end - start
+        if self._last_end is not None and start > self._last_end and length > timedelta(0):
+            missing = (start - self._last_end) // length
+        self._last_end = end
 
         worst: dict[str, Anomaly] = {}
-        for anomaly in window.anomalies:
+        for anomaly in anomalies:
             fp = anomaly.fingerprint
             if fp not in worst or anomaly.score > worst[fp].score:
                 worst[fp] = anomaly
@@ -254,16 +260,15 @@ class AlertManager:
         for fp in sorted(self._tracks, key=self._order):
             track = self._tracks[fp]
             if missing:
-                alerts.extend(self._quiet(fp, track, missing, window.start, window.end, False))
+                alerts.extend(self._quiet(fp, track, missing, start, end, False))
             anomaly = worst.get(fp)
             if anomaly is not None:
-                alerts.extend(self._anomalous(fp, track, anomaly, window))
+                alerts.extend(self._anomalous(fp, track, anomaly, start, end))
             else:
-                normal = track.signal in window.signals
-                alerts.extend(self._quiet(fp, track, 1, window.end, window.end, normal))
-            if self._idle(track, window.end):
+                alerts.extend(self._quiet(fp, track, 1, end, end, track.signal in signals))
+            if self._idle(track, end):
                 del self._tracks[fp]
-        expired = self._expire_exhaustions(window.end)
+        expired = self._expire_exhaustions(end)
         return alerts + expired if expired else alerts
 
     def update_many(self, windows: Sequence[ServiceWindow]) -> list[Alert]:
@@ -274,7 +279,16 @@ class AlertManager:
             # Nothing new, nothing to resolve or expire (most batches): only the last end moves.
             self._skip_to(windows)
             return []
-        return [alert for window in windows for alert in self.update_one(window)]
+        if type(windows) is not ClosedWindows:
+            return [alert for window in windows for alert in self.update_one(window)]
+        # The windows without anomalies stay columns: no `ServiceWindow` is made for them.
+        alerts, made, width = [], set(windows.anomalous), windows.window
+        for i, start in enumerate(windows.starts()):
+            if i in made:
+                alerts += self.update_one(windows[i])
+            else:
+                alerts += self._update(start, start + width, (), windows.signals_of(i))
+        return alerts
 
     def _skip_to(self, windows: ClosedWindows) -> None:
         """What `update_one` does with each of ``windows`` when it has no anomaly and the
@@ -316,12 +330,12 @@ class AlertManager:
         return track.signal, track.kind, fp
 
     def _anomalous(
-        self, fp: str, track: _Track, anomaly: Anomaly, window: ServiceWindow
+        self, fp: str, track: _Track, anomaly: Anomaly, start: datetime, end: datetime
     ) -> list[Alert]:
         track.quiet = 0
-        track.last_end = window.end
+        track.last_end = end
         if track.peak is None or track.streak == 0:
-            track.started, track.peak = window.start, anomaly
+            track.started, track.peak = start, anomaly
         elif anomaly.score > track.peak.score:
             track.peak = anomaly
         track.streak += 1
@@ -330,7 +344,7 @@ class AlertManager:
             if _RANK[severity] <= _RANK[track.severity]:
                 return []
             track.severity = severity
-            return [self._alert(fp, track, "firing", window.end)] if self.escalate else []
+            return [self._alert(fp, track, "firing", end)] if self.escalate else []
         if track.streak < self.open_after:
             return []
         assert track.started is not None
@@ -339,7 +353,7 @@ class AlertManager:
         track.held = track.flaps > self.max_flaps
         track.firing = True
         track.severity = severity
-        return [self._alert(fp, track, "firing", window.end)]
+        return [self._alert(fp, track, "firing", end)]
 
     def _quiet(
         self, fp: str, track: _Track, n: int, now: datetime, decided_at: datetime, normal: bool

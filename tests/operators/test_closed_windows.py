@@ -7,14 +7,16 @@ import pickle
 import random
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from airis.events import MetricPoint
 from airis.operators.alerting.alert_manager import AlertManager
 from airis.operators.closed_windows import ClosedWindows
 from airis.operators.planning.service_planner import ServicePlanner
-from airis.operators.types import WindowValues, observed_values
+from airis.operators.types import CELL_WIDTH, COUNT, WindowValues, observed_values
 from airis.operators.windowing.windowed_detector import ServiceWindowDetector
+from tests.operators.alerting import alert_windows
 
 T0 = datetime(2026, 11, 25, tzinfo=UTC)
 SIGNALS = ("request_rate", "cpu", "memory", "disk", "latency_p99")
@@ -95,6 +97,26 @@ def test_a_replayed_block_that_ends_later_counts_only_its_older_windows_as_skipp
     assert at_once.update_many(older) == [a for w in older for a in one_by_one.update_one(w)]
     assert at_once._skipped == one_by_one._skipped == 2 + len(older)
     assert at_once._last_end == one_by_one._last_end == block.end(len(block) - 1)
+
+
+def test_a_window_without_the_signal_does_not_end_its_pending_streak() -> None:
+    """Anomalous, anomalous, no point of the signal, anomalous: the third anomalous window
+    fires, as `update_one` has it, from a block whose quiet window stays columns."""
+    cells = np.zeros((4, 2, CELL_WIDTH))
+    cells[:, :, COUNT] = 1
+    cells[2, 0, COUNT] = 0  # window 2 has cpu only
+    names = (alert_windows.LAT, "cpu")
+    block = ClosedWindows(
+        alert_windows.SERVICE, alert_windows.T0, 10_000_000, [0, 1, 2, 3], names, cells,
+        [2, 2, 1, 2], [0.95, 0.95, 0.1, 0.95], ["level"],
+    )  # fmt: skip
+    made = {i: alert_windows.window(i, alert_windows.anomaly(i)) for i in (0, 1, 3)}
+    block.set_made(made)
+    assert block.signals_of(2) == ("cpu",) and alert_windows.LAT in block.signals_of(1)
+    alerts = AlertManager().update_many(block)
+    one_by_one = AlertManager()
+    assert alerts == [a for w in block for a in one_by_one.update_one(w)]
+    assert [(a.status, a.starts_at) for a in alerts] == [("firing", alert_windows.T0)]
 
 
 @pytest.mark.parametrize("seed", range(3))

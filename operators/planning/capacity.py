@@ -216,7 +216,7 @@ class ExhaustionPredictor:
                 # Buckets stay aligned to the first one; a gap skips the empty ones.
                 start += math.floor((t - start) / width) * width
                 total, count = 0.0, 0
-                warning = self._assess(stamps[i], t)
+                warning = self._assess(stamps, i, t)
                 if warning is not None:
                     warnings[i] = warning
             total += value
@@ -224,7 +224,9 @@ class ExhaustionPredictor:
         self._last_ts, self._bucket_start, self._sum, self._count = last_ts, start, total, count
         return warnings
 
-    def _assess(self, ts: datetime, now: float) -> ExhaustionWarning | None:
+    def _assess(self, stamps: Sequence[datetime], i: int, now: float) -> ExhaustionWarning | None:
+        """The warning due at point ``i`` (at ``now``, epoch seconds; ``stamps[i]`` is read
+        only for a warning: a caller's stamps may be made when read)."""
         mids, means = self._mids, self._means
         old = bisect.bisect_left(mids, now - self.lookback_seconds)  # mids only increase
         if old:
@@ -263,7 +265,7 @@ class ExhaustionPredictor:
         self._warned_at, self._warned_eta = now + eta, eta
         fast, slow = slope + self._z * se, slope - self._z * se
         return ExhaustionWarning(
-            ts=ts,
+            ts=stamps[i],
             value=level,
             threshold=self.threshold,
             eta_seconds=eta,
@@ -282,8 +284,11 @@ class ExhaustionPredictor:
 
     def _forget(self, count: int) -> None:
         """Drop the ``count`` oldest buckets; an extreme among them is no longer known."""
-        gone = self._means[:count]
-        if self._high in gone or self._low in gone:
+        if count == 1:  # a bucket came, the oldest goes (the usual case)
+            gone = self._means[0]
+            if gone == self._high or gone == self._low:
+                self._high = self._low = math.nan
+        elif self._high in (gone := self._means[:count]) or self._low in gone:
             self._high = self._low = math.nan
         del self._mids[:count], self._means[:count]
 

@@ -107,7 +107,7 @@ _TIMES_KEPT = 100_000
 class _Out:
     """Events and rejections of one message, and the timestamps made (`_TIMES`)."""
 
-    __slots__ = ("columns", "events", "rejected", "times")
+    __slots__ = ("columns", "events", "last_stamps", "rejected", "times")
 
     def __init__(self, columns: PointColumns | None = None) -> None:
         self.events: list[Any] = []
@@ -116,6 +116,9 @@ class _Out:
             _TIMES.clear()
         self.times = _TIMES
         self.columns = columns  # points go here instead of `events`, when given
+        #: The last times given as bytes (`_Metric.plain_points`) and their timestamps: the
+        #: metrics of one resource mostly list the same collection times.
+        self.last_stamps: tuple[bytes, list[datetime]] = (b"", [])
 
     def ts(self, ns: int) -> datetime:
         ts = self.times.get(ns)

@@ -138,9 +138,9 @@ _START_TIME_AND_DOUBLE = np.dtype([
 ])  # fmt: skip
 
 
-def _plain_columns(data: Any) -> tuple[list[int], list[float]] | None:
-    """The times and values of a Gauge's or Sum's data points read from its bytes at once,
-    when every point is laid out as `_TIME_AND_DOUBLE` or every one as
+def _plain_columns(data: Any) -> tuple[np.ndarray, list[float]] | None:
+    """The times (an array) and values of a Gauge's or Sum's data points read from its bytes
+    at once, when every point is laid out as `_TIME_AND_DOUBLE` or every one as
     `_START_TIME_AND_DOUBLE` (None otherwise: the caller looks at each point).
 
     Each record's header gives its length, so record ``i`` starts where record ``i - 1``
@@ -162,7 +162,7 @@ def _plain_columns(data: Any) -> tuple[list[int], list[float]] | None:
             and (records["value_tag"] == 0x21).all()
             and ("start_tag" not in layout.names or (records["start_tag"] == 0x11).all())
         ):
-            return records["time"].tolist(), records["value"].tolist()
+            return records["time"], records["value"].tolist()
     return None
 
 

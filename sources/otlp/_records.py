@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
+import numpy as np
 from pydantic import ValidationError
 
 from airis.events import (
@@ -90,27 +91,36 @@ class _Metric:
             for suffix, value in values[1:]:
                 self.emit(ts, ns, suffix, value, dict(labels))  # points must not share a dict
 
-    def plain_points(self, times_ns: list[int], values: list[float]) -> bool:
+    def plain_points(self, times_ns: Sequence[int] | np.ndarray, values: list[float]) -> bool:
         """`data_point` for each of many data points that hold a time and a double and
         nothing else (no attributes, no flags), in one go: True when each would have added its
         point to the columns, and they were added; False, with nothing added, when the caller
         must go point by point (no columns, a value or time that needs a reason, a name or
-        resource label that needs validating)."""
+        resource label that needs validating). Times given as an array of ``uint64`` are
+        looked up once for every metric of the message that lists the same ones."""
         columns = self.out.columns
-        if columns is None or not FAST_CONSTRUCT or not times_ns:
+        if columns is None or not FAST_CONSTRUCT or not len(times_ns):
             return False
-        if not (min(times_ns) >= _MIN_NS and max(times_ns) < _MAX_NS):
-            return False
+        out = self.out
+        key = times_ns.tobytes() if type(times_ns) is np.ndarray else None
+        stamps = out.last_stamps[1] if key is not None and key == out.last_stamps[0] else None
+        if stamps is None:
+            if key is not None:
+                times_ns = times_ns.tolist()
+            if not (min(times_ns) >= _MIN_NS and max(times_ns) < _MAX_NS):
+                return False
         if not all(map(math.isfinite, values)):
             return False
         labels = dict(self.base)
         if len(labels) > MAX_LABELS:
             labels = _limit(labels)
-        out = self.out
-        times = out.times
-        stamps = list(map(times.get, times_ns))
-        if not all(stamps):  # a time not seen before (datetimes are all true)
-            stamps = [ts or out.ts(ns) for ts, ns in zip(stamps, times_ns, strict=True)]
+        if stamps is None:
+            times = out.times
+            stamps = list(map(times.get, times_ns))
+            if not all(stamps):  # a time not seen before (datetimes are all true)
+                stamps = [ts or out.ts(ns) for ts, ns in zip(stamps, times_ns, strict=True)]
+            if key is not None:
+                out.last_stamps = (key, stamps)
         # The service, the signal and the labels are the same for every point: checked once.
         if not valid_point_fields(stamps[0], self.service, self.signal, values[0], labels):
             return False

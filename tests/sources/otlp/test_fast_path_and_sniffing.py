@@ -226,9 +226,11 @@ def test_plain_columns_read_times_and_doubles_from_bytes(start: int) -> None:
     times = [1_767_225_600_000_000_000 + i * 10**10 for i in range(3)]
     for ts, value in zip(times, [0.5, -0.0, 1e308], strict=True):
         gauge.data_points.add(time_unix_nano=ts, start_time_unix_nano=start, as_double=value)
-    assert _proto._plain_columns(gauge) == (times, [0.5, -0.0, 1e308])
+    read, values = _proto._plain_columns(gauge)
+    assert (read.tolist(), values) == (times, [0.5, -0.0, 1e308])
     total = m.Sum(data_points=gauge.data_points, aggregation_temporality=2)
-    assert _proto._plain_columns(total) == (times, [0.5, -0.0, 1e308])
+    read, values = _proto._plain_columns(total)
+    assert (read.tolist(), values) == (times, [0.5, -0.0, 1e308])
 
 
 @pytest.mark.parametrize(
@@ -267,6 +269,28 @@ def test_a_gauge_of_plain_points_takes_no_call_per_point() -> None:
     assert (batch.service, batch.signal, batch.value, batch.labels) == (
         "api", ("cpu", "cpu"), (0.5, 0.5), ()
     )  # fmt: skip
+
+
+def test_metrics_that_list_the_same_times_share_their_timestamps_and_others_do_not() -> None:
+    """The metrics of a message that list the same times get the timestamps worked out for
+    the first; a metric whose times differ in any point gets its own."""
+    from airis.sources.otlp import decode_metrics
+
+    def points(shift_ns: int) -> list[dict]:
+        t0_ns = 1_767_225_600_000_000_000
+        return [{"time_unix_nano": t0_ns + 10**10 * i + (shift_ns if i == 2 else 0),
+                 "start_time_unix_nano": 0, "flags": 0, "value": ("double", float(i)),
+                 "attributes": {}} for i in range(4)]  # fmt: skip
+
+    metrics = [("gauge", "cpu", points(0)), ("gauge", "memory", points(0)),
+               ("gauge", "disk", points(1_000)), ("gauge", "load", points(0))]  # fmt: skip
+    (batch,) = decode_metrics(_request(metrics, {"service.name": "api"}), "otlp_proto",
+                              columns=True).events  # fmt: skip
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    same = [t0 + timedelta(seconds=10 * i) for i in range(4)]
+    moved = [*same[:2], same[2] + timedelta(microseconds=1), same[3]]
+    assert list(batch.ts) == same + same + moved + same
+    assert batch.signal == ("cpu",) * 4 + ("memory",) * 4 + ("disk",) * 4 + ("load",) * 4
 
 
 def test_the_timestamps_made_are_shared_by_messages_and_bounded(monkeypatch) -> None:

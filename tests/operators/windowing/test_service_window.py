@@ -3,10 +3,10 @@ from __future__ import annotations
 import logging
 import math
 import pickle
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from airis.events import MetricPoint, event_id
@@ -201,3 +201,77 @@ def test_close_window_leaves_out_unusable_assessments_with_a_warning(caplog) -> 
     assert [a.signal for a in window.anomalies] == ["good"]
     assert "bad" in window.signals
     assert "checkout/bad" in caplog.text
+
+
+def _mostly(valid: list, edge: st.SearchStrategy) -> st.SearchStrategy:
+    """A valid value three times in four: examples are then valid but for a field or two."""
+    return st.integers(0, 3).flatmap(lambda i: edge if i == 0 else st.sampled_from(valid))
+
+
+_FLOATS = _mostly(
+    [0.0, 0.5, 1.0, 5.0],
+    st.one_of(st.floats(), st.sampled_from([-0.0, 1.0000001, -1e-300, math.nan]), st.integers()),
+)
+_NAMES = _mostly(["api", "cpu", "a/b:c-d_e.f", "a" * 128], st.one_of(
+    st.sampled_from(["a" * 129, "", "bad name", "é", "api\n"]), st.text(max_size=6)
+))  # fmt: skip
+_EDGES = [datetime(2000, 1, 1, tzinfo=UTC), datetime(2099, 12, 31, 23, 59, 55, tzinfo=UTC)]
+_TIMES = _mostly(_EDGES, st.one_of(
+    st.datetimes(timezones=st.sampled_from([UTC, None, timezone(timedelta(hours=1))])),
+    st.sampled_from([datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC),
+                     datetime(2100, 1, 1, tzinfo=UTC)]),
+))  # fmt: skip
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    service=_NAMES, signal=_NAMES, kind=st.sampled_from(["spike", "dip", "drop"]),
+    start=_TIMES, length=st.sampled_from([timedelta(0), timedelta(seconds=10)]),
+    score=_FLOATS, observed=_FLOATS, expected=_FLOATS, lower=_FLOATS, upper=_FLOATS,
+    state=st.sampled_from(["warming", "recent", "seasonal", "prior", "other"]),
+    component=st.sampled_from(["", "level"]),
+)  # fmt: skip
+def test_an_anomaly_made_without_validation_is_the_one_validation_accepts(
+    service, signal, kind, start, length, score, observed, expected, lower, upper, state,
+    component,
+) -> None:  # fmt: skip
+    """Whatever `close_window` makes without validation, `Anomaly` validates to the same
+    event; what it leaves to validation is left, not made."""
+    from pydantic import ValidationError
+
+    from airis.events import Anomaly
+
+    try:
+        end = start + length
+    except OverflowError:
+        return
+    fields = (service, signal, kind, start, end, score, observed, expected, lower, upper, state,
+              "ensemble")  # fmt: skip
+    if not service_window._surely_valid(*fields):
+        return
+    made = service_window._trusted_anomaly(*fields, component)
+    try:
+        validated = Anomaly(**{**made.model_dump(), "window_start": start, "window_end": end})
+    except ValidationError as ex:
+        raise AssertionError(f"made without validation, yet invalid: {ex}") from ex
+    assert made == validated and made.model_dump() == validated.model_dump()
+    assert type(made.score) is float and made.window_start.tzinfo is UTC
+
+
+def test_a_window_s_anomalies_made_without_validation_are_those_validation_makes() -> None:
+    """`close_window` over windows of every state and score gives the anomalies of the
+    validating way, field for field."""
+    from unittest.mock import patch
+
+    t0 = datetime(2026, 1, 5, tzinfo=UTC)
+    summaries = {
+        f"s{i}": SignalSummary(t0, Assessment(score, 5.0 + i, 4.0, 3.0, 6.0, state, "level", 1), 1)
+        for i, (score, state) in enumerate([(0.99, "recent"), (0.95, "warming"), (0.999, "warming"),
+                                            (0.3, "recent"), (1.0, "prior"), (0.97, "seasonal")])
+    }  # fmt: skip
+    fast = close_window("api", t0, t0 + timedelta(seconds=10), summaries, 0.9, 0.99)
+    with patch.object(service_window, "_surely_valid", return_value=False):
+        slow = close_window("api", t0, t0 + timedelta(seconds=10), summaries, 0.9, 0.99)
+    assert len(fast.anomalies) == 4
+    assert [a.model_dump() for a in fast.anomalies] == [a.model_dump() for a in slow.anomalies]
+    assert fast == slow

@@ -273,14 +273,12 @@ class AlertManager:
 
     def update_many(self, windows: Sequence[ServiceWindow]) -> list[Alert]:
         """`update_one` of each window in order (one batch's closed windows of the service)."""
-        if type(windows) is ClosedWindows and not (
-            windows.anomalous or self._tracks or self._exhaustions
-        ):
+        if type(windows) is not ClosedWindows:
+            return [alert for window in windows for alert in self.update_one(window)]
+        if not (windows.anomalous or self._tracks or self._exhaustions):
             # Nothing new, nothing to resolve or expire (most batches): only the last end moves.
             self._skip_to(windows)
             return []
-        if type(windows) is not ClosedWindows:
-            return [alert for window in windows for alert in self.update_one(window)]
         # The windows without anomalies stay columns: no `ServiceWindow` is made for them.
         alerts, made, width = [], set(windows.anomalous), windows.window
         for i, start in enumerate(windows.starts()):

@@ -140,8 +140,7 @@ class ClosedWindows(Sequence[ServiceWindow]):
         return self.origin + self.window * self.window_ids[i]
 
     def starts(self) -> list[datetime]:
-        """Every window's start (worked out once: a window after the one before is one
-        addition, a fifth of a multiplication and an addition)."""
+        """Every window's start (worked out once)."""
         if self._starts is None:
             self._starts = _starts(self.origin, self.window, self.window_ids)
         return self._starts
@@ -167,8 +166,7 @@ class ClosedWindows(Sequence[ServiceWindow]):
         if self.used[i] != len(names):
             rows = np.flatnonzero(cells[:, COUNT]).tolist()
             names, cells = tuple(names[row] for row in rows), cells[rows]
-        columns = SignalColumns(names, cells, self.start(i), self.components, self.worst[i])
-        return columns
+        return SignalColumns(names, cells, self.start(i), self.components, self.worst[i])
 
     def signals_of(self, i: int) -> tuple[str, ...]:
         """The signals with a point in window ``i``."""

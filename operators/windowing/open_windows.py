@@ -190,11 +190,12 @@ class OpenWindows:
         self._free += arrays
         if self._all_names is None:
             self._all_names = tuple(self._names)
+        names = self._all_names  # the cells' slots: `_shrink` may compact them below
         for i, window_id in enumerate(window_ids):
             if window_id > self._peak_until:  # as many windows again have passed since the peak
                 self._peak = open_before - i - 1
         self._shrink()
-        return self._all_names, cells, used, worst
+        return names, cells, used, worst
 
     def _shrink(self) -> None:
         """After windows closed: give back arrays and slots that are now many too many."""

@@ -126,6 +126,17 @@ def test_slots_of_signals_gone_are_given_up() -> None:
     assert dict(windows.close(2, START).observed()) == {"new": 4.0}
 
 
+def test_windows_closed_at_once_keep_their_names_when_their_slots_are_given_up() -> None:
+    windows = OpenWindows(WINDOW_US)
+    many = [f"s{i}" for i in range(500)]
+    windows.fold(np.zeros(500, dtype=np.int64), many, np.zeros((500, 7)), np.zeros(500), {})
+    windows.fold(np.array([WINDOW_US]), ["s7"], np.zeros((1, 7)), np.array([3.0]), {})
+    first, second = _close_many(windows, [0, 1])
+    assert list(first) == many and list(second) == ["s7"]
+    assert second["s7"].assessment.observed == 3.0
+    assert len(windows._names) < 100  # given up as they closed
+
+
 def test_columns_behave_as_the_mapping_they_replace() -> None:
     points = _points(random.Random(1), 60)
     columns = _by_open_windows(points, 60)[0]

@@ -162,11 +162,9 @@ class ClosedWindows(Sequence[ServiceWindow]):
 
     def columns(self, i: int) -> SignalColumns:
         """Window ``i``'s signals (those with a point)."""
-        cells, names = self.cells[i], self.names
-        if self.used[i] != len(names):
-            rows = np.flatnonzero(cells[:, COUNT]).tolist()
-            names, cells = tuple(names[row] for row in rows), cells[rows]
-        return SignalColumns(names, cells, self.start(i), self.components, self.worst[i])
+        return SignalColumns.with_points(
+            self.names, self.cells[i], self.used[i], self.start(i), self.components, self.worst[i]
+        )
 
     def signals_of(self, i: int) -> tuple[str, ...]:
         """The signals with a point in window ``i``."""

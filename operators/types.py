@@ -126,6 +126,23 @@ class SignalColumns(Mapping[str, SignalSummary]):
         self._rows: dict[str, int] | None = None  # made on the first lookup
         self._observed: dict[str, float] | None = None  # made on the first call
 
+    @classmethod
+    def with_points(
+        cls,
+        names: tuple[str, ...],
+        cells: np.ndarray,
+        used: int,
+        start: datetime,
+        components: list[str],
+        worst: float | None = None,
+    ) -> SignalColumns:
+        """The columns of a window held as one row per slot of its service (``names``, all
+        of them): those of the ``used`` signals with a point (all, usually)."""
+        if used != len(names):
+            rows = np.flatnonzero(cells[:, COUNT]).tolist()
+            names, cells = tuple(names[row] for row in rows), cells[rows]
+        return cls(names, cells, start, components, worst)
+
     def __getstate__(self) -> tuple:
         return self.names, self.cells, self.start, self.components, self.worst
 
@@ -169,10 +186,6 @@ class SignalColumns(Mapping[str, SignalSummary]):
         if self._observed is None:
             self._observed = dict(zip(self.names, self.cells[:, OBSERVED].tolist(), strict=True))
         return self._observed
-
-    def set_observed(self, observed: dict[str, float]) -> None:
-        """What `observed` returns, worked out by the maker of the columns (for many at once)."""
-        self._observed = observed
 
     def flagged(self, threshold: float, extreme: float) -> list[str]:
         """The signals, by name, whose worst score is ``>= extreme``, or ``>= threshold``

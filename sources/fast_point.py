@@ -26,7 +26,7 @@ from typing import Any
 import msgspec
 
 from airis.batches import MetricBatch
-from airis.events import MAX_LABELS, MAX_TS, MIN_TS, MetricPoint, constructed
+from airis.events import MAX_LABELS, MAX_TS, MIN_TS, NAME_PATTERN, MetricPoint, constructed
 
 __all__ = [
     "FAST_CONSTRUCT",
@@ -51,7 +51,6 @@ _TS_CACHE_MAX = 4096
 # with hypothesis. Anything it declines goes through `MetricPoint.model_validate`, which
 # decides and gives the reason.
 
-_NAME_RE = re.compile(r"[A-Za-z0-9_.:/-]{1,128}")  # `Name`: the pattern, 1 to 128 characters
 _SURROGATES = re.compile("[\ud800-\udfff]")  # pydantic refuses strings with lone surrogates
 _KNOWN_NAMES: set[str] = set()  # names already checked; cleared when full
 _SEEN_TIMESTAMPS: dict[str, datetime] = {}  # timestamps already parsed; cleared when full
@@ -72,7 +71,7 @@ def _is_name(value: object) -> bool:
         return False
     if value in _KNOWN_NAMES:
         return True
-    if _NAME_RE.fullmatch(value) is None:
+    if NAME_PATTERN.fullmatch(value) is None:
         return False
     if len(_KNOWN_NAMES) >= _NAME_CACHE_MAX:
         _KNOWN_NAMES.clear()

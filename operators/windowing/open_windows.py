@@ -150,23 +150,8 @@ class OpenWindows:
 
     def close(self, window_id: int, start: datetime) -> SignalColumns:
         """Take window ``window_id`` (which starts at ``start``) out, as columns."""
-        at = self._at.pop(window_id)
-        block = self._cells[at, : len(self._names)]
-        if self._used[at] == len(block):  # the usual case: every signal had a point
-            if self._all_names is None:
-                self._all_names = tuple(self._names)
-            names, cells = self._all_names, block.copy()
-        else:
-            rows = np.flatnonzero(block[:, COUNT])
-            names, cells = tuple(self._names[slot] for slot in rows.tolist()), block[rows]
-        closed = SignalColumns(names, cells, start, self.components, float(self._worst[at]))
-        block[:, COUNT] = 0
-        self._used[at], self._worst[at] = 0, -np.inf
-        self._free.append(at)
-        if window_id > self._peak_until:  # as many windows again have passed since the peak
-            self._peak = len(self._at)
-        self._shrink()
-        return closed
+        names, cells, used, worst = self.close_many([window_id])
+        return SignalColumns.with_points(names, cells[0], used[0], start, self.components, worst[0])
 
     def close_many(
         self, window_ids: Sequence[int]

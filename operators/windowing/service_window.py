@@ -48,16 +48,16 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, get_args
+from typing import get_args
 
 from pydantic import ValidationError
 
 from airis.events import (
     MAX_TS,
     MIN_TS,
+    NAME_PATTERN,
     Anomaly,
     DetectorState,
     constructed,
@@ -189,80 +189,70 @@ def close_window(
     anomalies = []
     for signal in flagged:
         verdict = summaries[signal].assessment
-        score = verdict.score
-        kind = verdict.direction
-        fields = (service, signal, kind, start, end, score, verdict.observed, verdict.expected,
-                  verdict.lower, verdict.upper, verdict.state, detector)  # fmt: skip
-        if _surely_valid(*fields):
-            anomalies.append(_trusted_anomaly(*fields, verdict.component))
-            continue
-        try:
-            anomaly = Anomaly(
-                id=event_id(service, signal, kind, start),
-                service=service,
-                signal=signal,
-                kind=kind,
-                window_start=start,
-                window_end=end,
-                score=score,
-                observed=verdict.observed,
-                expected=verdict.expected,
-                lower=verdict.lower,
-                upper=verdict.upper,
-                state=verdict.state,
-                detector=f"{detector}/{verdict.component}" if verdict.component else detector,
-            )
-        except ValidationError as ex:
-            logger.warning(
-                "close_window: %s/%s at %s has an unusable assessment, left out: %s",
-                service,
-                signal,
-                start.isoformat(),
-                validation_reason(ex),
-            )
-            continue
+        model = f"{detector}/{verdict.component}" if verdict.component else detector
+        anomaly = _unvalidated_anomaly(service, signal, start, end, verdict, model)
+        if anomaly is None:  # in doubt: the model validates, and says why not
+            try:
+                anomaly = Anomaly(
+                    id=event_id(service, signal, verdict.direction, start),
+                    service=service,
+                    signal=signal,
+                    kind=verdict.direction,
+                    window_start=start,
+                    window_end=end,
+                    score=verdict.score,
+                    observed=verdict.observed,
+                    expected=verdict.expected,
+                    lower=verdict.lower,
+                    upper=verdict.upper,
+                    state=verdict.state,
+                    detector=model,
+                )
+            except ValidationError as ex:
+                logger.warning(
+                    "close_window: %s/%s at %s has an unusable assessment, left out: %s",
+                    service,
+                    signal,
+                    start.isoformat(),
+                    validation_reason(ex),
+                )
+                continue
         anomalies.append(anomaly)
     return ServiceWindow(service, start, end, summaries, tuple(anomalies))
 
 
-def _surely_valid(
-    service: str, signal: str, kind: str, start: datetime, end: datetime, *rest: object
-) -> bool:
-    """Whether `Anomaly` would accept these fields as they are (what a detector gives, nearly
-    always): then it is made without validation, at a fraction of the cost. Else, or in
-    doubt, the model validates them and says why not."""
-    score, observed, expected, lower, upper, state, detector = rest
+def _unvalidated_anomaly(
+    service: str, signal: str, start: datetime, end: datetime, verdict: Assessment, model: str
+) -> Anomaly | None:
+    """The `Anomaly` of these fields made without validation, at a fraction of its cost,
+    when a check vouches that the model would accept them as they are (what a detector
+    gives, nearly always); else None."""
+    score, observed, expected = verdict.score, verdict.observed, verdict.expected
+    lower, upper, state = verdict.lower, verdict.upper, verdict.state
     floats = (score, observed, expected, lower, upper)
-    return (
+    if not (
         all(type(value) is float and math.isfinite(value) for value in floats)
-        and 0.0 <= score <= 1.0  # type: ignore[operator]
+        and 0.0 <= score <= 1.0
         and start.tzinfo is UTC
         and end.tzinfo is UTC
         and MIN_TS <= start < MAX_TS
         and MIN_TS <= end < MAX_TS
         and state in _STATES
-        and kind in ("spike", "dip")
-        and type(detector) is str
-        and _NAME.fullmatch(service) is not None
-        and _NAME.fullmatch(signal) is not None
-    )
-
-
-def _trusted_anomaly(
-    service: str, signal: str, kind: str, start: datetime, end: datetime, *rest: Any
-) -> Anomaly:
-    score, observed, expected, lower, upper, state, detector, component = rest
+        and type(model) is str
+        and NAME_PATTERN.fullmatch(service) is not None
+        and NAME_PATTERN.fullmatch(signal) is not None
+    ):
+        return None
+    kind = verdict.direction
     values = {
         "id": event_id(service, signal, kind, start), "service": service, "signal": signal,
         "kind": kind, "window_start": start, "window_end": end, "score": score,
         "observed": observed, "expected": expected, "lower": lower, "upper": upper,
-        "state": state, "detector": f"{detector}/{component}" if component else detector,
+        "state": state, "detector": model,
     }  # fmt: skip
     return constructed(Anomaly, values, _ANOMALY_FIELDS)
 
 
-#: What `Anomaly` accepts as a name (``Name``) and as a state, and its fields (all given).
-_NAME = re.compile(r"[A-Za-z0-9_.:/-]{1,128}")
 _STATES = frozenset(get_args(DetectorState))
 _ANOMALY_FIELDS = set(Anomaly.model_fields)  # shared: a frozen event never changes it
 

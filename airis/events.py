@@ -77,8 +77,7 @@ def _finite(value: float) -> float:
 Timestamp = Annotated[AwareDatetime, AfterValidator(_in_range)]
 FiniteFloat = Annotated[float, AfterValidator(_finite)]
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:/-]+$")]
-#: What `Name` accepts, as one pattern to ``fullmatch`` (for checks made without the model).
-NAME_PATTERN = re.compile(r"[A-Za-z0-9_.:/-]{1,128}")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_.:/-]{1,128}")  # `Name` to fullmatch, without the model
 Labels = Annotated[dict[Name, Annotated[str, Field(max_length=1024)]], Field(max_length=MAX_LABELS)]
 Text = Annotated[str, Field(max_length=MAX_TEXT)]
 

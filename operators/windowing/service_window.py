@@ -50,7 +50,7 @@ import logging
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import get_args
+from typing import Any, get_args
 
 from pydantic import ValidationError
 
@@ -189,68 +189,48 @@ def close_window(
     anomalies = []
     for signal in flagged:
         verdict = summaries[signal].assessment
-        model = f"{detector}/{verdict.component}" if verdict.component else detector
-        anomaly = _unvalidated_anomaly(service, signal, start, end, verdict, model)
-        if anomaly is None:  # in doubt: the model validates, and says why not
-            try:
-                anomaly = Anomaly(
-                    id=event_id(service, signal, verdict.direction, start),
-                    service=service,
-                    signal=signal,
-                    kind=verdict.direction,
-                    window_start=start,
-                    window_end=end,
-                    score=verdict.score,
-                    observed=verdict.observed,
-                    expected=verdict.expected,
-                    lower=verdict.lower,
-                    upper=verdict.upper,
-                    state=verdict.state,
-                    detector=model,
-                )
-            except ValidationError as ex:
-                logger.warning(
-                    "close_window: %s/%s at %s has an unusable assessment, left out: %s",
-                    service,
-                    signal,
-                    start.isoformat(),
-                    validation_reason(ex),
-                )
-                continue
-        anomalies.append(anomaly)
+        kind = verdict.direction
+        fields = {
+            "id": event_id(service, signal, kind, start), "service": service, "signal": signal,
+            "kind": kind, "window_start": start, "window_end": end, "score": verdict.score,
+            "observed": verdict.observed, "expected": verdict.expected, "lower": verdict.lower,
+            "upper": verdict.upper, "state": verdict.state,
+            "detector": f"{detector}/{verdict.component}" if verdict.component else detector,
+        }  # fmt: skip
+        if _surely_valid(fields):  # what a detector gives, nearly always: no validation
+            anomalies.append(constructed(Anomaly, fields, _ANOMALY_FIELDS))
+            continue
+        try:  # in doubt, the model validates, and says why not
+            anomalies.append(Anomaly(**fields))
+        except ValidationError as ex:
+            logger.warning(
+                "close_window: %s/%s at %s has an unusable assessment, left out: %s",
+                service,
+                signal,
+                start.isoformat(),
+                validation_reason(ex),
+            )
     return ServiceWindow(service, start, end, summaries, tuple(anomalies))
 
 
-def _unvalidated_anomaly(
-    service: str, signal: str, start: datetime, end: datetime, verdict: Assessment, model: str
-) -> Anomaly | None:
-    """The `Anomaly` of these fields made without validation, at a fraction of its cost,
-    when a check vouches that the model would accept them as they are (what a detector
-    gives, nearly always); else None."""
-    score, observed, expected = verdict.score, verdict.observed, verdict.expected
-    lower, upper, state = verdict.lower, verdict.upper, verdict.state
-    floats = (score, observed, expected, lower, upper)
-    if not (
+def _surely_valid(fields: dict[str, Any]) -> bool:
+    """Whether `Anomaly` would accept ``fields`` as they are (then it is made without
+    validation, at a fraction of the cost)."""
+    start, end = fields["window_start"], fields["window_end"]
+    floats = [fields[name] for name in ("score", "observed", "expected", "lower", "upper")]
+    return (
         all(type(value) is float and math.isfinite(value) for value in floats)
-        and 0.0 <= score <= 1.0
+        and 0.0 <= fields["score"] <= 1.0
         and start.tzinfo is UTC
         and end.tzinfo is UTC
         and MIN_TS <= start < MAX_TS
         and MIN_TS <= end < MAX_TS
-        and state in _STATES
-        and type(model) is str
-        and NAME_PATTERN.fullmatch(service) is not None
-        and NAME_PATTERN.fullmatch(signal) is not None
-    ):
-        return None
-    kind = verdict.direction
-    values = {
-        "id": event_id(service, signal, kind, start), "service": service, "signal": signal,
-        "kind": kind, "window_start": start, "window_end": end, "score": score,
-        "observed": observed, "expected": expected, "lower": lower, "upper": upper,
-        "state": state, "detector": model,
-    }  # fmt: skip
-    return constructed(Anomaly, values, _ANOMALY_FIELDS)
+        and fields["state"] in _STATES
+        and fields["kind"] in ("spike", "dip")
+        and type(fields["detector"]) is str
+        and NAME_PATTERN.fullmatch(fields["service"]) is not None
+        and NAME_PATTERN.fullmatch(fields["signal"]) is not None
+    )
 
 
 _STATES = frozenset(get_args(DetectorState))

@@ -225,28 +225,33 @@ _TIMES = _mostly(_EDGES, st.one_of(
 
 @settings(max_examples=1000, deadline=None)
 @given(
-    service=_NAMES, signal=_NAMES, model=st.sampled_from(["ensemble", "ensemble/level", 7]),
+    service=_NAMES, signal=_NAMES, kind=st.sampled_from(["spike", "dip", "drop"]),
+    model=st.sampled_from(["ensemble", "ensemble/level", 7]),
     start=_TIMES, length=st.sampled_from([timedelta(0), timedelta(seconds=10)]),
     score=_FLOATS, observed=_FLOATS, expected=_FLOATS, lower=_FLOATS, upper=_FLOATS,
     state=st.sampled_from(["warming", "recent", "seasonal", "prior", "other"]),
 )  # fmt: skip
 def test_an_anomaly_made_without_validation_is_the_one_validation_accepts(
-    service, signal, model, start, length, score, observed, expected, lower, upper, state,
+    service, signal, kind, model, start, length, score, observed, expected, lower, upper, state,
 ) -> None:  # fmt: skip
     """Whatever `close_window` makes without validation, `Anomaly` validates to the same
     event; what it leaves to validation is left, not made."""
     from pydantic import ValidationError
 
-    from airis.events import Anomaly
+    from airis.events import Anomaly, constructed
 
     try:
         end = start + length
     except OverflowError:
         return
-    verdict = Assessment(score, observed, expected, lower, upper, state, "level", 1.0)
-    made = service_window._unvalidated_anomaly(service, signal, start, end, verdict, model)
-    if made is None:
+    fields = {
+        "id": "0" * 32, "service": service, "signal": signal, "kind": kind,
+        "window_start": start, "window_end": end, "score": score, "observed": observed,
+        "expected": expected, "lower": lower, "upper": upper, "state": state, "detector": model,
+    }  # fmt: skip
+    if not service_window._surely_valid(fields):
         return
+    made = constructed(Anomaly, fields, set(fields))
     try:
         validated = Anomaly(**{**made.model_dump(), "window_start": start, "window_end": end})
     except ValidationError as ex:
@@ -267,7 +272,7 @@ def test_a_window_s_anomalies_made_without_validation_are_those_validation_makes
                                             (0.3, "recent"), (1.0, "prior"), (0.97, "seasonal")])
     }  # fmt: skip
     fast = close_window("api", t0, t0 + timedelta(seconds=10), summaries, 0.9, 0.99)
-    with patch.object(service_window, "_unvalidated_anomaly", return_value=None):
+    with patch.object(service_window, "_surely_valid", return_value=False):
         slow = close_window("api", t0, t0 + timedelta(seconds=10), summaries, 0.9, 0.99)
     assert len(fast.anomalies) == 4
     assert [a.model_dump() for a in fast.anomalies] == [a.model_dump() for a in slow.anomalies]

@@ -1,9 +1,10 @@
 """Events as columns: what crosses between workers and partitions in bulk.
 
 A `MetricBatch` holds many already-validated points of one detection key as one tuple per
-field; a `PointRow` is one point's validated fields without the model. A `SpanBatch` and a
-`LogBatch` hold one service's spans and log lines the same way (`EventBatch`). They exist so
-that the data path moves and pickles plain values instead of a model per event.
+field; a `PointRow` is one point's validated fields without the model. A `SpanBatch`, a
+`LogBatch` and a `ForecastBatch` hold one service's spans, log lines and forecast points the
+same way (`EventBatch`). They exist so that the data path moves, pickles and stores plain
+values instead of a model per event.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from functools import cache
 from operator import itemgetter
 from typing import Any, ClassVar, NamedTuple, Self
 
-from airis.events import LogRecord, MetricPoint, Span, constructed_rows
+from airis.events import ForecastPoint, LogRecord, MetricPoint, Span, constructed_rows
 
 __all__ = [
     "EventBatch",
+    "ForecastBatch",
     "LogBatch",
     "MetricBatch",
     "PointRow",
@@ -103,7 +105,7 @@ class PointRow(NamedTuple):
 class EventBatch:
     """Many already-validated events of one model (``model``) and one service, as one tuple
     per field of the model, in its order (the service's column included, so a row is an
-    event's fields). Subclasses name the model: `SpanBatch`, `LogBatch`."""
+    event's fields). Subclasses name the model: `SpanBatch`, `LogBatch`, `ForecastBatch`."""
 
     model: ClassVar[type[Any]]
     service: str
@@ -196,6 +198,14 @@ class LogBatch(EventBatch):
     """Log lines of one service as columns (`EventBatch`)."""
 
     model = LogRecord
+
+
+@dataclass(frozen=True, slots=True)
+class ForecastBatch(EventBatch):
+    """Forecast points of one service as columns (`EventBatch`): what a planning step made
+    over a batch of windows (`airis.operators.planning.events.forecast_batch`)."""
+
+    model = ForecastPoint
 
 
 @cache

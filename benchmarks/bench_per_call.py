@@ -5,7 +5,7 @@
 - counting a 5,000-message poll's topics (`_topic_counts` against a `Counter`);
 - decoding a 5,000-message poll of JSON events (`batches_from_json`'s structs untracked by
   the garbage collector, against tracked: each tracked one counts towards a collection);
-- a forecast's 3 points (`forecast_points` against validating every point);
+- a forecast's 3 points (as a `forecast_batch` of columns against validating every point);
 - the alert manager on a quiet window of 8 signals (no other way to compare: its cost alone);
 - a batch of log lines' tokens (`tokenise_many`, by the masked line's shape, against the steps
   after the masks run on every line), over 4 hours of the simulator's log lines;
@@ -34,8 +34,9 @@ from in_turns import in_turns  # a sibling script, by path
 from airis.events import ForecastPoint
 from airis.operators.alerting.alert_manager import AlertManager
 from airis.operators.planning.capacity import ExhaustionPredictor
-from airis.operators.planning.events import forecast_points
+from airis.operators.planning.events import forecast_batch
 from airis.operators.planning.forecaster import Forecast
+from airis.operators.planning.service_planner import Plan
 from airis.operators.signals import log_tokens
 from airis.operators.signals.log_templates import LogTemplateMiner
 from airis.operators.types import Assessment, ServiceWindow, SignalSummary
@@ -77,7 +78,7 @@ def main() -> None:
     forecast = Forecast((40.0, 41.0, 42.0), (30.0, 31.0, 32.0), (50.0, 51.0, 52.0), 0.9, True)
     compare("a forecast's 3 points, us", 1e6, {
         "validating each": call(_validated_points, forecast),
-        "forecast_points": call(forecast_points, T0, "cart", "cpu", forecast, 300.0),
+        "forecast_batch": call(forecast_batch, "cart", [Plan(T0, 300.0, {"cpu": forecast})]),
     })  # fmt: skip
     print(f"AlertManager.update_one on a quiet window: {_quiet_windows():.2f} us")
     sim = recent_simulation(4.0, 7, datetime(2026, 12, 5, tzinfo=UTC))

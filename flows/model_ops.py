@@ -17,14 +17,8 @@ import bytewax.operators as op
 from bytewax.dataflow import Stream, operator
 from bytewax.operators import StatefulBatchLogic
 
-from airis.events import (
-    Anomaly,
-    CapacityWarning,
-    DriftEvent,
-    ForecastPoint,
-    ModelScore,
-    ScalingAdvice,
-)
+from airis.batches import ForecastBatch
+from airis.events import Anomaly, CapacityWarning, DriftEvent, ModelScore, ScalingAdvice
 from airis.flows.snapshots import stateful_map
 from airis.models.model_events import model_events
 from airis.models.serving import ModelServer
@@ -103,7 +97,7 @@ class ScoreWindows(StatefulBatchLogic[ObservedWindows, Any, ModelServer]):
 class PlanOut:
     """The streams `plan_capacity` adds to a flow."""
 
-    forecasts: Stream[ForecastPoint]
+    forecasts: Stream[ForecastBatch]
     warnings: Stream[CapacityWarning]
     advice: Stream[ScalingAdvice]
 
@@ -116,7 +110,7 @@ def plan_capacity(
     metric_windows = op.filter("plan_metric_windows", closed, lambda kv: "/" not in kv[0])
     plans = stateful_map("plan", metric_windows, _planning(planning))  # (service, [event])
     events = op.flat_map("plan_events", plans, lambda kv: kv[1])
-    forecasts = op.branch("split_forecasts", events, lambda e: isinstance(e, ForecastPoint))
+    forecasts = op.branch("split_forecasts", events, lambda e: isinstance(e, ForecastBatch))
     warned = op.branch("split_warnings", forecasts.falses, lambda e: isinstance(e, CapacityWarning))
     return PlanOut(forecasts.trues, warned.trues, warned.falses)
 
@@ -133,10 +127,7 @@ def _planning(planning: PlanningConfig):
         planner = planner or _planner(planning, service, horizon)
         columns = {signal: windows.observed_column(signal) for signal in planner.signals}
         plans = planner.update_columns(windows.end_times(), windows.ends(), columns)
-        events: list[Any] = []
-        for plan in plans:
-            events += plan_events(service, plan, steps)
-        return planner, events
+        return planner, plan_events(service, plans, steps)
 
     return plan
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from airis.batches import LogBatch, MetricBatch, SpanBatch
+from airis.batches import EventBatch, ForecastBatch, LogBatch, MetricBatch, SpanBatch
 from airis.events import (
     Alert,
     Anomaly,
@@ -244,6 +244,11 @@ def encode_fields(columns: tuple[str, ...]) -> Callable[[BaseModel], Row]:
     return encode
 
 
+def _columns_as_they_are(batch: EventBatch) -> Block:
+    """A batch whose model's fields are the table's columns, in its order, as its block."""
+    return batch.columns
+
+
 def _by_fields(table: str, model: type[BaseModel]) -> TableSpec:
     columns = tuple(model.model_fields)
     return TableSpec(table, columns, encode_fields(columns))
@@ -278,6 +283,9 @@ TABLES: Mapping[type, TableSpec] = MappingProxyType(
         ModelScore: _by_fields("model_scores", ModelScore),
         DriftEvent: _by_fields("drift_events", DriftEvent),
         ForecastPoint: _by_fields("forecasts", ForecastPoint),
+        ForecastBatch: TableSpec(
+            "forecasts", tuple(ForecastPoint.model_fields), _columns_as_they_are, columnar=True
+        ),
         CapacityWarning: _by_fields("capacity_warnings", CapacityWarning),
         ScalingAdvice: _by_fields("scaling_recommendations", ScalingAdvice),
         DeadLetter: TableSpec(

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from bytewax.testing import TestingSink, run_main
 
-from airis.batches import unbatched
+from airis.batches import ForecastBatch, unbatched
 from airis.events import (
     Alert,
     Anomaly,
@@ -163,7 +163,10 @@ def test_a_memory_leak_is_warned_before_it_crosses_the_threshold_and_forecasts_a
     # Through the alert manager: the warnings of one leak are one episode.
     assert {a.starts_at for a in alerts} == {first}
 
-    forecasts = [e for e in out if isinstance(e, ForecastPoint)]
+    # Written as one batch of columns per service and batch of windows, not a point each.
+    assert any(isinstance(e, ForecastBatch) for e in out)
+    assert not [e for e in out if isinstance(e, ForecastPoint)]
+    forecasts = [e for e in unbatched(out) if isinstance(e, ForecastPoint)]
     assert {f.horizon_seconds for f in forecasts} == {300, 600, 900}
     assert {f.signal for f in forecasts} == {"request_rate", "cpu", "memory", "disk"}
     assert len({f.service for f in forecasts}) == len(sim.services)

@@ -4,7 +4,7 @@ migration-7 tables and back."""
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import numpy as np
@@ -13,11 +13,13 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from airis.batches import ForecastBatch
 from airis.events import CapacityWarning, ForecastPoint, ScalingAdvice
 from airis.operators.planning.capacity import ExhaustionPredictor
-from airis.operators.planning.events import capacity_warning, forecast_points, scaling_advice
+from airis.operators.planning.events import capacity_warning, forecast_batch, scaling_advice
 from airis.operators.planning.forecaster import Forecast, IntervalForecaster
 from airis.operators.planning.scaling import ScalingAdvisor
+from airis.operators.planning.service_planner import Plan
 from airis.sinks.chdb_store import ChdbStore
 from airis.sinks.clickhouse_encoding import TABLES, encode_batch
 from airis.sinks.migrations import migrate
@@ -44,6 +46,7 @@ def _insert(store: ChdbStore, events) -> None:
 def test_event_fields_match_the_migrated_tables(store: ChdbStore) -> None:
     migrate(store)
     assert _columns(store, "forecasts") == TABLES[ForecastPoint].columns
+    assert _columns(store, "forecasts") == TABLES[ForecastBatch].columns
     assert _columns(store, "capacity_warnings") == TABLES[CapacityWarning].columns
     assert _columns(store, "scaling_recommendations") == TABLES[ScalingAdvice].columns
 
@@ -54,7 +57,7 @@ def test_forecast_rows_round_trip(store: ChdbStore) -> None:
     for i in range(100):
         model.learn_one(40.0 + i % 5)
     forecast = model.forecast()
-    points = forecast_points(T0, "api", "cpu", forecast, step_seconds=60.0)
+    points = [forecast_batch("api", [Plan(T0, 60.0, {"cpu": forecast})])]
     _insert(store, points)
     back = store.query(
         "SELECT horizon_seconds, forecast, lower, upper, model, service, signal, ts"
@@ -98,45 +101,90 @@ _VALUES = st.one_of(
     st.integers(-5, 5),
     st.floats(-1e6, 1e6).map(np.float64),
 )
-
-
-@settings(max_examples=300, deadline=None)
-@example(values=[(1.0, 0.5, 1.5)] * 3, step_seconds=0.2, steps=[3, 1])  # a later horizon of 0
-@example(values=[(1.0, 0.5, 1.5), (1.0, math.inf, 1.5)], step_seconds=60.0, steps=None)
-@given(
-    values=st.lists(st.tuples(_VALUES, _VALUES, _VALUES), min_size=1, max_size=12),
-    step_seconds=st.sampled_from([0.2, 0.6, 1.0, 60.0, 300.0]),
-    steps=st.none() | st.lists(st.integers(1, 12), min_size=1, max_size=4),
+# Times and names the checks vouch for, and ones validation converts or refuses.
+_TIMES = st.sampled_from(
+    [T0, T0 + timedelta(minutes=5), T0.astimezone(timezone(timedelta(hours=2))),
+     T0.replace(tzinfo=None), datetime(2100, 1, 1, tzinfo=UTC)]
+)  # fmt: skip
+_NAMES = st.sampled_from(["cpu", "memory", "disk io", ""])
+_FORECASTS = st.lists(st.tuples(_VALUES, _VALUES, _VALUES), min_size=1, max_size=6)
+_PLANS = st.lists(
+    st.tuples(st.none() | _TIMES, st.dictionaries(_NAMES, _FORECASTS, max_size=3)), max_size=4
 )
-def test_forecast_points_are_the_validated_points(
-    values: list[tuple[Any, Any, Any]], step_seconds: float, steps: list[int] | None
+
+
+@settings(max_examples=500, deadline=None)
+@example(
+    plans=[(T0, {"cpu": [(1.0, 0.5, 1.5)] * 3})], step_seconds=0.2, steps=[3, 1], service="api"
+)  # a later horizon of 0
+@example(
+    plans=[(T0, {"cpu": [(1.0, 0.5, 1.5), (1.0, math.inf, 1.5)]})],
+    step_seconds=60.0,
+    steps=None,
+    service="api",
+)
+# Each check alone refusing what it must (the points valid but for it).
+@example(plans=[(T0, {"disk io": [(1.0, 0.5, 1.5)]})], step_seconds=60.0, steps=None, service="api")
+@example(
+    plans=[(T0, {"cpu": [(1.0, 0.5, 1.5)]})], step_seconds=60.0, steps=None, service="bad service"
+)
+@example(
+    plans=[(datetime(2100, 1, 1, tzinfo=UTC), {"cpu": [(1.0, 0.5, 1.5)]})],
+    step_seconds=60.0,
+    steps=None,
+    service="api",
+)
+@given(
+    plans=_PLANS,
+    step_seconds=st.sampled_from([0.2, 0.6, 1.0, 60.0, 300.0]),
+    steps=st.none() | st.lists(st.integers(1, 6), min_size=1, max_size=4),
+    service=st.sampled_from(["api", "bad service"]),
+)
+def test_a_forecast_batch_holds_the_validated_points(
+    plans: list[tuple[datetime | None, dict[str, list[tuple[Any, Any, Any]]]]],
+    step_seconds: float,
+    steps: list[int] | None,
+    service: str,
 ) -> None:
-    mean, lower, upper = (tuple(column) for column in zip(*values, strict=True))
-    forecast = Forecast(mean, lower, upper, 0.9, True)
-    steps = [s for s in steps if s <= len(values)] if steps else None
+    made = []
+    for ts, forecasts in plans:
+        columns = {s: tuple(zip(*v, strict=True)) for s, v in forecasts.items()}
+        made.append(
+            Plan(ts, step_seconds, {s: Forecast(*c, 0.9, True) for s, c in columns.items()})
+        )
+    shortest = min((len(v) for _, f in plans for v in f.values()), default=6)
+    steps = [s for s in steps if s <= shortest] if steps else None
 
     def validated() -> list[ForecastPoint]:
         return [
             ForecastPoint(
-                ts=T0,
-                service="api",
-                signal="cpu",
+                ts=plan.ts,
+                service=service,
+                signal=signal,
                 horizon_seconds=round(i * step_seconds),
-                forecast=mean[i - 1],
-                lower=lower[i - 1],
-                upper=upper[i - 1],
+                forecast=forecast.mean[i - 1],
+                lower=forecast.lower[i - 1],
+                upper=forecast.upper[i - 1],
                 model="interval_forecaster",
             )
-            for i in (steps or range(1, len(mean) + 1))
+            for plan in made
+            if plan.ts is not None
+            for signal, forecast in plan.forecasts.items()
+            for i in (steps or range(1, len(forecast.mean) + 1))
         ]
 
     try:
         expected = validated()
     except ValidationError:
         with pytest.raises(ValidationError):
-            forecast_points(T0, "api", "cpu", forecast, step_seconds, steps)
+            forecast_batch(service, made, steps)
         return
-    got = forecast_points(T0, "api", "cpu", forecast, step_seconds, steps)
+    batch = forecast_batch(service, made, steps)
+    if not expected:
+        assert batch is None
+        return
+    assert batch is not None and batch.service == service
+    got = batch.events()
     assert got == expected
     for a, b in zip(got, expected, strict=True):
         assert list(a.__dict__.items()) == list(b.__dict__.items())

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import bisect
 import functools
 import math
 from array import array
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from statistics import NormalDist
 
+import numba
 import numpy as np
 
 from airis.operators.gaussian import MEDIAN_AD_TO_SIGMA
@@ -160,12 +160,14 @@ class ExhaustionPredictor:
 
         self._width = lookback_seconds / buckets
         self._z = NormalDist().inv_cdf(0.5 + interval / 2)
-        # Completed buckets, oldest first: mid times (epoch seconds) and mean values. As arrays
-        # of doubles a predictor with its lookback full holds 1.2 KB; with a deque of (mid,
-        # mean) pairs of float objects it held 4.9 KB.
-        self._mids = array("d")
-        self._means = array("d")
-        # The highest and lowest of _means (nan: not known, worked out when next needed):
+        # Completed buckets, oldest first, the first ``_n`` of two arrays with room for one
+        # more than the lookback holds: mid times (epoch seconds) and mean values. Arrays
+        # that a compiled loop (`_run_buckets`) updates in place: a predictor with its
+        # lookback full holds about 1 KB (with a deque of (mid, mean) float pairs, 4.9 KB).
+        self._mids = np.zeros(buckets + 1)
+        self._means = np.zeros(buckets + 1)
+        self._n = 0
+        # The highest and lowest of the means (nan: not known, worked out when next needed):
         # kept as buckets come and go, since `_surely_quiet` asks at every bucket.
         self._high = self._low = math.nan
         self._bucket_start = math.nan
@@ -189,55 +191,42 @@ class ExhaustionPredictor:
     ) -> dict[int, ExhaustionWarning]:
         """`update_at` for each point in order (``times`` in epoch seconds, ``stamps`` the
         same as datetimes; a None value is no point); the warnings by the point's index.
-        One call for a service's batch of windows: most points only add to a bucket."""
-        warnings = {}
-        width = self._width
-        last_ts, start, total, count = self._last_ts, self._bucket_start, self._sum, self._count
-        for i, value in enumerate(values):
-            if value is None:
-                continue
-            t = times[i]
-            if not math.isfinite(value) or t < last_ts:
-                continue
-            last_ts = t
-            if math.isnan(start):
-                start = t
-            if t >= start + width:
-                if count:
-                    mean = total / count
-                    self._mids.append(start + width / 2)
-                    self._means.append(mean)
-                    if mean > self._high:  # False while not known (nan): stays so
-                        self._high = mean
-                    if mean < self._low:
-                        self._low = mean
-                    if len(self._mids) > self.buckets:
-                        self._forget(1)
-                # Buckets stay aligned to the first one; a gap skips the empty ones.
-                start += math.floor((t - start) / width) * width
-                total, count = 0.0, 0
-                warning = self._assess(stamps, i, t)
-                if warning is not None:
-                    warnings[i] = warning
-            total += value
-            count += 1
-        self._last_ts, self._bucket_start, self._sum, self._count = last_ts, start, total, count
-        return warnings
 
-    def _assess(self, stamps: Sequence[datetime], i: int, now: float) -> ExhaustionWarning | None:
-        """The warning due at point ``i`` (at ``now``, epoch seconds; ``stamps[i]`` is read
-        only for a warning: a caller's stamps may be made when read)."""
-        mids, means = self._mids, self._means
-        old = bisect.bisect_left(mids, now - self.lookback_seconds)  # mids only increase
-        if old:
-            self._forget(old)
-        if len(mids) < self.min_buckets or mids[-1] - mids[0] < self.lookback_seconds / 2:
-            return None
-        if self._surely_quiet(now):
-            self._quiet_fit()
-            return None
-        x = np.array(mids) - now
-        y = np.array(means)
+        One compiled call (`_run_buckets`) adds the points to their buckets and, at each
+        completed bucket, drops those past the lookback and skips the fit where
+        `_surely_quiet` allows (most buckets of most series): it stops only at a bucket that
+        needs its fit, which `_fit` makes here."""
+        warnings = {}
+        at = np.asarray(times, dtype=np.float64)
+        points = np.asarray(values, dtype=np.float64)  # None is nan: no point either way
+        i, ranks = 0, _ranks(self.buckets)
+        while True:
+            (
+                i, self._n, self._high, self._low, self._bucket_start, self._sum, self._count,
+                self._last_ts, self._quiet_fits, self._warned_at,
+            ) = _run_buckets(
+                at, points, i, self._mids, self._means, self._n, self._high, self._low,
+                self._bucket_start, self._sum, self._count, self._last_ts, self._quiet_fits,
+                self._warned_at, self._width, self.lookback_seconds, self.buckets,
+                self.min_buckets, self.threshold, self.warn_within_seconds, self.rearm_buckets,
+                ranks, self._screens,
+            )  # fmt: skip
+            if i < 0:
+                return warnings
+            warning = self._fit(stamps, i, float(at[i]))
+            if warning is not None:
+                warnings[i] = warning
+            i += 1
+
+    #: Whether buckets that `_surely_quiet` finds quiet skip their fit (tests turn it off).
+    _screens = True
+
+    def _fit(self, stamps: Sequence[datetime], i: int, now: float) -> ExhaustionWarning | None:
+        """The fit of the buckets at point ``i`` (at ``now``, epoch seconds) and the warning
+        it makes, if any (``stamps[i]`` is read only for a warning: a caller's stamps may be
+        made when read)."""
+        x = self._mids[: self._n] - now
+        y = self._means[: self._n].copy()
         slope, level, se = _theil_sen(x, y)
         gap = self.threshold - level
         if gap <= 0:
@@ -246,7 +235,9 @@ class ExhaustionPredictor:
             needed = gap / self.warn_within_seconds
             confidence = _NORMAL.cdf((slope - needed) / se)
         if confidence < 0.5 and gap > 0:
-            self._quiet_fit()
+            self._quiet_fits, self._warned_at = _quiet_fit(
+                self._quiet_fits, self._warned_at, self.rearm_buckets
+            )
         else:
             self._quiet_fits = 0
         if gap <= 0 or confidence < self.min_confidence or slope <= 0:
@@ -276,53 +267,135 @@ class ExhaustionPredictor:
         )
 
     def __setstate__(self, state: dict) -> None:
-        done = state.pop("_done", None)  # snapshots from before the arrays: (mid, mean) pairs
+        done = state.pop("_done", None)  # pickled with a deque of (mid, mean) pairs
         self.__dict__.update({"_high": math.nan, "_low": math.nan, **state})  # before extremes
         if done is not None:
-            self._mids = array("d", [mid for mid, _ in done])
-            self._means = array("d", [mean for _, mean in done])
-
-    def _forget(self, count: int) -> None:
-        """Drop the ``count`` oldest buckets; an extreme among them is no longer known."""
-        if count == 1:  # a bucket came, the oldest goes (the usual case)
-            gone = self._means[0]
-            if gone == self._high or gone == self._low:
-                self._high = self._low = math.nan
-        elif self._high in (gone := self._means[:count]) or self._low in gone:
-            self._high = self._low = math.nan
-        del self._mids[:count], self._means[:count]
-
-    def _quiet_fit(self) -> None:
-        """A fit with confidence under one half and the level below the threshold."""
-        self._quiet_fits += 1
-        if self._quiet_fits >= self.rearm_buckets:
-            self._warned_at = math.nan
+            mids, means = [mid for mid, _ in done], [mean for _, mean in done]
+        elif isinstance(self._mids, array):  # pickled with arrays of the buckets alone
+            mids, means = list(self._mids), list(self._means)
+        else:
+            return
+        self._mids, self._means = np.zeros(self.buckets + 1), np.zeros(self.buckets + 1)
+        self._mids[: len(mids)], self._means[: len(means)] = mids, means
+        self._n = len(mids)
 
     def _surely_quiet(self, now: float) -> bool:
         """Whether the fit would surely find confidence under one half with the level below
-        the threshold, from bounds that need no fit (most series, most of the time: a flat
-        disk far from full). Then the fit changes nothing but the count of quiet fits.
+        the threshold (`_quiet`: then the fit changes nothing but the count of quiet fits)."""
+        quiet, self._high, self._low = _quiet(
+            self._mids, self._means, self._n, self._high, self._low, now, self._width,
+            self.threshold, self.warn_within_seconds, _ranks(self.buckets),
+        )  # fmt: skip
+        return quiet
 
-        Bucket mid-times lie at least a bucket width apart, so for the ``d`` of `_span_rank`
-        more than half of the pairwise slopes, hence their median (the Theil–Sen slope), are
-        at most ``range(y) / (d * width)``; the line's level now is at most
-        ``max(y) + slope_bound * (now - oldest mid-time)``. If even at that level the
-        threshold stays farther than the bound slope covers within the horizon, the slope
-        is below the one needed and the confidence under one half.
-        """
-        ys, high, low = self._means, self._high, self._low
-        if math.isnan(high):
-            high, low = self._high, self._low = max(ys), min(ys)
-        # 0.999: float rounding of the mid-times must not make the bound too tight.
-        slope_bound = (high - low) / (_span_rank(len(ys)) * self._width * 0.999)
-        gap_low = self.threshold - (high + slope_bound * (now - self._mids[0]))
-        return gap_low > 0 and slope_bound < 0.999 * gap_low / self.warn_within_seconds
+
+@numba.njit(cache=True)
+def _run_buckets(  # pragma: no cover - compiled
+    times, values, i, mids, means, n, high, low, start, total, count, last_ts, quiet_fits,
+    warned_at, width, lookback, buckets, min_buckets, threshold, warn_within, rearm, ranks,
+    screens,
+):  # fmt: skip
+    """`ExhaustionPredictor.update_many`'s points from ``i`` on, until one completes a
+    bucket that needs its fit: that point's index and the state (index -1: all done)."""
+    while i < len(values):
+        value, t = values[i], times[i]
+        if not math.isfinite(value) or t < last_ts:
+            i += 1
+            continue
+        last_ts = t
+        if math.isnan(start):
+            start = t
+        fit = False
+        if t >= start + width:
+            if count:
+                mean = total / count
+                mids[n], means[n] = start + width / 2, mean
+                n += 1
+                if mean > high:  # False while not known (nan): stays so
+                    high = mean
+                if mean < low:
+                    low = mean
+                if n > buckets:
+                    n, high, low = _forget(mids, means, n, 1, high, low)
+            # Buckets stay aligned to the first one; a gap skips the empty ones.
+            start += math.floor((t - start) / width) * width
+            total, count = 0.0, 0
+            old = np.searchsorted(mids[:n], t - lookback)  # mids only increase
+            if old:
+                n, high, low = _forget(mids, means, n, old, high, low)
+            if n >= min_buckets and mids[n - 1] - mids[0] >= lookback / 2:
+                quiet = False
+                if screens:
+                    quiet, high, low = _quiet(
+                        mids, means, n, high, low, t, width, threshold, warn_within, ranks
+                    )
+                if quiet:
+                    quiet_fits, warned_at = _quiet_fit(quiet_fits, warned_at, rearm)
+                else:
+                    fit = True
+        total += value
+        count += 1
+        if fit:
+            return i, n, high, low, start, total, count, last_ts, quiet_fits, warned_at
+        i += 1
+    return -1, n, high, low, start, total, count, last_ts, quiet_fits, warned_at
+
+
+@numba.njit(cache=True)
+def _forget(mids, means, n, count, high, low):  # pragma: no cover - compiled
+    """Drop the ``count`` oldest of ``n`` buckets; an extreme among them is no longer known."""
+    for k in range(count):
+        if means[k] == high or means[k] == low:
+            high = low = math.nan
+    mids[: n - count] = mids[count:n].copy()
+    means[: n - count] = means[count:n].copy()
+    mids[n - count : n] = 0.0  # what is not a bucket stays zero: equal states pickle alike
+    means[n - count : n] = 0.0
+    return n - count, high, low
+
+
+@numba.njit(cache=True)
+def _quiet_fit(quiet_fits, warned_at, rearm):  # pragma: no cover - compiled
+    """A fit with confidence under one half and the level below the threshold: after
+    ``rearm`` in a row, the predictor may warn again."""
+    quiet_fits += 1
+    if quiet_fits >= rearm:
+        warned_at = math.nan
+    return quiet_fits, warned_at
+
+
+@numba.njit(cache=True)
+def _quiet(  # pragma: no cover - compiled
+    mids, means, n, high, low, now, width, threshold, warn_within, ranks
+):  # fmt: skip
+    """Whether the fit would surely find confidence under one half with the level below
+    the threshold, from bounds that need no fit (most series, most of the time: a flat
+    disk far from full); and the means' highest and lowest, worked out if not known.
+
+    Bucket mid-times lie at least a bucket width apart, so for the ``d`` of `_span_rank`
+    more than half of the pairwise slopes, hence their median (the Theil–Sen slope), are
+    at most ``range(y) / (d * width)``; the line's level now is at most
+    ``max(y) + slope_bound * (now - oldest mid-time)``. If even at that level the
+    threshold stays farther than the bound slope covers within the horizon, the slope
+    is below the one needed and the confidence under one half.
+    """
+    if math.isnan(high):
+        high, low = means[:n].max(), means[:n].min()
+    # 0.999: float rounding of the mid-times must not make the bound too tight.
+    slope_bound = (high - low) / (ranks[n] * width * 0.999)
+    gap_low = threshold - (high + slope_bound * (now - mids[0]))
+    return gap_low > 0 and slope_bound < 0.999 * gap_low / warn_within, high, low
 
 
 _NORMAL = NormalDist()
 
 
 @functools.cache
+def _ranks(buckets: int) -> np.ndarray:
+    """`_span_rank` of every count of buckets a predictor may hold (a fit needs two)."""
+    return np.array([_span_rank(max(n, 2)) for n in range(buckets + 2)], dtype=np.int64)
+
+
 def _span_rank(n: int) -> int:
     """The largest ``d`` such that more than half of the ``n (n - 1) / 2`` pairs ``i < j``
     have ``j - i >= d``."""

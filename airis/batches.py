@@ -2,30 +2,41 @@
 
 A `MetricBatch` holds many already-validated points of one detection key as one tuple per
 field; a `PointRow` is one point's validated fields without the model. A `SpanBatch`, a
-`LogBatch` and a `ForecastBatch` hold one service's spans, log lines and forecast points the
-same way (`EventBatch`). They exist so that the data path moves, pickles and stores plain
-values instead of a model per event.
+`LogBatch`, a `ForecastBatch` and a `ModelScoreBatch` hold one service's spans, log lines,
+forecast points and model scores the same way (`EventBatch`). They exist so that the data
+path moves, pickles and stores plain values instead of a model per event.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from operator import itemgetter
 from typing import Any, ClassVar, NamedTuple, Self
 
-from airis.events import ForecastPoint, LogRecord, MetricPoint, Span, constructed_rows
+from airis.events import (
+    MAX_TS,
+    MIN_TS,
+    ForecastPoint,
+    LogRecord,
+    MetricPoint,
+    ModelScore,
+    Span,
+    constructed_rows,
+)
 
 __all__ = [
     "EventBatch",
     "ForecastBatch",
     "LogBatch",
     "MetricBatch",
+    "ModelScoreBatch",
     "PointRow",
     "SpanBatch",
     "event_count",
+    "plain_time",
     "unbatched",
 ]
 
@@ -105,7 +116,8 @@ class PointRow(NamedTuple):
 class EventBatch:
     """Many already-validated events of one model (``model``) and one service, as one tuple
     per field of the model, in its order (the service's column included, so a row is an
-    event's fields). Subclasses name the model: `SpanBatch`, `LogBatch`, `ForecastBatch`."""
+    event's fields). Subclasses name the model: `SpanBatch`, `LogBatch`, `ForecastBatch`,
+    `ModelScoreBatch`."""
 
     model: ClassVar[type[Any]]
     service: str
@@ -162,6 +174,13 @@ class EventBatch:
             batches.append(cls.from_events(run))
         return cls.joined(batches)
 
+    @classmethod
+    def validated(cls, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        """An event's fields (``row``, in the model's order) as the model validates them:
+        for a row the maker's own checks could not vouch for (raises what the model raises)."""
+        event = cls.model(**dict(zip(cls.model.model_fields, row, strict=True)))
+        return tuple(event.__dict__.values())
+
     def __len__(self) -> int:
         return len(self.columns[0])
 
@@ -206,6 +225,20 @@ class ForecastBatch(EventBatch):
     over a batch of windows (`airis.operators.planning.events.forecast_batch`)."""
 
     model = ForecastPoint
+
+
+@dataclass(frozen=True, slots=True)
+class ModelScoreBatch(EventBatch):
+    """Model scores of one service's windows as columns (`EventBatch`): what the model step
+    made of a batch of windows (`airis.models.model_events.model_events`)."""
+
+    model = ModelScore
+
+
+def plain_time(ts: object) -> bool:
+    """Whether an event's timestamp validation keeps ``ts`` as it is: a datetime in UTC
+    within the accepted years (`airis.events.Timestamp`)."""
+    return type(ts) is datetime and ts.tzinfo is UTC and MIN_TS <= ts < MAX_TS
 
 
 @cache

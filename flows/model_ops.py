@@ -17,8 +17,8 @@ import bytewax.operators as op
 from bytewax.dataflow import Stream, operator
 from bytewax.operators import StatefulBatchLogic
 
-from airis.batches import ForecastBatch
-from airis.events import Anomaly, CapacityWarning, DriftEvent, ModelScore, ScalingAdvice
+from airis.batches import ForecastBatch, ModelScoreBatch
+from airis.events import Anomaly, CapacityWarning, DriftEvent, ScalingAdvice
 from airis.flows.snapshots import stateful_map
 from airis.models.model_events import model_events
 from airis.models.serving import ModelServer
@@ -34,7 +34,7 @@ __all__ = ["ModelOut", "PlanOut", "plan_capacity", "score_with_model"]
 class ModelOut:
     """The streams `score_with_model` adds to a flow."""
 
-    scores: Stream[ModelScore]
+    scores: Stream[ModelScoreBatch]
     anomalies: Stream[Anomaly]
     drift: Stream[DriftEvent]
 
@@ -51,8 +51,8 @@ def score_with_model(
     scored = op.stateful_batch(
         "score_model", one_key, lambda r: ScoreWindows(r or _server(model), threshold)
     )
-    events = op.map("model_events", scored, lambda kv: kv[1])  # ModelScore | Anomaly | DriftEvent
-    split = op.branch("split_model_scores", events, lambda e: isinstance(e, ModelScore))
+    events = op.map("model_events", scored, lambda kv: kv[1])  # scores, anomalies, drift events
+    split = op.branch("split_model_scores", events, lambda e: isinstance(e, ModelScoreBatch))
     rest = op.branch("split_model_anomalies", split.falses, lambda e: isinstance(e, Anomaly))
     return ModelOut(split.trues, rest.trues, rest.falses)
 

@@ -1,9 +1,9 @@
 """A model-scored batch of service windows as the events the sinks write.
 
-One `ModelScore` per window, an `Anomaly` where the score reached the threshold (signal
-``model_<name>``: auxiliary in incidents, see
-`airis.operators.incidents.grouping.AUXILIARY_PREFIXES`),
-and the drift events of a drift window the batch completed.
+A `ModelScore` per window, as one `ModelScoreBatch` of columns per service; an `Anomaly`
+where the score reached the threshold (signal ``model_<name>``: auxiliary in incidents, see
+`airis.operators.incidents.grouping.AUXILIARY_PREFIXES`); and the drift events of a drift
+window the batch completed.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from airis.events import Anomaly, ModelScore, event_id
+from airis.batches import ModelScoreBatch, plain_time
+from airis.events import NAME_PATTERN, Anomaly, event_id
 from airis.models.drift_events import drift_events, record_drift_metrics
 from airis.models.serving import ScoredBatch
 from airis.operators.types import WindowValues
@@ -25,27 +26,35 @@ MODEL_SIGNAL_PREFIX = "model_"
 def model_events(
     name: str, windows: list[WindowValues], batch: ScoredBatch, threshold: float
 ) -> list[Any]:
-    """One `ModelScore` per window, an `Anomaly` where it scored at least ``threshold``, and
-    the drift events of a completed drift window."""
-    out: list[Any] = []
+    """The windows' scores as a `ModelScoreBatch` per service (in order of its first
+    window), an `Anomaly` where a window scored at least ``threshold``, and the drift events
+    of a completed drift window.
+
+    A score is what `ModelScore` validates (raising what it raises), without a model per
+    window: a row the checks here vouch for is taken as it is, any other one is validated.
+    """
+    scores: dict[str, list[tuple[Any, ...]]] = {}
+    anomalies: list[Any] = []
     signal = f"{MODEL_SIGNAL_PREFIX}{name}"
     detector = f"onnx:{name}:v{batch.version}"
-    for window, score, error in zip(windows, batch.scores, batch.errors, strict=True):
+    version, providers = batch.version, list(batch.providers)  # one list: rows never change
+    named = (
+        type(name) is str and _NAME(name) is not None and type(version) is int and version >= 1
+        and all(type(p) is str for p in providers)
+    )  # fmt: skip
+    values = zip(windows, batch.scores.tolist(), batch.errors.tolist(), strict=True)
+    for window, score, error in values:
         score, error = float(score), float(error)
-        out.append(
-            ModelScore(
-                window_start=window.start,
-                window_end=window.end,
-                service=window.service,
-                model=name,
-                version=batch.version,
-                score=score,
-                error=error,
-                providers=list(batch.providers),
-            )
-        )
+        row = (window.start, window.end, window.service, name, version, score, error, providers)
+        if not (named and 0.0 <= score <= 1.0 and error >= 0.0 and _plain_window(window)):
+            row = ModelScoreBatch.validated(row)
+        rows = scores.get(window.service)
+        if rows is None:
+            scores[window.service] = [row]
+        else:
+            rows.append(row)
         if score >= threshold and math.isfinite(error):
-            out.append(
+            anomalies.append(
                 Anomaly(
                     id=event_id(window.service, signal, "spike", window.start),
                     service=window.service,
@@ -62,6 +71,10 @@ def model_events(
                     detector=detector,
                 )
             )
+    out: list[Any] = [
+        ModelScoreBatch(service, tuple(zip(*rows, strict=True))) for service, rows in scores.items()
+    ]
+    out += anomalies
     if batch.drift is not None:
         record_drift_metrics(batch.drift, model=name)
         ts = windows[-1].end
@@ -69,3 +82,16 @@ def model_events(
             batch.drift, ts=ts, model=name, version=batch.version, threshold=batch.drift_threshold
         )
     return out
+
+
+def _plain_window(window: WindowValues) -> bool:
+    """Whether a window's span and service are what validation keeps as they are."""
+    return (
+        plain_time(window.start)
+        and plain_time(window.end)
+        and type(window.service) is str
+        and _NAME(window.service) is not None
+    )
+
+
+_NAME = NAME_PATTERN.fullmatch

@@ -16,7 +16,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from airis.batches import EventBatch, ForecastBatch, LogBatch, MetricBatch, SpanBatch
+from airis.batches import (
+    EventBatch,
+    ForecastBatch,
+    LogBatch,
+    MetricBatch,
+    ModelScoreBatch,
+    SpanBatch,
+)
 from airis.events import (
     Alert,
     Anomaly,
@@ -281,6 +288,9 @@ TABLES: Mapping[type, TableSpec] = MappingProxyType(
             encode_log_template,
         ),
         ModelScore: _by_fields("model_scores", ModelScore),
+        ModelScoreBatch: TableSpec(
+            "model_scores", tuple(ModelScore.model_fields), _columns_as_they_are, columnar=True
+        ),
         DriftEvent: _by_fields("drift_events", DriftEvent),
         ForecastPoint: _by_fields("forecasts", ForecastPoint),
         ForecastBatch: TableSpec(

@@ -12,19 +12,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
-from datetime import UTC, datetime
-from operator import itemgetter
+from datetime import datetime
 from typing import Any
 
-from airis.batches import ForecastBatch
-from airis.events import (
-    MAX_TS,
-    MIN_TS,
-    NAME_PATTERN,
-    CapacityWarning,
-    ForecastPoint,
-    ScalingAdvice,
-)
+from airis.batches import ForecastBatch, plain_time
+from airis.events import NAME_PATTERN, CapacityWarning, ScalingAdvice
 from airis.operators.planning.capacity import ExhaustionWarning
 from airis.operators.planning.scaling import ScalingRecommendation
 from airis.operators.planning.service_planner import Plan
@@ -55,6 +47,7 @@ def forecast_batch(
     one is validated. Made, routed and encoded one by one as events, the points cost the
     OTLP flow 4–10 % of its rate (`benchmarks/bench_kafka.py`, 2026-12-07).
 
+    >>> from datetime import UTC
     >>> from airis.operators.planning.forecaster import Forecast
     >>> f = Forecast((1.0, 2.0), (0.5, 1.0), (1.5, 3.0), 0.9, True)
     >>> plan = Plan(datetime(2026, 1, 1, tzinfo=UTC), 60, {"cpu": f})
@@ -71,7 +64,7 @@ def forecast_batch(
         ts, step_seconds = plan.ts, plan.step_seconds
         if ts is None:
             continue
-        timely = named and type(ts) is datetime and ts.tzinfo is UTC and MIN_TS <= ts < MAX_TS
+        timely = named and plain_time(ts)
         for signal, forecast in plan.forecasts.items():
             vouched = timely and type(signal) is str and _NAME(signal) is not None
             mean, lower, upper = forecast.mean, forecast.lower, forecast.upper
@@ -79,20 +72,12 @@ def forecast_batch(
                 row = (ts, service, signal, round(i * step_seconds), mean[i - 1],
                        lower[i - 1], upper[i - 1], model)  # fmt: skip
                 if not (vouched and _plainly_valid(*row[3:7])):
-                    row = _validated(row)
+                    row = ForecastBatch.validated(row)
                 rows.append(row)
     return ForecastBatch(service, tuple(zip(*rows, strict=True))) if rows else None
 
 
-def _validated(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """A forecast point's fields (in the model's order) as `ForecastPoint` validates them."""
-    point = ForecastPoint(**dict(zip(_FIELD_NAMES, row, strict=True)))
-    return _FIELDS(point.__dict__)
-
-
 _NAME = NAME_PATTERN.fullmatch
-_FIELD_NAMES = tuple(ForecastPoint.model_fields)
-_FIELDS = itemgetter(*_FIELD_NAMES)
 
 
 def _plainly_valid(horizon: object, mean: object, lower: object, upper: object) -> bool:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from bytewax.testing import TestingSink, run_main
 
-from airis.batches import ForecastBatch, unbatched
+from airis.batches import ForecastBatch, ModelScoreBatch, unbatched
 from airis.events import (
     Alert,
     Anomaly,
@@ -82,7 +82,8 @@ def test_promote_and_rollback_take_effect_between_batches_without_losing_a_windo
     out: list = []
     run_main(build_flow(simulator_source(sim, on_batch=operate), TestingSink(out), settings))
 
-    scores = [e for e in out if isinstance(e, ModelScore)]
+    assert not [e for e in out if isinstance(e, ModelScore)]  # as columns, a batch a service
+    scores = [e for e in unbatched(out) if isinstance(e, ModelScore)]
     windows = Counter((s.service, s.window_start) for s in scores)
     ticks = round(3600 / sim.interval_seconds)
     assert len(windows) == ticks * len(sim.services)  # every window scored...
@@ -125,7 +126,7 @@ def test_no_production_model_means_no_model_events_and_nothing_breaks(tmp_path) 
     settings = Settings(model_dir=tmp_path, onnx_model=NAME, forecast_signals=[])
     out: list = []
     run_main(build_flow(simulator_source(sim), TestingSink(out), settings))
-    assert not [e for e in out if isinstance(e, ModelScore | DriftEvent)]
+    assert not [e for e in out if isinstance(e, ModelScore | ModelScoreBatch | DriftEvent)]
     assert len([e for e in unbatched(out) if isinstance(e, MetricPoint)]) == 90 * 15 * 8
 
 

@@ -89,14 +89,29 @@ _NONE_CLOSED = ClosedWindows("", ALIGN_TO, 1, [], (), np.zeros((0, 0, 1)), [], [
 
 
 def _epoch_seconds(stamps: Sequence[datetime]) -> list[float]:
-    """Each stamp's `datetime.timestamp`, worked out once per distinct stamp: a batch's
-    points share a few (one per scrape or tick), and the lookups cost a third of the call."""
+    """Each stamp's `datetime.timestamp`, worked out once per distinct stamp and kept for the
+    process's later batches (`_SECONDS`): a batch's points share a few stamps (one per
+    scrape or tick), and so do the services that report at the same instants."""
+    seconds = _SECONDS
+    if stamps and stamps[-1] in seconds:  # the newest is known: most likely all are
+        try:
+            return list(map(seconds.__getitem__, stamps))
+        except KeyError:
+            pass
     distinct = dict.fromkeys(stamps)
-    if 2 * len(distinct) > len(stamps):  # mostly distinct: the lookups would only add
+    if 2 * len(distinct) > len(stamps):  # mostly distinct: not worth keeping
         return [ts.timestamp() for ts in stamps]
+    if len(seconds) + len(distinct) > _SECONDS_KEPT:
+        seconds.clear()
     for ts in distinct:
-        distinct[ts] = ts.timestamp()
-    return list(map(distinct.__getitem__, stamps))
+        if ts not in seconds:
+            seconds[ts] = ts.timestamp()
+    return list(map(seconds.__getitem__, stamps))
+
+
+#: `_epoch_seconds`' stamps (equal datetimes are the same instant, whatever their zone).
+_SECONDS: dict[datetime, float] = {}
+_SECONDS_KEPT = 20_000
 
 
 @numba.njit(cache=True)

@@ -6,10 +6,11 @@ import pickle
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from airis.events import MetricPoint
+from airis.operators.windowing import windowed_detector
 from airis.operators.windowing.service_window import close_window
 from airis.operators.windowing.windowed_detector import ServiceWindowDetector, _epoch_seconds
 
@@ -133,13 +134,23 @@ def test_a_batch_listing_each_signal_over_its_span_is_not_late_against_itself() 
 
 
 @settings(max_examples=300, deadline=None)
+@example([k % 9 for k in range(30)], UTC)  # kept: a third of them distinct
 @given(
     st.lists(st.integers(0, 40), max_size=60),
     st.sampled_from([UTC, timezone(timedelta(hours=-5))]),
 )
 def test_epoch_seconds_are_each_stamps_timestamp(offsets: list[int], zone: timezone) -> None:
     """Shared stamps are worked out once, equal ones built apart too; mostly distinct ones
-    each (both ways of `_epoch_seconds`)."""
+    each (both ways of `_epoch_seconds`); known ones from the stamps kept, and the same
+    while the kept ones fill up and start afresh."""
     t0 = datetime(2026, 12, 4, 1, 2, 3, 456789, tzinfo=UTC)
     stamps = [(t0 + timedelta(seconds=10 * k, microseconds=k)).astimezone(zone) for k in offsets]
-    assert _epoch_seconds(stamps) == [ts.timestamp() for ts in stamps]
+    expected = [ts.timestamp() for ts in stamps]
+    later = [[ts + timedelta(hours=h) for ts in stamps] for h in (1, 2, 3)]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(windowed_detector, "_SECONDS", {})
+        patch.setattr(windowed_detector, "_SECONDS_KEPT", 12)
+        for batch in (stamps, stamps, stamps[::-1], stamps[: len(stamps) // 2], *later, stamps):
+            assert _epoch_seconds(batch) == [ts.timestamp() for ts in batch]
+            assert len(windowed_detector._SECONDS) <= max(12, len(set(batch)))
+    assert _epoch_seconds(stamps) == expected

@@ -15,7 +15,9 @@
   (`ExhaustionPredictor`, its buckets in one compiled call, skipping the fits of buckets
   that surely cannot warn, against fitting every bucket);
 - an OTLP message's 1,000 timestamps (125 instants) into epoch seconds (`_epoch_seconds`
-  keeping them for the later batches that share them, against working them out per batch).
+  keeping them for the later batches that share them, against working them out per batch);
+- an OTLP gauge's 125 points (start time, time, double) read from its bytes
+  (`_plain_columns` comparing each tag's bytes as one slice, against comparing arrays).
 
 Run: ``.venv/bin/python benchmarks/bench_per_call.py``.
 """
@@ -30,8 +32,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
+import numpy as np
 import pyarrow as pa
 from in_turns import in_turns  # a sibling script, by path
+from opentelemetry.proto.metrics.v1.metrics_pb2 import Gauge
 
 from airis.events import ForecastPoint
 from airis.operators.alerting.alert_manager import AlertManager
@@ -46,6 +50,7 @@ from airis.operators.windowing.windowed_detector import _epoch_seconds
 from airis.sinks.chdb_store import arrow_array
 from airis.sources import fast_point
 from airis.sources.kafka_input import _topic_counts
+from airis.sources.otlp import _proto
 from airis.sources.simulator import recent_simulation
 from airis.sources.simulator.process import simulated_batches
 
@@ -102,6 +107,11 @@ def main() -> None:
         "per batch": call(_epoch_seconds_per_batch, stamps),
         "kept": call(_epoch_seconds, stamps),
     })  # fmt: skip
+    gauge = _gauge(125)
+    compare("an OTLP gauge's 125 points from its bytes, us", 1e6, {
+        "tags as arrays": call(_plain_columns_as_arrays, gauge),
+        "tags as slices": call(_proto._plain_columns, gauge),
+    })  # fmt: skip
     series = _capacity_series()
     points = sum(len(times) for times, _, _ in series)
     compare("capacity exhaustion, us per point", 1e6 / points, {
@@ -150,6 +160,36 @@ def _epoch_seconds_per_batch(stamps: list[datetime]) -> list[float]:
     for ts in distinct:
         distinct[ts] = ts.timestamp()
     return list(map(distinct.__getitem__, stamps))
+
+
+def _gauge(points: int) -> Any:
+    """A Gauge of ``points`` points holding a start time, a time and a double each, as the
+    bench's OTLP messages do (`bench_kafka.py`)."""
+    gauge, start = Gauge(), 1_764_547_200_000_000_000
+    for i in range(points):
+        point = gauge.data_points.add(start_time_unix_nano=start, as_double=i / 7)
+        point.time_unix_nano = start + (i + 1) * 10**10
+    return gauge
+
+
+def _plain_columns_as_arrays(data: Any) -> tuple[Any, list[float]] | None:
+    """`_proto._plain_columns` before it compared slices (2026-12-07)."""
+    points = data.data_points
+    if not points or points[0].attributes or points[0].exemplars:
+        return None
+    n, raw = len(points), data.SerializeToString()
+    for layout in (_proto._TIME_AND_DOUBLE, _proto._START_TIME_AND_DOUBLE):
+        if len(raw) < n * layout.itemsize:
+            continue
+        records = np.frombuffer(raw, layout, n)
+        if (
+            (records["head"] == 0x0A | (layout.itemsize - 2) << 8).all()
+            and (records["time_tag"] == 0x19).all()
+            and (records["value_tag"] == 0x21).all()
+            and ("start_tag" not in layout.names or (records["start_tag"] == 0x11).all())
+        ):
+            return records["time"], records["value"].tolist()
+    return None
 
 
 def _tokens_of_every_line(lines: list[str]) -> list[tuple[str, ...]]:

@@ -146,24 +146,37 @@ def _plain_columns(data: Any) -> tuple[np.ndarray, list[float]] | None:
     Each record's header gives its length, so record ``i`` starts where record ``i - 1``
     said it ends: checking every header and tag at its fixed offset parses them exactly.
     Serialising a parsed message is the runtime's own canonical layout, whatever the
-    sender's encoder did. Over 10 times cheaper than reading three fields per point."""
+    sender's encoder did. Over 10 times cheaper than reading three fields per point; the
+    bytes at one offset of every record are compared as one slice (a third of the cost of
+    comparing them as arrays)."""
     points = data.data_points
     if not points or points[0].attributes or points[0].exemplars:
         return None  # points with attributes (most beside gauges): not worth serialising
     n = len(points)
     raw = data.SerializeToString()
-    for layout in (_TIME_AND_DOUBLE, _START_TIME_AND_DOUBLE):
-        if len(raw) < n * layout.itemsize:
-            continue
-        records = np.frombuffer(raw, layout, n)
-        if (
-            (records["head"] == 0x0A | (layout.itemsize - 2) << 8).all()
-            and (records["time_tag"] == 0x19).all()
-            and (records["value_tag"] == 0x21).all()
-            and ("start_tag" not in layout.names or (records["start_tag"] == 0x11).all())
-        ):
-            return records["time"], records["value"].tolist()
+    for layout, tags in _LAYOUTS:
+        size = layout.itemsize
+        records = raw[: n * size]
+        if len(records) == n * size and all(
+            records[at::size] == tag * n for at, tag in tags
+        ):  # fmt: skip
+            columns = np.frombuffer(records, layout, n)
+            return columns["time"], columns["value"].tolist()
     return None
+
+
+def _tags(layout: np.dtype) -> tuple[tuple[int, bytes], ...]:
+    """Where each byte of ``layout`` that every record must hold lies, and that byte: the
+    header's two (field 1, the record's length) and the fields' tags."""
+    tags = {"start_tag": 0x11, "time_tag": 0x19, "value_tag": 0x21}
+    return (
+        (0, b"\x0a"),
+        (1, bytes([layout.itemsize - 2])),
+        *((layout.fields[name][1], bytes([tags[name]])) for name in layout.names if name in tags),
+    )
+
+
+_LAYOUTS = tuple((layout, _tags(layout)) for layout in (_TIME_AND_DOUBLE, _START_TIME_AND_DOUBLE))
 
 
 def _temporality_of(kind: str, data: Any) -> str:

@@ -43,6 +43,8 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 #: How long a batch may wait for the broker's acknowledgements before the flow fails (and a
 #: restart replays it from the last snapshot).
 DELIVERY_TIMEOUT_S = 120.0
+#: How long a new exporter waits for the cluster's metadata before its first export.
+CONNECT_TIMEOUT_S = 2.0
 #: Errors that mean "this record is larger than the producer or the topic takes".
 _TOO_LARGE = frozenset({KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE})
 #: The header every dead-letter copy carries (see `to_dead_letter_message`).
@@ -144,6 +146,18 @@ class KafkaTopicsExporter(Exporter):
         self._shutdown = False
         #: Why the last FAILURE happened.
         self.last_error = ""
+        self._connect()
+
+    def _connect(self) -> None:
+        """Ask for the cluster's metadata now. A new producer's first message waited about
+        half a second for its connection, and the flow makes this exporter when its first
+        alert comes (Bytewax builds a sink's partition then): that alert was late by as much
+        (`benchmarks/bench_kafka.py --only c`). The metadata takes about 50 ms. A broker that
+        does not answer is the first export's to report."""
+        try:
+            self._producer.list_topics(timeout=CONNECT_TIMEOUT_S)
+        except KafkaException as exc:
+            logger.warning("Kafka did not answer within %.0f s: %s", CONNECT_TIMEOUT_S, exc)
 
     def export(self, batch: Sequence[KafkaSinkMessage]) -> ExportResult:
         """Publish ``batch``; SUCCESS once the broker acknowledged all of it."""

@@ -68,6 +68,17 @@ def test_an_unacknowledged_batch_is_a_failure_not_an_exception(kafka_bootstrap: 
     exporter.shutdown()
 
 
+def test_a_broker_that_does_not_answer_leaves_the_exporter_made_and_the_export_failing(
+    caplog,
+) -> None:
+    # Port 9 (discard) is not a broker: the metadata asked for when the exporter is made
+    # does not come, which it says, and its first export is the one that fails.
+    exporter = KafkaTopicsExporter("127.0.0.1:9", {"message.timeout.ms": "1000"})
+    assert "Kafka did not answer" in caplog.text
+    result = exporter.export([KafkaSinkMessage(b"k", b"v", "any")])
+    assert result is ExportResult.FAILURE
+
+
 INCIDENT = Incident(
     id="inc-1", status="resolved", started_at=POINT.ts, updated_at=POINT.ts,
     services=["api"], signals=["api/cpu"], anomaly_count=1, root_cause="api",

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, NamedTuple, Self
 from airis.events import (
     MAX_TS,
     MIN_TS,
+    NAME_PATTERN,
     ForecastPoint,
     LogRecord,
     MetricPoint,
@@ -36,6 +37,7 @@ __all__ = [
     "PointRow",
     "SpanBatch",
     "event_count",
+    "plain_name",
     "plain_time",
     "unbatched",
 ]
@@ -239,6 +241,11 @@ def plain_time(ts: object) -> bool:
     """Whether an event's timestamp validation keeps ``ts`` as it is: a datetime in UTC
     within the accepted years (`airis.events.Timestamp`)."""
     return type(ts) is datetime and ts.tzinfo is UTC and MIN_TS <= ts < MAX_TS
+
+
+def plain_name(value: object) -> bool:
+    """Whether an event's name validation keeps ``value`` as it is (`airis.events.Name`)."""
+    return type(value) is str and NAME_PATTERN.fullmatch(value) is not None
 
 
 @cache

@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from airis.batches import ModelScoreBatch, plain_time
-from airis.events import NAME_PATTERN, Anomaly, event_id
+from airis.batches import ModelScoreBatch, plain_name, plain_time
+from airis.events import Anomaly, event_id
 from airis.models.drift_events import drift_events, record_drift_metrics
 from airis.models.serving import ScoredBatch
 from airis.operators.types import WindowValues
@@ -39,7 +39,7 @@ def model_events(
     detector = f"onnx:{name}:v{batch.version}"
     version, providers = batch.version, list(batch.providers)  # one list: rows never change
     named = (
-        type(name) is str and _NAME(name) is not None and type(version) is int and version >= 1
+        plain_name(name) and type(version) is int and version >= 1
         and all(type(p) is str for p in providers)
     )  # fmt: skip
     values = zip(windows, batch.scores.tolist(), batch.errors.tolist(), strict=True)
@@ -86,12 +86,4 @@ def model_events(
 
 def _plain_window(window: WindowValues) -> bool:
     """Whether a window's span and service are what validation keeps as they are."""
-    return (
-        plain_time(window.start)
-        and plain_time(window.end)
-        and type(window.service) is str
-        and _NAME(window.service) is not None
-    )
-
-
-_NAME = NAME_PATTERN.fullmatch
+    return plain_time(window.start) and plain_time(window.end) and plain_name(window.service)

@@ -226,7 +226,7 @@ class ExhaustionPredictor:
         it makes, if any (``stamps[i]`` is read only for a warning: a caller's stamps may be
         made when read)."""
         x = self._mids[: self._n] - now
-        y = self._means[: self._n].copy()
+        y = self._means[: self._n]
         slope, level, se = _theil_sen(x, y)
         gap = self.threshold - level
         if gap <= 0:

@@ -15,8 +15,8 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from airis.batches import ForecastBatch, plain_time
-from airis.events import NAME_PATTERN, CapacityWarning, ScalingAdvice
+from airis.batches import ForecastBatch, plain_name, plain_time
+from airis.events import CapacityWarning, ScalingAdvice
 from airis.operators.planning.capacity import ExhaustionWarning
 from airis.operators.planning.scaling import ScalingRecommendation
 from airis.operators.planning.service_planner import Plan
@@ -59,14 +59,14 @@ def forecast_batch(
     ('cpu', 120, 2.0, 1.0, 3.0)
     """
     rows: list[tuple[Any, ...]] = []
-    named = type(service) is str and _NAME(service) is not None and type(model) is str
+    named = plain_name(service) and type(model) is str
     for plan in plans:
         ts, step_seconds = plan.ts, plan.step_seconds
         if ts is None:
             continue
         timely = named and plain_time(ts)
         for signal, forecast in plan.forecasts.items():
-            vouched = timely and type(signal) is str and _NAME(signal) is not None
+            vouched = timely and plain_name(signal)
             mean, lower, upper = forecast.mean, forecast.lower, forecast.upper
             for i in steps or range(1, len(mean) + 1):
                 row = (ts, service, signal, round(i * step_seconds), mean[i - 1],
@@ -75,9 +75,6 @@ def forecast_batch(
                     row = ForecastBatch.validated(row)
                 rows.append(row)
     return ForecastBatch(service, tuple(zip(*rows, strict=True))) if rows else None
-
-
-_NAME = NAME_PATTERN.fullmatch
 
 
 def _plainly_valid(horizon: object, mean: object, lower: object, upper: object) -> bool:

@@ -49,15 +49,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, get_args
 
 from pydantic import ValidationError
 
+from airis.batches import plain_name, plain_time
 from airis.events import (
-    MAX_TS,
-    MIN_TS,
-    NAME_PATTERN,
     Anomaly,
     DetectorState,
     constructed,
@@ -221,15 +219,13 @@ def _surely_valid(fields: dict[str, Any]) -> bool:
     return (
         all(type(value) is float and math.isfinite(value) for value in floats)
         and 0.0 <= fields["score"] <= 1.0
-        and start.tzinfo is UTC
-        and end.tzinfo is UTC
-        and MIN_TS <= start < MAX_TS
-        and MIN_TS <= end < MAX_TS
+        and plain_time(start)
+        and plain_time(end)
         and fields["state"] in _STATES
         and fields["kind"] in ("spike", "dip")
         and type(fields["detector"]) is str
-        and NAME_PATTERN.fullmatch(fields["service"]) is not None
-        and NAME_PATTERN.fullmatch(fields["signal"]) is not None
+        and plain_name(fields["service"])
+        and plain_name(fields["signal"])
     )
 
 

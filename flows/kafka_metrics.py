@@ -4,16 +4,13 @@ Run it with ``airis run --kafka`` (processes, recovery) or directly:
 ``python -m bytewax.run "airis.flows.kafka_metrics:build_flow()" -r DIR -s 5 -b 0``.
 
 Reads ``AIRIS_KAFKA_METRICS_TOPIC``, ``AIRIS_KAFKA_LOGS_TOPIC`` and ``AIRIS_KAFKA_TRACES_TOPIC``
-(JSON events or OTLP batches), each service's events in event-time order across the
-partitions that carry them (`read_topic`): log lines and spans become per-window log and
-trace signals beside the metrics, stored with their templates and dependency edges.
-Publishes alerts, anomalies, resolved incidents (with their ranked root causes) and dead
-letters to their topics (`publish`), remembers resolved incidents (`IncidentMemorySink`),
-and stores everything in ClickHouse through one sink partition (one process owns the
-embedded store; see `PartitionedClickHouseSink`). Items cross between processes once per
-service (or store partition) and batch of input, not once per point. Kafka offsets live in
-Bytewax's recovery snapshots, so a restart resumes where the last snapshot was taken.
-"""
+(JSON events or OTLP batches), each service's events in event-time order (`read_topic`); log
+lines and spans become per-window signals beside the metrics. Publishes alerts, anomalies,
+resolved incidents (with ranked root causes) and dead letters (`publish`), remembers resolved
+incidents (`IncidentMemorySink`) and stores everything in ClickHouse through one sink
+partition (one process owns the embedded store: `PartitionedClickHouseSink`). Items cross
+processes once per service (or store partition) and batch; Kafka offsets live in Bytewax's
+recovery snapshots."""
 
 from __future__ import annotations
 
@@ -56,10 +53,14 @@ def build_flow(
 
     ``sources``: what to read instead of the ``"metrics"``, ``"logs"`` and ``"traces"``
     topics (`read_topic`), so that the flow runs without a broker too. ``snapshots=False``
-    (what `airis run` passes without a recovery directory): its keyed steps take none."""
+    (`airis run` without a recovery directory): no snapshots, no store flush at epochs' ends."""
+    settings = settings or Settings()
+    store_sink = store_sink or PartitionedClickHouseSink(
+        settings.store, partitions=store_partitions, flush_at_snapshots=snapshots
+    )
     with kept(snapshots):
         sinks = (store_sink, topics_sink, memory_sink)
-        return _flow(settings or Settings(), store_partitions, sinks, sources or {})
+        return _flow(settings, store_partitions, sinks, sources or {})
 
 
 def _flow(
@@ -74,14 +75,13 @@ def _flow(
         read_topic(f"{kind}_topic", flow, kind, topic, kafka, event_time, sources.get(kind))
         for kind, topic in kafka.input_topics.items()
     )
-    records, spans = logs_in.events, traces_in.events
     is_aggregate = lambda e: isinstance(e, AggregatePoint)  # noqa: E731
     aggregate = op.branch("split_aggregates", metrics.events, is_aggregate)
     derived = otlp_points("otlp", aggregate.trues, event_time)  # Sums, Histograms → rates, p95…
     points = op.merge("with_otlp_points", aggregate.falses, derived.points)  # MetricPoint
     dead = op.merge("dead_letters", metrics.dead, logs_in.dead, traces_in.dead)
-    logs = log_signals("logs", records, event_time)
-    traces = trace_signals("traces", spans, event_time)
+    logs = log_signals("logs", logs_in.events, event_time)
+    traces = trace_signals("traces", traces_in.events, event_time)
     signals = op.merge("with_log_and_trace_signals", points, logs.points, traces.points)
 
     detected = detect_and_alert(
@@ -95,13 +95,12 @@ def _flow(
 
     letters = op.map("dead_letter_rows", dead, lambda d: d.letter)
     stored = op.merge(
-        "collect", detected.batches, records, logs.templates, logs.late, spans, traces.edges,
-        traces.late, detected.anomalies, detected.alerts, letters, detected.late,
+        "collect", detected.batches, logs_in.events, logs.templates, logs.late, traces_in.events,
+        traces.edges, traces.late, detected.anomalies, detected.alerts, letters, detected.late,
         detected.incidents, detected.candidates, derived.refused, detected.store_only,
     )  # fmt: skip
     keyed = op.flat_map_batch("route_to_store", stored, _store_batches(store_partitions))
-    sink = store_sink or PartitionedClickHouseSink(settings.store, partitions=store_partitions)
-    op.output("store", keyed, sink)
+    op.output("store", keyed, store_sink)
     remember("remember", detected.incidents, memory_sink or IncidentMemorySink(settings.memory))
     return flow
 
@@ -110,7 +109,6 @@ def _store_batches(partitions: int) -> Callable[[list[Any]], list[tuple[str, lis
     """``(partition key, events)``: one item per partition and batch crosses to the store."""
     if partitions == 1:
         return lambda events: [(STORE_KEY, events)]
-
     # Spread by service so one series stays in one partition (inserts stay ordered per key).
     return lambda events: list(group_by(events, _service_or_store).items())
 

@@ -128,6 +128,13 @@ class _ClickHouseSinkPartition(StatelessSinkPartition[BaseModel]):
         if self._flush_every_batch:
             self._writer.force_flush()
 
+    def _report_buffers(self) -> None:
+        if self._writer.spill is not None:
+            telemetry.SINK_SPILLED_BYTES.set(self._writer.spill.bytes)
+        buffered = self._writer.buffered_rows
+        for table in self._writer.tables_seen():
+            telemetry.SINK_BUFFERED_ROWS.labels(table=table).set(buffered.get(table, 0))
+
     def close(self) -> None:
         self._writer.shutdown()
 
@@ -154,6 +161,13 @@ class PartitionedClickHouseSink(FixedPartitionedSink[list[BaseModel], None]):
     after a restart). The spill directory, like the recovery directory, must outlive the
     process (a persistent volume in a cluster). With ``spill=False`` an insert that still
     fails after `SNAPSHOT_ATTEMPTS` tries fails the flow instead.
+
+    ``flush_at_snapshots=False`` is for a flow run without recovery: Bytewax still asks for a
+    snapshot every epoch (10 s), but no epoch's offsets are kept, so no row needs to be stored
+    before one. The rows are then left to the writer's thread, which inserts them when due and
+    spills what exceeds its buffer, and the flow does not wait for an insert at each epoch (0.1
+    to 0.3 s every 10 s at 60,000 points/s: BENCHMARKS.md, the latency rows). Only rows
+    spilled during an outage are still sent at a snapshot, as above.
     """
 
     def __init__(
@@ -164,6 +178,7 @@ class PartitionedClickHouseSink(FixedPartitionedSink[list[BaseModel], None]):
         store_factory: Callable[[], ClickHouseStore] | None = None,
         migrate_schema: bool = True,
         spill: bool = True,
+        flush_at_snapshots: bool = True,
     ) -> None:
         if partitions < 1:
             raise ValueError(f"partitions must be at least 1, got {partitions}")
@@ -172,6 +187,7 @@ class PartitionedClickHouseSink(FixedPartitionedSink[list[BaseModel], None]):
         self.store_factory = store_factory
         self.migrate_schema = migrate_schema
         self.spill = spill
+        self.flush_at_snapshots = flush_at_snapshots
 
     def list_parts(self) -> list[str]:
         return [f"clickhouse-{i}" for i in range(self.partitions)]
@@ -184,7 +200,7 @@ class PartitionedClickHouseSink(FixedPartitionedSink[list[BaseModel], None]):
         if self.spill:
             writer.spill = RowSpill(config.spill_dir / for_part, config.spill_max_bytes)
         logger.info("%s: partition %s writes to %s", step_id, for_part, writer.store)
-        return _SnapshotFlushingPartition(writer)
+        return _SnapshotFlushingPartition(writer, self.flush_at_snapshots)
 
 
 #: Inserts tried at a snapshot before the flow is failed, when there is no spill directory.
@@ -192,8 +208,9 @@ SNAPSHOT_ATTEMPTS = 5
 
 
 class _SnapshotFlushingPartition(StatefulSinkPartition[list[BaseModel], None]):
-    def __init__(self, writer: ClickHouseWriter) -> None:
+    def __init__(self, writer: ClickHouseWriter, flush: bool = True) -> None:
         self._writer = writer
+        self._flush = flush
 
     def write_batch(self, values: list[list[BaseModel]]) -> None:
         started = time.perf_counter()
@@ -203,20 +220,19 @@ class _SnapshotFlushingPartition(StatefulSinkPartition[list[BaseModel], None]):
         telemetry.SINK_BATCH.labels(sink="clickhouse").observe(len(events))
 
     def snapshot(self) -> None:
-        if self._writer.spill is not None:
+        spill = self._writer.spill
+        if not self._flush and (spill is None or not spill.tables()):
+            self._report_buffers()  # the usual case: the writer's thread inserts when due
+            return None
+        if spill is not None:
             # A store that is down must not stop detection: what is not stored is on disk
             # before the epoch's offsets are committed, and goes first when the store is back.
             if not self._writer.flush_or_spill():
-                spill = self._writer.spill
                 logger.warning(
                     "ClickHouse unavailable at a snapshot: %d rows spilled to %s (%d bytes)",
                     sum(spill.rows(t) for t in spill.tables()), spill.directory, spill.bytes,
                 )  # fmt: skip
-            telemetry.SINK_SPILLED_BYTES.set(self._writer.spill.bytes)
-            for table in self._writer.tables_seen():
-                telemetry.SINK_BUFFERED_ROWS.labels(table=table).set(
-                    self._writer.buffered_rows.get(table, 0)
-                )
+            self._report_buffers()
             return None
         for attempt in range(SNAPSHOT_ATTEMPTS):
             if self._writer.force_flush():
@@ -226,6 +242,13 @@ class _SnapshotFlushingPartition(StatefulSinkPartition[list[BaseModel], None]):
             f"ClickHouse inserts failed {SNAPSHOT_ATTEMPTS} times at a snapshot; stopping the "
             f"flow so a restart replays the unwritten rows ({self._writer.buffered_rows})"
         )
+
+    def _report_buffers(self) -> None:
+        if self._writer.spill is not None:
+            telemetry.SINK_SPILLED_BYTES.set(self._writer.spill.bytes)
+        buffered = self._writer.buffered_rows
+        for table in self._writer.tables_seen():
+            telemetry.SINK_BUFFERED_ROWS.labels(table=table).set(buffered.get(table, 0))
 
     def close(self) -> None:
         self._writer.shutdown()

@@ -80,11 +80,11 @@ def stored(store: ChdbStore) -> tuple[int, int]:
     return row["c"], row["u"]
 
 
-def partition(outage: Outage, spill_dir: Path, clock: Clock, **kw: Any):
+def partition(outage: Outage, spill_dir: Path, clock: Clock, flush: bool = True, **kw: Any):
     writer = ClickHouseWriter(
         outage, batch_rows=50, batch_seconds=1.0, now=clock, spill=RowSpill(spill_dir), **kw
     )
-    return _SnapshotFlushingPartition(writer)
+    return _SnapshotFlushingPartition(writer, flush)
 
 
 @pytest.mark.parametrize("background", [False, True], ids=["inline", "background"])
@@ -136,6 +136,29 @@ def test_rows_spilled_before_a_crash_are_stored_after_the_restart(
     after.snapshot()
     assert stored(store) == (310, 310)
     assert not any(tmp_path.rglob("*.rows"))
+
+
+def test_without_recovery_a_snapshot_leaves_rows_to_the_writer_but_sends_spilled_ones(
+    store: ChdbStore, tmp_path: Path
+) -> None:
+    outage, clock = Outage(store), Clock()
+    part = partition(outage, tmp_path, clock, flush=False, max_buffered_rows=100)
+    part.write_batch([points(0, 10)])
+    part.snapshot()  # no epoch's offsets wait for these rows: no insert now
+    assert stored(store) == (0, 0) and part._writer.buffered_rows == {"metrics": 10}
+    clock.t = 2.0  # older than batch_seconds: the next batch sends them
+    part.write_batch([points(10, 10)])
+    assert stored(store) == (20, 20)
+
+    outage.down = True
+    clock.t = 4.0
+    part.write_batch([points(20, 300)])  # fails: beyond max_buffered_rows, spilled
+    assert part._writer.spill.rows("metrics") > 0
+    outage.down = False
+    clock.t = 40.0  # after the retry's backoff
+    part.snapshot()  # spilled rows still go at a snapshot, oldest first
+    assert stored(store) == (320, 320)
+    assert part._writer.spill.tables() == [] and part._writer.buffered_rows == {}
 
 
 def test_a_full_spill_drops_the_oldest_rows_and_counts_them(tmp_path: Path) -> None:

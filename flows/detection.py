@@ -350,19 +350,23 @@ def _windowing(event_time: EventTimeConfig, detection: DetectionConfig):
         resume = thawed(snapshot)
         if resume is not None:
             return DetectAndWindow(resume, resumed=True, idle_seconds=idle, take_snapshot=take)
-        return DetectAndWindow(
-            ServiceWindowDetector(
-                window_seconds=event_time.window_seconds,
-                lateness_seconds=event_time.allowed_lateness_seconds,
-                threshold=detection.anomaly_threshold,
-                bank=_bank(detection),
-                idle_grace_seconds=event_time.idle_grace_seconds,
-            ),
-            idle_seconds=idle,
-            take_snapshot=take,
-        )
+        detector = service_detector(event_time, detection)
+        return DetectAndWindow(detector, idle_seconds=idle, take_snapshot=take)
 
     return build
+
+
+def service_detector(
+    event_time: EventTimeConfig, detection: DetectionConfig
+) -> ServiceWindowDetector:
+    """A new service's detector and windows, as configured."""
+    return ServiceWindowDetector(
+        window_seconds=event_time.window_seconds,
+        lateness_seconds=event_time.allowed_lateness_seconds,
+        threshold=detection.anomaly_threshold,
+        bank=_bank(detection),
+        idle_grace_seconds=event_time.idle_grace_seconds,
+    )
 
 
 @dataclass

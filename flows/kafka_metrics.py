@@ -29,6 +29,7 @@ from airis.flows.kafka_ingest import read_topic
 from airis.flows.publish import publish
 from airis.flows.signals import log_signals, otlp_points, trace_signals
 from airis.flows.snapshots import kept
+from airis.flows.warm_up import warm_up
 from airis.runtime import tune_gc
 from airis.settings import Settings
 from airis.sinks.clickhouse_sink import PartitionedClickHouseSink
@@ -68,6 +69,7 @@ def _flow(
 ) -> Dataflow:
     store_sink, topics_sink, memory_sink = sinks
     tune_gc()  # a flow's process holds long-lived state: see airis.runtime
+    warm_up(settings)  # before the sources open: see airis.flows.warm_up
     flow = Dataflow("airis_kafka_metrics")
 
     kafka, event_time = settings.kafka, settings.event_time

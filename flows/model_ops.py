@@ -27,7 +27,7 @@ from airis.operators.planning.events import plan_events
 from airis.operators.planning.service_planner import ServicePlanner
 from airis.settings import ModelConfig, PlanningConfig
 
-__all__ = ["ModelOut", "PlanOut", "plan_capacity", "score_with_model"]
+__all__ = ["ModelOut", "PlanOut", "plan_capacity", "planning_step", "score_with_model"]
 
 
 @dataclass(frozen=True)
@@ -108,14 +108,16 @@ def plan_capacity(
 ) -> PlanOut:
     """Per service: forecasts, exhaustion warnings, replica advice."""
     metric_windows = op.filter("plan_metric_windows", closed, lambda kv: "/" not in kv[0])
-    plans = stateful_map("plan", metric_windows, _planning(planning))  # (service, [event])
+    plans = stateful_map("plan", metric_windows, planning_step(planning))  # (service, [event])
     events = op.flat_map("plan_events", plans, lambda kv: kv[1])
     forecasts = op.branch("split_forecasts", events, lambda e: isinstance(e, ForecastBatch))
     warned = op.branch("split_warnings", forecasts.falses, lambda e: isinstance(e, CapacityWarning))
     return PlanOut(forecasts.trues, warned.trues, warned.falses)
 
 
-def _planning(planning: PlanningConfig):
+def planning_step(planning: PlanningConfig):
+    """``plan(planner or None, windows) -> (planner, events)``: one service's closed windows
+    planned for (a new planner for a service not seen yet)."""
     horizon = max(1, math.ceil(planning.horizon_seconds / planning.step_seconds))
     every = planning.report_every
     steps = [s for s in range(every, horizon + 1, every)] or [horizon]

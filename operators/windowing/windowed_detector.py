@@ -40,6 +40,7 @@ import bisect
 import math
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 
 import numba
 import numpy as np
@@ -217,12 +218,12 @@ class ServiceWindowDetector:
         # A batch arrived at once, so its own order is no evidence of lateness: an OTLP
         # message lists each metric's points over its whole span, one metric after another.
         order: Sequence[int] = range(len(stamps))
-        if not in_order:
-            order = np.argsort(at, kind="stable").tolist()  # stable: ties keep their order
-            at, seconds = at[order], [seconds[i] for i in order]
-            stamps = [stamps[i] for i in order]
-            signals = [signals[i] for i in order]
-            values = [values[i] for i in order]
+        if not in_order:  # so two points or more: `pick` gives tuples
+            by_time = np.argsort(at, kind="stable")  # stable: ties keep their order
+            order = by_time.tolist()
+            pick = itemgetter(*order)
+            at, seconds = at[by_time], pick(seconds)
+            stamps, signals, values = pick(stamps), pick(signals), pick(values)
         # In time order, the late points are a prefix: those before the watermark or in a
         # window already closed. A point of this batch cannot make a later one late.
         watermark = self.watermark(now)

@@ -150,13 +150,23 @@ class SignalColumns(Mapping[str, SignalSummary]):
         self.__init__(*state)  # type: ignore[misc]
 
     def __getitem__(self, signal: str) -> SignalSummary:
+        cells = self._cells(signal)
+        offset, count = cells[OFFSET], cells[COUNT]
+        verdict = self._assessment(cells)
+        return SignalSummary(self.start + timedelta(microseconds=offset), verdict, int(count))
+
+    def assessment(self, signal: str) -> Assessment:
+        """``self[signal].assessment``, without the rest of the summary."""
+        return self._assessment(self._cells(signal))
+
+    def _cells(self, signal: str) -> list[float]:
         if self._rows is None:
             self._rows = {name: i for i, name in enumerate(self.names)}
-        row = self._rows[signal]
-        (score, observed, expected, lower, upper, state, component, confidence, offset, count) = (
-            self.cells[row].tolist()
-        )
-        verdict = Assessment(
+        return self.cells[self._rows[signal]].tolist()
+
+    def _assessment(self, cells: list[float]) -> Assessment:
+        score, observed, expected, lower, upper, state, component, confidence = cells[:OFFSET]
+        return Assessment(
             score,
             observed,
             expected,
@@ -166,7 +176,6 @@ class SignalColumns(Mapping[str, SignalSummary]):
             self.components[int(component)],
             confidence,
         )
-        return SignalSummary(self.start + timedelta(microseconds=offset), verdict, int(count))
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names)

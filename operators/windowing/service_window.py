@@ -179,23 +179,29 @@ def close_window(
         )
     if type(summaries) is SignalColumns:
         flagged = summaries.flagged(threshold, extreme)
+        verdict_of = summaries.assessment
     else:
         summaries = dict(summaries)
         flagged = [
             s for s in sorted(summaries) if _counts(summaries[s].assessment, threshold, extreme)
         ]
+        verdict_of = lambda signal: summaries[signal].assessment  # noqa: E731
     anomalies = []
+    # What every anomaly of the window shares, worked out once: the start as `event_id`
+    # formats a datetime (so the same ids), and whether the bounds and the service fit.
+    started = start.isoformat() if flagged else ""
+    window_fits = bool(flagged) and _window_fits(service, start, end)
     for signal in flagged:
-        verdict = summaries[signal].assessment
+        verdict = verdict_of(signal)
         kind = verdict.direction
         fields = {
-            "id": event_id(service, signal, kind, start), "service": service, "signal": signal,
-            "kind": kind, "window_start": start, "window_end": end, "score": verdict.score,
-            "observed": verdict.observed, "expected": verdict.expected, "lower": verdict.lower,
-            "upper": verdict.upper, "state": verdict.state,
+            "id": event_id(service, signal, kind, started), "service": service,
+            "signal": signal, "kind": kind, "window_start": start, "window_end": end,
+            "score": verdict.score, "observed": verdict.observed, "expected": verdict.expected,
+            "lower": verdict.lower, "upper": verdict.upper, "state": verdict.state,
             "detector": f"{detector}/{verdict.component}" if verdict.component else detector,
         }  # fmt: skip
-        if _surely_valid(fields):  # what a detector gives, nearly always: no validation
+        if window_fits and _surely_valid(fields):  # a detector's, nearly always: no validation
             anomalies.append(constructed(Anomaly, fields, _ANOMALY_FIELDS))
             continue
         try:  # in doubt, the model validates, and says why not
@@ -211,20 +217,21 @@ def close_window(
     return ServiceWindow(service, start, end, summaries, tuple(anomalies))
 
 
+def _window_fits(service: str, start: datetime, end: datetime) -> bool:
+    """Whether `Anomaly` would accept the window's service and bounds as they are."""
+    return plain_time(start) and plain_time(end) and plain_name(service)
+
+
 def _surely_valid(fields: dict[str, Any]) -> bool:
     """Whether `Anomaly` would accept ``fields`` as they are (then it is made without
-    validation, at a fraction of the cost)."""
-    start, end = fields["window_start"], fields["window_end"]
+    validation, at a fraction of the cost), given a window that `_window_fits`."""
     floats = [fields[name] for name in ("score", "observed", "expected", "lower", "upper")]
     return (
         all(type(value) is float and math.isfinite(value) for value in floats)
         and 0.0 <= fields["score"] <= 1.0
-        and plain_time(start)
-        and plain_time(end)
         and fields["state"] in _STATES
         and fields["kind"] in ("spike", "dip")
         and type(fields["detector"]) is str
-        and plain_name(fields["service"])
         and plain_name(fields["signal"])
     )
 

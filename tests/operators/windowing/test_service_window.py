@@ -203,6 +203,24 @@ def test_close_window_leaves_out_unusable_assessments_with_a_warning(caplog) -> 
     assert "checkout/bad" in caplog.text
 
 
+@pytest.mark.parametrize(
+    ("service", "start"),
+    [
+        ("bad name", T0),
+        ("checkout", datetime(2100, 1, 1, tzinfo=UTC)),
+        ("checkout", T0.replace(tzinfo=None)),
+    ],
+)
+def test_close_window_leaves_out_every_anomaly_of_a_window_anomaly_cannot_hold(
+    service: str, start: datetime, caplog
+) -> None:
+    good = SignalSummary(T0, verdict(0.95), 1)
+    with caplog.at_level(logging.WARNING, logger=service_window.__name__):
+        window = close_window(service, start, start + (END - T0), {"a": good, "b": good}, 0.9)
+    assert window.anomalies == ()
+    assert f"{service}/a" in caplog.text and f"{service}/b" in caplog.text
+
+
 def _mostly(valid: list, edge: st.SearchStrategy) -> st.SearchStrategy:
     """A valid value three times in four: examples are then valid but for a field or two."""
     return st.integers(0, 3).flatmap(lambda i: edge if i == 0 else st.sampled_from(valid))
@@ -249,7 +267,8 @@ def test_an_anomaly_made_without_validation_is_the_one_validation_accepts(
         "window_start": start, "window_end": end, "score": score, "observed": observed,
         "expected": expected, "lower": lower, "upper": upper, "state": state, "detector": model,
     }  # fmt: skip
-    if not service_window._surely_valid(fields):
+    fits = service_window._window_fits(service, start, end)
+    if not (fits and service_window._surely_valid(fields)):
         return
     made = constructed(Anomaly, fields, set(fields))
     try:

@@ -333,8 +333,7 @@ class DriftEvent(_Event):
 
 
 class ForecastPoint(_Event):
-    """A forecast made at ``ts`` of a series' value ``horizon_seconds`` later, with its
-    prediction interval."""
+    """A forecast made at ``ts`` of a series' value ``horizon_seconds`` later, and its band."""
 
     ts: Timestamp
     service: Name
@@ -387,6 +386,7 @@ class DeadLetter(_Event):
     """Where it came from, when known: ``topic/partition@offset`` for a Kafka message."""
 
 
+@functools.lru_cache(maxsize=65_536)  # a series' alerts ask again and again
 def fingerprint(service: str, signal: str, kind: str) -> str:
     """The identity of an alert: the same problem on the same series is one alert."""
     return event_id(service, signal, kind)

@@ -215,8 +215,10 @@ class AlertManager:
         self._skipped = 0
 
     def __setstate__(self, state: dict) -> None:
-        # Snapshots taken before exhaustion alerts went through the manager lack the field.
+        # Snapshots taken before exhaustion alerts went through the manager lack the field,
+        # and those before the tracks were kept in order have them as they came.
         state.setdefault("_exhaustions", {})
+        state["_tracks"] = _in_order(state["_tracks"])
         self.__dict__.update(state)
 
     def _validate_arguments(self) -> None:
@@ -249,16 +251,19 @@ class AlertManager:
         self._last_end = end
 
         worst: dict[str, Anomaly] = {}
+        tracks, added = self._tracks, False
         for anomaly in anomalies:
             fp = anomaly.fingerprint
             if fp not in worst or anomaly.score > worst[fp].score:
                 worst[fp] = anomaly
-            if fp not in self._tracks:
-                self._tracks[fp] = _Track(anomaly.service, anomaly.signal, anomaly.kind)
+            if fp not in tracks:
+                tracks[fp] = _Track(anomaly.service, anomaly.signal, anomaly.kind)
+                added = True
+        if added:  # rare: the tracks stay in order, and no window sorts them again
+            self._tracks = tracks = _in_order(tracks)
 
         alerts: list[Alert] = []
-        for fp in sorted(self._tracks, key=self._order):
-            track = self._tracks[fp]
+        for fp, track in list(tracks.items()):  # by signal, kind and fingerprint
             if missing:
                 alerts.extend(self._quiet(fp, track, missing, start, end, False))
             anomaly = worst.get(fp)
@@ -267,7 +272,7 @@ class AlertManager:
             else:
                 alerts.extend(self._quiet(fp, track, 1, end, end, track.signal in signals))
             if self._idle(track, end):
-                del self._tracks[fp]
+                del tracks[fp]
         expired = self._expire_exhaustions(end)
         return alerts + expired if expired else alerts
 
@@ -322,10 +327,6 @@ class AlertManager:
             return []
         due = [fp for fp, e in self._exhaustions.items() if e.due <= now]
         return [_exhaustion_alert(fp, self._exhaustions.pop(fp), "resolved", now) for fp in due]
-
-    def _order(self, fp: str) -> tuple[str, str, str]:
-        track = self._tracks[fp]
-        return track.signal, track.kind, fp
 
     def _anomalous(
         self, fp: str, track: _Track, anomaly: Anomaly, start: datetime, end: datetime
@@ -428,6 +429,11 @@ class AlertManager:
             summary=f"{what}: {evidence}" if firing else f"{what} resolved; peak {evidence}",
             labels=labels,
         )
+
+
+def _in_order(tracks: dict[str, _Track]) -> dict[str, _Track]:
+    """``tracks`` by signal, kind and fingerprint: the order their alerts come in."""
+    return dict(sorted(tracks.items(), key=lambda item: (item[1].signal, item[1].kind, item[0])))
 
 
 def _exhaustion_alert(fp: str, episode: _Exhaustion, status: str, decided_at: datetime) -> Alert:

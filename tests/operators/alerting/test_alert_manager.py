@@ -245,6 +245,25 @@ def test_pickle_mid_episode_continues_identically() -> None:
         assert head + feed(clone, ws[cut:]) == full
 
 
+def test_a_window_s_alerts_come_by_signal_then_kind_however_the_tracks_came() -> None:
+    signals = ("zeta", "alpha", "mid", "beta")
+    order = sorted((s, k) for s in signals for k in ("spike", "dip"))
+    manager = AlertManager(open_after=1, resolve_after=1)
+    # The tracks begin one window apart, in the order the signals are listed, and stay open.
+    for i in range(len(signals)):
+        both = [(anomaly(i, s, "spike"), anomaly(i, s, "dip", 0.9)) for s in signals[: i + 1]]
+        manager.update_one(window(i, *(a for pair in both for a in pair), signals=signals))
+    resolved = manager.update_one(window(len(signals), signals=signals))
+    assert [(a.signal, a.kind) for a in resolved] == order
+    # A snapshot taken before the tracks were kept in order holds them as they came.
+    state = {**manager.__dict__, "_tracks": dict(reversed(manager._tracks.items()))}
+    old = AlertManager.__new__(AlertManager)
+    old.__setstate__(state)
+    for m in (manager, old):
+        m.update_one(window(9, *(anomaly(9, s) for s in signals), signals=signals))
+        assert [a.signal for a in m.update_one(window(10, signals=signals))] == sorted(signals)
+
+
 def test_state_is_pruned_after_an_episode() -> None:
     manager = AlertManager(flap_window=timedelta(seconds=30))
     feed(manager, windows("AAA......" + "." * 4))

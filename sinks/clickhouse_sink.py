@@ -128,13 +128,6 @@ class _ClickHouseSinkPartition(StatelessSinkPartition[BaseModel]):
         if self._flush_every_batch:
             self._writer.force_flush()
 
-    def _report_buffers(self) -> None:
-        if self._writer.spill is not None:
-            telemetry.SINK_SPILLED_BYTES.set(self._writer.spill.bytes)
-        buffered = self._writer.buffered_rows
-        for table in self._writer.tables_seen():
-            telemetry.SINK_BUFFERED_ROWS.labels(table=table).set(buffered.get(table, 0))
-
     def close(self) -> None:
         self._writer.shutdown()
 

@@ -7,7 +7,8 @@ function). Paid at a flow's first batch, that is a second of input waiting, whic
 first alerts carry: at 60,000 points/s they came 0.75 s after their window instead of 0.1 s
 (BENCHMARKS.md, the latency rows). `warm_up` pays it when the flow is built, before its
 sources open, by running one throwaway service's synthetic hour through the per-service
-detection and planning. Nothing it makes is kept, counted or written.
+detection and planning. Nothing it makes is kept (but in the bounded caches of timestamps),
+counted or written, and a warm-up that fails is logged, never a reason not to start.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ __all__ = ["warm_up"]
 
 #: The throwaway service (its state is dropped: a flow's service of that name is not touched).
 SERVICE = "airis-warm-up"
-#: Its hour: long enough for the planner's steps to forecast and fit.
+#: Its span: an hour, long enough for the planner's steps to forecast and fit (or `WINDOWS`
+#: windows, if they are longer).
 HOUR = timedelta(hours=1)
+WINDOWS = 6
 
 
 def warm_up(settings: Settings) -> float:
@@ -41,25 +44,29 @@ def warm_up(settings: Settings) -> float:
     True
     """
     started = time.perf_counter()
-    detector = service_detector(settings.event_time, settings.detection)
-    signals = sorted({"warm-up", *settings.planning.signals})
-    points = _synthetic(signals, settings.event_time.window_seconds)
-    batch = MetricBatch.from_points(SERVICE, points)
-    closed, _late = detector.update_batch(batch, time.monotonic())
-    if settings.planning.signals:
-        planning_step(settings.planning)(None, closed)
-    if settings.store.clickhouse_url is None:
-        preload_chdb()
+    try:
+        detector = service_detector(settings.event_time, settings.detection)
+        signals = sorted({"warm-up", *settings.planning.signals})
+        points = _synthetic(signals, settings.event_time.window_seconds)
+        batch = MetricBatch.from_points(SERVICE, points)
+        closed, _late = detector.update_batch(batch, time.monotonic())
+        if settings.planning.signals:
+            planning_step(settings.planning)(None, closed)
+        if settings.store.clickhouse_url is None:
+            preload_chdb()
+    except Exception:  # the first batch pays what is left, as without a warm-up
+        logger.warning("warm-up failed; the flow starts without it", exc_info=True)
     took = time.perf_counter() - started
     logger.info("warm-up: compiled kernels and lazy imports loaded in %.2f s", took)
     return took
 
 
 def _synthetic(signals: list[str], every_seconds: float) -> list[MetricPoint]:
-    """A point per signal every ``every_seconds`` over `HOUR`, a wave with a step: the values
-    reach the detectors' and the planner's fits, not only their warm-up."""
+    """A point per signal every ``every_seconds`` over `HOUR` (`WINDOWS` points at least), a
+    wave with a step: the values reach the detectors' and the planner's fits, not only their
+    warm-up."""
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    count = int(HOUR.total_seconds() // every_seconds)
+    count = max(int(HOUR.total_seconds() // every_seconds), WINDOWS)
     return [
         MetricPoint.model_construct(
             ts=start + timedelta(seconds=i * every_seconds),

@@ -69,3 +69,14 @@ def test_after_warm_up_the_first_batch_loads_no_kernel_and_imports_nothing(tmp_p
     # What the check would catch: without the warm-up that batch loads both.
     assert len(cold["kernels_loaded"]) >= 5 and {"pandas", "numba"} & set(cold["imported"])
     assert warm["kernels_loaded"] == [] and warm["imported"] == []
+
+
+def test_windows_longer_than_its_hour_still_warm_up(monkeypatch, caplog):
+    from airis.flows.warm_up import warm_up
+    from airis.settings import Settings
+
+    monkeypatch.setenv("AIRIS_WINDOW_SECONDS", "7200")
+    with caplog.at_level("INFO", logger="airis.flows.warm_up"):
+        warm_up(Settings())
+    assert "warm-up: compiled kernels" in caplog.text
+    assert "failed" not in caplog.text

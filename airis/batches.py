@@ -39,6 +39,7 @@ __all__ = [
     "event_count",
     "plain_name",
     "plain_time",
+    "plain_window",
     "unbatched",
 ]
 
@@ -246,6 +247,11 @@ def plain_time(ts: object) -> bool:
 def plain_name(value: object) -> bool:
     """Whether an event's name validation keeps ``value`` as it is (`airis.events.Name`)."""
     return type(value) is str and NAME_PATTERN.fullmatch(value) is not None
+
+
+def plain_window(service: object, start: object, end: object) -> bool:
+    """Whether a window's service and bounds are what validation keeps as they are."""
+    return plain_time(start) and plain_time(end) and plain_name(service)
 
 
 @cache

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from airis.batches import ModelScoreBatch, plain_name, plain_time
+from airis.batches import ModelScoreBatch, plain_name, plain_window
 from airis.events import Anomaly, event_id
 from airis.models.drift_events import drift_events, record_drift_metrics
 from airis.models.serving import ScoredBatch
@@ -45,12 +45,14 @@ def model_events(
     values = zip(windows, batch.scores.tolist(), batch.errors.tolist(), strict=True)
     for window, score, error in values:
         score, error = float(score), float(error)
-        row = (window.start, window.end, window.service, name, version, score, error, providers)
-        if not (named and 0.0 <= score <= 1.0 and error >= 0.0 and _plain_window(window)):
+        start, end, service = window.start, window.end, window.service
+        row = (start, end, service, name, version, score, error, providers)
+        plain = named and 0.0 <= score <= 1.0 and error >= 0.0
+        if not (plain and plain_window(service, start, end)):
             row = ModelScoreBatch.validated(row)
-        rows = scores.get(window.service)
+        rows = scores.get(service)
         if rows is None:
-            scores[window.service] = [row]
+            scores[service] = [row]
         else:
             rows.append(row)
         if score >= threshold and math.isfinite(error):
@@ -82,8 +84,3 @@ def model_events(
             batch.drift, ts=ts, model=name, version=batch.version, threshold=batch.drift_threshold
         )
     return out
-
-
-def _plain_window(window: WindowValues) -> bool:
-    """Whether a window's span and service are what validation keeps as they are."""
-    return plain_time(window.start) and plain_time(window.end) and plain_name(window.service)

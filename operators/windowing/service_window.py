@@ -54,7 +54,7 @@ from typing import Any, get_args
 
 from pydantic import ValidationError
 
-from airis.batches import plain_name, plain_time
+from airis.batches import plain_name, plain_window
 from airis.events import (
     Anomaly,
     DetectorState,
@@ -190,7 +190,7 @@ def close_window(
     # What every anomaly of the window shares, worked out once: the start as `event_id`
     # formats a datetime (so the same ids), and whether the bounds and the service fit.
     started = start.isoformat() if flagged else ""
-    window_fits = bool(flagged) and _window_fits(service, start, end)
+    window_fits = bool(flagged) and plain_window(service, start, end)
     for signal in flagged:
         verdict = verdict_of(signal)
         kind = verdict.direction
@@ -217,14 +217,9 @@ def close_window(
     return ServiceWindow(service, start, end, summaries, tuple(anomalies))
 
 
-def _window_fits(service: str, start: datetime, end: datetime) -> bool:
-    """Whether `Anomaly` would accept the window's service and bounds as they are."""
-    return plain_time(start) and plain_time(end) and plain_name(service)
-
-
 def _surely_valid(fields: dict[str, Any]) -> bool:
     """Whether `Anomaly` would accept ``fields`` as they are (then it is made without
-    validation, at a fraction of the cost), given a window that `_window_fits`."""
+    validation, at a fraction of the cost), given a window that is `plain_window`."""
     floats = [fields[name] for name in ("score", "observed", "expected", "lower", "upper")]
     return (
         all(type(value) is float and math.isfinite(value) for value in floats)

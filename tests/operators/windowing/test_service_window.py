@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from airis.batches import plain_window
 from airis.events import MetricPoint, event_id
 from airis.operators.types import Assessment, ScoredPoint, SignalSummary
 from airis.operators.windowing import service_window
@@ -267,7 +268,7 @@ def test_an_anomaly_made_without_validation_is_the_one_validation_accepts(
         "window_start": start, "window_end": end, "score": score, "observed": observed,
         "expected": expected, "lower": lower, "upper": upper, "state": state, "detector": model,
     }  # fmt: skip
-    fits = service_window._window_fits(service, start, end)
+    fits = plain_window(service, start, end)
     if not (fits and service_window._surely_valid(fields)):
         return
     made = constructed(Anomaly, fields, set(fields))

@@ -1,6 +1,6 @@
-"""`warm_up`: after it, a flow's first real batch loads no compiled kernel and imports nothing.
-
-Each check runs in a new Python process: this one has long loaded everything.
+"""`warm_up`: after it, a flow's first real batch loads no compiled kernel and imports nothing
+(checked in a new Python process: this one has long loaded everything); the Kafka flow warms
+up when built, and flushes its store at epochs only when it keeps snapshots.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 FIRST_BATCH = """
 import importlib, json, pkgutil, sys, time
@@ -80,3 +82,34 @@ def test_windows_longer_than_its_hour_still_warm_up(monkeypatch, caplog):
         warm_up(Settings())
     assert "warm-up: compiled kernels" in caplog.text
     assert "failed" not in caplog.text
+
+
+def _built(snapshots: bool):
+    from bytewax.testing import TestingSink, TestingSource
+
+    from airis.flows import kafka_metrics
+
+    inert = {signal: TestingSource([]) for signal in ("metrics", "logs", "traces")}
+    return kafka_metrics.build_flow(
+        topics_sink=TestingSink([]), memory_sink=TestingSink([]), sources=inert,
+        snapshots=snapshots,
+    )  # fmt: skip
+
+
+def _steps(steps):
+    for step in steps:
+        yield step
+        yield from _steps(getattr(step, "substeps", []))
+
+
+def test_the_kafka_flow_warms_up_when_built(caplog):
+    with caplog.at_level("INFO", logger="airis.flows.warm_up"):
+        _built(snapshots=True)
+    assert "warm-up: compiled kernels and lazy imports loaded" in caplog.text
+
+
+@pytest.mark.parametrize("snapshots", [True, False])
+def test_the_store_is_flushed_at_epochs_only_when_snapshots_are_kept(snapshots):
+    flow = _built(snapshots)
+    (store,) = [s for s in _steps(flow.substeps) if s.step_id == "airis_kafka_metrics.store"]
+    assert store.sink.flush_at_snapshots is snapshots

@@ -140,7 +140,10 @@ _SHAPED = st.lists(st.sampled_from([*_PIECES, *(["{}"] * 6)]), max_size=12).map(
 @given(
     shape=_SHAPED,
     numbers=st.lists(
-        st.lists(st.sampled_from(_NUMBERS), min_size=6, max_size=6), min_size=2, max_size=4
+        # as many as the shape may hold: its 12 pieces each a "{}" (or "{" and "}" apart)
+        st.lists(st.sampled_from(_NUMBERS), min_size=12, max_size=12),
+        min_size=2,
+        max_size=4,
     ),
 )
 def test_lines_of_one_shape_get_the_tokens_each_gets_alone(shape, numbers) -> None:

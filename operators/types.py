@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -15,6 +15,7 @@ __all__ = [
     "Assessment",
     "ScoredPoint",
     "ServiceWindow",
+    "SignalCodes",
     "SignalColumns",
     "SignalSummary",
     "WindowValues",
@@ -240,3 +241,33 @@ class WindowValues(NamedTuple):
     start: datetime
     end: datetime
     values: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class SignalCodes:
+    """A batch's signal names as codes: ``names[codes[i]]`` is point ``i``'s signal.
+
+    Each step that keeps state per signal (a detector row, a window slot) then looks each
+    name up once per batch, not once per point: a batch of one service holds thousands of
+    points of a handful of signals.
+
+    >>> codes = SignalCodes.of(["cpu", "mem", "cpu"])
+    >>> codes.names, codes.codes.tolist(), codes.lookup({"cpu": 7, "mem": 3}).tolist()
+    (('cpu', 'mem'), [0, 1, 0], [7, 3, 7])
+    """
+
+    names: tuple[str, ...]  # distinct, in order of first point
+    codes: np.ndarray  # int64, one per point
+
+    @classmethod
+    def of(cls, signals: Sequence[str]) -> SignalCodes:
+        code_of = {name: i for i, name in enumerate(dict.fromkeys(signals))}
+        codes = np.fromiter(map(code_of.__getitem__, signals), np.int64, len(signals))
+        return cls(tuple(code_of), codes)
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def lookup(self, table: Mapping[str, int]) -> np.ndarray:
+        """Each point's value in ``table`` (which holds every name)."""
+        return np.array([table[name] for name in self.names], dtype=np.int64)[self.codes]

@@ -14,7 +14,7 @@ from airis.operators.base import SeriesDetector
 from airis.operators.detectors import ensemble_kernel as kernel
 from airis.operators.detectors.cold_start import ColdStartPrior
 from airis.operators.detectors.ensemble_detector import EnsembleDetector
-from airis.operators.types import Assessment, ScoredPoint
+from airis.operators.types import Assessment, ScoredPoint, SignalCodes
 
 __all__ = [
     "DEFAULT_IDLE_AFTER",
@@ -271,13 +271,14 @@ class DetectorBank:
         signals: Sequence[str],
         stamps: Sequence[datetime],
         values: Sequence[float],
-        seconds: Sequence[float] | None = None,
-        in_order: bool = False,
+        seconds: Sequence[float] | np.ndarray | None = None,
+        codes: SignalCodes | None = None,
     ) -> Verdicts:
         """`assess_many` as columns: no `Assessment` per point but where one was made anyway
         (a prior's verdict, a detector kept as an object) or none could be (refused).
 
-        ``in_order``: the caller knows the points are in time order (else it is checked).
+        ``values`` and ``seconds`` may come as float arrays, ``codes`` as the signals' codes
+        (`SignalCodes`), when the caller has them.
         """
         size = len(signals)
         if not size:
@@ -285,69 +286,67 @@ class DetectorBank:
         if seconds is None:
             seconds = [ts.timestamp() for ts in stamps]
         if seconds[0] >= self._next_sweep and self.idle_after is not None:
-            self._evict_idle(seconds[0])
+            self._evict_idle(float(seconds[0]))
+        if codes is None:
+            codes = SignalCodes.of(signals)
         rows_of = self._rows
         refused: set[str] = set()
-        for signal in dict.fromkeys(signals):  # new signals get detectors in order of arrival
+        for signal in codes.names:  # new signals get detectors in order of arrival
             if signal not in rows_of and signal not in self._detectors and not self._create(signal):
                 refused.add(signal)
         objects: dict[int, Assessment | None] = {}
         if refused:
             objects = {i: None for i, signal in enumerate(signals) if signal in refused}
             self.refused += len(objects) - len(refused)  # one per refused point, as before
-        if self._detectors and not self._detectors.keys().isdisjoint(signals):
+        if self._detectors and not self._detectors.keys().isdisjoint(codes.names):
             for i, signal in enumerate(signals):  # detectors kept as objects, point by point
                 detector = self._detectors.get(signal)
                 if detector is None or i in objects:
                     continue
                 if seconds[i] > self._last_seen.get(signal, -math.inf):
-                    self._last_seen[signal] = seconds[i]
-                assessment = detector.update_one(stamps[i], values[i])
-                objects[i] = self._with_prior(signal, stamps[i], values[i], assessment)
+                    self._last_seen[signal] = float(seconds[i])
+                value = float(values[i])
+                assessment = detector.update_one(stamps[i], value)
+                objects[i] = self._with_prior(signal, stamps[i], value, assessment)
         if not objects:  # the common case: every point a row, in one kernel call
-            return self._assess_rows(signals, stamps, values, seconds, in_order)
+            return self._assess_rows(codes, stamps, values, seconds)
         table = np.zeros((size, kernel.VERDICT_WIDTH))
         at_rows = [i for i in range(size) if i not in objects]
         if at_rows:
-            picked = ([col[i] for i in at_rows] for col in (signals, stamps, values, seconds))
-            scored = self._assess_rows(*picked, in_order)
+            picked = [[col[i] for i in at_rows] for col in (signals, stamps, values, seconds)]
+            scored = self._assess_rows(SignalCodes.of(picked[0]), *picked[1:])
             table[at_rows] = scored.table
             objects.update((at_rows[i], verdict) for i, verdict in scored.objects.items())
         return Verdicts(table, objects)
 
     def _assess_rows(
         self,
-        signals: Sequence[str],
+        signals: SignalCodes,
         stamps: Sequence[datetime],
-        values: Sequence[float],
-        seconds: Sequence[float],
-        in_order: bool,
+        values: Sequence[float] | np.ndarray,
+        seconds: Sequence[float] | np.ndarray,
     ) -> Verdicts:
         """Every point's row through the compiled kernel at once, in order."""
-        rows_of, last_seen = self._rows, self._last_seen
-        rows = np.fromiter(map(rows_of.__getitem__, signals), np.int64, len(signals))
+        last_seen, names = self._last_seen, signals.names
         at = np.asarray(seconds, dtype=np.float64)
-        if in_order or len(at) < 2 or bool((at[1:] >= at[:-1]).all()):
-            newest = dict(zip(signals, seconds, strict=True))  # in time order: the last is newest
-        else:
-            newest = {}
-            for signal, t in zip(signals, seconds, strict=True):
-                newest[signal] = max(t, newest.get(signal, -math.inf))
-        for signal, latest in newest.items():
+        newest = np.full(len(names), -math.inf)
+        np.maximum.at(newest, signals.codes, at)
+        for signal, latest in zip(names, newest.tolist(), strict=True):
             if latest > last_seen.get(signal, -math.inf):
                 last_seen[signal] = latest
+        rows = signals.lookup(self._rows)
         table = kernel.update_rows(self._state, rows, at, np.asarray(values, dtype=np.float64))
         objects: dict[int, Assessment | None] = {}
-        if self._priors and not self._priors.keys().isdisjoint(newest):
+        if self._priors and not self._priors.keys().isdisjoint(names):
             warming = kernel.STATES.index("warming")
-            for i, signal in enumerate(signals):
+            for i, signal in enumerate(map(names.__getitem__, signals.codes.tolist())):
                 prior = self._priors.get(signal)
                 if prior is None:
                     continue
                 if table[i, kernel.VERDICT_STATE] != warming:
                     del self._priors[signal]  # the detector is warm: the prior is done
                     continue
-                verdict = prior.update_one(stamps[i], values[i])
+                verdict = prior.update_one(stamps[i], float(values[i]))
                 if verdict.score > table[i, kernel.VERDICT_SCORE]:
                     objects[i] = verdict
         return Verdicts(table, objects)

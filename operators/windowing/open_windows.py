@@ -60,6 +60,7 @@ from airis.operators.types import (
     STATE_NAMES,
     UPPER,
     Assessment,
+    SignalCodes,
     SignalColumns,
     SignalSummary,
 )
@@ -115,7 +116,7 @@ class OpenWindows:
     def fold(
         self,
         at: np.ndarray,
-        signals: Sequence[str],
+        signals: Sequence[str] | SignalCodes,
         verdicts: np.ndarray,
         observed: np.ndarray,
         objects: Mapping[int, Assessment],
@@ -126,14 +127,15 @@ class OpenWindows:
         Point ``i`` is at ``at[i]`` µs after `ALIGN_TO` (so in window ``at[i] //
         window_us``); its assessment is row ``i`` of ``verdicts``
         (`ensemble_kernel.update_rows`' layout) with ``observed[i]``, or ``objects[i]``
-        where given. ``in_order``: the caller knows ``at`` does not decrease.
+        where given. ``in_order``: the caller knows ``at`` does not decrease. ``signals``
+        may come as codes (`SignalCodes`), when the caller has them.
         """
         if not len(signals):
             return
         for i, verdict in objects.items():
             verdicts[i] = self._cells_of(verdict)[_CELLS_OF_VERDICT]
             observed[i] = verdict.observed
-        slots = self._slots(signals)
+        slots = self._slots(signals if type(signals) is SignalCodes else SignalCodes.of(signals))
         # Points in time order fall into a few runs of one window each; often just one.
         first, last = int(at[0]) // self.window_us, int(at[-1]) // self.window_us
         if first == last and in_order:
@@ -193,7 +195,7 @@ class OpenWindows:
         self, window_id: int, start: datetime, summaries: Mapping[str, SignalSummary]
     ) -> None:
         """Open window ``window_id`` with ``summaries`` in it (a snapshot from before columns)."""
-        slots = self._slots(list(summaries)).tolist()
+        slots = self._slots(SignalCodes.of(list(summaries))).tolist()
         at = self._array_of(window_id)
         for slot, summary in zip(slots, summaries.values(), strict=True):
             self._cells[at, slot] = self._cells_of(summary.assessment)
@@ -230,9 +232,9 @@ class OpenWindows:
         self._at = {window_id: i for i, (window_id, _) in enumerate(open_)}
         self._free = list(range(arrays - 1, len(kept) - 1, -1))
 
-    def _slots(self, signals: Sequence[str]) -> np.ndarray:
+    def _slots(self, signals: SignalCodes) -> np.ndarray:
         slot_of = self._slot_of
-        for signal in dict.fromkeys(signals):
+        for signal in signals.names:
             if signal not in slot_of:
                 slot_of[signal] = len(self._names)
                 self._names.append(signal)
@@ -241,7 +243,7 @@ class OpenWindows:
             # Up to a whole eight, not double: most services have a handful of signals.
             slots = max(-(-len(self._names) // 8) * 8, self._cells.shape[1] * 5 // 4)
             self._grow(len(self._cells), slots)
-        return np.fromiter(map(slot_of.__getitem__, signals), np.int64, len(signals))
+        return signals.lookup(slot_of)
 
     def _array_of(self, window_id: int) -> int:
         at = self._at.get(window_id)

@@ -49,6 +49,7 @@ from airis.batches import MetricBatch
 from airis.events import MetricPoint
 from airis.operators.closed_windows import ClosedWindows
 from airis.operators.detectors.detector_bank import DetectorBank
+from airis.operators.types import SignalCodes
 from airis.operators.windowing.event_windows import ALIGN_TO
 from airis.operators.windowing.open_windows import OpenWindows
 from airis.operators.windowing.service_window import (
@@ -66,9 +67,7 @@ _MICROSECOND = timedelta(microseconds=1)
 _ALIGN_TO_US = (ALIGN_TO - datetime(1970, 1, 1, tzinfo=UTC)) // _MICROSECOND
 
 
-def _micros_after_align(
-    seconds: list[float], stamps: Sequence[datetime]
-) -> tuple[np.ndarray, bool]:
+def _micros_after_align(seconds: np.ndarray, stamps: Sequence[datetime]) -> tuple[np.ndarray, bool]:
     """Each stamp as whole µs after `ALIGN_TO`, exactly, from its `datetime.timestamp`; and
     whether they are in time order.
 
@@ -76,7 +75,7 @@ def _micros_after_align(
     and 2100 two µs apart never round to the same float, so the one whose division gives the
     timestamp back is the stamp's. Where none does (outside those years), the datetimes say.
     """
-    at, inexact, in_order = _exact_micros(np.array(seconds), _ALIGN_TO_US)
+    at, inexact, in_order = _exact_micros(seconds, _ALIGN_TO_US)
     if inexact:
         for i in np.flatnonzero(at == _NOT_FOUND).tolist():
             at[i] = (stamps[i] - ALIGN_TO) // _MICROSECOND
@@ -89,25 +88,26 @@ _NOT_FOUND = np.iinfo(np.int64).min
 _NONE_CLOSED = ClosedWindows("", ALIGN_TO, 1, [], (), np.zeros((0, 0, 1)), [], [], [])
 
 
-def _epoch_seconds(stamps: Sequence[datetime]) -> list[float]:
-    """Each stamp's `datetime.timestamp`, worked out once per distinct stamp and kept for the
-    process's later batches (`_SECONDS`): a batch's points share a few stamps (one per
-    scrape or tick), and so do the services that report at the same instants."""
-    seconds = _SECONDS
+def _epoch_seconds(stamps: Sequence[datetime]) -> np.ndarray:
+    """Each stamp's `datetime.timestamp` (as a float array), worked out once per distinct
+    stamp and kept for the process's later batches (`_SECONDS`): a batch's points share a
+    few stamps (one per scrape or tick), and so do the services that report at the same
+    instants."""
+    seconds, size = _SECONDS, len(stamps)
     if stamps and stamps[-1] in seconds:  # the newest is known: most likely all are
         try:
-            return list(map(seconds.__getitem__, stamps))
+            return np.fromiter(map(seconds.__getitem__, stamps), np.float64, size)
         except KeyError:
             pass
     distinct = dict.fromkeys(stamps)
-    if 2 * len(distinct) > len(stamps):  # mostly distinct: not worth keeping
-        return [ts.timestamp() for ts in stamps]
+    if 2 * len(distinct) > size:  # mostly distinct: not worth keeping
+        return np.fromiter(map(datetime.timestamp, stamps), np.float64, size)
     if len(seconds) + len(distinct) > _SECONDS_KEPT:
         seconds.clear()
     for ts in distinct:
         if ts not in seconds:
             seconds[ts] = ts.timestamp()
-    return list(map(seconds.__getitem__, stamps))
+    return np.fromiter(map(seconds.__getitem__, stamps), np.float64, size)
 
 
 #: `_epoch_seconds`' stamps (equal datetimes are the same instant, whatever their zone).
@@ -222,7 +222,7 @@ class ServiceWindowDetector:
             by_time = np.argsort(at, kind="stable")  # stable: ties keep their order
             order = by_time.tolist()
             pick = itemgetter(*order)
-            at, seconds = at[by_time], pick(seconds)
+            at, seconds = at[by_time], seconds[by_time]
             stamps, signals, values = pick(stamps), pick(signals), pick(values)
         # In time order, the late points are a prefix: those before the watermark or in a
         # window already closed. A point of this batch cannot make a later one late.
@@ -244,10 +244,11 @@ class ServiceWindowDetector:
         base = stamps[-1] - self.lateness
         if watermark is None or base > watermark:  # never let the watermark go back
             self._base, self._base_seen_at = base, now
-        at, stamps, signals, values = at[first:], stamps[first:], signals[first:], values[first:]
+        at, stamps, signals = at[first:], stamps[first:], signals[first:]
+        observed, codes = np.asarray(values[first:], dtype=float), SignalCodes.of(signals)
         # One call for the whole batch: the bank scores each signal's points in order.
-        verdicts = self.bank.assess_columns(signals, stamps, values, seconds[first:], in_order=True)
-        table, objects, observed = verdicts.table, verdicts.objects, np.asarray(values, float)
+        verdicts = self.bank.assess_columns(signals, stamps, observed, seconds[first:], codes)
+        table, objects = verdicts.table, verdicts.objects
         refused = [i for i, verdict in objects.items() if verdict is None]
         if refused:  # the service is at its cap of signals (`DetectorBank`)
             self._refused += [point(order[first + i]) for i in sorted(refused)]
@@ -255,9 +256,10 @@ class ServiceWindowDetector:
             kept[refused] = False
             at, table, observed = at[kept], table[kept], observed[kept]
             signals = [signal for signal, keep in zip(signals, kept.tolist(), strict=True) if keep]
+            codes = SignalCodes.of(signals)
             index = (np.cumsum(kept) - 1).tolist()
             objects = {index[i]: verdict for i, verdict in objects.items() if verdict is not None}
-        self._windows.fold(at, signals, table, observed, objects, in_order=True)  # type: ignore[arg-type]
+        self._windows.fold(at, codes, table, observed, objects, in_order=True)  # type: ignore[arg-type]
         return self.close_due(now), late
 
     def __setstate__(self, state: dict) -> None:

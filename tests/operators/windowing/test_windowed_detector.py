@@ -113,10 +113,13 @@ def test_points_refused_by_the_signal_cap_are_handed_back_not_scored() -> None:
     from airis.operators.detectors.detector_bank import DetectorBank
 
     svc = ServiceWindowDetector("api", 10, 2, bank=partial(DetectorBank, max_signals=1))
-    closed, late = svc.update_many([pt(0), pt(1, signal="mem"), pt(12)], now=0.0)
+    closed, late = svc.update_many([pt(0), pt(1, 5.0, "mem"), pt(12, 3.0)], now=0.0)
     assert [p.signal for p in svc.take_refused()] == ["mem"]
     assert svc.take_refused() == [] and late == []
     assert list(closed[0].signals) == ["cpu"]
+    # the points after the refused one keep their own signal and value
+    (rest,) = svc.close_all()
+    assert list(rest.signals) == ["cpu"] and rest.signals["cpu"].assessment.observed == 3.0
 
 
 def test_a_batch_listing_each_signal_over_its_span_is_not_late_against_itself() -> None:
@@ -151,6 +154,6 @@ def test_epoch_seconds_are_each_stamps_timestamp(offsets: list[int], zone: timez
         patch.setattr(windowed_detector, "_SECONDS", {})
         patch.setattr(windowed_detector, "_SECONDS_KEPT", 12)
         for batch in (stamps, stamps, stamps[::-1], stamps[: len(stamps) // 2], *later, stamps):
-            assert _epoch_seconds(batch) == [ts.timestamp() for ts in batch]
+            assert _epoch_seconds(batch).tolist() == [ts.timestamp() for ts in batch]
             assert len(windowed_detector._SECONDS) <= max(12, len(set(batch)))
-    assert _epoch_seconds(stamps) == expected
+    assert _epoch_seconds(stamps).tolist() == expected

@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numba
+import numpy as np
+
 from airis.operators.planning.capacity import ExhaustionPredictor, ExhaustionWarning
 from airis.operators.planning.forecaster import Forecast, IntervalForecaster
 from airis.operators.planning.forecaster_rows import ForecasterRows
@@ -170,31 +173,50 @@ class ServicePlanner:
             for i, warning in predictor.update_many(times, stamps, column).items():
                 warned.setdefault(i, {})[signal] = warning
         forecast = [(s, c) for s in self.forecast_signals if (c := columns.get(s)) is not None]
-        plans = []
-        sums, counts, step_seconds = self._sums, self._counts, self.step_seconds
-        for i, t in enumerate(times):
-            step = math.floor(t / step_seconds)
-            plan_ts, forecasts, advice = None, {}, None
-            if self._step is None or step > self._step:
-                if self._step is not None:
-                    plan_ts, forecasts, advice = self._close_step()
-                self._step = step
-            for signal, column in forecast:
-                value = column[i]
-                if value is not None and math.isfinite(value):
-                    if signal in sums:
-                        sums[signal] += value
-                        counts[signal] += 1
-                    else:
-                        sums[signal] = value
-                        counts[signal] = 1
+        closes = self._fold_steps(times, forecast)
+        plans = [_NOTHING] * len(times)
+        for i in sorted(closes.keys() | warned.keys()):
+            plan_ts, forecasts, advice = closes.get(i, (None, {}, None))
             warnings = warned.get(i)
-            if not warnings and not forecasts and advice is None:
-                plans.append(_NOTHING)
-            else:
+            if warnings or forecasts or advice is not None:
                 ts = plan_ts or stamps[i]
-                plans.append(Plan(ts, step_seconds, forecasts, warnings or {}, advice))
+                plans[i] = Plan(ts, self.step_seconds, forecasts, warnings or {}, advice)
         return plans
+
+    def _fold_steps(
+        self, times: Sequence[float], forecast: list[tuple[str, Sequence[float | None]]]
+    ) -> dict[int, tuple[datetime, dict[str, Forecast], Any]]:
+        """Add each window's values to its step's sums, closing each step as the next one
+        opens (what `_close_step` gives, by the window that opened the next step).
+
+        One compiled call (`_step_sums`) finds the steps and sums them, in the order a loop
+        over the windows would (the same floats); Python then runs once per step, not once
+        per window."""
+        names = [signal for signal, _ in forecast]
+        values = np.array([column for _, column in forecast], dtype=np.float64)
+        values = values.reshape(len(names), len(times))  # no signal: no rows
+        before = [self._sums.get(signal, 0.0) for signal in names]
+        had = [signal in self._sums for signal in names]
+        opens, steps, sums, counts, firsts = _step_sums(
+            np.asarray(times, dtype=np.float64), self.step_seconds, values,
+            -1 if self._step is None else self._step, self._step is not None,
+            np.array(before, dtype=np.float64), np.array(had, dtype=np.bool_),
+        )  # fmt: skip
+        closes = {}
+        for run, (sums_of, counts_of, firsts_of) in enumerate(
+            zip(sums.tolist(), counts.tolist(), firsts.tolist(), strict=True)
+        ):
+            if run:  # a window opens the next step: the one before closes
+                if self._step is not None:
+                    closes[int(opens[run - 1])] = self._close_step()
+                self._step = int(steps[run - 1])
+            # The signals in the order a loop over the windows first saw them in the step.
+            for k in sorted(range(len(names)), key=lambda k: (firsts_of[k], k)):
+                if counts_of[k]:
+                    signal = names[k]
+                    self._sums[signal] = sums_of[k]
+                    self._counts[signal] = self._counts.get(signal, 0) + counts_of[k]
+        return closes
 
     def _close_step(self) -> tuple[datetime, dict[str, Forecast], Any]:
         assert self._step is not None
@@ -257,3 +279,33 @@ class ServicePlanner:
 
 
 _NOTHING = Plan()
+
+
+@numba.njit(cache=True)
+def _step_sums(times, step_seconds, values, step, started, before, had):  # pragma: no cover
+    """`ServicePlanner._fold_steps`' loop over the windows: the windows that open a step
+    and the steps they open; per run of windows of one step (the first run goes on with
+    the current step, from the sums ``before``), each signal's sum of its finite values, as
+    ``+=`` makes it from the first value, their count, and the first window with one."""
+    n, k = len(times), values.shape[0]
+    opens, steps = np.empty(n, np.int64), np.empty(n, np.int64)
+    sums, counts = np.zeros((n + 1, k)), np.zeros((n + 1, k), np.int64)
+    firsts = np.full((n + 1, k), n, np.int64)
+    sums[0] = before
+    run = 0
+    for i in range(n):
+        at = math.floor(times[i] / step_seconds)
+        if not started or at > step:
+            opens[run], steps[run] = i, at
+            run += 1
+            step, started = at, True
+        for j in range(k):
+            value = values[j, i]
+            if math.isfinite(value):
+                if counts[run, j] == 0 and (run > 0 or not had[j]):
+                    sums[run, j] = value  # the first value as it is (-0.0 too)
+                    firsts[run, j] = i
+                else:
+                    sums[run, j] += value
+                counts[run, j] += 1
+    return opens[:run], steps[:run], sums[: run + 1], counts[: run + 1], firsts[: run + 1]

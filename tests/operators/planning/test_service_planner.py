@@ -7,6 +7,8 @@ import pickle
 import random
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from airis.operators.planning.forecaster import Forecast
 from airis.operators.planning.service_planner import ServicePlanner
 
@@ -88,3 +90,79 @@ def test_a_batch_of_windows_plans_as_the_windows_one_by_one() -> None:
     assert sum(bool(p.warnings) for p in got) >= 1 and sum(bool(p.forecasts) for p in got) > 100
     assert sum(p.advice is not None for p in got) >= 1
     assert pickle.dumps(batched) == pickle.dumps(one_by_one)
+
+
+class _WindowByWindow(ServicePlanner):
+    """The loop over the windows `update_columns` ran before `_step_sums` compiled it
+    (2026-12-07): the reference its steps, sums and order must match."""
+
+    def _fold_steps(self, times, forecast):
+        closes = {}
+        for i, t in enumerate(times):
+            step = math.floor(t / self.step_seconds)
+            if self._step is None or step > self._step:
+                if self._step is not None:
+                    closes[i] = self._close_step()
+                self._step = step
+            for signal, column in forecast:
+                value = column[i]
+                if value is not None and math.isfinite(value):
+                    if signal in self._sums:
+                        self._sums[signal] += value
+                        self._counts[signal] += 1
+                    else:
+                        self._sums[signal] = value
+                        self._counts[signal] = 1
+        return closes
+
+
+@pytest.mark.parametrize("step", [60, 300, 900])
+def test_steps_are_summed_as_a_loop_over_the_windows_sums_them(step: float) -> None:
+    """Batches of any size, windows out of order (a step never reopens), values missing,
+    not finite or -0.0, signals that start late: the same plans and the same state,
+    float for float and key for key, as the loop over the windows."""
+    rng = random.Random(11)
+    times, columns = [], {s: [] for s in PLANNED}
+    for i in range(3_000):
+        times.append(T0.timestamp() + 10 * i + rng.choice([0, 0, 0, -95, 40]))
+        for k, signal in enumerate(PLANNED):
+            value = 50 + 10 * math.sin(i / 200 + k) + rng.gauss(0, 1)
+            odd = rng.random()
+            if i < 400 * (3 - k) or odd < 0.5:  # the first in the order starts last
+                value = None
+            elif odd < 0.6:
+                value = rng.choice([math.nan, math.inf, -0.0, -0.0])
+            columns[signal].append(value)
+    stamps = [datetime.fromtimestamp(t, UTC) for t in times]
+    compiled, reference = ServicePlanner(step_seconds=step), _WindowByWindow(step_seconds=step)
+    i = 0
+    while i < len(times):
+        size = rng.choice([1, 2, 7, 90, 400])
+        part = {s: c[i : i + size] for s, c in columns.items()}
+        got = compiled.update_columns(times[i : i + size], stamps[i : i + size], part)
+        expected = reference.update_columns(times[i : i + size], stamps[i : i + size], part)
+        assert pickle.dumps(got) == pickle.dumps(expected)
+        assert pickle.dumps(vars(compiled)) == pickle.dumps(vars(reference))
+        i += size
+    assert compiled._steps_seen >= 30_000 // step and compiled._forecasters is not None
+
+
+def test_a_step_that_goes_on_in_the_next_batch_keeps_the_order_its_signals_came_in() -> None:
+    """The step's sums are state (a snapshot keeps them): signals new to a step that began
+    in an earlier batch come after, in the order of their first window; a first -0.0 stays
+    -0.0."""
+    t = T0.timestamp()
+    batches = [
+        ([t], {"disk": [5.0]}),
+        ([t + 10, t + 20, t + 30], {"cpu": [1.0, 2.0, None], "request_rate": [None, 3.0, None],
+                                    "memory": [None, None, -0.0]}),
+    ]  # fmt: skip
+    planners = ServicePlanner(step_seconds=60), _WindowByWindow(step_seconds=60)
+    for planner in planners:
+        for times, columns in batches:
+            planner.update_columns(times, [datetime.fromtimestamp(s, UTC) for s in times], columns)
+    compiled, reference = planners
+    assert list(reference._sums.items()) == [
+        ("disk", 5.0), ("cpu", 3.0), ("request_rate", 3.0), ("memory", -0.0)
+    ]  # fmt: skip
+    assert pickle.dumps(vars(compiled)) == pickle.dumps(vars(reference))

@@ -170,6 +170,10 @@ class ForecasterRows:
         self._n_comp = len(LEVEL_RATES) * (2 if season else 1) + (1 if self._n_bins else 0) + 1
         self._width = _ANCHORS + len(self._anchors) * (self._n_comp + 4)
         self._plan = plan_of(self._anchors, horizon)
+        #: Where each anchor's errors start in a row (`forecast` reads their width and size).
+        self._bases = [
+            _ANCHORS + i * (self._n_comp + 4) + self._n_comp for i in range(len(self._anchors))
+        ]
         self._config = (
             np.array(self._anchors, dtype=np.int64),
             np.array(self._plan, dtype=np.float64).reshape(horizon, 3),
@@ -202,23 +206,22 @@ class ForecasterRows:
     def forecast(self, row: int) -> Forecast:
         """Forecaster ``row``'s next ``horizon`` values with their intervals (all zeros before
         its first value)."""
-        state = self._state[row]
+        state = self._state[row].tolist()  # Python floats: the same arithmetic, less of it
         count = state[_COUNT]
         if count == 0:
             zeros = (0.0,) * self.horizon
             return Forecast(zeros, zeros, zeros, self.coverage, False)
-        n_comp = self._n_comp
-        bases = [_ANCHORS + i * (n_comp + 4) + n_comp for i in range(len(self._anchors))]
+        bases = self._bases
         half_widths = [state[b + _WIDTH] * state[b + _ABS] for b in bases]
         means, lows, highs = [], [], []
         for mean, (lo, hi, x) in zip(self._means[row].tolist(), self._plan, strict=True):
             q = _between(half_widths[lo], half_widths[hi], x)
-            q = 0.0 if math.isnan(q) else float(q)
+            q = 0.0 if math.isnan(q) else q
             means.append(mean)
             lows.append(mean - q)
             highs.append(mean + q)
         ready = count >= self.warmup and not math.isnan(state[bases[-1] + _ABS])
-        return Forecast(tuple(means), tuple(lows), tuple(highs), self.coverage, bool(ready))
+        return Forecast(tuple(means), tuple(lows), tuple(highs), self.coverage, ready)
 
     @classmethod
     def stacked(cls, parts: Sequence[ForecasterRows]) -> ForecasterRows:
@@ -266,7 +269,7 @@ class ForecasterRows:
     def __getstate__(self) -> dict:
         # The blended means are a cache (rebuilt from the state); the config follows from the
         # parameters.
-        skip = {"_means", "_anchors", "_n_bins", "_n_comp", "_width", "_plan", "_config"}
+        skip = {"_means", "_anchors", "_n_bins", "_n_comp", "_width", "_plan", "_bases", "_config"}
         return {k: v for k, v in self.__dict__.items() if k not in skip}
 
     def __setstate__(self, state: dict) -> None:

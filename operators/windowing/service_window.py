@@ -48,10 +48,11 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, get_args
 
+import numpy as np
 from pydantic import ValidationError
 
 from airis.batches import plain_name, plain_window
@@ -62,7 +63,13 @@ from airis.events import (
     event_id,
     validation_reason,
 )
+from airis.operators.closed_windows import ClosedWindows
 from airis.operators.types import (
+    COUNT,
+    OFFSET,
+    SCORE,
+    STATE,
+    STATE_NAMES,
     Assessment,
     ScoredPoint,
     ServiceWindow,
@@ -79,6 +86,7 @@ __all__ = [
     "add_assessment",
     "add_point",
     "close_window",
+    "close_windows",
     "merge_summaries",
     "new_summaries",
 ]
@@ -172,11 +180,7 @@ def close_window(
     detector
         The name of the detector model, combined with the assessment's component.
     """
-    if not 0.0 < threshold <= extreme <= 1.0:
-        raise ValueError(
-            f"close_window: need 0 < threshold <= extreme <= 1, got threshold={threshold!r}, "
-            f"extreme={extreme!r}"
-        )
+    _check_thresholds(threshold, extreme)
     if type(summaries) is SignalColumns:
         flagged = summaries.flagged(threshold, extreme)
         verdict_of = summaries.assessment
@@ -186,13 +190,75 @@ def close_window(
             s for s in sorted(summaries) if _counts(summaries[s].assessment, threshold, extreme)
         ]
         verdict_of = lambda signal: summaries[signal].assessment  # noqa: E731
+    verdicts = [(signal, verdict_of(signal)) for signal in flagged]
+    anomalies = _anomalies(service, start, end, verdicts, detector) if verdicts else ()
+    return ServiceWindow(service, start, end, summaries, anomalies)
+
+
+def close_windows(
+    closed: ClosedWindows,
+    indices: Sequence[int],
+    threshold: float = DEFAULT_THRESHOLD,
+    extreme: float = DEFAULT_EXTREME,
+    detector: str = DEFAULT_DETECTOR,
+) -> dict[int, ServiceWindow]:
+    """`close_window` of each window ``indices`` of ``closed`` (by index): the same windows
+    and anomalies, with the anomalous signals of all of them found in one pass over their
+    cells. What the windowing calls for the windows whose worst score may make anomalies.
+    """
+    _check_thresholds(threshold, extreme)
+    cells = closed.cells[indices]  # window × slot × cell
+    score = cells[:, :, SCORE]
+    counts = (score >= extreme) | ((score >= threshold) & (cells[:, :, STATE] != 0))
+    counts &= cells[:, :, COUNT] > 0  # a slot without a point keeps an old window's score
+    names = closed.names
+    by_name = sorted(range(len(names)), key=names.__getitem__)  # each window's in name order
+    windows, slots = np.nonzero(counts[:, by_name])
+    slots = np.asarray(by_name, dtype=np.intp)[slots]
+    rows = cells[windows, slots, :OFFSET].tolist()
+    flagged: dict[int, list[tuple[str, Assessment]]] = {}
+    components = closed.components
+    for window, slot, row in zip(windows.tolist(), slots.tolist(), rows, strict=True):
+        score_, observed, expected, lower, upper, state, component, confidence = row
+        verdict = Assessment(
+            score_, observed, expected, lower, upper, STATE_NAMES[int(state)],
+            components[int(component)], confidence,
+        )  # fmt: skip
+        flagged.setdefault(window, []).append((names[slot], verdict))
+    made = {}
+    for window, i in enumerate(indices):
+        start = closed.start(i)
+        end = start + closed.window
+        verdicts = flagged.get(window)
+        anomalies = _anomalies(closed.service, start, end, verdicts, detector) if verdicts else ()
+        made[i] = ServiceWindow(closed.service, start, end, closed.columns(i), anomalies)
+    return made
+
+
+def _check_thresholds(threshold: float, extreme: float) -> None:
+    if not 0.0 < threshold <= extreme <= 1.0:
+        raise ValueError(
+            f"close_window: need 0 < threshold <= extreme <= 1, got threshold={threshold!r}, "
+            f"extreme={extreme!r}"
+        )
+
+
+def _anomalies(
+    service: str,
+    start: datetime,
+    end: datetime,
+    verdicts: Sequence[tuple[str, Assessment]],
+    detector: str,
+) -> tuple[Anomaly, ...]:
+    """One `Anomaly` per anomalous signal of a window (``verdicts``, by name), made without
+    validation where `_surely_valid` vouches for it; one it cannot make is logged and left
+    out."""
     anomalies = []
     # What every anomaly of the window shares, worked out once: the start as `event_id`
     # formats a datetime (so the same ids), and whether the bounds and the service fit.
-    started = start.isoformat() if flagged else ""
-    window_fits = bool(flagged) and plain_window(service, start, end)
-    for signal in flagged:
-        verdict = verdict_of(signal)
+    started = start.isoformat()
+    window_fits = plain_window(service, start, end)
+    for signal, verdict in verdicts:
         kind = verdict.direction
         fields = {
             "id": event_id(service, signal, kind, started), "service": service,
@@ -214,7 +280,7 @@ def close_window(
                 start.isoformat(),
                 validation_reason(ex),
             )
-    return ServiceWindow(service, start, end, summaries, tuple(anomalies))
+    return tuple(anomalies)
 
 
 def _surely_valid(fields: dict[str, Any]) -> bool:

@@ -55,7 +55,7 @@ from airis.operators.windowing.open_windows import OpenWindows
 from airis.operators.windowing.service_window import (
     DEFAULT_EXTREME,
     DEFAULT_THRESHOLD,
-    close_window,
+    close_windows,
 )
 
 __all__ = ["ALIGN_TO", "DEFAULT_IDLE_GRACE_SECONDS", "ServiceWindowDetector"]
@@ -324,19 +324,12 @@ class ServiceWindowDetector:
             used, worst, self._windows.components,
         )  # fmt: skip
         # A window whose every score is under the threshold has no anomaly (most windows):
-        # it stays columns. An invalid threshold still goes to `close_window`, which says why.
+        # it stays columns. An invalid threshold still goes to `close_windows`, which says why.
         threshold = self.threshold
         quiet_under = threshold if 0.0 < threshold <= DEFAULT_EXTREME else -math.inf
-        made = {}
-        for i, score in enumerate(worst):
-            if not score < quiet_under:
-                start = closed.start(i)
-                made[i] = close_window(
-                    closed.service, start, start + self.window, closed.columns(i), threshold,
-                    detector=self.detector,
-                )  # fmt: skip
-        if made:
-            closed.set_made(made)
+        hot = [i for i, score in enumerate(worst) if not score < quiet_under]
+        if hot:
+            closed.set_made(close_windows(closed, hot, threshold, detector=self.detector))
         return closed
 
     def _window_start(self, window_id: int) -> datetime:

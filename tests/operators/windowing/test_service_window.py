@@ -5,17 +5,34 @@ import math
 import pickle
 from datetime import UTC, datetime, timedelta, timezone
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from airis.batches import plain_window
 from airis.events import MetricPoint, event_id
-from airis.operators.types import Assessment, ScoredPoint, SignalSummary
+from airis.operators.closed_windows import ClosedWindows
+from airis.operators.types import (
+    CELL_WIDTH,
+    COMPONENT,
+    CONFIDENCE,
+    COUNT,
+    EXPECTED,
+    LOWER,
+    OBSERVED,
+    SCORE,
+    STATE,
+    UPPER,
+    Assessment,
+    ScoredPoint,
+    SignalSummary,
+)
 from airis.operators.windowing import service_window
 from airis.operators.windowing.service_window import (
     add_point,
     close_window,
+    close_windows,
     merge_summaries,
     new_summaries,
 )
@@ -297,3 +314,56 @@ def test_a_window_s_anomalies_made_without_validation_are_those_validation_makes
     assert len(fast.anomalies) == 4
     assert [a.model_dump() for a in fast.anomalies] == [a.model_dump() for a in slow.anomalies]
     assert fast == slow
+
+
+_CELL_SCORES = [math.nan, 0.0, 0.5, 0.9, 0.95, 0.999, 1.0, 1.5]
+_CELL_VALUES = [80.0, 100.0, 500.0, -3.0, math.inf]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    shape=st.tuples(st.integers(1, 6), st.integers(1, 5)),
+    data=st.data(),
+    threshold=st.sampled_from([0.9, 0.95, 0.999]),
+)
+def test_windows_closed_at_once_are_those_closed_one_by_one(shape, data, threshold) -> None:
+    """`close_windows` makes of each window what `close_window` makes of its columns: the
+    same anomalies in the same order, slots without a point ignored (their cells keep an old
+    window's score), warming detectors only at extremes, unusable verdicts left out."""
+    windows, slots = shape
+    cells = np.zeros((windows, slots, CELL_WIDTH))
+    for w in range(windows):
+        for s in range(slots):
+            cells[w, s, SCORE] = data.draw(st.sampled_from(_CELL_SCORES))
+            for column in (OBSERVED, EXPECTED, LOWER, UPPER):
+                cells[w, s, column] = data.draw(st.sampled_from(_CELL_VALUES))
+            cells[w, s, STATE] = data.draw(st.integers(0, 2))
+            cells[w, s, COMPONENT] = data.draw(st.integers(0, 1))
+            cells[w, s, CONFIDENCE] = 0.9
+            cells[w, s, COUNT] = data.draw(st.sampled_from([0, 1, 3]))
+    names = tuple(data.draw(st.permutations(["p99", "cpu", "err", "mem", "disk"]))[:slots])
+    used = [int((cells[w, :, COUNT] > 0).sum()) for w in range(windows)]
+    worst = [float(np.nanmax(cells[w, :, SCORE], initial=-np.inf)) for w in range(windows)]
+    closed = ClosedWindows(
+        "checkout", T0, 10_000_000, list(range(3, 3 + windows)), names, cells, used, worst,
+        ["level", "drift"],
+    )  # fmt: skip
+    indices = sorted(data.draw(st.sets(st.integers(0, windows - 1), min_size=1)))
+    one_by_one = {
+        i: close_window("checkout", closed.start(i), closed.end(i), closed.columns(i), threshold)
+        for i in indices
+    }
+    at_once = close_windows(closed, indices, threshold)
+    assert list(at_once) == indices
+    for i in indices:  # the signals by their repr: a NaN score is not equal to itself
+        got, expected = at_once[i], one_by_one[i]
+        assert (got.service, got.start, got.end) == (expected.service, expected.start, expected.end)
+        assert got.anomalies == expected.anomalies and repr(got.signals) == repr(expected.signals)
+
+
+def test_windows_closed_at_once_reject_bad_thresholds() -> None:
+    closed = ClosedWindows(
+        "checkout", T0, 10_000_000, [0], ("cpu",), np.zeros((1, 1, CELL_WIDTH)), [0], [0.0], []
+    )
+    with pytest.raises(ValueError, match="threshold"):
+        close_windows(closed, [0], threshold=0.0)

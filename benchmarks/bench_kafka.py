@@ -33,7 +33,10 @@ seed 7, with its faults):
     per series still allocated at the end of the input, by source file;
 (f) what the store costs (not in the default set: ``--only f``): (b)'s JSON flow on one
     process, with and without storing (a sink that drops what it would store), alternating
-    on one topic, two runs each.
+    on one topic, two runs each;
+(s) the JSON flow's share of the ceiling (not in the default set: ``--only s``): (a)'s JSON
+    ceiling and (b)'s JSON flow on one process, in turns on one topic, three pairs: each
+    pair's share and the median.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ import platform
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -104,6 +108,8 @@ def main() -> int:
                 "json": ceiling(bootstrap, args.hours, "json"),
                 "otlp": ceiling(bootstrap, args.hours, "otlp"),
             }
+        if "s" in args.only:
+            results["s_share"] = share_of_ceiling(bootstrap, args.hours)
         if "b" in args.only:
             results["b_flow"] = {
                 f"{p}_process": whole_flow(bootstrap, args.hours, p) for p in (1, 2)
@@ -195,8 +201,8 @@ def _merged(ticks, n: int):
 # --- (a) ---------------------------------------------------------------------------------------
 
 
-def ceiling(bootstrap: str, hours: float, wire: str) -> dict:
-    """Consume + decode only, one process, one worker."""
+def ceiling(bootstrap: str, hours: float, wire: str, filled: tuple[str, int] | None = None) -> dict:
+    """Consume + decode only, one process, one worker (on a new topic, or on ``filled``)."""
     import bytewax.operators as op
     from bytewax.dataflow import Dataflow
     from bytewax.testing import run_main
@@ -204,7 +210,7 @@ def ceiling(bootstrap: str, hours: float, wire: str) -> dict:
     from airis.settings import Settings
     from airis.sources.kafka_input import decode_partitions, kafka_source
 
-    topic, points = fill_topic(bootstrap, hours, wire)
+    topic, points = filled or fill_topic(bootstrap, hours, wire)
     settings = Settings(kafka_bootstrap=bootstrap, kafka_metrics_topic=topic, kafka_tail=False)
     flow = Dataflow("bench_ceiling")
     messages = op.input("read", flow, kafka_source(settings.kafka, topic))
@@ -231,6 +237,28 @@ def ceiling(bootstrap: str, hours: float, wire: str) -> dict:
         "steady_points_per_s": round(points / (seen[-1] - seen[0])) if len(seen) > 1 else None,
     }
     print(f"(a) ceiling {wire}: {result}", flush=True)
+    return result
+
+
+def share_of_ceiling(bootstrap: str, hours: float, pairs: int = 3) -> dict:
+    """(s) the JSON flow's steady rate (1 process) over the ceiling's, both on one topic, in
+    ``pairs`` turns: the machine's speed moves within minutes (±20 % between two identical
+    runs), so one of each can put the share anywhere; the median pair says it."""
+    filled = fill_topic(bootstrap, hours, "json")
+    ceilings, flows, shares = [], [], []
+    for _ in range(pairs):
+        ceilings.append(ceiling(bootstrap, hours, "json", filled)["steady_points_per_s"])
+        flows.append(whole_flow(bootstrap, hours, 1, filled=filled)["steady_points_per_s"])
+        shares.append(round(flows[-1] / ceilings[-1], 3) if flows[-1] else None)
+    known = [share for share in shares if share is not None]
+    result = {
+        "points": filled[1],
+        "ceiling_steady_points_per_s": ceilings,
+        "flow_steady_points_per_s": flows,
+        "share": shares,
+        "median_share": statistics.median(known) if known else None,
+    }
+    print(f"(s) share of the JSON ceiling: {result}", flush=True)
     return result
 
 

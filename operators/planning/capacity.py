@@ -408,26 +408,39 @@ def _span_rank(n: int) -> int:
 
 def _theil_sen(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     """Theil–Sen slope, the line's value at ``x = 0``, and the slope's standard error."""
-    i, j = _pairs(len(x))
-    slope = _median((y[j] - y[i]) / (x[j] - x[i]))
-    level = _median(y - slope * x)
-    residuals = y - (level + slope * x)
-    sigma = MEDIAN_AD_TO_SIGMA * _median(np.abs(residuals - _median(residuals)))
-    # A perfectly smooth series still gets a tiny noise floor (no division by zero).
-    sigma = max(sigma, 1e-9 * max(1.0, abs(level)))
-    dx = x - x.mean()
+    slope, level, sigma = _robust_line(x, y)
+    dx = x - x.sum() / len(x)  # `x.mean()`'s sum and division, without its overhead
     return slope, level, sigma / math.sqrt(float(dx @ dx))
 
 
-@functools.cache
-def _pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.triu_indices(n, 1)
+@numba.njit(cache=True, error_model="numpy")
+def _robust_line(x, y):  # pragma: no cover - compiled
+    """`_theil_sen`'s slope (the median of the pairs' slopes, ``i < j``), its level and the
+    residuals' robust noise: one compiled call instead of a dozen numpy ones."""
+    n = len(x)
+    slopes = np.empty(n * (n - 1) // 2)
+    k = 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            slopes[k] = (y[j] - y[i]) / (x[j] - x[i])
+            k += 1
+    slope = _median(slopes)
+    level = _median(y - slope * x)
+    residuals = y - (level + slope * x)
+    sigma = MEDIAN_AD_TO_SIGMA * _median(np.abs(residuals - _median(residuals)))
+    # A perfectly smooth series still gets a tiny noise floor (no division by zero); the
+    # comparisons are Python's ``max``'s, nan included.
+    floor = 1e-9 * (abs(level) if abs(level) > 1.0 else 1.0)
+    return slope, level, floor if floor > sigma else sigma
 
 
-def _median(a: np.ndarray) -> float:
-    """`np.median` without its generality (several times faster on these small arrays)."""
+@numba.njit(cache=True)
+def _median(a):  # pragma: no cover - compiled
+    """The middle value of ``a`` (the mean of the two middle ones), nan counted largest: a
+    selection, not a sort (the pairs' slopes of a full lookback are 435 values, in a new
+    order every fit)."""
     k = len(a) // 2
+    part = np.partition(a, k)  # the k-th in place, the smaller ones before it
     if len(a) % 2:
-        return float(np.partition(a, k)[k])
-    part = np.partition(a, (k - 1, k))
-    return float(part[k - 1] + part[k]) / 2
+        return part[k]
+    return (np.max(part[:k]) + part[k]) / 2

@@ -10,9 +10,11 @@ import tracemalloc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from airis.operators.planning.capacity import ExhaustionPredictor, ExhaustionWarning
+from airis.operators.gaussian import MEDIAN_AD_TO_SIGMA
+from airis.operators.planning.capacity import ExhaustionPredictor, ExhaustionWarning, _theil_sen
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 STEP = 10  # seconds
@@ -258,3 +260,40 @@ def test_the_kept_extremes_are_the_buckets_or_not_known() -> None:
             means = list(predictor._means[: predictor._n])
             if means and not math.isnan(predictor._high):
                 assert (predictor._high, predictor._low) == (max(means), min(means)), (seed, i)
+
+
+def _numpy_theil_sen(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """`_theil_sen` as numpy calls (2026-12-07, before it was compiled): the reference."""
+
+    def median(a: np.ndarray) -> float:
+        k = len(a) // 2
+        if len(a) % 2:
+            return float(np.partition(a, k)[k])
+        part = np.partition(a, (k - 1, k))
+        return float(part[k - 1] + part[k]) / 2
+
+    i, j = np.triu_indices(len(x), 1)
+    slope = median((y[j] - y[i]) / (x[j] - x[i]))
+    level = median(y - slope * x)
+    residuals = y - (level + slope * x)
+    sigma = MEDIAN_AD_TO_SIGMA * median(np.abs(residuals - median(residuals)))
+    sigma = max(sigma, 1e-9 * max(1.0, abs(level)))
+    dx = x - x.mean()
+    return slope, level, sigma / math.sqrt(float(dx @ dx))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_compiled_fit_is_the_numpy_fit_float_for_float(seed: int) -> None:
+    """Odd and even counts, ties, flat and smooth series (the noise floor), a nan mean."""
+    rng = np.random.default_rng(seed)
+    for n in range(2, 32):
+        x = np.cumsum(rng.uniform(1, 60, n)) - 900.0
+        for y in (
+            rng.normal(50, 5, n) + 0.01 * x,
+            np.round(rng.normal(50, 1, n)),  # ties
+            np.full(n, 70.0),  # flat: the floor
+            0.02 * x + 40.0,  # smooth
+            np.where(np.arange(n) == n // 2, np.nan, rng.normal(50, 5, n)),
+        ):
+            got, expected = _theil_sen(x, y), _numpy_theil_sen(x, y)
+            assert np.array_equal(got, expected, equal_nan=True), (n, got, expected)

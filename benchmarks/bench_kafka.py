@@ -49,7 +49,6 @@ import platform
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -109,6 +108,8 @@ def main() -> int:
                 "otlp": ceiling(bootstrap, args.hours, "otlp"),
             }
         if "s" in args.only:
+            from bench_kafka_pairs import share_of_ceiling  # a sibling script, by path
+
             results["s_share"] = share_of_ceiling(bootstrap, args.hours)
         if "b" in args.only:
             results["b_flow"] = {
@@ -123,6 +124,8 @@ def main() -> int:
             rate = args.rate or (steady / 2 if steady else 15_000.0)
             results["c_latency"] = latency(bootstrap, rate)
         if "f" in args.only:
+            from bench_kafka_pairs import store_cost
+
             results["f_store_cost"] = store_cost(bootstrap, args.hours)
         if "d" in args.only:
             results["d_memory"] = memory(series=args.series, signals=args.signals)
@@ -237,28 +240,6 @@ def ceiling(bootstrap: str, hours: float, wire: str, filled: tuple[str, int] | N
         "steady_points_per_s": round(points / (seen[-1] - seen[0])) if len(seen) > 1 else None,
     }
     print(f"(a) ceiling {wire}: {result}", flush=True)
-    return result
-
-
-def share_of_ceiling(bootstrap: str, hours: float, pairs: int = 3) -> dict:
-    """(s) the JSON flow's steady rate (1 process) over the ceiling's, both on one topic, in
-    ``pairs`` turns: the machine's speed moves within minutes (±20 % between two identical
-    runs), so one of each can put the share anywhere; the median pair says it."""
-    filled = fill_topic(bootstrap, hours, "json")
-    ceilings, flows, shares = [], [], []
-    for _ in range(pairs):
-        ceilings.append(ceiling(bootstrap, hours, "json", filled)["steady_points_per_s"])
-        flows.append(whole_flow(bootstrap, hours, 1, filled=filled)["steady_points_per_s"])
-        shares.append(round(flows[-1] / ceilings[-1], 3) if flows[-1] else None)
-    known = [share for share in shares if share is not None]
-    result = {
-        "points": filled[1],
-        "ceiling_steady_points_per_s": ceilings,
-        "flow_steady_points_per_s": flows,
-        "share": shares,
-        "median_share": statistics.median(known) if known else None,
-    }
-    print(f"(s) share of the JSON ceiling: {result}", flush=True)
     return result
 
 
@@ -403,25 +384,6 @@ def flow_without_store():
     from airis.flows.kafka_metrics import build_flow
 
     return build_flow(store_sink=null_sink())
-
-
-# --- (f) ---------------------------------------------------------------------------------------
-
-
-def store_cost(bootstrap: str, hours: float, pairs: int = 2) -> dict:
-    """(f) the whole flow (JSON, 1 process) with and without the store, alternating on one
-    topic: the share of the run the store takes (its inserts' Python under the flow's GIL,
-    and the embedded engine's work on the same cores)."""
-    filled = fill_topic(bootstrap, hours, "json")
-    runs: dict[str, list[float]] = {"with_store_s": [], "without_store_s": []}
-    for _ in range(pairs):
-        for store, name in ((True, "with_store_s"), (False, "without_store_s")):
-            result = whole_flow(bootstrap, hours, 1, filled=filled, store=store)
-            runs[name].append(result["seconds"])
-    share = 1 - sum(runs["without_store_s"]) / sum(runs["with_store_s"])
-    result = {**runs, "points": filled[1], "store_share_of_run": round(share, 3)}
-    print(f"(f) the store's cost: {result}", flush=True)
-    return result
 
 
 # --- (c) ---------------------------------------------------------------------------------------

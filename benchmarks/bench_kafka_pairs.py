@@ -1,0 +1,47 @@
+"""`bench_kafka.py`'s measurements that alternate two runs on one topic: (f) the JSON flow with
+and without its store, (s) the JSON flow's share of the ceiling. ``bench_kafka.py --only f``
+and ``--only s`` run them (see its docstring)."""
+
+from __future__ import annotations
+
+import statistics
+
+from bench_kafka import ceiling, fill_topic, whole_flow  # a sibling script, by path
+
+
+def store_cost(bootstrap: str, hours: float, pairs: int = 2) -> dict:
+    """(f) the whole flow (JSON, 1 process) with and without the store, alternating on one
+    topic: the share of the run the store takes (its inserts' Python under the flow's GIL,
+    and the embedded engine's work on the same cores)."""
+    filled = fill_topic(bootstrap, hours, "json")
+    runs: dict[str, list[float]] = {"with_store_s": [], "without_store_s": []}
+    for _ in range(pairs):
+        for store, name in ((True, "with_store_s"), (False, "without_store_s")):
+            result = whole_flow(bootstrap, hours, 1, filled=filled, store=store)
+            runs[name].append(result["seconds"])
+    share = 1 - sum(runs["without_store_s"]) / sum(runs["with_store_s"])
+    result = {**runs, "points": filled[1], "store_share_of_run": round(share, 3)}
+    print(f"(f) the store's cost: {result}", flush=True)
+    return result
+
+
+def share_of_ceiling(bootstrap: str, hours: float, pairs: int = 3) -> dict:
+    """(s) the JSON flow's steady rate (1 process) over the ceiling's, both on one topic, in
+    ``pairs`` turns: the machine's speed moves within minutes (±20 % between two identical
+    runs), so one of each can put the share anywhere; the median pair says it."""
+    filled = fill_topic(bootstrap, hours, "json")
+    ceilings, flows, shares = [], [], []
+    for _ in range(pairs):
+        ceilings.append(ceiling(bootstrap, hours, "json", filled)["steady_points_per_s"])
+        flows.append(whole_flow(bootstrap, hours, 1, filled=filled)["steady_points_per_s"])
+        shares.append(round(flows[-1] / ceilings[-1], 3) if flows[-1] else None)
+    known = [share for share in shares if share is not None]
+    result = {
+        "points": filled[1],
+        "ceiling_steady_points_per_s": ceilings,
+        "flow_steady_points_per_s": flows,
+        "share": shares,
+        "median_share": statistics.median(known) if known else None,
+    }
+    print(f"(s) share of the JSON ceiling: {result}", flush=True)
+    return result

@@ -4,10 +4,12 @@
 production version registered, capacity planning, alerts, incidents) runs under Bytewax on
 one simulated day (15 services × 8 signals every 10 s, 1,036,800 points), its input already
 decoded into one `MetricBatch` per service and poll, as the Kafka source's decoding hands it
-on. Two poll sizes: 8 ticks (about what a poll of the single-point JSON topic holds: 8 windows
-per service and poll) and 125 ticks (one OTLP message of 1,000 points per service). The
-outputs go nowhere. What it measures is everything after decoding: the broker's and the
-machine's noise in `bench_kafka.py`'s whole flow hide differences of a few per cent.
+on. Two poll sizes: 8 ticks (64 points a service: the small polls of a flow that keeps up with
+a tailed topic) and 125 ticks (1,000 points a service: one OTLP message, and about what a
+service's batch holds when the flow reads a filled JSON topic, `bench_kafka.py`'s (b): one
+batch per 1,180 points on 2026-12-07). The outputs go nowhere. What it measures is everything
+after decoding: the broker's and the machine's noise in `bench_kafka.py`'s whole flow hide
+differences of a few per cent.
 
 Run: ``.venv/bin/python benchmarks/bench_detection_flow.py [hours, default 24]``.
 """

@@ -28,7 +28,15 @@ S = TypeVar("S")
 V = TypeVar("V")
 W = TypeVar("W")
 
-__all__ = ["TakeSnapshot", "frozen", "kept", "snapshotter", "stateful_map", "thawed"]
+__all__ = [
+    "TakeSnapshot",
+    "frozen",
+    "keeps_snapshots",
+    "kept",
+    "snapshotter",
+    "stateful_map",
+    "thawed",
+]
 
 #: How a step takes its snapshot of a state: `frozen`, or nothing (``kept(False)``).
 TakeSnapshot = Callable[[object], bytes | None]
@@ -59,6 +67,11 @@ def kept(snapshots: bool) -> Iterator[None]:
         yield
     finally:
         _KEPT.reset(token)
+
+
+def keeps_snapshots() -> bool:
+    """Whether the steps and sinks built now take snapshots (`kept`)."""
+    return _KEPT.get()
 
 
 def snapshotter() -> TakeSnapshot:

@@ -122,6 +122,9 @@ class KafkaTopicsExporter(Exporter):
 
     ``export`` returns once the broker has acknowledged every message of the batch, or
     FAILURE (with `last_error`) when some were not acknowledged within `DELIVERY_TIMEOUT_S`.
+    Not ``acknowledged`` (a flow without snapshots, where no snapshot needs it): ``export``
+    queues the batch and returns; a delivery that failed is the FAILURE of the next
+    ``export`` or of `force_flush`, so nothing is lost unsaid.
     Dead letters a topic refuses as too large are cut to fit and sent again: a dead letter
     carries someone else's bytes, so its size is not ours to promise. When the producer or the
     broker refuses one as too large, it is sent again alone (the broker refuses a whole record
@@ -130,7 +133,10 @@ class KafkaTopicsExporter(Exporter):
     length. Any other refusal is a FAILURE.
     """
 
-    def __init__(self, bootstrap: str, config: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, bootstrap: str, config: dict[str, str] | None = None, acknowledged: bool = True
+    ) -> None:
+        self.acknowledged = acknowledged
         self._producer = Producer(
             {
                 "bootstrap.servers": bootstrap,
@@ -160,11 +166,15 @@ class KafkaTopicsExporter(Exporter):
             logger.warning("Kafka did not answer within %.0f s: %s", CONNECT_TIMEOUT_S, exc)
 
     def export(self, batch: Sequence[KafkaSinkMessage]) -> ExportResult:
-        """Publish ``batch``; SUCCESS once the broker acknowledged all of it."""
+        """Publish ``batch``; SUCCESS once the broker acknowledged all of it (queued, if not
+        ``acknowledged``)."""
         if self._shutdown:
             return self._refused(len(batch))
-        if not self._send(batch):
+        if not (self._send(batch) if self.acknowledged else self._queue(batch)):
             return ExportResult.FAILURE
+        return self._send_refused()
+
+    def _send_refused(self) -> ExportResult:
         # The broker refuses a whole record batch for one large record: each refused dead
         # letter is sent again alone, as it was, and cut only if it is refused alone too.
         refused, self._too_large = self._too_large, []
@@ -179,8 +189,13 @@ class KafkaTopicsExporter(Exporter):
         return ExportResult.SUCCESS
 
     def force_flush(self) -> bool:
-        """Wait for every queued message's acknowledgement; True if none is left."""
-        return self._producer.flush(DELIVERY_TIMEOUT_S) == 0
+        """Wait for every queued message's acknowledgement; True if every one was delivered
+        (else `last_error` says why)."""
+        remaining = self._producer.flush(DELIVERY_TIMEOUT_S)
+        if remaining:
+            self.last_error = f"Kafka did not acknowledge {remaining} queued messages"
+            return False
+        return self._queue([]) and self._send_refused() is ExportResult.SUCCESS
 
     def shutdown(self) -> None:
         """Flush; later exports fail fast. A second call only warns."""
@@ -201,6 +216,18 @@ class KafkaTopicsExporter(Exporter):
             )
             return False
         return True
+
+    def _queue(self, items: Sequence[KafkaSinkMessage]) -> bool:
+        """Queue ``items`` without waiting; False if an earlier message was not delivered."""
+        for msg in items:
+            self._produce(msg)
+        self._producer.poll(0)  # the delivery reports that came in
+        if not self._failures:
+            return True
+        failures, self._failures = self._failures, []
+        self._too_large = []
+        self.last_error = f"Kafka did not acknowledge {len(failures)} messages: {failures[:3]}"
+        return False
 
     def _produce(self, msg: KafkaSinkMessage) -> None:
         def on_delivery(err: KafkaError | None, _record: Any) -> None:
@@ -260,14 +287,20 @@ class KafkaTopicsSink(DynamicSink[KafkaSinkMessage]):
     the batch, so Bytewax's snapshot after it never covers an unpublished message
     (at-least-once; duplicates after a restart carry the same ``id``). A batch the exporter
     could not deliver (past `DELIVERY_TIMEOUT_S`) fails the flow rather than lose a message.
+    Not ``acknowledged`` (a flow without snapshots): ``write_batch`` does not wait, and a
+    message not delivered fails a later batch, or the flow's end.
     """
 
-    def __init__(self, bootstrap: str, config: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, bootstrap: str, config: dict[str, str] | None = None, acknowledged: bool = True
+    ) -> None:
         self.bootstrap = bootstrap
         self.config = config or {}
+        self.acknowledged = acknowledged
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _TopicsPartition:
-        return _TopicsPartition(KafkaTopicsExporter(self.bootstrap, self.config))
+        exporter = KafkaTopicsExporter(self.bootstrap, self.config, self.acknowledged)
+        return _TopicsPartition(exporter)
 
 
 class _TopicsPartition(StatelessSinkPartition[KafkaSinkMessage]):
@@ -282,7 +315,10 @@ class _TopicsPartition(StatelessSinkPartition[KafkaSinkMessage]):
         telemetry.SINK_BATCH.labels(sink="kafka").observe(len(items))
 
     def close(self) -> None:
+        delivered = self._exporter.force_flush()
         self._exporter.shutdown()
+        if not delivered:
+            raise RuntimeError(self._exporter.last_error)
 
 
 def _is_dead_letter(msg: KafkaSinkMessage) -> bool:

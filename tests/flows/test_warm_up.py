@@ -113,3 +113,17 @@ def test_the_store_is_flushed_at_epochs_only_when_snapshots_are_kept(snapshots):
     flow = _built(snapshots)
     (store,) = [s for s in _steps(flow.substeps) if s.step_id == "airis_kafka_metrics.store"]
     assert store.sink.flush_at_snapshots is snapshots
+
+
+@pytest.mark.parametrize("snapshots", [True, False])
+def test_alerts_wait_for_kafka_s_acknowledgement_only_when_snapshots_are_kept(snapshots):
+    """Without snapshots no epoch's end needs the topics' deliveries done: the batches are
+    queued (a failed delivery fails a later batch, or the flow's end)."""
+    from bytewax.testing import TestingSink, TestingSource
+
+    from airis.flows import kafka_metrics
+
+    inert = {signal: TestingSource([]) for signal in ("metrics", "logs", "traces")}
+    flow = kafka_metrics.build_flow(memory_sink=TestingSink([]), sources=inert, snapshots=snapshots)
+    (out,) = [s for s in _steps(flow.substeps) if s.step_id.endswith("publish.kafka_out")]
+    assert out.sink.acknowledged is snapshots

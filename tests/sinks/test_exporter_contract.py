@@ -20,7 +20,12 @@ from airis.sinks.clickhouse_writer import ClickHouseWriter, InMemoryWriter
 from airis.sinks.exporter import Exporter, ExportResult
 from airis.sinks.incident_memory import IncidentMemory
 from airis.sinks.incident_memory_sink import IncidentMemoryExporter, InMemoryIncidentExporter
-from airis.sinks.kafka_output import InMemoryTopicsExporter, KafkaTopicsExporter
+from airis.sinks.kafka_output import (
+    InMemoryTopicsExporter,
+    KafkaTopicsExporter,
+    KafkaTopicsSink,
+    consume_topic,
+)
 
 # A recent time: the metrics table drops rows older than its 30-day TTL.
 POINT = MetricPoint(ts=datetime.now(UTC), service="api", signal="cpu", value=1.0)
@@ -51,12 +56,15 @@ def test_the_in_memory_topics_exporter(caplog) -> None:
     assert [m.value for m in exporter.messages["alerts"]] == [b"v"]
 
 
+@pytest.mark.parametrize("acknowledged", [True, False], ids=["each_batch", "queued"])
 def test_the_kafka_topics_exporter(
-    kafka_bootstrap: str, kafka_topic: Callable[..., str], caplog
+    acknowledged: bool, kafka_bootstrap: str, kafka_topic: Callable[..., str], caplog
 ) -> None:
     topic = kafka_topic("exporter")
-    exporter = KafkaTopicsExporter(kafka_bootstrap)
+    exporter = KafkaTopicsExporter(kafka_bootstrap, acknowledged=acknowledged)
     _check_contract(exporter, [KafkaSinkMessage(b"k", b"v", topic)], caplog)
+    got = [m.value() for m in consume_topic(kafka_bootstrap, topic, idle_timeout=3.0)]
+    assert got == [b"v"]
 
 
 def test_an_unacknowledged_batch_is_a_failure_not_an_exception(kafka_bootstrap: str) -> None:
@@ -66,6 +74,24 @@ def test_an_unacknowledged_batch_is_a_failure_not_an_exception(kafka_bootstrap: 
     assert result is ExportResult.FAILURE
     assert "did not acknowledge" in exporter.last_error
     exporter.shutdown()
+
+
+def test_a_queued_message_not_delivered_fails_the_flush_and_the_sink_s_close(
+    kafka_bootstrap: str,
+) -> None:
+    """Not acknowledged per batch, a failed delivery is still said: by `force_flush` (which
+    a later export's reports reach too), and by the sink partition's close, which raises."""
+    bad = KafkaSinkMessage(b"k", b"v", "no spaces allowed")
+    config = {"message.timeout.ms": "3000"}
+    exporter = KafkaTopicsExporter(kafka_bootstrap, config, acknowledged=False)
+    assert exporter.export([bad]) is ExportResult.SUCCESS  # queued, not waited for
+    assert exporter.force_flush() is False
+    assert "did not acknowledge" in exporter.last_error
+    exporter.shutdown()
+    partition = KafkaTopicsSink(kafka_bootstrap, config, acknowledged=False).build("out", 0, 1)
+    partition.write_batch([bad])
+    with pytest.raises(RuntimeError, match="did not acknowledge"):
+        partition.close()
 
 
 def test_a_broker_that_does_not_answer_leaves_the_exporter_made_and_the_export_failing(

@@ -46,11 +46,12 @@ def _dead_letter(key: bytes, value: bytes, topic: str):
     return to_dead_letter_message(dead, topic)
 
 
+@pytest.mark.parametrize("acknowledged", [True, False], ids=["each_batch", "queued"])
 def test_a_5_mib_key_and_a_topic_smaller_than_the_copy_are_published_cut(
-    kafka_bootstrap: str, kafka_topic
+    acknowledged: bool, kafka_bootstrap: str, kafka_topic
 ) -> None:
     small = kafka_topic("dlq-small", config={"max.message.bytes": str(64 * 1024)})
-    partition = KafkaTopicsSink(kafka_bootstrap).build("out", 0, 1)
+    partition = KafkaTopicsSink(kafka_bootstrap, acknowledged=acknowledged).build("out", 0, 1)
     huge_key = _dead_letter(b"k" * (5 * MiB), b"not json", small)
     big_value = _dead_letter(b"key", b"{" + os.urandom(300 * 1024), small)
     try:

@@ -28,13 +28,12 @@ from airis.flows.detection import detect_and_alert, detection_configs, remember
 from airis.flows.kafka_ingest import read_topic
 from airis.flows.publish import publish
 from airis.flows.signals import log_signals, otlp_points, trace_signals
-from airis.flows.snapshots import keeps_snapshots, kept
+from airis.flows.snapshots import kept
 from airis.flows.warm_up import warm_up
 from airis.runtime import tune_gc
 from airis.settings import Settings
 from airis.sinks.clickhouse_sink import PartitionedClickHouseSink
 from airis.sinks.incident_memory_sink import IncidentMemorySink
-from airis.sinks.kafka_output import KafkaTopicsSink
 
 #: Items bound for ClickHouse all carry this key: one sink partition (see module docstring).
 STORE_KEY = "store"
@@ -92,7 +91,7 @@ def _flow(
     )  # fmt: skip
     publish(
         "publish", detected.alerts, detected.anomalies, detected.incidents, dead, kafka,
-        settings.alerting, topics_sink or KafkaTopicsSink(kafka.bootstrap, None, keeps_snapshots()),
+        settings.alerting, topics_sink,
     )  # fmt: skip
 
     letters = op.map("dead_letter_rows", dead, lambda d: d.letter)

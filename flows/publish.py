@@ -1,5 +1,6 @@
 """What the Kafka flow publishes: alerts, anomalies, resolved incidents and dead letters, each
-onto its topic, through one sink (`KafkaTopicsSink` by default)."""
+onto its topic, through one sink (`KafkaTopicsSink` by default: it waits for the broker's
+acknowledgement of each batch only in a flow that keeps snapshots)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,14 @@ from bytewax.dataflow import Stream, operator
 from bytewax.outputs import Sink
 
 from airis.events import Alert, Anomaly, Incident
+from airis.flows.snapshots import keeps_snapshots
 from airis.settings import AlertingConfig, KafkaConfig
-from airis.sinks.kafka_output import alert_message, anomaly_message, incident_message
+from airis.sinks.kafka_output import (
+    KafkaTopicsSink,
+    alert_message,
+    anomaly_message,
+    incident_message,
+)
 from airis.sources.kafka_input import KafkaDeadLetter, to_dead_letter_message
 
 
@@ -22,7 +29,7 @@ def publish(
     dead: Stream[KafkaDeadLetter],
     kafka: KafkaConfig,
     alerting: AlertingConfig,
-    sink: Sink,
+    sink: Sink | None = None,
 ) -> None:
     """Alerts (Alertmanager's shape, keyed by fingerprint), anomalies, resolved incidents
     and dead letters (original key and bytes, why and where in headers) to their topics."""
@@ -49,4 +56,5 @@ def publish(
     messages = op.merge(
         "publish", alert_messages, anomaly_messages, incident_messages, letter_messages
     )
+    sink = sink or KafkaTopicsSink(kafka.bootstrap, acknowledged=keeps_snapshots())
     op.output("kafka_out", messages, sink)

@@ -19,6 +19,8 @@ __all__ = [
     "SignalColumns",
     "SignalSummary",
     "WindowValues",
+    "anomalous_cells",
+    "cells_assessment",
 ]
 
 
@@ -166,17 +168,7 @@ class SignalColumns(Mapping[str, SignalSummary]):
         return self.cells[self._rows[signal]].tolist()
 
     def _assessment(self, cells: list[float]) -> Assessment:
-        score, observed, expected, lower, upper, state, component, confidence = cells[:OFFSET]
-        return Assessment(
-            score,
-            observed,
-            expected,
-            lower,
-            upper,
-            STATE_NAMES[int(state)],
-            self.components[int(component)],
-            confidence,
-        )
+        return cells_assessment(cells, self.components)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names)
@@ -202,9 +194,31 @@ class SignalColumns(Mapping[str, SignalSummary]):
         with a detector past its warm-up (the rule of `close_window`)."""
         if self.worst is not None and not self.worst >= min(threshold, extreme):  # the usual case
             return []
-        score = self.cells[:, SCORE]
-        counts = (score >= extreme) | ((score >= threshold) & (self.cells[:, STATE] != 0))
+        counts = anomalous_cells(self.cells, threshold, extreme)
         return sorted(self.names[i] for i in np.flatnonzero(counts).tolist())
+
+
+def anomalous_cells(cells: np.ndarray, threshold: float, extreme: float) -> np.ndarray:
+    """Which cells (the last axis: `CELL_WIDTH` columns) hold a verdict that makes an
+    anomaly: a score ``>= extreme``, or ``>= threshold`` past the detector's warm-up."""
+    score = cells[..., SCORE]
+    return (score >= extreme) | ((score >= threshold) & (cells[..., STATE] != 0))
+
+
+def cells_assessment(cells: list[float], components: list[str]) -> Assessment:
+    """The `Assessment` that one signal's cells hold (``components`` names the codes of
+    ``COMPONENT``)."""
+    score, observed, expected, lower, upper, state, component, confidence = cells[:OFFSET]
+    return Assessment(
+        score,
+        observed,
+        expected,
+        lower,
+        upper,
+        STATE_NAMES[int(state)],
+        components[int(component)],
+        confidence,
+    )
 
 
 def observed_values(signals: Mapping[str, SignalSummary]) -> dict[str, float]:

@@ -67,14 +67,13 @@ from airis.operators.closed_windows import ClosedWindows
 from airis.operators.types import (
     COUNT,
     OFFSET,
-    SCORE,
-    STATE,
-    STATE_NAMES,
     Assessment,
     ScoredPoint,
     ServiceWindow,
     SignalColumns,
     SignalSummary,
+    anomalous_cells,
+    cells_assessment,
 )
 
 logger = logging.getLogger(__name__)
@@ -208,8 +207,7 @@ def close_windows(
     """
     _check_thresholds(threshold, extreme)
     cells = closed.cells[indices]  # window × slot × cell
-    score = cells[:, :, SCORE]
-    counts = (score >= extreme) | ((score >= threshold) & (cells[:, :, STATE] != 0))
+    counts = anomalous_cells(cells, threshold, extreme)
     counts &= cells[:, :, COUNT] > 0  # a slot without a point keeps an old window's score
     names = closed.names
     by_name = sorted(range(len(names)), key=names.__getitem__)  # each window's in name order
@@ -219,12 +217,7 @@ def close_windows(
     flagged: dict[int, list[tuple[str, Assessment]]] = {}
     components = closed.components
     for window, slot, row in zip(windows.tolist(), slots.tolist(), rows, strict=True):
-        score_, observed, expected, lower, upper, state, component, confidence = row
-        verdict = Assessment(
-            score_, observed, expected, lower, upper, STATE_NAMES[int(state)],
-            components[int(component)], confidence,
-        )  # fmt: skip
-        flagged.setdefault(window, []).append((names[slot], verdict))
+        flagged.setdefault(window, []).append((names[slot], cells_assessment(row, components)))
     made = {}
     for window, i in enumerate(indices):
         start = closed.start(i)

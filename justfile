@@ -59,6 +59,10 @@ bench-dashboards *args:
 bench-kafka *args:
     {{venv}}/python benchmarks/bench_kafka.py --json var/bench/kafka.json "$@"
 
+# The Kafka metrics flow's main-thread CPU per step, beside the ceiling's (issue 13; --store on|off|no-insert, --wire json|otlp).
+bench-flow-steps *args:
+    {{venv}}/python benchmarks/bench_flow_steps.py --json var/bench/flow_steps.json "$@"
+
 # Start the local Kafka broker (deploy/kafka/kafka.sh up [--port P] [--dir D]); prints the bootstrap.
 kafka-up *args:
     deploy/kafka/kafka.sh up "$@"

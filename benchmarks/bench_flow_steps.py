@@ -10,7 +10,7 @@ callback timed by the main thread's CPU clock (``time.thread_time``) and by the 
 ``flat_map_batch``'s mapper, a ``branch``'s predicate, a stateful step's logic, the source
 partitions' polls and the sinks' writes. What no callback holds is Bytewax's own work between
 them. Each step's CPU is given per point read and as a share of the main thread's CPU from the
-flow's build to its exit, and the garbage collector's time in that thread beside them.
+end of the flow's build to its exit, and the garbage collector's time in that thread beside them.
 ``--runs``: the median of each figure over that many runs of one topic.
 
 Each run is paired with a run of `bench_kafka.py`'s ceiling (its source and the flow's decode
@@ -174,20 +174,22 @@ def print_table(result: dict) -> None:
     print(f"{result['wire']} flow, store {result['store']}, {result['points']:,} points, "
           f"median of {result['runs']} runs: main thread {result['main_cpu_s']} s CPU "
           f"({result['main_us_per_point']} µs a point), GC {result['gc_s']} s")  # fmt: skip
-    for name, step in result["steps"].items():
-        if step["share"] >= 0.001:
-            print(f"  {step['share']:6.1%} {step['us_per_point']:7.3f} µs/pt "
-                  f"{step['calls']:6d} calls {step['wall_s'] - step['cpu_s']:6.3f} s off CPU"
-                  f"  {name}")  # fmt: skip
+    _print_steps(result["steps"])
     between = result["bytewax_between_steps_s"]
     print(f"  {between / result['main_cpu_s']:6.1%}  Bytewax between the steps")
     ceiling = result["ceiling"]
     print(f"the ceiling (same topic, in turns): main thread {ceiling['main_cpu_s']} s CPU "
           f"({ceiling['main_us_per_point']} µs a point)")  # fmt: skip
-    for name, step in ceiling["steps"].items():
-        print(f"  {step['share']:6.1%} {step['us_per_point']:7.3f} µs/pt "
-              f"{step['calls']:6d} calls {step['wall_s'] - step['cpu_s']:6.3f} s off CPU"
-              f"  {name}")  # fmt: skip
+    _print_steps(ceiling["steps"])
+
+
+def _print_steps(steps: dict) -> None:
+    """A line per step that holds at least 0.1 % of the main thread's CPU."""
+    for name, step in steps.items():
+        if step["share"] >= 0.001:
+            print(f"  {step['share']:6.1%} {step['us_per_point']:7.3f} µs/pt "
+                  f"{step['calls']:6d} calls {step['wall_s'] - step['cpu_s']:6.3f} s off CPU"
+                  f"  {name}")  # fmt: skip
 
 
 # --- the child: the flow, its callbacks timed --------------------------------------------------
@@ -213,7 +215,7 @@ def probed_flow():
 
 
 class _StepClock:
-    """CPU seconds and calls per step, in the main thread (the one worker's)."""
+    """CPU and wall seconds and calls per step, in the main thread (the one worker's)."""
 
     def __init__(self) -> None:
         self.cpu: collections.Counter[str] = collections.Counter()

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from airis import telemetry
 from airis.batches import PointRow
-from airis.events import LogRecord, MetricPoint, Span
+from airis.events import MAX_TS, LogRecord, MetricPoint, Span
 from airis.sources import otlp
 from airis.sources.kafka_input import (
     DEAD_LETTER_VALUE_LIMIT,
@@ -211,6 +211,19 @@ def test_an_integer_value_of_a_poll_decoded_at_once_is_the_float_pydantic_makes_
     assert batches is not None
     (got,) = batches[0].value
     assert type(got) is float and got == expected
+
+
+def test_a_poll_decoded_at_once_keeps_one_string_per_distinct_name() -> None:
+    """A batch outlives its poll: a string per point would stay among the poll's freed
+    blocks and slow the next poll's decoding (`sources/fast_point.py`)."""
+    from airis.sources.fast_point import batches_from_json
+
+    raw = [b'{"ts":"2026-11-25T00:00:00Z","service":"api","signal":"%s","value":1.0}' % name
+           for name in (b"cpu", b"mem", b"cpu", b"mem", b"cpu")]  # fmt: skip
+    again = batches_from_json(raw[:1], MAX_TS, 4096)
+    (batch,) = batches_from_json(raw, MAX_TS, 4096)
+    assert len({id(name) for name in batch.signal}) == 2
+    assert batch.signal[0] is again[0].signal[0] and batch.key is again[0].key
 
 
 #: The kinds above that `batches_from_json` takes as they are (the last one too, unless told to

@@ -275,9 +275,15 @@ class SignalCodes:
 
     @classmethod
     def of(cls, signals: Sequence[str]) -> SignalCodes:
+        signals = tuple(signals)
+        # Two orders are most batches, and each takes a few compares in C instead of a
+        # lookup per point: a scrape's signals again and again (our JSON events, one
+        # message each), and one signal's points after another's (an OTLP message).
+        codes = _cycle_codes(signals) or _run_codes(signals)
+        if codes is not None:
+            return codes
         code_of = {name: i for i, name in enumerate(dict.fromkeys(signals))}
-        codes = np.fromiter(map(code_of.__getitem__, signals), np.int64, len(signals))
-        return cls(tuple(code_of), codes)
+        return cls(tuple(code_of), np.fromiter(map(code_of.__getitem__, signals), np.int64))
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -285,3 +291,46 @@ class SignalCodes:
     def lookup(self, table: Mapping[str, int]) -> np.ndarray:
         """Each point's value in ``table`` (which holds every name)."""
         return np.array([table[name] for name in self.names], dtype=np.int64)[self.codes]
+
+
+def _cycle_codes(signals: tuple[str, ...]) -> SignalCodes | None:
+    """The codes of distinct names repeated in one order (the last cycle may stop short)."""
+    size = len(signals)
+    try:
+        period = signals.index(signals[0], 1)
+    except (IndexError, ValueError):  # no point, or the first name only once
+        return None
+    names = signals[:period]
+    cycles, rest = divmod(size, period)
+    if len(set(names)) < period or signals != names * cycles + names[:rest]:
+        return None
+    return SignalCodes(names, np.arange(size, dtype=np.int64) % period)
+
+
+def _run_codes(signals: tuple[str, ...]) -> SignalCodes | None:
+    """The codes of runs of one name each, no name in two runs (a handful of runs)."""
+    names: dict[str, int] = {}  # name: its run's length
+    start, size = 0, len(signals)
+    while start < size:
+        name = signals[start]
+        if name in names or len(names) == _MAX_RUNS:
+            return None
+        # The run's end by doubling steps, then halving ones: a few compares a run.
+        end, step = start + 1, 1
+        while end + step <= size and signals[end + step - 1] == name:
+            end += step
+            step *= 2
+        while step > 1:
+            step //= 2
+            if end + step <= size and signals[end + step - 1] == name:
+                end += step
+        if signals[start:end].count(name) != end - start:  # a step passed over another
+            return None
+        names[name] = end - start
+        start = end
+    codes = np.repeat(np.arange(len(names), dtype=np.int64), list(names.values()))
+    return SignalCodes(tuple(names), codes)
+
+
+#: Runs `_run_codes` looks for before it leaves a batch to the lookup per point.
+_MAX_RUNS = 64

@@ -159,3 +159,22 @@ def test_epoch_seconds_are_each_stamps_timestamp(offsets: list[int], zone: timez
             most = max(most, len(set(batch)))
             assert len(windowed_detector._SECONDS) <= most
     assert _epoch_seconds(stamps).tolist() == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.integers(0, 40), min_size=1, max_size=20),
+    st.integers(1, 5),
+    st.integers(0, 19),
+    st.sampled_from([UTC, timezone(timedelta(hours=-5))]),
+)
+def test_epoch_seconds_of_ticks_over_and_over_are_each_stamps_timestamp(
+    offsets: list[int], cycles: int, cut: int, zone: timezone
+) -> None:
+    """An OTLP message's order: each metric's points over the same ticks (the last cut short
+    here), equal stamps built apart too."""
+    t0 = datetime(2026, 12, 4, 1, 2, 3, 456789, tzinfo=UTC)
+    ticks = [(t0 + timedelta(seconds=10 * k)).astimezone(zone) for k in offsets]
+    stamps = [ts + timedelta(0) if n % 2 else ts for n in range(cycles) for ts in ticks]
+    stamps = stamps[: max(1, len(stamps) - cut)]
+    assert _epoch_seconds(stamps).tolist() == [ts.timestamp() for ts in stamps]

@@ -191,10 +191,11 @@ def batch_by_key(items: list[MetricPoint | MetricBatch]) -> list[tuple[str, Metr
     """One `MetricBatch` per detection key of ``items``, keyed and in arrival order: the
     exchange then moves one item per service and batch of input instead of one per point.
 
-    A decoder's batch of one service (keyed by the service) stays columns; should it hold a
-    signal with a key of its own (a log or trace signal, a labelled point), its points are
-    grouped one by one like the rest. A batch keyed apart from its service by its maker (the
-    log and trace windows' signals, `detection_key`) stays columns too."""
+    A decoder's batch of one service (keyed by the service) stays columns, labelled points
+    too; should it hold a point with a key of its own (a log or trace signal, a point derived
+    from an OTLP aggregate), its points are grouped one by one like the rest. A batch keyed
+    apart from its service by its maker (the log and trace windows' signals,
+    `detection_key`) stays columns too."""
     if any(type(item) is MetricBatch and not _keyed_as_a_whole(item) for item in items):
         items = [point for item in items for point in _regrouped(item)]
     groups = group_by(items, _item_key)
@@ -208,7 +209,10 @@ def _keyed_as_a_whole(batch: MetricBatch) -> bool:
     the key its maker gave it."""
     if batch.key != batch.service:
         return True
-    return not batch.labels and _OWN_KEY_SIGNALS.isdisjoint(batch.signal)
+    if not _OWN_KEY_SIGNALS.isdisjoint(batch.signal):
+        return False
+    # Of the labels, only this one changes a point's key (`_detection_key`).
+    return not any(labels.get(DERIVED_LABEL) for labels in batch.labels)
 
 
 def _regrouped(item: MetricPoint | MetricBatch) -> Iterable[MetricPoint | MetricBatch]:
@@ -226,12 +230,17 @@ def _joined(key: str, group: list[MetricPoint | MetricBatch]) -> MetricBatch:
     if all(type(item) is MetricBatch for item in group):
         if len(group) == 1:
             return group[0]
+        labels = ()
+        if any(batch.labels for batch in group):  # `{}` of its own for each unlabelled point
+            each = (batch.labels or [{} for _ in batch.ts] for batch in group)
+            labels = tuple(chain.from_iterable(each))
         return MetricBatch(
             key,
             group[0].service,
             tuple(chain.from_iterable(batch.ts for batch in group)),
             tuple(chain.from_iterable(batch.signal for batch in group)),
             tuple(chain.from_iterable(batch.value for batch in group)),
+            labels if any(labels) else (),
         )
     return MetricBatch.from_points(key, unbatched(group))
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
-from airis.batches import MetricBatch
+from airis.batches import MetricBatch, unbatched
 from airis.events import MetricPoint
 from airis.flows.detection import batch_by_key
+from airis.operators.signals.otlp_metrics import DERIVED_LABEL
 from airis.signals import LOG_SIGNALS
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
@@ -38,3 +41,48 @@ def test_decoded_columns_and_points_give_the_same_batches_as_points_alone() -> N
     assert REGISTRY.get_sample_value("airis_keyed_batches_total") - before == 4
     assert sorted(k for k, _ in keyed) == ["api", "db", "web", "web/logs"]  # api's two: one
     assert _per_key(keyed) == _per_key(batch_by_key([*api_1, *db, *api_2, *web]))
+
+
+@st.composite
+def _inputs(draw: st.DrawFn) -> list[MetricBatch | MetricPoint]:
+    """A decoder's output: batches of one service (labelled or not) and points, interleaved;
+    in some inputs points with keys of their own (a log signal, a point derived from an OTLP
+    aggregate: not its empty label)."""
+    signals, labels = ["cpu", "mem"], [{}, {"host": "a"}, {"host": "b", "zone": "1"}, {}]
+    if draw(st.booleans()):
+        signals.append(LOG_SIGNALS[0])
+        labels += [{DERIVED_LABEL: "http.duration"}, {DERIVED_LABEL: ""}]
+    items: list[MetricBatch | MetricPoint] = []
+    for i in range(draw(st.integers(1, 6))):
+        service = draw(st.sampled_from(["api", "db"]))
+        points = [
+            MetricPoint(
+                ts=T0 + timedelta(seconds=i * 10 + k),
+                service=service,
+                signal=draw(st.sampled_from(signals)),
+                value=k,
+                labels=draw(st.sampled_from(labels)),
+            )
+            for k in range(draw(st.integers(1, 4)))
+        ]
+        items += [MetricBatch.from_points(service, points)] if draw(st.booleans()) else points
+    return items
+
+
+@settings(max_examples=200, deadline=None)
+@given(items=_inputs())
+def test_labelled_batches_keep_their_points_keys_and_labels_as_points_alone_do(items) -> None:
+    """Labelled batches stay columns unless a point has a key of its own: the same points
+    per key, in the same order, with their labels, as the points given one by one."""
+    points = [point for item in items for point in unbatched([item])]
+    keyed = batch_by_key(items)
+    assert _per_key(keyed) == _per_key(batch_by_key(points))
+    for _, batch in keyed:
+        assert all(type(labels) is dict for labels in batch.labels)
+
+
+def test_a_labelled_batch_of_one_service_crosses_as_it_is() -> None:
+    points = [MetricPoint(ts=T0, service="api", signal="cpu", value=1.0, labels={"host": "a"}),
+              MetricPoint(ts=T0, service="api", signal="mem", value=2.0)]  # fmt: skip
+    batch = MetricBatch.from_points("api", points)
+    assert batch_by_key([batch])[0][1] is batch

@@ -55,6 +55,7 @@ def main() -> int:
     parser.add_argument("--bootstrap", help="use this broker instead of starting one")
     parser.add_argument("--hours", type=float, default=24.0, help="simulated hours (default 24)")
     parser.add_argument("--wire", choices=("json", "otlp"), default="json")
+    parser.add_argument("--labels", action="store_true", help="two labels a point (host, region)")
     parser.add_argument("--store", choices=("on", "off", "no-insert"), default="on")
     parser.add_argument("--runs", type=int, default=3, help="runs over one topic (default 3)")
     parser.add_argument("--json", type=Path, default=REPO / "var/bench/flow_steps.json")
@@ -72,7 +73,7 @@ def main() -> int:
                        check=True)  # fmt: skip
         bootstrap = f"127.0.0.1:{port}"
     try:
-        topic, points = fill_topic(bootstrap, args.hours, args.wire)
+        topic, points = fill_topic(bootstrap, args.hours, args.wire, labels=args.labels)
         runs, ceilings = [], []
         for i in range(args.runs):
             ceilings.append(ceiling_once(bootstrap, topic, points, args.wire))
@@ -86,7 +87,8 @@ def main() -> int:
             shutil.rmtree(broker_dir, ignore_errors=True)
     result = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"), **machine(),
-        "wire": args.wire, "store": args.store, "points": points, "runs": len(runs),
+        "wire": args.wire, "labels": args.labels, "store": args.store, "points": points,
+        "runs": len(runs),
         **summary(runs, points), "ceiling": summary(ceilings, points),
     }  # fmt: skip
     args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -171,7 +173,8 @@ def summary(runs: list[dict], points: int) -> dict:
 
 
 def print_table(result: dict) -> None:
-    print(f"{result['wire']} flow, store {result['store']}, {result['points']:,} points, "
+    wire = result["wire"] + (", two labels a point" if result.get("labels") else "")
+    print(f"{wire} flow, store {result['store']}, {result['points']:,} points, "
           f"median of {result['runs']} runs: main thread {result['main_cpu_s']} s CPU "
           f"({result['main_us_per_point']} µs a point), GC {result['gc_s']} s")  # fmt: skip
     _print_steps(result["steps"])

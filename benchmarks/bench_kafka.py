@@ -160,11 +160,16 @@ def free_port() -> int:
 
 
 def fill_topic(
-    bootstrap: str, hours: float, wire: str, partitions: int = 4, keyed: bool = True
+    bootstrap: str,
+    hours: float,
+    wire: str,
+    partitions: int = 4,
+    keyed: bool = True,
+    labels: bool = False,
 ) -> tuple[str, int]:
     """A new topic with ``hours`` of simulated metrics; messages keyed by service unless not
     ``keyed`` (then a service's messages spread over every partition, as an unkeyed producer
-    writes them)."""
+    writes them); with ``labels``, two labels a point (host and region, as exporters send)."""
     from airis.app.kafka_admin import ensure_topics
     from airis.app.kafka_producer import encode_tick, produce
     from airis.sources.simulator import recent_simulation
@@ -172,6 +177,9 @@ def fill_topic(
     topic = f"bench-{wire}-{uuid.uuid4().hex[:8]}"
     ensure_topics(bootstrap, [topic], partitions)
     ticks = recent_simulation(hours, 7).ticks()
+    if labels:
+        host = {"host": "node-1", "region": "eu-west-1"}
+        ticks = ([{**e, "labels": host} for e in tick] for tick in ticks)
     if wire == "otlp":  # one message per service and OTLP_TICKS ticks
         ticks = _merged(ticks, OTLP_TICKS)
     batches = (

@@ -239,13 +239,21 @@ def batches_from_json(
             return None
         stamps[text] = ts
     by_service: dict[str, list[_JsonPoint]] = {}
+    # A poll's points with equal labels (in the same order) share the first one's dict, checked
+    # once: a dict of strings per point would outlive the poll as names did (see `_intern`).
+    shared: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
     labelled = whole = False
     for event in events:
         if type(event.value) is not float:
             whole = True  # an integer: pydantic takes it as its float, and so do we below
-        if event.labels is not msgspec.UNSET:
-            if event.labels and not _valid_labels(event.labels):
-                return None
+        if (labels := event.labels) is not msgspec.UNSET:
+            if labels:
+                items = tuple(labels.items())
+                if (known := shared.get(items)) is None:
+                    if not _valid_labels(labels):
+                        return None
+                    known = shared[items] = labels
+                event.labels = known
             labelled = True
         group = by_service.get(event.service)
         if group is None:

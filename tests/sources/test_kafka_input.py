@@ -226,6 +226,23 @@ def test_a_poll_decoded_at_once_keeps_one_string_per_distinct_name() -> None:
     assert batch.signal[0] is again[0].signal[0] and batch.key is again[0].key
 
 
+def test_a_poll_decoded_at_once_keeps_one_dict_per_distinct_labels() -> None:
+    """Points with equal labels share one dict (checked once); others keep their own."""
+    from airis.sources.fast_point import batches_from_json
+
+    raw = [b'{"ts":"2026-11-25T00:00:00Z","service":"api","signal":"cpu","value":1.0,'
+           b'"labels":%s}' % labels
+           for labels in (b'{"host":"a"}', b'{"host":"b"}', b'{"host":"a"}', b"{}",
+                          b'{"host":"a","zone":"1"}', b'{"zone":"1","host":"a"}')]  # fmt: skip
+    (batch,) = batches_from_json(raw, MAX_TS, 4096)
+    assert [dict(labels) for labels in batch.labels] == [
+        {"host": "a"}, {"host": "b"}, {"host": "a"}, {}, {"host": "a", "zone": "1"},
+        {"zone": "1", "host": "a"},
+    ]  # fmt: skip
+    assert batch.labels[0] is batch.labels[2] and batch.labels[1] is not batch.labels[0]
+    assert batch.labels[4] is not batch.labels[5]  # another order: its own dict, the same labels
+
+
 #: The kinds above that `batches_from_json` takes as they are (the last one too, unless told to
 #: refuse what reads like OTLP JSON).
 _RESOURCE_LABEL = len(_KINDS) - 1

@@ -36,7 +36,9 @@ seed 7, with its faults):
     on one topic, two runs each;
 (s) the JSON flow's share of the ceiling (not in the default set: ``--only s``): (a)'s JSON
     ceiling and (b)'s JSON flow on one process, in turns on one topic, three pairs: each
-    pair's share and the median.
+    pair's share and the median;
+(l) labelled points (not in the default set: ``--only l``): (b)'s JSON flow on one process on
+    points with two labels each and on points without, in turns, two runs each.
 """
 
 from __future__ import annotations
@@ -72,15 +74,9 @@ def main() -> int:
     parser.add_argument("--bootstrap", help="use this broker instead of starting one")
     parser.add_argument("--hours", type=float, default=24.0, help="simulated hours per topic")
     parser.add_argument("--json", type=Path, default=REPO / "var/bench/kafka.json")
-    parser.add_argument(
-        "--only", default="abcde", help="which measurements to run (letters, default abcde)"
-    )
-    parser.add_argument(
-        "--series", type=int, default=SERIES, help=f"(d)'s active series (default {SERIES:,})"
-    )
-    parser.add_argument(
-        "--rate", type=float, help="(c)'s points/s (default: half of (b)'s 1-process rate)"
-    )
+    parser.add_argument("--only", default="abcde", help="measurements to run (default abcde)")
+    parser.add_argument("--series", type=int, default=SERIES, help=f"(d)'s series ({SERIES:,})")
+    parser.add_argument("--rate", type=float, help="(c)'s points/s (default: half of (b)'s)")
     parser.add_argument(
         "--signals",
         choices=sorted(SIGNAL_SETS),
@@ -127,6 +123,10 @@ def main() -> int:
             from bench_kafka_pairs import store_cost
 
             results["f_store_cost"] = store_cost(bootstrap, args.hours)
+        if "l" in args.only:
+            from bench_kafka_pairs import labels_cost
+
+            results["l_labels"] = labels_cost(bootstrap, args.hours)
         if "d" in args.only:
             results["d_memory"] = memory(series=args.series, signals=args.signals)
         if "e" in args.only:

@@ -1,6 +1,7 @@
-"""`bench_kafka.py`'s measurements that alternate two runs on one topic: (f) the JSON flow with
-and without its store, (s) the JSON flow's share of the ceiling. ``bench_kafka.py --only f``
-and ``--only s`` run them (see its docstring)."""
+"""`bench_kafka.py`'s measurements that alternate two runs: (f) the JSON flow with and without
+its store, (s) the JSON flow's share of the ceiling, (l) the JSON flow on labelled points and
+on points without labels. ``bench_kafka.py --only f`` (``s``, ``l``) runs them (see its
+docstring)."""
 
 from __future__ import annotations
 
@@ -44,4 +45,23 @@ def share_of_ceiling(bootstrap: str, hours: float, pairs: int = 3) -> dict:
         "median_share": statistics.median(known) if known else None,
     }
     print(f"(s) share of the JSON ceiling: {result}", flush=True)
+    return result
+
+
+def labels_cost(bootstrap: str, hours: float, pairs: int = 2) -> dict:
+    """(l) the whole flow (JSON, 1 process) on points with two labels each (host and region,
+    as exporters send them) and on the same points without, in turns on two topics."""
+    topics = {"labelled": fill_topic(bootstrap, hours, "json", labels=True)}
+    topics["unlabelled"] = fill_topic(bootstrap, hours, "json")
+    steady: dict[str, list[int]] = {name: [] for name in topics}
+    for _ in range(pairs):
+        for name, filled in topics.items():
+            steady[name].append(
+                whole_flow(bootstrap, hours, 1, filled=filled)["steady_points_per_s"]
+            )
+    result = {
+        "points": topics["labelled"][1],
+        **{f"{k}_steady_points_per_s": v for k, v in steady.items()},
+    }
+    print(f"(l) labelled points: {result}", flush=True)
     return result

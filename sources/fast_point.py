@@ -190,7 +190,15 @@ def fields_from_json(
     return ts, event.service, event.signal, event.value, labels, given  # type: ignore[return-value]
 
 
-_DECODE_POINTS = msgspec.json.Decoder(list[_JsonPoint]).decode
+class _JsonPointOfPoll(_JsonPoint, forbid_unknown_fields=True, gc=False):
+    """`_JsonPoint` with its labels left as their JSON text: a poll's points mostly repeat a
+    few label sets, and each distinct text is decoded and checked once (`batches_from_json`)."""
+
+    labels: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET  # type: ignore[assignment]
+
+
+_DECODE_POINTS = msgspec.json.Decoder(list[_JsonPointOfPoll]).decode
+_DECODE_LABELS = msgspec.json.Decoder(dict[str, str]).decode
 # The decoder makes a string per name per event. A batch outlives its poll (the store buffers
 # it), and a string per point that survives among the poll's freed events and timestamps (one
 # size of block) scatters the allocator's next blocks over many half-used pools: decoding the
@@ -239,21 +247,24 @@ def batches_from_json(
             return None
         stamps[text] = ts
     by_service: dict[str, list[_JsonPoint]] = {}
-    # A poll's points with equal labels (in the same order) share the first one's dict, checked
-    # once: a dict of strings per point would outlive the poll as names did (see `_intern`).
-    shared: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+    # A poll's points with the same labels' text share one dict, decoded and checked once: a
+    # dict of strings per point would outlive the poll as names did (see `_intern`).
+    shared: dict[bytes, dict[str, str]] = {}
     labelled = whole = False
     for event in events:
         if type(event.value) is not float:
             whole = True  # an integer: pydantic takes it as its float, and so do we below
-        if (labels := event.labels) is not msgspec.UNSET:
-            if labels:
-                items = tuple(labels.items())
-                if (known := shared.get(items)) is None:
-                    if not _valid_labels(labels):
-                        return None
-                    known = shared[items] = labels
-                event.labels = known
+        if (raw := event.labels) is not msgspec.UNSET:
+            text = bytes(raw)
+            if (labels := shared.get(text)) is None:
+                try:
+                    labels = _DECODE_LABELS(text)
+                except msgspec.DecodeError:  # not an object of strings
+                    return None
+                if labels and not _valid_labels(labels):
+                    return None
+                shared[text] = labels
+            event.labels = labels
             labelled = True
         group = by_service.get(event.service)
         if group is None:

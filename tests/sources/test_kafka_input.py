@@ -241,6 +241,9 @@ def test_a_poll_decoded_at_once_keeps_one_dict_per_distinct_labels() -> None:
     ]  # fmt: skip
     assert batch.labels[0] is batch.labels[2] and batch.labels[1] is not batch.labels[0]
     assert batch.labels[4] is not batch.labels[5]  # another order: its own dict, the same labels
+    for bad in (b'{"k":1}', b"null", b'["k"]', b'{"k":{"a":"b"}}'):  # pydantic says why
+        event = raw[0].replace(b'{"host":"a"}', bad)
+        assert batches_from_json([raw[0], event], MAX_TS, 4096) is None
 
 
 #: The kinds above that `batches_from_json` takes as they are (the last one too, unless told to

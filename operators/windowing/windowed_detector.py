@@ -49,7 +49,7 @@ from airis.batches import MetricBatch
 from airis.events import MetricPoint
 from airis.operators.closed_windows import ClosedWindows
 from airis.operators.detectors.detector_bank import DetectorBank
-from airis.operators.types import SignalCodes
+from airis.operators.types import SignalCodes, cycle_length
 from airis.operators.windowing.event_windows import ALIGN_TO
 from airis.operators.windowing.open_windows import OpenWindows
 from airis.operators.windowing.service_window import (
@@ -97,15 +97,9 @@ def _epoch_seconds(stamps: Sequence[datetime]) -> np.ndarray:
     The ticks over and over (an OTLP message lists one metric's points after another's) are
     expanded from one cycle's with a few compares in C instead of a lookup per point."""
     stamps = tuple(stamps)
-    size = len(stamps)
-    if size > 1:
-        try:
-            period = stamps.index(stamps[0], 1)
-        except ValueError:
-            period = size
-        ticks = stamps[:period]
-        if period < size and stamps == ticks * (size // period) + ticks[: size % period]:
-            return _seconds_of(ticks, keep=True)[np.arange(size) % period]
+    period = cycle_length(stamps)
+    if period is not None:
+        return _seconds_of(stamps[:period], keep=True)[np.arange(len(stamps)) % period]
     return _seconds_of(stamps)
 
 

@@ -33,7 +33,7 @@ from airis.events import (
     MetricPoint,
     RcaCandidate,
 )
-from airis.flows.batching import group_by
+from airis.flows.batching import flatten, group_by
 from airis.flows.model_ops import plan_capacity, score_with_model
 from airis.flows.snapshots import TakeSnapshot, frozen, snapshotter, stateful_map, thawed
 from airis.operators.alerting.alert_manager import AlertManager
@@ -160,7 +160,8 @@ def detect_and_alert(
         incident_inputs = op.merge("anomalies_and_edges", incident_inputs, edges)
     if templates is not None:
         incident_inputs = op.merge("anomalies_and_templates", incident_inputs, templates)
-    one_key = op.key_on("key_incidents", incident_inputs, lambda _a: "incidents")
+    # One item per batch of input crosses to that key, not one per anomaly (a pickle each).
+    one_key = op.flat_map_batch("key_incidents", incident_inputs, lambda b: [("incidents", b)])
     grouped = op.stateful_batch("incidents", one_key, _incidents(alerting, topology, changes))
     incidents = op.map("incident_events", grouped, lambda kv: kv[1])  # Incident
     candidates = op.flat_map("rca_candidates", incidents, lambda i: i.candidates)
@@ -386,7 +387,7 @@ class IncidentState:
     call_graph: CallGraph = field(default_factory=CallGraph)
 
 
-class GroupIncidents(StatefulBatchLogic[Any, Incident, bytes]):
+class GroupIncidents(StatefulBatchLogic[list[Any], Incident, bytes]):
     """Bytewax's side of `IncidentGrouper`: anomalies in, resolved, ranked incidents out.
 
     Incidents close on event time (a later anomaly shows the quiet gap has passed) or, when
@@ -409,7 +410,8 @@ class GroupIncidents(StatefulBatchLogic[Any, Incident, bytes]):
         self.changes = changes
         self._quiet_since = time.monotonic()
 
-    def on_batch(self, values: list[Any]) -> tuple[list[Incident], bool]:
+    def on_batch(self, groups: list[list[Any]]) -> tuple[list[Incident], bool]:
+        values = flatten(groups)
         for value in values:
             if isinstance(value, MetricService):
                 self.grouper.add_metric_service(value.service)

@@ -142,3 +142,20 @@ def test_a_service_gone_quiet_has_its_windows_closed_then_its_state_discarded() 
     assert logic.notify_at() is not None  # ...and it will be woken when it counts as gone
     now[0] += 3600.0
     assert logic.on_notify() == ([], logic.DISCARD)
+
+
+def test_anomalies_go_to_the_incidents_key_one_item_per_batch_not_one_per_anomaly():
+    # Every anomaly goes to one key, across processes: one pickle per batch of them.
+    flow = build_flow(TestingSource([]), TestingSink([]), Settings())
+    (keying,) = _steps(flow, "key_incidents")
+    anomalies = [e for e in _run(_events()) if isinstance(e, Anomaly)]
+    assert len(anomalies) > 1
+    assert keying.mapper(anomalies) == [("incidents", anomalies)]
+
+
+def _steps(step, name: str) -> list:
+    """Every step inside ``step`` whose id ends with ``name``."""
+    found = [step] if getattr(step, "step_id", "").endswith(f".{name}") else []
+    for sub in getattr(step, "substeps", None) or ():
+        found += _steps(sub, name)
+    return found

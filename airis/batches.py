@@ -9,8 +9,9 @@ path moves, pickles and stores plain values instead of a model per event.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from operator import itemgetter
@@ -71,6 +72,19 @@ class MetricBatch:
     signal: tuple[str, ...]
     value: tuple[float, ...]
     labels: tuple[dict[str, str], ...] = ()
+    #: The columns as pickled the first time (`__reduce__`).
+    _pickled: bytes | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        """Pickle the columns once, however often the batch is pickled: Bytewax pickles an
+        item that crosses processes twice (once to size it, once to send it), and a batch
+        may cross again to the store. The batch is immutable, so the bytes stay true."""
+        pickled = getattr(self, "_pickled", None)  # unset in a batch of an older pickle
+        if pickled is None:
+            columns = (self.key, self.service, self.ts, self.signal, self.value, self.labels)
+            pickled = pickle.dumps(columns, pickle.HIGHEST_PROTOCOL)
+            object.__setattr__(self, "_pickled", pickled)
+        return _unpickled_batch, (pickled,)
 
     @classmethod
     def from_points(cls, key: str, points: Sequence[MetricPoint | PointRow]) -> MetricBatch:
@@ -101,6 +115,10 @@ class MetricBatch:
     def points(self) -> Iterator[MetricPoint]:
         """Every point, in order."""
         return (self.point(i) for i in range(len(self.ts)))
+
+
+def _unpickled_batch(columns: bytes) -> MetricBatch:
+    return MetricBatch(*pickle.loads(columns))
 
 
 class PointRow(NamedTuple):

@@ -3,6 +3,8 @@ before the batches moved from `airis.events` still load."""
 
 from __future__ import annotations
 
+import copyreg
+import io
 import pickle
 from datetime import UTC, datetime, timedelta
 
@@ -18,10 +20,46 @@ def test_batches_pickled_under_their_former_module_load() -> None:
         "api", [MetricPoint(ts=T0, service="api", signal="cpu", value=2.0)]
     )
     for state in (row, batch, [row, batch]):
-        data = pickle.dumps(state, protocol=2)  # classes named in plain text lines
+        data = _pickled_as_before(state)  # classes named in plain text lines
         former = data.replace(b"airis.batches", b"airis.events")
         assert former != data
         assert pickle.loads(former) == state
+        assert pickle.loads(pickle.dumps(pickle.loads(former))) == state  # and pickle again
+
+
+def _pickled_as_before(state: object) -> bytes:
+    """``state`` pickled (protocol 2) as before `MetricBatch` had a ``__reduce__``: its fields."""
+
+    class AsBefore(pickle.Pickler):
+        def reducer_override(self, obj: object) -> object:
+            if type(obj) is not MetricBatch:
+                return NotImplemented
+            fields = [obj.key, obj.service, obj.ts, obj.signal, obj.value, obj.labels]
+            return copyreg.__newobj__, (MetricBatch,), fields
+
+    out = io.BytesIO()
+    AsBefore(out, protocol=2).dump(state)
+    return out.getvalue()
+
+
+class _CountedPickles(tuple):
+    """A column that counts how often it is pickled."""
+
+    pickled = 0
+
+    def __reduce_ex__(self, protocol: object) -> tuple:
+        type(self).pickled += 1
+        return tuple, (tuple(self),)
+
+
+def test_a_batch_pickled_twice_pickles_its_columns_once_and_loads_equal() -> None:
+    values = _CountedPickles((1.0, 2.5))
+    batch = MetricBatch("api", "api", (T0, T0), ("cpu", "mem"), values, ({"a": "1"}, {}))
+    first, second = pickle.dumps(batch), pickle.dumps([batch, "again"])
+    assert _CountedPickles.pickled == 1
+    assert pickle.loads(first) == batch
+    assert pickle.loads(second) == [batch, "again"]
+    assert type(pickle.loads(first).value) is tuple
 
 
 def _span(i: int, service: str = "api") -> Span:

@@ -55,7 +55,7 @@ bench: && bench-dashboards bench-kafka
 bench-dashboards *args:
     {{venv}}/python benchmarks/bench_dashboards.py --json var/bench/dashboards.json "$@"
 
-# Kafka (a)-(e): decode ceiling, flow on 1 and 2 processes, latency, memory; (f), the store's share of the flow, with --only f.
+# Kafka (a)-(e): decode ceiling, flow on 1 and 2 processes, latency, memory; with --only: (f) the store's share, (s) the share of the ceiling, (l) labels, (p) two processes against one, in turns.
 bench-kafka *args:
     {{venv}}/python benchmarks/bench_kafka.py --json var/bench/kafka.json "$@"
 

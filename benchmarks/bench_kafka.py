@@ -38,7 +38,9 @@ seed 7, with its faults):
     ceiling and (b)'s JSON flow on one process, in turns on one topic, three pairs: each
     pair's share and the median;
 (l) labelled points (not in the default set: ``--only l``): (b)'s JSON flow on one process on
-    points with two labels each and on points without, in turns, two runs each.
+    points with two labels each and on points without, in turns, two runs each;
+(p) two processes against one (not in the default set: ``--only p``): (b)'s JSON flow on one
+    process and on two, in turns on one topic, three pairs: each pair's ratio and the median.
 """
 
 from __future__ import annotations
@@ -103,10 +105,6 @@ def main() -> int:
                 "json": ceiling(bootstrap, args.hours, "json"),
                 "otlp": ceiling(bootstrap, args.hours, "otlp"),
             }
-        if "s" in args.only:
-            from bench_kafka_pairs import share_of_ceiling  # a sibling script, by path
-
-            results["s_share"] = share_of_ceiling(bootstrap, args.hours)
         if "b" in args.only:
             results["b_flow"] = {
                 f"{p}_process": whole_flow(bootstrap, args.hours, p) for p in (1, 2)
@@ -119,14 +117,11 @@ def main() -> int:
             steady = results.get("b_flow", {}).get("1_process", {}).get("steady_points_per_s")
             rate = args.rate or (steady / 2 if steady else 15_000.0)
             results["c_latency"] = latency(bootstrap, rate)
-        if "f" in args.only:
-            from bench_kafka_pairs import store_cost
+        import bench_kafka_pairs  # a sibling script, by path: (s), (f), (l), (p)
 
-            results["f_store_cost"] = store_cost(bootstrap, args.hours)
-        if "l" in args.only:
-            from bench_kafka_pairs import labels_cost
-
-            results["l_labels"] = labels_cost(bootstrap, args.hours)
+        for letter, (key, measure) in bench_kafka_pairs.MEASUREMENTS.items():
+            if letter in args.only:
+                results[key] = measure(bootstrap, args.hours)
         if "d" in args.only:
             results["d_memory"] = memory(series=args.series, signals=args.signals)
         if "e" in args.only:

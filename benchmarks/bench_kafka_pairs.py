@@ -1,7 +1,7 @@
 """`bench_kafka.py`'s measurements that alternate two runs: (f) the JSON flow with and without
 its store, (s) the JSON flow's share of the ceiling, (l) the JSON flow on labelled points and
-on points without labels. ``bench_kafka.py --only f`` (``s``, ``l``) runs them (see its
-docstring)."""
+on points without labels, (p) the JSON flow on two processes and on one.
+``bench_kafka.py --only f`` (``s``, ``l``, ``p``) runs them (see its docstring)."""
 
 from __future__ import annotations
 
@@ -65,3 +65,36 @@ def labels_cost(bootstrap: str, hours: float, pairs: int = 2) -> dict:
     }
     print(f"(l) labelled points: {result}", flush=True)
     return result
+
+
+def processes_cost(bootstrap: str, hours: float, pairs: int = 3) -> dict:
+    """(p) the whole flow (JSON) on one process and on two, in turns on one topic, the first
+    of each pair alternating: each pair's ratio (two over one) and the median. Two processes
+    share the cores with each other and with the broker, and the machine's speed moves
+    within minutes (±20 % between two identical runs): one run of each says little."""
+    filled = fill_topic(bootstrap, hours, "json")
+    steady: dict[int, list[float]] = {1: [], 2: []}
+    for turn in range(pairs):
+        for processes in (1, 2) if turn % 2 == 0 else (2, 1):
+            result = whole_flow(bootstrap, hours, processes, filled=filled)
+            steady[processes].append(result["steady_points_per_s"])
+    pairs_run = zip(steady[1], steady[2], strict=True)
+    ratios = [round(two / one, 3) for one, two in pairs_run if one and two]
+    result = {
+        "points": filled[1],
+        "one_process_steady_points_per_s": steady[1],
+        "two_processes_steady_points_per_s": steady[2],
+        "ratio": ratios,
+        "median_ratio": statistics.median(ratios) if ratios else None,
+    }
+    print(f"(p) two processes against one: {result}", flush=True)
+    return result
+
+
+#: What ``bench_kafka.py --only`` runs for each letter of these, and its key in the results.
+MEASUREMENTS = {
+    "s": ("s_share", share_of_ceiling),
+    "f": ("f_store_cost", store_cost),
+    "l": ("l_labels", labels_cost),
+    "p": ("p_processes", processes_cost),
+}

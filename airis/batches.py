@@ -35,6 +35,7 @@ __all__ = [
     "LogBatch",
     "MetricBatch",
     "ModelScoreBatch",
+    "PickledOnce",
     "PointRow",
     "SpanBatch",
     "event_count",
@@ -119,6 +120,25 @@ class MetricBatch:
 
 def _unpickled_batch(columns: bytes) -> MetricBatch:
     return MetricBatch(*pickle.loads(columns))
+
+
+class PickledOnce(list):
+    """A list that pickles its items once, however often it is pickled, and arrives as a plain
+    list: a batch of events handed to an exchange (Bytewax pickles an item that crosses
+    processes twice, once to size it and once to send it). Not to be changed once handed on.
+
+    >>> batch = PickledOnce(["a", "b"])
+    >>> pickle.dumps(batch) == pickle.dumps(batch), type(pickle.loads(pickle.dumps(batch)))
+    (True, <class 'list'>)
+    """
+
+    __slots__ = ("_pickled",)
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        pickled = getattr(self, "_pickled", None)
+        if pickled is None:
+            pickled = self._pickled = pickle.dumps(list(self), pickle.HIGHEST_PROTOCOL)
+        return pickle.loads, (pickled,)
 
 
 class PointRow(NamedTuple):

@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from airis.batches import PickledOnce
+
 T = TypeVar("T")
 
-__all__ = ["flatten", "group_by", "grouped_by_service"]
+__all__ = ["flatten", "group_by", "grouped_by_service", "one_item"]
 
 
 def group_by(items: Iterable[T], key: Callable[[T], str]) -> dict[str, list[T]]:
@@ -31,6 +33,16 @@ def group_by(items: Iterable[T], key: Callable[[T], str]) -> dict[str, list[T]]:
 def grouped_by_service(events: list[Any]) -> list[tuple[str, list[Any]]]:
     """``(service, its events)`` per service of a batch of input: what a keyed step is given."""
     return list(group_by(events, _service).items())
+
+
+def one_item(key: str) -> Callable[[list[Any]], list[tuple[str, list[Any]]]]:
+    """A batch of input as one item of ``key`` that pickles once (`PickledOnce`): what
+    crosses to a step of one key, such as the incidents', or to the store's one partition.
+
+    >>> one_item("incidents")(["a", "b"])
+    [('incidents', ['a', 'b'])]
+    """
+    return lambda batch: [(key, PickledOnce(batch))]
 
 
 def flatten(groups: list[list[Any]]) -> list[Any]:

@@ -33,7 +33,7 @@ from airis.events import (
     MetricPoint,
     RcaCandidate,
 )
-from airis.flows.batching import flatten, group_by
+from airis.flows.batching import flatten, group_by, one_item
 from airis.flows.model_ops import plan_capacity, score_with_model
 from airis.flows.snapshots import TakeSnapshot, frozen, snapshotter, stateful_map, thawed
 from airis.operators.alerting.alert_manager import AlertManager
@@ -149,8 +149,8 @@ def detect_and_alert(
     alerts = op.inspect("count_alerts", alerts, _count_alert)
     anomalies = op.inspect("count_anomalies", anomalies, lambda _s, _a: telemetry.ANOMALIES.inc())
 
-    # Incidents span services, so every anomaly goes to one key (anomalies are few). Log and
-    # trace anomalies go too: the grouper decides what they may do (join, never open).
+    # Incidents span services, so every anomaly goes to one key, one item per batch of input
+    # (a pickle each). Log and trace anomalies go too: the grouper decides what they may do.
     incident_inputs: Stream[Anomaly | DependencyEdge | LogTemplate | MetricService] = anomalies
     # Which services have metrics (once each): the others' log and trace anomalies are primary.
     has_metrics = op.stateful_flat_map("metric_services", closed, _first_metric_window)
@@ -160,8 +160,7 @@ def detect_and_alert(
         incident_inputs = op.merge("anomalies_and_edges", incident_inputs, edges)
     if templates is not None:
         incident_inputs = op.merge("anomalies_and_templates", incident_inputs, templates)
-    # One item per batch of input crosses to that key, not one per anomaly (a pickle each).
-    one_key = op.flat_map_batch("key_incidents", incident_inputs, lambda b: [("incidents", b)])
+    one_key = op.flat_map_batch("key_incidents", incident_inputs, one_item("incidents"))
     grouped = op.stateful_batch("incidents", one_key, _incidents(alerting, topology, changes))
     incidents = op.map("incident_events", grouped, lambda kv: kv[1])  # Incident
     candidates = op.flat_map("rca_candidates", incidents, lambda i: i.candidates)

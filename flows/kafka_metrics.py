@@ -22,8 +22,9 @@ from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
+from airis.batches import PickledOnce
 from airis.events import AggregatePoint
-from airis.flows.batching import group_by
+from airis.flows.batching import group_by, one_item
 from airis.flows.detection import detect_and_alert, detection_configs, remember
 from airis.flows.kafka_ingest import read_topic
 from airis.flows.publish import publish
@@ -109,10 +110,10 @@ def _flow(
 def _store_batches(partitions: int) -> Callable[[list[Any]], list[tuple[str, list[Any]]]]:
     """``(partition key, events)``: one item per partition and batch crosses to the store."""
     if partitions == 1:
-        return lambda events: [(STORE_KEY, events)]
+        return one_item(STORE_KEY)
     # Spread by service so one series stays in one partition (inserts stay ordered per key).
-    return lambda events: list(group_by(events, _service_or_store).items())
+    return lambda events: [(k, PickledOnce(g)) for k, g in group_by(events, _store_key).items()]
 
 
-def _service_or_store(event: Any) -> str:
+def _store_key(event: Any) -> str:
     return getattr(event, "service", STORE_KEY)

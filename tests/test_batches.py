@@ -8,7 +8,7 @@ import io
 import pickle
 from datetime import UTC, datetime, timedelta
 
-from airis.batches import LogBatch, MetricBatch, PointRow, SpanBatch, unbatched
+from airis.batches import LogBatch, MetricBatch, PickledOnce, PointRow, SpanBatch, unbatched
 from airis.events import LogRecord, MetricPoint, Span
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
@@ -88,3 +88,13 @@ def test_a_batch_s_events_are_the_validated_ones_and_behave_like_them() -> None:
     assert again == lines
     assert [e.model_dump() for e in again] == [e.model_dump() for e in lines]
     assert unbatched(["x", batch, "y"]) == ["x", *lines, "y"]
+
+
+def test_a_pickled_once_list_pickles_its_items_once_and_arrives_as_a_plain_list() -> None:
+    before = _CountedPickles.pickled
+    items = PickledOnce([_CountedPickles((1.0,)), "b"])
+    first, second = pickle.dumps(items), pickle.dumps(("store", items))
+    assert _CountedPickles.pickled == before + 1
+    assert pickle.loads(first) == [(1.0,), "b"]
+    assert type(pickle.loads(first)) is list
+    assert pickle.loads(second) == ("store", [(1.0,), "b"])

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +18,9 @@ import bytewax.operators as op
 from bytewax.dataflow import Stream, operator
 from bytewax.operators import StatefulBatchLogic
 
-from airis.batches import ForecastBatch, ModelScoreBatch
+from airis.batches import ForecastBatch, ModelScoreBatch, PickledOnce
 from airis.events import Anomaly, CapacityWarning, DriftEvent, ScalingAdvice
+from airis.flows.batching import flatten
 from airis.flows.snapshots import stateful_map
 from airis.models.model_events import model_events
 from airis.models.serving import ModelServer
@@ -47,7 +49,7 @@ def score_with_model(
     or above ``threshold`` is an anomaly."""
     name = model.name or ""
     metric_windows = op.filter("model_metric_windows", closed, lambda kv: "/" not in kv[0])
-    one_key = op.map("key_model", metric_windows, lambda kv: (name, kv[1].observed()))
+    one_key = op.flat_map_batch("key_model", metric_windows, _observed_item(name))
     scored = op.stateful_batch(
         "score_model", one_key, lambda r: ScoreWindows(r or _server(model), threshold)
     )
@@ -55,6 +57,11 @@ def score_with_model(
     split = op.branch("split_model_scores", events, lambda e: isinstance(e, ModelScoreBatch))
     rest = op.branch("split_model_anomalies", split.falses, lambda e: isinstance(e, Anomaly))
     return ModelOut(split.trues, rest.trues, rest.falses)
+
+
+def _observed_item(name: str) -> Callable[[list[Any]], list[tuple[str, list[ObservedWindows]]]]:
+    """A batch of input's closed windows as one item of the model's key (pickled once)."""
+    return lambda batch: [(name, PickledOnce([windows.observed() for _, windows in batch]))]
 
 
 def _server(model: ModelConfig) -> ModelServer:
@@ -69,7 +76,7 @@ def _server(model: ModelConfig) -> ModelServer:
     )
 
 
-class ScoreWindows(StatefulBatchLogic[ObservedWindows, Any, ModelServer]):
+class ScoreWindows(StatefulBatchLogic[list[ObservedWindows], Any, ModelServer]):
     """Bytewax's side of `ModelServer`: windows in (each service's closed windows of a batch
     of input), one score per window out, plus anomalies (score at or above the threshold) and
     drift events. Until a version is promoted, the windows are not even read."""
@@ -78,10 +85,10 @@ class ScoreWindows(StatefulBatchLogic[ObservedWindows, Any, ModelServer]):
         self.server = server
         self.threshold = threshold
 
-    def on_batch(self, groups: list[ObservedWindows]) -> tuple[list[Any], bool]:
+    def on_batch(self, groups: list[list[ObservedWindows]]) -> tuple[list[Any], bool]:
         if not self.server.serving():
             return [], self.RETAIN
-        values = [value for windows in groups for value in windows.values()]
+        values = [value for windows in flatten(groups) for value in windows.values()]
         batch = self.server.score([w.values for w in values], [w.service for w in values])
         if batch is None:
             return [], self.RETAIN

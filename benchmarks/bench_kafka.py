@@ -272,23 +272,26 @@ def events_in(
     ports: list[int],
     gc_full: dict[int, float] | None = None,
     batches: dict[int, float] | None = None,
+    read: dict[int, float] | None = None,
 ) -> float:
     """Events read so far by the flow's processes (their ``/metrics``); ``gc_full`` gets each
     process's full garbage collections (prometheus-client's ``python_gc_collections_total``),
-    ``batches`` its keyed batches (``airis_keyed_batches_total``: the items exchanged)."""
-    total = 0.0
+    ``batches`` its keyed batches (``airis_keyed_batches_total``: the items exchanged).
+    ``read``: each process's count at its last answer, kept while it does not answer (busy,
+    or gone at the end of a run before the others), and counted in the total."""
+    read = {} if read is None else read
     for port in ports:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1) as r:
                 text = r.read().decode()
         except _NOT_UP:
             continue
-        total += _sum_metric(text, "airis_events_in_total{")
+        read[port] = _sum_metric(text, "airis_events_in_total{")
         if gc_full is not None:
             gc_full[port] = _sum_metric(text, 'python_gc_collections_total{generation="2"}')
         if batches is not None:
             batches[port] = _sum_metric(text, "airis_keyed_batches_total ")
-    return total
+    return sum(read.get(port, 0.0) for port in ports)
 
 
 def _sum_metric(text: str, prefix: str) -> float:
@@ -340,10 +343,11 @@ def whole_flow(
     marks: dict[float, tuple[float, float]] = {}  # fraction -> (time, points read then)
     gc_full: dict[int, float] = {}  # the last scrape's, per process
     batches: dict[int, float] = {}
+    read: dict[int, float] = {}  # per process, as last seen
     exchanged = (0.0, 0.0)  # (keyed batches, points) at the last scrape that saw points
     try:
         while proc.poll() is None:
-            seen = events_in([port + i for i in range(processes)], gc_full, batches)
+            seen = events_in([port + i for i in range(processes)], gc_full, batches, read)
             if seen:
                 exchanged = (sum(batches.values()), seen)
             now = time.perf_counter()

@@ -79,13 +79,10 @@ class MetricBatch:
     def __reduce__(self) -> tuple[Any, tuple[bytes]]:
         """Pickle the columns once, however often the batch is pickled: Bytewax pickles an
         item that crosses processes twice (once to size it, once to send it), and a batch
-        may cross again to the store. The batch is immutable, so the bytes stay true."""
-        pickled = getattr(self, "_pickled", None)  # unset in a batch of an older pickle
-        if pickled is None:
-            columns = (self.key, self.service, self.ts, self.signal, self.value, self.labels)
-            pickled = pickle.dumps(columns, pickle.HIGHEST_PROTOCOL)
-            object.__setattr__(self, "_pickled", pickled)
-        return _unpickled_batch, (pickled,)
+        may cross again to the store. The batch is immutable, so the bytes stay true; they
+        live as long as the batch."""
+        columns = (self.key, self.service, self.ts, self.signal, self.value, self.labels)
+        return _unpickled_batch, (_pickled_once(self, columns),)
 
     @classmethod
     def from_points(cls, key: str, points: Sequence[MetricPoint | PointRow]) -> MetricBatch:
@@ -122,6 +119,16 @@ def _unpickled_batch(columns: bytes) -> MetricBatch:
     return MetricBatch(*pickle.loads(columns))
 
 
+def _pickled_once(holder: Any, state: Any) -> bytes:
+    """``state`` pickled, kept in ``holder._pickled`` from its first pickling on (unset in a
+    holder loaded from an older pickle, or not yet pickled)."""
+    pickled = getattr(holder, "_pickled", None)
+    if pickled is None:
+        pickled = pickle.dumps(state, pickle.HIGHEST_PROTOCOL)
+        object.__setattr__(holder, "_pickled", pickled)
+    return pickled
+
+
 class PickledOnce(list):
     """A list that pickles its items once, however often it is pickled, and arrives as a plain
     list: a batch of events handed to an exchange (Bytewax pickles an item that crosses
@@ -135,10 +142,7 @@ class PickledOnce(list):
     __slots__ = ("_pickled",)
 
     def __reduce__(self) -> tuple[Any, tuple[bytes]]:
-        pickled = getattr(self, "_pickled", None)
-        if pickled is None:
-            pickled = self._pickled = pickle.dumps(list(self), pickle.HIGHEST_PROTOCOL)
-        return pickle.loads, (pickled,)
+        return pickle.loads, (_pickled_once(self, list(self)),)
 
 
 class PointRow(NamedTuple):
